@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * catalog.h — the local RocksDB index of a repository. The only RocksDB user
+ * (src/catalog/). It is a cache of the object store plus local state: it can
+ * always be rebuilt from index/ objects and pack headers.
+ *
+ * Column families and key layout (documented in src/catalog/catalog.c):
+ *   blobs      blob id (32)      -> struct cfs_blob_loc (56 bytes, LE)
+ *   packs      pack id (32)      -> u64 size, u32 blob count
+ *   snapshots  snapshot id (32)  -> plaintext manifest (cfs_snapshot_encode)
+ *   trees      tree id (32)      -> plaintext tree (cache of verified reads)
+ *   meta       UTF-8 key         -> bytes (e.g. "index/<name>" markers)
+ *
+ * All writes go through a batch committed atomically with a synced WAL write:
+ * after cfs_catalog_commit() returns, the batch survives a crash whole, and a
+ * crash before it leaves none of it.
+ *
+ * Threading: a struct cfs_catalog may be used from several threads (RocksDB
+ * is thread-safe); a batch belongs to one thread. Only one process may open a
+ * catalog directory at a time: a second open gets -EBUSY.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chronofs/buf.h"
+#include "chronofs/crypto.h"
+
+struct cfs_blob_loc {
+	struct cfs_id pack;
+	uint64_t offset;
+	uint32_t stored_len;
+	uint32_t raw_len;
+	uint8_t type;  /* enum cfs_blob_type */
+	uint8_t codec; /* enum cfs_codec */
+};
+
+struct cfs_pack_info {
+	uint64_t size;
+	uint32_t count;
+};
+
+struct cfs_catalog;
+/* Open or create the catalog in dir (created 0700, also when it exists with
+ * looser modes it is chmod'ed 0700). -EBUSY if another process has it open. */
+int cfs_catalog_open(const char *dir, struct cfs_catalog **ret);
+struct cfs_catalog *cfs_catalog_free(struct cfs_catalog *c); /* accepts NULL */
+CFS_DEFINE_FREEP(struct cfs_catalog, cfs_catalog_free)
+
+/* Point reads: 0 and *ret filled, or -ENOENT. -EPROTO if a stored value has
+ * the wrong size (a damaged catalog: rebuild it). */
+int cfs_catalog_blob_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_blob_loc *ret);
+int cfs_catalog_pack_get(struct cfs_catalog *c, const struct cfs_id *pack, struct cfs_pack_info *ret);
+int cfs_catalog_snapshot_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_buf *out);
+int cfs_catalog_tree_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_buf *out);
+int cfs_catalog_meta_get(struct cfs_catalog *c, const char *key, struct cfs_buf *out);
+
+/* Iteration in key order; a non-zero return from cb stops and is returned. */
+typedef int (*cfs_catalog_blob_cb)(const struct cfs_id *id, const struct cfs_blob_loc *loc, void *ud);
+typedef int (*cfs_catalog_pack_cb)(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud);
+typedef int (*cfs_catalog_kv_cb)(const void *key, size_t klen, const void *val, size_t vlen, void *ud);
+int cfs_catalog_blob_foreach(struct cfs_catalog *c, cfs_catalog_blob_cb cb, void *ud);
+int cfs_catalog_pack_foreach(struct cfs_catalog *c, cfs_catalog_pack_cb cb, void *ud);
+/* key = 32-byte snapshot id, val = manifest bytes. */
+int cfs_catalog_snapshot_foreach(struct cfs_catalog *c, cfs_catalog_kv_cb cb, void *ud);
+/* Meta keys starting with prefix. */
+int cfs_catalog_meta_foreach(struct cfs_catalog *c, const char *prefix, cfs_catalog_kv_cb cb, void *ud);
+
+/* Write batches. */
+struct cfs_catalog_batch;
+int cfs_catalog_batch_new(struct cfs_catalog_batch **ret);
+struct cfs_catalog_batch *cfs_catalog_batch_free(struct cfs_catalog_batch *b);
+CFS_DEFINE_FREEP(struct cfs_catalog_batch, cfs_catalog_batch_free)
+void cfs_catalog_batch_put_blob(struct cfs_catalog_batch *b, const struct cfs_id *id,
+				const struct cfs_blob_loc *loc);
+void cfs_catalog_batch_put_pack(struct cfs_catalog_batch *b, const struct cfs_id *pack,
+				const struct cfs_pack_info *info);
+void cfs_catalog_batch_put_snapshot(struct cfs_catalog_batch *b, const struct cfs_id *id,
+				    const void *manifest, size_t n);
+void cfs_catalog_batch_delete_snapshot(struct cfs_catalog_batch *b, const struct cfs_id *id);
+void cfs_catalog_batch_put_tree(struct cfs_catalog_batch *b, const struct cfs_id *id, const void *p,
+				size_t n);
+void cfs_catalog_batch_put_meta(struct cfs_catalog_batch *b, const char *key, const void *p, size_t n);
+void cfs_catalog_batch_delete_meta(struct cfs_catalog_batch *b, const char *key);
+size_t cfs_catalog_batch_count(const struct cfs_catalog_batch *b);
+/* Apply atomically and durably (sync). The batch is left empty. -EIO on
+ * failure (nothing applied). */
+int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b);
+/* Drop every column family's contents (before a rebuild). */
+int cfs_catalog_clear(struct cfs_catalog *c);

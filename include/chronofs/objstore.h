@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * objstore.h — named objects in a flat namespace ("config", "keys/<id>",
+ * "data/<xx>/<pack>", "index/<id>", "snapshots/<id>", "locks/<id>").
+ *
+ * Backends (src/objstore/): `local` (a directory; the embedded default) and
+ * `mem` (tests). Names are '/'-separated, never start with '/', never contain
+ * "..", '\0' or empty components; anything else is -EINVAL.
+ *
+ * Durability: put() returns only once the object is durable (local: written
+ * to a temporary name, fsynced, renamed, directory fsynced), and it is atomic:
+ * a reader sees the old object, the new one, or none, never a torn one.
+ * Local files are created 0600 in 0700 directories.
+ *
+ * Threading: every call is safe from several threads at once.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chronofs/buf.h"
+
+struct cfs_objstore;
+
+/*
+ * Open the store at `location`: "file:///abs/dir" or a plain path (local
+ * backend), or "mem:" (a fresh in-memory store, for tests). The local
+ * directory must exist unless `create`, in which case it is made (0700).
+ */
+int cfs_objstore_open(const char *location, bool create, struct cfs_objstore **ret);
+struct cfs_objstore *cfs_objstore_free(struct cfs_objstore *s); /* accepts NULL */
+CFS_DEFINE_FREEP(struct cfs_objstore, cfs_objstore_free)
+
+/* Human-readable location for messages (borrowed). */
+const char *cfs_objstore_location(const struct cfs_objstore *s);
+
+/* Store an object, replacing any previous one. Idempotent. */
+int cfs_objstore_put(struct cfs_objstore *s, const char *name, const void *p, size_t n);
+/* Store only if absent: -EEXIST if the name exists (used for locks). */
+int cfs_objstore_put_new(struct cfs_objstore *s, const char *name, const void *p, size_t n);
+/* Whole object into out (reset first). -ENOENT if absent. */
+int cfs_objstore_get(struct cfs_objstore *s, const char *name, struct cfs_buf *out);
+/* Exactly n bytes at off into out. -ENOENT if absent; -ERANGE if the object
+ * ends before off+n (a truncated object is never padded). */
+int cfs_objstore_get_range(struct cfs_objstore *s, const char *name, uint64_t off, size_t n,
+			   void *out);
+/* Size of an object. -ENOENT if absent. */
+int cfs_objstore_head(struct cfs_objstore *s, const char *name, uint64_t *ret_size);
+/* Remove. -ENOENT if absent. */
+int cfs_objstore_delete(struct cfs_objstore *s, const char *name);
+
+/*
+ * Call cb for every object whose name starts with `prefix` ("" lists all),
+ * in no particular order; temporary files of unfinished puts are never
+ * listed. A non-zero return from cb stops the walk and is returned.
+ */
+typedef int (*cfs_objstore_list_cb)(const char *name, uint64_t size, void *userdata);
+int cfs_objstore_list(struct cfs_objstore *s, const char *prefix, cfs_objstore_list_cb cb,
+		      void *userdata);

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pack.h — pack files: many sealed blobs in one object, then a sealed header
+ * that lists them, so the catalog can be rebuilt from packs alone.
+ *
+ * Byte layout (frozen, version 1; changing it needs a format bump):
+ *
+ *   offset 0        blob 0 (sealed bytes, stored_len of entry 0)
+ *                   blob 1 ...
+ *                   ...
+ *   H               sealed header (cfs_crypto_seal of the plaintext header,
+ *                   AAD = the 8-byte trailer magic)
+ *   end-12          u32 LE  length of the sealed header
+ *   end-8           8 bytes magic "CFSPACK\x01"
+ *
+ *   Plaintext header:
+ *     0  8  magic "CFSPHDR\x01"
+ *     8  4  version (LE) = 1
+ *    12  4  count (LE)
+ *    16  count entries of CFS_PACK_ENTRY_SIZE (56) bytes:
+ *          0 32 blob id
+ *         32  1 blob type (enum cfs_blob_type)
+ *         33  1 codec (enum cfs_codec)
+ *         34  2 reserved, 0
+ *         36  4 raw_len      (plaintext length)
+ *         40  4 stored_len   (sealed length in the pack)
+ *         44  8 offset       (of the sealed blob in the pack)
+ *         52  4 reserved, 0
+ *
+ * Each blob is sealed on its own (the repository seals compressed bytes with
+ * the blob id as AAD), so one blob can be read with a single range read.
+ * The pack's object name is the hex SHA-256 of its bytes: data/<xx>/<hex>.
+ *
+ * Parsing is strict: every offset and length is checked against the pack
+ * size, entries must lie in [0, H) and must not overlap.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "chronofs/buf.h"
+#include "chronofs/crypto.h"
+
+#define CFS_PACK_TRAILER_SIZE 12
+#define CFS_PACK_ENTRY_SIZE 56
+#define CFS_PACK_HEADER_FIXED 16
+/* Packs are flushed when they reach this size (one blob may exceed it). */
+#define CFS_PACK_TARGET_SIZE (16u * 1024 * 1024)
+/* A blob is at most this large (plaintext); bigger inputs are rejected. */
+#define CFS_BLOB_MAX_SIZE (64u * 1024 * 1024)
+#define CFS_PACK_MAX_ENTRIES (1u << 20)
+
+enum cfs_blob_type {
+	CFS_BLOB_DATA = 1,
+	CFS_BLOB_TREE = 2,
+};
+
+struct cfs_pack_entry {
+	struct cfs_id id;
+	uint8_t type;  /* enum cfs_blob_type */
+	uint8_t codec; /* enum cfs_codec */
+	uint32_t raw_len;
+	uint32_t stored_len;
+	uint64_t offset;
+};
+
+/* Writer: accumulates sealed blobs in memory until finished. */
+struct cfs_pack_writer;
+int cfs_pack_writer_new(struct cfs_pack_writer **ret);
+struct cfs_pack_writer *cfs_pack_writer_free(struct cfs_pack_writer *w);
+CFS_DEFINE_FREEP(struct cfs_pack_writer, cfs_pack_writer_free)
+/* Append one sealed blob; e->offset is assigned by the writer (the value
+ * passed is ignored) and returned through ret_offset when non-NULL. */
+int cfs_pack_writer_add(struct cfs_pack_writer *w, const struct cfs_pack_entry *e,
+			const void *sealed, size_t n, uint64_t *ret_offset);
+size_t cfs_pack_writer_size(const struct cfs_pack_writer *w);
+size_t cfs_pack_writer_count(const struct cfs_pack_writer *w);
+/* Borrowed view of the entries added so far (valid until the next add). */
+const struct cfs_pack_entry *cfs_pack_writer_entries(const struct cfs_pack_writer *w);
+/*
+ * Seal the header and produce the complete pack bytes into out (reset first)
+ * and its id (SHA-256 of the bytes). The writer is then empty and reusable.
+ */
+int cfs_pack_writer_finish(struct cfs_pack_writer *w, struct cfs_crypto *c, struct cfs_buf *out,
+			   struct cfs_id *ret_pack_id);
+
+/*
+ * Reader side, in two steps so a remote pack needs two range reads:
+ * 1. parse the 12-byte trailer (the last bytes of a pack of size pack_size),
+ *    giving the sealed header length; -EPROTO on bad magic or a length that
+ *    does not fit in the pack.
+ * 2. open and parse the sealed header (the hdr_len bytes before the trailer):
+ *    -EBADMSG if it does not authenticate, -EPROTO if malformed, entries out
+ *    of bounds or overlapping. *ret is malloc'ed, caller frees.
+ */
+int cfs_pack_parse_trailer(const void *trailer, size_t n, uint64_t pack_size, uint32_t *ret_hdr_len);
+int cfs_pack_parse_header(struct cfs_crypto *c, const void *sealed, size_t n, uint64_t pack_size,
+			  struct cfs_pack_entry **ret, size_t *ret_count);
+/* Convenience: both steps over a whole pack in memory. */
+int cfs_pack_parse(struct cfs_crypto *c, const void *pack, size_t n, struct cfs_pack_entry **ret,
+		   size_t *ret_count);

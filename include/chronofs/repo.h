@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * repo.h — a repository: the object store, its keys and config, and the
+ * local catalog tied together. Dedup on write, the commit protocol, verified
+ * reads.
+ *
+ * Object store layout (see man/chronofs-repository.5):
+ *   config                plain: magic, version, encryption, repository id,
+ *                         chunker sizes, zstd level (src/repo/config.c)
+ *   keys/<hex>            wrapped master keys (CFS_ENC_AES256GCM only)
+ *   data/<xx>/<hex>       packs (pack.h), named by the SHA-256 of their bytes
+ *   index/<hex>           sealed lists of blob -> pack locations, one per commit
+ *   snapshots/<hex>       sealed manifests (snapshot.h), id = blob id of plaintext
+ *   locks/<hex>           one per running writer (host, pid, time)
+ *
+ * Commit protocol (why a crash at any point is safe):
+ *   1. a pack is put (durable, atomic) before any of its blobs enters the
+ *      catalog; its blobs are then committed to the catalog together with a
+ *      "pending/<pack>" marker;
+ *   2. commit: the last pack is flushed, index/<id> listing every pending pack
+ *      is put, then snapshots/<id>, then one catalog batch adds the snapshot
+ *      and clears the pending markers.
+ *   A snapshot is therefore listed only when every blob it references is in a
+ *   durable pack. Packs left by a killed run are found on the next write open
+ *   (listed under data/ but unknown to the catalog), their headers read, and
+ *   their blobs reused.
+ *
+ * Locking: opening takes an exclusive flock on the cache directory of the
+ * repository (one process per catalog), waiting up to lock_wait_sec. Writers
+ * also put locks/<id> so that a future garbage collector sees them.
+ *
+ * Threading: a struct cfs_repo is used by one thread at a time.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chronofs/buf.h"
+#include "chronofs/catalog.h"
+#include "chronofs/chunker.h"
+#include "chronofs/crypto.h"
+#include "chronofs/objstore.h"
+#include "chronofs/pack.h"
+#include "chronofs/snapshot.h"
+#include "chronofs/tree.h"
+
+#define CFS_REPO_FORMAT_VERSION 1
+
+struct cfs_repo;
+
+struct cfs_repo_init_options {
+	const char *location;
+	enum cfs_encryption encryption;
+	const void *password; /* required for CFS_ENC_AES256GCM */
+	size_t password_len;
+	struct cfs_kdf_params kdf;
+	struct cfs_chunker_params chunker; /* sizes only; the seed is generated */
+	int zstd_level;
+};
+
+/* Create a new repository. -EEXIST if `location` already holds a config. */
+int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo_id);
+
+struct cfs_repo_open_options {
+	const char *location;
+	const char *cache_dir; /* parent of per-repository catalogs; NULL: default */
+	const void *password;
+	size_t password_len;
+	int lock_wait_sec; /* how long to wait for another process's lock */
+	bool writer;       /* will write: sync orphan packs, put a lock object */
+};
+
+/*
+ * Open. -EMEDIUMTYPE: not a repository (no config, or bad magic).
+ * -EPROTONOSUPPORT: newer format version. -EACCES: wrong passphrase (nothing
+ * is written). -EBUSY: the cache directory stayed locked for lock_wait_sec.
+ * -ENOKEY: an encrypted repository and no password given.
+ * The catalog is synchronised with the store (new index/ and snapshots/
+ * objects loaded, vanished snapshots dropped).
+ */
+int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret);
+/* Releases the lock; unflushed blobs are discarded (no snapshot refers to them). */
+struct cfs_repo *cfs_repo_free(struct cfs_repo *r);
+CFS_DEFINE_FREEP(struct cfs_repo, cfs_repo_free)
+
+/* The default cache directory: $CHRONOFS_CACHE_DIR, $XDG_CACHE_HOME/chronofs,
+ * $HOME/.cache/chronofs, else /var/cache/chronofs. Caller frees. */
+int cfs_repo_default_cache_dir(char **ret);
+
+/* Borrowed accessors. */
+const struct cfs_chunker *cfs_repo_chunker(const struct cfs_repo *r);
+struct cfs_objstore *cfs_repo_store(struct cfs_repo *r);
+struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r);
+const char *cfs_repo_location(const struct cfs_repo *r);
+void cfs_repo_id(const struct cfs_repo *r, struct cfs_id *ret);
+enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r);
+
+/*
+ * Store a blob unless one with the same id exists (dedup). *ret_added tells
+ * whether bytes were added; *ret_stored (may be NULL) how many.
+ */
+int cfs_repo_put_blob(struct cfs_repo *r, enum cfs_blob_type type, const void *p, size_t n,
+		      struct cfs_id *ret_id, bool *ret_added, uint64_t *ret_stored);
+/* Encode and store a tree; ret_nodes gets its node count. */
+int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, struct cfs_id *ret_id,
+		      uint64_t *ret_stored);
+/* Flush the open pack (if any) to the store and the catalog. */
+int cfs_repo_flush(struct cfs_repo *r);
+/*
+ * Commit a snapshot (steps 2 of the protocol above). The manifest's name is
+ * made unique among existing snapshots (seconds, then ".mmm" milliseconds,
+ * then further digits) and written back into s->name.
+ */
+int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct cfs_id *ret_id);
+
+/* Where a blob lives. -ENOENT if unknown. */
+int cfs_repo_blob_loc(struct cfs_repo *r, const struct cfs_id *id, struct cfs_blob_loc *ret);
+/*
+ * Read, decrypt, decompress and verify a blob into out (reset first).
+ * -ENOENT unknown blob or missing pack, -EBADMSG integrity failure (tag, size
+ * or id mismatch), -ERANGE truncated pack, -EIO backend failure.
+ */
+int cfs_repo_get_blob(struct cfs_repo *r, const struct cfs_id *id, struct cfs_buf *out);
+/* Read and decode a tree (verified). -EPROTO if it does not decode. */
+int cfs_repo_get_tree(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret);
+
+/* Snapshot listing, sorted by time (oldest first). */
+struct cfs_snapshot_list {
+	struct cfs_snapshot *items; /* owned */
+	struct cfs_id *ids;         /* owned */
+	size_t n;
+};
+void cfs_snapshot_list_release(struct cfs_snapshot_list *l);
+int cfs_repo_list_snapshots(struct cfs_repo *r, struct cfs_snapshot_list *ret);
+/*
+ * Resolve "latest", a snapshot name, or a unique hex id prefix (>= 4 digits).
+ * -ENOENT none matches, -ENOTUNIQ prefix ambiguous.
+ */
+int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret,
+			   struct cfs_id *ret_id);
+
+/* Object name of a pack: "data/xx/<hex>" (out: at least 72 bytes). */
+void cfs_repo_pack_name(const struct cfs_id *pack, char *out, size_t outlen);

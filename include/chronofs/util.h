@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.h — hex, time and path helpers shared by every layer.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "chronofs/base.h"
+
+/* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
+void cfs_hex_encode(const void *p, size_t n, char *out);
+/* Parse exactly 2n hex digits into out; -EINVAL on bad input. */
+int cfs_hex_decode(const char *s, void *out, size_t n);
+
+/* Current wall-clock time in ns since the epoch (UTC). */
+int64_t cfs_now_ns(void);
+/* Monotonic ns, for durations. */
+int64_t cfs_mono_ns(void);
+/* Format ns-since-epoch as RFC 3339 UTC to the second, "2026-11-23T20:00:00Z".
+ * out must hold 32 bytes. Returns -ERANGE for years outside 0000-9999. */
+int cfs_time_format(int64_t ns, char *out, size_t outlen);
+/* Parse "YYYY-MM-DDTHH:MM:SS[.frac]Z" (also "+00:00"); -EINVAL otherwise,
+ * -ERANGE if the instant does not fit int64 ns (before 1677 or after 2262). */
+int cfs_time_parse(const char *s, int64_t *ret_ns);
+
+/* Write all / read all, retrying EINTR and short counts. */
+int cfs_write_all(int fd, const void *p, size_t n);
+int cfs_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
+/* Reads up to n bytes; returns bytes read (< n only at EOF) or -errno. */
+ssize_t cfs_pread_full(int fd, void *p, size_t n, uint64_t off);
+/* mkdir -p with the given mode for created directories. */
+int cfs_mkdir_p(const char *path, mode_t mode);
+/* fsync a directory by path. */
+int cfs_fsync_dir(const char *path);
+/* Read a whole small file (e.g. a password file); strips one trailing newline
+ * when strip_nl. Caller frees *ret. */
+int cfs_read_file(const char *path, bool strip_nl, char **ret, size_t *ret_len);

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chronofs/log.h"
+
+static enum cfs_log_level max_level = CFS_LOG_INFO;
+static const char *program = "chronofs";
+
+void cfs_log_set_level(enum cfs_log_level level) { max_level = level; }
+enum cfs_log_level cfs_log_get_level(void) { return max_level; }
+void cfs_log_set_program(const char *prog) { program = prog; }
+
+/*
+ * Formats into one buffer and writes it with a single fputs so lines from
+ * several threads never interleave. "%m" means strerror(-error), not errno:
+ * the callers pass the error they got, not a stale errno.
+ */
+int cfs_log_internal(enum cfs_log_level level, int error, const char *fmt, ...)
+{
+	char fmtbuf[1024], line[4096];
+	const char *prefix;
+	size_t o = 0;
+	int saved = errno;
+
+	if (level > max_level) {
+		errno = saved;
+		return error;
+	}
+
+	/* Expand %m ourselves (glibc's %m uses errno). */
+	for (const char *f = fmt; *f && o + 128 < sizeof(fmtbuf); f++) {
+		if (f[0] == '%' && f[1] == '%') {
+			fmtbuf[o++] = '%';
+			fmtbuf[o++] = '%';
+			f++;
+		} else if (f[0] == '%' && f[1] == 'm') {
+			const char *s = strerror(error < 0 ? -error : error);
+			for (; *s && o + 8 < sizeof(fmtbuf); s++) {
+				if (*s == '%')
+					fmtbuf[o++] = '%';
+				fmtbuf[o++] = *s;
+			}
+			f++;
+		} else {
+			fmtbuf[o++] = *f;
+		}
+	}
+	fmtbuf[o] = 0;
+
+	switch (level) {
+	case CFS_LOG_ERROR:
+		prefix = "error: ";
+		break;
+	case CFS_LOG_WARNING:
+		prefix = "warning: ";
+		break;
+	default:
+		prefix = "";
+		break;
+	}
+
+	va_list ap;
+	va_start(ap, fmt);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	int n = snprintf(line, sizeof(line), "%s: %s", program, prefix);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < sizeof(line))
+		vsnprintf(line + n, sizeof(line) - (size_t)n, fmtbuf, ap);
+#pragma GCC diagnostic pop
+	va_end(ap);
+	size_t len = strlen(line);
+	if (len + 2 > sizeof(line))
+		len = sizeof(line) - 2;
+	line[len] = '\n';
+	line[len + 1] = 0;
+	fputs(line, stderr);
+	errno = saved;
+	return error;
+}

@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "chronofs/util.h"
+
+void cfs_hex_encode(const void *p, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[b[i] >> 4];
+		out[2 * i + 1] = d[b[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int cfs_hex_decode(const char *s, void *out, size_t n)
+{
+	uint8_t *b = out;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(s[2 * i]);
+		if (hi < 0)
+			return -EINVAL;
+		int lo = hexval(s[2 * i + 1]);
+		if (lo < 0)
+			return -EINVAL;
+		b[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return s[2 * n] == 0 ? 0 : -EINVAL;
+}
+
+int64_t cfs_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t cfs_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int cfs_time_format(int64_t ns, char *out, size_t outlen)
+{
+	int64_t sec = ns / 1000000000;
+	if (ns < 0 && ns % 1000000000)
+		sec--;
+	time_t t = (time_t)sec;
+	struct tm tm;
+	if (!gmtime_r(&t, &tm))
+		return -ERANGE;
+	if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+		return -ERANGE;
+	if (strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return -ERANGE;
+	return 0;
+}
+
+/* Exactly n ASCII digits (sscanf's %d would also take spaces and signs). */
+static bool parse_digits(const char *s, int n, int *ret)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*ret = v;
+	return true;
+}
+
+static int days_in_month(int year, int month)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/*
+ * Strict: fixed-width fields, a real calendar date (timegm() would quietly
+ * turn Feb 31 into Mar 3), and -ERANGE when the instant does not fit int64
+ * nanoseconds (years before 1677 or after 2262) instead of overflowing.
+ */
+int cfs_time_parse(const char *s, int64_t *ret_ns)
+{
+	int Y, M, D, h, m, sec;
+	if (strlen(s) < 20)
+		return -EINVAL;
+	if (!parse_digits(s, 4, &Y) || s[4] != '-' || !parse_digits(s + 5, 2, &M) || s[7] != '-' ||
+	    !parse_digits(s + 8, 2, &D) || s[10] != 'T' || !parse_digits(s + 11, 2, &h) || s[13] != ':' ||
+	    !parse_digits(s + 14, 2, &m) || s[16] != ':' || !parse_digits(s + 17, 2, &sec))
+		return -EINVAL;
+	/* sec == 60 is a leap second (RFC 3339); timegm() folds it into the next minute */
+	if (M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 || m > 59 || sec > 60)
+		return -EINVAL;
+	const char *p = s + 19;
+	int64_t frac = 0;
+	if (*p == '.') {
+		int digits = 0;
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (digits < 9) {
+				frac = frac * 10 + (*p - '0');
+				digits++;
+			}
+			p++;
+		}
+		if (digits == 0)
+			return -EINVAL;
+		while (digits++ < 9)
+			frac *= 10;
+	}
+	if (!(strcmp(p, "Z") == 0 || strcmp(p, "z") == 0 || strcmp(p, "+00:00") == 0))
+		return -EINVAL;
+	struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m, .tm_sec = sec};
+	int64_t t = (int64_t)timegm(&tm);
+	/* For negative t go through t + 1 so that instants just above INT64_MIN,
+	 * whose whole second alone would not fit, still parse. */
+	int64_t ns;
+	if (t >= 0) {
+		if (__builtin_mul_overflow(t, (int64_t)1000000000, &ns) || __builtin_add_overflow(ns, frac, &ns))
+			return -ERANGE;
+	} else {
+		if (__builtin_mul_overflow(t + 1, (int64_t)1000000000, &ns) ||
+		    __builtin_sub_overflow(ns, 1000000000 - frac, &ns))
+			return -ERANGE;
+	}
+	*ret_ns = ns;
+	return 0;
+}
+
+int cfs_write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int cfs_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	const uint8_t *b = p;
+	while (n) {
+		ssize_t w = pwrite(fd, b, n, (off_t)off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+ssize_t cfs_pread_full(int fd, void *p, size_t n, uint64_t off)
+{
+	uint8_t *b = p;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = pread(fd, b + done, n - done, (off_t)(off + done));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+int cfs_mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; ; p++) {
+		if (*p == '/' || *p == 0) {
+			char c = *p;
+			*p = 0;
+			if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+				return -errno;
+			*p = c;
+			if (c == 0)
+				break;
+		}
+	}
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int cfs_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+int cfs_read_file(const char *path, bool strip_nl, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t cap = 256, len = 0;
+	_cleanup_free_ char *b = malloc(cap);
+	if (!b)
+		return -ENOMEM;
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap > (16u << 20))
+				return -EFBIG;
+			char *nb = realloc(b, cap * 2);
+			if (!nb)
+				return -ENOMEM;
+			b = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, b + len, cap - len - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	/* One newline, LF or CRLF; a lone trailing CR is content (it may be
+	 * part of a passphrase). */
+	if (strip_nl && len > 0 && b[len - 1] == '\n') {
+		len--;
+		if (len > 0 && b[len - 1] == '\r')
+			len--;
+	}
+	b[len] = 0;
+	*ret = TAKE_PTR(b);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}

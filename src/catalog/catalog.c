@@ -1,0 +1,739 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * catalog.c — the repository's local index on RocksDB (the only RocksDB user).
+ *
+ * The catalog is a cache of the object store plus local state; it can always
+ * be rebuilt, so a damaged value is reported (-EPROTO), never repaired here.
+ *
+ * Column families and key/value layout (all integers little-endian; changing
+ * any value layout needs a rebuild of existing catalogs, so treat as frozen):
+ *
+ *   default    unused; RocksDB requires it to exist.
+ *   blobs      key: blob id (32 bytes)
+ *              value (56 bytes):
+ *                 0 32  pack id
+ *                32  8  offset of the blob in the pack, u64
+ *                40  4  stored_len (bytes in the pack), u32
+ *                44  4  raw_len (plaintext length), u32
+ *                48  1  type (enum cfs_blob_type)
+ *                49  1  codec (enum cfs_codec)
+ *                50  6  reserved, zero (a reader rejects non-zero)
+ *   packs      key: pack id (32 bytes)
+ *              value (12 bytes): size u64 | blob count u32
+ *   snapshots  key: snapshot id (32 bytes); value: plaintext manifest bytes
+ *   trees      key: tree id (32 bytes); value: plaintext tree bytes
+ *   meta       key: UTF-8 string without its NUL; value: opaque bytes
+ *
+ * A blobs/packs value of the wrong size, or a blobs/packs/snapshots key that
+ * is not 32 bytes, is malformed: -EPROTO.
+ *
+ * Memory is bounded by settings, not by repository size: one shared 32 MiB
+ * LRU block cache for every column family, 16 MiB memtables with a 64 MiB
+ * cap over all of them, 256 open files, full scans that bypass the block
+ * cache, and at most two background threads.
+ *
+ * Threading: struct cfs_catalog is immutable after open (RocksDB handles and
+ * option objects are only read), so reads and commits may come from several
+ * threads. A struct cfs_catalog_batch is owned by one thread.
+ */
+#include <fcntl.h>
+#include <rocksdb/c.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "catalog/catalog-internal.h"
+#include "chronofs/util.h"
+
+#define BLOB_LOC_SIZE 56
+#define PACK_INFO_SIZE 12
+
+#define CACHE_BYTES (32u << 20)
+#define WRITE_BUFFER_BYTES (16u << 20)
+/* Caps memtables over all six column families (6 x 2 x 16 MiB otherwise). */
+#define DB_WRITE_BUFFER_BYTES (64u << 20)
+/* Forces flushes of quiet column families so the WAL cannot grow unbounded. */
+#define MAX_TOTAL_WAL_BYTES (64u << 20)
+#define MAX_OPEN_FILES 256
+#define KEEP_LOG_FILES 2
+#define MAX_LOG_FILE_BYTES (1u << 20)
+#define BACKGROUND_THREADS 2
+#define BLOOM_BITS_PER_KEY 10
+#define INFO_LOG_LEVEL_WARN 2 /* rocksdb::InfoLogLevel::WARN_LEVEL */
+
+/* A reused batch keeps its buffer unless it grew past this. */
+#define BATCH_KEEP_BYTES (1u << 20)
+
+static const char *const cf_names[_CFS_CATALOG_CF_MAX] = {
+	[CFS_CATALOG_CF_DEFAULT] = "default",
+	[CFS_CATALOG_CF_BLOBS] = "blobs",
+	[CFS_CATALOG_CF_PACKS] = "packs",
+	[CFS_CATALOG_CF_SNAPSHOTS] = "snapshots",
+	[CFS_CATALOG_CF_TREES] = "trees",
+	[CFS_CATALOG_CF_META] = "meta",
+};
+
+struct cfs_catalog {
+	rocksdb_t *db;
+	rocksdb_column_family_handle_t *cf[_CFS_CATALOG_CF_MAX];
+	/* Options of the DB and of every column family but blobs. The block
+	 * based table factories inside the options hold (shared) references to
+	 * the cache and, for blob_opts, the bloom filter policy, which they
+	 * release when destroyed. */
+	rocksdb_options_t *opts;
+	rocksdb_options_t *blob_opts;
+	rocksdb_cache_t *cache; /* our reference to the shared block cache */
+	rocksdb_readoptions_t *read_opts;
+	rocksdb_readoptions_t *scan_opts; /* fill_cache = 0: scans must not evict hot blocks */
+	rocksdb_writeoptions_t *write_opts; /* sync = 1 */
+};
+
+enum batch_op {
+	BATCH_PUT,
+	BATCH_DELETE,
+};
+
+/* A batch is recorded in a neutral form (the header's batch API does not
+ * know the catalog, and a rocksdb_writebatch_t needs its column family
+ * handles): a sequence of records, each a struct batch_rec copied in
+ * unaligned, followed by klen key bytes and vlen value bytes. */
+struct batch_rec {
+	uint8_t op;
+	uint8_t cf;
+	size_t klen;
+	size_t vlen;
+};
+
+struct cfs_catalog_batch {
+	struct cfs_buf recs; /* owned */
+	size_t count;
+	int err; /* sticky: the first failed put; commit returns it */
+};
+
+/* RocksDB reports a held LOCK file as an IOError:
+ *   "While lock file: <dir>/LOCK: Resource temporarily unavailable"
+ *       when another process holds it (fcntl F_SETLK failed), and
+ *   "lock hold by current process, acquire time ...: <dir>/LOCK: No locks available"
+ *       when this process already has the catalog open.
+ * Matching the fixed wording rather than a bare "lock" keeps unrelated
+ * errors (a path containing "lock", "block checksum mismatch") at -EIO. */
+static bool is_lock_error(const char *msg)
+{
+	return strstr(msg, "While lock file") || strstr(msg, "lock hold by current process");
+}
+
+/* Create dir if needed and make sure nobody but us can look inside: the
+ * catalog lists every blob and holds plaintext manifests and trees. */
+static int prepare_dir(const char *dir)
+{
+	int r = cfs_mkdir_p(dir, 0700);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0)
+		return -errno;
+	return 0;
+}
+
+struct cfs_catalog *cfs_catalog_free(struct cfs_catalog *c)
+{
+	if (!c)
+		return NULL;
+	/* Handles go before the DB: RocksDB requires it. */
+	for (size_t i = 0; i < ARRAY_SIZE(c->cf); i++)
+		if (c->cf[i])
+			rocksdb_column_family_handle_destroy(c->cf[i]);
+	if (c->db)
+		rocksdb_close(c->db);
+	if (c->opts)
+		rocksdb_options_destroy(c->opts);
+	if (c->blob_opts)
+		rocksdb_options_destroy(c->blob_opts);
+	if (c->cache)
+		rocksdb_cache_destroy(c->cache);
+	if (c->read_opts)
+		rocksdb_readoptions_destroy(c->read_opts);
+	if (c->scan_opts)
+		rocksdb_readoptions_destroy(c->scan_opts);
+	if (c->write_opts)
+		rocksdb_writeoptions_destroy(c->write_opts);
+	free(c);
+	return NULL;
+}
+
+/* Build c->opts and c->blob_opts. The RocksDB C API has no allocation
+ * failure reporting (it throws), so these cannot fail visibly. */
+static void setup_options(struct cfs_catalog *c)
+{
+	c->cache = rocksdb_cache_create_lru(CACHE_BYTES);
+
+	c->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(c->opts, 1);
+	rocksdb_options_set_create_missing_column_families(c->opts, 1);
+	rocksdb_options_increase_parallelism(c->opts, BACKGROUND_THREADS);
+	rocksdb_options_set_write_buffer_size(c->opts, WRITE_BUFFER_BYTES);
+	rocksdb_options_set_db_write_buffer_size(c->opts, DB_WRITE_BUFFER_BYTES);
+	rocksdb_options_set_max_total_wal_size(c->opts, MAX_TOTAL_WAL_BYTES);
+	rocksdb_options_set_max_open_files(c->opts, MAX_OPEN_FILES);
+	rocksdb_options_set_keep_log_file_num(c->opts, KEEP_LOG_FILES);
+	rocksdb_options_set_max_log_file_size(c->opts, MAX_LOG_FILE_BYTES);
+	rocksdb_options_set_info_log_level(c->opts, INFO_LOG_LEVEL_WARN);
+
+	/* The table factory copies the table options (sharing the cache and
+	 * the filter), so the table options objects can go right away. */
+	rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(t, c->cache);
+	rocksdb_options_set_block_based_table_factory(c->opts, t);
+	rocksdb_block_based_options_destroy(t);
+
+	/* Point lookups of absent blob ids are the common case (dedup misses):
+	 * a bloom filter answers most of them without reading a data block. */
+	c->blob_opts = rocksdb_options_create_copy(c->opts);
+	t = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(t, c->cache);
+	/* Takes ownership of the filter policy. */
+	rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom(BLOOM_BITS_PER_KEY));
+	rocksdb_options_set_block_based_table_factory(c->blob_opts, t);
+	rocksdb_block_based_options_destroy(t);
+
+	c->read_opts = rocksdb_readoptions_create();
+	c->scan_opts = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_fill_cache(c->scan_opts, 0);
+	c->write_opts = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(c->write_opts, 1);
+}
+
+int cfs_catalog_open(const char *dir, struct cfs_catalog **ret)
+{
+	if (!dir || !ret)
+		return -EINVAL;
+	int r = prepare_dir(dir);
+	if (r < 0)
+		return r;
+
+	_cleanup_(cfs_catalog_freep) struct cfs_catalog *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	setup_options(c);
+
+	const rocksdb_options_t *cf_opts[_CFS_CATALOG_CF_MAX];
+	for (size_t i = 0; i < ARRAY_SIZE(cf_opts); i++)
+		cf_opts[i] = i == CFS_CATALOG_CF_BLOBS ? c->blob_opts : c->opts;
+
+	char *err = NULL;
+	c->db = rocksdb_open_column_families(c->opts, dir, _CFS_CATALOG_CF_MAX, cf_names, cf_opts, c->cf,
+					     &err);
+	if (err) {
+		r = is_lock_error(err) ? -EBUSY : -EIO;
+		rocksdb_free(err);
+		/* On failure the handles array is not filled; do not destroy
+		 * whatever it holds. */
+		memset(c->cf, 0, sizeof(c->cf));
+		if (c->db) {
+			rocksdb_close(c->db);
+			c->db = NULL;
+		}
+		return r;
+	}
+	if (!c->db)
+		return -EIO;
+
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+/* Point read of one key. On success *ret is a rocksdb-allocated copy the
+ * caller frees with rocksdb_free(). */
+static int get_raw(struct cfs_catalog *c, enum cfs_catalog_cf cf, const void *key, size_t klen,
+		   char **ret, size_t *ret_len)
+{
+	char *err = NULL;
+	size_t vlen = 0;
+	char *v = rocksdb_get_cf(c->db, c->read_opts, c->cf[cf], key, klen, &vlen, &err);
+	if (err) {
+		rocksdb_free(err);
+		rocksdb_free(v);
+		return -EIO;
+	}
+	if (!v)
+		return -ENOENT;
+	*ret = v;
+	*ret_len = vlen;
+	return 0;
+}
+
+static void encode_blob_loc(const struct cfs_blob_loc *loc, uint8_t out[BLOB_LOC_SIZE])
+{
+	memcpy(out, loc->pack.b, CFS_ID_SIZE);
+	cfs_put_le64(out + 32, loc->offset);
+	cfs_put_le32(out + 40, loc->stored_len);
+	cfs_put_le32(out + 44, loc->raw_len);
+	out[48] = loc->type;
+	out[49] = loc->codec;
+	memset(out + 50, 0, 6);
+}
+
+static int decode_blob_loc(const void *p, size_t n, struct cfs_blob_loc *ret)
+{
+	static const uint8_t zero[6];
+	const uint8_t *b = p;
+	if (n != BLOB_LOC_SIZE || memcmp(b + 50, zero, sizeof(zero)) != 0)
+		return -EPROTO;
+	memcpy(ret->pack.b, b, CFS_ID_SIZE);
+	ret->offset = cfs_get_le64(b + 32);
+	ret->stored_len = cfs_get_le32(b + 40);
+	ret->raw_len = cfs_get_le32(b + 44);
+	ret->type = b[48];
+	ret->codec = b[49];
+	return 0;
+}
+
+static void encode_pack_info(const struct cfs_pack_info *info, uint8_t out[PACK_INFO_SIZE])
+{
+	cfs_put_le64(out, info->size);
+	cfs_put_le32(out + 8, info->count);
+}
+
+static int decode_pack_info(const void *p, size_t n, struct cfs_pack_info *ret)
+{
+	if (n != PACK_INFO_SIZE)
+		return -EPROTO;
+	ret->size = cfs_get_le64(p);
+	ret->count = cfs_get_le32((const uint8_t *)p + 8);
+	return 0;
+}
+
+int cfs_catalog_blob_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_blob_loc *ret)
+{
+	if (!c || !id || !ret)
+		return -EINVAL;
+	char *v;
+	size_t n;
+	int r = get_raw(c, CFS_CATALOG_CF_BLOBS, id->b, CFS_ID_SIZE, &v, &n);
+	if (r < 0)
+		return r;
+	struct cfs_blob_loc loc;
+	r = decode_blob_loc(v, n, &loc);
+	rocksdb_free(v);
+	if (r < 0)
+		return r;
+	*ret = loc;
+	return 0;
+}
+
+int cfs_catalog_pack_get(struct cfs_catalog *c, const struct cfs_id *pack, struct cfs_pack_info *ret)
+{
+	if (!c || !pack || !ret)
+		return -EINVAL;
+	char *v;
+	size_t n;
+	int r = get_raw(c, CFS_CATALOG_CF_PACKS, pack->b, CFS_ID_SIZE, &v, &n);
+	if (r < 0)
+		return r;
+	struct cfs_pack_info info;
+	r = decode_pack_info(v, n, &info);
+	rocksdb_free(v);
+	if (r < 0)
+		return r;
+	*ret = info;
+	return 0;
+}
+
+/* Copy a value into out (reset first). On failure out is left empty. */
+static int get_into_buf(struct cfs_catalog *c, enum cfs_catalog_cf cf, const void *key, size_t klen,
+			struct cfs_buf *out)
+{
+	char *v;
+	size_t n;
+	cfs_buf_reset(out);
+	int r = get_raw(c, cf, key, klen, &v, &n);
+	if (r < 0)
+		return r;
+	r = cfs_buf_append(out, v, n);
+	rocksdb_free(v);
+	return r;
+}
+
+int cfs_catalog_snapshot_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_buf *out)
+{
+	if (!c || !id || !out)
+		return -EINVAL;
+	return get_into_buf(c, CFS_CATALOG_CF_SNAPSHOTS, id->b, CFS_ID_SIZE, out);
+}
+
+int cfs_catalog_tree_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_buf *out)
+{
+	if (!c || !id || !out)
+		return -EINVAL;
+	return get_into_buf(c, CFS_CATALOG_CF_TREES, id->b, CFS_ID_SIZE, out);
+}
+
+int cfs_catalog_meta_get(struct cfs_catalog *c, const char *key, struct cfs_buf *out)
+{
+	if (!c || !key || !out)
+		return -EINVAL;
+	return get_into_buf(c, CFS_CATALOG_CF_META, key, strlen(key), out);
+}
+
+/* Called per key/value by iterate(); a non-zero return stops iteration and
+ * becomes iterate()'s result. */
+typedef int (*visit_fn)(const char *k, size_t klen, const char *v, size_t vlen, void *ctx);
+
+/* Visit cf in key order, from the first key or, with a prefix, from the
+ * first key >= prefix while keys start with it. Iterator errors: -EIO. */
+static int iterate(struct cfs_catalog *c, enum cfs_catalog_cf cf, const void *prefix, size_t plen,
+		   visit_fn visit, void *ctx)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(c->db, c->scan_opts, c->cf[cf]);
+	int r = 0;
+	if (plen)
+		rocksdb_iter_seek(it, prefix, plen);
+	else
+		rocksdb_iter_seek_to_first(it);
+	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (plen && (klen < plen || memcmp(k, prefix, plen) != 0))
+			break;
+		const char *v = rocksdb_iter_value(it, &vlen);
+		r = visit(k, klen, v, vlen, ctx);
+		if (r != 0)
+			break;
+	}
+	if (r == 0) {
+		char *err = NULL;
+		rocksdb_iter_get_error(it, &err);
+		if (err) {
+			rocksdb_free(err);
+			r = -EIO;
+		}
+	}
+	rocksdb_iter_destroy(it);
+	return r;
+}
+
+struct user_cb {
+	union {
+		cfs_catalog_blob_cb blob;
+		cfs_catalog_pack_cb pack;
+		cfs_catalog_kv_cb kv;
+	};
+	void *ud;
+};
+
+static int visit_blob(const char *k, size_t klen, const char *v, size_t vlen, void *ctx)
+{
+	struct user_cb *u = ctx;
+	struct cfs_id id;
+	struct cfs_blob_loc loc;
+	if (klen != CFS_ID_SIZE)
+		return -EPROTO;
+	int r = decode_blob_loc(v, vlen, &loc);
+	if (r < 0)
+		return r;
+	memcpy(id.b, k, CFS_ID_SIZE);
+	return u->blob(&id, &loc, u->ud);
+}
+
+static int visit_pack(const char *k, size_t klen, const char *v, size_t vlen, void *ctx)
+{
+	struct user_cb *u = ctx;
+	struct cfs_id id;
+	struct cfs_pack_info info;
+	if (klen != CFS_ID_SIZE)
+		return -EPROTO;
+	int r = decode_pack_info(v, vlen, &info);
+	if (r < 0)
+		return r;
+	memcpy(id.b, k, CFS_ID_SIZE);
+	return u->pack(&id, &info, u->ud);
+}
+
+static int visit_snapshot(const char *k, size_t klen, const char *v, size_t vlen, void *ctx)
+{
+	struct user_cb *u = ctx;
+	if (klen != CFS_ID_SIZE)
+		return -EPROTO;
+	return u->kv(k, klen, v, vlen, u->ud);
+}
+
+static int visit_kv(const char *k, size_t klen, const char *v, size_t vlen, void *ctx)
+{
+	struct user_cb *u = ctx;
+	return u->kv(k, klen, v, vlen, u->ud);
+}
+
+int cfs_catalog_blob_foreach(struct cfs_catalog *c, cfs_catalog_blob_cb cb, void *ud)
+{
+	if (!c || !cb)
+		return -EINVAL;
+	struct user_cb u = {.blob = cb, .ud = ud};
+	return iterate(c, CFS_CATALOG_CF_BLOBS, NULL, 0, visit_blob, &u);
+}
+
+int cfs_catalog_pack_foreach(struct cfs_catalog *c, cfs_catalog_pack_cb cb, void *ud)
+{
+	if (!c || !cb)
+		return -EINVAL;
+	struct user_cb u = {.pack = cb, .ud = ud};
+	return iterate(c, CFS_CATALOG_CF_PACKS, NULL, 0, visit_pack, &u);
+}
+
+int cfs_catalog_snapshot_foreach(struct cfs_catalog *c, cfs_catalog_kv_cb cb, void *ud)
+{
+	if (!c || !cb)
+		return -EINVAL;
+	struct user_cb u = {.kv = cb, .ud = ud};
+	return iterate(c, CFS_CATALOG_CF_SNAPSHOTS, NULL, 0, visit_snapshot, &u);
+}
+
+int cfs_catalog_meta_foreach(struct cfs_catalog *c, const char *prefix, cfs_catalog_kv_cb cb, void *ud)
+{
+	if (!c || !cb)
+		return -EINVAL;
+	struct user_cb u = {.kv = cb, .ud = ud};
+	return iterate(c, CFS_CATALOG_CF_META, prefix, prefix ? strlen(prefix) : 0, visit_kv, &u);
+}
+
+int cfs_catalog_batch_new(struct cfs_catalog_batch **ret)
+{
+	if (!ret)
+		return -EINVAL;
+	struct cfs_catalog_batch *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	*ret = b;
+	return 0;
+}
+
+struct cfs_catalog_batch *cfs_catalog_batch_free(struct cfs_catalog_batch *b)
+{
+	if (!b)
+		return NULL;
+	cfs_buf_release(&b->recs);
+	free(b);
+	return NULL;
+}
+
+static void batch_reset(struct cfs_catalog_batch *b)
+{
+	if (b->recs.cap > BATCH_KEEP_BYTES)
+		cfs_buf_release(&b->recs);
+	else
+		cfs_buf_reset(&b->recs);
+	b->count = 0;
+	b->err = 0;
+}
+
+/* Append one record, all or nothing. After the first failure the batch only
+ * remembers the error: a commit must not apply a batch with a hole in it. */
+static void batch_add(struct cfs_catalog_batch *b, enum batch_op op, enum cfs_catalog_cf cf,
+		      const void *key, size_t klen, const void *val, size_t vlen)
+{
+	if (b->err)
+		return;
+	struct batch_rec rec = {.op = op, .cf = cf, .klen = klen, .vlen = vlen};
+	if (klen > SIZE_MAX - sizeof(rec) || vlen > SIZE_MAX - sizeof(rec) - klen) {
+		b->err = -ENOMEM;
+		return;
+	}
+	int r = cfs_buf_reserve(&b->recs, sizeof(rec) + klen + vlen);
+	if (r < 0) {
+		b->err = r;
+		return;
+	}
+	/* Cannot fail after the reserve. */
+	(void)cfs_buf_append(&b->recs, &rec, sizeof(rec));
+	(void)cfs_buf_append(&b->recs, key, klen);
+	(void)cfs_buf_append(&b->recs, val, vlen);
+	b->count++;
+}
+
+void cfs_catalog_batch_put_raw_for_testing(struct cfs_catalog_batch *b, enum cfs_catalog_cf cf,
+					   const void *key, size_t klen, const void *val, size_t vlen)
+{
+	if ((unsigned)cf >= _CFS_CATALOG_CF_MAX) {
+		if (!b->err)
+			b->err = -EINVAL;
+		return;
+	}
+	batch_add(b, BATCH_PUT, cf, key, klen, val, vlen);
+}
+
+void cfs_catalog_batch_put_blob(struct cfs_catalog_batch *b, const struct cfs_id *id,
+				const struct cfs_blob_loc *loc)
+{
+	uint8_t v[BLOB_LOC_SIZE];
+	encode_blob_loc(loc, v);
+	batch_add(b, BATCH_PUT, CFS_CATALOG_CF_BLOBS, id->b, CFS_ID_SIZE, v, sizeof(v));
+}
+
+void cfs_catalog_batch_put_pack(struct cfs_catalog_batch *b, const struct cfs_id *pack,
+				const struct cfs_pack_info *info)
+{
+	uint8_t v[PACK_INFO_SIZE];
+	encode_pack_info(info, v);
+	batch_add(b, BATCH_PUT, CFS_CATALOG_CF_PACKS, pack->b, CFS_ID_SIZE, v, sizeof(v));
+}
+
+void cfs_catalog_batch_put_snapshot(struct cfs_catalog_batch *b, const struct cfs_id *id,
+				    const void *manifest, size_t n)
+{
+	batch_add(b, BATCH_PUT, CFS_CATALOG_CF_SNAPSHOTS, id->b, CFS_ID_SIZE, manifest, n);
+}
+
+void cfs_catalog_batch_delete_snapshot(struct cfs_catalog_batch *b, const struct cfs_id *id)
+{
+	batch_add(b, BATCH_DELETE, CFS_CATALOG_CF_SNAPSHOTS, id->b, CFS_ID_SIZE, NULL, 0);
+}
+
+void cfs_catalog_batch_put_tree(struct cfs_catalog_batch *b, const struct cfs_id *id, const void *p,
+				size_t n)
+{
+	batch_add(b, BATCH_PUT, CFS_CATALOG_CF_TREES, id->b, CFS_ID_SIZE, p, n);
+}
+
+void cfs_catalog_batch_put_meta(struct cfs_catalog_batch *b, const char *key, const void *p, size_t n)
+{
+	if (!key) {
+		if (!b->err)
+			b->err = -EINVAL;
+		return;
+	}
+	batch_add(b, BATCH_PUT, CFS_CATALOG_CF_META, key, strlen(key), p, n);
+}
+
+void cfs_catalog_batch_delete_meta(struct cfs_catalog_batch *b, const char *key)
+{
+	if (!key) {
+		if (!b->err)
+			b->err = -EINVAL;
+		return;
+	}
+	batch_add(b, BATCH_DELETE, CFS_CATALOG_CF_META, key, strlen(key), NULL, 0);
+}
+
+size_t cfs_catalog_batch_count(const struct cfs_catalog_batch *b)
+{
+	return b ? b->count : 0;
+}
+
+/* Apply the batch. It is emptied whatever the outcome, so a failed batch
+ * can be rebuilt and committed again: on a sticky error (-ENOMEM, -EINVAL)
+ * nothing is written and that error is returned; on a RocksDB write failure
+ * nothing is applied (the write is atomic) and -EIO is returned. */
+int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b)
+{
+	if (!c || !b)
+		return -EINVAL;
+	int r = b->err;
+	if (r < 0 || b->count == 0) {
+		batch_reset(b);
+		return r;
+	}
+
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	const uint8_t *p = b->recs.data, *end = p + b->recs.len;
+	while (p < end) {
+		struct batch_rec rec;
+		memcpy(&rec, p, sizeof(rec));
+		const char *k = (const char *)p + sizeof(rec);
+		const char *v = k + rec.klen;
+		if (rec.op == BATCH_PUT)
+			rocksdb_writebatch_put_cf(wb, c->cf[rec.cf], k, rec.klen, v, rec.vlen);
+		else
+			rocksdb_writebatch_delete_cf(wb, c->cf[rec.cf], k, rec.klen);
+		p = (const uint8_t *)v + rec.vlen;
+	}
+
+	char *err = NULL;
+	rocksdb_write(c->db, c->write_opts, wb, &err);
+	rocksdb_writebatch_destroy(wb);
+	batch_reset(b);
+	if (err) {
+		rocksdb_free(err);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Add a range deletion covering every key of cf to wb: [first, last || 0x00),
+ * the end being the smallest key above last in bytewise order. One range
+ * tombstone per column family keeps the whole clear a single atomic write
+ * whatever the catalog's size. */
+static int clear_cf(struct cfs_catalog *c, enum cfs_catalog_cf cf, rocksdb_writebatch_t *wb)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(c->db, c->scan_opts, c->cf[cf]);
+	_cleanup_free_ char *first = NULL;
+	_cleanup_free_ char *limit = NULL;
+	size_t flen = 0, llen = 0;
+	char *err = NULL;
+	int r = 0;
+
+	rocksdb_iter_seek_to_first(it);
+	if (rocksdb_iter_valid(it)) {
+		const char *k = rocksdb_iter_key(it, &flen);
+		first = malloc(flen ? flen : 1);
+		if (!first) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy(first, k, flen);
+		rocksdb_iter_seek_to_last(it);
+		if (rocksdb_iter_valid(it)) {
+			k = rocksdb_iter_key(it, &llen);
+			limit = malloc(llen + 1);
+			if (!limit) {
+				r = -ENOMEM;
+				goto out;
+			}
+			memcpy(limit, k, llen);
+			limit[llen++] = 0;
+		}
+	}
+	rocksdb_iter_get_error(it, &err);
+	if (err) {
+		rocksdb_free(err);
+		r = -EIO;
+		goto out;
+	}
+	if (first && limit)
+		rocksdb_writebatch_delete_range_cf(wb, c->cf[cf], first, flen, limit, llen);
+out:
+	rocksdb_iter_destroy(it);
+	return r;
+}
+
+/* Not meant to race with commits: a key written between reading the bounds
+ * and the write may survive. Callers clear before a rebuild, alone. */
+int cfs_catalog_clear(struct cfs_catalog *c)
+{
+	if (!c)
+		return -EINVAL;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	int r = 0;
+	for (int cf = 0; cf < _CFS_CATALOG_CF_MAX && r == 0; cf++)
+		r = clear_cf(c, cf, wb);
+	if (r == 0 && rocksdb_writebatch_count(wb) > 0) {
+		char *err = NULL;
+		rocksdb_write(c->db, c->write_opts, wb, &err);
+		if (err) {
+			rocksdb_free(err);
+			r = -EIO;
+		}
+	}
+	rocksdb_writebatch_destroy(wb);
+	if (r < 0)
+		return r;
+	/* Reclaim the space now rather than carry tombstones into the rebuild;
+	 * a failure here leaves correct (just larger) files, so it is not
+	 * reported (the C API has no error out-parameter for it anyway). */
+	for (int cf = 0; cf < _CFS_CATALOG_CF_MAX; cf++)
+		rocksdb_compact_range_cf(c->db, c->cf[cf], NULL, 0, NULL, 0);
+	return 0;
+}

@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * local.c — the directory backend: object "a/b/c" is the file <root>/a/b/c.
+ *
+ * All access goes through *at() calls relative to one directory fd opened at
+ * construction, so a concurrent rename of the root's path cannot redirect us
+ * half-way and names (validated by objstore.c: relative, no "..") cannot
+ * leave the tree except through symlinks someone placed inside it, which we
+ * follow on purpose (e.g. "data" moved to another disk).
+ *
+ * Durability (put): write "<dir>/.tmp.<base>.<random>" (O_EXCL, 0600), fsync
+ * it, rename it over the final name, fsync the directory. Directories created
+ * on the way are 0700 and their parent is fsynced, so the new entry survives a
+ * crash. A crash leaves at most a ".tmp.*" file, which list() ignores.
+ *
+ * Threading: the state is the immutable root fd and dir_lock, so every
+ * callback may run concurrently. Concurrent puts of one name each write their
+ * own temp file and the last rename wins, which is what "replace" means.
+ *
+ * dir_lock closes one durability window: a directory is visible as soon as
+ * mkdirat() returns, before its parent is fsynced, so another thread could
+ * put into it and return "durable" while the directory entry itself is not.
+ * Creation (mkdirat + parent fsync) therefore happens under dir_lock, and
+ * every put takes and drops dir_lock after its own fsyncs: if the directory
+ * it used was still being made durable, that waits for it. No other lock is
+ * taken while dir_lock is held. (Two processes writing one repository are
+ * excluded by the repository lock, so this is only needed within a process.)
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "chronofs/util.h"
+#include "objstore/objstore-internal.h"
+
+struct local {
+	int root_fd;               /* O_DIRECTORY, immutable after construction */
+	pthread_mutex_t dir_lock; /* held across directory creation + parent fsync */
+};
+
+/* An object that is missing, or whose path runs through a non-directory, or
+ * that names a directory, is simply not there. */
+static int map_missing(int err)
+{
+	return (err == ENOENT || err == ENOTDIR || err == EISDIR) ? -ENOENT : -err;
+}
+
+/* Temp file names must not collide between threads and processes; O_EXCL
+ * catches the rest and we retry. */
+static void random_suffix(char out[17])
+{
+	static atomic_uint_fast64_t counter;
+	uint64_t v;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		v = ((uint64_t)getpid() << 40) ^ (uint64_t)ts.tv_nsec ^
+		    ((uint64_t)ts.tv_sec << 20) ^ atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull;
+	}
+	cfs_hex_encode(&v, sizeof(v), out);
+}
+
+/* Split a validated name into its directory part (copied into dir, "." for
+ * top-level names) and a borrowed pointer to the last component. */
+static const char *split_name(const char *name, char dir[CFS_OBJSTORE_NAME_MAX + 1])
+{
+	const char *slash = strrchr(name, '/');
+	if (!slash) {
+		memcpy(dir, ".", 2);
+		return name;
+	}
+	memcpy(dir, name, (size_t)(slash - name));
+	dir[slash - name] = 0;
+	return slash + 1;
+}
+
+static int open_dir_at(int root_fd, const char *dir)
+{
+	int fd = openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int fsync_fd(int fd)
+{
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+/* Slow path of open_parent(), called with dir_lock held: walk the components and
+ * make what is missing. EEXIST (made earlier, or by another process) is fine. */
+static int mkdirs_locked(struct local *l, const char *dir)
+{
+	char path[CFS_OBJSTORE_NAME_MAX + 1];
+	int r;
+
+	size_t len = strlen(dir);
+	memcpy(path, dir, len + 1);
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && path[i] != '/')
+			continue;
+		path[i] = 0;
+		if (mkdirat(l->root_fd, path, 0700) == 0) {
+			_cleanup_close_ int pfd = -1;
+			char *last = strrchr(path, '/');
+			if (last) {
+				*last = 0;
+				pfd = open_dir_at(l->root_fd, path);
+				*last = '/';
+			} else {
+				pfd = open_dir_at(l->root_fd, ".");
+			}
+			if (pfd < 0)
+				return pfd;
+			r = fsync_fd(pfd);
+			if (r < 0)
+				return r;
+		} else if (errno != EEXIST) {
+			return -errno;
+		}
+		if (i < len)
+			path[i] = '/';
+	}
+	return 0;
+}
+
+/*
+ * Open the directory dir (relative to root, "." for root itself), creating
+ * missing components with mode 0700 when create. Each directory created is
+ * made durable by fsyncing its parent. Returns the fd or -errno.
+ * Takes dir_lock when it has to create anything.
+ */
+static int open_parent(struct local *l, const char *dir, bool create)
+{
+	int fd, r;
+
+	fd = open_dir_at(l->root_fd, dir);
+	if (fd != -ENOENT || !create)
+		return fd;
+
+	pthread_mutex_lock(&l->dir_lock);
+	r = mkdirs_locked(l, dir);
+	pthread_mutex_unlock(&l->dir_lock);
+	if (r < 0)
+		return r;
+	return open_dir_at(l->root_fd, dir);
+}
+
+static int write_tmp(int dir_fd, const char *base, const void *p, size_t n, char *tmp,
+		     size_t tmp_size)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
+		char rnd[17];
+		random_suffix(rnd);
+		/* Keep the temp name within NAME_MAX however long base is; its
+		 * only job is to help a human see what a stray temp was. */
+		snprintf(tmp, tmp_size, "%s%.64s.%s", CFS_OBJSTORE_TMP_PREFIX, base, rnd);
+		fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			return -errno;
+	}
+	if (fd < 0)
+		return -EEXIST;
+
+	r = cfs_write_all(fd, p, n);
+	if (r >= 0)
+		r = fsync_fd(fd);
+	if (r >= 0 && close(TAKE_FD(fd)) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlinkat(dir_fd, tmp, 0);
+	return r;
+}
+
+/* Move tmp to base without replacing: RENAME_NOREPLACE where the filesystem
+ * supports it, else link()+unlink(), which is equally atomic for "exactly one
+ * creator wins" (link fails with EEXIST). */
+static int rename_noreplace(int dir_fd, const char *tmp, const char *base)
+{
+	if (renameat2(dir_fd, tmp, dir_fd, base, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -errno;
+	if (linkat(dir_fd, tmp, dir_fd, base, 0) < 0)
+		return -errno;
+	(void)unlinkat(dir_fd, tmp, 0);
+	return 0;
+}
+
+static int local_put_common(struct local *l, const char *name, const void *p, size_t n,
+			    bool noreplace)
+{
+	char dir[CFS_OBJSTORE_NAME_MAX + 1];
+	char tmp[NAME_MAX + 1];
+	const char *base = split_name(name, dir);
+	_cleanup_close_ int dir_fd = -1;
+	int r;
+
+	dir_fd = open_parent(l, dir, true);
+	if (dir_fd < 0)
+		return dir_fd;
+
+	/* Cheap early answer for locks; the rename below is what decides. */
+	if (noreplace && faccessat(dir_fd, base, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+
+	r = write_tmp(dir_fd, base, p, n, tmp, sizeof(tmp));
+	if (r < 0)
+		return r;
+	if (noreplace)
+		r = rename_noreplace(dir_fd, tmp, base);
+	else
+		r = renameat(dir_fd, tmp, dir_fd, base) < 0 ? -errno : 0;
+	if (r < 0) {
+		(void)unlinkat(dir_fd, tmp, 0);
+		return r;
+	}
+	r = fsync_fd(dir_fd);
+	if (r < 0)
+		return r;
+	/* Barrier: wait out a concurrent creation of a directory we used (see
+	 * the comment at the top). */
+	pthread_mutex_lock(&l->dir_lock);
+	pthread_mutex_unlock(&l->dir_lock);
+	return 0;
+}
+
+static int local_put(void *impl, const char *name, const void *p, size_t n)
+{
+	return local_put_common(impl, name, p, n, false);
+}
+
+static int local_put_new(void *impl, const char *name, const void *p, size_t n)
+{
+	return local_put_common(impl, name, p, n, true);
+}
+
+/* Open a regular file for reading; -ENOENT for anything that is not one.
+ * O_NONBLOCK keeps a FIFO planted in the repository from hanging the open; it
+ * has no effect on reads of regular files. */
+static int open_object(struct local *l, const char *name, struct stat *st)
+{
+	_cleanup_close_ int fd =
+		openat(l->root_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return map_missing(errno);
+	if (fstat(fd, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode))
+		return -ENOENT;
+	return TAKE_FD(fd);
+}
+
+static int local_get(void *impl, const char *name, struct cfs_buf *out)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	ssize_t got;
+	int r;
+
+	cfs_buf_reset(out);
+	fd = open_object(impl, name, &st);
+	if (fd < 0)
+		return fd;
+	if ((uint64_t)st.st_size > SIZE_MAX)
+		return -EFBIG;
+	r = cfs_buf_resize(out, (size_t)st.st_size);
+	if (r < 0)
+		return r;
+	got = cfs_pread_full(fd, out->data, (size_t)st.st_size, 0);
+	/* Objects are replaced by rename, never rewritten in place, so the
+	 * inode we opened cannot shrink unless something outside chronofs
+	 * truncated it: report that, never return a short object. */
+	if (got != (ssize_t)st.st_size) {
+		cfs_buf_reset(out);
+		return got < 0 ? (int)got : -EIO;
+	}
+	return 0;
+}
+
+static int local_get_range(void *impl, const char *name, uint64_t off, size_t n, void *out)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	ssize_t got;
+
+	fd = open_object(impl, name, &st);
+	if (fd < 0)
+		return fd;
+	if (off > (uint64_t)st.st_size || n > (uint64_t)st.st_size - off)
+		return -ERANGE;
+	got = cfs_pread_full(fd, out, n, off);
+	if (got < 0)
+		return (int)got;
+	return (size_t)got == n ? 0 : -ERANGE;
+}
+
+static int local_head(void *impl, const char *name, uint64_t *ret_size)
+{
+	struct local *l = impl;
+	struct stat st;
+
+	if (fstatat(l->root_fd, name, &st, 0) < 0)
+		return map_missing(errno);
+	if (!S_ISREG(st.st_mode))
+		return -ENOENT;
+	*ret_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int local_delete(void *impl, const char *name)
+{
+	struct local *l = impl;
+	char dir[CFS_OBJSTORE_NAME_MAX + 1];
+	const char *base = split_name(name, dir);
+	_cleanup_close_ int dir_fd = -1;
+
+	dir_fd = open_parent(l, dir, false);
+	if (dir_fd < 0)
+		return dir_fd == -ENOTDIR ? -ENOENT : dir_fd;
+	/* unlinkat without AT_REMOVEDIR fails with EISDIR on a directory. */
+	if (unlinkat(dir_fd, base, 0) < 0)
+		return map_missing(errno);
+	return fsync_fd(dir_fd);
+}
+
+/*
+ * list: a depth-first walk starting at the directory part of the prefix. A
+ * directory is entered only if its path + "/" and the prefix agree on their
+ * common length, so listing "data/ab" reads only "data/" and "data/ab*".
+ *
+ * Each directory is read completely and closed before callbacks run and
+ * before descending, so at most one directory stream is open at a time and
+ * a callback may modify the store. Depth is bounded because a path longer
+ * than CFS_OBJSTORE_NAME_MAX cannot be an object and is not entered.
+ */
+struct walk {
+	int root_fd;
+	const char *prefix;
+	size_t prefix_len;
+	cfs_objstore_list_cb cb;
+	void *userdata;
+};
+
+struct walk_entry {
+	char *path; /* owned; relative to the root */
+	uint64_t size;
+	bool is_dir;
+};
+
+struct walk_entries {
+	struct walk_entry *v; /* owned */
+	size_t n, cap;
+};
+
+static void walk_entries_release(struct walk_entries *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i].path);
+	free(e->v);
+	e->v = NULL;
+	e->n = e->cap = 0;
+}
+
+static int walk_entries_add(struct walk_entries *e, char *path, uint64_t size, bool is_dir)
+{
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 32;
+		struct walk_entry *v = reallocarray(e->v, cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		e->v = v;
+		e->cap = cap;
+	}
+	e->v[e->n++] = (struct walk_entry){path, size, is_dir};
+	return 0;
+}
+
+static void closedirp(DIR **d)
+{
+	int saved = errno;
+	if (*d)
+		closedir(*d);
+	*d = NULL;
+	errno = saved;
+}
+
+/* Read directory rel ("" for the root) and collect what matches the prefix. */
+static int walk_read(struct walk *w, const char *rel, struct walk_entries *out)
+{
+	__attribute__((cleanup(closedirp))) DIR *d = NULL;
+	size_t rel_len = strlen(rel);
+	struct dirent *de;
+	int fd;
+
+	fd = open_dir_at(w->root_fd, rel[0] ? rel : ".");
+	if (fd < 0)
+		return (fd == -ENOENT || fd == -ENOTDIR) ? 0 : fd;
+	d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				return -errno;
+			break;
+		}
+		const char *nm = de->d_name;
+		if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 ||
+		    strncmp(nm, CFS_OBJSTORE_TMP_PREFIX, strlen(CFS_OBJSTORE_TMP_PREFIX)) == 0)
+			continue;
+
+		size_t nm_len = strlen(nm);
+		size_t path_len = rel_len + (rel_len ? 1 : 0) + nm_len;
+		if (path_len > CFS_OBJSTORE_NAME_MAX)
+			continue;
+		_cleanup_free_ char *path = malloc(path_len + 2);
+		if (!path)
+			return -ENOMEM;
+		snprintf(path, path_len + 2, "%s%s%s", rel, rel_len ? "/" : "", nm);
+
+		struct stat st;
+		if (fstatat(dirfd(d), nm, &st, 0) < 0) {
+			/* Deleted under us, or a dangling symlink: not an object. */
+			if (errno == ENOENT)
+				continue;
+			return -errno;
+		}
+		if (S_ISREG(st.st_mode)) {
+			if (strncmp(path, w->prefix, w->prefix_len) != 0)
+				continue;
+			int r = walk_entries_add(out, path, (uint64_t)st.st_size, false);
+			if (r < 0)
+				return r;
+			path = NULL;
+		} else if (S_ISDIR(st.st_mode)) {
+			path[path_len] = '/';
+			path[path_len + 1] = 0;
+			if (strncmp(path, w->prefix, CFS_MIN(path_len + 1, w->prefix_len)) != 0)
+				continue;
+			path[path_len] = 0;
+			int r = walk_entries_add(out, path, 0, true);
+			if (r < 0)
+				return r;
+			path = NULL;
+		}
+	}
+	return 0;
+}
+
+static int walk_dir(struct walk *w, const char *rel)
+{
+	struct walk_entries e = {0};
+	int r;
+
+	r = walk_read(w, rel, &e);
+	for (size_t i = 0; r == 0 && i < e.n; i++)
+		if (!e.v[i].is_dir)
+			r = w->cb(e.v[i].path, e.v[i].size, w->userdata);
+	for (size_t i = 0; r == 0 && i < e.n; i++)
+		if (e.v[i].is_dir)
+			r = walk_dir(w, e.v[i].path);
+	walk_entries_release(&e);
+	return r;
+}
+
+static int local_list(void *impl, const char *prefix, cfs_objstore_list_cb cb, void *userdata)
+{
+	struct local *l = impl;
+	struct walk w = {l->root_fd, prefix, strlen(prefix), cb, userdata};
+	const char *slash = strrchr(prefix, '/');
+	_cleanup_free_ char *start = strndup(prefix, slash ? (size_t)(slash - prefix) : 0);
+
+	if (!start)
+		return -ENOMEM;
+	return walk_dir(&w, start);
+}
+
+static void local_free(void *impl)
+{
+	struct local *l = impl;
+	if (l->root_fd >= 0)
+		close(l->root_fd);
+	pthread_mutex_destroy(&l->dir_lock);
+	free(l);
+}
+
+static const struct cfs_objstore_ops local_ops = {
+	.put = local_put,
+	.put_new = local_put_new,
+	.get = local_get,
+	.get_range = local_get_range,
+	.head = local_head,
+	.list = local_list,
+	.delete = local_delete,
+	.free = local_free,
+};
+
+/* Make the root (mkdir -p, 0700) and fsync its parent so the new directory
+ * entry is durable; directories further up that mkdir -p made are not
+ * fsynced (they are the user's, typically pre-existing mount points). */
+static int create_root(const char *dir)
+{
+	struct stat st;
+	int r;
+
+	if (stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (errno != ENOENT)
+		return -errno;
+	r = cfs_mkdir_p(dir, 0700);
+	if (r < 0)
+		return r;
+
+	_cleanup_free_ char *parent = strdup(dir);
+	if (!parent)
+		return -ENOMEM;
+	/* Strip trailing slashes, then the last component. */
+	size_t len = strlen(parent);
+	while (len > 1 && parent[len - 1] == '/')
+		parent[--len] = 0;
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		return cfs_fsync_dir(".");
+	if (slash == parent)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	return cfs_fsync_dir(parent);
+}
+
+int cfs_objstore_local_new(const char *dir, bool create, struct cfs_objstore **ret)
+{
+	struct local *l;
+	int r;
+
+	if (!dir || !dir[0])
+		return -EINVAL;
+	if (create) {
+		r = create_root(dir);
+		if (r < 0)
+			return r;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	r = pthread_mutex_init(&l->dir_lock, NULL);
+	if (r != 0) {
+		free(l);
+		return -r;
+	}
+	l->root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->root_fd < 0) {
+		r = -errno;
+		local_free(l);
+		return r;
+	}
+	r = cfs_objstore_new_internal(&local_ops, l, dir, ret);
+	if (r < 0)
+		local_free(l);
+	return r;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * objstore-internal.h — the backend vtable behind include/chronofs/objstore.h.
+ *
+ * Only src/objstore/ and tests/unit/test-objstore.c include this header.
+ *
+ * Division of labour: the public wrappers in objstore.c validate every name
+ * and prefix (cfs_objstore_name_valid()) and argument pointers before calling
+ * a backend, so backends may assume a name is a non-empty, relative,
+ * '/'-separated path of at most CFS_OBJSTORE_NAME_MAX bytes whose components
+ * are non-empty, not "." or "..", at most CFS_OBJSTORE_COMPONENT_MAX bytes and
+ * do not start with the reserved CFS_OBJSTORE_TMP_PREFIX.
+ *
+ * Every callback returns 0 (or, for list, the callback's non-zero value) on
+ * success and a negative errno on failure; out-parameters are written only on
+ * success unless stated. Every callback may be called from several threads at
+ * once on the same store: a backend has no shared mutable state or protects
+ * it with its own lock.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chronofs/buf.h"
+#include "chronofs/objstore.h"
+
+/* Longest object name, in bytes (without the terminating NUL). */
+#define CFS_OBJSTORE_NAME_MAX 1024
+/* Longest single component: the local backend maps components to file names
+ * and NAME_MAX is 255 on every Linux filesystem we target; enforcing it for all
+ * backends keeps a repository copyable between them. */
+#define CFS_OBJSTORE_COMPONENT_MAX 255
+/* Components starting with this are reserved for the temporary files of
+ * unfinished puts (local backend), which list() never reports. Rejecting them
+ * as names keeps "put succeeded" and "list shows it" equivalent everywhere. */
+#define CFS_OBJSTORE_TMP_PREFIX ".tmp."
+
+struct cfs_objstore_ops {
+	/*
+	 * put: store n bytes (n may be 0; p may then be NULL) under name,
+	 * replacing any existing object. Returns only once the object is
+	 * durable; atomic (readers see the old object, the new one, or none,
+	 * never a mix). Idempotent: repeating it with the same bytes is
+	 * harmless. On failure the previous object, if any, is unchanged.
+	 */
+	int (*put)(void *impl, const char *name, const void *p, size_t n);
+	/*
+	 * put_new: as put, but -EEXIST (and no change) if name already exists.
+	 * Atomic against concurrent put_new of the same name: exactly one wins.
+	 */
+	int (*put_new)(void *impl, const char *name, const void *p, size_t n);
+	/*
+	 * get: the whole object into out, which is reset first. -ENOENT if
+	 * absent. On failure out->len is 0. A backend that reads fewer bytes than
+	 * the object's recorded size returns -EIO, never a short object.
+	 */
+	int (*get)(void *impl, const char *name, struct cfs_buf *out);
+	/*
+	 * get_range: exactly n bytes at off into out (n may be 0). -ENOENT if
+	 * absent; -ERANGE if the object ends before off + n (including when off
+	 * + n overflows). A short read is never padded and never reported as
+	 * success; the contents of out are unspecified on failure.
+	 */
+	int (*get_range)(void *impl, const char *name, uint64_t off, size_t n, void *out);
+	/* head: the object's size in *ret_size. -ENOENT if absent. */
+	int (*head)(void *impl, const char *name, uint64_t *ret_size);
+	/*
+	 * list: call cb(name, size, userdata) once for every object whose name
+	 * starts with prefix ("" for all), in no particular order; prefix is
+	 * validated by the caller (its part up to the last '/' is a valid name
+	 * or empty). Objects put or deleted during the walk may or may not be
+	 * reported. cb is called without any backend lock held, so it may call
+	 * back into the store. A non-zero return from cb stops the walk and is
+	 * returned as is.
+	 */
+	int (*list)(void *impl, const char *prefix, cfs_objstore_list_cb cb, void *userdata);
+	/* delete: remove name. -ENOENT if absent. Durable on return. */
+	int (*delete)(void *impl, const char *name);
+	/* free: release impl. Called once, with no other call in flight. */
+	void (*free)(void *impl);
+};
+
+struct cfs_objstore {
+	const struct cfs_objstore_ops *ops;
+	char *location; /* owned; for messages */
+	void *impl;     /* owned by the backend, released by ops->free */
+};
+
+/*
+ * Backend constructors. cfs_objstore_open() is the public entry point; these
+ * are exported for objstore.c and tests.
+ *
+ * local: dir is a filesystem path. With create, it is made (mkdir -p, 0700
+ * for directories created); without, it must exist (-ENOENT, -ENOTDIR).
+ */
+int cfs_objstore_local_new(const char *dir, bool create, struct cfs_objstore **ret);
+/* mem: an empty in-memory store; contents die with it. */
+int cfs_objstore_mem_new(struct cfs_objstore **ret);
+
+/* Wrap a backend in a store; takes ownership of impl on success only.
+ * location is copied. */
+int cfs_objstore_new_internal(const struct cfs_objstore_ops *ops, void *impl, const char *location,
+			      struct cfs_objstore **ret);
+
+/* The validation the public wrappers apply: 0 if name is a valid object
+ * name, -EINVAL otherwise. Exported for tests. */
+int cfs_objstore_name_valid(const char *name);

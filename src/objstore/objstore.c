@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * objstore.c — location parsing, name validation and dispatch to backends.
+ *
+ * Every public function validates its arguments here, once, so a backend
+ * never sees a name that could escape its root ("..", absolute paths) or
+ * collide with its temporary files.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "objstore/objstore-internal.h"
+
+int cfs_objstore_name_valid(const char *name)
+{
+	size_t len, comp = 0;
+
+	if (!name)
+		return -EINVAL;
+	len = strnlen(name, CFS_OBJSTORE_NAME_MAX + 1);
+	if (len == 0 || len > CFS_OBJSTORE_NAME_MAX)
+		return -EINVAL;
+
+	/* Walk components: each must be non-empty, not "." or "..", not too
+	 * long and not in the reserved temporary namespace. This also rejects
+	 * a leading '/', a trailing '/' and "//". */
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && name[i] != '/') {
+			comp++;
+			continue;
+		}
+		const char *c = name + i - comp;
+		if (comp == 0 || comp > CFS_OBJSTORE_COMPONENT_MAX)
+			return -EINVAL;
+		if ((comp == 1 && c[0] == '.') || (comp == 2 && c[0] == '.' && c[1] == '.'))
+			return -EINVAL;
+		if (comp >= strlen(CFS_OBJSTORE_TMP_PREFIX) &&
+		    memcmp(c, CFS_OBJSTORE_TMP_PREFIX, strlen(CFS_OBJSTORE_TMP_PREFIX)) == 0)
+			return -EINVAL;
+		comp = 0;
+	}
+	return 0;
+}
+
+/* A list prefix is "" or any string whose part before the last '/' is a valid
+ * name; the part after it is matched against entries, never used as a path. */
+static int prefix_valid(const char *prefix)
+{
+	size_t len;
+	const char *slash;
+
+	if (!prefix)
+		return -EINVAL;
+	len = strnlen(prefix, CFS_OBJSTORE_NAME_MAX + 1);
+	if (len > CFS_OBJSTORE_NAME_MAX)
+		return -EINVAL;
+	slash = strrchr(prefix, '/');
+	if (!slash)
+		return 0;
+	if (slash == prefix)
+		return -EINVAL;
+	_cleanup_free_ char *dir = strndup(prefix, (size_t)(slash - prefix));
+	if (!dir)
+		return -ENOMEM;
+	return cfs_objstore_name_valid(dir);
+}
+
+int cfs_objstore_new_internal(const struct cfs_objstore_ops *ops, void *impl, const char *location,
+			      struct cfs_objstore **ret)
+{
+	struct cfs_objstore *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->location = strdup(location);
+	if (!s->location) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->ops = ops;
+	s->impl = impl;
+	*ret = s;
+	return 0;
+}
+
+struct cfs_objstore *cfs_objstore_free(struct cfs_objstore *s)
+{
+	if (!s)
+		return NULL;
+	if (s->ops && s->impl)
+		s->ops->free(s->impl);
+	free(s->location);
+	free(s);
+	return NULL;
+}
+
+static int hexdigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode a file:// path; -EINVAL for malformed escapes or %00. */
+static int percent_decode(const char *s, char **ret)
+{
+	size_t len = strlen(s);
+	char *out = malloc(len + 1), *o = out;
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != '%') {
+			*o++ = s[i];
+			continue;
+		}
+		/* s[i + 1] is at worst the NUL, which stops before s[i + 2]. */
+		int hi = hexdigit(s[i + 1]);
+		int lo = hi >= 0 ? hexdigit(s[i + 2]) : -1;
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+			free(out);
+			return -EINVAL;
+		}
+		*o++ = (char)(hi * 16 + lo);
+		i += 2;
+	}
+	*o = 0;
+	*ret = out;
+	return 0;
+}
+
+/* True if s starts with an RFC 3986 scheme followed by "://". */
+static bool has_url_scheme(const char *s)
+{
+	size_t i = 0;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return false;
+	while (s[i] && s[i] != ':') {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '+' || c == '-' || c == '.'))
+			return false;
+		i++;
+	}
+	return strncmp(s + i, "://", 3) == 0;
+}
+
+int cfs_objstore_open(const char *location, bool create, struct cfs_objstore **ret)
+{
+	if (!location || !ret || location[0] == 0)
+		return -EINVAL;
+
+	if (strcmp(location, "mem:") == 0)
+		return cfs_objstore_mem_new(ret);
+	/* "mem:anything" is almost certainly a typo, not a directory name. */
+	if (strncmp(location, "mem:", 4) == 0)
+		return -EINVAL;
+	if (strncasecmp(location, "s3://", 5) == 0)
+		return -EPROTONOSUPPORT;
+	if (strncasecmp(location, "file://", 7) == 0) {
+		const char *rest = location + 7;
+		_cleanup_free_ char *path = NULL;
+		int r;
+
+		/* Only an empty authority or "localhost" names this machine. */
+		if (strncasecmp(rest, "localhost/", 10) == 0)
+			rest += 9;
+		if (rest[0] != '/')
+			return -EINVAL;
+		r = percent_decode(rest, &path);
+		if (r < 0)
+			return r;
+		return cfs_objstore_local_new(path, create, ret);
+	}
+	if (has_url_scheme(location))
+		return -EINVAL;
+	return cfs_objstore_local_new(location, create, ret);
+}
+
+const char *cfs_objstore_location(const struct cfs_objstore *s)
+{
+	return s->location;
+}
+
+int cfs_objstore_put(struct cfs_objstore *s, const char *name, const void *p, size_t n)
+{
+	int r = cfs_objstore_name_valid(name);
+	if (r < 0)
+		return r;
+	if (!p && n > 0)
+		return -EINVAL;
+	return s->ops->put(s->impl, name, p, n);
+}
+
+int cfs_objstore_put_new(struct cfs_objstore *s, const char *name, const void *p, size_t n)
+{
+	int r = cfs_objstore_name_valid(name);
+	if (r < 0)
+		return r;
+	if (!p && n > 0)
+		return -EINVAL;
+	return s->ops->put_new(s->impl, name, p, n);
+}
+
+int cfs_objstore_get(struct cfs_objstore *s, const char *name, struct cfs_buf *out)
+{
+	int r = cfs_objstore_name_valid(name);
+	if (r < 0)
+		return r;
+	if (!out)
+		return -EINVAL;
+	return s->ops->get(s->impl, name, out);
+}
+
+int cfs_objstore_get_range(struct cfs_objstore *s, const char *name, uint64_t off, size_t n,
+			   void *out)
+{
+	int r = cfs_objstore_name_valid(name);
+	if (r < 0)
+		return r;
+	if (!out && n > 0)
+		return -EINVAL;
+	return s->ops->get_range(s->impl, name, off, n, out);
+}
+
+int cfs_objstore_head(struct cfs_objstore *s, const char *name, uint64_t *ret_size)
+{
+	int r = cfs_objstore_name_valid(name);
+	if (r < 0)
+		return r;
+	if (!ret_size)
+		return -EINVAL;
+	return s->ops->head(s->impl, name, ret_size);
+}
+
+int cfs_objstore_delete(struct cfs_objstore *s, const char *name)
+{
+	int r = cfs_objstore_name_valid(name);
+	if (r < 0)
+		return r;
+	return s->ops->delete(s->impl, name);
+}
+
+int cfs_objstore_list(struct cfs_objstore *s, const char *prefix, cfs_objstore_list_cb cb,
+		      void *userdata)
+{
+	int r = prefix_valid(prefix);
+	if (r < 0)
+		return r;
+	if (!cb)
+		return -EINVAL;
+	return s->ops->list(s->impl, prefix, cb, userdata);
+}

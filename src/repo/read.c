@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The read path: every blob is authenticated, decompressed to exactly its
+ * recorded size and its id recomputed before a byte is returned.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "chronofs/util.h"
+#include "repo/repo-internal.h"
+
+int cfs_repo_blob_loc(struct cfs_repo *r, const struct cfs_id *id, struct cfs_blob_loc *ret)
+{
+	return cfs_catalog_blob_get(r->catalog, id, ret);
+}
+
+int cfs_repo_get_blob(struct cfs_repo *r, const struct cfs_id *id, struct cfs_buf *out)
+{
+	struct cfs_blob_loc loc;
+	struct cfs_id got;
+	char name[96];
+	int e;
+
+	e = cfs_catalog_blob_get(r->catalog, id, &loc);
+	if (e < 0)
+		return e;
+	if (loc.stored_len > CFS_BLOB_MAX_SIZE + 4096 || loc.raw_len > CFS_BLOB_MAX_SIZE)
+		return -EPROTO;
+	cfs_repo_pack_name(&loc.pack, name, sizeof(name));
+	e = cfs_buf_resize(&r->rbuf, loc.stored_len);
+	if (e < 0)
+		return e;
+	e = cfs_objstore_get_range(r->store, name, loc.offset, loc.stored_len, r->rbuf.data);
+	if (e < 0)
+		return e;
+	cfs_buf_reset(&r->obuf);
+	e = cfs_crypto_open(r->crypto, r->rbuf.data, r->rbuf.len, id->b, CFS_ID_SIZE, &r->obuf);
+	if (e < 0)
+		return e;
+	e = cfs_decompress(r->zc, loc.codec, r->obuf.data, r->obuf.len, loc.raw_len, out);
+	if (e < 0)
+		return e == -EPROTO ? -EBADMSG : e;
+	e = cfs_crypto_blob_id(r->crypto, out->data, out->len, &got);
+	if (e < 0)
+		return e;
+	if (memcmp(&got, id, sizeof(got)) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int cfs_repo_get_tree(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret)
+{
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	int e = cfs_repo_get_blob(r, id, &b);
+	if (e < 0)
+		return e;
+	return cfs_tree_decode(b.data, b.len, ret);
+}
+
+void cfs_snapshot_list_release(struct cfs_snapshot_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		cfs_snapshot_release(&l->items[i]);
+	free(l->items);
+	free(l->ids);
+	*l = (struct cfs_snapshot_list){0};
+}
+
+struct list_state {
+	struct cfs_snapshot_list *l;
+	size_t cap;
+};
+
+static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
+{
+	struct list_state *st = ud;
+	struct cfs_snapshot_list *l = st->l;
+	if (klen != CFS_ID_SIZE)
+		return 0;
+	if (l->n == st->cap) {
+		size_t ncap = st->cap ? st->cap * 2 : 16;
+		struct cfs_snapshot *ni = realloc(l->items, ncap * sizeof(*ni));
+		if (!ni)
+			return -ENOMEM;
+		l->items = ni;
+		struct cfs_id *nd = realloc(l->ids, ncap * sizeof(*nd));
+		if (!nd)
+			return -ENOMEM;
+		l->ids = nd;
+		st->cap = ncap;
+	}
+	/* The catalog holds manifests that were verified when loaded. */
+	if (cfs_snapshot_decode(val, vlen, &l->items[l->n]) < 0)
+		return 0;
+	memcpy(l->ids[l->n].b, key, CFS_ID_SIZE);
+	l->n++;
+	return 0;
+}
+
+int cfs_repo_list_snapshots(struct cfs_repo *r, struct cfs_snapshot_list *ret)
+{
+	struct cfs_snapshot_list l = {0};
+	struct list_state st = {&l, 0};
+	int e = cfs_catalog_snapshot_foreach(r->catalog, list_cb, &st);
+	if (e < 0) {
+		cfs_snapshot_list_release(&l);
+		return e;
+	}
+	/* Insertion sort by (time, name): lists are short and mostly ordered. */
+	for (size_t i = 1; i < l.n; i++) {
+		struct cfs_snapshot s = l.items[i];
+		struct cfs_id id = l.ids[i];
+		size_t j = i;
+		while (j > 0 && (l.items[j - 1].time_ns > s.time_ns ||
+				 (l.items[j - 1].time_ns == s.time_ns && strcmp(l.items[j - 1].name, s.name) > 0))) {
+			l.items[j] = l.items[j - 1];
+			l.ids[j] = l.ids[j - 1];
+			j--;
+		}
+		l.items[j] = s;
+		l.ids[j] = id;
+	}
+	*ret = l;
+	return 0;
+}
+
+int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret,
+			   struct cfs_id *ret_id)
+{
+	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
+	ssize_t found = -1;
+	int e = cfs_repo_list_snapshots(r, &l);
+	if (e < 0)
+		return e;
+	if (strcmp(spec, "latest") == 0) {
+		if (l.n == 0)
+			return -ENOENT;
+		found = (ssize_t)l.n - 1;
+	} else {
+		for (size_t i = 0; i < l.n; i++)
+			if (strcmp(l.items[i].name, spec) == 0)
+				found = (ssize_t)i;
+		size_t len = strlen(spec);
+		if (found < 0 && len >= 4 && len <= 64) {
+			for (size_t i = 0; i < l.n; i++) {
+				char hex[CFS_ID_HEX_SIZE];
+				cfs_id_hex(&l.ids[i], hex);
+				if (strncasecmp(hex, spec, len) == 0) {
+					if (found >= 0)
+						return -ENOTUNIQ;
+					found = (ssize_t)i;
+				}
+			}
+		}
+	}
+	if (found < 0)
+		return -ENOENT;
+	if (ret_id)
+		*ret_id = l.ids[found];
+	if (ret)
+		return cfs_snapshot_copy(&l.items[found], ret);
+	return 0;
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * repo-internal.h — what the repo sources share; tests may include it,
+ * other modules must not.
+ */
+#pragma once
+
+#include "chronofs/compress.h"
+#include "chronofs/pack.h"
+#include "chronofs/repo.h"
+
+/*
+ * config object (frozen, version 1; 64 bytes, integers LE):
+ *   0  8  magic "CFSCONF\x01"
+ *   8  4  format version (CFS_REPO_FORMAT_VERSION)
+ *  12  1  encryption (enum cfs_encryption)
+ *  13  1  zstd level
+ *  14  2  reserved, 0
+ *  16 32  repository id (random)
+ *  48  4  chunker min size
+ *  52  4  chunker avg size
+ *  56  4  chunker max size
+ *  60  4  reserved, 0
+ * The magic and version come first and never move, so any later version can
+ * tell an old binary "newer format" instead of "not a repository".
+ */
+#define CFS_CONFIG_SIZE 64
+#define CFS_CONFIG_MAGIC "CFSCONF\x01"
+
+struct cfs_repo_config {
+	uint32_t version;
+	enum cfs_encryption encryption;
+	int zstd_level;
+	struct cfs_id repo_id;
+	uint32_t chunk_min, chunk_avg, chunk_max;
+};
+
+int cfs_repo_config_encode(const struct cfs_repo_config *c, uint8_t out[CFS_CONFIG_SIZE]);
+/* -EMEDIUMTYPE bad magic/short, -EPROTONOSUPPORT newer version, -EPROTO malformed. */
+int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret);
+
+/*
+ * index/<id> object plaintext (sealed with AAD "index"; frozen, version 1):
+ *   0  8  magic "CFSINDX\x01"
+ *   8  4  version = 1
+ *  12  4  pack count
+ *  per pack: id[32], u64 pack size, u32 entry count,
+ *            entries in the pack header's 56-byte entry layout (pack.h)
+ */
+#define CFS_INDEX_MAGIC "CFSINDX\x01"
+
+/* Small open-addressing set of blob ids (the blobs of the open pack). */
+struct cfs_idset {
+	struct cfs_id *slots; /* owned; all-zero slot = empty */
+	size_t cap, n;
+	bool has_zero; /* the all-zero id itself */
+};
+int cfs_idset_add(struct cfs_idset *s, const struct cfs_id *id);
+bool cfs_idset_contains(const struct cfs_idset *s, const struct cfs_id *id);
+void cfs_idset_clear(struct cfs_idset *s);
+void cfs_idset_release(struct cfs_idset *s);
+
+struct cfs_repo {
+	struct cfs_objstore *store;  /* owned */
+	struct cfs_catalog *catalog; /* owned */
+	struct cfs_crypto *crypto;   /* owned */
+	struct cfs_compressor *zc;   /* owned */
+	struct cfs_keys keys;
+	struct cfs_repo_config config;
+	struct cfs_chunker chunker;
+	char *cache_dir;  /* owned: <cache>/<repo id hex> */
+	int lock_fd;      /* flock on cache_dir/lock */
+	char *lock_obj;   /* owned: locks/<hex>, NULL if none put */
+	bool writer;
+
+	/* write side */
+	struct cfs_pack_writer *pw; /* owned */
+	struct cfs_idset open_ids;  /* ids in pw, not yet in the catalog */
+	struct cfs_buf zbuf, sbuf, pbuf; /* scratch: compressed, sealed, pack bytes */
+	/* read side */
+	struct cfs_buf rbuf, obuf; /* scratch: stored bytes, opened bytes */
+};
+
+/* Encode/decode pack entries in the 56-byte layout shared with pack headers. */
+int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e);
+int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret);
+
+/* Flock the per-repository cache dir. */
+int cfs_repo_lock_cache(const char *dir, int wait_sec, int *ret_fd);
+/* Put / delete locks/<id>. */
+int cfs_repo_lock_object_put(struct cfs_repo *r);
+void cfs_repo_lock_object_delete(struct cfs_repo *r);
+
+/* Bring the catalog up to date with the store (repo.c). */
+int cfs_repo_sync_catalog(struct cfs_repo *r);
+/* Add one pack found in the store but unknown to the catalog. */
+int cfs_repo_adopt_pack(struct cfs_repo *r, const char *name, uint64_t size);

@@ -1,0 +1,647 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Repository open/init/close and the catalog synchronisation that makes the
+ * object store the source of truth.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "chronofs/util.h"
+#include "repo/repo-internal.h"
+
+/* ---- id set ---------------------------------------------------------- */
+
+static size_t id_hash(const struct cfs_id *id, size_t cap)
+{
+	/* Blob ids are uniformly distributed: the first 8 bytes are a hash. */
+	return (size_t)(cfs_get_le64(id->b) & (cap - 1));
+}
+
+static bool id_is_zero(const struct cfs_id *id)
+{
+	static const struct cfs_id zero;
+	return memcmp(id, &zero, sizeof(zero)) == 0;
+}
+
+bool cfs_idset_contains(const struct cfs_idset *s, const struct cfs_id *id)
+{
+	if (id_is_zero(id))
+		return s->has_zero;
+	if (!s->cap)
+		return false;
+	for (size_t i = id_hash(id, s->cap);; i = (i + 1) & (s->cap - 1)) {
+		if (id_is_zero(&s->slots[i]))
+			return false;
+		if (memcmp(&s->slots[i], id, sizeof(*id)) == 0)
+			return true;
+	}
+}
+
+int cfs_idset_add(struct cfs_idset *s, const struct cfs_id *id)
+{
+	if (id_is_zero(id)) {
+		s->has_zero = true;
+		return 0;
+	}
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 1024;
+		struct cfs_id *ns = calloc(ncap, sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (id_is_zero(&s->slots[i]))
+				continue;
+			size_t j = id_hash(&s->slots[i], ncap);
+			while (!id_is_zero(&ns[j]))
+				j = (j + 1) & (ncap - 1);
+			ns[j] = s->slots[i];
+		}
+		free(s->slots);
+		s->slots = ns;
+		s->cap = ncap;
+	}
+	size_t i = id_hash(id, s->cap);
+	while (!id_is_zero(&s->slots[i])) {
+		if (memcmp(&s->slots[i], id, sizeof(*id)) == 0)
+			return 0;
+		i = (i + 1) & (s->cap - 1);
+	}
+	s->slots[i] = *id;
+	s->n++;
+	return 1;
+}
+
+void cfs_idset_clear(struct cfs_idset *s)
+{
+	if (s->slots)
+		memset(s->slots, 0, s->cap * sizeof(*s->slots));
+	s->n = 0;
+	s->has_zero = false;
+}
+
+void cfs_idset_release(struct cfs_idset *s)
+{
+	free(s->slots);
+	*s = (struct cfs_idset){0};
+}
+
+/* ---- helpers --------------------------------------------------------- */
+
+int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e)
+{
+	uint8_t b[CFS_PACK_ENTRY_SIZE] = {0};
+	memcpy(b, e->id.b, CFS_ID_SIZE);
+	b[32] = e->type;
+	b[33] = e->codec;
+	cfs_put_le32(b + 36, e->raw_len);
+	cfs_put_le32(b + 40, e->stored_len);
+	cfs_put_le64(b + 44, e->offset);
+	return cfs_buf_append(out, b, sizeof(b));
+}
+
+int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret)
+{
+	const uint8_t *b;
+	int r = cfs_rd_ptr(rd, CFS_PACK_ENTRY_SIZE, &b);
+	if (r < 0)
+		return r;
+	struct cfs_pack_entry e = {0};
+	memcpy(e.id.b, b, CFS_ID_SIZE);
+	e.type = b[32];
+	e.codec = b[33];
+	e.raw_len = cfs_get_le32(b + 36);
+	e.stored_len = cfs_get_le32(b + 40);
+	e.offset = cfs_get_le64(b + 44);
+	if ((e.type != CFS_BLOB_DATA && e.type != CFS_BLOB_TREE) ||
+	    (e.codec != CFS_CODEC_RAW && e.codec != CFS_CODEC_ZSTD) || e.stored_len == 0 ||
+	    e.raw_len > CFS_BLOB_MAX_SIZE)
+		return -EPROTO;
+	*ret = e;
+	return 0;
+}
+
+void cfs_repo_pack_name(const struct cfs_id *pack, char *out, size_t outlen)
+{
+	char hex[CFS_ID_HEX_SIZE];
+	cfs_id_hex(pack, hex);
+	snprintf(out, outlen, "data/%.2s/%s", hex, hex);
+}
+
+static int pack_name_parse(const char *name, struct cfs_id *ret)
+{
+	/* "data/xx/<64 hex>" */
+	if (strlen(name) != 5 + 3 + 64 || strncmp(name, "data/", 5) != 0 || name[7] != '/' ||
+	    strncmp(name + 5, name + 8, 2) != 0)
+		return -EINVAL;
+	return cfs_hex_decode(name + 8, ret->b, CFS_ID_SIZE);
+}
+
+int cfs_repo_default_cache_dir(char **ret)
+{
+	const char *e = getenv("CHRONOFS_CACHE_DIR");
+	char buf[4096];
+
+	if (e && *e)
+		snprintf(buf, sizeof(buf), "%s", e);
+	else if ((e = getenv("XDG_CACHE_HOME")) && *e == '/')
+		snprintf(buf, sizeof(buf), "%s/chronofs", e);
+	else if ((e = getenv("HOME")) && *e == '/' && strcmp(e, "/") != 0)
+		snprintf(buf, sizeof(buf), "%s/.cache/chronofs", e);
+	else
+		snprintf(buf, sizeof(buf), "/var/cache/chronofs");
+	*ret = strdup(buf);
+	return *ret ? 0 : -ENOMEM;
+}
+
+const struct cfs_chunker *cfs_repo_chunker(const struct cfs_repo *r) { return &r->chunker; }
+struct cfs_objstore *cfs_repo_store(struct cfs_repo *r) { return r->store; }
+struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r) { return r->catalog; }
+const char *cfs_repo_location(const struct cfs_repo *r) { return cfs_objstore_location(r->store); }
+void cfs_repo_id(const struct cfs_repo *r, struct cfs_id *ret) { *ret = r->config.repo_id; }
+enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r) { return r->config.encryption; }
+
+/* The gear seed of an unencrypted repository: nothing is secret there, so it
+ * is derived from the repository id. */
+static int none_keys(const struct cfs_repo_config *c, struct cfs_keys *k)
+{
+	uint8_t in[13 + CFS_ID_SIZE];
+	memcpy(in, "chronofs-gear", 13);
+	memcpy(in + 13, c->repo_id.b, CFS_ID_SIZE);
+	memset(k, 0, sizeof(*k));
+	k->mode = CFS_ENC_NONE;
+	return cfs_sha256(in, sizeof(in), k->gear_seed);
+}
+
+/* ---- init ------------------------------------------------------------ */
+
+int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo_id)
+{
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = NULL;
+	_cleanup_buf_ struct cfs_buf kf = CFS_BUF_INIT;
+	struct cfs_repo_config c = {0};
+	struct cfs_keys keys;
+	uint8_t cbytes[CFS_CONFIG_SIZE];
+	uint64_t sz;
+	int r;
+
+	if (o->encryption == CFS_ENC_AES256GCM && !o->password)
+		return -ENOKEY;
+	c.version = CFS_REPO_FORMAT_VERSION;
+	c.encryption = o->encryption;
+	c.zstd_level = o->zstd_level ? o->zstd_level : 3;
+	c.chunk_min = o->chunker.min_size ? o->chunker.min_size : CFS_CHUNKER_MIN_DEFAULT;
+	c.chunk_avg = o->chunker.avg_size ? o->chunker.avg_size : CFS_CHUNKER_AVG_DEFAULT;
+	c.chunk_max = o->chunker.max_size ? o->chunker.max_size : CFS_CHUNKER_MAX_DEFAULT;
+
+	struct cfs_chunker_params cp = {c.chunk_min, c.chunk_avg, c.chunk_max, {0}};
+	struct cfs_chunker probe;
+	r = cfs_chunker_init(&probe, &cp);
+	if (r < 0)
+		return r;
+	if (c.zstd_level < 1 || c.zstd_level > 19)
+		return -EINVAL;
+
+	r = cfs_objstore_open(o->location, true, &s);
+	if (r < 0)
+		return r;
+	r = cfs_objstore_head(s, "config", &sz);
+	if (r == 0)
+		return -EEXIST;
+	if (r != -ENOENT)
+		return r;
+	r = cfs_random_bytes(c.repo_id.b, CFS_ID_SIZE);
+	if (r < 0)
+		return r;
+
+	if (o->encryption == CFS_ENC_AES256GCM) {
+		uint8_t h[32];
+		char hex[65], name[80];
+		r = cfs_keys_generate(CFS_ENC_AES256GCM, &keys);
+		if (r < 0)
+			return r;
+		r = cfs_keyfile_seal(&keys, &o->kdf, o->password, o->password_len, &kf);
+		cfs_keys_wipe(&keys);
+		if (r < 0)
+			return r;
+		r = cfs_sha256(kf.data, kf.len, h);
+		if (r < 0)
+			return r;
+		cfs_hex_encode(h, sizeof(h), hex);
+		snprintf(name, sizeof(name), "keys/%s", hex);
+		r = cfs_objstore_put(s, name, kf.data, kf.len);
+		if (r < 0)
+			return r;
+	}
+	/* config last: a repository exists once its config does. */
+	cfs_repo_config_encode(&c, cbytes);
+	r = cfs_objstore_put_new(s, "config", cbytes, sizeof(cbytes));
+	if (r < 0)
+		return r;
+	if (ret_repo_id)
+		*ret_repo_id = c.repo_id;
+	return 0;
+}
+
+/* ---- open ------------------------------------------------------------ */
+
+struct key_try {
+	struct cfs_objstore *s;
+	const struct cfs_repo_open_options *o;
+	struct cfs_keys *keys;
+	int result; /* 1 found, else last error */
+};
+
+static int try_key(const char *name, uint64_t size, void *ud)
+{
+	struct key_try *t = ud;
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	(void)size;
+	int r = cfs_objstore_get(t->s, name, &b);
+	if (r < 0) {
+		t->result = r;
+		return 0;
+	}
+	r = cfs_keyfile_open(b.data, b.len, t->o->password, t->o->password_len, t->keys);
+	if (r == 0) {
+		t->result = 1;
+		return 1; /* stop */
+	}
+	/* A malformed key file must not mask a wrong passphrase on a good one. */
+	if (t->result == -ENOENT || r == -EACCES)
+		t->result = r;
+	return 0;
+}
+
+static int load_keys(struct cfs_repo *r, const struct cfs_repo_open_options *o)
+{
+	if (r->config.encryption == CFS_ENC_NONE)
+		return none_keys(&r->config, &r->keys);
+	if (!o->password)
+		return -ENOKEY;
+	struct key_try t = {r->store, o, &r->keys, -ENOENT};
+	int e = cfs_objstore_list(r->store, "keys/", try_key, &t);
+	if (e < 0)
+		return e;
+	if (t.result == 1)
+		return 0;
+	return t.result == -ENOENT ? -ENOKEY : t.result;
+}
+
+int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
+{
+	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
+	_cleanup_buf_ struct cfs_buf cb = CFS_BUF_INIT;
+	_cleanup_free_ char *base = NULL;
+	char hex[CFS_ID_HEX_SIZE], path[4096];
+	int e;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->lock_fd = -1;
+	r->writer = o->writer;
+
+	e = cfs_objstore_open(o->location, false, &r->store);
+	if (e == -ENOENT || e == -ENOTDIR)
+		return -EMEDIUMTYPE;
+	if (e < 0)
+		return e;
+	e = cfs_objstore_get(r->store, "config", &cb);
+	if (e == -ENOENT)
+		return -EMEDIUMTYPE;
+	if (e < 0)
+		return e;
+	e = cfs_repo_config_decode(cb.data, cb.len, &r->config);
+	if (e < 0)
+		return e;
+
+	e = load_keys(r, o);
+	if (e < 0)
+		return e;
+	struct cfs_chunker_params cp = {r->config.chunk_min, r->config.chunk_avg, r->config.chunk_max, {0}};
+	memcpy(cp.seed, r->keys.gear_seed, sizeof(cp.seed));
+	e = cfs_chunker_init(&r->chunker, &cp);
+	if (e < 0)
+		return -EPROTO;
+	e = cfs_crypto_new(&r->keys, &r->crypto);
+	if (e < 0)
+		return e;
+	e = cfs_compressor_new(r->config.zstd_level, &r->zc);
+	if (e < 0)
+		return e;
+	e = cfs_pack_writer_new(&r->pw);
+	if (e < 0)
+		return e;
+
+	/* Local state: <cache>/<repo id>/{lock,catalog}, all 0700. */
+	if (o->cache_dir) {
+		base = strdup(o->cache_dir);
+		if (!base)
+			return -ENOMEM;
+	} else {
+		e = cfs_repo_default_cache_dir(&base);
+		if (e < 0)
+			return e;
+	}
+	cfs_id_hex(&r->config.repo_id, hex);
+	if (snprintf(path, sizeof(path), "%s/%s", base, hex) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	e = cfs_mkdir_p(path, 0700);
+	if (e < 0)
+		return e;
+	if (chmod(path, 0700) < 0)
+		return -errno;
+	r->cache_dir = strdup(path);
+	if (!r->cache_dir)
+		return -ENOMEM;
+	e = cfs_repo_lock_cache(r->cache_dir, o->lock_wait_sec, &r->lock_fd);
+	if (e < 0)
+		return e;
+	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
+	e = cfs_catalog_open(path, &r->catalog);
+	if (e < 0)
+		return e;
+
+	if (r->writer) {
+		e = cfs_repo_lock_object_put(r);
+		if (e < 0)
+			return e;
+	}
+	e = cfs_repo_sync_catalog(r);
+	if (e < 0)
+		return e;
+	*ret = TAKE_PTR(r);
+	return 0;
+}
+
+struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
+{
+	if (!r)
+		return NULL;
+	if (r->store)
+		cfs_repo_lock_object_delete(r);
+	r->catalog = cfs_catalog_free(r->catalog);
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
+	r->pw = cfs_pack_writer_free(r->pw);
+	r->zc = cfs_compressor_free(r->zc);
+	r->crypto = cfs_crypto_free(r->crypto);
+	r->store = cfs_objstore_free(r->store);
+	cfs_idset_release(&r->open_ids);
+	cfs_buf_release(&r->zbuf);
+	cfs_buf_release(&r->sbuf);
+	cfs_buf_release(&r->pbuf);
+	cfs_buf_release(&r->rbuf);
+	cfs_buf_release(&r->obuf);
+	cfs_keys_wipe(&r->keys);
+	free(r->cache_dir);
+	free(r);
+	return NULL;
+}
+
+/* ---- catalog synchronisation ----------------------------------------- */
+
+static int apply_index(struct cfs_repo *r, const char *name)
+{
+	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	uint8_t magic[8];
+	uint32_t version, npacks;
+	int e;
+
+	e = cfs_objstore_get(r->store, name, &sealed);
+	if (e < 0)
+		return e;
+	e = cfs_crypto_open(r->crypto, sealed.data, sealed.len, "index", 5, &plain);
+	if (e < 0)
+		return e;
+	e = cfs_catalog_batch_new(&b);
+	if (e < 0)
+		return e;
+	struct cfs_rd rd = CFS_RD_INIT(plain.data, plain.len);
+	cfs_rd_bytes(&rd, magic, 8);
+	cfs_rd_le32(&rd, &version);
+	cfs_rd_le32(&rd, &npacks);
+	if (rd.err || memcmp(magic, CFS_INDEX_MAGIC, 8) != 0)
+		return -EPROTO;
+	if (version != 1)
+		return -EPROTONOSUPPORT;
+	for (uint32_t i = 0; i < npacks; i++) {
+		struct cfs_id pack;
+		struct cfs_pack_info info;
+		uint64_t size;
+		uint32_t count;
+		cfs_rd_bytes(&rd, pack.b, CFS_ID_SIZE);
+		cfs_rd_le64(&rd, &size);
+		if (cfs_rd_le32(&rd, &count) < 0)
+			return -EPROTO;
+		if (count > cfs_rd_left(&rd) / CFS_PACK_ENTRY_SIZE)
+			return -EPROTO;
+		info.size = size;
+		info.count = count;
+		cfs_catalog_batch_put_pack(b, &pack, &info);
+		for (uint32_t j = 0; j < count; j++) {
+			struct cfs_pack_entry pe;
+			e = cfs_repo_entry_decode(&rd, &pe);
+			if (e < 0)
+				return e;
+			if (pe.offset > size || pe.stored_len > size - pe.offset)
+				return -EPROTO;
+			struct cfs_blob_loc loc = {pack, pe.offset, pe.stored_len, pe.raw_len, pe.type, pe.codec};
+			cfs_catalog_batch_put_blob(b, &pe.id, &loc);
+		}
+	}
+	if (cfs_rd_left(&rd) != 0)
+		return -EPROTO;
+	char key[256];
+	snprintf(key, sizeof(key), "%s", name);
+	cfs_catalog_batch_put_meta(b, key, "", 0);
+	return cfs_catalog_commit(r->catalog, b);
+}
+
+struct sync_state {
+	struct cfs_repo *r;
+	struct cfs_catalog_batch *b;
+	int error;
+	size_t seen;
+};
+
+static int sync_index_cb(const char *name, uint64_t size, void *ud)
+{
+	struct sync_state *st = ud;
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	(void)size;
+	if (cfs_catalog_meta_get(st->r->catalog, name, &v) == 0)
+		return 0;
+	int e = apply_index(st->r, name);
+	/* A damaged index is not fatal: packs are adopted from their own headers
+	 * and `check` names the object. */
+	if (e < 0 && st->error == 0)
+		st->error = e;
+	return 0;
+}
+
+static int snapshot_object_load(struct cfs_repo *r, const char *name, const struct cfs_id *id,
+				struct cfs_catalog_batch *b)
+{
+	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	struct cfs_snapshot s;
+	struct cfs_id got;
+	int e = cfs_objstore_get(r->store, name, &sealed);
+	if (e < 0)
+		return e;
+	e = cfs_crypto_open(r->crypto, sealed.data, sealed.len, "snapshot", 8, &plain);
+	if (e < 0)
+		return e;
+	e = cfs_crypto_blob_id(r->crypto, plain.data, plain.len, &got);
+	if (e < 0)
+		return e;
+	if (memcmp(&got, id, sizeof(got)) != 0)
+		return -EBADMSG;
+	e = cfs_snapshot_decode(plain.data, plain.len, &s);
+	if (e < 0)
+		return e;
+	cfs_snapshot_release(&s);
+	cfs_catalog_batch_put_snapshot(b, id, plain.data, plain.len);
+	return 0;
+}
+
+static int sync_snapshot_cb(const char *name, uint64_t size, void *ud)
+{
+	struct sync_state *st = ud;
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	struct cfs_id id;
+	(void)size;
+	if (strncmp(name, "snapshots/", 10) != 0 || cfs_hex_decode(name + 10, id.b, CFS_ID_SIZE) < 0)
+		return 0; /* not ours: ignore */
+	st->seen++;
+	if (cfs_catalog_snapshot_get(st->r->catalog, &id, &v) == 0)
+		return 0;
+	int e = snapshot_object_load(st->r, name, &id, st->b);
+	if (e < 0 && st->error == 0)
+		st->error = e;
+	return 0;
+}
+
+static int drop_vanished_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
+{
+	struct sync_state *st = ud;
+	char hex[CFS_ID_HEX_SIZE], name[96];
+	uint64_t size;
+	struct cfs_id id;
+	(void)val;
+	(void)vlen;
+	if (klen != CFS_ID_SIZE)
+		return 0;
+	memcpy(id.b, key, CFS_ID_SIZE);
+	cfs_id_hex(&id, hex);
+	snprintf(name, sizeof(name), "snapshots/%s", hex);
+	if (cfs_objstore_head(st->r->store, name, &size) == -ENOENT)
+		cfs_catalog_batch_delete_snapshot(st->b, &id);
+	return 0;
+}
+
+int cfs_repo_adopt_pack(struct cfs_repo *r, const char *name, uint64_t size)
+{
+	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
+	_cleanup_free_ uint8_t *hdr = NULL;
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	_cleanup_buf_ struct cfs_buf marker = CFS_BUF_INIT;
+	uint8_t trailer[CFS_PACK_TRAILER_SIZE];
+	uint32_t hdr_len;
+	size_t count;
+	struct cfs_id pack;
+	char key[128], hex[CFS_ID_HEX_SIZE];
+	int e;
+
+	e = pack_name_parse(name, &pack);
+	if (e < 0)
+		return e;
+	if (size < CFS_PACK_TRAILER_SIZE)
+		return -EPROTO;
+	e = cfs_objstore_get_range(r->store, name, size - CFS_PACK_TRAILER_SIZE, CFS_PACK_TRAILER_SIZE,
+				   trailer);
+	if (e < 0)
+		return e;
+	e = cfs_pack_parse_trailer(trailer, sizeof(trailer), size, &hdr_len);
+	if (e < 0)
+		return e;
+	hdr = malloc(hdr_len ? hdr_len : 1);
+	if (!hdr)
+		return -ENOMEM;
+	e = cfs_objstore_get_range(r->store, name, size - CFS_PACK_TRAILER_SIZE - hdr_len, hdr_len, hdr);
+	if (e < 0)
+		return e;
+	e = cfs_pack_parse_header(r->crypto, hdr, hdr_len, size, &entries, &count);
+	if (e < 0)
+		return e;
+	e = cfs_catalog_batch_new(&b);
+	if (e < 0)
+		return e;
+	e = cfs_buf_append_le64(&marker, size);
+	for (size_t i = 0; i < count && e == 0; i++) {
+		struct cfs_blob_loc loc = {pack, entries[i].offset, entries[i].stored_len, entries[i].raw_len,
+					   entries[i].type, entries[i].codec};
+		cfs_catalog_batch_put_blob(b, &entries[i].id, &loc);
+		e = cfs_repo_entry_encode(&marker, &entries[i]);
+	}
+	if (e < 0)
+		return e;
+	struct cfs_pack_info info = {size, (uint32_t)count};
+	cfs_catalog_batch_put_pack(b, &pack, &info);
+	cfs_id_hex(&pack, hex);
+	snprintf(key, sizeof(key), "pending/%s", hex);
+	cfs_catalog_batch_put_meta(b, key, marker.data, marker.len);
+	return cfs_catalog_commit(r->catalog, b);
+}
+
+static int sync_pack_cb(const char *name, uint64_t size, void *ud)
+{
+	struct sync_state *st = ud;
+	struct cfs_pack_info info;
+	struct cfs_id pack;
+	if (pack_name_parse(name, &pack) < 0)
+		return 0;
+	if (cfs_catalog_pack_get(st->r->catalog, &pack, &info) == 0)
+		return 0;
+	/* A pack the catalog does not know: left by a killed run, or written by
+	 * another host. Its header makes its blobs reusable. A damaged one is
+	 * left for `check` to name. */
+	(void)cfs_repo_adopt_pack(st->r, name, size);
+	return 0;
+}
+
+int cfs_repo_sync_catalog(struct cfs_repo *r)
+{
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	struct sync_state st = {r, NULL, 0, 0};
+	int e;
+
+	e = cfs_objstore_list(r->store, "index/", sync_index_cb, &st);
+	if (e < 0)
+		return e;
+	e = cfs_catalog_batch_new(&b);
+	if (e < 0)
+		return e;
+	st.b = b;
+	e = cfs_objstore_list(r->store, "snapshots/", sync_snapshot_cb, &st);
+	if (e < 0)
+		return e;
+	e = cfs_catalog_snapshot_foreach(r->catalog, drop_vanished_cb, &st);
+	if (e < 0)
+		return e;
+	e = cfs_catalog_commit(r->catalog, b);
+	if (e < 0)
+		return e;
+	if (r->writer) {
+		e = cfs_objstore_list(r->store, "data/", sync_pack_cb, &st);
+		if (e < 0)
+			return e;
+	}
+	/* Damaged index or snapshot objects do not stop an open: `check` names
+	 * them and reads go on for everything else. */
+	return 0;
+}

@@ -1,0 +1,302 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# lib.sh — shared setup for chronofs integration tests. Source it right after
+# `set -euo pipefail`. It:
+#   - checks $CHRONOCTL and $TREECMP (set by tests/meson.build; $SRCDIR is the
+#     repository root, guessed from this file's location if unset),
+#   - makes a private work dir $WORK under ${TMPDIR:-/tmp} and a trap that
+#     kills only the PIDs registered with track_pid and removes $WORK
+#     (KEEP_WORK=1 keeps it for debugging),
+#   - clears inherited CHRONOFS_* variables and points HOME and
+#     XDG_CACHE_HOME into $WORK, so no test touches the real user's cache,
+#   - exports CHRONOFS_KDF_LOG2N=10 (cheap scrypt, honoured for tests only).
+#
+# Exit status convention: 0 pass, 1 fail (fail MSG), 77 skip (skip MSG).
+#
+# Helpers:
+#   cfs ARGS...            run chronoctl with the test's repo, password, cache
+#                          ($REPO, $PASSWORD, $CACHE; change them to switch)
+#   run CMD...             run CMD, never fail; stdout -> $OUT, stderr -> $ERR
+#                          (file names), exit status -> $RC
+#   expect_exit CODE CMD.. run, and fail with the command's output unless its
+#                          exit status is CODE; ok CMD.. = expect_exit 0
+#   json_get FILE PATH     print a value (jq syntax subset: .a.b, .[0].x,
+#                          length, .a|length); strings raw, no quotes
+#   json_valid FILE        exit status 0 if FILE parses as JSON
+#   snap_create ARGS...    snapshot create --json ARGS, expect 0, set
+#                          SNAP_ID, SNAP_NAME (and keep $WORK/snap.json)
+#   make_fixture DIR       build the edge-case tree (tests/helpers/mkfixture.sh)
+#   assert_same_tree A B   treecmp A B, fail with its report if they differ
+#   repo_digest DIR        a listing of DIR with modes, sizes and sha256 of
+#                          every file, to prove that nothing changed
+#   dir_size DIR           du -sb DIR in bytes
+#   track_pid / untrack_pid PID, cfs_bg NAME ARGS..., wait_rc PID
+
+export LC_ALL=C
+umask 022
+
+TEST_NAME=$(basename "$0" .sh)
+
+log() {
+	printf '%s: %s\n' "$TEST_NAME" "$*" >&2
+}
+
+fail() {
+	printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2
+	exit 1
+}
+
+skip() {
+	printf '%s: SKIP: %s\n' "$TEST_NAME" "$*" >&2
+	exit 77
+}
+
+: "${SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+MKFIXTURE=$SRCDIR/tests/helpers/mkfixture.sh
+[ -f "$MKFIXTURE" ] || fail "SRCDIR=$SRCDIR does not hold tests/helpers/mkfixture.sh"
+
+[ "$(id -u)" -eq 0 ] || skip "integration tests run as root"
+
+if [ "${LIB_NEEDS_CHRONOCTL:-1}" = 1 ]; then
+	[ -n "${CHRONOCTL:-}" ] || fail "CHRONOCTL is not set (path to the chronoctl binary)"
+	[ -x "$CHRONOCTL" ] || fail "CHRONOCTL=$CHRONOCTL is not executable"
+	CHRONOCTL=$(cd "$(dirname "$CHRONOCTL")" && pwd)/$(basename "$CHRONOCTL")
+fi
+[ -n "${TREECMP:-}" ] || fail "TREECMP is not set (path to the treecmp helper)"
+[ -x "$TREECMP" ] || fail "TREECMP=$TREECMP is not executable"
+TREECMP=$(cd "$(dirname "$TREECMP")" && pwd)/$(basename "$TREECMP")
+
+unset CHRONOFS_REPO CHRONOFS_PASSWORD CHRONOFS_PASSWORD_FILE CHRONOFS_CACHE_DIR
+export CHRONOFS_KDF_LOG2N=10
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/chronofs-$TEST_NAME.XXXXXX")
+WORK=$(cd "$WORK" && pwd -P)
+REPO=$WORK/repo
+CACHE=$WORK/cache
+PASSWORD='correct horse battery staple'
+OUT=$WORK/.out
+ERR=$WORK/.err
+RC=0
+export HOME=$WORK/home
+export XDG_CACHE_HOME=$WORK/xdg-cache
+mkdir -p "$HOME"
+
+_LIB_PIDS=()
+
+track_pid() {
+	_LIB_PIDS+=("$1")
+}
+
+# Call after a tracked PID has been reaped, so that cleanup never signals a
+# recycled PID that belongs to someone else.
+untrack_pid() {
+	local keep=() p
+	for p in "${_LIB_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	_LIB_PIDS=("${keep[@]}")
+}
+
+_lib_cleanup() {
+	local rc=$? p
+	set +e
+	for p in "${_LIB_PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	if [ "${KEEP_WORK:-0}" = 1 ]; then
+		printf '%s: work dir kept: %s\n' "$TEST_NAME" "$WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap _lib_cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+cfs() {
+	CHRONOFS_REPO=$REPO CHRONOFS_PASSWORD=$PASSWORD CHRONOFS_CACHE_DIR=$CACHE "$CHRONOCTL" "$@"
+}
+
+# Runs "$@" without letting set -e stop the test.
+run() {
+	RC=0
+	"$@" >"$OUT" 2>"$ERR" || RC=$?
+}
+
+_lib_show_output() {
+	printf -- '--- stdout (first 40 lines):\n' >&2
+	head -n 40 "$OUT" | cat -v >&2
+	printf -- '--- stderr (first 40 lines):\n' >&2
+	head -n 40 "$ERR" | cat -v >&2
+	printf -- '---\n' >&2
+}
+
+expect_exit() {
+	local want=$1
+	shift
+	run "$@"
+	if [ "$RC" != "$want" ]; then
+		printf '%s: command: %s\n' "$TEST_NAME" "$(printf '%q ' "$@")" >&2
+		_lib_show_output
+		fail "exit status $RC, expected $want"
+	fi
+}
+
+ok() {
+	expect_exit 0 "$@"
+}
+
+# Fails unless file $1 contains the fixed string $2 (case-insensitive).
+expect_in() {
+	grep -qiF -- "$2" "$1" || {
+		printf '%s: contents of %s:\n' "$TEST_NAME" "$1" >&2
+		head -n 40 "$1" | cat -v >&2
+		fail "${3:-expected to find '$2'}"
+	}
+}
+
+# Starts chronoctl in the background with the test's settings; its output
+# goes to $WORK/NAME.out and $WORK/NAME.err. Sets BG_PID (tracked). `env`
+# execs chronoctl, so BG_PID is chronoctl's own PID, and kill -9 hits it.
+cfs_bg() {
+	local name=$1
+	shift
+	env CHRONOFS_REPO="$REPO" CHRONOFS_PASSWORD="$PASSWORD" CHRONOFS_CACHE_DIR="$CACHE" \
+		"$CHRONOCTL" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+	BG_PID=$!
+	track_pid "$BG_PID"
+}
+
+# wait_rc PID: reaps PID, untracks it, prints its exit status.
+wait_rc() {
+	local rc=0
+	wait "$1" || rc=$?
+	untrack_pid "$1"
+	echo "$rc"
+}
+
+# --- JSON -------------------------------------------------------------------
+# jq is preferred, then python3; without either only flat ".key" and
+# ".a.key" lookups of scalars work (good enough to keep tests meaningful).
+
+_lib_json_tool=none
+if command -v jq >/dev/null 2>&1; then
+	_lib_json_tool=jq
+elif command -v python3 >/dev/null 2>&1 && python3 -c 'import json' 2>/dev/null; then
+	_lib_json_tool=python3
+fi
+
+_LIB_PY_JSON='
+import json, re, sys
+data = json.load(open(sys.argv[1], "rb"))
+path = sys.argv[2].strip()
+def walk(v, expr):
+    expr = expr.strip()
+    if expr == "length":
+        return len(v)
+    if expr in (".", ""):
+        return v
+    for tok in re.findall(r"\.\[(-?\d+)\]|\[(-?\d+)\]|\.([A-Za-z_][A-Za-z0-9_]*)", expr):
+        if tok[0] or tok[1]:
+            v = v[int(tok[0] or tok[1])]
+        else:
+            v = v[tok[2]]
+    return v
+v = data
+for part in path.split("|"):
+    v = walk(v, part)
+if isinstance(v, str):
+    print(v)
+elif isinstance(v, bool):
+    print("true" if v else "false")
+elif v is None:
+    print("null")
+elif isinstance(v, (int, float)):
+    print(v)
+else:
+    print(json.dumps(v))
+'
+
+json_get() {
+	local file=$1 path=$2
+	case $_lib_json_tool in
+	jq) jq -r "$path" "$file" ;;
+	python3) python3 -c "$_LIB_PY_JSON" "$file" "$path" ;;
+	*)
+		local key=${path##*.}
+		case $path in
+		*length* | *\[*) fail "json_get '$path' needs jq or python3 (install jq)" ;;
+		esac
+		tr -d '\n' <"$file" | grep -o "\"$key\"[[:space:]]*:[[:space:]]*(\"[^\"]*\"|[-0-9.eE+]+|true|false|null)" |
+			head -n 1 | sed -E 's/^[^:]*:[[:space:]]*//; s/^"(.*)"$/\1/'
+		;;
+	esac
+}
+
+json_valid() {
+	case $_lib_json_tool in
+	jq) jq -e . "$1" >/dev/null 2>&1 ;;
+	python3) python3 -c 'import json,sys; json.load(open(sys.argv[1],"rb"))' "$1" 2>/dev/null ;;
+	*)
+		# Weak fallback: balanced braces/brackets, starts and ends like JSON.
+		local t
+		t=$(tr -d ' \t\r\n' <"$1")
+		case $t in \{*\} | \[*\]) ;; *) return 1 ;; esac
+		[ "$(tr -cd '{' <<<"$t" | wc -c)" = "$(tr -cd '}' <<<"$t" | wc -c)" ] &&
+			[ "$(tr -cd '[' <<<"$t" | wc -c)" = "$(tr -cd ']' <<<"$t" | wc -c)" ]
+		;;
+	esac
+}
+
+# snapshot create --json ARGS; sets SNAP_ID and SNAP_NAME.
+snap_create() {
+	ok cfs snapshot create --json "$@"
+	cp "$OUT" "$WORK/snap.json"
+	json_valid "$WORK/snap.json" || { _lib_show_output; fail "snapshot create --json printed invalid JSON"; }
+	SNAP_ID=$(json_get "$WORK/snap.json" .id)
+	SNAP_NAME=$(json_get "$WORK/snap.json" .name)
+	[ -n "$SNAP_ID" ] && [ "$SNAP_ID" != null ] || fail "snapshot create --json: no id"
+	[ -n "$SNAP_NAME" ] && [ "$SNAP_NAME" != null ] || fail "snapshot create --json: no name"
+}
+
+# Number of snapshots in the repository (snapshot list --json).
+snap_count() {
+	ok cfs snapshot list --json
+	json_valid "$OUT" || { _lib_show_output; fail "snapshot list --json printed invalid JSON"; }
+	json_get "$OUT" length
+}
+
+# --- trees and repositories -------------------------------------------------
+
+make_fixture() {
+	bash "$MKFIXTURE" "$1" || fail "mkfixture.sh $1 failed"
+}
+
+assert_same_tree() {
+	local a=$1 b=$2 rc=0
+	shift 2
+	"$TREECMP" "$@" "$a" "$b" >"$WORK/.treecmp" 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		head -n 60 "$WORK/.treecmp" >&2
+		fail "trees differ: $a vs $b (treecmp exit $rc)"
+	fi
+}
+
+repo_digest() {
+	(
+		cd "$1"
+		find . -printf '%y %m %s %p\n' | sort
+		find . -type f -print0 | sort -z | xargs -0 -r sha256sum
+	)
+}
+
+dir_size() {
+	du -sb "$1" | cut -f1
+}
+
+# Creates a file of N bytes of random data.
+rand_file() {
+	head -c "$2" /dev/urandom >"$1"
+}

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chronofs/compress.h"
+
+static struct cfs_compressor *comp;
+
+static void setup(void)
+{
+	cr_assert_eq(cfs_compressor_new(3, &comp), 0);
+	cr_assert_not_null(comp);
+}
+
+static void teardown(void)
+{
+	comp = cfs_compressor_free(comp);
+}
+
+static uint8_t *text_data(size_t n)
+{
+	uint8_t *p = malloc(n ? n : 1);
+	size_t off = 0;
+	unsigned i = 0;
+
+	cr_assert_not_null(p);
+	while (off < n) {
+		char line[96];
+		int len = snprintf(line, sizeof(line), "line %u: the quick brown fox jumps over %u lazy dogs\n",
+				   i, i * 7 % 13);
+		size_t k = CFS_MIN((size_t)len, n - off);
+		memcpy(p + off, line, k);
+		off += k;
+		i++;
+	}
+	return p;
+}
+
+/* xorshift64*: deterministic, incompressible enough for zstd. */
+static uint8_t *random_data(size_t n, uint64_t seed)
+{
+	uint8_t *p = malloc(n ? n : 1);
+	uint64_t x = seed | 1;
+
+	cr_assert_not_null(p);
+	for (size_t i = 0; i < n; i++) {
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		p[i] = (uint8_t)((x * UINT64_C(0x2545F4914F6CDD1D)) >> 56);
+	}
+	return p;
+}
+
+static void round_trip(const uint8_t *p, size_t n, enum cfs_codec expect)
+{
+	_cleanup_buf_ struct cfs_buf z = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
+	enum cfs_codec codec = 99;
+
+	cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+	cr_assert_eq(codec, expect, "n=%zu", n);
+	if (codec == CFS_CODEC_RAW) {
+		cr_assert_eq(z.len, n);
+	} else {
+		cr_assert_leq(z.len, n - n / 64);
+	}
+	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n, &d), 0);
+	cr_assert_eq(d.len, n);
+	if (n)
+		cr_assert_eq(memcmp(d.data, p, n), 0);
+}
+
+Test(compress, text_compresses, .init = setup, .fini = teardown)
+{
+	const size_t n = 1u << 20;
+	_cleanup_free_ uint8_t *p = text_data(n);
+	_cleanup_buf_ struct cfs_buf z = CFS_BUF_INIT;
+	enum cfs_codec codec;
+
+	cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+	cr_assert_eq(codec, CFS_CODEC_ZSTD);
+	cr_assert_lt(z.len, n / 5, "text should compress at least 5x, got %zu", z.len);
+	round_trip(p, n, CFS_CODEC_ZSTD);
+}
+
+Test(compress, random_stored_raw, .init = setup, .fini = teardown)
+{
+	const size_t sizes[] = {1, 100, 4096, 1u << 20};
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		_cleanup_free_ uint8_t *p = random_data(sizes[i], i + 1);
+		round_trip(p, sizes[i], CFS_CODEC_RAW);
+	}
+}
+
+Test(compress, empty_and_tiny, .init = setup, .fini = teardown)
+{
+	_cleanup_buf_ struct cfs_buf z = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
+	enum cfs_codec codec = 99;
+
+	cr_assert_eq(cfs_compress(comp, NULL, 0, &z, &codec), 0);
+	cr_assert_eq(codec, CFS_CODEC_RAW);
+	cr_assert_eq(z.len, 0);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_RAW, NULL, 0, 0, &d), 0);
+	cr_assert_eq(d.len, 0);
+	round_trip((const uint8_t *)"a", 1, CFS_CODEC_RAW);
+	round_trip((const uint8_t *)"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		   71, CFS_CODEC_ZSTD);
+}
+
+Test(compress, boundary_is_one_64th, .init = setup, .fini = teardown)
+{
+	/* Mostly random data with a compressible tail: the saving decides. */
+	const size_t n = 64 * 1024;
+	for (size_t zeros = 0; zeros <= 4096; zeros += 256) {
+		_cleanup_free_ uint8_t *p = random_data(n, 42);
+		_cleanup_buf_ struct cfs_buf z = CFS_BUF_INIT;
+		_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
+		enum cfs_codec codec;
+
+		memset(p + n - zeros, 0, zeros);
+		cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+		if (codec == CFS_CODEC_ZSTD)
+			cr_assert_leq(z.len, n - n / 64);
+		else
+			cr_assert_eq(z.len, n);
+		if (zeros == 0)
+			cr_assert_eq(codec, CFS_CODEC_RAW);
+		if (zeros == 4096)
+			cr_assert_eq(codec, CFS_CODEC_ZSTD);
+		cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n, &d), 0);
+		cr_assert_eq(memcmp(d.data, p, n), 0);
+	}
+}
+
+Test(compress, reuse_is_deterministic, .init = setup, .fini = teardown)
+{
+	const size_t n = 300000;
+	_cleanup_free_ uint8_t *p = text_data(n);
+	_cleanup_free_ uint8_t *q = random_data(n, 7);
+	_cleanup_buf_ struct cfs_buf a = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	enum cfs_codec ca, cb;
+
+	cr_assert_eq(cfs_compress(comp, p, n, &a, &ca), 0);
+	cr_assert_eq(cfs_compress(comp, q, n, &b, &cb), 0);
+	cr_assert_eq(cfs_compress(comp, p, n, &b, &cb), 0);
+	cr_assert_eq(ca, cb);
+	cr_assert_eq(a.len, b.len);
+	cr_assert_eq(memcmp(a.data, b.data, a.len), 0);
+}
+
+Test(compress, corrupt_frame, .init = setup, .fini = teardown)
+{
+	const size_t n = 200000;
+	_cleanup_free_ uint8_t *p = text_data(n);
+	_cleanup_buf_ struct cfs_buf z = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
+	enum cfs_codec codec;
+	int r;
+
+	cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+	cr_assert_eq(codec, CFS_CODEC_ZSTD);
+
+	/* Bad magic. */
+	z.data[0] ^= 0xff;
+	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n, &d), -EBADMSG);
+	cr_assert_eq(d.len, 0);
+	z.data[0] ^= 0xff;
+
+	/* Truncated frame, at several lengths including inside the header. */
+	const size_t cuts[] = {0, 1, 4, 5, 8, z.len / 2, z.len - 1};
+	for (size_t i = 0; i < ARRAY_SIZE(cuts); i++) {
+		cr_assert_eq(cfs_decompress(comp, codec, z.data, cuts[i], n, &d), -EBADMSG,
+			     "cut %zu", cuts[i]);
+		cr_assert_eq(d.len, 0);
+	}
+
+	/* Trailing garbage. */
+	cr_assert_eq(cfs_buf_append(&z, "junk", 4), 0);
+	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n, &d), -EBADMSG);
+	z.len -= 4;
+
+	/* Damage the body: zstd either detects it or decodes to something
+	 * else; it must never report success with the wrong length, and
+	 * flipping block headers must be caught. Without a checksum, a
+	 * literal byte flip can decode "successfully" to other bytes — the
+	 * blob id check above this layer catches that. */
+	for (size_t off = 6; off < z.len; off += 97) {
+		z.data[off] ^= 0x5a;
+		r = cfs_decompress(comp, codec, z.data, z.len, n, &d);
+		cr_assert(r == 0 || r == -EBADMSG, "off %zu: %d", off, r);
+		if (r == 0)
+			cr_assert_eq(d.len, n);
+		else
+			cr_assert_eq(d.len, 0);
+		z.data[off] ^= 0x5a;
+	}
+	/* Context still healthy afterwards. */
+	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n, &d), 0);
+	cr_assert_eq(memcmp(d.data, p, n), 0);
+}
+
+Test(compress, wrong_raw_len, .init = setup, .fini = teardown)
+{
+	const size_t n = 100000;
+	_cleanup_free_ uint8_t *p = text_data(n);
+	_cleanup_buf_ struct cfs_buf z = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
+	enum cfs_codec codec;
+
+	cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+	cr_assert_eq(codec, CFS_CODEC_ZSTD);
+	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n - 1, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n + 1, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, 0, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, SIZE_MAX / 2, &d), -EBADMSG);
+	cr_assert_eq(d.len, 0);
+
+	/* Raw codec: the stored length must equal raw_len. */
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_RAW, p, n, n - 1, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_RAW, p, n - 1, n, &d), -EBADMSG);
+	cr_assert_eq(d.len, 0);
+}
+
+Test(compress, content_size_absent_still_checked, .init = setup, .fini = teardown)
+{
+	/* A hand-built frame without a content size: magic, FHD 0x00 (no
+	 * content size, not single-segment), window descriptor 0x00 (1 KiB),
+	 * one last raw block of 3 bytes (header 0x19 0x00 0x00), "abc". */
+	static const uint8_t frame[] = {0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00,
+					0x19, 0x00, 0x00, 'a',	'b',  'c'};
+	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
+
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 3, &d), 0);
+	cr_assert_eq(d.len, 3);
+	cr_assert_eq(memcmp(d.data, "abc", 3), 0);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 4, &d), -EBADMSG);
+	cr_assert_eq(d.len, 0);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 2, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 0, &d), -EBADMSG);
+	cr_assert_eq(d.len, 0);
+}
+
+Test(compress, empty_zstd_frame, .init = setup, .fini = teardown)
+{
+	/* Single-segment frame, 1-byte content size 0, one empty raw block. */
+	static const uint8_t frame[] = {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00};
+	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
+
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 0, &d), 0);
+	cr_assert_eq(d.len, 0);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 1, &d), -EBADMSG);
+	cr_assert_eq(d.len, 0);
+}
+
+Test(compress, concatenated_frames, .init = setup, .fini = teardown)
+{
+	const size_t n = 5000;
+	_cleanup_free_ uint8_t *p = text_data(n);
+	_cleanup_buf_ struct cfs_buf z = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf zz = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
+	enum cfs_codec codec;
+
+	cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+	cr_assert_eq(codec, CFS_CODEC_ZSTD);
+	cr_assert_eq(cfs_buf_append(&zz, z.data, z.len), 0);
+	cr_assert_eq(cfs_buf_append(&zz, z.data, z.len), 0);
+	/* The first frame header says n: a 2n claim is refused up front. */
+	cr_assert_eq(cfs_decompress(comp, codec, zz.data, zz.len, 2 * n, &d), -EBADMSG);
+	/* n matches the header but the input decodes to more than n: zstd
+	 * must stop at the buffer end rather than write past it. */
+	cr_assert_eq(cfs_decompress(comp, codec, zz.data, zz.len, n, &d), -EBADMSG);
+	cr_assert_eq(d.len, 0);
+}
+
+Test(compress, unknown_codec, .init = setup, .fini = teardown)
+{
+	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
+
+	cr_assert_eq(cfs_decompress(comp, (enum cfs_codec)2, "abc", 3, 3, &d), -EPROTO);
+	cr_assert_eq(cfs_decompress(comp, (enum cfs_codec)255, "abc", 3, 3, &d), -EPROTO);
+	cr_assert_eq(d.len, 0);
+}
+
+Test(compress, bad_level)
+{
+	struct cfs_compressor *c = NULL;
+
+	cr_assert_eq(cfs_compressor_new(0, &c), -EINVAL);
+	cr_assert_eq(cfs_compressor_new(20, &c), -EINVAL);
+	cr_assert_null(c);
+	cr_assert_eq(cfs_compressor_new(19, &c), 0);
+	c = cfs_compressor_free(c);
+	cr_assert_null(c);
+	cr_assert_null(cfs_compressor_free(NULL));
+}

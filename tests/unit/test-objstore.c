@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the objstore module: every behaviour is checked on both the
+ * local and the mem backend through the public API; local-only tests check
+ * modes, temp files and persistence on disk.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chronofs/objstore.h"
+#include "objstore/objstore-internal.h"
+
+static char tmpdir[64];
+static char repodir[128];
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cfs-test-objstore-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir));
+	snprintf(repodir, sizeof(repodir), "%s/repo/sub", tmpdir);
+}
+
+static void teardown(void)
+{
+	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct cfs_objstore *open_local(void)
+{
+	struct cfs_objstore *s = NULL;
+	cr_assert_eq(cfs_objstore_open(repodir, true, &s), 0);
+	cr_assert_not_null(s);
+	return s;
+}
+
+static struct cfs_objstore *open_mem(void)
+{
+	struct cfs_objstore *s = NULL;
+	cr_assert_eq(cfs_objstore_open("mem:", false, &s), 0);
+	cr_assert_not_null(s);
+	return s;
+}
+
+static void expect_content(struct cfs_objstore *s, const char *name, const char *want)
+{
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	uint64_t size = 0;
+
+	cr_assert_eq(cfs_objstore_get(s, name, &b), 0, "get %s", name);
+	cr_assert_eq(b.len, strlen(want), "%s: len %zu", name, b.len);
+	cr_assert(b.len == 0 || memcmp(b.data, want, b.len) == 0);
+	cr_assert_eq(cfs_objstore_head(s, name, &size), 0);
+	cr_assert_eq(size, strlen(want));
+}
+
+/* ---- behaviour shared by every backend ---- */
+
+static void check_basic(struct cfs_objstore *s)
+{
+	const char *msg = "hello, world";
+	char range[5] = {0};
+
+	cr_assert_eq(cfs_objstore_put(s, "config", msg, strlen(msg)), 0);
+	expect_content(s, "config", msg);
+
+	cr_assert_eq(cfs_objstore_get_range(s, "config", 7, 5, range), 0);
+	cr_assert_eq(memcmp(range, "world", 5), 0);
+	cr_assert_eq(cfs_objstore_get_range(s, "config", 0, 5, range), 0);
+	cr_assert_eq(memcmp(range, "hello", 5), 0);
+	/* Zero bytes at the very end is a valid, empty range. */
+	cr_assert_eq(cfs_objstore_get_range(s, "config", strlen(msg), 0, range), 0);
+
+	/* Nested names create their directories. */
+	cr_assert_eq(cfs_objstore_put(s, "data/ab/abcdef", "x", 1), 0);
+	expect_content(s, "data/ab/abcdef", "x");
+
+	/* Empty objects are objects. */
+	cr_assert_eq(cfs_objstore_put(s, "locks/empty", NULL, 0), 0);
+	expect_content(s, "locks/empty", "");
+
+	cr_assert_eq(cfs_objstore_delete(s, "config"), 0);
+	cr_assert_eq(cfs_objstore_delete(s, "config"), -ENOENT);
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	cr_assert_eq(cfs_objstore_get(s, "config", &b), -ENOENT);
+	cr_assert_eq(cfs_objstore_delete(s, "data/ab/abcdef"), 0);
+	cr_assert_eq(cfs_objstore_delete(s, "locks/empty"), 0);
+}
+
+static void check_overwrite(struct cfs_objstore *s)
+{
+	cr_assert_eq(cfs_objstore_put(s, "index/1", "first version", 13), 0);
+	cr_assert_eq(cfs_objstore_put(s, "index/1", "second", 6), 0);
+	expect_content(s, "index/1", "second");
+	/* Idempotent. */
+	cr_assert_eq(cfs_objstore_put(s, "index/1", "second", 6), 0);
+	expect_content(s, "index/1", "second");
+	cr_assert_eq(cfs_objstore_put(s, "index/1", "a much longer third version", 27), 0);
+	expect_content(s, "index/1", "a much longer third version");
+}
+
+static void check_put_new(struct cfs_objstore *s)
+{
+	cr_assert_eq(cfs_objstore_put_new(s, "locks/a", "owner1", 6), 0);
+	cr_assert_eq(cfs_objstore_put_new(s, "locks/a", "owner2", 6), -EEXIST);
+	expect_content(s, "locks/a", "owner1");
+	cr_assert_eq(cfs_objstore_put_new(s, "toplevel", "t", 1), 0);
+	cr_assert_eq(cfs_objstore_put_new(s, "toplevel", "u", 1), -EEXIST);
+	expect_content(s, "toplevel", "t");
+	cr_assert_eq(cfs_objstore_delete(s, "locks/a"), 0);
+	cr_assert_eq(cfs_objstore_put_new(s, "locks/a", "owner3", 6), 0);
+	expect_content(s, "locks/a", "owner3");
+}
+
+static void check_missing(struct cfs_objstore *s)
+{
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	uint64_t size = 42;
+	char c;
+
+	cr_assert_eq(cfs_objstore_get(s, "nope", &b), -ENOENT);
+	cr_assert_eq(cfs_objstore_get(s, "no/such/dir/obj", &b), -ENOENT);
+	cr_assert_eq(cfs_objstore_head(s, "nope", &size), -ENOENT);
+	cr_assert_eq(size, 42, "out-param written on failure");
+	cr_assert_eq(cfs_objstore_get_range(s, "nope", 0, 1, &c), -ENOENT);
+	cr_assert_eq(cfs_objstore_delete(s, "nope"), -ENOENT);
+	cr_assert_eq(cfs_objstore_delete(s, "no/such/obj"), -ENOENT);
+
+	/* A path through an object is not an object either. */
+	cr_assert_eq(cfs_objstore_put(s, "file", "f", 1), 0);
+	cr_assert_eq(cfs_objstore_get(s, "file/below", &b), -ENOENT);
+	cr_assert_eq(cfs_objstore_head(s, "file/below", &size), -ENOENT);
+	cr_assert_eq(cfs_objstore_delete(s, "file/below"), -ENOENT);
+}
+
+static void check_range(struct cfs_objstore *s)
+{
+	char out[16];
+
+	cr_assert_eq(cfs_objstore_put(s, "data/r", "0123456789", 10), 0);
+	cr_assert_eq(cfs_objstore_get_range(s, "data/r", 8, 2, out), 0);
+	cr_assert_eq(memcmp(out, "89", 2), 0);
+	cr_assert_eq(cfs_objstore_get_range(s, "data/r", 8, 3, out), -ERANGE);
+	cr_assert_eq(cfs_objstore_get_range(s, "data/r", 10, 1, out), -ERANGE);
+	cr_assert_eq(cfs_objstore_get_range(s, "data/r", 11, 0, out), -ERANGE);
+	cr_assert_eq(cfs_objstore_get_range(s, "data/r", 0, 11, out), -ERANGE);
+	cr_assert_eq(cfs_objstore_get_range(s, "data/r", UINT64_MAX, 2, out), -ERANGE);
+	cr_assert_eq(cfs_objstore_get_range(s, "data/r", UINT64_MAX - 1, 2, out), -ERANGE);
+	cr_assert_eq(cfs_objstore_get_range(s, "data/r", (uint64_t)1 << 62, 1, out), -ERANGE);
+}
+
+static const char *const bad_names[] = {
+	"", "/abs", "/", "a/", "a//b", "//", ".", "..", "./a", "a/.", "a/./b", "../a", "a/..",
+	"a/../b", ".tmp.x", "data/.tmp.abc", NULL /* placeholders for the long ones */,
+};
+
+static void check_invalid_names(struct cfs_objstore *s)
+{
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	char longname[1100], longcomp[300];
+	uint64_t size;
+	char c;
+
+	/* Names of exactly 1024 bytes are fine, 1025 is too long. */
+	for (size_t i = 0; i < 1024; i++)
+		longname[i] = (i % 200 == 199) ? '/' : 'a';
+	longname[1024] = 0;
+	cr_assert_eq(cfs_objstore_name_valid(longname), 0);
+	longname[1024] = 'b';
+	longname[1025] = 0;
+	memset(longcomp, 'c', 256);
+	longcomp[256] = 0;
+
+	const char *names[ARRAY_SIZE(bad_names) + 1];
+	size_t n = 0;
+	for (size_t i = 0; bad_names[i]; i++)
+		names[n++] = bad_names[i];
+	names[n++] = longname;
+	names[n++] = longcomp;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = names[i];
+		cr_assert_eq(cfs_objstore_name_valid(nm), -EINVAL, "'%s'", nm);
+		cr_assert_eq(cfs_objstore_put(s, nm, "x", 1), -EINVAL, "put '%s'", nm);
+		cr_assert_eq(cfs_objstore_put_new(s, nm, "x", 1), -EINVAL, "put_new '%s'", nm);
+		cr_assert_eq(cfs_objstore_get(s, nm, &b), -EINVAL, "get '%s'", nm);
+		cr_assert_eq(cfs_objstore_get_range(s, nm, 0, 1, &c), -EINVAL, "range '%s'", nm);
+		cr_assert_eq(cfs_objstore_head(s, nm, &size), -EINVAL, "head '%s'", nm);
+		cr_assert_eq(cfs_objstore_delete(s, nm), -EINVAL, "delete '%s'", nm);
+	}
+	cr_assert_eq(cfs_objstore_put(s, NULL, "x", 1), -EINVAL);
+	cr_assert_eq(cfs_objstore_put(s, "ok", NULL, 1), -EINVAL);
+
+	/* Names that look odd but are valid. */
+	cr_assert_eq(cfs_objstore_put(s, "..a/b..", "v", 1), 0);
+	expect_content(s, "..a/b..", "v");
+	cr_assert_eq(cfs_objstore_put(s, ".hidden", "h", 1), 0);
+	expect_content(s, ".hidden", "h");
+	memset(longcomp, 'c', 255);
+	longcomp[255] = 0;
+	cr_assert_eq(cfs_objstore_put(s, longcomp, "l", 1), 0);
+	expect_content(s, longcomp, "l");
+}
+
+struct collected {
+	char names[32][64];
+	uint64_t sizes[32];
+	size_t n;
+	size_t stop_after; /* 0: never stop */
+};
+
+static int collect_cb(const char *name, uint64_t size, void *userdata)
+{
+	struct collected *c = userdata;
+	cr_assert_lt(c->n, ARRAY_SIZE(c->names));
+	snprintf(c->names[c->n], sizeof(c->names[0]), "%s", name);
+	c->sizes[c->n++] = size;
+	if (c->stop_after && c->n == c->stop_after)
+		return 7;
+	return 0;
+}
+
+static bool collected_has(const struct collected *c, const char *name, uint64_t size)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->names[i], name) == 0)
+			return c->sizes[i] == size;
+	return false;
+}
+
+static size_t list_count(struct cfs_objstore *s, const char *prefix, struct collected *c)
+{
+	memset(c, 0, sizeof(*c));
+	cr_assert_eq(cfs_objstore_list(s, prefix, collect_cb, c), 0, "list '%s'", prefix);
+	return c->n;
+}
+
+static void check_list(struct cfs_objstore *s)
+{
+	struct collected c;
+
+	cr_assert_eq(list_count(s, "", &c), 0);
+	cr_assert_eq(cfs_objstore_put(s, "config", "cfg", 3), 0);
+	cr_assert_eq(cfs_objstore_put(s, "data/ab/ab01", "pack1", 5), 0);
+	cr_assert_eq(cfs_objstore_put(s, "data/ab/ab02", "pack22", 6), 0);
+	cr_assert_eq(cfs_objstore_put(s, "data/cd/cd01", "p", 1), 0);
+	cr_assert_eq(cfs_objstore_put(s, "index/i1", "idx", 3), 0);
+	cr_assert_eq(cfs_objstore_put(s, "indexes", "no", 2), 0);
+	cr_assert_eq(cfs_objstore_put(s, "snapshots/s1", "", 0), 0);
+
+	cr_assert_eq(list_count(s, "", &c), 7);
+	cr_assert(collected_has(&c, "config", 3));
+	cr_assert(collected_has(&c, "snapshots/s1", 0));
+
+	cr_assert_eq(list_count(s, "data/", &c), 3);
+	cr_assert(collected_has(&c, "data/ab/ab01", 5));
+	cr_assert(collected_has(&c, "data/ab/ab02", 6));
+	cr_assert(collected_has(&c, "data/cd/cd01", 1));
+
+	cr_assert_eq(list_count(s, "index/", &c), 1);
+	cr_assert(collected_has(&c, "index/i1", 3));
+	cr_assert_eq(list_count(s, "index", &c), 2);
+	cr_assert(collected_has(&c, "indexes", 2));
+
+	cr_assert_eq(list_count(s, "dat", &c), 3);
+	cr_assert_eq(list_count(s, "data/a", &c), 2);
+	cr_assert_eq(list_count(s, "data/ab/ab0", &c), 2);
+	cr_assert_eq(list_count(s, "data/ab/ab02", &c), 1);
+	cr_assert_eq(list_count(s, "data/ab/ab021", &c), 0);
+	cr_assert_eq(list_count(s, "config", &c), 1);
+	cr_assert_eq(list_count(s, "keys/", &c), 0);
+	cr_assert_eq(list_count(s, "nothing/here/", &c), 0);
+	/* "config" is an object, not a directory. */
+	cr_assert_eq(list_count(s, "config/", &c), 0);
+
+	/* A non-zero callback return stops the walk and is returned. */
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 2;
+	cr_assert_eq(cfs_objstore_list(s, "", collect_cb, &c), 7);
+	cr_assert_eq(c.n, 2);
+
+	cr_assert_eq(cfs_objstore_list(s, "/data", collect_cb, &c), -EINVAL);
+	cr_assert_eq(cfs_objstore_list(s, "../", collect_cb, &c), -EINVAL);
+	cr_assert_eq(cfs_objstore_list(s, "a//", collect_cb, &c), -EINVAL);
+	cr_assert_eq(cfs_objstore_list(s, "", NULL, &c), -EINVAL);
+}
+
+/* The callback may call back into the store (gc deletes while listing). */
+static int delete_cb(const char *name, uint64_t size, void *userdata)
+{
+	(void)size;
+	return cfs_objstore_delete(userdata, name);
+}
+
+static void check_list_reentrant(struct cfs_objstore *s)
+{
+	struct collected c;
+	char name[32];
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "data/%02x/obj%d", i % 4, i);
+		cr_assert_eq(cfs_objstore_put(s, name, name, strlen(name)), 0);
+	}
+	cr_assert_eq(cfs_objstore_put(s, "keep", "k", 1), 0);
+	cr_assert_eq(cfs_objstore_list(s, "data/", delete_cb, s), 0);
+	cr_assert_eq(list_count(s, "", &c), 1);
+	cr_assert(collected_has(&c, "keep", 1));
+}
+
+struct thread_arg {
+	struct cfs_objstore *s;
+	int id;
+	int failures;
+};
+
+static void *thread_main(void *p)
+{
+	struct thread_arg *a = p;
+	struct cfs_buf b = CFS_BUF_INIT;
+	char name[64], body[64];
+
+	for (int i = 0; i < 50; i++) {
+		snprintf(name, sizeof(name), "data/%02d/t%d-%d", i % 8, a->id, i);
+		snprintf(body, sizeof(body), "thread %d object %d", a->id, i);
+		if (cfs_objstore_put(a->s, name, body, strlen(body)) < 0)
+			a->failures++;
+		/* Everyone also hammers one shared name. */
+		if (cfs_objstore_put(a->s, "shared", body, strlen(body)) < 0)
+			a->failures++;
+		if (cfs_objstore_get(a->s, name, &b) < 0 || b.len != strlen(body) ||
+		    memcmp(b.data, body, b.len) != 0)
+			a->failures++;
+		if (cfs_objstore_get(a->s, "shared", &b) < 0 || memcmp(b.data, "thread ", 7) != 0)
+			a->failures++;
+	}
+	cfs_buf_release(&b);
+	return NULL;
+}
+
+static void check_threads(struct cfs_objstore *s)
+{
+	pthread_t t[4];
+	struct thread_arg args[4];
+	struct collected c;
+
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct thread_arg){s, i, 0};
+		cr_assert_eq(pthread_create(&t[i], NULL, thread_main, &args[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert_eq(args[i].failures, 0, "thread %d", i);
+	}
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 0;
+	size_t n = 0;
+	cr_assert_eq(cfs_objstore_list(s, "data/00/", collect_cb, &c), 0);
+	n = c.n;
+	cr_assert_eq(n, 4 * 7, "got %zu", n); /* i % 8 == 0 for 7 of 50 */
+}
+
+#define BOTH_BACKENDS(name, fn)                                               \
+	Test(objstore_local, name, .init = setup, .fini = teardown)           \
+	{                                                                     \
+		_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_local(); \
+		fn(s);                                                        \
+	}                                                                     \
+	Test(objstore_mem, name, .init = setup, .fini = teardown)             \
+	{                                                                     \
+		_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_mem(); \
+		fn(s);                                                        \
+	}
+
+BOTH_BACKENDS(basic, check_basic)
+BOTH_BACKENDS(overwrite, check_overwrite)
+BOTH_BACKENDS(put_new, check_put_new)
+BOTH_BACKENDS(missing, check_missing)
+BOTH_BACKENDS(range, check_range)
+BOTH_BACKENDS(invalid_names, check_invalid_names)
+BOTH_BACKENDS(list, check_list)
+BOTH_BACKENDS(list_reentrant, check_list_reentrant)
+BOTH_BACKENDS(threads, check_threads)
+
+/* ---- local backend on disk ---- */
+
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0, "stat %s", path);
+	return st.st_mode & 07777;
+}
+
+static size_t count_tmp_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	cr_assert_not_null(d, "opendir %s", dir);
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, ".tmp.", 5) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+Test(objstore_local, modes, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = NULL;
+	char path[256];
+	mode_t old = umask(022);
+
+	s = open_local();
+	cr_assert_eq(mode_of(repodir), 0700);
+	cr_assert_eq(cfs_objstore_put(s, "data/ab/pack", "p", 1), 0);
+	cr_assert_eq(cfs_objstore_put_new(s, "locks/l", "l", 1), 0);
+	cr_assert_eq(cfs_objstore_put(s, "config", "c", 1), 0);
+
+	snprintf(path, sizeof(path), "%s/data", repodir);
+	cr_assert_eq(mode_of(path), 0700);
+	snprintf(path, sizeof(path), "%s/data/ab", repodir);
+	cr_assert_eq(mode_of(path), 0700);
+	snprintf(path, sizeof(path), "%s/data/ab/pack", repodir);
+	cr_assert_eq(mode_of(path), 0600);
+	snprintf(path, sizeof(path), "%s/locks/l", repodir);
+	cr_assert_eq(mode_of(path), 0600);
+	snprintf(path, sizeof(path), "%s/config", repodir);
+	cr_assert_eq(mode_of(path), 0600);
+
+	/* No temp files left behind by successful puts. */
+	cr_assert_eq(count_tmp_files(repodir), 0);
+	snprintf(path, sizeof(path), "%s/data/ab", repodir);
+	cr_assert_eq(count_tmp_files(path), 0);
+	snprintf(path, sizeof(path), "%s/locks", repodir);
+	cr_assert_eq(count_tmp_files(path), 0);
+	umask(old);
+}
+
+Test(objstore_local, tmp_files_not_listed, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_local();
+	struct collected c;
+	char path[256];
+	int fd;
+
+	cr_assert_eq(cfs_objstore_put(s, "data/ab/real", "r", 1), 0);
+	/* What a crash in the middle of a put leaves behind. */
+	snprintf(path, sizeof(path), "%s/data/ab/.tmp.real.0123456789abcdef", repodir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/.tmp.config.00", repodir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+
+	cr_assert_eq(list_count(s, "", &c), 1);
+	cr_assert(collected_has(&c, "data/ab/real", 1));
+	cr_assert_eq(list_count(s, "data/", &c), 1);
+	cr_assert_eq(list_count(s, "data/ab/", &c), 1);
+	cr_assert_eq(list_count(s, "data/ab/.", &c), 0);
+	cr_assert_eq(list_count(s, ".", &c), 0);
+}
+
+Test(objstore_local, directories_are_not_objects, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_local();
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	uint64_t size;
+	char c;
+
+	cr_assert_eq(cfs_objstore_put(s, "data/ab/p", "p", 1), 0);
+	cr_assert_eq(cfs_objstore_get(s, "data", &b), -ENOENT);
+	cr_assert_eq(cfs_objstore_get(s, "data/ab", &b), -ENOENT);
+	cr_assert_eq(cfs_objstore_head(s, "data", &size), -ENOENT);
+	cr_assert_eq(cfs_objstore_get_range(s, "data", 0, 1, &c), -ENOENT);
+	cr_assert_eq(cfs_objstore_delete(s, "data/ab"), -ENOENT);
+	expect_content(s, "data/ab/p", "p");
+
+	/* Nor is a FIFO someone planted: reading it must not hang. */
+	char path[256];
+	snprintf(path, sizeof(path), "%s/data/fifo", repodir);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	cr_assert_eq(cfs_objstore_get(s, "data/fifo", &b), -ENOENT);
+	cr_assert_eq(cfs_objstore_get_range(s, "data/fifo", 0, 1, &c), -ENOENT);
+	cr_assert_eq(cfs_objstore_head(s, "data/fifo", &size), -ENOENT);
+	struct collected col;
+	cr_assert_eq(list_count(s, "data/", &col), 1);
+}
+
+Test(objstore_local, survives_reopen, .init = setup, .fini = teardown)
+{
+	struct cfs_objstore *s = open_local();
+	char url[256];
+
+	cr_assert_eq(cfs_objstore_put(s, "config", "persist", 7), 0);
+	cr_assert_eq(cfs_objstore_put(s, "snapshots/one", "snap", 4), 0);
+	s = cfs_objstore_free(s);
+	cr_assert_null(s);
+
+	/* Plain path without create: must already exist. */
+	cr_assert_eq(cfs_objstore_open(repodir, false, &s), 0);
+	expect_content(s, "config", "persist");
+	expect_content(s, "snapshots/one", "snap");
+	cr_assert_str_eq(cfs_objstore_location(s), repodir);
+	s = cfs_objstore_free(s);
+
+	/* The same directory as a file:// URL. */
+	snprintf(url, sizeof(url), "file://%s", repodir);
+	cr_assert_eq(cfs_objstore_open(url, false, &s), 0);
+	expect_content(s, "snapshots/one", "snap");
+	s = cfs_objstore_free(s);
+
+	snprintf(url, sizeof(url), "file://localhost%s", repodir);
+	cr_assert_eq(cfs_objstore_open(url, false, &s), 0);
+	expect_content(s, "config", "persist");
+	s = cfs_objstore_free(s);
+}
+
+Test(objstore_local, open_errors, .init = setup, .fini = teardown)
+{
+	struct cfs_objstore *s = NULL;
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/missing", tmpdir);
+	cr_assert_eq(cfs_objstore_open(path, false, &s), -ENOENT);
+	cr_assert_null(s);
+
+	/* A regular file is not a store, with or without create. */
+	snprintf(path, sizeof(path), "%s/file", tmpdir);
+	int fd = open(path, O_CREAT | O_WRONLY, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(cfs_objstore_open(path, false, &s), -ENOTDIR);
+	cr_assert_eq(cfs_objstore_open(path, true, &s), -ENOTDIR);
+
+	cr_assert_eq(cfs_objstore_open("", true, &s), -EINVAL);
+	cr_assert_eq(cfs_objstore_open(NULL, true, &s), -EINVAL);
+	cr_assert_eq(cfs_objstore_open("s3://bucket/prefix", false, &s), -EPROTONOSUPPORT);
+	cr_assert_eq(cfs_objstore_open("ftp://host/dir", false, &s), -EINVAL);
+	cr_assert_eq(cfs_objstore_open("file://otherhost/dir", false, &s), -EINVAL);
+	cr_assert_eq(cfs_objstore_open("file://relative", false, &s), -EINVAL);
+	cr_assert_eq(cfs_objstore_open("file:///tmp/bad%zz", false, &s), -EINVAL);
+	cr_assert_eq(cfs_objstore_open("file:///tmp/nul%00", false, &s), -EINVAL);
+	cr_assert_eq(cfs_objstore_open("file:///tmp/trunc%2", false, &s), -EINVAL);
+	cr_assert_eq(cfs_objstore_open("mem:x", false, &s), -EINVAL);
+	cr_assert_null(s);
+}
+
+Test(objstore_local, file_url_percent_decoding, .init = setup, .fini = teardown)
+{
+	struct cfs_objstore *s = NULL;
+	char url[256], path[256];
+	struct stat st;
+
+	snprintf(url, sizeof(url), "file://%s/with%%20space", tmpdir);
+	cr_assert_eq(cfs_objstore_open(url, true, &s), 0);
+	cr_assert_eq(cfs_objstore_put(s, "config", "c", 1), 0);
+	s = cfs_objstore_free(s);
+	snprintf(path, sizeof(path), "%s/with space/config", tmpdir);
+	cr_assert_eq(stat(path, &st), 0);
+}
+
+Test(objstore_local, create_is_mkdir_p, .init = setup, .fini = teardown)
+{
+	struct cfs_objstore *s = NULL;
+
+	/* repodir's parent does not exist yet; create makes both. */
+	cr_assert_eq(cfs_objstore_open(repodir, true, &s), 0);
+	s = cfs_objstore_free(s);
+	/* Opening an existing directory with create is fine too. */
+	cr_assert_eq(cfs_objstore_open(repodir, true, &s), 0);
+	s = cfs_objstore_free(s);
+	cr_assert_null(cfs_objstore_free(NULL));
+}
+
+Test(objstore_mem, fresh_and_independent, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *a = open_mem();
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *b = open_mem();
+	uint64_t size;
+
+	cr_assert_str_eq(cfs_objstore_location(a), "mem:");
+	cr_assert_eq(cfs_objstore_put(a, "x", "1", 1), 0);
+	cr_assert_eq(cfs_objstore_head(b, "x", &size), -ENOENT);
+}

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for hex, time and file helpers (util.h).
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chronofs/util.h"
+
+static char tmpdir[64];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cfs-test-util-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void path_in_tmp(char *out, size_t n, const char *rel)
+{
+	int r = snprintf(out, n, "%s/%s", tmpdir, rel);
+	cr_assert(r > 0 && (size_t)r < n);
+}
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(cfs_write_all(fd, p, n), 0);
+	close(fd);
+}
+
+/* ---- hex -------------------------------------------------------------- */
+
+Test(hex, encode)
+{
+	static const uint8_t in[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
+	char out[2 * sizeof(in) + 1];
+	memset(out, 'X', sizeof(out));
+	cfs_hex_encode(in, sizeof(in), out);
+	cr_assert_str_eq(out, "00017f80abff");
+	cfs_hex_encode(in, 0, out);
+	cr_assert_str_eq(out, "");
+}
+
+Test(hex, decode_roundtrip_and_case)
+{
+	uint8_t all[256], back[256];
+	char s[513];
+	for (int i = 0; i < 256; i++)
+		all[i] = (uint8_t)i;
+	cfs_hex_encode(all, sizeof(all), s);
+	cr_assert_eq(cfs_hex_decode(s, back, sizeof(back)), 0);
+	cr_assert_eq(memcmp(all, back, sizeof(all)), 0);
+
+	uint8_t b[3];
+	cr_assert_eq(cfs_hex_decode("ABcdEf", b, 3), 0);
+	cr_assert_eq(b[0], 0xab);
+	cr_assert_eq(b[1], 0xcd);
+	cr_assert_eq(b[2], 0xef);
+	cr_assert_eq(cfs_hex_decode("", b, 0), 0);
+}
+
+Test(hex, decode_rejects_bad_input)
+{
+	uint8_t b[4];
+	static const char *const bad[] = {
+		"0011223",   /* one digit short (NUL in place of a digit) */
+		"001122",    /* one byte short */
+		"0011223344", /* one byte too many */
+		"001122334",  /* one digit too many */
+		"0011g233",
+		"0011 233",
+		"+0112233",
+		"0x112233",
+		("001122\xff" "3"),
+		"",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		cr_assert_eq(cfs_hex_decode(bad[i], b, 4), -EINVAL, "input %zu: \"%s\"", i, bad[i]);
+}
+
+/* ---- time ------------------------------------------------------------- */
+
+static void assert_format(int64_t ns, const char *expect)
+{
+	char out[32];
+	cr_assert_eq(cfs_time_format(ns, out, sizeof(out)), 0, "%lld", (long long)ns);
+	cr_assert_str_eq(out, expect);
+}
+
+static void assert_parse(const char *s, int64_t expect)
+{
+	int64_t ns = 0x5555;
+	cr_assert_eq(cfs_time_parse(s, &ns), 0, "\"%s\"", s);
+	cr_assert_eq(ns, expect, "\"%s\": got %lld, want %lld", s, (long long)ns, (long long)expect);
+}
+
+Test(time, epoch)
+{
+	assert_format(0, "1970-01-01T00:00:00Z");
+	assert_parse("1970-01-01T00:00:00Z", 0);
+	assert_parse("1970-01-01T00:00:00+00:00", 0);
+	assert_parse("1970-01-01T00:00:00z", 0);
+}
+
+Test(time, known_instants)
+{
+	assert_format(1795464000000000000, "2026-11-23T20:00:00Z");
+	assert_parse("2026-11-23T20:00:00Z", 1795464000000000000);
+	/* leap day */
+	assert_parse("2024-02-29T12:00:00Z", 1709208000000000000);
+	assert_format(1709208000999999999, "2024-02-29T12:00:00Z");
+}
+
+Test(time, before_1970)
+{
+	/* formatting rounds toward the past, not toward zero */
+	assert_format(-1, "1969-12-31T23:59:59Z");
+	assert_format(-1000000000, "1969-12-31T23:59:59Z");
+	assert_format(-1000000001, "1969-12-31T23:59:58Z");
+	assert_parse("1969-12-31T23:59:59Z", -1000000000);
+	assert_parse("1969-12-31T23:59:59.5Z", -500000000);
+	assert_parse("1969-12-31T23:59:59.999999999Z", -1);
+	assert_format(-2208988800000000000, "1900-01-01T00:00:00Z");
+	assert_parse("1900-01-01T00:00:00Z", -2208988800000000000);
+}
+
+Test(time, fractional_seconds)
+{
+	const int64_t base = 1795464000000000000;
+	assert_parse("2026-11-23T20:00:00.1Z", base + 100000000);
+	assert_parse("2026-11-23T20:00:00.000000001Z", base + 1);
+	assert_parse("2026-11-23T20:00:00.123456789Z", base + 123456789);
+	/* digits past nanoseconds are ignored, not rounded */
+	assert_parse("2026-11-23T20:00:00.1234567899Z", base + 123456789);
+	assert_parse("2026-11-23T20:00:00.5+00:00", base + 500000000);
+	/* format is to the second */
+	assert_format(base + 999999999, "2026-11-23T20:00:00Z");
+}
+
+/* int64 ns spans 1677-09-21T00:12:43.145224192Z .. 2262-04-11T23:47:16.854775807Z. */
+Test(time, range_limits)
+{
+	assert_format(INT64_MAX, "2262-04-11T23:47:16Z");
+	assert_format(INT64_MIN, "1677-09-21T00:12:43Z");
+	assert_parse("2262-04-11T23:47:16.854775807Z", INT64_MAX);
+	assert_parse("1677-09-21T00:12:43.145224192Z", INT64_MIN);
+
+	int64_t ns = 42;
+	static const char *const out_of_range[] = {
+		"2262-04-11T23:47:16.854775808Z",
+		"2262-04-11T23:47:17Z",
+		"1677-09-21T00:12:43.145224191Z",
+		"1677-09-21T00:12:43Z",
+		"9999-12-31T23:59:59Z",
+		"0000-01-01T00:00:00Z",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(out_of_range); i++) {
+		cr_assert_eq(cfs_time_parse(out_of_range[i], &ns), -ERANGE, "\"%s\"", out_of_range[i]);
+		cr_assert_eq(ns, 42, "output untouched on failure");
+	}
+}
+
+Test(time, format_roundtrip)
+{
+	static const int64_t v[] = {0, 1, -1, 999999999, 1000000000, 86400000000000,
+				    -86400000000000, 1795464000123456789, INT64_MAX};
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		char out[32];
+		int64_t ns;
+		cr_assert_eq(cfs_time_format(v[i], out, sizeof(out)), 0);
+		cr_assert_eq(cfs_time_parse(out, &ns), 0, "\"%s\"", out);
+		/* back to the start of the same second */
+		int64_t sec = v[i] / 1000000000 - (v[i] < 0 && v[i] % 1000000000 ? 1 : 0);
+		cr_assert_eq(ns, sec * 1000000000, "\"%s\"", out);
+	}
+}
+
+Test(time, format_buffer_too_small)
+{
+	char out[20];
+	cr_assert_eq(cfs_time_format(0, out, sizeof(out)), -ERANGE);
+	char ok[21];
+	cr_assert_eq(cfs_time_format(0, ok, sizeof(ok)), 0);
+	cr_assert_str_eq(ok, "1970-01-01T00:00:00Z");
+}
+
+Test(time, parse_rejects_garbage)
+{
+	static const char *const bad[] = {
+		"",
+		"garbage",
+		"2026",
+		"2026-11-23",
+		"2026-11-23T20:00:00",        /* no zone */
+		"2026-11-23T20:00:00ZZ",
+		"2026-11-23T20:00:00Z ",
+		"2026-11-23 20:00:00Z",       /* space separator */
+		"2026-11-23t20:00:00Z",
+		"2026-11-23T20:00:00+01:00",  /* only UTC */
+		"2026-11-23T20:00:00-00:00",
+		"2026-11-23T20:00:00.Z",      /* empty fraction */
+		"2026-11-23T20:00:00.1.2Z",
+		"2026-13-01T00:00:00Z",
+		"2026-00-01T00:00:00Z",
+		"2026-11-00T00:00:00Z",
+		"2026-11-31T00:00:00Z",       /* November has 30 days */
+		"2026-02-29T00:00:00Z",       /* not a leap year */
+		"1900-02-29T00:00:00Z",       /* century, not a leap year */
+		"2026-11-23T24:00:00Z",
+		"2026-11-23T23:60:00Z",
+		"2026-11-23T23:59:61Z",
+		" 2026-11-23T20:00:00Z",      /* sscanf would skip spaces */
+		"2026-11- 3T20:00:00Z",
+		"2026-11-+3T20:00:00Z",
+		"+2026-11-23T20:00:00Z",
+		"-001-11-23T20:00:00Z",
+		"20261-11-23T20:00:00Z",
+		"2026-1-23T20:00:00Z",
+		"2026-11-23T2:00:00Z",
+		"2026/11/23T20:00:00Z",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		int64_t ns = 42;
+		cr_assert_eq(cfs_time_parse(bad[i], &ns), -EINVAL, "\"%s\"", bad[i]);
+		cr_assert_eq(ns, 42);
+	}
+	/* February 29 of a 400-year leap year is fine */
+	assert_parse("2000-02-29T00:00:00Z", 951782400000000000);
+}
+
+Test(time, clocks)
+{
+	int64_t a = cfs_mono_ns(), b = cfs_mono_ns();
+	cr_assert_geq(b, a);
+	/* after 2020 and before 2262 */
+	cr_assert_gt(cfs_now_ns(), 1577836800000000000);
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+Test(files, mkdir_p, .init = setup, .fini = teardown)
+{
+	char p[4096], q[4096];
+	struct stat st;
+
+	umask(022);
+	path_in_tmp(p, sizeof(p), "a/b/c");
+	cr_assert_eq(cfs_mkdir_p(p, 0750), 0);
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert(S_ISDIR(st.st_mode));
+	cr_assert_eq(st.st_mode & 07777, 0750);
+	path_in_tmp(q, sizeof(q), "a");
+	cr_assert_eq(stat(q, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0750, "intermediate directories get the mode too");
+
+	/* existing directories are fine, as are trailing and double slashes */
+	cr_assert_eq(cfs_mkdir_p(p, 0700), 0);
+	path_in_tmp(p, sizeof(p), "a//b/c/d/");
+	cr_assert_eq(cfs_mkdir_p(p, 0700), 0);
+	path_in_tmp(p, sizeof(p), "a/b/c/d");
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert(S_ISDIR(st.st_mode));
+	cr_assert_eq(cfs_mkdir_p("/", 0755), 0);
+	cr_assert_eq(cfs_mkdir_p(tmpdir, 0755), 0);
+
+	/* a regular file in the way */
+	path_in_tmp(p, sizeof(p), "file");
+	write_file(p, "x", 1);
+	cr_assert_eq(cfs_mkdir_p(p, 0755), -ENOTDIR);
+	path_in_tmp(p, sizeof(p), "file/sub");
+	cr_assert_eq(cfs_mkdir_p(p, 0755), -ENOTDIR);
+
+	/* too long for the internal buffer */
+	char longp[5000];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = 0;
+	cr_assert_eq(cfs_mkdir_p(longp, 0755), -ENAMETOOLONG);
+}
+
+static void assert_read(const char *content, size_t n, bool strip, const char *expect, size_t expect_len)
+{
+	char p[4096];
+	char *got = NULL;
+	size_t len = 12345;
+
+	path_in_tmp(p, sizeof(p), "f");
+	write_file(p, content, n);
+	cr_assert_eq(cfs_read_file(p, strip, &got, &len), 0);
+	cr_assert_eq(len, expect_len);
+	cr_assert_eq(memcmp(got, expect, expect_len), 0);
+	cr_assert_eq(got[len], 0, "result is NUL-terminated");
+	free(got);
+}
+
+Test(files, read_file_strip_nl, .init = setup, .fini = teardown)
+{
+	assert_read("secret\n", 7, true, "secret", 6);
+	assert_read("secret\n", 7, false, "secret\n", 7);
+	assert_read("secret\r\n", 8, true, "secret", 6);
+	assert_read("secret\n\n", 8, true, "secret\n", 7); /* only one newline */
+	assert_read("secret", 6, true, "secret", 6);
+	assert_read("secret\r", 7, true, "secret\r", 7);   /* a lone CR is content */
+	assert_read("\n", 1, true, "", 0);
+	assert_read("", 0, true, "", 0);
+	assert_read("a\0b\n", 4, true, "a\0b", 3);       /* binary-safe length */
+}
+
+Test(files, read_file_large_and_missing, .init = setup, .fini = teardown)
+{
+	char p[4096];
+	size_t n = 300000;
+	char *big = malloc(n), *got = NULL;
+	cr_assert_not_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (char)('a' + i % 26);
+	path_in_tmp(p, sizeof(p), "big");
+	write_file(p, big, n);
+	size_t len = 0;
+	cr_assert_eq(cfs_read_file(p, true, &got, &len), 0);
+	cr_assert_eq(len, n);
+	cr_assert_eq(memcmp(got, big, n), 0);
+	free(got);
+	got = NULL;
+	cr_assert_eq(cfs_read_file(p, false, &got, NULL), 0, "ret_len may be NULL");
+	cr_assert_eq(strlen(got), n);
+	free(got);
+	free(big);
+
+	got = (char *)0x1;
+	path_in_tmp(p, sizeof(p), "missing");
+	cr_assert_eq(cfs_read_file(p, true, &got, &len), -ENOENT);
+	cr_assert_eq(got, (char *)0x1, "ret untouched on failure");
+}
+
+Test(files, write_and_pread, .init = setup, .fini = teardown)
+{
+	char p[4096];
+	char buf[16];
+	path_in_tmp(p, sizeof(p), "rw");
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(cfs_write_all(fd, "0123456789", 10), 0);
+	cr_assert_eq(cfs_pwrite_all(fd, "AB", 2, 4), 0);
+	cr_assert_eq(cfs_pread_full(fd, buf, 10, 0), 10);
+	cr_assert_eq(memcmp(buf, "0123AB6789", 10), 0);
+	/* short only at EOF */
+	cr_assert_eq(cfs_pread_full(fd, buf, sizeof(buf), 6), 4);
+	cr_assert_eq(cfs_pread_full(fd, buf, sizeof(buf), 100), 0);
+	close(fd);
+	cr_assert_eq(cfs_pread_full(fd, buf, 1, 0), -EBADF);
+	cr_assert_eq(cfs_write_all(fd, "x", 1), -EBADF);
+
+	cr_assert_eq(cfs_fsync_dir(tmpdir), 0);
+	cr_assert_eq(cfs_fsync_dir(p), -ENOTDIR);
+}

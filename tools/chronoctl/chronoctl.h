@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chronoctl.h — shared state of the admin tool's verbs.
+ *
+ * Every cmd_<verb>() returns 0, or a negative errno after it has logged the
+ * reason, or CFS_EXIT_PARTIAL; main() maps that to the documented exit
+ * codes (man/chronoctl.8): 0 success, 1 failure, 3 snapshot committed but
+ * some files could not be read.
+ */
+#pragma once
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#include "chronofs/repo.h"
+
+#define CFS_EXIT_PARTIAL 3
+
+struct global_opts {
+	const char *repo;
+	const char *password_file;
+	const char *cache_dir;
+	int lock_wait_sec;
+};
+
+extern struct global_opts g_opts;
+extern volatile sig_atomic_t g_interrupted;
+
+/* Long options every verb accepts (terminated by a zero entry); values
+ * >= 0x1000 are handled by handle_global_option(). */
+#define GLOBAL_LONG_OPTIONS                                               \
+	{"repo", required_argument, NULL, 0x1001},                        \
+	{"password-file", required_argument, NULL, 0x1002},               \
+	{"cache-dir", required_argument, NULL, 0x1003},                   \
+	{"lock-wait", required_argument, NULL, 0x1004},                   \
+	{"quiet", no_argument, NULL, 0x1005},                             \
+	{"verbose", no_argument, NULL, 0x1006}
+
+/* 1 handled, 0 not a global option, < 0 bad value (logged). */
+int handle_global_option(int c, const char *arg);
+
+/* Read the passphrase (env, file, or terminal prompt). *ret is malloc'ed
+ * (NULL when the repository needs none: pass need = false). confirm: ask twice. */
+int get_password(bool confirm, char **ret, size_t *ret_len);
+/* Open the repository named by the global options, with clear messages. */
+int open_repo(bool writer, struct cfs_repo **ret);
+/* Print usage of a verb or the tool; returns 0. */
+void usage_main(FILE *f);
+
+int cmd_init(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_check(int argc, char **argv);

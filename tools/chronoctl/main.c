@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chronoctl — the chronofs admin tool. A verb table; each verb in
+ * cmd-<verb>.c.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "chronofs/log.h"
+#include "chronoctl.h"
+
+struct global_opts g_opts = {.lock_wait_sec = 3600};
+volatile sig_atomic_t g_interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_interrupted = 1;
+}
+
+void usage_main(FILE *f)
+{
+	fputs("Usage: chronoctl [GLOBAL OPTIONS] VERB [ARGS]\n"
+	      "\n"
+	      "Verbs:\n"
+	      "  init [--encryption aes-256-gcm|none]     create a repository\n"
+	      "  snapshot create [--tag TAG]... [--json] PATH...\n"
+	      "                                           capture absolute paths into a snapshot\n"
+	      "  snapshot list [--json]                   list snapshots, oldest first\n"
+	      "  snapshot show SNAP [--json]              show one snapshot (name, id prefix, latest)\n"
+	      "  restore SNAP[:PATH] TARGET               restore a snapshot or one path under TARGET\n"
+	      "  check [--read-data]                      verify the repository\n"
+	      "\n"
+	      "Global options (also CHRONOFS_* environment variables):\n"
+	      "  --repo PATH            repository location (CHRONOFS_REPO)\n"
+	      "  --password-file FILE   passphrase file (CHRONOFS_PASSWORD_FILE; or CHRONOFS_PASSWORD)\n"
+	      "  --cache-dir DIR        local catalog and cache (CHRONOFS_CACHE_DIR;\n"
+	      "                         default $XDG_CACHE_HOME/chronofs or ~/.cache/chronofs)\n"
+	      "  --lock-wait SECONDS    wait this long for another chronoctl on the same cache (3600)\n"
+	      "  --quiet, --verbose     less or more messages\n"
+	      "  -h, --help             this help\n"
+	      "\n"
+	      "Exit status: 0 success, 1 failure, 3 snapshot committed but some files could not be read.\n",
+	      f);
+}
+
+int handle_global_option(int c, const char *arg)
+{
+	char *end;
+	switch (c) {
+	case 0x1001:
+		g_opts.repo = arg;
+		return 1;
+	case 0x1002:
+		g_opts.password_file = arg;
+		return 1;
+	case 0x1003:
+		g_opts.cache_dir = arg;
+		return 1;
+	case 0x1004: {
+		long v = strtol(arg, &end, 10);
+		if (*arg == 0 || *end || v < 0 || v > 1000000)
+			return log_error_errno(-EINVAL, "Invalid --lock-wait value \"%s\": seconds expected", arg);
+		g_opts.lock_wait_sec = (int)v;
+		return 1;
+	}
+	case 0x1005:
+		cfs_log_set_level(CFS_LOG_WARNING);
+		return 1;
+	case 0x1006:
+		cfs_log_set_level(CFS_LOG_DEBUG);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} verbs[] = {
+	{"init", cmd_init},
+	{"snapshot", cmd_snapshot},
+	{"restore", cmd_restore},
+	{"check", cmd_check},
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		GLOBAL_LONG_OPTIONS,
+		{"help", no_argument, NULL, 'h'},
+		{},
+	};
+	int c, r;
+
+	cfs_log_set_program("chronoctl");
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* "+": stop at the verb; the verb parses the rest. */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+		if (c == 'h') {
+			usage_main(stdout);
+			return 0;
+		}
+		r = handle_global_option(c, optarg);
+		if (r < 0)
+			return 1;
+		if (r == 0) {
+			usage_main(stderr);
+			return 1;
+		}
+	}
+	if (optind >= argc) {
+		usage_main(stderr);
+		return 1;
+	}
+	const char *verb = argv[optind];
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		if (strcmp(verb, verbs[i].name) != 0)
+			continue;
+		int vargc = argc - optind;
+		char **vargv = argv + optind;
+		optind = 0; /* reset getopt for the verb */
+		r = verbs[i].fn(vargc, vargv);
+		if (r == CFS_EXIT_PARTIAL)
+			return 3;
+		fflush(stdout);
+		if (ferror(stdout)) {
+			log_error("Cannot write to standard output");
+			return 1;
+		}
+		return r < 0 ? 1 : 0;
+	}
+	log_error("Unknown verb \"%s\". Run chronoctl --help.", verb);
+	return 1;
+}
