@@ -110,7 +110,7 @@ int cfs_repo_flush(struct cfs_repo *r);
 /*
  * Commit a snapshot (steps 2 of the protocol above). The manifest's name is
  * made unique among existing snapshots (seconds, then ".mmm" milliseconds,
- * then further digits) and written back into s->name.
+ * then further digits) and written back into s->name. ret_id may be NULL.
  */
 int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct cfs_id *ret_id);
 

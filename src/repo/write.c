@@ -276,6 +276,7 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 	e = cfs_catalog_commit(r->catalog, b);
 	if (e < 0)
 		return e;
-	*ret_id = id;
+	if (ret_id)
+		*ret_id = id;
 	return 0;
 }

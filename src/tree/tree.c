@@ -3,7 +3,7 @@
  * Directory objects: in-memory tree, deterministic encoder, strict decoder.
  * The byte layout is documented (and frozen) in include/chronofs/tree.h.
  *
- * The encoder and the decoder apply the same validation rules (entry_check()
+ * The encoder and the decoder apply the same validation rules (entry_valid()
  * and friends), so anything the encoder produces decodes, and anything the
  * decoder accepts re-encodes to the same bytes.
  */
@@ -14,12 +14,11 @@
 
 #define TREE_MAGIC "CFSTREE\x01"
 #define TREE_MAGIC_SIZE 8
-#define TREE_HEADER_SIZE (TREE_MAGIC_SIZE + 4 + 8)
 
 /*
  * Largest extent length. Mirrors CFS_BLOB_MAX_SIZE from pack.h, which tree
- * may not include (same layer); the value is part of the frozen format and
- * tests/unit/test-tree.c asserts that the two agree.
+ * may not include (same layer); the value is part of the frozen format, and
+ * tests/unit/test-tree.c checks both sides of the boundary via CFS_BLOB_MAX_SIZE.
  */
 #define TREE_EXTENT_LEN_MAX (64u * 1024 * 1024)
 
@@ -44,7 +43,9 @@ static const struct cfs_id zero_id;
  * prefix, then the shorter one first. */
 static int name_cmp(const void *a, size_t an, const void *b, size_t bn)
 {
-	int c = memcmp(a, b, CFS_MIN(an, bn));
+	size_t n = CFS_MIN(an, bn);
+	/* memcmp() must not see NULL, even for 0 bytes (an unnamed entry) */
+	int c = n ? memcmp(a, b, n) : 0;
 	if (c)
 		return c;
 	return an < bn ? -1 : an > bn ? 1 : 0;
