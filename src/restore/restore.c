@@ -12,16 +12,18 @@
 #include "chronofs/util.h"
 
 /* Hard-link groups: (dev, ino) of the source -> path of the first member
- * restored. */
+ * restored, relative to the target directory (never an absolute path: that
+ * would name the live source file, not the restored copy). */
 struct link_ent {
 	uint64_t dev, ino;
-	char *path; /* owned */
+	char *path; /* owned, relative to rctx.tfd */
 };
 
 struct rctx {
 	struct cfs_repo *r;
 	struct cfs_restore_stats *st;
 	volatile sig_atomic_t *interrupted;
+	int tfd; /* the target directory */
 	struct link_ent *links;
 	size_t n_links, cap_links;
 	struct cfs_buf data;
@@ -36,8 +38,12 @@ static const char *find_link(struct rctx *c, uint64_t dev, uint64_t ino)
 	return NULL;
 }
 
+/* path: the snapshot path of the entry ("/a/b"); the restored copy is at the
+ * same path relative to the target. */
 static int add_link(struct rctx *c, uint64_t dev, uint64_t ino, const char *path)
 {
+	while (*path == '/')
+		path++;
 	if (c->n_links == c->cap_links) {
 		size_t ncap = c->cap_links ? c->cap_links * 2 : 32;
 		struct link_ent *n = realloc(c->links, ncap * sizeof(*n));
@@ -100,7 +106,7 @@ static int restore_file(struct rctx *c, int dirfd, const char *name, const char 
 	if (e->nlink > 1) {
 		const char *first = find_link(c, e->dev, e->ino);
 		if (first) {
-			if (linkat(AT_FDCWD, first, dirfd, name, 0) == 0)
+			if (linkat(c->tfd, first, dirfd, name, 0) == 0)
 				return 0;
 			log_warning_errno(-errno, "Cannot hard-link %s to %s: %m; restoring a copy", path, first);
 		}
@@ -203,7 +209,7 @@ static int restore_entry(struct rctx *c, int dirfd, const char *dirpath, const s
 		mode_t t = e->type == CFS_FT_FIFO ? S_IFIFO : e->type == CFS_FT_CHR ? S_IFCHR : S_IFBLK;
 		if (e->nlink > 1) {
 			const char *first = find_link(c, e->dev, e->ino);
-			if (first && linkat(AT_FDCWD, first, dirfd, name, 0) == 0) {
+			if (first && linkat(c->tfd, first, dirfd, name, 0) == 0) {
 				c->st->files++;
 				return 0;
 			}
@@ -272,6 +278,7 @@ int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char
 	tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tfd < 0)
 		return log_error_errno(-errno, "Cannot open target directory %s: %m", target);
+	c.tfd = tfd;
 
 	if (!subpath || strcmp(subpath, "/") == 0) {
 		e = restore_tree(&c, tfd, "", &s->root);
