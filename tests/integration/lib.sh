@@ -16,7 +16,8 @@
 #
 # Helpers:
 #   cfs ARGS...            run chronoctl with the test's repo, password, cache
-#                          ($REPO, $PASSWORD, $CACHE; change them to switch)
+#                          ($REPO, $PASSWORD, $CACHE; change them to switch),
+#                          killed after $CFS_TIMEOUT seconds (default 300)
 #   run CMD...             run CMD, never fail; stdout -> $OUT, stderr -> $ERR
 #                          (file names), exit status -> $RC
 #   expect_exit CODE CMD.. run, and fail with the command's output unless its
@@ -31,7 +32,7 @@
 #   repo_digest DIR        a listing of DIR with modes, sizes and sha256 of
 #                          every file, to prove that nothing changed
 #   dir_size DIR           du -sb DIR in bytes
-#   track_pid / untrack_pid PID, cfs_bg NAME ARGS..., wait_rc PID
+#   track_pid / untrack_pid PID, cfs_bg NAME ARGS..., wait_rc PID (-> WAIT_RC)
 
 export LC_ALL=C
 umask 022
@@ -115,8 +116,11 @@ _lib_cleanup() {
 trap _lib_cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
+# A hung chronoctl (say, waiting forever on a stale lock) fails the test with
+# exit 124 instead of running into meson's timeout; CFS_TIMEOUT overrides.
 cfs() {
-	CHRONOFS_REPO=$REPO CHRONOFS_PASSWORD=$PASSWORD CHRONOFS_CACHE_DIR=$CACHE "$CHRONOCTL" "$@"
+	CHRONOFS_REPO=$REPO CHRONOFS_PASSWORD=$PASSWORD CHRONOFS_CACHE_DIR=$CACHE \
+		timeout -k 10 "${CFS_TIMEOUT:-300}" "$CHRONOCTL" "$@"
 }
 
 # Runs "$@" without letting set -e stop the test.
@@ -140,6 +144,7 @@ expect_exit() {
 	if [ "$RC" != "$want" ]; then
 		printf '%s: command: %s\n' "$TEST_NAME" "$(printf '%q ' "$@")" >&2
 		_lib_show_output
+		[ "$RC" != 124 ] || fail "timed out (exit 124), expected exit $want"
 		fail "exit status $RC, expected $want"
 	fi
 }
@@ -169,12 +174,13 @@ cfs_bg() {
 	track_pid "$BG_PID"
 }
 
-# wait_rc PID: reaps PID, untracks it, prints its exit status.
+# wait_rc PID: reaps PID, untracks it, sets WAIT_RC to its exit status.
+# (Not usable as $(wait_rc ...): a subshell cannot wait for its siblings.)
 wait_rc() {
-	local rc=0
-	wait "$1" || rc=$?
+	WAIT_RC=0
+	# 2>/dev/null: bash's "Killed" job notice for a process we killed.
+	wait "$1" 2>/dev/null || WAIT_RC=$?
 	untrack_pid "$1"
-	echo "$rc"
 }
 
 # --- JSON -------------------------------------------------------------------
