@@ -33,11 +33,5 @@ struct cfs_backup_result {
 	unsigned n_warnings;   /* e.g. sockets skipped */
 };
 
-/*
- * Normalise an absolute path lexically ("//a/./b/" -> "/a/b"). -EINVAL if it
- * is relative or contains "..". *ret is malloc'ed.
- */
-int cfs_backup_normalize_path(const char *path, char **ret);
-
 /* Run a full snapshot and commit it. */
 int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struct cfs_backup_result *ret);

@@ -140,5 +140,17 @@ int cfs_repo_list_snapshots(struct cfs_repo *r, struct cfs_snapshot_list *ret);
 int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret,
 			   struct cfs_id *ret_id);
 
+/*
+ * Read a whole pack and verify it: the header authenticates and parses, and
+ * every blob in it decrypts, decompresses to its recorded size and has the
+ * id it is filed under. cb is called once per bad blob with the reason
+ * (-EBADMSG or -EPROTO); *ret_blobs counts the blobs checked. Returns < 0
+ * when the pack as a whole cannot be used (-ENOENT missing, -ERANGE/-EPROTO
+ * truncated or malformed, -EBADMSG header does not authenticate).
+ */
+typedef int (*cfs_repo_bad_blob_cb)(const struct cfs_id *blob, uint64_t offset, int error, void *ud);
+int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo_bad_blob_cb cb, void *ud,
+			 uint64_t *ret_blobs);
+
 /* Object name of a pack: "data/xx/<hex>" (out: at least 72 bytes). */
 void cfs_repo_pack_name(const struct cfs_id *pack, char *out, size_t outlen);

@@ -38,3 +38,9 @@ int cfs_fsync_dir(const char *path);
 /* Read a whole small file (e.g. a password file); strips one trailing newline
  * when strip_nl. Caller frees *ret. */
 int cfs_read_file(const char *path, bool strip_nl, char **ret, size_t *ret_len);
+
+/*
+ * Normalise an absolute path lexically ("//a/./b/" -> "/a/b", "/" stays).
+ * -EINVAL if it is relative or contains "..". *ret is malloc'ed.
+ */
+int cfs_path_normalize(const char *path, char **ret);

@@ -274,3 +274,39 @@ int cfs_read_file(const char *path, bool strip_nl, char **ret, size_t *ret_len)
 		*ret_len = len;
 	return 0;
 }
+
+int cfs_path_normalize(const char *path, char **ret)
+{
+	size_t len = strlen(path);
+	if (path[0] != '/')
+		return -EINVAL;
+	char *out = malloc(len + 2);
+	if (!out)
+		return -ENOMEM;
+	size_t o = 0;
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *s = p;
+		while (*p && *p != '/')
+			p++;
+		size_t n = (size_t)(p - s);
+		if (n == 1 && s[0] == '.')
+			continue;
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			free(out);
+			return -EINVAL;
+		}
+		out[o++] = '/';
+		memcpy(out + o, s, n);
+		o += n;
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = 0;
+	*ret = out;
+	return 0;
+}

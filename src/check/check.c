@@ -3,10 +3,10 @@
 #include <string.h>
 
 #include "chronofs/check.h"
+#include "chronofs/idset.h"
 #include "chronofs/log.h"
 #include "chronofs/pack.h"
 #include "chronofs/util.h"
-#include "repo/repo-internal.h"
 
 struct bad_pack {
 	struct cfs_id id;
@@ -21,7 +21,6 @@ struct cctx {
 	struct cfs_idset clean_trees; /* subtrees verified with no problem */
 	struct bad_pack *bad_packs;
 	size_t n_bad_packs;
-	struct cfs_buf buf;
 };
 
 static const char *reason(int e)
@@ -58,49 +57,36 @@ static int pack_is_bad(const struct cctx *c, const struct cfs_id *id)
 	return 0;
 }
 
-/* Read a whole pack and verify every blob in it. */
-static int read_pack(struct cctx *c, const char *name)
-{
-	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
-	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
-	size_t count;
-	int e;
+struct bad_blob_state {
+	struct cctx *c;
+	const char *pack_name;
+};
 
-	e = cfs_objstore_get(c->r->store, name, &c->buf);
-	if (e < 0)
-		return e;
-	e = cfs_pack_parse(c->r->crypto, c->buf.data, c->buf.len, &entries, &count);
-	if (e < 0) {
+static int bad_blob_cb(const struct cfs_id *blob, uint64_t offset, int error, void *ud)
+{
+	struct bad_blob_state *st = ud;
+	char hex[CFS_ID_HEX_SIZE];
+	cfs_id_hex(blob, hex);
+	st->c->res->problems++;
+	log_error("pack %s: blob %s at offset %llu: %s", st->pack_name, hex, (unsigned long long)offset,
+		  reason(error == -EPROTO ? -EBADMSG : error));
+	return cfs_idset_add(&st->c->bad_blobs, blob) < 0 ? -ENOMEM : 0;
+}
+
+/* Read a whole pack and verify every blob in it. Returns < 0 (reported) when
+ * the pack as a whole is unusable. */
+static int read_pack(struct cctx *c, const struct cfs_id *pack, const char *name)
+{
+	struct bad_blob_state st = {c, name};
+	uint64_t n = 0;
+	int e = cfs_repo_verify_pack(c->r, pack, bad_blob_cb, &st, &n);
+	c->res->blobs_read += n;
+	if (e < 0 && e != -ENOMEM) {
 		c->res->problems++;
-		log_error("pack %s: header %s: %s", name, reason(e), strerror(-e));
-		return e;
+		log_error("pack %s: %s: %s", name, e == -EBADMSG ? "header does not authenticate" : reason(e),
+			  strerror(-e));
 	}
-	for (size_t i = 0; i < count; i++) {
-		const struct cfs_pack_entry *pe = &entries[i];
-		struct cfs_buf opened = CFS_BUF_INIT;
-		struct cfs_id got;
-		e = cfs_crypto_open(c->r->crypto, c->buf.data + pe->offset, pe->stored_len, pe->id.b, CFS_ID_SIZE,
-				    &opened);
-		if (e == 0)
-			e = cfs_decompress(c->r->zc, pe->codec, opened.data, opened.len, pe->raw_len, &plain);
-		if (e == 0)
-			e = cfs_crypto_blob_id(c->r->crypto, plain.data, plain.len, &got);
-		if (e == 0 && memcmp(&got, &pe->id, sizeof(got)) != 0)
-			e = -EBADMSG;
-		cfs_buf_release(&opened);
-		c->res->blobs_read++;
-		if (e < 0) {
-			char hex[CFS_ID_HEX_SIZE];
-			cfs_id_hex(&pe->id, hex);
-			c->res->problems++;
-			log_error("pack %s: blob %s at offset %llu: %s", name, hex, (unsigned long long)pe->offset,
-				  reason(e == -EPROTO ? -EBADMSG : e));
-			e = cfs_idset_add(&c->bad_blobs, &pe->id);
-			if (e < 0)
-				return e;
-		}
-	}
-	return 0;
+	return e;
 }
 
 static int pack_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud)
@@ -114,11 +100,11 @@ static int pack_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, 
 		return -EINTR;
 	c->res->packs++;
 	cfs_repo_pack_name(pack, name, sizeof(name));
-	e = cfs_objstore_head(c->r->store, name, &size);
+	e = cfs_objstore_head(cfs_repo_store(c->r), name, &size);
 	if (e == 0 && size != info->size)
 		e = size < info->size ? -ERANGE : -EBADMSG;
 	if (e == 0 && c->o->read_data) {
-		e = read_pack(c, name);
+		e = read_pack(c, pack, name);
 		if (e == -ENOMEM || e == -EINTR)
 			return e;
 		if (e < 0)
@@ -225,7 +211,7 @@ int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct 
 	int e;
 
 	memset(ret, 0, sizeof(*ret));
-	e = cfs_catalog_pack_foreach(r->catalog, pack_cb, &c);
+	e = cfs_catalog_pack_foreach(cfs_repo_catalog(r), pack_cb, &c);
 	if (e < 0)
 		goto out;
 	e = cfs_repo_list_snapshots(r, &l);
@@ -242,6 +228,5 @@ out:
 	cfs_idset_release(&c.bad_blobs);
 	cfs_idset_release(&c.clean_trees);
 	free(c.bad_packs);
-	cfs_buf_release(&c.buf);
 	return e;
 }

@@ -126,42 +126,6 @@ static void vnode_release(struct vnode *v)
 	*v = (struct vnode){0};
 }
 
-int cfs_backup_normalize_path(const char *path, char **ret)
-{
-	size_t len = strlen(path);
-	if (path[0] != '/')
-		return -EINVAL;
-	char *out = malloc(len + 2);
-	if (!out)
-		return -ENOMEM;
-	size_t o = 0;
-	const char *p = path;
-	while (*p) {
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		const char *s = p;
-		while (*p && *p != '/')
-			p++;
-		size_t n = (size_t)(p - s);
-		if (n == 1 && s[0] == '.')
-			continue;
-		if (n == 2 && s[0] == '.' && s[1] == '.') {
-			free(out);
-			return -EINVAL;
-		}
-		out[o++] = '/';
-		memcpy(out + o, s, n);
-		o += n;
-	}
-	if (o == 0)
-		out[o++] = '/';
-	out[o] = 0;
-	*ret = out;
-	return 0;
-}
-
 /* Insert path (normalised) into the skeleton. */
 static int vnode_insert(struct vnode *root, const char *path)
 {
@@ -764,7 +728,7 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 
 	for (size_t i = 0; i < o->n_paths; i++) {
 		_cleanup_free_ char *norm = NULL;
-		e = cfs_backup_normalize_path(o->paths[i], &norm);
+		e = cfs_path_normalize(o->paths[i], &norm);
 		if (e == 0)
 			e = vnode_insert(&root, norm);
 		if (e < 0)

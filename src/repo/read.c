@@ -161,3 +161,41 @@ int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snap
 		return cfs_snapshot_copy(&l.items[found], ret);
 	return 0;
 }
+
+int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo_bad_blob_cb cb, void *ud,
+			 uint64_t *ret_blobs)
+{
+	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
+	_cleanup_buf_ struct cfs_buf whole = CFS_BUF_INIT, opened = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	char name[96];
+	size_t count;
+	int e;
+
+	*ret_blobs = 0;
+	cfs_repo_pack_name(pack, name, sizeof(name));
+	e = cfs_objstore_get(r->store, name, &whole);
+	if (e < 0)
+		return e;
+	e = cfs_pack_parse(r->crypto, whole.data, whole.len, &entries, &count);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < count; i++) {
+		const struct cfs_pack_entry *pe = &entries[i];
+		struct cfs_id got;
+		cfs_buf_reset(&opened);
+		e = cfs_crypto_open(r->crypto, whole.data + pe->offset, pe->stored_len, pe->id.b, CFS_ID_SIZE, &opened);
+		if (e == 0)
+			e = cfs_decompress(r->zc, pe->codec, opened.data, opened.len, pe->raw_len, &plain);
+		if (e == 0)
+			e = cfs_crypto_blob_id(r->crypto, plain.data, plain.len, &got);
+		if (e == 0 && memcmp(&got, &pe->id, sizeof(got)) != 0)
+			e = -EBADMSG;
+		(*ret_blobs)++;
+		if (e < 0) {
+			e = cb(&pe->id, pe->offset, e, ud);
+			if (e < 0)
+				return e == -ECANCELED ? 0 : e;
+		}
+	}
+	return 0;
+}

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "chronofs/compress.h"
+#include "chronofs/idset.h"
 #include "chronofs/pack.h"
 #include "chronofs/repo.h"
 
@@ -48,17 +49,6 @@ int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret)
  *            entries in the pack header's 56-byte entry layout (pack.h)
  */
 #define CFS_INDEX_MAGIC "CFSINDX\x01"
-
-/* Small open-addressing set of blob ids (the blobs of the open pack). */
-struct cfs_idset {
-	struct cfs_id *slots; /* owned; all-zero slot = empty */
-	size_t cap, n;
-	bool has_zero; /* the all-zero id itself */
-};
-int cfs_idset_add(struct cfs_idset *s, const struct cfs_id *id);
-bool cfs_idset_contains(const struct cfs_idset *s, const struct cfs_id *id);
-void cfs_idset_clear(struct cfs_idset *s);
-void cfs_idset_release(struct cfs_idset *s);
 
 struct cfs_repo {
 	struct cfs_objstore *store;  /* owned */

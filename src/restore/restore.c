@@ -6,7 +6,6 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
-#include "chronofs/ingest.h"
 #include "chronofs/log.h"
 #include "chronofs/restore.h"
 #include "chronofs/util.h"
@@ -284,7 +283,7 @@ int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char
 		e = restore_tree(&c, tfd, "", &s->root);
 		goto out;
 	}
-	e = cfs_backup_normalize_path(subpath, &norm);
+	e = cfs_path_normalize(subpath, &norm);
 	if (e < 0)
 		return log_error_errno(e, "Invalid path %s: must be absolute, without \"..\"", subpath);
 

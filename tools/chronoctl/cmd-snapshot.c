@@ -6,6 +6,7 @@
 #include "chronofs/ingest.h"
 #include "chronofs/log.h"
 #include "chronofs/report.h"
+#include "chronofs/util.h"
 #include "chronoctl.h"
 
 static void usage(FILE *f)
@@ -138,7 +139,7 @@ static int verb_create(int argc, char **argv)
 			return log_error_errno(-EINVAL, "%s: not an absolute path (snapshots record absolute paths)",
 					       argv[i]);
 		_cleanup_free_ char *norm = NULL;
-		if (cfs_backup_normalize_path(argv[i], &norm) < 0)
+		if (cfs_path_normalize(argv[i], &norm) < 0)
 			return log_error_errno(-EINVAL, "%s: path must not contain \"..\"", argv[i]);
 		if (lstat(argv[i], &st) < 0)
 			return log_error_errno(-errno, "%s: %m", argv[i]);
