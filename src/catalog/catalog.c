@@ -43,6 +43,7 @@
 #include <sys/stat.h>
 
 #include "catalog/catalog-internal.h"
+#include "chronofs/fault.h"
 #include "chronofs/util.h"
 
 #define BLOB_LOC_SIZE 56
@@ -631,7 +632,12 @@ int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b)
 {
 	if (!c || !b)
 		return -EINVAL;
-	int r = b->err;
+	int r = CFS_FAULT("catalog.commit");
+	if (r < 0) {
+		batch_reset(b);
+		return r;
+	}
+	r = b->err;
 	if (r < 0 || b->count == 0) {
 		batch_reset(b);
 		return r;

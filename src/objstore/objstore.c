@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chronofs/fault.h"
 #include "objstore/objstore-internal.h"
 
 int cfs_objstore_name_valid(const char *name)
@@ -191,6 +192,9 @@ int cfs_objstore_put(struct cfs_objstore *s, const char *name, const void *p, si
 		return r;
 	if (!p && n > 0)
 		return -EINVAL;
+	r = CFS_FAULT("objstore.put");
+	if (r < 0)
+		return r;
 	return s->ops->put(s->impl, name, p, n);
 }
 
