@@ -45,6 +45,16 @@ struct cfs_catalog;
 /* Open or create the catalog in dir (created 0700, also when it exists with
  * looser modes it is chmod'ed 0700). -EBUSY if another process has it open. */
 int cfs_catalog_open(const char *dir, struct cfs_catalog **ret);
+/*
+ * Open a read-only view of a catalog that another process may hold open for
+ * writing (a RocksDB secondary instance; its own bookkeeping goes to
+ * secondary_dir, created 0700). It sees what the primary had committed at
+ * open time; cfs_catalog_catch_up() refreshes it. Commits fail with -EROFS.
+ * -ENOENT if there is no catalog in dir yet.
+ */
+int cfs_catalog_open_secondary(const char *dir, const char *secondary_dir, struct cfs_catalog **ret);
+/* Refresh a secondary with the primary's latest commits (no-op otherwise). */
+int cfs_catalog_catch_up(struct cfs_catalog *c);
 struct cfs_catalog *cfs_catalog_free(struct cfs_catalog *c); /* accepts NULL */
 CFS_DEFINE_FREEP(struct cfs_catalog, cfs_catalog_free)
 

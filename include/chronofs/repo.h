@@ -59,7 +59,9 @@ struct cfs_repo_init_options {
 	int zstd_level;
 };
 
-/* Create a new repository. -EEXIST if `location` already holds a config. */
+/* Create a new repository. -EEXIST if `location` already holds a config,
+ * -ENOTEMPTY if it holds other objects, -ESOCKTNOSUPPORT for a location
+ * scheme this build does not serve. */
 int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo_id);
 
 struct cfs_repo_open_options {
@@ -76,6 +78,9 @@ struct cfs_repo_open_options {
  * -EPROTONOSUPPORT: newer format version. -EACCES: wrong passphrase (nothing
  * is written). -EBUSY: the cache directory stayed locked for lock_wait_sec.
  * -ENOKEY: an encrypted repository and no password given.
+ * -EKEYREJECTED: the config says "no encryption" but key files exist (the
+ * unauthenticated config was altered; nothing is written).
+ * -ESOCKTNOSUPPORT: a location scheme this build does not serve.
  * The catalog is synchronised with the store (new index/ and snapshots/
  * objects loaded, vanished snapshots dropped).
  */
@@ -151,6 +156,13 @@ int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snap
 typedef int (*cfs_repo_bad_blob_cb)(const struct cfs_id *blob, uint64_t offset, int error, void *ud);
 int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo_bad_blob_cb cb, void *ud,
 			 uint64_t *ret_blobs);
+
+/*
+ * Read and verify a metadata object: "index/<hex>" (authenticates and
+ * parses) or "snapshots/<hex>" (authenticates, id matches, parses).
+ * -EBADMSG, -EPROTO, -EPROTONOSUPPORT, -ENOENT as for blobs.
+ */
+int cfs_repo_verify_object(struct cfs_repo *r, const char *name);
 
 /* Object name of a pack: "data/xx/<hex>" (out: at least 72 bytes). */
 void cfs_repo_pack_name(const struct cfs_id *pack, char *out, size_t outlen);

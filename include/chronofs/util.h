@@ -44,3 +44,6 @@ int cfs_read_file(const char *path, bool strip_nl, char **ret, size_t *ret_len);
  * -EINVAL if it is relative or contains "..". *ret is malloc'ed.
  */
 int cfs_path_normalize(const char *path, char **ret);
+
+/* Remove a directory tree (not following symlinks). Absent: 0. */
+int cfs_rm_rf(const char *path);

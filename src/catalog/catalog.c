@@ -87,6 +87,7 @@ struct cfs_catalog {
 	rocksdb_readoptions_t *read_opts;
 	rocksdb_readoptions_t *scan_opts; /* fill_cache = 0: scans must not evict hot blocks */
 	rocksdb_writeoptions_t *write_opts; /* sync = 1 */
+	bool secondary; /* read-only view of another process's catalog */
 };
 
 enum batch_op {
@@ -245,6 +246,64 @@ int cfs_catalog_open(const char *dir, struct cfs_catalog **ret)
 		return -EIO;
 
 	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+int cfs_catalog_open_secondary(const char *dir, const char *secondary_dir, struct cfs_catalog **ret)
+{
+	if (!dir || !secondary_dir || !ret)
+		return -EINVAL;
+	int r = prepare_dir(secondary_dir);
+	if (r < 0)
+		return r;
+	_cleanup_(cfs_catalog_freep) struct cfs_catalog *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	setup_options(c);
+	/* A secondary must not create anything in the primary's directory and
+	 * must keep every table file open (RocksDB's requirement: the primary
+	 * may delete files the secondary still reads). */
+	rocksdb_options_set_create_if_missing(c->opts, 0);
+	rocksdb_options_set_create_missing_column_families(c->opts, 0);
+	rocksdb_options_set_max_open_files(c->opts, -1);
+	rocksdb_options_set_max_open_files(c->blob_opts, -1);
+	c->secondary = true;
+
+	const rocksdb_options_t *cf_opts[_CFS_CATALOG_CF_MAX];
+	for (size_t i = 0; i < ARRAY_SIZE(cf_opts); i++)
+		cf_opts[i] = i == CFS_CATALOG_CF_BLOBS ? c->blob_opts : c->opts;
+	char *err = NULL;
+	c->db = rocksdb_open_as_secondary_column_families(c->opts, dir, secondary_dir, _CFS_CATALOG_CF_MAX,
+							  cf_names, cf_opts, c->cf, &err);
+	if (err) {
+		/* No catalog there yet is the common reason. */
+		r = strstr(err, "does not exist") || strstr(err, "No such file") ? -ENOENT : -EIO;
+		rocksdb_free(err);
+		memset(c->cf, 0, sizeof(c->cf));
+		if (c->db) {
+			rocksdb_close(c->db);
+			c->db = NULL;
+		}
+		return r;
+	}
+	if (!c->db)
+		return -EIO;
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+int cfs_catalog_catch_up(struct cfs_catalog *c)
+{
+	if (!c)
+		return -EINVAL;
+	if (!c->secondary)
+		return 0;
+	char *err = NULL;
+	rocksdb_try_catch_up_with_primary(c->db, &err);
+	if (err) {
+		rocksdb_free(err);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -632,6 +691,10 @@ int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b)
 {
 	if (!c || !b)
 		return -EINVAL;
+	if (c->secondary) {
+		batch_reset(b);
+		return -EROFS;
+	}
 	int r = CFS_FAULT("catalog.commit");
 	if (r < 0) {
 		batch_reset(b);

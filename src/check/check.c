@@ -204,6 +204,30 @@ static int walk(struct cctx *c, const struct cfs_snapshot *s, const char *path, 
 	return problems;
 }
 
+struct obj_state {
+	struct cctx *c;
+	int error;
+};
+
+static int object_cb(const char *name, uint64_t size, void *ud)
+{
+	struct obj_state *st = ud;
+	(void)size;
+	if (st->c->o->interrupted && *st->c->o->interrupted)
+		return -EINTR;
+	int e = cfs_repo_verify_object(st->c->r, name);
+	if (e == -ENOMEM)
+		return e;
+	if (e < 0) {
+		st->c->res->problems++;
+		log_error("%s: %s%s", name, e == -EBADMSG ? "does not authenticate (damaged, or not ours)"
+					    : e == -EPROTONOSUPPORT ? "written by a newer chronofs version"
+								    : reason(e),
+			  e == -EBADMSG || e == -EPROTONOSUPPORT ? "" : " object");
+	}
+	return 0;
+}
+
 int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct cfs_check_result *ret)
 {
 	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
@@ -211,6 +235,15 @@ int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct 
 	int e;
 
 	memset(ret, 0, sizeof(*ret));
+	/* Metadata objects: a snapshot or index object that does not verify
+	 * is skipped when the catalog is synchronised, so it must be named
+	 * here or nobody would know it is gone. */
+	struct obj_state os = {&c, 0};
+	e = cfs_objstore_list(cfs_repo_store(r), "snapshots/", object_cb, &os);
+	if (e == 0)
+		e = cfs_objstore_list(cfs_repo_store(r), "index/", object_cb, &os);
+	if (e < 0)
+		goto out;
 	e = cfs_catalog_pack_foreach(cfs_repo_catalog(r), pack_cb, &c);
 	if (e < 0)
 		goto out;

@@ -263,6 +263,25 @@ static int read_xattrs(int fd, int dirfd, const char *name, struct cfs_tree_entr
 	return 0;
 }
 
+/* Extended attributes that cannot be read are reported and count as a file
+ * not captured completely (exit 3); the entry is kept without them. */
+static void xattrs_or_report(struct ctx *c, int fd, int dirfd, const char *name, const char *path,
+			     struct cfs_tree_entry *e)
+{
+	int r = read_xattrs(fd, dirfd, name, e);
+	if (r == 0)
+		return;
+	for (uint32_t i = 0; i < e->n_xattrs; i++) {
+		free(e->xattrs[i].name);
+		free(e->xattrs[i].value);
+	}
+	free(e->xattrs);
+	e->xattrs = NULL;
+	e->n_xattrs = 0;
+	log_error_errno(r, "Cannot read extended attributes of %s: %m (stored without them)", path);
+	c->res->n_unreadable++;
+}
+
 static void fill_stat(struct cfs_tree_entry *e, const struct stat *st)
 {
 	e->mode = st->st_mode & 07777;
@@ -361,7 +380,8 @@ static bool stat_changed(const struct stat *a, const struct stat *b)
 
 /*
  * Read a regular file. Returns a repository error (< 0) to abort, 0 when the
- * entry is complete, 1 when the file was reported and must be left out.
+ * entry is complete, 1 when the file was reported and must be left out, 2
+ * when it vanished (left out, a warning only).
  */
 static int backup_file(struct ctx *c, int dirfd, const char *name, const char *path, struct cfs_tree_entry *e)
 {
@@ -373,6 +393,13 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 && errno == ENOENT) {
+		/* Deleted between listing and opening: it is not part of the
+		 * tree any more, as if readdir had not seen it. */
+		log_warning("%s vanished while the snapshot was taken", path);
+		c->res->n_warnings++;
+		return 2;
+	}
 	if (fd < 0) {
 		log_error_errno(-errno, "Cannot read %s: %m (left out of the snapshot)", path);
 		return 1;
@@ -395,20 +422,12 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 			}
 			e->n_extents = s->n_extents;
 			c->st->files_unchanged++;
-			r = read_xattrs(fd, dirfd, name, e);
-			if (r < 0) {
-				log_error_errno(r, "Cannot read extended attributes of %s: %m (left out of the snapshot)", path);
-				return 1;
-			}
+			xattrs_or_report(c, fd, dirfd, name, path, e);
 			return 0;
 		}
 	}
 
-	r = read_xattrs(fd, dirfd, name, e);
-	if (r < 0) {
-		log_error_errno(r, "Cannot read extended attributes of %s: %m (left out of the snapshot)", path);
-		return 1;
-	}
+	xattrs_or_report(c, fd, dirfd, name, path, e);
 
 	/* Let the kernel read ahead while we hash and compress: without it a
 	 * cold-cache backup alternates between waiting for the disk and using
@@ -537,8 +556,7 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 		e.target[n] = 0;
 		e.target_len = (uint32_t)n;
 		e.size = (uint64_t)n;
-		if (read_xattrs(-1, dirfd, name, &e) < 0)
-			log_warning("Cannot read extended attributes of symlink %s", path);
+		xattrs_or_report(c, -1, dirfd, name, path, &e);
 		c->st->files_new++;
 		break;
 	}
@@ -546,8 +564,7 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 	case S_IFCHR:
 	case S_IFBLK:
 		e.type = S_ISFIFO(st.st_mode) ? CFS_FT_FIFO : S_ISCHR(st.st_mode) ? CFS_FT_CHR : CFS_FT_BLK;
-		if (read_xattrs(-1, dirfd, name, &e) < 0)
-			log_warning("Cannot read extended attributes of %s", path);
+		xattrs_or_report(c, -1, dirfd, name, path, &e);
 		c->st->files_new++;
 		break;
 	case S_IFSOCK:
@@ -567,9 +584,11 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 		cfs_tree_entry_release(&e);
 		return r;
 	}
-	if (r == 1) {
-		c->res->n_unreadable++;
-		c->st->files_skipped++;
+	if (r == 1 || r == 2) {
+		if (r == 1) {
+			c->res->n_unreadable++;
+			c->st->files_skipped++;
+		}
 		cfs_tree_entry_release(&e);
 		return 0;
 	}
@@ -612,13 +631,8 @@ static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct v
 		return 1;
 	}
 	c->st->dirs++;
-	if (e) {
-		r = read_xattrs(fd, -1, NULL, e);
-		if (r < 0) {
-			log_error_errno(r, "Cannot read extended attributes of %s: %m (left out of the snapshot)", path);
-			return 1;
-		}
-	}
+	if (e)
+		xattrs_or_report(c, fd, -1, NULL, path, e);
 
 	if (only) {
 		for (size_t i = 0; i < only->n_kids; i++) {

@@ -61,6 +61,7 @@ struct cfs_repo {
 	char *cache_dir;  /* owned: <cache>/<repo id hex> */
 	int lock_fd;      /* flock on cache_dir/lock */
 	char *lock_obj;   /* owned: locks/<hex>, NULL if none put */
+	char *secondary_dir; /* owned: a reader's RocksDB secondary dir, removed on free */
 	bool writer;
 
 	/* write side */

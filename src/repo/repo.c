@@ -3,7 +3,9 @@
  * Repository open/init/close and the catalog synchronisation that makes the
  * object store the source of truth.
  */
+#include <dirent.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -39,6 +41,8 @@ int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret)
 	e.raw_len = cfs_get_le32(b + 36);
 	e.stored_len = cfs_get_le32(b + 40);
 	e.offset = cfs_get_le64(b + 44);
+	if (b[34] || b[35] || cfs_get_le32(b + 52) != 0)
+		return -EPROTO;
 	if ((e.type != CFS_BLOB_DATA && e.type != CFS_BLOB_TREE) ||
 	    (e.codec != CFS_CODEC_RAW && e.codec != CFS_CODEC_ZSTD) || e.stored_len == 0 ||
 	    e.raw_len > CFS_BLOB_MAX_SIZE)
@@ -101,6 +105,15 @@ static int none_keys(const struct cfs_repo_config *c, struct cfs_keys *k)
 
 /* ---- init ------------------------------------------------------------ */
 
+/* Stops a listing at the first object. */
+static int any_object_cb(const char *name, uint64_t size, void *ud)
+{
+	(void)name;
+	(void)size;
+	(void)ud;
+	return 1;
+}
+
 int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo_id)
 {
 	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = NULL;
@@ -129,6 +142,8 @@ int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo
 		return -EINVAL;
 
 	r = cfs_objstore_open(o->location, true, &s);
+	if (r == -EPROTONOSUPPORT)
+		return -ESOCKTNOSUPPORT;
 	if (r < 0)
 		return r;
 	r = cfs_objstore_head(s, "config", &sz);
@@ -136,6 +151,13 @@ int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo
 		return -EEXIST;
 	if (r != -ENOENT)
 		return r;
+	/* Anything else there (say, key files of an init that was
+	 * interrupted) would be mixed into the new repository. */
+	r = cfs_objstore_list(s, "", any_object_cb, NULL);
+	if (r < 0)
+		return r;
+	if (r == 1)
+		return -ENOTEMPTY;
 	r = cfs_random_bytes(c.repo_id.b, CFS_ID_SIZE);
 	if (r < 0)
 		return r;
@@ -171,6 +193,123 @@ int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo
 
 /* ---- open ------------------------------------------------------------ */
 
+/*
+ * The catalog remembers the encryption mode it first saw: a repository that
+ * was encrypted yesterday and claims not to be today was tampered with
+ * (deleting its key files too would get past the check in load_keys).
+ */
+static int check_mode(struct cfs_repo *r)
+{
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	uint8_t mode = (uint8_t)r->config.encryption;
+	int e = cfs_catalog_meta_get(r->catalog, "encryption", &v);
+	if (e == 0)
+		return v.len == 1 && v.data[0] == mode ? 0 : -EKEYREJECTED;
+	if (e != -ENOENT)
+		return e;
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	e = cfs_catalog_batch_new(&b);
+	if (e < 0)
+		return e;
+	cfs_catalog_batch_put_meta(b, "encryption", &mode, 1);
+	return cfs_catalog_commit(r->catalog, b);
+}
+
+/* A writer holds the cache lock (and so the catalog) for its whole run. */
+static int open_writer(struct cfs_repo *r, int wait_sec)
+{
+	char path[4096];
+	int e = cfs_repo_lock_cache(r->cache_dir, wait_sec, &r->lock_fd);
+	if (e < 0)
+		return e;
+	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
+	e = cfs_catalog_open(path, &r->catalog);
+	if (e < 0)
+		return e;
+	e = check_mode(r);
+	if (e < 0)
+		return e;
+	e = cfs_repo_lock_object_put(r);
+	if (e < 0)
+		return e;
+	return cfs_repo_sync_catalog(r);
+}
+
+/* Remove reader directories left by processes that died (kill -9). */
+static void reap_readers(const char *readers)
+{
+	DIR *d = opendir(readers);
+	struct dirent *de;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (pid <= 0 || *end != '-')
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		char p[8192];
+		snprintf(p, sizeof(p), "%s/%s", readers, de->d_name);
+		(void)cfs_rm_rf(p);
+	}
+	closedir(d);
+}
+
+/*
+ * A reader takes the cache lock only to bring the catalog up to date with
+ * the store, then reads through a RocksDB secondary instance: a long restore
+ * or a mount never makes a backup wait, and a running backup never makes a
+ * reader wait (it reads what the backup had committed when it opened).
+ */
+static int open_reader(struct cfs_repo *r, int wait_sec)
+{
+	char path[4096], sec[4200];
+	uint8_t rnd[8];
+	char hex[17];
+	int lock_fd = -1, e;
+
+	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
+	e = cfs_repo_lock_cache(r->cache_dir, 0, &lock_fd);
+	if (e == 0) {
+		e = cfs_catalog_open(path, &r->catalog);
+		if (e == 0)
+			e = check_mode(r);
+		if (e == 0)
+			e = cfs_repo_sync_catalog(r);
+		r->catalog = cfs_catalog_free(r->catalog);
+		close(lock_fd);
+		if (e < 0)
+			return e;
+	} else if (e != -EBUSY) {
+		return e;
+	}
+
+	snprintf(sec, sizeof(sec), "%s/readers", r->cache_dir);
+	(void)mkdir(sec, 0700);
+	reap_readers(sec);
+	e = cfs_random_bytes(rnd, sizeof(rnd));
+	if (e < 0)
+		return e;
+	cfs_hex_encode(rnd, sizeof(rnd), hex);
+	snprintf(sec, sizeof(sec), "%s/readers/%ld-%s", r->cache_dir, (long)getpid(), hex);
+	r->secondary_dir = strdup(sec);
+	if (!r->secondary_dir)
+		return -ENOMEM;
+	e = cfs_catalog_open_secondary(path, sec, &r->catalog);
+	if (e == -ENOENT) {
+		/* Another process is creating this cache right now: wait for
+		 * it, then read as the primary. */
+		e = cfs_repo_lock_cache(r->cache_dir, wait_sec, &r->lock_fd);
+		if (e < 0)
+			return e;
+		e = cfs_catalog_open(path, &r->catalog);
+		if (e == 0)
+			e = cfs_repo_sync_catalog(r);
+	}
+	return e;
+}
+
 struct key_try {
 	struct cfs_objstore *s;
 	const struct cfs_repo_open_options *o;
@@ -201,8 +340,18 @@ static int try_key(const char *name, uint64_t size, void *ud)
 
 static int load_keys(struct cfs_repo *r, const struct cfs_repo_open_options *o)
 {
-	if (r->config.encryption == CFS_ENC_NONE)
+	if (r->config.encryption == CFS_ENC_NONE) {
+		/* The config is not authenticated (it must be readable before
+		 * any key is): an encrypted repository whose config was flipped
+		 * to "none" still has its key files. Refuse rather than write
+		 * plain text into it. */
+		int e = cfs_objstore_list(r->store, "keys/", any_object_cb, NULL);
+		if (e < 0)
+			return e;
+		if (e == 1)
+			return -EKEYREJECTED;
 		return none_keys(&r->config, &r->keys);
+	}
 	if (!o->password)
 		return -ENOKEY;
 	struct key_try t = {r->store, o, &r->keys, -ENOENT};
@@ -231,6 +380,8 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	e = cfs_objstore_open(o->location, false, &r->store);
 	if (e == -ENOENT || e == -ENOTDIR)
 		return -EMEDIUMTYPE;
+	if (e == -EPROTONOSUPPORT)
+		return -ESOCKTNOSUPPORT; /* a location scheme we do not serve (yet) */
 	if (e < 0)
 		return e;
 	e = cfs_objstore_get(r->store, "config", &cb);
@@ -281,20 +432,10 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	r->cache_dir = strdup(path);
 	if (!r->cache_dir)
 		return -ENOMEM;
-	e = cfs_repo_lock_cache(r->cache_dir, o->lock_wait_sec, &r->lock_fd);
-	if (e < 0)
-		return e;
-	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
-	e = cfs_catalog_open(path, &r->catalog);
-	if (e < 0)
-		return e;
-
-	if (r->writer) {
-		e = cfs_repo_lock_object_put(r);
-		if (e < 0)
-			return e;
-	}
-	e = cfs_repo_sync_catalog(r);
+	if (r->writer)
+		e = open_writer(r, o->lock_wait_sec);
+	else
+		e = open_reader(r, o->lock_wait_sec);
 	if (e < 0)
 		return e;
 	*ret = TAKE_PTR(r);
@@ -308,6 +449,10 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	if (r->store)
 		cfs_repo_lock_object_delete(r);
 	r->catalog = cfs_catalog_free(r->catalog);
+	if (r->secondary_dir) {
+		(void)cfs_rm_rf(r->secondary_dir);
+		free(r->secondary_dir);
+	}
 	if (r->lock_fd >= 0)
 		close(r->lock_fd);
 	r->pw = cfs_pack_writer_free(r->pw);
@@ -328,7 +473,9 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 
 /* ---- catalog synchronisation ----------------------------------------- */
 
-static int apply_index(struct cfs_repo *r, const char *name)
+/* Read, authenticate and parse index object `name`; with apply, add its
+ * entries to the catalog in one batch. */
+static int load_index(struct cfs_repo *r, const char *name, bool apply)
 {
 	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
@@ -350,6 +497,8 @@ static int apply_index(struct cfs_repo *r, const char *name)
 	cfs_rd_le32(&rd, &version);
 	cfs_rd_le32(&rd, &npacks);
 	if (rd.err || memcmp(magic, CFS_INDEX_MAGIC, 8) != 0)
+		return -EPROTO;
+	if (version == 0)
 		return -EPROTO;
 	if (version != 1)
 		return -EPROTONOSUPPORT;
@@ -380,6 +529,8 @@ static int apply_index(struct cfs_repo *r, const char *name)
 	}
 	if (cfs_rd_left(&rd) != 0)
 		return -EPROTO;
+	if (!apply)
+		return 0;
 	char key[256];
 	snprintf(key, sizeof(key), "%s", name);
 	cfs_catalog_batch_put_meta(b, key, "", 0);
@@ -400,7 +551,7 @@ static int sync_index_cb(const char *name, uint64_t size, void *ud)
 	(void)size;
 	if (cfs_catalog_meta_get(st->r->catalog, name, &v) == 0)
 		return 0;
-	int e = apply_index(st->r, name);
+	int e = load_index(st->r, name, true);
 	/* A damaged index is not fatal: packs are adopted from their own headers
 	 * and `check` names the object. */
 	if (e < 0 && st->error == 0)
@@ -466,6 +617,23 @@ static int drop_vanished_cb(const void *key, size_t klen, const void *val, size_
 	if (cfs_objstore_head(st->r->store, name, &size) == -ENOENT)
 		cfs_catalog_batch_delete_snapshot(st->b, &id);
 	return 0;
+}
+
+int cfs_repo_verify_object(struct cfs_repo *r, const char *name)
+{
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	struct cfs_id id;
+	if (strncmp(name, "index/", 6) == 0)
+		return load_index(r, name, false);
+	if (strncmp(name, "snapshots/", 10) == 0) {
+		if (cfs_hex_decode(name + 10, id.b, CFS_ID_SIZE) < 0)
+			return -EPROTO;
+		int e = cfs_catalog_batch_new(&b);
+		if (e < 0)
+			return e;
+		return snapshot_object_load(r, name, &id, b);
+	}
+	return -EINVAL;
 }
 
 int cfs_repo_adopt_pack(struct cfs_repo *r, const char *name, uint64_t size)

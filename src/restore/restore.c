@@ -279,13 +279,15 @@ int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char
 		return log_error_errno(-errno, "Cannot open target directory %s: %m", target);
 	c.tfd = tfd;
 
-	if (!subpath || strcmp(subpath, "/") == 0) {
+	if (subpath) {
+		e = cfs_path_normalize(subpath, &norm);
+		if (e < 0)
+			return log_error_errno(e, "Invalid path %s: must be absolute, without \"..\"", subpath);
+	}
+	if (!norm || strcmp(norm, "/") == 0) {
 		e = restore_tree(&c, tfd, "", &s->root);
 		goto out;
 	}
-	e = cfs_path_normalize(subpath, &norm);
-	if (e < 0)
-		return log_error_errno(e, "Invalid path %s: must be absolute, without \"..\"", subpath);
 
 	struct cfs_id cur = s->root;
 	int curfd = tfd;

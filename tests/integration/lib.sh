@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: variables set here are used by the sourcing tests.)
 #
 # lib.sh — shared setup for chronofs integration tests. Source it right after
 # `set -euo pipefail`. It:
@@ -114,6 +115,8 @@ _lib_cleanup() {
 	exit "$rc"
 }
 trap _lib_cleanup EXIT
+# set -e alone exits silently; say which command failed where.
+trap 'printf "%s: FAIL: line %s: command exited %s: %s\n" "$TEST_NAME" "$LINENO" "$?" "$BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT TERM HUP
 
 # A hung chronoctl (say, waiting forever on a stale lock) fails the test with
@@ -177,6 +180,7 @@ cfs_bg() {
 # wait_rc PID: reaps PID, untracks it, sets WAIT_RC to its exit status.
 # (Not usable as $(wait_rc ...): a subshell cannot wait for its siblings.)
 wait_rc() {
+	# shellcheck disable=SC2034 # read by the tests
 	WAIT_RC=0
 	# 2>/dev/null: bash's "Killed" job notice for a process we killed.
 	wait "$1" 2>/dev/null || WAIT_RC=$?
@@ -185,10 +189,13 @@ wait_rc() {
 
 # --- JSON -------------------------------------------------------------------
 # jq is preferred, then python3; without either only flat ".key" and
-# ".a.key" lookups of scalars work (good enough to keep tests meaningful).
+# ".a.key" lookups of scalars work (good enough to keep tests meaningful);
+# LIB_JSON_TOOL=jq|python3|none forces one.
 
 _lib_json_tool=none
-if command -v jq >/dev/null 2>&1; then
+if [ -n "${LIB_JSON_TOOL:-}" ]; then
+	_lib_json_tool=$LIB_JSON_TOOL # jq, python3 or none: to test the fallbacks
+elif command -v jq >/dev/null 2>&1; then
 	_lib_json_tool=jq
 elif command -v python3 >/dev/null 2>&1 && python3 -c 'import json' 2>/dev/null; then
 	_lib_json_tool=python3
@@ -235,7 +242,7 @@ json_get() {
 		case $path in
 		*length* | *\[*) fail "json_get '$path' needs jq or python3 (install jq)" ;;
 		esac
-		tr -d '\n' <"$file" | grep -o "\"$key\"[[:space:]]*:[[:space:]]*(\"[^\"]*\"|[-0-9.eE+]+|true|false|null)" |
+		{ tr -d '\n' <"$file" | grep -oE "\"$key\"[[:space:]]*:[[:space:]]*(\"[^\"]*\"|[-0-9.eE+]+|true|false|null)" || true; } |
 			head -n 1 | sed -E 's/^[^:]*:[[:space:]]*//; s/^"(.*)"$/\1/'
 		;;
 	esac
@@ -292,7 +299,7 @@ assert_same_tree() {
 
 repo_digest() {
 	(
-		cd "$1"
+		cd "$1" || exit 1
 		find . -printf '%y %m %s %p\n' | sort
 		find . -type f -print0 | sort -z | xargs -0 -r sha256sum
 	)

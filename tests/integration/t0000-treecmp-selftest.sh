@@ -6,6 +6,7 @@
 # and name the path and the attribute. Does not need chronoctl.
 set -euo pipefail
 LIB_NEEDS_CHRONOCTL=0
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SRC=$WORK/src

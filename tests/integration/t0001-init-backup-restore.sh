@@ -5,10 +5,13 @@
 # show (by name, id prefix, latest), restore of the whole snapshot, of one
 # directory and of one file, each compared with treecmp.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SRC=$WORK/src
 make_fixture "$SRC"
+# A pristine copy: backup and restore must not change the source at all.
+cp -a "$SRC" "$WORK/pristine"
 
 ok cfs init
 [ -f "$REPO/config" ] || fail "init did not create $REPO/config"
@@ -30,10 +33,8 @@ t=$(date -u -d "${BASH_REMATCH[1]}" +%s) || fail "cannot parse the time in name 
 [[ $id =~ ^[0-9a-f]{8,}$ ]] || fail "snapshot id '$id' is not lower-case hex"
 
 # JSON fields promised by the contract.
-for k in time; do
-	v=$(json_get "$WORK/create.json" ".$k")
-	[ -n "$v" ] && [ "$v" != null ] || fail "create --json lacks \"$k\""
-done
+v=$(json_get "$WORK/create.json" .time)
+[ -n "$v" ] && [ "$v" != null ] || fail "create --json lacks \"time\""
 grep -qF -- "\"$SRC\"" "$WORK/create.json" || fail "create --json \"paths\" does not list $SRC"
 for k in files_new files_changed files_unchanged files_skipped dirs bytes_read bytes_added blobs_added duration_ns; do
 	v=$(json_get "$WORK/create.json" ".stats.$k")
@@ -103,5 +104,15 @@ expect_exit 1 cfs restore "latest:$SRC/no/such/file" "$WORK/t5"
 mkdir "$WORK/t6"
 ok cfs restore "$id" "$WORK/t6"
 assert_same_tree "$SRC" "$WORK/t6$SRC"
+
+# Neither backup nor restore touched the source (e.g. by hard-linking
+# restored files to the original paths).
+assert_same_tree "$WORK/pristine" "$SRC"
+
+# A lost cache is rebuilt from the repository: restore with an empty one.
+CACHE=$WORK/cache-new
+mkdir "$WORK/t7"
+ok cfs restore "$name:$SRC/xattrs" "$WORK/t7"
+assert_same_tree "$SRC/xattrs" "$WORK/t7$SRC/xattrs"
 
 log "ok: snapshot $name ($id) round trip"

@@ -7,6 +7,7 @@
 # skipped with a warning (exit 0, not 3) and is the only thing missing after
 # a restore.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SRC=$WORK/src

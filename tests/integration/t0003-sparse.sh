@@ -9,6 +9,7 @@
 # the data islands end up at block granularity is the implementation's
 # choice, how much it allocates is not.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 MiB=$((1024 * 1024))

@@ -8,6 +8,7 @@
 # 0600 in 0700 directories and the cache directory is 0700, even with
 # umask 000.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 M_CONTENT=CHRONOFSMARKER_CONTENT_x7q

@@ -7,6 +7,7 @@
 # and not one byte of the repository changed. Unreadable source files give
 # exit 3, are named on stderr, and the snapshot is committed without them.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SRC=$WORK/src

@@ -11,6 +11,7 @@
 #     byte-identical; every restored file either is byte-identical or is
 #     named on restore's stderr — never a silently wrong file.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 MiB=$((1024 * 1024))

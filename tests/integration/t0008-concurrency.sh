@@ -8,6 +8,7 @@
 # round 3: separate caches (two machines on one repository). After each
 # round `check --read-data` passes and every committed snapshot restores.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 MiB=$((1024 * 1024))

@@ -7,6 +7,7 @@
 # names for snapshots taken within one second, well-formed --json output
 # with the documented keys, list order oldest first, tags.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # --- help ------------------------------------------------------------------

@@ -6,6 +6,7 @@
 # each system call's path argument is limited), so backup and restore must
 # work relative to directory descriptors, not with full path strings.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SRC=$WORK/src

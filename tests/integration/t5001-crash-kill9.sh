@@ -4,8 +4,9 @@
 # kill -9 during snapshot create never damages the repository. A ~300 MiB
 # corpus (random and text files) is backed up 20 times, each run killed
 # after a delay spread from 0.05 s to about the duration of an
-# uninterrupted backup (measured first in a scratch repository; capped at
-# 6 s to bound the runtime). After each
+# uninterrupted backup (measured first in a scratch repository, capped at
+# 6 s to bound the runtime; after a run completes, its wall time becomes
+# the scale, as runs over already stored data are faster). After each
 # kill: `check` passes, `snapshot list` shows only committed snapshots (one
 # more per completed run; a run killed after its commit may add one), and
 # the next run works (no stale lock blocks it). After each completed run a
@@ -15,6 +16,7 @@
 # not much larger than one backup's worth: data left behind by killed runs
 # is reused or removed (< 1.5 x the size of a clean backup).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 MiB=$((1024 * 1024))
@@ -61,16 +63,29 @@ killed=0
 extra_bytes=0
 first_id=
 first_name=
+run_ms=$full_ms
 
 for i in $(seq 1 "$ITERATIONS"); do
 	# Evenly spread from 50 ms to ~the full duration, in a shuffled order
 	# (k = 7i mod N visits every step once when N is not a multiple of 7), so
 	# short delays also hit runs that follow completed ones.
+	# The scale is the duration of the latest completed run (a run over
+	# already stored data is much faster than the first), so kills keep
+	# landing inside runs instead of after them.
 	k=$(((i * 7) % ITERATIONS))
-	delay_ms=$((50 + (full_ms - 50) * k / (ITERATIONS - 1)))
+	delay_ms=$((50 + (run_ms - 50) * k / (ITERATIONS - 1)))
 	cfs_bg "run$i" snapshot create --json "$CORPUS" "$EXTRA"
 	pid=$BG_PID
-	sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+	# Wait for the delay, or until the run exits on its own (then its
+	# wall time is known).
+	start=$(now_ms)
+	while :; do
+		elapsed=$(($(now_ms) - start))
+		[ "$elapsed" -lt "$delay_ms" ] || break
+		state=$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null || echo Z)
+		[ "$state" != Z ] || break
+		sleep 0.01
+	done
 	kill -9 "$pid" 2>/dev/null || true
 	wait_rc "$pid"
 	rc=$WAIT_RC
@@ -103,6 +118,9 @@ for i in $(seq 1 "$ITERATIONS"); do
 
 	# New data for later runs once a run got through.
 	if [ "$rc" = 0 ]; then
+		run_ms=$elapsed
+		[ "$run_ms" -le "$full_ms" ] || run_ms=$full_ms
+		[ "$run_ms" -ge 100 ] || run_ms=100
 		rand_file "$EXTRA/x$i" $((4 * MiB))
 		extra_bytes=$((extra_bytes + 4 * MiB))
 	fi

@@ -364,3 +364,36 @@ Test(repo, cache_and_files_are_private)
 	snprintf(cmd, sizeof(cmd), "test -z \"$(find '%s' -type d -perm /077 -print | head -1)\"", cache_dir);
 	cr_assert_eq(system(cmd), 0, "some cache directory is group/other accessible");
 }
+
+/* Readers never wait for a writer: they read through a secondary view. */
+Test(repo, reader_alongside_writer)
+{
+	init_repo(CFS_ENC_NONE);
+	struct cfs_repo *w = NULL, *rd = NULL;
+	cr_assert_eq(open_repo_with(NULL, cache_dir, true, &w), 0);
+	struct cfs_id s1;
+	commit_with_blobs(w, NULL, NULL, 0, &s1, NULL);
+	cr_assert_eq(open_repo_with(NULL, cache_dir, false, &rd), 0, "a reader must not wait for the writer");
+	struct cfs_snapshot_list l;
+	cr_assert_eq(cfs_repo_list_snapshots(rd, &l), 0);
+	cr_assert_eq(l.n, 1);
+	cfs_snapshot_list_release(&l);
+	/* The writer commits more; the reader sees it after catching up. */
+	commit_with_blobs(w, NULL, NULL, 0, NULL, NULL);
+	cr_assert_eq(cfs_catalog_catch_up(cfs_repo_catalog(rd)), 0);
+	cr_assert_eq(cfs_repo_list_snapshots(rd, &l), 0);
+	cr_assert_eq(l.n, 2);
+	cfs_snapshot_list_release(&l);
+	/* A reader cannot write. */
+	struct cfs_catalog_batch *b;
+	cr_assert_eq(cfs_catalog_batch_new(&b), 0);
+	cfs_catalog_batch_put_meta(b, "x", "y", 1);
+	cr_assert_eq(cfs_catalog_commit(cfs_repo_catalog(rd), b), -EROFS);
+	cfs_catalog_batch_free(b);
+	cfs_repo_free(rd);
+	cfs_repo_free(w);
+	/* The reader's secondary directory is gone. */
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "test -z \"$(find '%s' -path '*/readers/*' -print | head -1)\"", cache_dir);
+	cr_assert_eq(system(cmd), 0, "reader directory left behind");
+}

@@ -80,6 +80,14 @@ int cmd_init(int argc, char **argv)
 		explicit_bzero(pw, pw_len);
 	if (r == -EEXIST)
 		return log_error_errno(r, "%s already holds a repository", o.location);
+	if (r == -ENOTEMPTY)
+		return log_error_errno(r, "%s is not empty (left over from an interrupted init?); "
+					  "use an empty or new directory",
+				       o.location);
+	if (r == -ESOCKTNOSUPPORT)
+		return log_error_errno(r, "Repository location %s: this kind of location is not supported yet "
+					  "(use a local directory path or file:// URL)",
+				       o.location);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create repository at %s: %m", o.location);
 	char hex[CFS_ID_HEX_SIZE];

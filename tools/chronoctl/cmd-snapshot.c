@@ -169,7 +169,8 @@ static int verb_create(int argc, char **argv)
 	}
 	cfs_snapshot_release(&res.snapshot);
 	if (res.n_unreadable) {
-		log_error("%u file(s) could not be read completely (listed above); the snapshot was committed without them",
+		log_error("%u file(s) could not be read, or changed while being read (listed above); "
+			  "the snapshot was committed with everything else",
 			  res.n_unreadable);
 		return CFS_EXIT_PARTIAL;
 	}

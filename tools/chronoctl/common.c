@@ -43,7 +43,9 @@ int get_password(bool confirm, char **ret, size_t *ret_len)
 
 	if (!file)
 		file = getenv("CHRONOFS_PASSWORD_FILE");
-	if (file && *file) {
+	if (file && !*file)
+		return log_error_errno(-EINVAL, "Empty password file name (--password-file or CHRONOFS_PASSWORD_FILE)");
+	if (file) {
 		r = cfs_read_file(file, true, ret, ret_len);
 		if (r < 0)
 			return log_error_errno(r, "Cannot read password file %s: %m", file);
@@ -128,6 +130,14 @@ int open_repo(bool writer, struct cfs_repo **ret)
 				       loc, g_opts.lock_wait_sec);
 	case -ENOKEY:
 		return log_error_errno(r, "Repository %s has no usable key file", loc);
+	case -EKEYREJECTED:
+		return log_error_errno(r, "Repository %s: its config says it is not encrypted, but it has key files or "
+					  "was encrypted before; the config was altered. Refusing to use it",
+				       loc);
+	case -ESOCKTNOSUPPORT:
+		return log_error_errno(r, "Repository location %s: this kind of location is not supported yet "
+					  "(use a local directory path or file:// URL)",
+				       loc);
 	case -EPROTO:
 		return log_error_errno(r, "Repository %s: config or key file is malformed: %m", loc);
 	default:
