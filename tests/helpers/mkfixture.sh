@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # mkfixture.sh DIR — build the edge-case source tree that restores must
 # reproduce exactly (see tests/helpers/treecmp.c for what is compared).

@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash disable=SC2034
 # (SC2034: variables set here are used by the sourcing tests.)
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # The comparator must be able to fail: for each attribute a restore has to
 # reproduce, damage it in a copy of the fixture and require treecmp to exit 1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # The basic cycle on the edge-case fixture: init, snapshot create, list,
 # show (by name, id prefix, latest), restore of the whole snapshot, of one

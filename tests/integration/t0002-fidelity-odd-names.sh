@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # Names with every byte value (except '/' and NUL), newlines, invalid UTF-8,
 # 255-byte names, names that look like options or snapshot references; single

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # Sparse files: 6 GiB files with a few small data islands (one starting with
 # data, one ending with data, one ending in a hole, one all hole) are backed

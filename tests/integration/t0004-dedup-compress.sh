@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # Deduplication and compression, measured on the repository directory
 # (du -sb): an unchanged second backup grows it by < 1 %, a copy of a file

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # Encryption at rest: marker strings in file contents, file names, directory
 # names, symlink targets and xattr values never appear in the repository of

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # Bad input fails cleanly: wrong or missing passphrase, relative or missing
 # source paths, a directory that is not a repository, a repository from a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # Damaged packs are caught and named, and never turn into wrong files. On a
 # fresh copy of the repository (and a fresh cache, so nothing is served from

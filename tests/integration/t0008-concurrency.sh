@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # Two `snapshot create` at once on the same repository and cache: both
 # succeed, or one fails with exit 1 and a message about the lock; never a

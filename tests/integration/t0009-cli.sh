@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # The command-line contract: --help of the tool and of every verb (exit 0,
 # usage on stdout, no repository or passphrase needed, nothing created),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # Paths longer than PATH_MAX (4096): 20 nested directories with 250-byte
 # names, a file and a symlink at the bottom. Linux allows such trees (only

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # Incremental snapshots see every change, including the ones a size+mtime
 # shortcut would miss: content rewritten in place with the same size and the

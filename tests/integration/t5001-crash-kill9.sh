@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-License-Identifier: MIT
 #
 # kill -9 during snapshot create never damages the repository. A ~300 MiB
 # corpus (random and text files) is backed up 20 times, each run killed
