@@ -29,6 +29,10 @@ int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret)
 		return -EPROTONOSUPPORT;
 	if (c.version < 1 || n != CFS_CONFIG_SIZE)
 		return -EPROTO;
+	/* Reserved bytes must be zero, so a later version that gives them a
+	 * meaning is refused rather than half-understood. */
+	if (b[14] || b[15] || cfs_get_le32(b + 60) != 0)
+		return -EPROTO;
 	if (b[12] != CFS_ENC_NONE && b[12] != CFS_ENC_AES256GCM)
 		return -EPROTO;
 	c.encryption = b[12];
