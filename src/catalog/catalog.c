@@ -210,11 +210,15 @@ static void setup_options(struct cfs_catalog *c)
 	rocksdb_writeoptions_set_sync(c->write_opts, 1);
 }
 
-int cfs_catalog_open(const char *dir, struct cfs_catalog **ret)
+/*
+ * Open the database in dir: as the primary (secondary_dir NULL), or as a
+ * secondary instance keeping its own files in secondary_dir.
+ */
+static int open_db(const char *dir, const char *secondary_dir, struct cfs_catalog **ret)
 {
 	if (!dir || !ret)
 		return -EINVAL;
-	int r = prepare_dir(dir);
+	int r = prepare_dir(secondary_dir ? secondary_dir : dir);
 	if (r < 0)
 		return r;
 
@@ -222,16 +226,35 @@ int cfs_catalog_open(const char *dir, struct cfs_catalog **ret)
 	if (!c)
 		return -ENOMEM;
 	setup_options(c);
+	if (secondary_dir) {
+		/* A secondary must not create anything in the primary's
+		 * directory and must keep every table file open (RocksDB's
+		 * requirement: the primary may delete files the secondary still
+		 * reads). */
+		rocksdb_options_set_create_if_missing(c->opts, 0);
+		rocksdb_options_set_create_missing_column_families(c->opts, 0);
+		rocksdb_options_set_max_open_files(c->opts, -1);
+		rocksdb_options_set_max_open_files(c->blob_opts, -1);
+		c->secondary = true;
+	}
 
 	const rocksdb_options_t *cf_opts[_CFS_CATALOG_CF_MAX];
 	for (size_t i = 0; i < ARRAY_SIZE(cf_opts); i++)
 		cf_opts[i] = i == CFS_CATALOG_CF_BLOBS ? c->blob_opts : c->opts;
 
 	char *err = NULL;
-	c->db = rocksdb_open_column_families(c->opts, dir, _CFS_CATALOG_CF_MAX, cf_names, cf_opts, c->cf,
-					     &err);
+	if (secondary_dir)
+		c->db = rocksdb_open_as_secondary_column_families(c->opts, dir, secondary_dir, _CFS_CATALOG_CF_MAX,
+								  cf_names, cf_opts, c->cf, &err);
+	else
+		c->db = rocksdb_open_column_families(c->opts, dir, _CFS_CATALOG_CF_MAX, cf_names, cf_opts, c->cf,
+						     &err);
 	if (err) {
-		r = is_lock_error(err) ? -EBUSY : -EIO;
+		if (secondary_dir)
+			/* No catalog there yet is the common reason. */
+			r = strstr(err, "does not exist") || strstr(err, "No such file") ? -ENOENT : -EIO;
+		else
+			r = is_lock_error(err) ? -EBUSY : -EIO;
 		rocksdb_free(err);
 		/* On failure the handles array is not filled; do not destroy
 		 * whatever it holds. */
@@ -249,47 +272,16 @@ int cfs_catalog_open(const char *dir, struct cfs_catalog **ret)
 	return 0;
 }
 
+int cfs_catalog_open(const char *dir, struct cfs_catalog **ret)
+{
+	return open_db(dir, NULL, ret);
+}
+
 int cfs_catalog_open_secondary(const char *dir, const char *secondary_dir, struct cfs_catalog **ret)
 {
-	if (!dir || !secondary_dir || !ret)
+	if (!secondary_dir)
 		return -EINVAL;
-	int r = prepare_dir(secondary_dir);
-	if (r < 0)
-		return r;
-	_cleanup_(cfs_catalog_freep) struct cfs_catalog *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	setup_options(c);
-	/* A secondary must not create anything in the primary's directory and
-	 * must keep every table file open (RocksDB's requirement: the primary
-	 * may delete files the secondary still reads). */
-	rocksdb_options_set_create_if_missing(c->opts, 0);
-	rocksdb_options_set_create_missing_column_families(c->opts, 0);
-	rocksdb_options_set_max_open_files(c->opts, -1);
-	rocksdb_options_set_max_open_files(c->blob_opts, -1);
-	c->secondary = true;
-
-	const rocksdb_options_t *cf_opts[_CFS_CATALOG_CF_MAX];
-	for (size_t i = 0; i < ARRAY_SIZE(cf_opts); i++)
-		cf_opts[i] = i == CFS_CATALOG_CF_BLOBS ? c->blob_opts : c->opts;
-	char *err = NULL;
-	c->db = rocksdb_open_as_secondary_column_families(c->opts, dir, secondary_dir, _CFS_CATALOG_CF_MAX,
-							  cf_names, cf_opts, c->cf, &err);
-	if (err) {
-		/* No catalog there yet is the common reason. */
-		r = strstr(err, "does not exist") || strstr(err, "No such file") ? -ENOENT : -EIO;
-		rocksdb_free(err);
-		memset(c->cf, 0, sizeof(c->cf));
-		if (c->db) {
-			rocksdb_close(c->db);
-			c->db = NULL;
-		}
-		return r;
-	}
-	if (!c->db)
-		return -EIO;
-	*ret = TAKE_PTR(c);
-	return 0;
+	return open_db(dir, secondary_dir, ret);
 }
 
 int cfs_catalog_catch_up(struct cfs_catalog *c)
