@@ -29,7 +29,9 @@
  * repository (one process per catalog), waiting up to lock_wait_sec. Writers
  * also put locks/<id> so that a future garbage collector sees them.
  *
- * Threading: a struct cfs_repo is used by one thread at a time.
+ * Threading: a struct cfs_repo is used by one thread at a time, except
+ * that each thread may read through its own struct cfs_repo_reader (the
+ * catalog and the object store are thread-safe).
  */
 #pragma once
 
@@ -127,6 +129,18 @@ int cfs_repo_blob_loc(struct cfs_repo *r, const struct cfs_id *id, struct cfs_bl
  * or id mismatch), -ERANGE truncated pack, -EIO backend failure.
  */
 int cfs_repo_get_blob(struct cfs_repo *r, const struct cfs_id *id, struct cfs_buf *out);
+/*
+ * A per-thread read context (its own cipher, hash and zstd contexts and
+ * scratch buffers) over a repository, for readers on several threads at
+ * once. The repository must outlive it.
+ */
+struct cfs_repo_reader;
+int cfs_repo_reader_new(struct cfs_repo *r, struct cfs_repo_reader **ret);
+struct cfs_repo_reader *cfs_repo_reader_free(struct cfs_repo_reader *rd);
+CFS_DEFINE_FREEP(struct cfs_repo_reader, cfs_repo_reader_free)
+/* As cfs_repo_get_blob(); thread-safe across readers. */
+int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out);
+
 /* Read and decode a tree (verified). -EPROTO if it does not decode. */
 int cfs_repo_get_tree(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret);
 

@@ -14,38 +14,89 @@ int cfs_repo_blob_loc(struct cfs_repo *r, const struct cfs_id *id, struct cfs_bl
 	return cfs_catalog_blob_get(r->catalog, id, ret);
 }
 
-int cfs_repo_get_blob(struct cfs_repo *r, const struct cfs_id *id, struct cfs_buf *out)
+struct cfs_repo_reader {
+	struct cfs_repo *r;         /* borrowed */
+	struct cfs_crypto *crypto;  /* owned: this thread's contexts */
+	struct cfs_compressor *zc;  /* owned */
+	struct cfs_buf rbuf, obuf;  /* scratch: stored bytes, opened bytes */
+};
+
+int cfs_repo_reader_new(struct cfs_repo *r, struct cfs_repo_reader **ret)
+{
+	_cleanup_(cfs_repo_reader_freep) struct cfs_repo_reader *rd = calloc(1, sizeof(*rd));
+	if (!rd)
+		return -ENOMEM;
+	rd->r = r;
+	int e = cfs_crypto_new(&r->keys, &rd->crypto);
+	if (e < 0)
+		return e;
+	/* Decompression only: the level does not matter. */
+	e = cfs_compressor_new(1, &rd->zc);
+	if (e < 0)
+		return e;
+	*ret = TAKE_PTR(rd);
+	return 0;
+}
+
+struct cfs_repo_reader *cfs_repo_reader_free(struct cfs_repo_reader *rd)
+{
+	if (!rd)
+		return NULL;
+	cfs_crypto_free(rd->crypto);
+	cfs_compressor_free(rd->zc);
+	cfs_buf_release(&rd->rbuf);
+	cfs_buf_release(&rd->obuf);
+	free(rd);
+	return NULL;
+}
+
+int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out)
 {
 	struct cfs_blob_loc loc;
 	struct cfs_id got;
 	char name[96];
 	int e;
 
-	e = cfs_catalog_blob_get(r->catalog, id, &loc);
+	e = cfs_catalog_blob_get(rd->r->catalog, id, &loc);
 	if (e < 0)
 		return e;
 	if (loc.stored_len > CFS_BLOB_MAX_SIZE + 4096 || loc.raw_len > CFS_BLOB_MAX_SIZE)
 		return -EPROTO;
 	cfs_repo_pack_name(&loc.pack, name, sizeof(name));
-	e = cfs_buf_resize(&r->rbuf, loc.stored_len);
+	e = cfs_buf_resize(&rd->rbuf, loc.stored_len);
 	if (e < 0)
 		return e;
-	e = cfs_objstore_get_range(r->store, name, loc.offset, loc.stored_len, r->rbuf.data);
+	e = cfs_objstore_get_range(rd->r->store, name, loc.offset, loc.stored_len, rd->rbuf.data);
 	if (e < 0)
 		return e;
-	cfs_buf_reset(&r->obuf);
-	e = cfs_crypto_open(r->crypto, r->rbuf.data, r->rbuf.len, id->b, CFS_ID_SIZE, &r->obuf);
+	cfs_buf_reset(&rd->obuf);
+	e = cfs_crypto_open(rd->crypto, rd->rbuf.data, rd->rbuf.len, id->b, CFS_ID_SIZE, &rd->obuf);
 	if (e < 0)
 		return e;
-	e = cfs_decompress(r->zc, loc.codec, r->obuf.data, r->obuf.len, loc.raw_len, out);
+	e = cfs_decompress(rd->zc, loc.codec, rd->obuf.data, rd->obuf.len, loc.raw_len, out);
 	if (e < 0)
 		return e == -EPROTO ? -EBADMSG : e;
-	e = cfs_crypto_blob_id(r->crypto, out->data, out->len, &got);
+	e = cfs_crypto_blob_id(rd->crypto, out->data, out->len, &got);
 	if (e < 0)
 		return e;
 	if (memcmp(&got, id, sizeof(got)) != 0)
 		return -EBADMSG;
+	/* Do not pin a 64 MiB scratch buffer for one odd blob. */
+	if (rd->rbuf.cap > 2 * CFS_CHUNKER_MAX_DEFAULT + 4096) {
+		cfs_buf_release(&rd->rbuf);
+		cfs_buf_release(&rd->obuf);
+	}
 	return 0;
+}
+
+int cfs_repo_get_blob(struct cfs_repo *r, const struct cfs_id *id, struct cfs_buf *out)
+{
+	if (!r->reader) {
+		int e = cfs_repo_reader_new(r, &r->reader);
+		if (e < 0)
+			return e;
+	}
+	return cfs_repo_reader_get_blob(r->reader, id, out);
 }
 
 int cfs_repo_get_tree(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret)

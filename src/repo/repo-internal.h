@@ -69,7 +69,7 @@ struct cfs_repo {
 	struct cfs_idset open_ids;  /* ids in pw, not yet in the catalog */
 	struct cfs_buf zbuf, sbuf, pbuf; /* scratch: compressed, sealed, pack bytes */
 	/* read side */
-	struct cfs_buf rbuf, obuf; /* scratch: stored bytes, opened bytes */
+	struct cfs_repo_reader *reader; /* owned: the reader of cfs_repo_get_blob() */
 };
 
 /* Encode/decode pack entries in the 56-byte layout shared with pack headers. */

@@ -463,8 +463,7 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	cfs_buf_release(&r->zbuf);
 	cfs_buf_release(&r->sbuf);
 	cfs_buf_release(&r->pbuf);
-	cfs_buf_release(&r->rbuf);
-	cfs_buf_release(&r->obuf);
+	r->reader = cfs_repo_reader_free(r->reader);
 	cfs_keys_wipe(&r->keys);
 	free(r->cache_dir);
 	free(r);
