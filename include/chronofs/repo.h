@@ -87,6 +87,13 @@ struct cfs_repo_open_options {
  * objects loaded, vanished snapshots dropped).
  */
 int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret);
+/*
+ * For a long-running reader (the mount): pick up snapshots committed since
+ * the open, by this host's writers (catalog catch-up) or any other (store
+ * sync, when no writer holds the cache). Not concurrent with itself; safe
+ * while other threads read through their cfs_repo_reader. No-op for writers.
+ */
+int cfs_repo_refresh(struct cfs_repo *r);
 /* Releases the lock; unflushed blobs are discarded (no snapshot refers to them). */
 struct cfs_repo *cfs_repo_free(struct cfs_repo *r);
 CFS_DEFINE_FREEP(struct cfs_repo, cfs_repo_free)

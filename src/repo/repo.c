@@ -256,6 +256,51 @@ static void reap_readers(const char *readers)
 	closedir(d);
 }
 
+static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat);
+
+/*
+ * If no other process holds the cache, bring the catalog up to date with the
+ * store through a short-lived primary handle. 0 also when it is held (the
+ * holder, a writer, synchronised when it opened).
+ */
+static int sync_if_unlocked(struct cfs_repo *r)
+{
+	_cleanup_(cfs_catalog_freep) struct cfs_catalog *prim = NULL;
+	_cleanup_close_ int lock_fd = -1;
+	char path[4096];
+	int e = cfs_repo_lock_cache(r->cache_dir, 0, &lock_fd);
+	if (e == -EBUSY)
+		return 0;
+	if (e < 0)
+		return e;
+	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
+	e = cfs_catalog_open(path, &prim);
+	if (e < 0)
+		return e;
+	if (!r->catalog) {
+		/* At open (no reader thread exists yet): check_mode() works on
+		 * r->catalog. Never swapped later, while readers run. */
+		r->catalog = prim;
+		e = check_mode(r);
+		r->catalog = NULL;
+		if (e < 0)
+			return e;
+	}
+	return sync_catalog(r, prim);
+}
+
+int cfs_repo_refresh(struct cfs_repo *r)
+{
+	if (r->writer)
+		return 0;
+	if (!r->secondary_dir) /* a reader that fell back to holding the primary */
+		return sync_catalog(r, r->catalog);
+	int e = sync_if_unlocked(r);
+	if (e < 0)
+		return e;
+	return cfs_catalog_catch_up(r->catalog);
+}
+
 /*
  * A reader takes the cache lock only to bring the catalog up to date with
  * the store, then reads through a RocksDB secondary instance: a long restore
@@ -267,23 +312,12 @@ static int open_reader(struct cfs_repo *r, int wait_sec)
 	char path[4096], sec[4200];
 	uint8_t rnd[8];
 	char hex[17];
-	int lock_fd = -1, e;
+	int e;
 
 	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
-	e = cfs_repo_lock_cache(r->cache_dir, 0, &lock_fd);
-	if (e == 0) {
-		e = cfs_catalog_open(path, &r->catalog);
-		if (e == 0)
-			e = check_mode(r);
-		if (e == 0)
-			e = cfs_repo_sync_catalog(r);
-		r->catalog = cfs_catalog_free(r->catalog);
-		close(lock_fd);
-		if (e < 0)
-			return e;
-	} else if (e != -EBUSY) {
+	e = sync_if_unlocked(r);
+	if (e < 0)
 		return e;
-	}
 
 	snprintf(sec, sizeof(sec), "%s/readers", r->cache_dir);
 	(void)mkdir(sec, 0700);
@@ -474,7 +508,7 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 
 /* Read, authenticate and parse index object `name`; with apply, add its
  * entries to the catalog in one batch. */
-static int load_index(struct cfs_repo *r, const char *name, bool apply)
+static int load_index(struct cfs_repo *r, struct cfs_catalog *cat, const char *name, bool apply)
 {
 	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
@@ -533,11 +567,12 @@ static int load_index(struct cfs_repo *r, const char *name, bool apply)
 	char key[256];
 	snprintf(key, sizeof(key), "%s", name);
 	cfs_catalog_batch_put_meta(b, key, "", 0);
-	return cfs_catalog_commit(r->catalog, b);
+	return cfs_catalog_commit(cat, b);
 }
 
 struct sync_state {
 	struct cfs_repo *r;
+	struct cfs_catalog *cat; /* the catalog being synchronised (a primary) */
 	struct cfs_catalog_batch *b;
 	int error;
 	size_t seen;
@@ -548,9 +583,9 @@ static int sync_index_cb(const char *name, uint64_t size, void *ud)
 	struct sync_state *st = ud;
 	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
 	(void)size;
-	if (cfs_catalog_meta_get(st->r->catalog, name, &v) == 0)
+	if (cfs_catalog_meta_get(st->cat, name, &v) == 0)
 		return 0;
-	int e = load_index(st->r, name, true);
+	int e = load_index(st->r, st->cat, name, true);
 	/* A damaged index is not fatal: packs are adopted from their own headers
 	 * and `check` names the object. */
 	if (e < 0 && st->error == 0)
@@ -592,7 +627,7 @@ static int sync_snapshot_cb(const char *name, uint64_t size, void *ud)
 	if (strncmp(name, "snapshots/", 10) != 0 || cfs_hex_decode(name + 10, id.b, CFS_ID_SIZE) < 0)
 		return 0; /* not ours: ignore */
 	st->seen++;
-	if (cfs_catalog_snapshot_get(st->r->catalog, &id, &v) == 0)
+	if (cfs_catalog_snapshot_get(st->cat, &id, &v) == 0)
 		return 0;
 	int e = snapshot_object_load(st->r, name, &id, st->b);
 	if (e < 0 && st->error == 0)
@@ -623,7 +658,7 @@ int cfs_repo_verify_object(struct cfs_repo *r, const char *name)
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
 	struct cfs_id id;
 	if (strncmp(name, "index/", 6) == 0)
-		return load_index(r, name, false);
+		return load_index(r, NULL, name, false);
 	if (strncmp(name, "snapshots/", 10) == 0) {
 		if (cfs_hex_decode(name + 10, id.b, CFS_ID_SIZE) < 0)
 			return -EPROTO;
@@ -696,7 +731,7 @@ static int sync_pack_cb(const char *name, uint64_t size, void *ud)
 	struct cfs_id pack;
 	if (pack_name_parse(name, &pack) < 0)
 		return 0;
-	if (cfs_catalog_pack_get(st->r->catalog, &pack, &info) == 0)
+	if (cfs_catalog_pack_get(st->cat, &pack, &info) == 0)
 		return 0;
 	/* A pack the catalog does not know: left by a killed run, or written by
 	 * another host. Its header makes its blobs reusable. A damaged one is
@@ -705,10 +740,10 @@ static int sync_pack_cb(const char *name, uint64_t size, void *ud)
 	return 0;
 }
 
-int cfs_repo_sync_catalog(struct cfs_repo *r)
+static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat)
 {
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
-	struct sync_state st = {r, NULL, 0, 0};
+	struct sync_state st = {r, cat, NULL, 0, 0};
 	int e;
 
 	e = cfs_objstore_list(r->store, "index/", sync_index_cb, &st);
@@ -721,10 +756,10 @@ int cfs_repo_sync_catalog(struct cfs_repo *r)
 	e = cfs_objstore_list(r->store, "snapshots/", sync_snapshot_cb, &st);
 	if (e < 0)
 		return e;
-	e = cfs_catalog_snapshot_foreach(r->catalog, drop_vanished_cb, &st);
+	e = cfs_catalog_snapshot_foreach(cat, drop_vanished_cb, &st);
 	if (e < 0)
 		return e;
-	e = cfs_catalog_commit(r->catalog, b);
+	e = cfs_catalog_commit(cat, b);
 	if (e < 0)
 		return e;
 	if (r->writer) {
@@ -735,4 +770,9 @@ int cfs_repo_sync_catalog(struct cfs_repo *r)
 	/* Damaged index or snapshot objects do not stop an open: `check` names
 	 * them and reads go on for everything else. */
 	return 0;
+}
+
+int cfs_repo_sync_catalog(struct cfs_repo *r)
+{
+	return sync_catalog(r, r->catalog);
 }
