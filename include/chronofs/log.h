@@ -9,6 +9,8 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
 #include "chronofs/base.h"
 
 enum cfs_log_level {
@@ -23,6 +25,10 @@ void cfs_log_set_level(enum cfs_log_level level);
 enum cfs_log_level cfs_log_get_level(void);
 /* Prefix every line with "PROG: " (default "chronofs"). Borrowed pointer. */
 void cfs_log_set_program(const char *prog);
+
+/* Send messages to syslog (LOG_DAEMON) instead of stderr: for daemons
+ * once they detach from the terminal. */
+void cfs_log_use_syslog(bool on);
 
 /* Returns `error` (expected negative, or 0 for plain messages). */
 int cfs_log_internal(enum cfs_log_level level, int error, const char *fmt, ...) _printf_(3, 4);

@@ -2,15 +2,24 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "chronofs/log.h"
 
 static enum cfs_log_level max_level = CFS_LOG_INFO;
 static const char *program = "chronofs";
+static bool use_syslog;
 
 void cfs_log_set_level(enum cfs_log_level level) { max_level = level; }
 enum cfs_log_level cfs_log_get_level(void) { return max_level; }
 void cfs_log_set_program(const char *prog) { program = prog; }
+
+void cfs_log_use_syslog(bool on)
+{
+	if (on && !use_syslog)
+		openlog(program, LOG_PID, LOG_DAEMON);
+	use_syslog = on;
+}
 
 /*
  * Formats into one buffer and writes it with a single fputs so lines from
@@ -75,9 +84,16 @@ int cfs_log_internal(enum cfs_log_level level, int error, const char *fmt, ...)
 	size_t len = strlen(line);
 	if (len + 2 > sizeof(line))
 		len = sizeof(line) - 2;
-	line[len] = '\n';
-	line[len + 1] = 0;
-	fputs(line, stderr);
+	if (use_syslog) {
+		static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+		/* Drop the "program: " prefix: syslog adds its own. */
+		size_t skip = strlen(program) + 2;
+		syslog(prio[level], "%s", len > skip ? line + skip : line);
+	} else {
+		line[len] = '\n';
+		line[len + 1] = 0;
+		fputs(line, stderr);
+	}
 	errno = saved;
 	return error;
 }

@@ -11,6 +11,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 
 #include "chronofs/repo.h"

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuse-internal.h — state shared by the files of src/fuse/.
+ *
+ * Inode numbers (stable across remounts and daemon restarts, no table):
+ *
+ *   1                        the mount root (FUSE_ROOT_ID)
+ *   2                        the `latest` symlink
+ *   ord << 34 | 0            a snapshot's root directory
+ *   ord << 34 | i            entry i (1-based depth-first index) of that
+ *                            snapshot; entries are numbered in tree order,
+ *                            a directory's descendants right after it, so
+ *                            trees' node counts let an index be found by
+ *                            descent (binary search per level)
+ *   ord << 34 | INDEX_MAX    the time-lookup symlink naming that snapshot
+ *
+ * ord (1 .. 2^30-1) comes from the snapshot id (its first 30 bits; 0 is
+ * skipped; a clash goes to the next free value, in snapshot time order), so
+ * it does not depend on which other snapshots exist. Members of a hard-link
+ * group (same source dev/ino, nlink > 1) all answer with the inode of the
+ * group's first member in depth-first order.
+ *
+ * Locking: fs->snap_lock (rwlock) protects the snapshot table; snapinfo
+ * objects are never freed while mounted, so a pointer taken under the lock
+ * stays valid. snapinfo->links_lock protects the lazily built link table.
+ * fs->refresh_lock serialises cfs_repo_refresh(). Caches lock themselves.
+ * Lock order: refresh_lock, then snap_lock.
+ */
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "chronofs/cache.h"
+#include "chronofs/fuse.h"
+#include "chronofs/idset.h"
+#include "chronofs/repo.h"
+
+_Static_assert(sizeof(fuse_ino_t) >= 8, "inode numbers need 64 bits");
+
+#define INO_ROOT ((fuse_ino_t)1)
+#define INO_LATEST ((fuse_ino_t)2)
+#define INDEX_BITS 34
+#define ORD_BITS 30
+#define INDEX_MAX ((UINT64_C(1) << INDEX_BITS) - 1) /* reserved: time symlink */
+#define ORD_MAX ((UINT64_C(1) << ORD_BITS) - 1)
+
+static inline fuse_ino_t make_ino(uint32_t ord, uint64_t index)
+{
+	return ((fuse_ino_t)ord << INDEX_BITS) | index;
+}
+static inline uint32_t ino_ord(fuse_ino_t ino) { return (uint32_t)(ino >> INDEX_BITS); }
+static inline uint64_t ino_index(fuse_ino_t ino) { return ino & INDEX_MAX; }
+
+/* (dev, ino) of a hard-link group -> index of its first member. */
+struct link_ent {
+	uint64_t dev, ino, first;
+};
+
+struct snapinfo {
+	struct cfs_id id;
+	struct cfs_id root;
+	uint64_t nodes;
+	int64_t time_ns;
+	char name[CFS_SNAPSHOT_NAME_MAX + 1];
+	uint32_t ord;
+	bool live; /* still in the repository */
+	pthread_mutex_t links_lock;
+	bool links_built;          /* protected by links_lock */
+	struct link_ent *links;    /* sorted by (dev, ino); protected by links_lock until built */
+	size_t n_links;
+};
+
+struct cfs_fs {
+	struct cfs_repo *repo;
+	const struct cfs_fuse_options *o;
+	struct fuse_session *se;
+	struct cfs_cache *trees;  /* id -> struct ftree */
+	struct cfs_cache *chunks; /* id -> struct cfs_buf */
+	pthread_key_t reader_key; /* per-thread struct cfs_repo_reader */
+
+	pthread_mutex_t refresh_lock;
+	int64_t last_refresh_ns; /* protected by refresh_lock */
+
+	pthread_rwlock_t snap_lock;
+	struct snapinfo **all;  /* every snapinfo ever seen (owned), by ord lookup */
+	size_t n_all, cap_all;
+	struct snapinfo **live; /* live ones sorted by (time, name) (array owned) */
+	size_t n_live;
+	struct snapinfo *single; /* -o snapshot=: the one mounted snapshot */
+	uid_t uid;
+	gid_t gid;
+
+	pthread_mutex_t report_lock;
+	struct cfs_idset reported; /* blobs whose damage was logged (once each) */
+
+	/* read-ahead */
+	pthread_mutex_t ra_lock;
+	pthread_cond_t ra_cond;
+	struct cfs_id *ra_queue; /* ring, protected by ra_lock */
+	size_t ra_head, ra_len, ra_cap;
+	bool ra_stop;
+	pthread_t ra_threads[4];
+	unsigned n_ra_threads;
+};
+
+/* A decoded directory and where each entry's index starts. */
+struct ftree {
+	struct cfs_tree t;
+	uint64_t *start; /* start[i]: offset of entry i's index from the directory's own index */
+};
+
+/* A resolved inode: borrowed pointers valid until node_release(). */
+struct node {
+	struct snapinfo *snap;       /* NULL for INO_ROOT / INO_LATEST */
+	uint64_t index;              /* 0: the snapshot's root directory */
+	uint64_t parent_index;       /* of the directory holding the entry */
+	struct cfs_cache_entry *tref; /* the tree holding the entry */
+	const struct cfs_tree_entry *e; /* NULL for a snapshot root */
+};
+
+/* snaps.c */
+int fs_snaps_init(struct cfs_fs *fs);
+void fs_snaps_free(struct cfs_fs *fs);
+/* Re-read the snapshot list if older than max_age_ns (0: always). */
+void fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns);
+struct snapinfo *fs_snap_by_ord(struct cfs_fs *fs, uint32_t ord);
+struct snapinfo *fs_snap_by_name(struct cfs_fs *fs, const char *name);
+/* The newest live snapshot with time <= t_ns; NULL if none. */
+struct snapinfo *fs_snap_at(struct cfs_fs *fs, int64_t t_ns);
+struct snapinfo *fs_snap_latest(struct cfs_fs *fs);
+/* Copy of the live list (caller frees the array, not the elements). */
+int fs_snaps_live(struct cfs_fs *fs, struct snapinfo ***ret, size_t *ret_n);
+
+/* node.c */
+int fs_caches_new(struct cfs_fs *fs, size_t tree_bytes, size_t chunk_bytes);
+struct cfs_repo_reader *fs_reader(struct cfs_fs *fs);
+int fs_tree_get(struct cfs_fs *fs, const struct cfs_id *id, struct cfs_cache_entry **ret);
+int fs_chunk_get(struct cfs_fs *fs, const struct cfs_id *id, struct cfs_cache_entry **ret);
+int node_resolve(struct cfs_fs *fs, fuse_ino_t ino, struct node *ret);
+void node_release(struct cfs_fs *fs, struct node *n);
+/* The inode number of entry `index` of snap (hard links: the group's first). */
+int entry_ino(struct cfs_fs *fs, struct snapinfo *s, uint64_t index, const struct cfs_tree_entry *e,
+	      fuse_ino_t *ret);
+void node_stat(struct cfs_fs *fs, const struct node *n, fuse_ino_t ino, struct stat *st);
+/* The tree listing a directory node's children and the index base. */
+int node_children(struct cfs_fs *fs, const struct node *n, struct cfs_cache_entry **ret_tree);
+/* Absolute path of a node inside its snapshot, for messages (malloc'ed). */
+char *node_path(struct cfs_fs *fs, const struct node *n);
+/* Log a data error once per blob. */
+void fs_report_blob(struct cfs_fs *fs, const struct snapinfo *s, uint64_t index, const struct cfs_id *blob, int err);
+
+/* read.c */
+int fs_ra_start(struct cfs_fs *fs);
+void fs_ra_stop(struct cfs_fs *fs);
+void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id);
+extern const struct fuse_lowlevel_ops fs_ops;
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);

@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inodes to entries: descent through the snapshot's trees by depth-first
+ * index, the hard-link table, and stat.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chronofs/log.h"
+#include "chronofs/util.h"
+#include "fuse/fuse-internal.h"
+
+/* ---- per-thread readers and cache loaders ----------------------------- */
+
+struct cfs_repo_reader *fs_reader(struct cfs_fs *fs)
+{
+	struct cfs_repo_reader *rd = pthread_getspecific(fs->reader_key);
+	if (rd)
+		return rd;
+	if (cfs_repo_reader_new(fs->repo, &rd) < 0)
+		return NULL;
+	pthread_setspecific(fs->reader_key, rd);
+	return rd;
+}
+
+static int load_tree(void *ud, const void *id, void **ret, size_t *ret_cost)
+{
+	struct cfs_fs *fs = ud;
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	struct cfs_repo_reader *rd = fs_reader(fs);
+	if (!rd)
+		return -ENOMEM;
+	int e = cfs_repo_reader_get_blob(rd, id, &b);
+	if (e < 0)
+		return e;
+	struct ftree *ft = calloc(1, sizeof(*ft));
+	if (!ft)
+		return -ENOMEM;
+	e = cfs_tree_decode(b.data, b.len, &ft->t);
+	if (e < 0) {
+		free(ft);
+		return e;
+	}
+	ft->start = malloc((ft->t.n + 1) * sizeof(*ft->start));
+	if (!ft->start) {
+		cfs_tree_release(&ft->t);
+		free(ft);
+		return -ENOMEM;
+	}
+	uint64_t pos = 1;
+	for (size_t i = 0; i < ft->t.n; i++) {
+		ft->start[i] = pos;
+		pos += 1 + (ft->t.entries[i].type == CFS_FT_DIR ? ft->t.entries[i].subtree_nodes : 0);
+	}
+	ft->start[ft->t.n] = pos;
+	*ret = ft;
+	/* Decoded size is about twice the encoding, plus the index. */
+	*ret_cost = 2 * b.len + (ft->t.n + 1) * (sizeof(*ft->start) + sizeof(struct cfs_tree_entry));
+	return 0;
+}
+
+static void free_tree(void *p)
+{
+	struct ftree *ft = p;
+	cfs_tree_release(&ft->t);
+	free(ft->start);
+	free(ft);
+}
+
+static int load_chunk(void *ud, const void *id, void **ret, size_t *ret_cost)
+{
+	struct cfs_fs *fs = ud;
+	struct cfs_repo_reader *rd = fs_reader(fs);
+	if (!rd)
+		return -ENOMEM;
+	struct cfs_buf *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	int e = cfs_repo_reader_get_blob(rd, id, b);
+	if (e < 0) {
+		cfs_buf_release(b);
+		free(b);
+		return e;
+	}
+	*ret = b;
+	*ret_cost = b->cap;
+	return 0;
+}
+
+static void free_chunk(void *p)
+{
+	struct cfs_buf *b = p;
+	cfs_buf_release(b);
+	free(b);
+}
+
+int fs_tree_get(struct cfs_fs *fs, const struct cfs_id *id, struct cfs_cache_entry **ret)
+{
+	return cfs_cache_get(fs->trees, id, load_tree, fs, ret);
+}
+
+int fs_chunk_get(struct cfs_fs *fs, const struct cfs_id *id, struct cfs_cache_entry **ret)
+{
+	return cfs_cache_get(fs->chunks, id, load_chunk, fs, ret);
+}
+
+int fs_caches_new(struct cfs_fs *fs, size_t tree_bytes, size_t chunk_bytes)
+{
+	int e = cfs_cache_new(tree_bytes, free_tree, &fs->trees);
+	if (e < 0)
+		return e;
+	return cfs_cache_new(chunk_bytes, free_chunk, &fs->chunks);
+}
+
+/* ---- descent ---------------------------------------------------------- */
+
+/*
+ * Find entry `index` (>= 1) of snapshot s. With path (size pathlen), also
+ * build its absolute path inside the snapshot.
+ */
+static int descend(struct cfs_fs *fs, struct snapinfo *s, uint64_t index, struct node *ret, char *path,
+		   size_t pathlen)
+{
+	struct cfs_id cur = s->root;
+	uint64_t base = 0, expect = s->nodes;
+	size_t plen = 0;
+	int e;
+
+	if (path)
+		path[0] = 0;
+	for (;;) {
+		struct cfs_cache_entry *tref;
+		e = fs_tree_get(fs, &cur, &tref);
+		if (e < 0)
+			return e;
+		struct ftree *ft = cfs_cache_entry_obj(tref);
+		/* The parent's claim must match the tree: a damaged repository
+		 * must not send the descent astray. */
+		if (ft->start[ft->t.n] - 1 != expect) {
+			cfs_cache_put(fs->trees, tref);
+			return -EBADMSG;
+		}
+		uint64_t rel = index - base;
+		/* Largest i with start[i] <= rel. */
+		size_t lo = 0, hi = ft->t.n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (ft->start[mid] <= rel)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == 0) {
+			cfs_cache_put(fs->trees, tref);
+			return -ENOENT;
+		}
+		size_t i = lo - 1;
+		const struct cfs_tree_entry *en = &ft->t.entries[i];
+		if (path && plen + en->name_len + 2 < pathlen) {
+			path[plen++] = '/';
+			memcpy(path + plen, en->name, en->name_len);
+			plen += en->name_len;
+			path[plen] = 0;
+		}
+		if (ft->start[i] == rel) {
+			ret->snap = s;
+			ret->index = index;
+			ret->parent_index = base;
+			ret->tref = tref;
+			ret->e = en;
+			return 0;
+		}
+		if (en->type != CFS_FT_DIR || rel >= ft->start[i + 1]) {
+			cfs_cache_put(fs->trees, tref);
+			return -ENOENT;
+		}
+		base += ft->start[i];
+		cur = en->subtree;
+		expect = en->subtree_nodes;
+		cfs_cache_put(fs->trees, tref);
+	}
+}
+
+int node_resolve(struct cfs_fs *fs, fuse_ino_t ino, struct node *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (ino == INO_ROOT && fs->single) {
+		ret->snap = fs->single;
+		return 0;
+	}
+	if (ino == INO_ROOT || ino == INO_LATEST)
+		return 0;
+	struct snapinfo *s = fs_snap_by_ord(fs, ino_ord(ino));
+	if (!s)
+		return -ENOENT;
+	uint64_t index = ino_index(ino);
+	if (index > s->nodes && index != INDEX_MAX)
+		return -ENOENT;
+	ret->snap = s;
+	ret->index = index;
+	if (index == 0 || index == INDEX_MAX)
+		return 0;
+	return descend(fs, s, index, ret, NULL, 0);
+}
+
+void node_release(struct cfs_fs *fs, struct node *n)
+{
+	if (n->tref)
+		cfs_cache_put(fs->trees, n->tref);
+	n->tref = NULL;
+	n->e = NULL;
+}
+
+char *node_path(struct cfs_fs *fs, const struct node *n)
+{
+	char buf[8192];
+	struct node tmp;
+	if (!n->snap || n->index == 0 || n->index == INDEX_MAX)
+		return strdup("/");
+	if (descend(fs, n->snap, n->index, &tmp, buf, sizeof(buf)) < 0)
+		return strdup("(unknown path)");
+	node_release(fs, &tmp);
+	return strdup(buf);
+}
+
+/* ---- hard links ------------------------------------------------------- */
+
+struct link_builder {
+	struct link_ent *v;
+	size_t n, cap;
+};
+
+static int walk_links(struct cfs_fs *fs, const struct cfs_id *tree, uint64_t base, struct link_builder *lb,
+		      unsigned depth)
+{
+	struct cfs_cache_entry *tref;
+	if (depth > 4096)
+		return -ELOOP;
+	int e = fs_tree_get(fs, tree, &tref);
+	if (e < 0)
+		return e;
+	struct ftree *ft = cfs_cache_entry_obj(tref);
+	for (size_t i = 0; i < ft->t.n && e == 0; i++) {
+		const struct cfs_tree_entry *en = &ft->t.entries[i];
+		if (en->type == CFS_FT_DIR) {
+			e = walk_links(fs, &en->subtree, base + ft->start[i], lb, depth + 1);
+		} else if (en->nlink > 1) {
+			if (lb->n == lb->cap) {
+				size_t ncap = lb->cap ? lb->cap * 2 : 64;
+				struct link_ent *nv = realloc(lb->v, ncap * sizeof(*nv));
+				if (!nv) {
+					e = -ENOMEM;
+					break;
+				}
+				lb->v = nv;
+				lb->cap = ncap;
+			}
+			lb->v[lb->n++] = (struct link_ent){en->dev, en->ino, base + ft->start[i]};
+		}
+	}
+	cfs_cache_put(fs->trees, tref);
+	return e;
+}
+
+static int link_cmp(const void *a, const void *b)
+{
+	const struct link_ent *x = a, *y = b;
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Build the snapshot's link table once: one walk over its trees, only for
+ * snapshots that have hard links at all (the first nlink > 1 entry met). */
+static int links_build(struct cfs_fs *fs, struct snapinfo *s)
+{
+	struct link_builder lb = {0};
+	int e = walk_links(fs, &s->root, 0, &lb, 0);
+	if (e < 0) {
+		free(lb.v);
+		return e;
+	}
+	qsort(lb.v, lb.n, sizeof(*lb.v), link_cmp);
+	/* Keep the first (lowest index) of each group. */
+	size_t n = 0;
+	for (size_t i = 0; i < lb.n; i++)
+		if (n == 0 || lb.v[n - 1].dev != lb.v[i].dev || lb.v[n - 1].ino != lb.v[i].ino)
+			lb.v[n++] = lb.v[i];
+	s->links = lb.v;
+	s->n_links = n;
+	s->links_built = true;
+	return 0;
+}
+
+int entry_ino(struct cfs_fs *fs, struct snapinfo *s, uint64_t index, const struct cfs_tree_entry *e,
+	      fuse_ino_t *ret)
+{
+	*ret = make_ino(s->ord, index);
+	if (!e || e->type == CFS_FT_DIR || e->nlink <= 1)
+		return 0;
+	pthread_mutex_lock(&s->links_lock);
+	int r = s->links_built ? 0 : links_build(fs, s);
+	pthread_mutex_unlock(&s->links_lock);
+	if (r < 0)
+		return r;
+	size_t lo = 0, hi = s->n_links;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct link_ent *m = &s->links[mid];
+		if (m->dev < e->dev || (m->dev == e->dev && m->ino < e->ino))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->n_links && s->links[lo].dev == e->dev && s->links[lo].ino == e->ino)
+		*ret = make_ino(s->ord, s->links[lo].first);
+	return 0;
+}
+
+/* ---- attributes ------------------------------------------------------- */
+
+static void ns_to_ts(int64_t ns, struct timespec *ts)
+{
+	int64_t sec = ns / 1000000000, n = ns % 1000000000;
+	if (n < 0) {
+		n += 1000000000;
+		sec--;
+	}
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = (long)n;
+}
+
+static mode_t type_bits(uint8_t t)
+{
+	switch (t) {
+	case CFS_FT_REG:
+		return S_IFREG;
+	case CFS_FT_DIR:
+		return S_IFDIR;
+	case CFS_FT_SYMLINK:
+		return S_IFLNK;
+	case CFS_FT_FIFO:
+		return S_IFIFO;
+	case CFS_FT_CHR:
+		return S_IFCHR;
+	default:
+		return S_IFBLK;
+	}
+}
+
+void node_stat(struct cfs_fs *fs, const struct node *n, fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_blksize = 128 * 1024;
+	if (ino == INO_ROOT && !fs->single) {
+		struct snapinfo *l = fs_snap_latest(fs);
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_uid = fs->uid;
+		st->st_gid = fs->gid;
+		if (l)
+			ns_to_ts(l->time_ns, &st->st_mtim);
+		st->st_ctim = st->st_atim = st->st_mtim;
+		return;
+	}
+	if (ino == INO_LATEST || (n->snap && n->index == INDEX_MAX)) {
+		struct snapinfo *t = ino == INO_LATEST ? fs_snap_latest(fs) : n->snap;
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_uid = fs->uid;
+		st->st_gid = fs->gid;
+		st->st_size = t ? (off_t)strlen(t->name) : 0;
+		if (t)
+			ns_to_ts(t->time_ns, &st->st_mtim);
+		st->st_ctim = st->st_atim = st->st_mtim;
+		return;
+	}
+	if (!n->e) {
+		/* A snapshot's root: "/" itself is not recorded. */
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		ns_to_ts(n->snap->time_ns, &st->st_mtim);
+		st->st_ctim = st->st_atim = st->st_mtim;
+		return;
+	}
+	const struct cfs_tree_entry *e = n->e;
+	st->st_mode = type_bits(e->type) | (e->mode & 07777);
+	st->st_nlink = e->nlink ? e->nlink : 1;
+	st->st_uid = e->uid;
+	st->st_gid = e->gid;
+	st->st_rdev = (dev_t)e->rdev;
+	st->st_size = (off_t)e->size;
+	uint64_t stored = 0;
+	for (uint32_t i = 0; i < e->n_extents; i++)
+		stored += e->extents[i].len;
+	if (e->type == CFS_FT_REG)
+		st->st_blocks = (blkcnt_t)((stored + 511) / 512);
+	ns_to_ts(e->mtime_ns, &st->st_mtim);
+	ns_to_ts(e->ctime_ns, &st->st_ctim);
+	st->st_atim = st->st_mtim;
+}
+
+int node_children(struct cfs_fs *fs, const struct node *n, struct cfs_cache_entry **ret_tree)
+{
+	if (!n->snap)
+		return -ENOTDIR;
+	if (!n->e) {
+		if (n->index == INDEX_MAX)
+			return -ENOTDIR;
+		return fs_tree_get(fs, &n->snap->root, ret_tree);
+	}
+	if (n->e->type != CFS_FT_DIR)
+		return -ENOTDIR;
+	int e = fs_tree_get(fs, &n->e->subtree, ret_tree);
+	if (e < 0)
+		return e;
+	struct ftree *ft = cfs_cache_entry_obj(*ret_tree);
+	if (ft->start[ft->t.n] - 1 != n->e->subtree_nodes) {
+		cfs_cache_put(fs->trees, *ret_tree);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+void fs_report_blob(struct cfs_fs *fs, const struct snapinfo *s, uint64_t index, const struct cfs_id *blob, int err)
+{
+	pthread_mutex_lock(&fs->report_lock);
+	int fresh = cfs_idset_add(&fs->reported, blob);
+	pthread_mutex_unlock(&fs->report_lock);
+	if (fresh != 1)
+		return;
+	char hex[CFS_ID_HEX_SIZE], pname[96] = "(no pack)";
+	struct cfs_blob_loc loc;
+	struct node n = {.snap = (struct snapinfo *)s, .index = index};
+	_cleanup_free_ char *path = node_path(fs, &n);
+	cfs_id_hex(blob, hex);
+	if (cfs_repo_blob_loc(fs->repo, blob, &loc) == 0)
+		cfs_repo_pack_name(&loc.pack, pname, sizeof(pname));
+	log_error_errno(err, "snapshot %s: %s: blob %s in %s: %s (reads of it fail with EIO)", s->name,
+			path ? path : "?", hex, pname,
+			err == -EBADMSG ? "integrity error" : err == -ENOENT ? "missing" : "cannot be read");
+}

@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * FUSE low-level operations except file reads (read.c). Each op body calls
+ * an int helper returning -errno and replies exactly once.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chronofs/log.h"
+#include "chronofs/util.h"
+#include "fuse/fuse-internal.h"
+
+/* Snapshots never change: the kernel may cache their entries for a day. The
+ * root changes when snapshots are added: one second. */
+#define TTL_SNAPSHOT 86400.0
+#define TTL_ROOT 1.0
+#define TTL_SNAPDIR 60.0
+
+static struct cfs_fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static fuse_ino_t index_ino(struct cfs_fs *fs, struct snapinfo *s, uint64_t index)
+{
+	if (index == 0 && fs->single == s)
+		return INO_ROOT;
+	return make_ino(s->ord, index);
+}
+
+/* Fill an entry param for node n (already resolved), with inode ino. */
+static void fill_entry(struct cfs_fs *fs, const struct node *n, fuse_ino_t ino, double ttl,
+		       struct fuse_entry_param *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->ino = ino;
+	ep->generation = 1;
+	node_stat(fs, n, ino, &ep->attr);
+	ep->attr_timeout = ttl;
+	ep->entry_timeout = ttl;
+}
+
+/* The entry param of the node with inode ino (resolving it). */
+static int entry_of_ino(struct cfs_fs *fs, fuse_ino_t ino, double ttl, struct fuse_entry_param *ep)
+{
+	struct node n;
+	int e = node_resolve(fs, ino, &n);
+	if (e < 0)
+		return e;
+	fill_entry(fs, &n, ino, ttl, ep);
+	node_release(fs, &n);
+	return 0;
+}
+
+static int lookup_root(struct cfs_fs *fs, const char *name, struct fuse_entry_param *ep)
+{
+	struct snapinfo *s;
+	int64_t t;
+
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return entry_of_ino(fs, INO_ROOT, TTL_ROOT, ep);
+	fs_snaps_refresh(fs, 1000000000);
+	if (strcmp(name, "latest") == 0) {
+		if (!fs_snap_latest(fs))
+			return -ENOENT;
+		return entry_of_ino(fs, INO_LATEST, TTL_ROOT, ep);
+	}
+	s = fs_snap_by_name(fs, name);
+	if (s) {
+		int e = entry_of_ino(fs, make_ino(s->ord, 0), TTL_SNAPDIR, ep);
+		ep->attr_timeout = TTL_SNAPSHOT;
+		return e;
+	}
+	/* Any other RFC 3339 time: the snapshot current at that moment. */
+	if (cfs_time_parse(name, &t) < 0)
+		return -ENOENT;
+	s = fs_snap_at(fs, t);
+	if (!s)
+		return -ENOENT;
+	return entry_of_ino(fs, make_ino(s->ord, INDEX_MAX), TTL_ROOT, ep);
+}
+
+static int do_lookup(struct cfs_fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *ep)
+{
+	struct cfs_cache_entry *tref = NULL;
+	struct node p;
+	int e;
+
+	if (parent == INO_ROOT && !fs->single)
+		return lookup_root(fs, name, ep);
+	e = node_resolve(fs, parent, &p);
+	if (e < 0)
+		return e;
+	if (!p.snap || p.index == INDEX_MAX) {
+		node_release(fs, &p);
+		return -ENOTDIR;
+	}
+	/* "." and ".." by inode: the kernel asks for them when it turns an NFS
+	 * file handle back into a dentry ("." on files too). */
+	if (strcmp(name, ".") == 0) {
+		fuse_ino_t ino;
+		e = entry_ino(fs, p.snap, p.index, p.e, &ino);
+		if (e == 0)
+			fill_entry(fs, &p, p.index == 0 ? index_ino(fs, p.snap, 0) : ino, TTL_SNAPSHOT, ep);
+		node_release(fs, &p);
+		return e;
+	}
+	if (strcmp(name, "..") == 0) {
+		if (p.e && p.e->type != CFS_FT_DIR) {
+			node_release(fs, &p);
+			return -ENOTDIR;
+		}
+		struct snapinfo *s = p.snap;
+		uint64_t up = p.parent_index;
+		bool at_root = p.index == 0;
+		node_release(fs, &p);
+		if (at_root)
+			return entry_of_ino(fs, INO_ROOT, fs->single ? TTL_SNAPSHOT : TTL_ROOT, ep);
+		return entry_of_ino(fs, index_ino(fs, s, up), TTL_SNAPSHOT, ep);
+	}
+	e = node_children(fs, &p, &tref);
+	if (e < 0) {
+		node_release(fs, &p);
+		return e;
+	}
+	struct ftree *ft = cfs_cache_entry_obj(tref);
+	int i = cfs_tree_find(&ft->t, name, strlen(name));
+	if (i < 0) {
+		cfs_cache_put(fs->trees, tref);
+		node_release(fs, &p);
+		/* A snapshot never gains entries: cache the miss. */
+		memset(ep, 0, sizeof(*ep));
+		ep->entry_timeout = TTL_SNAPSHOT;
+		return 0;
+	}
+	struct node c = {.snap = p.snap, .index = p.index + ft->start[i], .parent_index = p.index, .tref = tref,
+			 .e = &ft->t.entries[i]};
+	fuse_ino_t ino;
+	e = entry_ino(fs, c.snap, c.index, c.e, &ino);
+	if (e == 0)
+		fill_entry(fs, &c, ino, TTL_SNAPSHOT, ep);
+	node_release(fs, &c);
+	node_release(fs, &p);
+	return e;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param ep;
+	int e = do_lookup(fs_of(req), parent, name, &ep);
+	if (e < 0)
+		fuse_reply_err(req, -e);
+	else
+		fuse_reply_entry(req, &ep);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_fs *fs = fs_of(req);
+	struct fuse_entry_param ep;
+	(void)fi;
+	double ttl = TTL_SNAPSHOT;
+	if ((ino == INO_ROOT && !fs->single) || ino == INO_LATEST || ino_index(ino) == INDEX_MAX)
+		ttl = TTL_ROOT;
+	int e = entry_of_ino(fs, ino, ttl, &ep);
+	if (e < 0)
+		fuse_reply_err(req, -e);
+	else
+		fuse_reply_attr(req, &ep.attr, ttl);
+}
+
+static int do_readlink(struct cfs_fs *fs, fuse_ino_t ino, char *buf, size_t len)
+{
+	struct snapinfo *s = NULL;
+	if (ino == INO_LATEST)
+		s = fs_snap_latest(fs);
+	else if (ino_index(ino) == INDEX_MAX)
+		s = fs_snap_by_ord(fs, ino_ord(ino));
+	if (ino == INO_LATEST || ino_index(ino) == INDEX_MAX) {
+		if (!s)
+			return -ENOENT;
+		snprintf(buf, len, "%s", s->name);
+		return 0;
+	}
+	struct node n;
+	int e = node_resolve(fs, ino, &n);
+	if (e < 0)
+		return e;
+	if (!n.e || n.e->type != CFS_FT_SYMLINK)
+		e = -EINVAL;
+	else
+		snprintf(buf, len, "%s", n.e->target);
+	node_release(fs, &n);
+	return e;
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[CFS_TREE_TARGET_MAX + 1];
+	int e = do_readlink(fs_of(req), ino, buf, sizeof(buf));
+	if (e < 0)
+		fuse_reply_err(req, -e);
+	else
+		fuse_reply_readlink(req, buf);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_fs *fs = fs_of(req);
+	if (ino == INO_ROOT && !fs->single) {
+		/* New snapshots must show up: no kernel readdir cache here. */
+		fi->cache_readdir = 0;
+		fi->keep_cache = 0;
+	} else {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
+	fuse_reply_open(req, fi);
+}
+
+/*
+ * Directory offsets: 1 ".", 2 "..", then 3 + i for the i-th child (root:
+ * 3 "latest", 4 + i for the i-th snapshot).
+ */
+static size_t add_one(fuse_req_t req, bool plus, char *p, size_t left, const char *name,
+		      const struct fuse_entry_param *ep, off_t next)
+{
+	if (plus)
+		return fuse_add_direntry_plus(req, p, left, name, ep, next);
+	return fuse_add_direntry(req, p, left, name, &ep->attr, next);
+}
+
+static int readdir_root(struct cfs_fs *fs, fuse_req_t req, bool plus, off_t off, char *buf, size_t size,
+			size_t *ret_len)
+{
+	_cleanup_free_ struct snapinfo **live = NULL;
+	struct fuse_entry_param ep;
+	size_t n = 0, used = 0, w;
+	int e;
+
+	if (off == 0)
+		fs_snaps_refresh(fs, 1000000000);
+	e = fs_snaps_live(fs, &live, &n);
+	if (e < 0)
+		return e;
+	for (off_t o = off + 1;; o++) {
+		if (o == 1 || o == 2) {
+			e = entry_of_ino(fs, INO_ROOT, TTL_ROOT, &ep);
+			if (e < 0)
+				return e;
+			w = add_one(req, plus, buf + used, size - used, o == 1 ? "." : "..", &ep, o);
+		} else if (o == 3) {
+			if (n == 0)
+				continue;
+			e = entry_of_ino(fs, INO_LATEST, TTL_ROOT, &ep);
+			if (e < 0)
+				return e;
+			w = add_one(req, plus, buf + used, size - used, "latest", &ep, o);
+		} else if ((size_t)(o - 4) < n) {
+			e = entry_of_ino(fs, make_ino(live[o - 4]->ord, 0), TTL_SNAPDIR, &ep);
+			if (e < 0)
+				return e;
+			w = add_one(req, plus, buf + used, size - used, live[o - 4]->name, &ep, o);
+		} else {
+			break;
+		}
+		if (w > size - used)
+			break;
+		used += w;
+	}
+	*ret_len = used;
+	return 0;
+}
+
+static int do_readdir(struct cfs_fs *fs, fuse_req_t req, fuse_ino_t ino, bool plus, off_t off, char *buf,
+		      size_t size, size_t *ret_len)
+{
+	struct cfs_cache_entry *tref = NULL;
+	struct fuse_entry_param ep;
+	struct node d;
+	size_t used = 0, w;
+	int e;
+
+	if (ino == INO_ROOT && !fs->single)
+		return readdir_root(fs, req, plus, off, buf, size, ret_len);
+	e = node_resolve(fs, ino, &d);
+	if (e < 0)
+		return e;
+	e = node_children(fs, &d, &tref);
+	if (e < 0) {
+		node_release(fs, &d);
+		return e;
+	}
+	struct ftree *ft = cfs_cache_entry_obj(tref);
+	for (off_t o = off + 1; e == 0; o++) {
+		if (o == 1) {
+			fuse_ino_t self;
+			e = entry_ino(fs, d.snap, d.index, d.e, &self);
+			if (e < 0)
+				break;
+			fill_entry(fs, &d, d.index == 0 ? index_ino(fs, d.snap, 0) : self, TTL_SNAPSHOT, &ep);
+			w = add_one(req, plus, buf + used, size - used, ".", &ep, o);
+		} else if (o == 2) {
+			fuse_ino_t up = d.index == 0 ? INO_ROOT : index_ino(fs, d.snap, d.parent_index);
+			e = entry_of_ino(fs, up, TTL_SNAPSHOT, &ep);
+			if (e < 0)
+				break;
+			w = add_one(req, plus, buf + used, size - used, "..", &ep, o);
+		} else if ((size_t)(o - 3) < ft->t.n) {
+			size_t i = (size_t)(o - 3);
+			struct node c = {.snap = d.snap, .index = d.index + ft->start[i], .parent_index = d.index,
+					 .e = &ft->t.entries[i]};
+			fuse_ino_t cino;
+			e = entry_ino(fs, c.snap, c.index, c.e, &cino);
+			if (e < 0)
+				break;
+			fill_entry(fs, &c, cino, TTL_SNAPSHOT, &ep);
+			w = add_one(req, plus, buf + used, size - used, (const char *)c.e->name, &ep, o);
+		} else {
+			break;
+		}
+		if (w > size - used)
+			break;
+		used += w;
+	}
+	cfs_cache_put(fs->trees, tref);
+	node_release(fs, &d);
+	if (e < 0)
+		return e;
+	*ret_len = used;
+	return 0;
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct cfs_fs *fs = fs_of(req);
+	size_t len = 0;
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	int e = do_readdir(fs, req, ino, plus, off, buf, size, &len);
+	if (e < 0)
+		fuse_reply_err(req, -e);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	readdir_common(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	readdir_common(req, ino, size, off, true);
+}
+
+static int xattr_node(struct cfs_fs *fs, fuse_ino_t ino, struct node *n)
+{
+	int e = node_resolve(fs, ino, n);
+	if (e < 0)
+		return e;
+	return 0;
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct cfs_fs *fs = fs_of(req);
+	struct node n;
+	int e = xattr_node(fs, ino, &n);
+	if (e < 0) {
+		fuse_reply_err(req, -e);
+		return;
+	}
+	const struct cfs_xattr *x = NULL;
+	for (uint32_t i = 0; n.e && i < n.e->n_xattrs; i++)
+		if (strcmp(n.e->xattrs[i].name, name) == 0)
+			x = &n.e->xattrs[i];
+	if (!x)
+		fuse_reply_err(req, ENODATA);
+	else if (size == 0)
+		fuse_reply_xattr(req, x->len);
+	else if (size < x->len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, (const char *)x->value, x->len);
+	node_release(fs, &n);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct cfs_fs *fs = fs_of(req);
+	struct node n;
+	int e = xattr_node(fs, ino, &n);
+	if (e < 0) {
+		fuse_reply_err(req, -e);
+		return;
+	}
+	size_t need = 0;
+	for (uint32_t i = 0; n.e && i < n.e->n_xattrs; i++)
+		need += strlen(n.e->xattrs[i].name) + 1;
+	if (size == 0) {
+		fuse_reply_xattr(req, need);
+	} else if (size < need) {
+		fuse_reply_err(req, ERANGE);
+	} else {
+		char *buf = malloc(need ? need : 1), *p = buf;
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+		} else {
+			for (uint32_t i = 0; n.e && i < n.e->n_xattrs; i++) {
+				size_t l = strlen(n.e->xattrs[i].name) + 1;
+				memcpy(p, n.e->xattrs[i].name, l);
+				p += l;
+			}
+			fuse_reply_buf(req, buf, need);
+			free(buf);
+		}
+	}
+	node_release(fs, &n);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv = {0};
+	(void)ino;
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_namemax = 255;
+	sv.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	/* Inodes are decoded from their numbers: nothing to drop. */
+	(void)ino;
+	(void)nlookup;
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	(void)count;
+	(void)forgets;
+	fuse_reply_none(req);
+}
+
+/* ---- everything that would modify: EROFS -------------------------------- */
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	(void)ino, (void)attr, (void)to_set, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t d)
+{
+	(void)p, (void)n, (void)m, (void)d;
+	fuse_reply_err(req, EROFS);
+}
+static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
+{
+	(void)p, (void)n, (void)m;
+	fuse_reply_err(req, EROFS);
+}
+static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
+{
+	(void)p, (void)n;
+	fuse_reply_err(req, EROFS);
+}
+static void op_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n)
+{
+	(void)l, (void)p, (void)n;
+	fuse_reply_err(req, EROFS);
+}
+static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned f)
+{
+	(void)p, (void)n, (void)np, (void)nn, (void)f;
+	fuse_reply_err(req, EROFS);
+}
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t np, const char *nn)
+{
+	(void)ino, (void)np, (void)nn;
+	fuse_reply_err(req, EROFS);
+}
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *b, size_t s, off_t o, struct fuse_file_info *fi)
+{
+	(void)ino, (void)b, (void)s, (void)o, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+static void op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, struct fuse_file_info *fi)
+{
+	(void)p, (void)n, (void)m, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *n, const char *v, size_t s, int f)
+{
+	(void)ino, (void)n, (void)v, (void)s, (void)f;
+	fuse_reply_err(req, EROFS);
+}
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *n)
+{
+	(void)ino, (void)n;
+	fuse_reply_err(req, EROFS);
+}
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int m, off_t o, off_t l, struct fuse_file_info *fi)
+{
+	(void)ino, (void)m, (void)o, (void)l, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	unsigned want = FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_READDIRPLUS | FUSE_CAP_POSIX_ACL |
+			FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_ASYNC_READ | FUSE_CAP_SPLICE_WRITE |
+			FUSE_CAP_SPLICE_MOVE;
+	conn->want |= want & conn->capable;
+	/* Always readdirplus: `ls -l` and `find -ls` then cost one request per
+	 * directory page, not one per entry. */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+	else
+		log_warning("The kernel does not offer FUSE export support: NFS re-export will not work");
+	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.statfs = op_statfs,
+	.open = fs_op_open,
+	.read = fs_op_read,
+	.release = fs_op_release,
+	.lseek = fs_op_lseek,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.write = op_write,
+	.create = op_create,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+	.fallocate = op_fallocate,
+};

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File reads: offsets map to chunks through the file's extent list; chunks
+ * come verified from the bounded chunk cache; holes read as zeros; a
+ * sequential reader gets the next chunks decoded ahead by the read-ahead
+ * threads, so decryption and decompression of later chunks overlap with the
+ * reader on both cores.
+ */
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chronofs/log.h"
+#include "fuse/fuse-internal.h"
+
+/* How far ahead of a sequential reader chunks are decoded. */
+#define RA_WINDOW_BYTES (16u << 20)
+#define RA_QUEUE 64
+
+struct ofile {
+	struct snapinfo *snap;
+	uint64_t index;
+	uint64_t size;
+	struct cfs_extent *ext; /* owned copy of the entry's extents */
+	uint32_t n_ext;
+	pthread_mutex_t lock;
+	uint64_t next_off;   /* where a sequential reader goes next; protected by lock */
+	uint32_t ra_next;    /* first extent not yet sent to read-ahead; protected by lock */
+};
+
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_fs *fs = fuse_req_userdata(req);
+	struct node n;
+	int e;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	e = node_resolve(fs, ino, &n);
+	if (e < 0) {
+		fuse_reply_err(req, -e);
+		return;
+	}
+	if (!n.e || n.e->type != CFS_FT_REG) {
+		node_release(fs, &n);
+		fuse_reply_err(req, n.e && n.e->type == CFS_FT_DIR ? EISDIR : EINVAL);
+		return;
+	}
+	struct ofile *of = calloc(1, sizeof(*of));
+	if (of && n.e->n_extents) {
+		of->ext = malloc(n.e->n_extents * sizeof(*of->ext));
+		if (of->ext)
+			memcpy(of->ext, n.e->extents, n.e->n_extents * sizeof(*of->ext));
+	}
+	if (!of || (n.e->n_extents && !of->ext)) {
+		if (of)
+			free(of->ext);
+		free(of);
+		node_release(fs, &n);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	of->snap = n.snap;
+	of->index = n.index;
+	of->size = n.e->size;
+	of->n_ext = n.e->n_extents;
+	pthread_mutex_init(&of->lock, NULL);
+	node_release(fs, &n);
+	fi->fh = (uint64_t)(uintptr_t)of;
+	/* Snapshots never change: the page cache stays valid across opens. */
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) != 0) {
+		pthread_mutex_destroy(&of->lock);
+		free(of->ext);
+		free(of);
+	}
+}
+
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
+	(void)ino;
+	if (of) {
+		pthread_mutex_destroy(&of->lock);
+		free(of->ext);
+		free(of);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* First extent that ends after off. */
+static uint32_t extent_at(const struct ofile *of, uint64_t off)
+{
+	uint32_t lo = 0, hi = of->n_ext;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (of->ext[mid].offset + of->ext[mid].len <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void read_ahead(struct cfs_fs *fs, struct ofile *of, uint64_t off, uint64_t end)
+{
+	pthread_mutex_lock(&of->lock);
+	bool sequential = off == 0 || off == of->next_off;
+	of->next_off = end;
+	uint32_t from = extent_at(of, end);
+	if (!sequential) {
+		of->ra_next = from;
+		pthread_mutex_unlock(&of->lock);
+		return;
+	}
+	if (of->ra_next < from)
+		of->ra_next = from;
+	uint64_t limit = end + RA_WINDOW_BYTES;
+	uint32_t i = of->ra_next;
+	for (; i < of->n_ext && of->ext[i].offset < limit; i++)
+		fs_ra_enqueue(fs, &of->ext[i].id);
+	of->ra_next = i;
+	pthread_mutex_unlock(&of->lock);
+}
+
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct cfs_fs *fs = fuse_req_userdata(req);
+	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
+	(void)ino;
+
+	if (off < 0 || (uint64_t)off >= of->size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	uint64_t start = (uint64_t)off;
+	uint64_t end = start + size;
+	if (end > of->size || end < start)
+		end = of->size;
+	size_t len = (size_t)(end - start);
+	char *buf = calloc(1, len ? len : 1); /* holes read as zeros */
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	read_ahead(fs, of, start, end);
+
+	int err = 0;
+	for (uint32_t i = extent_at(of, start); i < of->n_ext && of->ext[i].offset < end; i++) {
+		const struct cfs_extent *x = &of->ext[i];
+		struct cfs_cache_entry *ce;
+		int e = fs_chunk_get(fs, &x->id, &ce);
+		if (e == 0) {
+			const struct cfs_buf *b = cfs_cache_entry_obj(ce);
+			if (b->len != x->len)
+				e = -EBADMSG;
+			else {
+				uint64_t a = CFS_MAX(start, x->offset);
+				uint64_t z = CFS_MIN(end, x->offset + x->len);
+				memcpy(buf + (a - start), b->data + (a - x->offset), (size_t)(z - a));
+			}
+			cfs_cache_put(fs->chunks, ce);
+		}
+		if (e < 0) {
+			fs_report_blob(fs, of->snap, of->index, &x->id, e);
+			/* Fail the whole request, never answer short: FUSE takes a
+			 * short read for end of file and would shrink the file.
+			 * The kernel re-reads the pages a reader waits for one by
+			 * one, so only reads touching the damaged chunk fail. */
+			err = e == -ENOMEM ? ENOMEM : EIO;
+			break;
+		}
+	}
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	uint64_t o = (uint64_t)off;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (o >= of->size) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	uint32_t i = extent_at(of, o);
+	if (whence == SEEK_DATA) {
+		if (i == of->n_ext) {
+			fuse_reply_err(req, ENXIO);
+			return;
+		}
+		fuse_reply_lseek(req, (off_t)CFS_MAX(o, of->ext[i].offset));
+		return;
+	}
+	/* SEEK_HOLE: the end of the run of contiguous extents holding o. */
+	if (i == of->n_ext || of->ext[i].offset > o) {
+		fuse_reply_lseek(req, off);
+		return;
+	}
+	uint64_t h = of->ext[i].offset + of->ext[i].len;
+	while (++i < of->n_ext && of->ext[i].offset == h)
+		h += of->ext[i].len;
+	fuse_reply_lseek(req, (off_t)CFS_MIN(h, of->size));
+}
+
+/* ---- read-ahead threads -------------------------------------------------- */
+
+void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id)
+{
+	if (cfs_cache_has(fs->chunks, id))
+		return;
+	pthread_mutex_lock(&fs->ra_lock);
+	bool dup = false;
+	for (size_t k = 0; k < fs->ra_len && !dup; k++)
+		dup = memcmp(&fs->ra_queue[(fs->ra_head + k) % fs->ra_cap], id, sizeof(*id)) == 0;
+	/* A full queue drops the request: read-ahead is a hint. */
+	if (!dup && fs->ra_len < fs->ra_cap) {
+		fs->ra_queue[(fs->ra_head + fs->ra_len) % fs->ra_cap] = *id;
+		fs->ra_len++;
+		pthread_cond_signal(&fs->ra_cond);
+	}
+	pthread_mutex_unlock(&fs->ra_lock);
+}
+
+static void *ra_main(void *p)
+{
+	struct cfs_fs *fs = p;
+	pthread_mutex_lock(&fs->ra_lock);
+	for (;;) {
+		while (!fs->ra_stop && fs->ra_len == 0)
+			pthread_cond_wait(&fs->ra_cond, &fs->ra_lock);
+		if (fs->ra_stop)
+			break;
+		struct cfs_id id = fs->ra_queue[fs->ra_head];
+		fs->ra_head = (fs->ra_head + 1) % fs->ra_cap;
+		fs->ra_len--;
+		pthread_mutex_unlock(&fs->ra_lock);
+		struct cfs_cache_entry *ce;
+		/* Errors are reported when the reader gets there. */
+		if (fs_chunk_get(fs, &id, &ce) == 0)
+			cfs_cache_put(fs->chunks, ce);
+		pthread_mutex_lock(&fs->ra_lock);
+	}
+	pthread_mutex_unlock(&fs->ra_lock);
+	struct cfs_repo_reader *rd = pthread_getspecific(fs->reader_key);
+	cfs_repo_reader_free(rd);
+	pthread_setspecific(fs->reader_key, NULL);
+	return NULL;
+}
+
+int fs_ra_start(struct cfs_fs *fs)
+{
+	pthread_mutex_init(&fs->ra_lock, NULL);
+	pthread_cond_init(&fs->ra_cond, NULL);
+	fs->ra_cap = RA_QUEUE;
+	fs->ra_queue = calloc(fs->ra_cap, sizeof(*fs->ra_queue));
+	if (!fs->ra_queue)
+		return -ENOMEM;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus;
+	for (unsigned i = 0; i < n; i++) {
+		if (pthread_create(&fs->ra_threads[i], NULL, ra_main, fs) != 0)
+			break;
+		fs->n_ra_threads++;
+	}
+	return fs->n_ra_threads ? 0 : -EAGAIN;
+}
+
+void fs_ra_stop(struct cfs_fs *fs)
+{
+	pthread_mutex_lock(&fs->ra_lock);
+	fs->ra_stop = true;
+	pthread_cond_broadcast(&fs->ra_cond);
+	pthread_mutex_unlock(&fs->ra_lock);
+	for (unsigned i = 0; i < fs->n_ra_threads; i++)
+		pthread_join(fs->ra_threads[i], NULL);
+	free(fs->ra_queue);
+	pthread_cond_destroy(&fs->ra_cond);
+	pthread_mutex_destroy(&fs->ra_lock);
+}

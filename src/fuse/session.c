@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Session bring-up and teardown. Strictly staged, so a goto ladder (as in
+ * libfuse's example/passthrough_ll.c main()).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chronofs/log.h"
+#include "fuse/fuse-internal.h"
+
+static void reader_destroy(void *p)
+{
+	cfs_repo_reader_free(p);
+}
+
+/* Option values go into a comma-separated -o list: keep them to safe bytes. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if (*s == ',' || *s == '\\' || *s == ' ' || (unsigned char)*s < 0x20)
+			*s = '_';
+}
+
+int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
+{
+	struct cfs_fs fs = {.repo = r, .o = o, .uid = getuid(), .gid = getgid()};
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *cfg = NULL;
+	char opts[1024], fsname[512];
+	int e = 0;
+
+	pthread_mutex_init(&fs.report_lock, NULL);
+	if (pthread_key_create(&fs.reader_key, reader_destroy) != 0)
+		return -EAGAIN;
+	e = fs_caches_new(&fs, o->tree_cache_bytes ? o->tree_cache_bytes : (32u << 20),
+			  o->chunk_cache_bytes ? o->chunk_cache_bytes : (64u << 20));
+	if (e < 0)
+		goto out_caches;
+	e = fs_snaps_init(&fs);
+	if (e == -ENOENT && o->snapshot) {
+		log_error("No snapshot \"%s\" in the repository", o->snapshot);
+		goto out_snaps;
+	}
+	if (e < 0) {
+		log_error_errno(e, "Cannot read the snapshot list: %m");
+		goto out_snaps;
+	}
+	e = fs_ra_start(&fs);
+	if (e < 0)
+		goto out_ra;
+
+	snprintf(fsname, sizeof(fsname), "%s", o->fsname ? o->fsname : "chronofs");
+	sanitize(fsname);
+	/* ro at the VFS: writes fail with EROFS before they reach us;
+	 * default_permissions: the kernel enforces the snapshot's modes. */
+	snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=%s,subtype=chronofs%s", fsname,
+		 o->allow_other ? ",allow_other" : "");
+	if (fuse_opt_add_arg(&args, "chronofs") != 0 || fuse_opt_add_arg(&args, "-o") != 0 ||
+	    fuse_opt_add_arg(&args, opts) != 0 || (o->debug && fuse_opt_add_arg(&args, "-d") != 0)) {
+		e = -ENOMEM;
+		goto out_args;
+	}
+	fs.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!fs.se) {
+		e = -EIO;
+		goto out_args;
+	}
+	if (fuse_set_signal_handlers(fs.se) != 0) {
+		e = -EIO;
+		goto out_session;
+	}
+	if (fuse_session_mount(fs.se, o->mountpoint) != 0) {
+		/* libfuse has printed why (busy, missing, not a directory). */
+		e = -EBUSY;
+		goto out_signals;
+	}
+	if (o->ready)
+		o->ready(o->ready_userdata);
+
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		e = -ENOMEM;
+		goto out_mount;
+	}
+	fuse_loop_cfg_set_max_threads(cfg, o->threads ? o->threads : 16);
+	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	e = fuse_session_loop_mt(fs.se, cfg);
+	/* A signal ends the loop with its number: that is a clean stop. */
+	e = e < 0 ? -EIO : 0;
+	fuse_loop_cfg_destroy(cfg);
+out_mount:
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_args:
+	fuse_opt_free_args(&args);
+	fs_ra_stop(&fs);
+out_ra:
+out_snaps:
+	fs_snaps_free(&fs);
+out_caches:
+	{
+		/* The main thread may have read (a lookup at init): free its reader. */
+		struct cfs_repo_reader *rd = pthread_getspecific(fs.reader_key);
+		cfs_repo_reader_free(rd);
+		pthread_setspecific(fs.reader_key, NULL);
+	}
+	cfs_cache_free(fs.chunks);
+	cfs_cache_free(fs.trees);
+	pthread_key_delete(fs.reader_key);
+	cfs_idset_release(&fs.reported);
+	pthread_mutex_destroy(&fs.report_lock);
+	return e;
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The snapshot table behind the mount root: which snapshots exist, their
+ * inode ordinals, and time lookups.
+ */
+#include <string.h>
+
+#include "chronofs/log.h"
+#include "chronofs/util.h"
+#include "fuse/fuse-internal.h"
+
+static uint32_t ord_from_id(const struct cfs_id *id)
+{
+	uint32_t v = (uint32_t)(cfs_get_le32(id->b) & ORD_MAX);
+	return v ? v : 1;
+}
+
+static struct snapinfo *find_by_id(struct cfs_fs *fs, const struct cfs_id *id)
+{
+	for (size_t i = 0; i < fs->n_all; i++)
+		if (memcmp(&fs->all[i]->id, id, sizeof(*id)) == 0)
+			return fs->all[i];
+	return NULL;
+}
+
+struct snapinfo *fs_snap_by_ord(struct cfs_fs *fs, uint32_t ord)
+{
+	struct snapinfo *r = NULL;
+	pthread_rwlock_rdlock(&fs->snap_lock);
+	for (size_t i = 0; i < fs->n_all; i++)
+		if (fs->all[i]->ord == ord) {
+			r = fs->all[i];
+			break;
+		}
+	pthread_rwlock_unlock(&fs->snap_lock);
+	return r;
+}
+
+static bool ord_taken(struct cfs_fs *fs, uint32_t ord)
+{
+	for (size_t i = 0; i < fs->n_all; i++)
+		if (fs->all[i]->ord == ord)
+			return true;
+	return false;
+}
+
+/*
+ * Build the new table from the repository's list (sorted by time). Called
+ * with refresh_lock held; takes snap_lock for writing only to swap.
+ */
+static int load_list(struct cfs_fs *fs)
+{
+	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
+	int e = cfs_repo_list_snapshots(fs->repo, &l);
+	if (e < 0)
+		return e;
+	struct snapinfo **live = calloc(l.n ? l.n : 1, sizeof(*live));
+	if (!live)
+		return -ENOMEM;
+
+	pthread_rwlock_wrlock(&fs->snap_lock);
+	for (size_t i = 0; i < fs->n_all; i++)
+		fs->all[i]->live = false;
+	for (size_t i = 0; i < l.n; i++) {
+		struct snapinfo *s = find_by_id(fs, &l.ids[i]);
+		if (!s) {
+			if (fs->n_all == fs->cap_all) {
+				size_t ncap = fs->cap_all ? fs->cap_all * 2 : 32;
+				struct snapinfo **na = realloc(fs->all, ncap * sizeof(*na));
+				if (!na) {
+					e = -ENOMEM;
+					break;
+				}
+				fs->all = na;
+				fs->cap_all = ncap;
+			}
+			s = calloc(1, sizeof(*s));
+			if (!s) {
+				e = -ENOMEM;
+				break;
+			}
+			s->id = l.ids[i];
+			s->root = l.items[i].root;
+			s->nodes = l.items[i].root_nodes;
+			s->time_ns = l.items[i].time_ns;
+			memcpy(s->name, l.items[i].name, sizeof(s->name));
+			pthread_mutex_init(&s->links_lock, NULL);
+			/* New snapshots are met in time order, so the clash
+			 * resolution is the same in every daemon that sees the
+			 * same snapshots. */
+			uint32_t ord = ord_from_id(&s->id);
+			while (ord_taken(fs, ord))
+				ord = ord == ORD_MAX ? 1 : ord + 1;
+			s->ord = ord;
+			fs->all[fs->n_all++] = s;
+		}
+		if (s->nodes >= INDEX_MAX) {
+			log_warning("Snapshot %s has too many entries to mount (%llu)", s->name,
+				    (unsigned long long)s->nodes);
+			continue;
+		}
+		s->live = true;
+		live[i] = s;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < l.n; i++)
+		if (live[i])
+			live[n++] = live[i];
+	if (e == 0) {
+		free(fs->live);
+		fs->live = live;
+		fs->n_live = n;
+		live = NULL;
+	}
+	pthread_rwlock_unlock(&fs->snap_lock);
+	free(live);
+	return e;
+}
+
+void fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns)
+{
+	if (fs->single)
+		return;
+	pthread_mutex_lock(&fs->refresh_lock);
+	int64_t now = cfs_mono_ns();
+	if (max_age_ns == 0 || now - fs->last_refresh_ns >= max_age_ns) {
+		int e = cfs_repo_refresh(fs->repo);
+		if (e < 0)
+			log_warning_errno(e, "Cannot refresh the snapshot list: %m (serving the last one)");
+		e = load_list(fs);
+		if (e < 0)
+			log_warning_errno(e, "Cannot load the snapshot list: %m");
+		fs->last_refresh_ns = cfs_mono_ns();
+	}
+	pthread_mutex_unlock(&fs->refresh_lock);
+}
+
+int fs_snaps_init(struct cfs_fs *fs)
+{
+	pthread_rwlock_init(&fs->snap_lock, NULL);
+	pthread_mutex_init(&fs->refresh_lock, NULL);
+	int e = load_list(fs);
+	if (e < 0)
+		return e;
+	fs->last_refresh_ns = cfs_mono_ns();
+	if (fs->o->snapshot) {
+		struct cfs_id id;
+		e = cfs_repo_find_snapshot(fs->repo, fs->o->snapshot, NULL, &id);
+		if (e < 0)
+			return e;
+		pthread_rwlock_rdlock(&fs->snap_lock);
+		fs->single = find_by_id(fs, &id);
+		pthread_rwlock_unlock(&fs->snap_lock);
+		if (!fs->single)
+			return -ENOENT;
+	}
+	return 0;
+}
+
+void fs_snaps_free(struct cfs_fs *fs)
+{
+	for (size_t i = 0; i < fs->n_all; i++) {
+		pthread_mutex_destroy(&fs->all[i]->links_lock);
+		free(fs->all[i]->links);
+		free(fs->all[i]);
+	}
+	free(fs->all);
+	free(fs->live);
+	pthread_rwlock_destroy(&fs->snap_lock);
+	pthread_mutex_destroy(&fs->refresh_lock);
+}
+
+struct snapinfo *fs_snap_by_name(struct cfs_fs *fs, const char *name)
+{
+	struct snapinfo *r = NULL;
+	pthread_rwlock_rdlock(&fs->snap_lock);
+	for (size_t i = 0; i < fs->n_live; i++)
+		if (strcmp(fs->live[i]->name, name) == 0) {
+			r = fs->live[i];
+			break;
+		}
+	pthread_rwlock_unlock(&fs->snap_lock);
+	return r;
+}
+
+struct snapinfo *fs_snap_at(struct cfs_fs *fs, int64_t t_ns)
+{
+	struct snapinfo *r = NULL;
+	pthread_rwlock_rdlock(&fs->snap_lock);
+	for (size_t i = 0; i < fs->n_live; i++) {
+		if (fs->live[i]->time_ns > t_ns)
+			break;
+		r = fs->live[i];
+	}
+	pthread_rwlock_unlock(&fs->snap_lock);
+	return r;
+}
+
+struct snapinfo *fs_snap_latest(struct cfs_fs *fs)
+{
+	struct snapinfo *r = NULL;
+	pthread_rwlock_rdlock(&fs->snap_lock);
+	if (fs->n_live)
+		r = fs->live[fs->n_live - 1];
+	pthread_rwlock_unlock(&fs->snap_lock);
+	return r;
+}
+
+int fs_snaps_live(struct cfs_fs *fs, struct snapinfo ***ret, size_t *ret_n)
+{
+	pthread_rwlock_rdlock(&fs->snap_lock);
+	size_t n = fs->n_live;
+	struct snapinfo **a = calloc(n ? n : 1, sizeof(*a));
+	if (a && n)
+		memcpy(a, fs->live, n * sizeof(*a));
+	pthread_rwlock_unlock(&fs->snap_lock);
+	if (!a)
+		return -ENOMEM;
+	*ret = a;
+	*ret_n = n;
+	return 0;
+}

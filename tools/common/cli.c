@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+
+#include "chronofs/log.h"
+#include "chronofs/util.h"
+#include "cli.h"
+
+static int prompt(const char *what, char **ret)
+{
+	struct termios old, noecho;
+	char line[1024];
+	FILE *tty = fopen("/dev/tty", "r+");
+	if (!tty)
+		return -ENOTTY;
+	fputs(what, tty);
+	fflush(tty);
+	bool restore = tcgetattr(fileno(tty), &old) == 0;
+	if (restore) {
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+	}
+	char *got = fgets(line, sizeof(line), tty);
+	if (restore)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputs("\n", tty);
+	fclose(tty);
+	if (!got)
+		return -EIO;
+	line[strcspn(line, "\r\n")] = 0;
+	*ret = strdup(line);
+	explicit_bzero(line, sizeof(line));
+	return *ret ? 0 : -ENOMEM;
+}
+
+int cli_get_password(const char *password_file, bool confirm, char **ret, size_t *ret_len)
+{
+	const char *file = password_file;
+	const char *env = getenv("CHRONOFS_PASSWORD");
+	int r;
+
+	if (!file)
+		file = getenv("CHRONOFS_PASSWORD_FILE");
+	if (file && !*file)
+		return log_error_errno(-EINVAL, "Empty password file name (--password-file or CHRONOFS_PASSWORD_FILE)");
+	if (file) {
+		r = cfs_read_file(file, true, ret, ret_len);
+		if (r < 0)
+			return log_error_errno(r, "Cannot read password file %s: %m", file);
+		return 0;
+	}
+	if (env) {
+		*ret = strdup(env);
+		if (!*ret)
+			return -ENOMEM;
+		*ret_len = strlen(env);
+		return 0;
+	}
+	if (!isatty(STDIN_FILENO))
+		return log_error_errno(-ENOKEY, "No passphrase: set CHRONOFS_PASSWORD or CHRONOFS_PASSWORD_FILE, "
+						"or pass --password-file (stdin is not a terminal, so no prompt)");
+	_cleanup_free_ char *a = NULL, *b = NULL;
+	r = prompt("Repository passphrase: ", &a);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the passphrase from the terminal: %m");
+	if (confirm) {
+		r = prompt("Repeat passphrase: ", &b);
+		if (r < 0)
+			return log_error_errno(r, "Cannot read the passphrase from the terminal: %m");
+		if (strcmp(a, b) != 0)
+			return log_error_errno(-EINVAL, "The passphrases do not match");
+	}
+	*ret_len = strlen(a);
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
+const char *cli_repo_location(const char *given)
+{
+	if (given)
+		return given;
+	const char *e = getenv("CHRONOFS_REPO");
+	return e && *e ? e : NULL;
+}
+
+int cli_open_repo(const char *loc, const char *cache_dir, const char *password_file, int lock_wait_sec,
+		  bool writer, struct cfs_repo **ret)
+{
+	_cleanup_free_ char *pw = NULL;
+	size_t pw_len = 0;
+	int r;
+
+	if (!loc)
+		return log_error_errno(-EINVAL, "No repository given: use --repo PATH or set CHRONOFS_REPO");
+	struct cfs_repo_open_options o = {
+		.location = loc,
+		.cache_dir = cache_dir,
+		.lock_wait_sec = lock_wait_sec,
+		.writer = writer,
+	};
+	/* Try without a passphrase first only for unencrypted repositories:
+	 * asking for one that is not needed would confuse. */
+	r = cfs_repo_open(&o, ret);
+	if (r == -ENOKEY) {
+		r = cli_get_password(password_file, false, &pw, &pw_len);
+		if (r < 0)
+			return r;
+		o.password = pw;
+		o.password_len = pw_len;
+		r = cfs_repo_open(&o, ret);
+	}
+	if (pw)
+		explicit_bzero(pw, pw_len);
+	switch (r) {
+	case 0:
+		return 0;
+	case -EACCES:
+		return log_error_errno(r, "Wrong passphrase for repository %s (no key could be unlocked)", loc);
+	case -EMEDIUMTYPE:
+		return log_error_errno(r, "%s is not a chronofs repository (no valid config object)", loc);
+	case -EPROTONOSUPPORT:
+		return log_error_errno(r, "Repository %s uses a newer format version than this chronofs release supports "
+					  "(supported: version %d); upgrade chronofs",
+				       loc, CFS_REPO_FORMAT_VERSION);
+	case -EBUSY:
+		return log_error_errno(r, "Repository %s: the local catalog is locked by another chronoctl or chronofs "
+					  "process (waited %d s; see --lock-wait)",
+				       loc, lock_wait_sec);
+	case -ENOKEY:
+		return log_error_errno(r, "Repository %s has no usable key file", loc);
+	case -EKEYREJECTED:
+		return log_error_errno(r, "Repository %s: its config says it is not encrypted, but it has key files or "
+					  "was encrypted before; the config was altered. Refusing to use it",
+				       loc);
+	case -ESOCKTNOSUPPORT:
+		return log_error_errno(r, "Repository location %s: this kind of location is not supported yet "
+					  "(use a local directory path or file:// URL)",
+				       loc);
+	case -EPROTO:
+		return log_error_errno(r, "Repository %s: config or key file is malformed: %m", loc);
+	default:
+		return log_error_errno(r, "Cannot open repository %s: %m", loc);
+	}
+}

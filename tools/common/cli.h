@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.h — what chronoctl and chronofs share: the passphrase sources and
+ * opening a repository with the user-facing error messages.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "chronofs/repo.h"
+
+/*
+ * Read the passphrase: password_file (or $CHRONOFS_PASSWORD_FILE), else
+ * $CHRONOFS_PASSWORD, else a prompt on /dev/tty when stdin is a terminal
+ * (twice with confirm). Logs the reason on failure. *ret is malloc'ed.
+ */
+int cli_get_password(const char *password_file, bool confirm, char **ret, size_t *ret_len);
+
+/* The repository location: `given`, else $CHRONOFS_REPO; NULL if neither. */
+const char *cli_repo_location(const char *given);
+
+/*
+ * Open the repository at loc, asking for a passphrase only when it is
+ * encrypted; every failure is logged with a message for people.
+ */
+int cli_open_repo(const char *loc, const char *cache_dir, const char *password_file, int lock_wait_sec,
+		  bool writer, struct cfs_repo **ret);
