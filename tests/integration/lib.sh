@@ -34,6 +34,24 @@
 #                          every file, to prove that nothing changed
 #   dir_size DIR           du -sb DIR in bytes
 #   track_pid / untrack_pid PID, cfs_bg NAME ARGS..., wait_rc PID (-> WAIT_RC)
+#
+# Mount helpers (tests of the chronofs FUSE daemon, t2xxx):
+#   need_fuse              skip (77) unless /dev/fuse, fusermount3 and an
+#                          executable $CHRONOFS exist
+#   mount_fs MNT [ARGS..]  start `$CHRONOFS -f ARGS.. $REPO MNT` in the
+#                          background with $PASSWORD and cache $FS_CACHE
+#                          (default $CACHE); wait until MNT is mounted.
+#                          Sets FS_PID (tracked) and FS_LOG (its output).
+#   umount_fs MNT          fusermount3 -u MNT and reap its daemon (if
+#                          mount_fs started it); FS_RC = the daemon's status
+#   register_mount MNT     have cleanup unmount MNT (mounts made otherwise)
+#   is_mounted MNT         status 0 if MNT is a mount point (reads
+#                          mountinfo; never stats MNT, so a hung daemon
+#                          cannot hang the test)
+#   remove_on_exit PATH    rm -f PATH in cleanup (e.g. a /sbin symlink)
+# Cleanup always unmounts every registered mount (fusermount3 -u, then
+# aborting the FUSE connection and umount -l as a last resort) before it
+# kills tracked PIDs and removes $WORK.
 
 export LC_ALL=C
 umask 022
@@ -85,6 +103,9 @@ export XDG_CACHE_HOME=$WORK/xdg-cache
 mkdir -p "$HOME"
 
 _LIB_PIDS=()
+_LIB_MOUNTS=()
+_LIB_REMOVE=()
+declare -A _LIB_MOUNT_PID=()
 
 track_pid() {
 	_LIB_PIDS+=("$1")
@@ -103,9 +124,14 @@ untrack_pid() {
 _lib_cleanup() {
 	local rc=$? p
 	set +e
+	# Mounts first: a live mount under $WORK would stop rm -rf (or hang it).
+	_lib_umount_all
 	for p in "${_LIB_PIDS[@]}"; do
 		kill -9 "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
+	done
+	for p in "${_LIB_REMOVE[@]}"; do
+		rm -f -- "$p"
 	done
 	if [ "${KEEP_WORK:-0}" = 1 ]; then
 		printf '%s: work dir kept: %s\n' "$TEST_NAME" "$WORK" >&2
@@ -312,4 +338,129 @@ dir_size() {
 # Creates a file of N bytes of random data.
 rand_file() {
 	head -c "$2" /dev/urandom >"$1"
+}
+
+# --- FUSE mounts --------------------------------------------------------------
+
+need_fuse() {
+	[ -c /dev/fuse ] || skip "/dev/fuse is missing"
+	[ -n "${CHRONOFS:-}" ] || skip "CHRONOFS is not set (path to the chronofs daemon)"
+	[ -x "$CHRONOFS" ] || skip "CHRONOFS=$CHRONOFS is not executable"
+	command -v fusermount3 >/dev/null 2>&1 || skip "fusermount3 is missing (fuse3)"
+	command -v mountpoint >/dev/null 2>&1 || skip "mountpoint is missing (util-linux)"
+	CHRONOFS=$(cd "$(dirname "$CHRONOFS")" && pwd)/$(basename "$CHRONOFS")
+}
+
+# Mount point paths here never hold spaces or newlines (they live under
+# $WORK), so comparing mountinfo's escaped field 5 verbatim is exact.
+is_mounted() {
+	local p
+	p=$(realpath -m -- "$1")
+	awk -v p="$p" '$5 == p { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
+register_mount() {
+	local m
+	m=$(realpath -m -- "$1")
+	_LIB_MOUNTS+=("$m")
+}
+
+remove_on_exit() {
+	_LIB_REMOVE+=("$1")
+}
+
+_lib_unregister_mount() {
+	local keep=() m
+	for m in "${_LIB_MOUNTS[@]}"; do
+		[ "$m" = "$1" ] || keep+=("$m")
+	done
+	_LIB_MOUNTS=("${keep[@]}")
+	unset "_LIB_MOUNT_PID[$1]"
+}
+
+# A process that exited but was not reaped yet still answers kill -0.
+_lib_pid_alive() {
+	local st
+	[ -e "/proc/$1" ] || return 1
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+_lib_fs_seq=0
+mount_fs() {
+	local mnt i
+	mnt=$(realpath -m -- "$1")
+	shift
+	mkdir -p -- "$mnt"
+	_lib_fs_seq=$((_lib_fs_seq + 1))
+	FS_LOG=$WORK/chronofs-$_lib_fs_seq.log
+	env CHRONOFS_PASSWORD="$PASSWORD" CHRONOFS_CACHE_DIR="${FS_CACHE:-$CACHE}" \
+		"$CHRONOFS" -f "$@" "$REPO" "$mnt" >"$FS_LOG" 2>&1 &
+	FS_PID=$!
+	track_pid "$FS_PID"
+	register_mount "$mnt"
+	_LIB_MOUNT_PID[$mnt]=$FS_PID
+	for ((i = 0; i < ${MOUNT_TIMEOUT:-30} * 10; i++)); do
+		if is_mounted "$mnt"; then
+			# The root must answer too (INIT done).
+			timeout 10 stat -- "$mnt" >/dev/null 2>&1 && return 0
+		fi
+		if ! _lib_pid_alive "$FS_PID"; then
+			wait_rc "$FS_PID"
+			_lib_unregister_mount "$mnt"
+			printf -- '--- chronofs output:\n' >&2
+			head -n 40 "$FS_LOG" | cat -v >&2
+			fail "chronofs $(printf '%q ' "$@")$REPO $mnt exited $WAIT_RC before mounting"
+		fi
+		sleep 0.1
+	done
+	head -n 40 "$FS_LOG" | cat -v >&2
+	fail "chronofs did not mount $mnt within ${MOUNT_TIMEOUT:-30} s"
+}
+
+# Unmounts MNT; if mount_fs started its daemon, waits (10 s) for it to exit
+# and sets FS_RC to its exit status (fails the test if it does not exit).
+umount_fs() {
+	local mnt pid i
+	mnt=$(realpath -m -- "$1")
+	pid=${_LIB_MOUNT_PID[$mnt]:-}
+	FS_RC=0
+	fusermount3 -u -- "$mnt" >"$WORK/.umount.err" 2>&1 ||
+		{ cat "$WORK/.umount.err" >&2; fail "fusermount3 -u $mnt failed"; }
+	is_mounted "$mnt" && fail "$mnt is still mounted after fusermount3 -u"
+	_lib_unregister_mount "$mnt"
+	[ -n "$pid" ] || return 0
+	for ((i = 0; i < 100; i++)); do
+		_lib_pid_alive "$pid" || break
+		sleep 0.1
+	done
+	_lib_pid_alive "$pid" && fail "chronofs (pid $pid) still runs 10 s after its mount was unmounted"
+	wait_rc "$pid"
+	FS_RC=$WAIT_RC
+}
+
+_lib_umount_one() {
+	local m=$1 dev pid
+	is_mounted "$m" || return 0
+	fusermount3 -u -- "$m" 2>/dev/null
+	is_mounted "$m" || return 0
+	# Busy or hung: stop our daemon, abort the connection, detach lazily.
+	pid=${_LIB_MOUNT_PID[$m]:-}
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && sleep 0.5
+	is_mounted "$m" || return 0
+	dev=$(awk -v p="$m" '$5 == p { print $3; exit }' /proc/self/mountinfo)
+	if [ -n "$dev" ] && [ -w "/sys/fs/fuse/connections/${dev#*:}/abort" ]; then
+		echo 1 >"/sys/fs/fuse/connections/${dev#*:}/abort" 2>/dev/null
+	fi
+	fusermount3 -u -z -- "$m" 2>/dev/null
+	is_mounted "$m" && umount -l -- "$m" 2>/dev/null
+	is_mounted "$m" && printf '%s: WARNING: could not unmount %s\n' "$TEST_NAME" "$m" >&2
+	return 0
+}
+
+_lib_umount_all() {
+	local i
+	for ((i = ${#_LIB_MOUNTS[@]} - 1; i >= 0; i--)); do
+		_lib_umount_one "${_LIB_MOUNTS[$i]}"
+	done
 }
