@@ -58,7 +58,7 @@ static int lookup_root(struct cfs_fs *fs, const char *name, struct fuse_entry_pa
 	struct snapinfo *s;
 	int64_t t;
 
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+	if (strcmp(name, "..") == 0)
 		return entry_of_ino(fs, INO_ROOT, TTL_ROOT, ep);
 	fs_snaps_refresh(fs, 1000000000);
 	if (strcmp(name, "latest") == 0) {
@@ -87,6 +87,13 @@ static int do_lookup(struct cfs_fs *fs, fuse_ino_t parent, const char *name, str
 	struct node p;
 	int e;
 
+	/* "." by inode, on every inode (the kernel asks for it on files and
+	 * symlinks too when it turns an NFS file handle back into a dentry). */
+	if (strcmp(name, ".") == 0) {
+		bool volatile_node = (parent == INO_ROOT && !fs->single) || parent == INO_LATEST ||
+				     ino_index(parent) == INDEX_MAX;
+		return entry_of_ino(fs, parent, volatile_node ? TTL_ROOT : TTL_SNAPSHOT, ep);
+	}
 	if (parent == INO_ROOT && !fs->single)
 		return lookup_root(fs, name, ep);
 	e = node_resolve(fs, parent, &p);
@@ -96,16 +103,8 @@ static int do_lookup(struct cfs_fs *fs, fuse_ino_t parent, const char *name, str
 		node_release(fs, &p);
 		return -ENOTDIR;
 	}
-	/* "." and ".." by inode: the kernel asks for them when it turns an NFS
-	 * file handle back into a dentry ("." on files too). */
-	if (strcmp(name, ".") == 0) {
-		fuse_ino_t ino;
-		e = entry_ino(fs, p.snap, p.index, p.e, &ino);
-		if (e == 0)
-			fill_entry(fs, &p, p.index == 0 ? index_ino(fs, p.snap, 0) : ino, TTL_SNAPSHOT, ep);
-		node_release(fs, &p);
-		return e;
-	}
+	/* ".." by inode, on directories: NFS reconnects a directory handle by
+	 * walking up. */
 	if (strcmp(name, "..") == 0) {
 		if (p.e && p.e->type != CFS_FT_DIR) {
 			node_release(fs, &p);

@@ -535,6 +535,7 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 		break;
 	case S_IFDIR:
 		e.type = CFS_FT_DIR;
+		e.size = (uint64_t)st.st_size; /* as `ls -l` shows it */
 		r = backup_dir(c, dirfd, path, only && !only->captured ? only : NULL, &e);
 		break;
 	case S_IFLNK: {
