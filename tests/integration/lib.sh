@@ -442,7 +442,8 @@ umount_fs() {
 _lib_umount_one() {
 	local m=$1 dev pid
 	is_mounted "$m" || return 0
-	fusermount3 -u -- "$m" 2>/dev/null
+	# timeout: a stopped or hung daemon must not hang the cleanup.
+	timeout -k 2 10 fusermount3 -u -- "$m" 2>/dev/null
 	is_mounted "$m" || return 0
 	# Busy or hung: stop our daemon, abort the connection, detach lazily.
 	pid=${_LIB_MOUNT_PID[$m]:-}
@@ -452,8 +453,8 @@ _lib_umount_one() {
 	if [ -n "$dev" ] && [ -w "/sys/fs/fuse/connections/${dev#*:}/abort" ]; then
 		echo 1 >"/sys/fs/fuse/connections/${dev#*:}/abort" 2>/dev/null
 	fi
-	fusermount3 -u -z -- "$m" 2>/dev/null
-	is_mounted "$m" && umount -l -- "$m" 2>/dev/null
+	timeout -k 2 10 fusermount3 -u -z -- "$m" 2>/dev/null
+	is_mounted "$m" && timeout -k 2 10 umount -l -- "$m" 2>/dev/null
 	is_mounted "$m" && printf '%s: WARNING: could not unmount %s\n' "$TEST_NAME" "$m" >&2
 	return 0
 }
