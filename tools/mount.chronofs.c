@@ -12,15 +12,37 @@
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * Append the options of one -o to out, without "rw": util-linux mount(8)
+ * passes rw whenever ro is absent (even for "defaults"), and a chronofs
+ * mount is read-only anyway.
+ */
+static void add_opts(char *out, size_t outlen, const char *in)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", in);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "rw") == 0)
+			continue;
+		size_t l = strlen(out);
+		snprintf(out + l, outlen - l, "%s%s", l ? "," : "", tok);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	static char opts_buf[8192];
 	const char *opts = NULL, *pos[2] = {NULL, NULL};
 	int npos = 0;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
-			opts = argv[++i];
-		else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2])
-			opts = argv[i] + 2;
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+			add_opts(opts_buf, sizeof(opts_buf), argv[++i]);
+			opts = opts_buf;
+		} else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2]) {
+			add_opts(opts_buf, sizeof(opts_buf), argv[i] + 2);
+			opts = opts_buf;
+		}
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			printf("Usage: mount.chronofs REPO MOUNTPOINT [-sfnv] [-o OPTIONS]\n"
 			       "The mount(8) helper for chronofs; OPTIONS as for chronofs(8).\n");
@@ -41,7 +63,7 @@ int main(int argc, char **argv)
 	char *args[8];
 	int k = 0;
 	args[k++] = "chronofs";
-	if (opts) {
+	if (opts && *opts) {
 		args[k++] = "-o";
 		args[k++] = (char *)opts;
 	}

@@ -88,6 +88,13 @@ struct cfs_repo_open_options {
  */
 int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret);
 /*
+ * Read only the config of the repository at location: its encryption, so a
+ * caller can ask for a passphrase before it forks or detaches. Errors as for
+ * cfs_repo_open(). Writes nothing.
+ */
+int cfs_repo_probe(const char *location, enum cfs_encryption *ret);
+
+/*
  * For a long-running reader (the mount): pick up snapshots committed since
  * the open, by this host's writers (catalog catch-up) or any other (store
  * sync, when no writer holds the cache). Not concurrent with itself; safe

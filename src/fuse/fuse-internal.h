@@ -5,14 +5,16 @@
  * Inode numbers (stable across remounts and daemon restarts, no table):
  *
  *   1                        the mount root (FUSE_ROOT_ID)
- *   2                        the `latest` symlink
  *   ord << 34 | 0            a snapshot's root directory
  *   ord << 34 | i            entry i (1-based depth-first index) of that
  *                            snapshot; entries are numbered in tree order,
  *                            a directory's descendants right after it, so
  *                            trees' node counts let an index be found by
  *                            descent (binary search per level)
- *   ord << 34 | INDEX_MAX    the time-lookup symlink naming that snapshot
+ *   ord << 34 | INDEX_MAX    a symlink naming that snapshot: what `latest`
+ *                            and time lookups resolve to (so when `latest`
+ *                            moves, it is another inode, and no cached
+ *                            symlink body can be stale)
  *
  * ord (1 .. 2^30-1) comes from the snapshot id (its first 30 bits; 0 is
  * skipped; a clash goes to the next free value, in snapshot time order), so
@@ -41,7 +43,6 @@
 _Static_assert(sizeof(fuse_ino_t) >= 8, "inode numbers need 64 bits");
 
 #define INO_ROOT ((fuse_ino_t)1)
-#define INO_LATEST ((fuse_ino_t)2)
 #define INDEX_BITS 34
 #define ORD_BITS 30
 #define INDEX_MAX ((UINT64_C(1) << INDEX_BITS) - 1) /* reserved: time symlink */
@@ -104,7 +105,60 @@ struct cfs_fs {
 	bool ra_stop;
 	pthread_t ra_threads[4];
 	unsigned n_ra_threads;
+
+	/* worker pool */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	struct job *pool_head, *pool_tail; /* protected by pool_lock */
+	bool pool_stop;
+	pthread_t *pool_threads;
+	unsigned n_pool_threads;
 };
+
+/*
+ * Request dispatch. The FUSE loop runs on one thread and answers every
+ * request it can from the caches ("inline": a cache miss returns
+ * -EWOULDBLOCK instead of loading); a request that would block goes, copied,
+ * to the worker pool, which answers it. One loop thread answers cached
+ * requests with no thread hand-off (ls -lR: ~7 us a request instead of ~35
+ * with a multi-threaded loop on 2 cores); loads run in parallel.
+ */
+enum job_op {
+	J_LOOKUP,
+	J_GETATTR,
+	J_READLINK,
+	J_READDIR,
+	J_READDIRPLUS,
+	J_GETXATTR,
+	J_LISTXATTR,
+	J_OPEN,
+	J_READ,
+};
+
+struct job {
+	enum job_op op;
+	fuse_req_t req;
+	fuse_ino_t ino;
+	char *name; /* borrowed inline; owned (copied) once queued */
+	size_t size;
+	off_t off;
+	struct fuse_file_info fi;
+	bool ra_done; /* read-ahead already requested for this read */
+	struct job *next;
+};
+
+/* True on the loop thread: loads are not allowed there. */
+extern __thread bool fs_inline;
+
+/* dispatch.c */
+void fs_dispatch(struct cfs_fs *fs, struct job *j);
+int fs_pool_start(struct cfs_fs *fs, unsigned n);
+void fs_pool_stop(struct cfs_fs *fs);
+/* Per op: answer the request and return 0, or return -EWOULDBLOCK (inline
+ * only, nothing answered). */
+int fs_try_op(struct cfs_fs *fs, struct job *j);
+int fs_try_open(struct cfs_fs *fs, struct job *j);
+int fs_try_read(struct cfs_fs *fs, struct job *j);
 
 /* A decoded directory and where each entry's index starts. */
 struct ftree {
@@ -114,7 +168,7 @@ struct ftree {
 
 /* A resolved inode: borrowed pointers valid until node_release(). */
 struct node {
-	struct snapinfo *snap;       /* NULL for INO_ROOT / INO_LATEST */
+	struct snapinfo *snap;       /* NULL for INO_ROOT */
 	uint64_t index;              /* 0: the snapshot's root directory */
 	uint64_t parent_index;       /* of the directory holding the entry */
 	struct cfs_cache_entry *tref; /* the tree holding the entry */
@@ -124,8 +178,9 @@ struct node {
 /* snaps.c */
 int fs_snaps_init(struct cfs_fs *fs);
 void fs_snaps_free(struct cfs_fs *fs);
-/* Re-read the snapshot list if older than max_age_ns (0: always). */
-void fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns);
+/* Re-read the snapshot list if older than max_age_ns (0: always).
+ * -EWOULDBLOCK on the loop thread when a refresh is due. */
+int fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns);
 struct snapinfo *fs_snap_by_ord(struct cfs_fs *fs, uint32_t ord);
 struct snapinfo *fs_snap_by_name(struct cfs_fs *fs, const char *name);
 /* The newest live snapshot with time <= t_ns; NULL if none. */
@@ -157,7 +212,5 @@ int fs_ra_start(struct cfs_fs *fs);
 void fs_ra_stop(struct cfs_fs *fs);
 void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id);
 extern const struct fuse_lowlevel_ops fs_ops;
-void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);

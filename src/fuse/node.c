@@ -95,13 +95,44 @@ static void free_chunk(void *p)
 	free(b);
 }
 
+__thread bool fs_inline;
+
+/* Log a directory that cannot be read, once per tree blob. */
+static void report_tree(struct cfs_fs *fs, const struct cfs_id *id, int err)
+{
+	pthread_mutex_lock(&fs->report_lock);
+	int fresh = cfs_idset_add(&fs->reported, id);
+	pthread_mutex_unlock(&fs->report_lock);
+	if (fresh != 1)
+		return;
+	char hex[CFS_ID_HEX_SIZE], pname[96] = "(no pack)";
+	struct cfs_blob_loc loc;
+	cfs_id_hex(id, hex);
+	if (cfs_repo_blob_loc(fs->repo, id, &loc) == 0)
+		cfs_repo_pack_name(&loc.pack, pname, sizeof(pname));
+	log_error_errno(err, "directory tree %s in %s: %s (listing it fails with EIO)", hex, pname,
+			err == -EBADMSG ? "integrity error" : err == -ENOENT ? "missing" : err == -EPROTO ? "malformed" : "cannot be read");
+}
+
 int fs_tree_get(struct cfs_fs *fs, const struct cfs_id *id, struct cfs_cache_entry **ret)
 {
-	return cfs_cache_get(fs->trees, id, load_tree, fs, ret);
+	if (fs_inline)
+		return cfs_cache_peek(fs->trees, id, ret) == 0 ? 0 : -EWOULDBLOCK;
+	int e = cfs_cache_get(fs->trees, id, load_tree, fs, ret);
+	if (e < 0 && e != -ENOMEM) {
+		/* Whatever is wrong with the stored directory (missing pack,
+		 * damage, truncation), the reader sees an I/O error: never
+		 * "no such file" or an empty directory. */
+		report_tree(fs, id, e);
+		return -EIO;
+	}
+	return e;
 }
 
 int fs_chunk_get(struct cfs_fs *fs, const struct cfs_id *id, struct cfs_cache_entry **ret)
 {
+	if (fs_inline)
+		return cfs_cache_peek(fs->chunks, id, ret) == 0 ? 0 : -EWOULDBLOCK;
 	return cfs_cache_get(fs->chunks, id, load_chunk, fs, ret);
 }
 
@@ -189,7 +220,7 @@ int node_resolve(struct cfs_fs *fs, fuse_ino_t ino, struct node *ret)
 		ret->snap = fs->single;
 		return 0;
 	}
-	if (ino == INO_ROOT || ino == INO_LATEST)
+	if (ino == INO_ROOT)
 		return 0;
 	struct snapinfo *s = fs_snap_by_ord(fs, ino_ord(ino));
 	if (!s)
@@ -367,8 +398,8 @@ void node_stat(struct cfs_fs *fs, const struct node *n, fuse_ino_t ino, struct s
 		st->st_ctim = st->st_atim = st->st_mtim;
 		return;
 	}
-	if (ino == INO_LATEST || (n->snap && n->index == INDEX_MAX)) {
-		struct snapinfo *t = ino == INO_LATEST ? fs_snap_latest(fs) : n->snap;
+	if (n->snap && n->index == INDEX_MAX) {
+		struct snapinfo *t = n->snap;
 		st->st_mode = S_IFLNK | 0777;
 		st->st_nlink = 1;
 		st->st_uid = fs->uid;

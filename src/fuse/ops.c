@@ -60,11 +60,17 @@ static int lookup_root(struct cfs_fs *fs, const char *name, struct fuse_entry_pa
 
 	if (strcmp(name, "..") == 0)
 		return entry_of_ino(fs, INO_ROOT, TTL_ROOT, ep);
-	fs_snaps_refresh(fs, 1000000000);
+	int r = fs_snaps_refresh(fs, 1000000000);
+	if (r < 0)
+		return r;
 	if (strcmp(name, "latest") == 0) {
-		if (!fs_snap_latest(fs))
+		/* The inode of the symlink naming the newest snapshot: when a
+		 * newer one arrives, `latest` becomes another inode, so no
+		 * cached symlink body can outlive the change. */
+		struct snapinfo *l = fs_snap_latest(fs);
+		if (!l)
 			return -ENOENT;
-		return entry_of_ino(fs, INO_LATEST, TTL_ROOT, ep);
+		return entry_of_ino(fs, make_ino(l->ord, INDEX_MAX), TTL_ROOT, ep);
 	}
 	s = fs_snap_by_name(fs, name);
 	if (s) {
@@ -90,8 +96,7 @@ static int do_lookup(struct cfs_fs *fs, fuse_ino_t parent, const char *name, str
 	/* "." by inode, on every inode (the kernel asks for it on files and
 	 * symlinks too when it turns an NFS file handle back into a dentry). */
 	if (strcmp(name, ".") == 0) {
-		bool volatile_node = (parent == INO_ROOT && !fs->single) || parent == INO_LATEST ||
-				     ino_index(parent) == INDEX_MAX;
+		bool volatile_node = (parent == INO_ROOT && !fs->single) || ino_index(parent) == INDEX_MAX;
 		return entry_of_ino(fs, parent, volatile_node ? TTL_ROOT : TTL_SNAPSHOT, ep);
 	}
 	if (parent == INO_ROOT && !fs->single)
@@ -144,39 +149,40 @@ static int do_lookup(struct cfs_fs *fs, fuse_ino_t parent, const char *name, str
 	return e;
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static int try_lookup(struct cfs_fs *fs, struct job *j)
 {
 	struct fuse_entry_param ep;
-	int e = do_lookup(fs_of(req), parent, name, &ep);
+	int e = do_lookup(fs, j->ino, j->name, &ep);
+	if (e == -EWOULDBLOCK)
+		return e;
 	if (e < 0)
-		fuse_reply_err(req, -e);
+		fuse_reply_err(j->req, -e);
 	else
-		fuse_reply_entry(req, &ep);
+		fuse_reply_entry(j->req, &ep);
+	return 0;
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static int try_getattr(struct cfs_fs *fs, struct job *j)
 {
-	struct cfs_fs *fs = fs_of(req);
 	struct fuse_entry_param ep;
-	(void)fi;
+	fuse_ino_t ino = j->ino;
 	double ttl = TTL_SNAPSHOT;
-	if ((ino == INO_ROOT && !fs->single) || ino == INO_LATEST || ino_index(ino) == INDEX_MAX)
+	if ((ino == INO_ROOT && !fs->single) || ino_index(ino) == INDEX_MAX)
 		ttl = TTL_ROOT;
 	int e = entry_of_ino(fs, ino, ttl, &ep);
+	if (e == -EWOULDBLOCK)
+		return e;
 	if (e < 0)
-		fuse_reply_err(req, -e);
+		fuse_reply_err(j->req, -e);
 	else
-		fuse_reply_attr(req, &ep.attr, ttl);
+		fuse_reply_attr(j->req, &ep.attr, ttl);
+	return 0;
 }
 
 static int do_readlink(struct cfs_fs *fs, fuse_ino_t ino, char *buf, size_t len)
 {
-	struct snapinfo *s = NULL;
-	if (ino == INO_LATEST)
-		s = fs_snap_latest(fs);
-	else if (ino_index(ino) == INDEX_MAX)
-		s = fs_snap_by_ord(fs, ino_ord(ino));
-	if (ino == INO_LATEST || ino_index(ino) == INDEX_MAX) {
+	if (ino_index(ino) == INDEX_MAX) {
+		struct snapinfo *s = fs_snap_by_ord(fs, ino_ord(ino));
 		if (!s)
 			return -ENOENT;
 		snprintf(buf, len, "%s", s->name);
@@ -194,14 +200,17 @@ static int do_readlink(struct cfs_fs *fs, fuse_ino_t ino, char *buf, size_t len)
 	return e;
 }
 
-static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+static int try_readlink(struct cfs_fs *fs, struct job *j)
 {
 	char buf[CFS_TREE_TARGET_MAX + 1];
-	int e = do_readlink(fs_of(req), ino, buf, sizeof(buf));
+	int e = do_readlink(fs, j->ino, buf, sizeof(buf));
+	if (e == -EWOULDBLOCK)
+		return e;
 	if (e < 0)
-		fuse_reply_err(req, -e);
+		fuse_reply_err(j->req, -e);
 	else
-		fuse_reply_readlink(req, buf);
+		fuse_reply_readlink(j->req, buf);
+	return 0;
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -238,8 +247,11 @@ static int readdir_root(struct cfs_fs *fs, fuse_req_t req, bool plus, off_t off,
 	size_t n = 0, used = 0, w;
 	int e;
 
-	if (off == 0)
-		fs_snaps_refresh(fs, 1000000000);
+	if (off == 0) {
+		e = fs_snaps_refresh(fs, 1000000000);
+		if (e < 0)
+			return e;
+	}
 	e = fs_snaps_live(fs, &live, &n);
 	if (e < 0)
 		return e;
@@ -252,7 +264,7 @@ static int readdir_root(struct cfs_fs *fs, fuse_req_t req, bool plus, off_t off,
 		} else if (o == 3) {
 			if (n == 0)
 				continue;
-			e = entry_of_ino(fs, INO_LATEST, TTL_ROOT, &ep);
+			e = entry_of_ino(fs, make_ino(live[n - 1]->ord, INDEX_MAX), TTL_ROOT, &ep);
 			if (e < 0)
 				return e;
 			w = add_one(req, plus, buf + used, size - used, "latest", &ep, o);
@@ -331,51 +343,37 @@ static int do_readdir(struct cfs_fs *fs, fuse_req_t req, fuse_ino_t ino, bool pl
 	return 0;
 }
 
-static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+static int try_readdir(struct cfs_fs *fs, struct job *j)
 {
-	struct cfs_fs *fs = fs_of(req);
 	size_t len = 0;
-	char *buf = malloc(size ? size : 1);
+	char *buf = malloc(j->size ? j->size : 1);
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
+		fuse_reply_err(j->req, ENOMEM);
+		return 0;
 	}
-	int e = do_readdir(fs, req, ino, plus, off, buf, size, &len);
-	if (e < 0)
-		fuse_reply_err(req, -e);
-	else
-		fuse_reply_buf(req, buf, len);
+	int e = do_readdir(fs, j->req, j->ino, j->op == J_READDIRPLUS, j->off, buf, j->size, &len);
+	if (e != -EWOULDBLOCK) {
+		if (e < 0)
+			fuse_reply_err(j->req, -e);
+		else
+			fuse_reply_buf(j->req, buf, len);
+	}
 	free(buf);
+	return e == -EWOULDBLOCK ? e : 0;
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static int try_getxattr(struct cfs_fs *fs, struct job *j)
 {
-	(void)fi;
-	readdir_common(req, ino, size, off, false);
-}
-
-static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
-{
-	(void)fi;
-	readdir_common(req, ino, size, off, true);
-}
-
-static int xattr_node(struct cfs_fs *fs, fuse_ino_t ino, struct node *n)
-{
-	int e = node_resolve(fs, ino, n);
-	if (e < 0)
-		return e;
-	return 0;
-}
-
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	struct cfs_fs *fs = fs_of(req);
+	fuse_req_t req = j->req;
+	const char *name = j->name;
+	size_t size = j->size;
 	struct node n;
-	int e = xattr_node(fs, ino, &n);
+	int e = node_resolve(fs, j->ino, &n);
+	if (e == -EWOULDBLOCK)
+		return e;
 	if (e < 0) {
 		fuse_reply_err(req, -e);
-		return;
+		return 0;
 	}
 	const struct cfs_xattr *x = NULL;
 	for (uint32_t i = 0; n.e && i < n.e->n_xattrs; i++)
@@ -390,16 +388,20 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	else
 		fuse_reply_buf(req, (const char *)x->value, x->len);
 	node_release(fs, &n);
+	return 0;
 }
 
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+static int try_listxattr(struct cfs_fs *fs, struct job *j)
 {
-	struct cfs_fs *fs = fs_of(req);
+	fuse_req_t req = j->req;
+	size_t size = j->size;
 	struct node n;
-	int e = xattr_node(fs, ino, &n);
+	int e = node_resolve(fs, j->ino, &n);
+	if (e == -EWOULDBLOCK)
+		return e;
 	if (e < 0) {
 		fuse_reply_err(req, -e);
-		return;
+		return 0;
 	}
 	size_t need = 0;
 	for (uint32_t i = 0; n.e && i < n.e->n_xattrs; i++)
@@ -423,6 +425,90 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		}
 	}
 	node_release(fs, &n);
+	return 0;
+}
+
+int fs_try_op(struct cfs_fs *fs, struct job *j)
+{
+	switch (j->op) {
+	case J_LOOKUP:
+		return try_lookup(fs, j);
+	case J_GETATTR:
+		return try_getattr(fs, j);
+	case J_READLINK:
+		return try_readlink(fs, j);
+	case J_READDIR:
+	case J_READDIRPLUS:
+		return try_readdir(fs, j);
+	case J_GETXATTR:
+		return try_getxattr(fs, j);
+	case J_LISTXATTR:
+		return try_listxattr(fs, j);
+	case J_OPEN:
+		return fs_try_open(fs, j);
+	case J_READ:
+		return fs_try_read(fs, j);
+	}
+	fuse_reply_err(j->req, ENOSYS);
+	return 0;
+}
+
+/* The FUSE callbacks: package the request and dispatch it. */
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct job j = {.op = J_LOOKUP, .req = req, .ino = parent, .name = (char *)name};
+	fs_dispatch(fs_of(req), &j);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct job j = {.op = J_GETATTR, .req = req, .ino = ino};
+	fs_dispatch(fs_of(req), &j);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct job j = {.op = J_READLINK, .req = req, .ino = ino};
+	fs_dispatch(fs_of(req), &j);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct job j = {.op = J_READDIR, .req = req, .ino = ino, .size = size, .off = off};
+	fs_dispatch(fs_of(req), &j);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct job j = {.op = J_READDIRPLUS, .req = req, .ino = ino, .size = size, .off = off};
+	fs_dispatch(fs_of(req), &j);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct job j = {.op = J_GETXATTR, .req = req, .ino = ino, .name = (char *)name, .size = size};
+	fs_dispatch(fs_of(req), &j);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct job j = {.op = J_LISTXATTR, .req = req, .ino = ino, .size = size};
+	fs_dispatch(fs_of(req), &j);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct job j = {.op = J_OPEN, .req = req, .ino = ino, .fi = *fi};
+	fs_dispatch(fs_of(req), &j);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct job j = {.op = J_READ, .req = req, .ino = ino, .size = size, .off = off, .fi = *fi};
+	fs_dispatch(fs_of(req), &j);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -544,8 +630,8 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.statfs = op_statfs,
-	.open = fs_op_open,
-	.read = fs_op_read,
+	.open = op_open,
+	.read = op_read,
 	.release = fs_op_release,
 	.lseek = fs_op_lseek,
 	.setattr = op_setattr,

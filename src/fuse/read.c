@@ -27,25 +27,29 @@ struct ofile {
 	uint32_t ra_next;    /* first extent not yet sent to read-ahead; protected by lock */
 };
 
-void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+int fs_try_open(struct cfs_fs *fs, struct job *j)
 {
-	struct cfs_fs *fs = fuse_req_userdata(req);
+	fuse_req_t req = j->req;
+	struct fuse_file_info *fi = &j->fi;
 	struct node n;
 	int e;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		fuse_reply_err(req, EROFS);
-		return;
+		return 0;
 	}
-	e = node_resolve(fs, ino, &n);
+	e = node_resolve(fs, j->ino, &n);
+	if (e == -EWOULDBLOCK)
+		return e;
 	if (e < 0) {
 		fuse_reply_err(req, -e);
-		return;
+		return 0;
 	}
 	if (!n.e || n.e->type != CFS_FT_REG) {
+		int err = n.e && n.e->type == CFS_FT_DIR ? EISDIR : EINVAL;
 		node_release(fs, &n);
-		fuse_reply_err(req, n.e && n.e->type == CFS_FT_DIR ? EISDIR : EINVAL);
-		return;
+		fuse_reply_err(req, err);
+		return 0;
 	}
 	struct ofile *of = calloc(1, sizeof(*of));
 	if (of && n.e->n_extents) {
@@ -59,7 +63,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		free(of);
 		node_release(fs, &n);
 		fuse_reply_err(req, ENOMEM);
-		return;
+		return 0;
 	}
 	of->snap = n.snap;
 	of->index = n.index;
@@ -76,6 +80,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		free(of->ext);
 		free(of);
 	}
+	return 0;
 }
 
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -125,33 +130,41 @@ static void read_ahead(struct cfs_fs *fs, struct ofile *of, uint64_t off, uint64
 	pthread_mutex_unlock(&of->lock);
 }
 
-void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+int fs_try_read(struct cfs_fs *fs, struct job *j)
 {
-	struct cfs_fs *fs = fuse_req_userdata(req);
-	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
-	(void)ino;
+	fuse_req_t req = j->req;
+	struct ofile *of = (struct ofile *)(uintptr_t)j->fi.fh;
+	off_t off = j->off;
 
 	if (off < 0 || (uint64_t)off >= of->size) {
 		fuse_reply_buf(req, NULL, 0);
-		return;
+		return 0;
 	}
 	uint64_t start = (uint64_t)off;
-	uint64_t end = start + size;
+	uint64_t end = start + j->size;
 	if (end > of->size || end < start)
 		end = of->size;
+	if (!j->ra_done) {
+		/* Once per request, whether it is answered here or by a worker. */
+		read_ahead(fs, of, start, end);
+		j->ra_done = true;
+	}
 	size_t len = (size_t)(end - start);
 	char *buf = calloc(1, len ? len : 1); /* holes read as zeros */
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
-		return;
+		return 0;
 	}
-	read_ahead(fs, of, start, end);
 
 	int err = 0;
 	for (uint32_t i = extent_at(of, start); i < of->n_ext && of->ext[i].offset < end; i++) {
 		const struct cfs_extent *x = &of->ext[i];
 		struct cfs_cache_entry *ce;
 		int e = fs_chunk_get(fs, &x->id, &ce);
+		if (e == -EWOULDBLOCK) {
+			free(buf);
+			return e;
+		}
 		if (e == 0) {
 			const struct cfs_buf *b = cfs_cache_entry_obj(ce);
 			if (b->len != x->len)
@@ -178,6 +191,7 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	else
 		fuse_reply_buf(req, buf, len);
 	free(buf);
+	return 0;
 }
 
 void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)

@@ -27,8 +27,8 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 {
 	struct cfs_fs fs = {.repo = r, .o = o, .uid = getuid(), .gid = getgid()};
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *cfg = NULL;
 	char opts[1024], fsname[512];
+	bool pool_stopped = false;
 	int e = 0;
 
 	pthread_mutex_init(&fs.report_lock, NULL);
@@ -43,6 +43,10 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 		log_error("No snapshot \"%s\" in the repository", o->snapshot);
 		goto out_snaps;
 	}
+	if (e == -ENOTUNIQ && o->snapshot) {
+		log_error("Snapshot id prefix \"%s\" is ambiguous: give more digits or the name", o->snapshot);
+		goto out_snaps;
+	}
 	if (e < 0) {
 		log_error_errno(e, "Cannot read the snapshot list: %m");
 		goto out_snaps;
@@ -50,6 +54,9 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 	e = fs_ra_start(&fs);
 	if (e < 0)
 		goto out_ra;
+	e = fs_pool_start(&fs, o->threads ? o->threads : 16);
+	if (e < 0)
+		goto out_pool;
 
 	snprintf(fsname, sizeof(fsname), "%s", o->fsname ? o->fsname : "chronofs");
 	sanitize(fsname);
@@ -79,18 +86,13 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 	if (o->ready)
 		o->ready(o->ready_userdata);
 
-	cfg = fuse_loop_cfg_create();
-	if (!cfg) {
-		e = -ENOMEM;
-		goto out_mount;
-	}
-	fuse_loop_cfg_set_max_threads(cfg, o->threads ? o->threads : 16);
-	fuse_loop_cfg_set_idle_threads(cfg, 4);
-	e = fuse_session_loop_mt(fs.se, cfg);
+	/* One loop thread; blocking work goes to the pool (dispatch.c). */
+	e = fuse_session_loop(fs.se);
 	/* A signal ends the loop with its number: that is a clean stop. */
 	e = e < 0 ? -EIO : 0;
-	fuse_loop_cfg_destroy(cfg);
-out_mount:
+	/* Workers answer what they hold while the session still exists. */
+	fs_pool_stop(&fs);
+	pool_stopped = true;
 	fuse_session_unmount(fs.se);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
@@ -98,6 +100,9 @@ out_session:
 	fuse_session_destroy(fs.se);
 out_args:
 	fuse_opt_free_args(&args);
+	if (!pool_stopped)
+		fs_pool_stop(&fs);
+out_pool:
 	fs_ra_stop(&fs);
 out_ra:
 out_snaps:

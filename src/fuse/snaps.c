@@ -117,13 +117,19 @@ static int load_list(struct cfs_fs *fs)
 	return e;
 }
 
-void fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns)
+int fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns)
 {
 	if (fs->single)
-		return;
+		return 0;
 	pthread_mutex_lock(&fs->refresh_lock);
 	int64_t now = cfs_mono_ns();
-	if (max_age_ns == 0 || now - fs->last_refresh_ns >= max_age_ns) {
+	bool due = max_age_ns == 0 || now - fs->last_refresh_ns >= max_age_ns;
+	if (due && fs_inline) {
+		/* It reads the store: not on the loop thread. */
+		pthread_mutex_unlock(&fs->refresh_lock);
+		return -EWOULDBLOCK;
+	}
+	if (due) {
 		int e = cfs_repo_refresh(fs->repo);
 		if (e < 0)
 			log_warning_errno(e, "Cannot refresh the snapshot list: %m (serving the last one)");
@@ -133,6 +139,7 @@ void fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns)
 		fs->last_refresh_ns = cfs_mono_ns();
 	}
 	pthread_mutex_unlock(&fs->refresh_lock);
+	return 0;
 }
 
 int fs_snaps_init(struct cfs_fs *fs)
@@ -183,12 +190,20 @@ struct snapinfo *fs_snap_by_name(struct cfs_fs *fs, const char *name)
 	return r;
 }
 
+/*
+ * Snapshots are named to the second: the one named 20:00:00Z (taken at
+ * 20:00:00.4) is "the snapshot of 20:00:00", so a lookup of 20:00:00.000Z
+ * finds it too. Compare at the name's precision: the time floored to the
+ * second.
+ */
 struct snapinfo *fs_snap_at(struct cfs_fs *fs, int64_t t_ns)
 {
 	struct snapinfo *r = NULL;
 	pthread_rwlock_rdlock(&fs->snap_lock);
 	for (size_t i = 0; i < fs->n_live; i++) {
-		if (fs->live[i]->time_ns > t_ns)
+		int64_t tn = fs->live[i]->time_ns;
+		int64_t floor_s = tn - (((tn % 1000000000) + 1000000000) % 1000000000);
+		if (floor_s > t_ns)
 			break;
 		r = fs->live[i];
 	}

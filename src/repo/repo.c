@@ -191,6 +191,32 @@ int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo
 	return 0;
 }
 
+/* ---- probe ----------------------------------------------------------- */
+
+int cfs_repo_probe(const char *location, enum cfs_encryption *ret)
+{
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = NULL;
+	_cleanup_buf_ struct cfs_buf cb = CFS_BUF_INIT;
+	struct cfs_repo_config c;
+	int e = cfs_objstore_open(location, false, &s);
+	if (e == -ENOENT || e == -ENOTDIR)
+		return -EMEDIUMTYPE;
+	if (e == -EPROTONOSUPPORT)
+		return -ESOCKTNOSUPPORT;
+	if (e < 0)
+		return e;
+	e = cfs_objstore_get(s, "config", &cb);
+	if (e == -ENOENT)
+		return -EMEDIUMTYPE;
+	if (e < 0)
+		return e;
+	e = cfs_repo_config_decode(cb.data, cb.len, &c);
+	if (e < 0)
+		return e;
+	*ret = c.encryption;
+	return 0;
+}
+
 /* ---- open ------------------------------------------------------------ */
 
 /*

@@ -159,6 +159,25 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/* Paths become absolute before the daemon changes to "/". */
+static int absolutize(const char **p, char **owned)
+{
+	if (!*p || (*p)[0] == '/' || strstr(*p, "://") || strcmp(*p, "mem:") == 0)
+		return 0;
+	char *abs = realpath(*p, NULL);
+	if (!abs) {
+		/* Not there (yet): make it absolute lexically. */
+		char cwd[4096];
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		if (asprintf(&abs, "%s/%s", cwd, *p) < 0)
+			return -ENOMEM;
+	}
+	*owned = abs;
+	*p = abs;
+	return 0;
+}
+
 static int ready_fd = -1;
 
 /* The mount is live: release the waiting parent and detach from it. */
@@ -216,21 +235,58 @@ int main(int argc, char **argv)
 		free(a.opt_storage);
 		return e > 0 ? 0 : 1;
 	}
+	char *owned[4] = {NULL, NULL, NULL, NULL};
+	_cleanup_free_ char *pw = NULL;
+	size_t pw_len = 0;
+	if (absolutize(&a.repo, &owned[0]) < 0 || absolutize(&a.mountpoint, &owned[1]) < 0 ||
+	    absolutize(&a.password_file, &owned[2]) < 0 || absolutize(&a.cache_dir, &owned[3]) < 0) {
+		log_error("Cannot resolve the paths given: %s", strerror(errno));
+		e = -EINVAL;
+		goto out;
+	}
 	struct stat st;
 	if (stat(a.mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_error("Mount point %s: %s", a.mountpoint, errno ? strerror(errno) : "not a directory");
-		free(a.opt_storage);
-		return 1;
+		e = -ENOTDIR;
+		goto out;
+	}
+	/* Something already mounted there: refuse rather than stack a second
+	 * mount on it (FUSE would allow it, and the first would vanish from
+	 * view). A mount point sits on another device than its parent. */
+	{
+		char parent[4200];
+		struct stat pst;
+		snprintf(parent, sizeof(parent), "%s/..", a.mountpoint);
+		if (stat(parent, &pst) == 0 && (pst.st_dev != st.st_dev || pst.st_ino == st.st_ino)) {
+			log_error("Mount point %s is busy: something is already mounted there", a.mountpoint);
+			e = -EBUSY;
+			goto out;
+		}
+	}
+	/* The passphrase is needed before detaching: a prompt needs the
+	 * terminal, which the daemon gives up. */
+	enum cfs_encryption enc;
+	e = cfs_repo_probe(a.repo, &enc);
+	if (e < 0) {
+		cli_open_error(a.repo, e, 0);
+		goto out;
+	}
+	if (enc != CFS_ENC_NONE) {
+		e = cli_get_password(a.password_file, false, &pw, &pw_len);
+		if (e < 0)
+			goto out;
 	}
 	/* Big chunk buffers go back to the system when freed: the daemon's
 	 * memory is its cache budgets, not glibc's high-water mark. */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
 	if (!a.foreground && daemonize() < 0) {
-		free(a.opt_storage);
-		return 1;
+		e = -EIO;
+		goto out;
 	}
-	e = cli_open_repo(a.repo, a.cache_dir, a.password_file, 0, false, &r);
+	e = cli_open_repo(a.repo, a.cache_dir, a.password_file, pw, 0, false, &r);
+	if (pw)
+		explicit_bzero(pw, pw_len);
 	if (e == 0) {
 		struct cfs_fuse_options o = {
 			.mountpoint = a.mountpoint,
@@ -246,6 +302,9 @@ int main(int argc, char **argv)
 		e = cfs_fuse_run(r, &o);
 		cfs_repo_free(r);
 	}
+out:
+	for (size_t i = 0; i < ARRAY_SIZE(owned); i++)
+		free(owned[i]);
 	free(a.opt_storage);
 	if (ready_fd >= 0) {
 		char fail = 1;

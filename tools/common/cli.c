@@ -60,7 +60,7 @@ int cli_get_password(const char *password_file, bool confirm, char **ret, size_t
 	}
 	if (!isatty(STDIN_FILENO))
 		return log_error_errno(-ENOKEY, "No passphrase: set CHRONOFS_PASSWORD or CHRONOFS_PASSWORD_FILE, "
-						"or pass --password-file (stdin is not a terminal, so no prompt)");
+						"or give a password file option (stdin is not a terminal, so no prompt)");
 	_cleanup_free_ char *a = NULL, *b = NULL;
 	r = prompt("Repository passphrase: ", &a);
 	if (r < 0)
@@ -85,8 +85,8 @@ const char *cli_repo_location(const char *given)
 	return e && *e ? e : NULL;
 }
 
-int cli_open_repo(const char *loc, const char *cache_dir, const char *password_file, int lock_wait_sec,
-		  bool writer, struct cfs_repo **ret)
+int cli_open_repo(const char *loc, const char *cache_dir, const char *password_file, const char *password,
+		  int lock_wait_sec, bool writer, struct cfs_repo **ret)
 {
 	_cleanup_free_ char *pw = NULL;
 	size_t pw_len = 0;
@@ -102,8 +102,12 @@ int cli_open_repo(const char *loc, const char *cache_dir, const char *password_f
 	};
 	/* Try without a passphrase first only for unencrypted repositories:
 	 * asking for one that is not needed would confuse. */
+	if (password) {
+		o.password = password;
+		o.password_len = strlen(password);
+	}
 	r = cfs_repo_open(&o, ret);
-	if (r == -ENOKEY) {
+	if (r == -ENOKEY && !password) {
 		r = cli_get_password(password_file, false, &pw, &pw_len);
 		if (r < 0)
 			return r;
@@ -113,6 +117,11 @@ int cli_open_repo(const char *loc, const char *cache_dir, const char *password_f
 	}
 	if (pw)
 		explicit_bzero(pw, pw_len);
+	return r == 0 ? 0 : cli_open_error(loc, r, lock_wait_sec);
+}
+
+int cli_open_error(const char *loc, int r, int lock_wait_sec)
+{
 	switch (r) {
 	case 0:
 		return 0;
@@ -126,7 +135,7 @@ int cli_open_repo(const char *loc, const char *cache_dir, const char *password_f
 				       loc, CFS_REPO_FORMAT_VERSION);
 	case -EBUSY:
 		return log_error_errno(r, "Repository %s: the local catalog is locked by another chronoctl or chronofs "
-					  "process (waited %d s; see --lock-wait)",
+					  "process (waited %d s)",
 				       loc, lock_wait_sec);
 	case -ENOKEY:
 		return log_error_errno(r, "Repository %s has no usable key file", loc);

@@ -22,7 +22,10 @@ const char *cli_repo_location(const char *given);
 
 /*
  * Open the repository at loc, asking for a passphrase only when it is
- * encrypted; every failure is logged with a message for people.
+ * encrypted (password, when not NULL, is used instead of asking); every
+ * failure is logged with a message for people.
  */
-int cli_open_repo(const char *loc, const char *cache_dir, const char *password_file, int lock_wait_sec,
-		  bool writer, struct cfs_repo **ret);
+int cli_open_repo(const char *loc, const char *cache_dir, const char *password_file, const char *password,
+		  int lock_wait_sec, bool writer, struct cfs_repo **ret);
+/* Log why a repository could not be opened (or probed); returns r. */
+int cli_open_error(const char *loc, int r, int lock_wait_sec);
