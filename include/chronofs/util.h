@@ -19,6 +19,8 @@ int cfs_hex_decode(const char *s, void *out, size_t n);
 int64_t cfs_now_ns(void);
 /* Monotonic ns, for durations. */
 int64_t cfs_mono_ns(void);
+/* ns since the epoch (may be negative) to a timespec with 0 <= tv_nsec < 1e9. */
+void cfs_ns_to_timespec(int64_t ns, struct timespec *ret);
 /* Format ns-since-epoch as RFC 3339 UTC to the second, "2026-11-23T20:00:00Z".
  * out must hold 32 bytes. Returns -ERANGE for years outside 0000-9999. */
 int cfs_time_format(int64_t ns, char *out, size_t outlen);

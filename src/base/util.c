@@ -59,6 +59,17 @@ int64_t cfs_mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void cfs_ns_to_timespec(int64_t ns, struct timespec *ret)
+{
+	int64_t sec = ns / 1000000000, n = ns % 1000000000;
+	if (n < 0) {
+		n += 1000000000;
+		sec--;
+	}
+	ret->tv_sec = (time_t)sec;
+	ret->tv_nsec = (long)n;
+}
+
 int cfs_time_format(int64_t ns, char *out, size_t outlen)
 {
 	int64_t sec = ns / 1000000000;

@@ -353,17 +353,6 @@ int entry_ino(struct cfs_fs *fs, struct snapinfo *s, uint64_t index, const struc
 
 /* ---- attributes ------------------------------------------------------- */
 
-static void ns_to_ts(int64_t ns, struct timespec *ts)
-{
-	int64_t sec = ns / 1000000000, n = ns % 1000000000;
-	if (n < 0) {
-		n += 1000000000;
-		sec--;
-	}
-	ts->tv_sec = (time_t)sec;
-	ts->tv_nsec = (long)n;
-}
-
 static mode_t type_bits(uint8_t t)
 {
 	switch (t) {
@@ -394,7 +383,7 @@ void node_stat(struct cfs_fs *fs, const struct node *n, fuse_ino_t ino, struct s
 		st->st_uid = fs->uid;
 		st->st_gid = fs->gid;
 		if (l)
-			ns_to_ts(l->time_ns, &st->st_mtim);
+			cfs_ns_to_timespec(l->time_ns, &st->st_mtim);
 		st->st_ctim = st->st_atim = st->st_mtim;
 		return;
 	}
@@ -406,7 +395,7 @@ void node_stat(struct cfs_fs *fs, const struct node *n, fuse_ino_t ino, struct s
 		st->st_gid = fs->gid;
 		st->st_size = t ? (off_t)strlen(t->name) : 0;
 		if (t)
-			ns_to_ts(t->time_ns, &st->st_mtim);
+			cfs_ns_to_timespec(t->time_ns, &st->st_mtim);
 		st->st_ctim = st->st_atim = st->st_mtim;
 		return;
 	}
@@ -414,7 +403,7 @@ void node_stat(struct cfs_fs *fs, const struct node *n, fuse_ino_t ino, struct s
 		/* A snapshot's root: "/" itself is not recorded. */
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
-		ns_to_ts(n->snap->time_ns, &st->st_mtim);
+		cfs_ns_to_timespec(n->snap->time_ns, &st->st_mtim);
 		st->st_ctim = st->st_atim = st->st_mtim;
 		return;
 	}
@@ -430,8 +419,8 @@ void node_stat(struct cfs_fs *fs, const struct node *n, fuse_ino_t ino, struct s
 		stored += e->extents[i].len;
 	if (e->type == CFS_FT_REG)
 		st->st_blocks = (blkcnt_t)((stored + 511) / 512);
-	ns_to_ts(e->mtime_ns, &st->st_mtim);
-	ns_to_ts(e->ctime_ns, &st->st_ctim);
+	cfs_ns_to_timespec(e->mtime_ns, &st->st_mtim);
+	cfs_ns_to_timespec(e->ctime_ns, &st->st_ctim);
 	st->st_atim = st->st_mtim;
 }
 

@@ -362,19 +362,29 @@ static int try_readdir(struct cfs_fs *fs, struct job *j)
 	return e == -EWOULDBLOCK ? e : 0;
 }
 
+/* Resolve j->ino for a request: 1 resolved, 0 answered with the error,
+ * -EWOULDBLOCK. */
+static int resolve_or_reply(struct cfs_fs *fs, struct job *j, struct node *n)
+{
+	int e = node_resolve(fs, j->ino, n);
+	if (e == -EWOULDBLOCK)
+		return e;
+	if (e < 0) {
+		fuse_reply_err(j->req, -e);
+		return 0;
+	}
+	return 1;
+}
+
 static int try_getxattr(struct cfs_fs *fs, struct job *j)
 {
 	fuse_req_t req = j->req;
 	const char *name = j->name;
 	size_t size = j->size;
 	struct node n;
-	int e = node_resolve(fs, j->ino, &n);
-	if (e == -EWOULDBLOCK)
+	int e = resolve_or_reply(fs, j, &n);
+	if (e <= 0)
 		return e;
-	if (e < 0) {
-		fuse_reply_err(req, -e);
-		return 0;
-	}
 	const struct cfs_xattr *x = NULL;
 	for (uint32_t i = 0; n.e && i < n.e->n_xattrs; i++)
 		if (strcmp(n.e->xattrs[i].name, name) == 0)
@@ -396,13 +406,9 @@ static int try_listxattr(struct cfs_fs *fs, struct job *j)
 	fuse_req_t req = j->req;
 	size_t size = j->size;
 	struct node n;
-	int e = node_resolve(fs, j->ino, &n);
-	if (e == -EWOULDBLOCK)
+	int e = resolve_or_reply(fs, j, &n);
+	if (e <= 0)
 		return e;
-	if (e < 0) {
-		fuse_reply_err(req, -e);
-		return 0;
-	}
 	size_t need = 0;
 	for (uint32_t i = 0; n.e && i < n.e->n_xattrs; i++)
 		need += strlen(n.e->xattrs[i].name) + 1;

@@ -58,17 +58,6 @@ static int add_link(struct rctx *c, uint64_t dev, uint64_t ino, const char *path
 	return 0;
 }
 
-static void ns_to_ts(int64_t ns, struct timespec *ts)
-{
-	int64_t s = ns / 1000000000, n = ns % 1000000000;
-	if (n < 0) {
-		n += 1000000000;
-		s--;
-	}
-	ts->tv_sec = (time_t)s;
-	ts->tv_nsec = (long)n;
-}
-
 /*
  * Apply owner, mode, xattrs and times. Order matters: chown clears setuid
  * bits, so chmod comes after it; ACL xattrs after chmod (chmod rewrites the
@@ -90,7 +79,7 @@ static int apply_meta(int dirfd, const char *name, const char *path, const struc
 			r = log_warning_errno(-errno, "Cannot set extended attribute %s of %s: %m", e->xattrs[i].name,
 					      path);
 	}
-	ns_to_ts(e->mtime_ns, &ts[1]);
+	cfs_ns_to_timespec(e->mtime_ns, &ts[1]);
 	ts[0] = ts[1]; /* atime is not stored: use mtime */
 	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		r = log_warning_errno(-errno, "Cannot set times of %s: %m", path);
