@@ -42,6 +42,9 @@ struct cfs_pack_info {
 };
 
 struct cfs_catalog;
+/* The RocksDB block cache of catalogs opened from now on in this process
+ * (default 32 MiB): the mount lowers it to keep its memory within budget. */
+void cfs_catalog_set_cache_budget(size_t bytes);
 /* Open or create the catalog in dir (created 0700, also when it exists with
  * looser modes it is chmod'ed 0700). -EBUSY if another process has it open. */
 int cfs_catalog_open(const char *dir, struct cfs_catalog **ret);

@@ -94,6 +94,14 @@ int cfs_crypto_seal(struct cfs_crypto *c, const void *p, size_t n, const void *a
 int cfs_crypto_open(struct cfs_crypto *c, const void *p, size_t n, const void *aad, size_t aad_len,
 		    struct cfs_buf *out);
 
+/*
+ * Open sealed bytes in place (no second buffer): on success *ret_plain
+ * points into p at the plaintext (ret_len bytes). On failure the bytes are
+ * wiped and -EBADMSG returned, as for cfs_crypto_open().
+ */
+int cfs_crypto_open_inplace(struct cfs_crypto *c, void *p, size_t n, const void *aad, size_t aad_len,
+			    uint8_t **ret_plain, size_t *ret_len);
+
 /* Unkeyed helpers. */
 int cfs_random_bytes(void *p, size_t n);
 int cfs_sha256(const void *p, size_t n, uint8_t out[32]);

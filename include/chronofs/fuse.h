@@ -21,8 +21,8 @@ struct cfs_fuse_options {
 	const char *fsname;        /* shown in /proc/mounts (the repository location) */
 	bool allow_other;
 	bool debug;
-	size_t chunk_cache_bytes;  /* decoded file chunks; 0: default (64 MiB) */
-	size_t tree_cache_bytes;   /* decoded directories; 0: default (32 MiB) */
+	size_t chunk_cache_bytes;  /* decoded file chunks; 0: default (24 MiB) */
+	size_t tree_cache_bytes;   /* decoded directories; 0: default (12 MiB) */
 	unsigned threads;          /* FUSE worker threads; 0: default */
 	/* Called once the mount is live (for daemonising); may be NULL. */
 	void (*ready)(void *userdata);

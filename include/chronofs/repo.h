@@ -152,6 +152,9 @@ struct cfs_repo_reader;
 int cfs_repo_reader_new(struct cfs_repo *r, struct cfs_repo_reader **ret);
 struct cfs_repo_reader *cfs_repo_reader_free(struct cfs_repo_reader *rd);
 CFS_DEFINE_FREEP(struct cfs_repo_reader, cfs_repo_reader_free)
+/* Scratch memory a reader keeps between calls (default: two of the largest
+ * chunks). Processes with many reader threads lower it to bound memory. */
+void cfs_repo_reader_set_scratch_limit(struct cfs_repo_reader *rd, size_t bytes);
 /* As cfs_repo_get_blob(); thread-safe across readers. */
 int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out);
 

@@ -49,7 +49,7 @@
 #define BLOB_LOC_SIZE 56
 #define PACK_INFO_SIZE 12
 
-#define CACHE_BYTES (32u << 20)
+#define CACHE_BYTES (32u << 20) /* default; cfs_catalog_set_cache_budget() */
 #define WRITE_BUFFER_BYTES (16u << 20)
 /* Caps memtables over all six column families (6 x 2 x 16 MiB otherwise). */
 #define DB_WRITE_BUFFER_BYTES (64u << 20)
@@ -146,6 +146,23 @@ struct cfs_catalog *cfs_catalog_free(struct cfs_catalog *c)
 {
 	if (!c)
 		return NULL;
+	/*
+	 * A primary flushes its memtables on close: otherwise the data of the
+	 * last run stays in the WAL, and every reader's secondary instance
+	 * replays it into memory of its own (tens of MiB after a big backup).
+	 * Best effort: a failed flush loses nothing, the WAL still has it.
+	 */
+	if (c->db && !c->secondary) {
+		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+		rocksdb_flushoptions_set_wait(fo, 1);
+		for (size_t i = 0; i < ARRAY_SIZE(c->cf); i++) {
+			char *err = NULL;
+			if (c->cf[i])
+				rocksdb_flush_cf(c->db, fo, c->cf[i], &err);
+			rocksdb_free(err);
+		}
+		rocksdb_flushoptions_destroy(fo);
+	}
 	/* Handles go before the DB: RocksDB requires it. */
 	for (size_t i = 0; i < ARRAY_SIZE(c->cf); i++)
 		if (c->cf[i])
@@ -170,9 +187,16 @@ struct cfs_catalog *cfs_catalog_free(struct cfs_catalog *c)
 
 /* Build c->opts and c->blob_opts. The RocksDB C API has no allocation
  * failure reporting (it throws), so these cannot fail visibly. */
+static size_t cache_budget = CACHE_BYTES;
+
+void cfs_catalog_set_cache_budget(size_t bytes)
+{
+	__atomic_store_n(&cache_budget, bytes, __ATOMIC_RELAXED);
+}
+
 static void setup_options(struct cfs_catalog *c)
 {
-	c->cache = rocksdb_cache_create_lru(CACHE_BYTES);
+	c->cache = rocksdb_cache_create_lru(__atomic_load_n(&cache_budget, __ATOMIC_RELAXED));
 
 	c->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(c->opts, 1);

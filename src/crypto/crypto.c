@@ -320,3 +320,44 @@ int cfs_crypto_open(struct cfs_crypto *c, const void *p, size_t n, const void *a
 	out->len += ptlen;
 	return 0;
 }
+
+int cfs_crypto_open_inplace(struct cfs_crypto *c, void *p, size_t n, const void *aad, size_t aad_len,
+			    uint8_t **ret_plain, size_t *ret_len)
+{
+	uint8_t *nonce = p, *ct;
+	uint8_t tagbuf[CFS_AEAD_TAG_SIZE];
+	size_t ptlen;
+	int outl = 0, r;
+
+	if (c->mode == CFS_ENC_NONE) {
+		*ret_plain = p;
+		*ret_len = n;
+		return 0;
+	}
+	if (n < CFS_AEAD_OVERHEAD)
+		return -EBADMSG;
+	ptlen = n - CFS_AEAD_OVERHEAD;
+	if ((uint64_t)ptlen > GCM_MAX_PLAINTEXT)
+		return -EBADMSG;
+	ct = nonce + CFS_AEAD_NONCE_SIZE;
+	memcpy(tagbuf, ct + ptlen, sizeof(tagbuf));
+	if (EVP_DecryptInit_ex(c->dec_ctx, NULL, NULL, NULL, nonce) != 1)
+		return -EIO;
+	r = gcm_aad(c->dec_ctx, false, aad, aad_len);
+	/* GCM decrypts in place when input and output are the same bytes. */
+	if (r >= 0)
+		r = gcm_update(c->dec_ctx, false, ct, ptlen, ct);
+	if (r >= 0 &&
+	    EVP_CIPHER_CTX_ctrl(c->dec_ctx, EVP_CTRL_GCM_SET_TAG, CFS_AEAD_TAG_SIZE, tagbuf) != 1)
+		r = -EIO;
+	if (r >= 0 && (EVP_DecryptFinal_ex(c->dec_ctx, tagbuf, &outl) != 1 || outl != 0))
+		r = -EBADMSG;
+	if (r < 0) {
+		/* Unauthenticated plaintext must not be left for anyone to use. */
+		OPENSSL_cleanse(ct, ptlen);
+		return r;
+	}
+	*ret_plain = ct;
+	*ret_len = ptlen;
+	return 0;
+}

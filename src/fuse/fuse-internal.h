@@ -33,6 +33,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 
 #include "chronofs/cache.h"
@@ -81,6 +82,10 @@ struct cfs_fs {
 	struct cfs_cache *trees;  /* id -> struct ftree */
 	struct cfs_cache *chunks; /* id -> struct cfs_buf */
 	pthread_key_t reader_key; /* per-thread struct cfs_repo_reader */
+	/* Chunk decodes running at once, at most (CPUs + 1): decoding is CPU
+	 * work, and each one holds two chunk-sized buffers. */
+	sem_t decode_sem;
+	bool decode_sem_ready;
 
 	pthread_mutex_t refresh_lock;
 	int64_t last_refresh_ns; /* protected by refresh_lock */
@@ -100,7 +105,7 @@ struct cfs_fs {
 	/* read-ahead */
 	pthread_mutex_t ra_lock;
 	pthread_cond_t ra_cond;
-	struct cfs_id *ra_queue; /* ring, protected by ra_lock */
+	struct ra_item *ra_queue; /* ring, protected by ra_lock */
 	size_t ra_head, ra_len, ra_cap;
 	bool ra_stop;
 	pthread_t ra_threads[4];
@@ -116,12 +121,11 @@ struct cfs_fs {
 };
 
 /*
- * Request dispatch. The FUSE loop runs on one thread and answers every
- * request it can from the caches ("inline": a cache miss returns
+ * Request dispatch. The FUSE loop threads (one per CPU, at most 4) answer
+ * every request they can from the caches ("inline": a cache miss returns
  * -EWOULDBLOCK instead of loading); a request that would block goes, copied,
- * to the worker pool, which answers it. One loop thread answers cached
- * requests with no thread hand-off (ls -lR: ~7 us a request instead of ~35
- * with a multi-threaded loop on 2 cores); loads run in parallel.
+ * to the worker pool, which answers it. So cached requests never wait behind
+ * a slow load, and loads run in parallel.
  */
 enum job_op {
 	J_LOOKUP,
@@ -147,7 +151,7 @@ struct job {
 	struct job *next;
 };
 
-/* True on the loop thread: loads are not allowed there. */
+/* True on loop threads while they try a request: loads are not allowed. */
 extern __thread bool fs_inline;
 
 /* dispatch.c */
@@ -159,6 +163,19 @@ void fs_pool_stop(struct cfs_fs *fs);
 int fs_try_op(struct cfs_fs *fs, struct job *j);
 int fs_try_open(struct cfs_fs *fs, struct job *j);
 int fs_try_read(struct cfs_fs *fs, struct job *j);
+
+/* Read-ahead work: a file chunk, or a directory tree a walker will want. */
+enum ra_kind {
+	RA_CHUNK,
+	RA_TREE,
+};
+struct ra_item {
+	struct cfs_id id;
+	enum ra_kind kind;
+};
+
+/* True on read-ahead threads: trees they load do not prefetch further. */
+extern __thread bool fs_prefetching;
 
 /* A decoded directory and where each entry's index starts. */
 struct ftree {
@@ -193,6 +210,8 @@ int fs_snaps_live(struct cfs_fs *fs, struct snapinfo ***ret, size_t *ret_n);
 int fs_caches_new(struct cfs_fs *fs, size_t tree_bytes, size_t chunk_bytes);
 struct cfs_repo_reader *fs_reader(struct cfs_fs *fs);
 int fs_tree_get(struct cfs_fs *fs, const struct cfs_id *id, struct cfs_cache_entry **ret);
+/* The tree cache's load callback (for read-ahead threads). */
+int fs_tree_loader(void *ud, const void *id, void **ret, size_t *ret_cost);
 int fs_chunk_get(struct cfs_fs *fs, const struct cfs_id *id, struct cfs_cache_entry **ret);
 int node_resolve(struct cfs_fs *fs, fuse_ino_t ino, struct node *ret);
 void node_release(struct cfs_fs *fs, struct node *n);
@@ -210,7 +229,7 @@ void fs_report_blob(struct cfs_fs *fs, const struct snapinfo *s, uint64_t index,
 /* read.c */
 int fs_ra_start(struct cfs_fs *fs);
 void fs_ra_stop(struct cfs_fs *fs);
-void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id);
+void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id, enum ra_kind kind);
 extern const struct fuse_lowlevel_ops fs_ops;
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);

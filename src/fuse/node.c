@@ -20,6 +20,9 @@ struct cfs_repo_reader *fs_reader(struct cfs_fs *fs)
 		return rd;
 	if (cfs_repo_reader_new(fs->repo, &rd) < 0)
 		return NULL;
+	/* Twenty-odd loading threads must not each pin 8 MiB of scratch:
+	 * the daemon's memory is its cache budgets. */
+	cfs_repo_reader_set_scratch_limit(rd, 1u << 20);
 	pthread_setspecific(fs->reader_key, rd);
 	return rd;
 }
@@ -54,10 +57,23 @@ static int load_tree(void *ud, const void *id, void **ret, size_t *ret_cost)
 		pos += 1 + (ft->t.entries[i].type == CFS_FT_DIR ? ft->t.entries[i].subtree_nodes : 0);
 	}
 	ft->start[ft->t.n] = pos;
+	/* A walker (find, ls -R, du, cp -a) reads the subdirectories next:
+	 * load them in the background while it works on this one. Only for
+	 * trees someone asked for, so prefetch stays one level ahead instead
+	 * of pulling in the whole snapshot. */
+	if (!fs_prefetching)
+		for (size_t i = 0; i < ft->t.n; i++)
+			if (ft->t.entries[i].type == CFS_FT_DIR)
+				fs_ra_enqueue(fs, &ft->t.entries[i].subtree, RA_TREE);
 	*ret = ft;
 	/* Decoded size is about twice the encoding, plus the index. */
 	*ret_cost = 2 * b.len + (ft->t.n + 1) * (sizeof(*ft->start) + sizeof(struct cfs_tree_entry));
 	return 0;
+}
+
+int fs_tree_loader(void *ud, const void *id, void **ret, size_t *ret_cost)
+{
+	return load_tree(ud, id, ret, ret_cost);
 }
 
 static void free_tree(void *p)
@@ -77,11 +93,23 @@ static int load_chunk(void *ud, const void *id, void **ret, size_t *ret_cost)
 	struct cfs_buf *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
+	while (sem_wait(&fs->decode_sem) < 0 && errno == EINTR)
+		;
 	int e = cfs_repo_reader_get_blob(rd, id, b);
+	sem_post(&fs->decode_sem);
 	if (e < 0) {
 		cfs_buf_release(b);
 		free(b);
 		return e;
+	}
+	/* The buffer grew by doubling: give back the slack before it sits in
+	 * the cache (the budget counts capacity). */
+	if (b->cap > b->len + 4096) {
+		uint8_t *shrunk = realloc(b->data, b->len ? b->len : 1);
+		if (shrunk) {
+			b->data = shrunk;
+			b->cap = b->len ? b->len : 1;
+		}
 	}
 	*ret = b;
 	*ret_cost = b->cap;
@@ -138,6 +166,10 @@ int fs_chunk_get(struct cfs_fs *fs, const struct cfs_id *id, struct cfs_cache_en
 
 int fs_caches_new(struct cfs_fs *fs, size_t tree_bytes, size_t chunk_bytes)
 {
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (sem_init(&fs->decode_sem, 0, (unsigned)(cpus < 1 ? 2 : cpus + 1)) < 0)
+		return -errno;
+	fs->decode_sem_ready = true;
 	int e = cfs_cache_new(tree_bytes, free_tree, &fs->trees);
 	if (e < 0)
 		return e;

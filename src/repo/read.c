@@ -18,7 +18,8 @@ struct cfs_repo_reader {
 	struct cfs_repo *r;         /* borrowed */
 	struct cfs_crypto *crypto;  /* owned: this thread's contexts */
 	struct cfs_compressor *zc;  /* owned */
-	struct cfs_buf rbuf, obuf;  /* scratch: stored bytes, opened bytes */
+	struct cfs_buf rbuf;        /* scratch: stored bytes, opened in place */
+	size_t scratch_limit;       /* scratch kept between calls, at most */
 };
 
 int cfs_repo_reader_new(struct cfs_repo *r, struct cfs_repo_reader **ret)
@@ -27,6 +28,7 @@ int cfs_repo_reader_new(struct cfs_repo *r, struct cfs_repo_reader **ret)
 	if (!rd)
 		return -ENOMEM;
 	rd->r = r;
+	rd->scratch_limit = 2 * CFS_CHUNKER_MAX_DEFAULT + 4096;
 	int e = cfs_crypto_new(&r->keys, &rd->crypto);
 	if (e < 0)
 		return e;
@@ -45,7 +47,6 @@ struct cfs_repo_reader *cfs_repo_reader_free(struct cfs_repo_reader *rd)
 	cfs_crypto_free(rd->crypto);
 	cfs_compressor_free(rd->zc);
 	cfs_buf_release(&rd->rbuf);
-	cfs_buf_release(&rd->obuf);
 	free(rd);
 	return NULL;
 }
@@ -69,11 +70,13 @@ int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id
 	e = cfs_objstore_get_range(rd->r->store, name, loc.offset, loc.stored_len, rd->rbuf.data);
 	if (e < 0)
 		return e;
-	cfs_buf_reset(&rd->obuf);
-	e = cfs_crypto_open(rd->crypto, rd->rbuf.data, rd->rbuf.len, id->b, CFS_ID_SIZE, &rd->obuf);
+	uint8_t *plain;
+	size_t plain_len;
+	e = cfs_crypto_open_inplace(rd->crypto, rd->rbuf.data, rd->rbuf.len, id->b, CFS_ID_SIZE, &plain,
+				    &plain_len);
 	if (e < 0)
 		return e;
-	e = cfs_decompress(rd->zc, loc.codec, rd->obuf.data, rd->obuf.len, loc.raw_len, out);
+	e = cfs_decompress(rd->zc, loc.codec, plain, plain_len, loc.raw_len, out);
 	if (e < 0)
 		return e == -EPROTO ? -EBADMSG : e;
 	e = cfs_crypto_blob_id(rd->crypto, out->data, out->len, &got);
@@ -81,12 +84,15 @@ int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id
 		return e;
 	if (memcmp(&got, id, sizeof(got)) != 0)
 		return -EBADMSG;
-	/* Do not pin a 64 MiB scratch buffer for one odd blob. */
-	if (rd->rbuf.cap > 2 * CFS_CHUNKER_MAX_DEFAULT + 4096) {
+	/* Do not pin big scratch buffers between calls beyond the limit. */
+	if (rd->rbuf.cap > rd->scratch_limit)
 		cfs_buf_release(&rd->rbuf);
-		cfs_buf_release(&rd->obuf);
-	}
 	return 0;
+}
+
+void cfs_repo_reader_set_scratch_limit(struct cfs_repo_reader *rd, size_t bytes)
+{
+	rd->scratch_limit = bytes;
 }
 
 int cfs_repo_get_blob(struct cfs_repo *r, const struct cfs_id *id, struct cfs_buf *out)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chronofs/catalog.h"
 #include "chronofs/fuse.h"
 #include "chronofs/log.h"
 #include "../common/cli.h"
@@ -41,8 +42,8 @@ static void usage(FILE *f)
 	      "     cache_dir=DIR        local catalog (also CHRONOFS_CACHE_DIR)\n"
 	      "     snapshot=SNAP        mount one snapshot (name, id prefix, latest) alone\n"
 	      "     allow_other          let other users in (modes and ACLs still apply)\n"
-	      "     cache_size=MIB       decoded file data kept in memory (default 64)\n"
-	      "     tree_cache_size=MIB  decoded directories kept in memory (default 32)\n"
+	      "     cache_size=MIB       decoded file data kept in memory (default 24)\n"
+	      "     tree_cache_size=MIB  decoded directories kept in memory (default 12)\n"
 	      "     threads=N            FUSE worker threads (default 16)\n"
 	      "     ro, defaults, noauto, nofail, _netdev, nodev, nosuid, noexec, noatime, user: accepted\n"
 	      "  -h, --help         this help\n"
@@ -279,6 +280,12 @@ int main(int argc, char **argv)
 	/* Big chunk buffers go back to the system when freed: the daemon's
 	 * memory is its cache budgets, not glibc's high-water mark. */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	/* Fewer malloc arenas: each thread's arena otherwise keeps its own
+	 * free memory. */
+	mallopt(M_ARENA_MAX, 4);
+	/* The catalog is read in point lookups by blob id; a small block cache
+	 * does, and keeps the daemon within its memory budget. */
+	cfs_catalog_set_cache_budget(8u << 20);
 
 	if (!a.foreground && daemonize() < 0) {
 		e = -EIO;
