@@ -418,3 +418,40 @@ Test(crypto, keyfile_bad_params)
 		cr_assert_eq(f.len, 0);
 	}
 }
+
+Test(crypto, open_inplace)
+{
+	struct cfs_keys k = test_keys(0x42);
+	struct cfs_crypto *c = new_crypto(&k);
+	struct cfs_buf sealed = CFS_BUF_INIT;
+	uint8_t msg[5000];
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 7);
+	cr_assert_eq(cfs_crypto_seal(c, msg, sizeof(msg), "aad", 3, &sealed), 0);
+
+	/* Good: plaintext in place, inside the input buffer. */
+	struct cfs_buf copy = CFS_BUF_INIT;
+	cr_assert_eq(cfs_buf_append(&copy, sealed.data, sealed.len), 0);
+	uint8_t *plain;
+	size_t len;
+	cr_assert_eq(cfs_crypto_open_inplace(c, copy.data, copy.len, "aad", 3, &plain, &len), 0);
+	cr_assert_eq(len, sizeof(msg));
+	cr_assert(plain >= copy.data && plain + len <= copy.data + copy.len);
+	cr_assert_eq(memcmp(plain, msg, len), 0);
+
+	/* Flipped byte: -EBADMSG, and no unauthenticated plaintext left. */
+	cfs_buf_reset(&copy);
+	cr_assert_eq(cfs_buf_append(&copy, sealed.data, sealed.len), 0);
+	copy.data[CFS_AEAD_NONCE_SIZE + 100] ^= 1;
+	cr_assert_eq(cfs_crypto_open_inplace(c, copy.data, copy.len, "aad", 3, &plain, &len), -EBADMSG);
+	cr_assert_eq(memmem(copy.data, copy.len, msg + 200, 64), NULL, "plaintext survived a failed open");
+	/* Wrong AAD and a short input. */
+	cfs_buf_reset(&copy);
+	cr_assert_eq(cfs_buf_append(&copy, sealed.data, sealed.len), 0);
+	cr_assert_eq(cfs_crypto_open_inplace(c, copy.data, copy.len, "aaX", 3, &plain, &len), -EBADMSG);
+	cr_assert_eq(cfs_crypto_open_inplace(c, copy.data, CFS_AEAD_OVERHEAD - 1, "aad", 3, &plain, &len),
+		     -EBADMSG);
+	cfs_buf_release(&copy);
+	cfs_buf_release(&sealed);
+	cfs_crypto_free(c);
+}
