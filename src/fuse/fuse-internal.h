@@ -230,6 +230,8 @@ void fs_report_blob(struct cfs_fs *fs, const struct snapinfo *s, uint64_t index,
 int fs_ra_start(struct cfs_fs *fs);
 void fs_ra_stop(struct cfs_fs *fs);
 void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id, enum ra_kind kind);
+/* A directory is being listed: decode its small files' chunks ahead. */
+void fs_ra_dir(struct cfs_fs *fs, const struct ftree *ft);
 extern const struct fuse_lowlevel_ops fs_ops;
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);

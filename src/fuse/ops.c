@@ -304,6 +304,8 @@ static int do_readdir(struct cfs_fs *fs, fuse_req_t req, fuse_ino_t ino, bool pl
 		return e;
 	}
 	struct ftree *ft = cfs_cache_entry_obj(tref);
+	if (off == 0)
+		fs_ra_dir(fs, ft);
 	for (off_t o = off + 1; e == 0; o++) {
 		if (o == 1) {
 			fuse_ino_t self;

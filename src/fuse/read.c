@@ -241,6 +241,30 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct f
 
 __thread bool fs_prefetching;
 
+/*
+ * A directory is being listed: the walkers that list directories (cp -a,
+ * rsync, tar, grep -r) read its small files next, one at a time, each
+ * waiting for a chunk load. Decode the small files' chunks ahead, up to a
+ * third of the chunk cache.
+ */
+#define SMALL_FILE_MAX (256u * 1024)
+
+void fs_ra_dir(struct cfs_fs *fs, const struct ftree *ft)
+{
+	struct cfs_cache_stats cs;
+	cfs_cache_stats(fs->chunks, &cs);
+	uint64_t budget = cs.budget / 3, queued = 0;
+	for (size_t i = 0; i < ft->t.n && queued < budget; i++) {
+		const struct cfs_tree_entry *en = &ft->t.entries[i];
+		if (en->type != CFS_FT_REG || en->size > SMALL_FILE_MAX)
+			continue;
+		for (uint32_t k = 0; k < en->n_extents && queued < budget; k++) {
+			fs_ra_enqueue(fs, &en->extents[k].id, RA_CHUNK);
+			queued += en->extents[k].len;
+		}
+	}
+}
+
 void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id, enum ra_kind kind)
 {
 	if (cfs_cache_has(kind == RA_CHUNK ? fs->chunks : fs->trees, id))
