@@ -276,30 +276,18 @@ int cfs_crypto_seal(struct cfs_crypto *c, const void *p, size_t n, const void *a
  * capacity and only becomes part of out (len advanced) once the tag has
  * verified; on failure the unauthenticated bytes are wiped.
  */
-int cfs_crypto_open(struct cfs_crypto *c, const void *p, size_t n, const void *aad, size_t aad_len,
-		    struct cfs_buf *out)
+/*
+ * Decrypt ptlen bytes at ct into pt (pt == ct decrypts in place) and check
+ * the tag. On failure pt is wiped: unauthenticated plaintext is never left
+ * for anyone to use.
+ */
+static int gcm_open(struct cfs_crypto *c, const uint8_t *nonce, const uint8_t *ct, size_t ptlen,
+		    const uint8_t *tag, const void *aad, size_t aad_len, uint8_t *pt)
 {
-	const uint8_t *nonce = p, *ct, *tag;
 	uint8_t tagbuf[CFS_AEAD_TAG_SIZE];
-	uint8_t *pt;
-	size_t ptlen;
 	int outl = 0, r;
 
-	if (c->mode == CFS_ENC_NONE)
-		return cfs_buf_append(out, p, n);
-	if (n < CFS_AEAD_OVERHEAD)
-		return -EBADMSG;
-	ptlen = n - CFS_AEAD_OVERHEAD;
-	if ((uint64_t)ptlen > GCM_MAX_PLAINTEXT)
-		return -EBADMSG;
-	ct = nonce + CFS_AEAD_NONCE_SIZE;
-	tag = ct + ptlen;
-	r = cfs_buf_reserve(out, ptlen);
-	if (r < 0)
-		return r;
-	pt = out->data ? out->data + out->len : NULL;
-
-	/* The ctrl takes a non-const pointer; copy rather than cast away const. */
+	/* The ctrl takes a non-const pointer: copy rather than cast away const. */
 	memcpy(tagbuf, tag, sizeof(tagbuf));
 	if (EVP_DecryptInit_ex(c->dec_ctx, NULL, NULL, NULL, nonce) != 1)
 		return -EIO;
@@ -309,14 +297,35 @@ int cfs_crypto_open(struct cfs_crypto *c, const void *p, size_t n, const void *a
 	if (r >= 0 &&
 	    EVP_CIPHER_CTX_ctrl(c->dec_ctx, EVP_CTRL_GCM_SET_TAG, CFS_AEAD_TAG_SIZE, tagbuf) != 1)
 		r = -EIO;
-	if (r >= 0 && (EVP_DecryptFinal_ex(c->dec_ctx, pt ? pt + ptlen : tagbuf, &outl) != 1 ||
-		       outl != 0))
+	if (r >= 0 && (EVP_DecryptFinal_ex(c->dec_ctx, pt ? pt + ptlen : tagbuf, &outl) != 1 || outl != 0))
 		r = -EBADMSG;
-	if (r < 0) {
-		if (ptlen)
-			OPENSSL_cleanse(pt, ptlen);
+	if (r < 0 && pt && ptlen)
+		OPENSSL_cleanse(pt, ptlen);
+	return r;
+}
+
+int cfs_crypto_open(struct cfs_crypto *c, const void *p, size_t n, const void *aad, size_t aad_len,
+		    struct cfs_buf *out)
+{
+	const uint8_t *nonce = p;
+	size_t ptlen;
+	int r;
+
+	if (c->mode == CFS_ENC_NONE)
+		return cfs_buf_append(out, p, n);
+	if (n < CFS_AEAD_OVERHEAD)
+		return -EBADMSG;
+	ptlen = n - CFS_AEAD_OVERHEAD;
+	if ((uint64_t)ptlen > GCM_MAX_PLAINTEXT)
+		return -EBADMSG;
+	r = cfs_buf_reserve(out, ptlen);
+	if (r < 0)
 		return r;
-	}
+	uint8_t *pt = out->data ? out->data + out->len : NULL;
+	const uint8_t *ct = nonce + CFS_AEAD_NONCE_SIZE;
+	r = gcm_open(c, nonce, ct, ptlen, ct + ptlen, aad, aad_len, pt);
+	if (r < 0)
+		return r;
 	out->len += ptlen;
 	return 0;
 }
@@ -324,10 +333,8 @@ int cfs_crypto_open(struct cfs_crypto *c, const void *p, size_t n, const void *a
 int cfs_crypto_open_inplace(struct cfs_crypto *c, void *p, size_t n, const void *aad, size_t aad_len,
 			    uint8_t **ret_plain, size_t *ret_len)
 {
-	uint8_t *nonce = p, *ct;
-	uint8_t tagbuf[CFS_AEAD_TAG_SIZE];
+	uint8_t *nonce = p;
 	size_t ptlen;
-	int outl = 0, r;
 
 	if (c->mode == CFS_ENC_NONE) {
 		*ret_plain = p;
@@ -339,24 +346,11 @@ int cfs_crypto_open_inplace(struct cfs_crypto *c, void *p, size_t n, const void 
 	ptlen = n - CFS_AEAD_OVERHEAD;
 	if ((uint64_t)ptlen > GCM_MAX_PLAINTEXT)
 		return -EBADMSG;
-	ct = nonce + CFS_AEAD_NONCE_SIZE;
-	memcpy(tagbuf, ct + ptlen, sizeof(tagbuf));
-	if (EVP_DecryptInit_ex(c->dec_ctx, NULL, NULL, NULL, nonce) != 1)
-		return -EIO;
-	r = gcm_aad(c->dec_ctx, false, aad, aad_len);
+	uint8_t *ct = nonce + CFS_AEAD_NONCE_SIZE;
 	/* GCM decrypts in place when input and output are the same bytes. */
-	if (r >= 0)
-		r = gcm_update(c->dec_ctx, false, ct, ptlen, ct);
-	if (r >= 0 &&
-	    EVP_CIPHER_CTX_ctrl(c->dec_ctx, EVP_CTRL_GCM_SET_TAG, CFS_AEAD_TAG_SIZE, tagbuf) != 1)
-		r = -EIO;
-	if (r >= 0 && (EVP_DecryptFinal_ex(c->dec_ctx, tagbuf, &outl) != 1 || outl != 0))
-		r = -EBADMSG;
-	if (r < 0) {
-		/* Unauthenticated plaintext must not be left for anyone to use. */
-		OPENSSL_cleanse(ct, ptlen);
+	int r = gcm_open(c, nonce, ct, ptlen, ct + ptlen, aad, aad_len, ct);
+	if (r < 0)
 		return r;
-	}
 	*ret_plain = ct;
 	*ret_len = ptlen;
 	return 0;
