@@ -61,9 +61,7 @@ static void *pool_main(void *p)
 		pthread_mutex_lock(&fs->pool_lock);
 	}
 	pthread_mutex_unlock(&fs->pool_lock);
-	struct cfs_repo_reader *rd = pthread_getspecific(fs->reader_key);
-	cfs_repo_reader_free(rd);
-	pthread_setspecific(fs->reader_key, NULL);
+	/* This thread's reader goes with it: reader_key's destructor. */
 	return NULL;
 }
 

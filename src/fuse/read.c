@@ -307,9 +307,7 @@ static void *ra_main(void *p)
 		pthread_mutex_lock(&fs->ra_lock);
 	}
 	pthread_mutex_unlock(&fs->ra_lock);
-	struct cfs_repo_reader *rd = pthread_getspecific(fs->reader_key);
-	cfs_repo_reader_free(rd);
-	pthread_setspecific(fs->reader_key, NULL);
+	/* This thread's reader goes with it: reader_key's destructor. */
 	return NULL;
 }
 
