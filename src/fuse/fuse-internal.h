@@ -111,6 +111,15 @@ struct cfs_fs {
 	pthread_t ra_threads[4];
 	unsigned n_ra_threads;
 
+	/* page-cache stores of whole chunks for random readers (read.c) */
+	pthread_mutex_t store_lock;
+	pthread_cond_t store_cond;
+	struct store_item *store_queue; /* ring, protected by store_lock */
+	size_t store_head, store_len;
+	bool store_stop;
+	pthread_t store_thread;
+	bool store_running;
+
 	/* worker pool */
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;
@@ -148,6 +157,7 @@ struct job {
 	off_t off;
 	struct fuse_file_info fi;
 	bool ra_done; /* read-ahead already requested for this read */
+	bool random;  /* not where the file's last read ended */
 	struct job *next;
 };
 
@@ -229,6 +239,11 @@ void fs_report_blob(struct cfs_fs *fs, const struct snapinfo *s, uint64_t index,
 /* read.c */
 int fs_ra_start(struct cfs_fs *fs);
 void fs_ra_stop(struct cfs_fs *fs);
+/* The page-cache store thread (read.c); needs fs->se set. */
+int fs_store_start(struct cfs_fs *fs);
+void fs_store_stop(struct cfs_fs *fs);
+/* session.c: answer leftover requests with EIO once the loop has stopped. */
+void fs_drain_requests(struct cfs_fs *fs, int timeout_ms);
 void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id, enum ra_kind kind);
 /* A directory is being listed: decode its small files' chunks ahead. */
 void fs_ra_dir(struct cfs_fs *fs, const struct ftree *ft);

@@ -4,10 +4,14 @@
  * come verified from the bounded chunk cache; holes read as zeros; a
  * sequential reader gets the next chunks decoded ahead by the read-ahead
  * threads, so decryption and decompression of later chunks overlap with the
- * reader on both cores.
+ * reader on both cores. A random reader asks for a few pages but costs a
+ * whole chunk decode: the rest of that chunk goes into the kernel's page
+ * cache (notify_store), so the next random reads that land in it are page
+ * cache hits.
  */
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "chronofs/log.h"
 #include "fuse/fuse-internal.h"
@@ -113,7 +117,8 @@ static uint32_t extent_at(const struct ofile *of, uint64_t off)
 	return lo;
 }
 
-static void read_ahead(struct cfs_fs *fs, struct ofile *of, uint64_t off, uint64_t end)
+/* Returns whether the read continues a sequential stream. */
+static bool read_ahead(struct cfs_fs *fs, struct ofile *of, uint64_t off, uint64_t end)
 {
 	pthread_mutex_lock(&of->lock);
 	bool sequential = off == 0 || off == of->next_off;
@@ -122,7 +127,7 @@ static void read_ahead(struct cfs_fs *fs, struct ofile *of, uint64_t off, uint64
 	if (!sequential) {
 		of->ra_next = from;
 		pthread_mutex_unlock(&of->lock);
-		return;
+		return false;
 	}
 	if (of->ra_next < from)
 		of->ra_next = from;
@@ -134,7 +139,11 @@ static void read_ahead(struct cfs_fs *fs, struct ofile *of, uint64_t off, uint64
 		fs_ra_enqueue(fs, &of->ext[i].id, RA_CHUNK);
 	of->ra_next = i;
 	pthread_mutex_unlock(&of->lock);
+	return true;
 }
+
+static void store_enqueue(struct cfs_fs *fs, fuse_ino_t ino, const struct cfs_extent *x, uint64_t file_size,
+			  struct cfs_cache_entry *ce);
 
 int fs_try_read(struct cfs_fs *fs, struct job *j)
 {
@@ -152,7 +161,7 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 		end = of->size;
 	if (!j->ra_done) {
 		/* Once per request, whether it is answered here or by a worker. */
-		read_ahead(fs, of, start, end);
+		j->random = !read_ahead(fs, of, start, end);
 		j->ra_done = true;
 	}
 	size_t len = (size_t)(end - start);
@@ -180,7 +189,10 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 				uint64_t z = CFS_MIN(end, x->offset + x->len);
 				memcpy(buf + (a - start), b->data + (a - x->offset), (size_t)(z - a));
 			}
-			cfs_cache_put(fs->chunks, ce);
+			if (e == 0 && j->random && !err)
+				store_enqueue(fs, j->ino, x, of->size, ce); /* takes the reference */
+			else
+				cfs_cache_put(fs->chunks, ce);
 		}
 		if (e < 0) {
 			fs_report_blob(fs, of->snap, of->index, &x->id, e);
@@ -235,6 +247,124 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct f
 	while (++i < of->n_ext && of->ext[i].offset == h)
 		h += of->ext[i].len;
 	fuse_reply_lseek(req, (off_t)CFS_MIN(h, of->size));
+}
+
+/* ---- page-cache stores ---------------------------------------------------- */
+
+/*
+ * A dedicated thread pushes the chunks, never a loop thread or a worker:
+ * the kernel locks each page it stores into, and a page may be locked by a
+ * read that a loop thread or worker has yet to answer. This thread answers
+ * nothing, so waiting there cannot deadlock.
+ */
+#define STORE_QUEUE 4 /* chunk references held at most: a full queue drops */
+
+struct store_item {
+	fuse_ino_t ino;
+	uint64_t off, len; /* page-aligned range of the file */
+	struct cfs_cache_entry *ce;
+	uint64_t chunk_off; /* file offset of the chunk's first byte */
+};
+
+static void store_enqueue(struct cfs_fs *fs, fuse_ino_t ino, const struct cfs_extent *x, uint64_t file_size,
+			  struct cfs_cache_entry *ce)
+{
+	const uint64_t page = 4096;
+	uint64_t a = (x->offset + page - 1) & ~(page - 1);
+	uint64_t z = x->offset + x->len;
+	/* Only whole pages become up to date; the page at end of file is whole. */
+	if (z < file_size)
+		z &= ~(page - 1);
+	if (!fs->store_running || z <= a) {
+		cfs_cache_put(fs->chunks, ce);
+		return;
+	}
+	pthread_mutex_lock(&fs->store_lock);
+	if (fs->store_len < STORE_QUEUE && !fs->store_stop) {
+		struct store_item *it = &fs->store_queue[(fs->store_head + fs->store_len) % STORE_QUEUE];
+		*it = (struct store_item){.ino = ino, .off = a, .len = z - a, .ce = ce, .chunk_off = x->offset};
+		fs->store_len++;
+		ce = NULL;
+		pthread_cond_signal(&fs->store_cond);
+	}
+	pthread_mutex_unlock(&fs->store_lock);
+	if (ce)
+		cfs_cache_put(fs->chunks, ce);
+}
+
+static void *store_main(void *p)
+{
+	struct cfs_fs *fs = p;
+	pthread_mutex_lock(&fs->store_lock);
+	for (;;) {
+		while (!fs->store_stop && fs->store_len == 0)
+			pthread_cond_wait(&fs->store_cond, &fs->store_lock);
+		if (fs->store_len == 0)
+			break; /* stopping, queue drained */
+		struct store_item it = fs->store_queue[fs->store_head];
+		fs->store_head = (fs->store_head + 1) % STORE_QUEUE;
+		fs->store_len--;
+		bool stopping = fs->store_stop;
+		pthread_mutex_unlock(&fs->store_lock);
+		if (!stopping) {
+			const struct cfs_buf *b = cfs_cache_entry_obj(it.ce);
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(it.len);
+			bv.buf[0].mem = (char *)b->data + (it.off - it.chunk_off);
+			/* A hint: an inode the kernel has forgotten gives ENOENT. */
+			(void)fuse_lowlevel_notify_store(fs->se, it.ino, (off_t)it.off, &bv, 0);
+		}
+		cfs_cache_put(fs->chunks, it.ce);
+		pthread_mutex_lock(&fs->store_lock);
+	}
+	pthread_mutex_unlock(&fs->store_lock);
+	return NULL;
+}
+
+int fs_store_start(struct cfs_fs *fs)
+{
+	pthread_mutex_init(&fs->store_lock, NULL);
+	pthread_cond_init(&fs->store_cond, NULL);
+	fs->store_queue = calloc(STORE_QUEUE, sizeof(*fs->store_queue));
+	if (!fs->store_queue)
+		return -ENOMEM;
+	if (pthread_create(&fs->store_thread, NULL, store_main, fs) != 0)
+		return -EAGAIN;
+	fs->store_running = true;
+	return 0;
+}
+
+/*
+ * Before the session goes: drops what is queued, joins the thread. Once the
+ * loop has stopped, a store can wait forever on a page locked by a read
+ * nobody will answer (and the kernel ends such reads only when the device
+ * is closed, which the waiting store itself prevents): so while the thread
+ * has not finished, leftover requests are answered with EIO.
+ */
+void fs_store_stop(struct cfs_fs *fs)
+{
+	if (fs->store_running) {
+		pthread_mutex_lock(&fs->store_lock);
+		fs->store_stop = true;
+		pthread_cond_broadcast(&fs->store_cond);
+		pthread_mutex_unlock(&fs->store_lock);
+		for (;;) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (pthread_timedjoin_np(fs->store_thread, NULL, &ts) == 0)
+				break;
+			fs_drain_requests(fs, 100);
+		}
+		fs->store_running = false;
+	}
+	free(fs->store_queue);
+	fs->store_queue = NULL;
+	pthread_cond_destroy(&fs->store_cond);
+	pthread_mutex_destroy(&fs->store_lock);
 }
 
 /* ---- read-ahead threads -------------------------------------------------- */

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <poll.h>
+#include <linux/fuse.h>
 
 #include "chronofs/log.h"
 #include "fuse/fuse-internal.h"
@@ -21,6 +23,33 @@ static void sanitize(char *s)
 	for (; *s; s++)
 		if (*s == ',' || *s == '\\' || *s == ' ' || (unsigned char)*s < 0x20)
 			*s = '_';
+}
+
+/*
+ * After the loop has stopped: answer requests still waiting in the kernel
+ * with EIO (forgets and interrupts take no answer), for up to timeout_ms.
+ * A read the kernel still waits for keeps its pages locked; see
+ * fs_store_stop().
+ */
+void fs_drain_requests(struct cfs_fs *fs, int timeout_ms)
+{
+	struct pollfd pf = {.fd = fuse_session_fd(fs->se), .events = POLLIN};
+	if (poll(&pf, 1, timeout_ms) <= 0 || !(pf.revents & POLLIN))
+		return;
+	/* The kernel wants room for its largest request: max_write (at most
+	 * 1 MiB) plus headers. */
+	size_t size = (1u << 20) + 8192;
+	_cleanup_free_ char *buf = malloc(size);
+	if (!buf)
+		return;
+	ssize_t n = read(pf.fd, buf, size);
+	if (n < (ssize_t)sizeof(struct fuse_in_header))
+		return;
+	const struct fuse_in_header *in = (const void *)buf;
+	if (in->opcode == FUSE_FORGET || in->opcode == FUSE_BATCH_FORGET || in->opcode == FUSE_INTERRUPT)
+		return;
+	struct fuse_out_header out = {.len = sizeof(out), .error = -EIO, .unique = in->unique};
+	(void)!write(pf.fd, &out, sizeof(out));
 }
 
 int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
@@ -86,6 +115,11 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 		e = -EBUSY;
 		goto out_signals;
 	}
+	e = fs_store_start(&fs);
+	if (e < 0) {
+		log_error_errno(e, "Cannot start the page-cache store thread: %m");
+		goto out_mount;
+	}
 	if (o->ready)
 		o->ready(o->ready_userdata);
 
@@ -113,6 +147,7 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 	fs_pool_stop(&fs);
 	pool_stopped = true;
 out_mount:
+	fs_store_stop(&fs);
 	fuse_session_unmount(fs.se);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
