@@ -111,6 +111,9 @@ struct cfs_fs {
 	pthread_t ra_threads[4];
 	unsigned n_ra_threads;
 
+	bool no_open;       /* the kernel opens files without asking us */
+	struct fseq *seq;   /* sequential-reader state by inode (read.c) */
+
 	/* page-cache stores of whole chunks for random readers (read.c) */
 	pthread_mutex_t store_lock;
 	pthread_cond_t store_cond;
@@ -146,6 +149,7 @@ enum job_op {
 	J_LISTXATTR,
 	J_OPEN,
 	J_READ,
+	J_LSEEK,
 };
 
 struct job {
@@ -153,7 +157,7 @@ struct job {
 	fuse_req_t req;
 	fuse_ino_t ino;
 	char *name; /* borrowed inline; owned (copied) once queued */
-	size_t size;
+	size_t size; /* J_LSEEK: whence */
 	off_t off;
 	struct fuse_file_info fi;
 	bool ra_done; /* read-ahead already requested for this read */
@@ -173,6 +177,7 @@ void fs_pool_stop(struct cfs_fs *fs);
 int fs_try_op(struct cfs_fs *fs, struct job *j);
 int fs_try_open(struct cfs_fs *fs, struct job *j);
 int fs_try_read(struct cfs_fs *fs, struct job *j);
+int fs_try_lseek(struct cfs_fs *fs, struct job *j);
 
 /* Read-ahead work: a file chunk, or a directory tree a walker will want. */
 enum ra_kind {
@@ -248,5 +253,5 @@ void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id, enum ra_kind kind
 /* A directory is being listed: decode its small files' chunks ahead. */
 void fs_ra_dir(struct cfs_fs *fs, const struct ftree *ft);
 extern const struct fuse_lowlevel_ops fs_ops;
-void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
+int fs_seq_new(struct cfs_fs *fs);
+void fs_seq_free(struct cfs_fs *fs);

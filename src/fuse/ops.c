@@ -456,6 +456,8 @@ int fs_try_op(struct cfs_fs *fs, struct job *j)
 		return fs_try_open(fs, j);
 	case J_READ:
 		return fs_try_read(fs, j);
+	case J_LSEEK:
+		return fs_try_lseek(fs, j);
 	}
 	fuse_reply_err(j->req, ENOSYS);
 	return 0;
@@ -516,6 +518,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct job j = {.op = J_READ, .req = req, .ino = ino, .size = size, .off = off, .fi = *fi};
+	fs_dispatch(fs_of(req), &j);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct job j = {.op = J_LSEEK, .req = req, .ino = ino, .size = (size_t)whence, .off = off, .fi = *fi};
 	fs_dispatch(fs_of(req), &j);
 }
 
@@ -610,7 +618,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int m, off_t o, off_t l
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct cfs_fs *fs = userdata;
 	unsigned want = FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_READDIRPLUS | FUSE_CAP_POSIX_ACL |
 			FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_ASYNC_READ | FUSE_CAP_SPLICE_WRITE |
 			FUSE_CAP_SPLICE_MOVE;
@@ -622,6 +630,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	else
 		log_warning("The kernel does not offer FUSE export support: NFS re-export will not work");
+	/* Files need no open state: no OPEN/RELEASE round trips (the kernel
+	 * then keeps the page cache, as keep_cache would). */
+	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+		fs->no_open = true;
+	}
 	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
 }
 
@@ -640,8 +654,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.statfs = op_statfs,
 	.open = op_open,
 	.read = op_read,
-	.release = fs_op_release,
-	.lseek = fs_op_lseek,
+	.lseek = op_lseek,
 	.setattr = op_setattr,
 	.mknod = op_mknod,
 	.mkdir = op_mkdir,

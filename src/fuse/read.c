@@ -24,92 +24,79 @@
 /* Enough for the subdirectories of a big directory. */
 #define RA_QUEUE 1024
 
-struct ofile {
-	struct snapinfo *snap;
-	uint64_t index;
-	uint64_t size;
-	struct cfs_extent *ext; /* owned copy of the entry's extents */
-	uint32_t n_ext;
-	pthread_mutex_t lock;
-	uint64_t next_off;   /* where a sequential reader goes next; protected by lock */
-	uint32_t ra_next;    /* first extent not yet sent to read-ahead; protected by lock */
+/*
+ * Files are stateless: the kernel opens them without asking us when it
+ * can (FUSE_CAP_NO_OPEN_SUPPORT: no OPEN and RELEASE round trips, page
+ * cache kept), so every read resolves its inode (cached trees make that a
+ * few binary searches). What a sequential reader needs between reads lives
+ * in a small table by inode; a slot taken by another inode only costs the
+ * read-ahead of one request.
+ */
+#define SEQ_SLOTS 256
+
+struct seqslot {
+	fuse_ino_t ino;
+	uint64_t next_off; /* where a sequential reader goes next */
+	uint32_t ra_next;  /* first extent not yet sent to read-ahead */
 };
 
-int fs_try_open(struct cfs_fs *fs, struct job *j)
-{
-	fuse_req_t req = j->req;
-	struct fuse_file_info *fi = &j->fi;
-	struct node n;
-	int e;
+struct fseq {
+	pthread_mutex_t lock;
+	struct seqslot slot[SEQ_SLOTS];
+};
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
-		return 0;
-	}
-	e = node_resolve(fs, j->ino, &n);
+/* Resolves a regular file; answers and returns 0 when it is not one. */
+static int file_resolve(struct cfs_fs *fs, fuse_req_t req, fuse_ino_t ino, struct node *n)
+{
+	int e = node_resolve(fs, ino, n);
 	if (e == -EWOULDBLOCK)
 		return e;
 	if (e < 0) {
 		fuse_reply_err(req, -e);
 		return 0;
 	}
-	if (!n.e || n.e->type != CFS_FT_REG) {
-		int err = n.e && n.e->type == CFS_FT_DIR ? EISDIR : EINVAL;
-		node_release(fs, &n);
+	if (!n->e || n->e->type != CFS_FT_REG) {
+		int err = n->e && n->e->type == CFS_FT_DIR ? EISDIR : EINVAL;
+		node_release(fs, n);
 		fuse_reply_err(req, err);
 		return 0;
 	}
-	struct ofile *of = calloc(1, sizeof(*of));
-	if (of && n.e->n_extents) {
-		of->ext = malloc(n.e->n_extents * sizeof(*of->ext));
-		if (of->ext)
-			memcpy(of->ext, n.e->extents, n.e->n_extents * sizeof(*of->ext));
-	}
-	if (!of || (n.e->n_extents && !of->ext)) {
-		if (of)
-			free(of->ext);
-		free(of);
-		node_release(fs, &n);
-		fuse_reply_err(req, ENOMEM);
+	return 1;
+}
+
+int fs_try_open(struct cfs_fs *fs, struct job *j)
+{
+	struct fuse_file_info *fi = &j->fi;
+	struct node n;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(j->req, EROFS);
 		return 0;
 	}
-	of->snap = n.snap;
-	of->index = n.index;
-	of->size = n.e->size;
-	of->n_ext = n.e->n_extents;
-	pthread_mutex_init(&of->lock, NULL);
+	if (fs->no_open) {
+		/* The kernel takes this as success and stops asking. */
+		fuse_reply_err(j->req, ENOSYS);
+		return 0;
+	}
+	int e = file_resolve(fs, j->req, j->ino, &n);
+	if (e <= 0)
+		return e;
 	node_release(fs, &n);
-	fi->fh = (uint64_t)(uintptr_t)of;
+	fi->fh = 0;
 	/* Snapshots never change: the page cache stays valid across opens. */
 	fi->keep_cache = 1;
 	fi->noflush = 1;
-	if (fuse_reply_open(req, fi) != 0) {
-		pthread_mutex_destroy(&of->lock);
-		free(of->ext);
-		free(of);
-	}
+	fuse_reply_open(j->req, fi);
 	return 0;
 }
 
-void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
-	(void)ino;
-	if (of) {
-		pthread_mutex_destroy(&of->lock);
-		free(of->ext);
-		free(of);
-	}
-	fuse_reply_err(req, 0);
-}
-
 /* First extent that ends after off. */
-static uint32_t extent_at(const struct ofile *of, uint64_t off)
+static uint32_t extent_at(const struct cfs_tree_entry *f, uint64_t off)
 {
-	uint32_t lo = 0, hi = of->n_ext;
+	uint32_t lo = 0, hi = f->n_extents;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (of->ext[mid].offset + of->ext[mid].len <= off)
+		if (f->extents[mid].offset + f->extents[mid].len <= off)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -118,28 +105,50 @@ static uint32_t extent_at(const struct ofile *of, uint64_t off)
 }
 
 /* Returns whether the read continues a sequential stream. */
-static bool read_ahead(struct cfs_fs *fs, struct ofile *of, uint64_t off, uint64_t end)
+static bool read_ahead(struct cfs_fs *fs, fuse_ino_t ino, const struct cfs_tree_entry *f, uint64_t off,
+		       uint64_t end)
 {
-	pthread_mutex_lock(&of->lock);
-	bool sequential = off == 0 || off == of->next_off;
-	of->next_off = end;
-	uint32_t from = extent_at(of, end);
+	struct fseq *q = fs->seq;
+	struct seqslot *sl = &q->slot[((ino * UINT64_C(0x9E3779B97F4A7C15)) >> 56) % SEQ_SLOTS];
+	pthread_mutex_lock(&q->lock);
+	if (sl->ino != ino)
+		*sl = (struct seqslot){.ino = ino};
+	bool sequential = off == 0 || off == sl->next_off;
+	sl->next_off = end;
+	uint32_t from = extent_at(f, end);
 	if (!sequential) {
-		of->ra_next = from;
-		pthread_mutex_unlock(&of->lock);
+		sl->ra_next = from;
+		pthread_mutex_unlock(&q->lock);
 		return false;
 	}
-	if (of->ra_next < from)
-		of->ra_next = from;
+	if (sl->ra_next < from)
+		sl->ra_next = from;
 	struct cfs_cache_stats cs;
 	cfs_cache_stats(fs->chunks, &cs);
 	uint64_t limit = end + CFS_MIN((uint64_t)RA_WINDOW_MAX, (uint64_t)cs.budget / 3);
-	uint32_t i = of->ra_next;
-	for (; i < of->n_ext && of->ext[i].offset < limit; i++)
-		fs_ra_enqueue(fs, &of->ext[i].id, RA_CHUNK);
-	of->ra_next = i;
-	pthread_mutex_unlock(&of->lock);
+	uint32_t i = sl->ra_next;
+	for (; i < f->n_extents && f->extents[i].offset < limit; i++)
+		fs_ra_enqueue(fs, &f->extents[i].id, RA_CHUNK);
+	sl->ra_next = i;
+	pthread_mutex_unlock(&q->lock);
 	return true;
+}
+
+int fs_seq_new(struct cfs_fs *fs)
+{
+	fs->seq = calloc(1, sizeof(*fs->seq));
+	if (!fs->seq)
+		return -ENOMEM;
+	pthread_mutex_init(&fs->seq->lock, NULL);
+	return 0;
+}
+
+void fs_seq_free(struct cfs_fs *fs)
+{
+	if (fs->seq)
+		pthread_mutex_destroy(&fs->seq->lock);
+	free(fs->seq);
+	fs->seq = NULL;
 }
 
 static void store_enqueue(struct cfs_fs *fs, fuse_ino_t ino, const struct cfs_extent *x, uint64_t file_size,
@@ -148,36 +157,43 @@ static void store_enqueue(struct cfs_fs *fs, fuse_ino_t ino, const struct cfs_ex
 int fs_try_read(struct cfs_fs *fs, struct job *j)
 {
 	fuse_req_t req = j->req;
-	struct ofile *of = (struct ofile *)(uintptr_t)j->fi.fh;
+	struct node n;
+	int r = file_resolve(fs, req, j->ino, &n);
+	if (r <= 0)
+		return r;
+	const struct cfs_tree_entry *f = n.e;
 	off_t off = j->off;
 
-	if (off < 0 || (uint64_t)off >= of->size) {
+	if (off < 0 || (uint64_t)off >= f->size) {
+		node_release(fs, &n);
 		fuse_reply_buf(req, NULL, 0);
 		return 0;
 	}
 	uint64_t start = (uint64_t)off;
 	uint64_t end = start + j->size;
-	if (end > of->size || end < start)
-		end = of->size;
+	if (end > f->size || end < start)
+		end = f->size;
 	if (!j->ra_done) {
 		/* Once per request, whether it is answered here or by a worker. */
-		j->random = !read_ahead(fs, of, start, end);
+		j->random = !read_ahead(fs, j->ino, f, start, end);
 		j->ra_done = true;
 	}
 	size_t len = (size_t)(end - start);
 	char *buf = calloc(1, len ? len : 1); /* holes read as zeros */
 	if (!buf) {
+		node_release(fs, &n);
 		fuse_reply_err(req, ENOMEM);
 		return 0;
 	}
 
 	int err = 0;
-	for (uint32_t i = extent_at(of, start); i < of->n_ext && of->ext[i].offset < end; i++) {
-		const struct cfs_extent *x = &of->ext[i];
+	for (uint32_t i = extent_at(f, start); i < f->n_extents && f->extents[i].offset < end; i++) {
+		const struct cfs_extent *x = &f->extents[i];
 		struct cfs_cache_entry *ce;
 		int e = fs_chunk_get(fs, &x->id, &ce);
 		if (e == -EWOULDBLOCK) {
 			free(buf);
+			node_release(fs, &n);
 			return e;
 		}
 		if (e == 0) {
@@ -189,13 +205,13 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 				uint64_t z = CFS_MIN(end, x->offset + x->len);
 				memcpy(buf + (a - start), b->data + (a - x->offset), (size_t)(z - a));
 			}
-			if (e == 0 && j->random && !err)
-				store_enqueue(fs, j->ino, x, of->size, ce); /* takes the reference */
+			if (e == 0 && j->random)
+				store_enqueue(fs, j->ino, x, f->size, ce); /* takes the reference */
 			else
 				cfs_cache_put(fs->chunks, ce);
 		}
 		if (e < 0) {
-			fs_report_blob(fs, of->snap, of->index, &x->id, e);
+			fs_report_blob(fs, n.snap, n.index, &x->id, e);
 			/* Fail the whole request, never answer short: FUSE takes a
 			 * short read for end of file and would shrink the file.
 			 * The kernel re-reads the pages a reader waits for one by
@@ -204,6 +220,7 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 			break;
 		}
 	}
+	node_release(fs, &n);
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -212,41 +229,42 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 	return 0;
 }
 
-void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+/* SEEK_DATA / SEEK_HOLE from the extent list (whence in j->size). */
+int fs_try_lseek(struct cfs_fs *fs, struct job *j)
 {
-	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
-	(void)ino;
-	if (off < 0) {
+	fuse_req_t req = j->req;
+	int whence = (int)j->size;
+	if (j->off < 0 || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
 		fuse_reply_err(req, EINVAL);
-		return;
+		return 0;
 	}
-	uint64_t o = (uint64_t)off;
-	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
-		fuse_reply_err(req, EINVAL);
-		return;
+	struct node n;
+	int r = file_resolve(fs, req, j->ino, &n);
+	if (r <= 0)
+		return r;
+	const struct cfs_tree_entry *f = n.e;
+	uint64_t o = (uint64_t)j->off, size = f->size;
+	uint32_t i = extent_at(f, o);
+	off_t res = -1;
+	if (o >= size || (whence == SEEK_DATA && i == f->n_extents))
+		res = -1; /* ENXIO */
+	else if (whence == SEEK_DATA)
+		res = (off_t)CFS_MAX(o, f->extents[i].offset);
+	else if (i == f->n_extents || f->extents[i].offset > o)
+		res = j->off; /* in a hole */
+	else {
+		/* SEEK_HOLE: the end of the run of contiguous extents holding o. */
+		uint64_t h = f->extents[i].offset + f->extents[i].len;
+		while (++i < f->n_extents && f->extents[i].offset == h)
+			h += f->extents[i].len;
+		res = (off_t)CFS_MIN(h, size);
 	}
-	if (o >= of->size) {
+	node_release(fs, &n);
+	if (res < 0)
 		fuse_reply_err(req, ENXIO);
-		return;
-	}
-	uint32_t i = extent_at(of, o);
-	if (whence == SEEK_DATA) {
-		if (i == of->n_ext) {
-			fuse_reply_err(req, ENXIO);
-			return;
-		}
-		fuse_reply_lseek(req, (off_t)CFS_MAX(o, of->ext[i].offset));
-		return;
-	}
-	/* SEEK_HOLE: the end of the run of contiguous extents holding o. */
-	if (i == of->n_ext || of->ext[i].offset > o) {
-		fuse_reply_lseek(req, off);
-		return;
-	}
-	uint64_t h = of->ext[i].offset + of->ext[i].len;
-	while (++i < of->n_ext && of->ext[i].offset == h)
-		h += of->ext[i].len;
-	fuse_reply_lseek(req, (off_t)CFS_MIN(h, of->size));
+	else
+		fuse_reply_lseek(req, res);
+	return 0;
 }
 
 /* ---- page-cache stores ---------------------------------------------------- */

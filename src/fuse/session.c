@@ -70,6 +70,9 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 			  o->chunk_cache_bytes ? o->chunk_cache_bytes : (24u << 20));
 	if (e < 0)
 		goto out_caches;
+	e = fs_seq_new(&fs);
+	if (e < 0)
+		goto out_caches;
 	e = fs_snaps_init(&fs);
 	if (e == -ENOENT && o->snapshot) {
 		log_error("No snapshot \"%s\" in the repository", o->snapshot);
@@ -169,6 +172,7 @@ out_caches:
 		cfs_repo_reader_free(rd);
 		pthread_setspecific(fs.reader_key, NULL);
 	}
+	fs_seq_free(&fs);
 	cfs_cache_free(fs.chunks);
 	cfs_cache_free(fs.trees);
 	if (fs.decode_sem_ready)
