@@ -30,6 +30,13 @@ void cfs_log_set_program(const char *prog);
  * once they detach from the terminal. */
 void cfs_log_use_syslog(bool on);
 
+/*
+ * A live status line at the bottom of stderr (progress on a terminal; the
+ * caller checks isatty): each call replaces it; messages are printed above
+ * it. NULL or "" removes it. Single-threaded use.
+ */
+void cfs_log_status(const char *text);
+
 /* Returns `error` (expected negative, or 0 for plain messages). */
 int cfs_log_internal(enum cfs_log_level level, int error, const char *fmt, ...) _printf_(3, 4);
 

@@ -102,6 +102,8 @@ struct cfs_tree {
 
 /* Release one entry's owned fields. */
 void cfs_tree_entry_release(struct cfs_tree_entry *e);
+/* Deep copy of one entry into *ret (zeroed on failure). */
+int cfs_tree_entry_copy(const struct cfs_tree_entry *src, struct cfs_tree_entry *ret);
 /* Release all entries and the array; the tree is re-initialised. */
 void cfs_tree_release(struct cfs_tree *t);
 /* Append an entry; takes ownership of e's fields on success (e is zeroed). */

@@ -33,6 +33,8 @@ int cfs_write_all(int fd, const void *p, size_t n);
 int cfs_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
 /* Reads up to n bytes; returns bytes read (< n only at EOF) or -errno. */
 ssize_t cfs_pread_full(int fd, void *p, size_t n, uint64_t off);
+/* The same from the current position (pipes, terminals). */
+ssize_t cfs_read_full(int fd, void *p, size_t n);
 /* mkdir -p with the given mode for created directories. */
 int cfs_mkdir_p(const char *path, mode_t mode);
 /* fsync a directory by path. */

@@ -9,6 +9,8 @@
 static enum cfs_log_level max_level = CFS_LOG_INFO;
 static const char *program = "chronofs";
 static bool use_syslog;
+/* The live status line on stderr (a terminal), "" when none. */
+static char status[512];
 
 void cfs_log_set_level(enum cfs_log_level level) { max_level = level; }
 enum cfs_log_level cfs_log_get_level(void) { return max_level; }
@@ -92,8 +94,26 @@ int cfs_log_internal(enum cfs_log_level level, int error, const char *fmt, ...)
 	} else {
 		line[len] = '\n';
 		line[len + 1] = 0;
+		/* A message goes above the status line, which is then redrawn. */
+		if (status[0])
+			fputs("\r\033[K", stderr);
 		fputs(line, stderr);
+		if (status[0])
+			fputs(status, stderr);
 	}
 	errno = saved;
 	return error;
+}
+
+void cfs_log_status(const char *text)
+{
+	if (!text || !*text) {
+		if (status[0])
+			fputs("\r\033[K", stderr);
+		status[0] = 0;
+	} else {
+		snprintf(status, sizeof(status), "%s", text);
+		fprintf(stderr, "\r\033[K%s", status);
+	}
+	fflush(stderr);
 }

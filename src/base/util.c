@@ -192,12 +192,13 @@ int cfs_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 	return 0;
 }
 
-ssize_t cfs_pread_full(int fd, void *p, size_t n, uint64_t off)
+/* off < 0: read() from the current position (pipes). */
+static ssize_t read_full(int fd, void *p, size_t n, int64_t off)
 {
 	uint8_t *b = p;
 	size_t done = 0;
 	while (done < n) {
-		ssize_t r = pread(fd, b + done, n - done, (off_t)(off + done));
+		ssize_t r = off < 0 ? read(fd, b + done, n - done) : pread(fd, b + done, n - done, (off_t)off + (off_t)done);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -208,6 +209,16 @@ ssize_t cfs_pread_full(int fd, void *p, size_t n, uint64_t off)
 		done += (size_t)r;
 	}
 	return (ssize_t)done;
+}
+
+ssize_t cfs_pread_full(int fd, void *p, size_t n, uint64_t off)
+{
+	return read_full(fd, p, n, (int64_t)off);
+}
+
+ssize_t cfs_read_full(int fd, void *p, size_t n)
+{
+	return read_full(fd, p, n, -1);
 }
 
 int cfs_mkdir_p(const char *path, mode_t mode)

@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,6 +39,7 @@ struct link_map {
 struct vnode {
 	char *name;           /* owned component */
 	bool captured;        /* the whole subtree is captured here */
+	size_t stream;        /* 1 + index of the stream stored here; 0: none */
 	struct vnode *kids;   /* owned array */
 	size_t n_kids;
 };
@@ -50,7 +52,27 @@ struct ctx {
 	struct link_map links;
 	uint8_t *buf; /* owned read window */
 	size_t buf_cap;
+	bool have_parent;
+	uint32_t uid, gid; /* owner of made-up entries (streams, their dirs) */
+	int64_t t0;        /* monotonic start */
+	int64_t next_progress;
+	struct cfs_backup_progress prog;
 };
+
+static void progress(struct ctx *c, bool done)
+{
+	if (!c->o->progress)
+		return;
+	int64_t now = cfs_mono_ns();
+	if (!done && now < c->next_progress)
+		return;
+	c->next_progress = now + 250 * 1000 * 1000;
+	c->prog.elapsed_ns = now - c->t0;
+	c->prog.bytes_read = c->st->bytes_read;
+	c->prog.bytes_added = c->st->bytes_added;
+	c->prog.done = done;
+	c->o->progress(c->o->progress_ud, &c->prog);
+}
 
 static void link_map_release(struct link_map *m)
 {
@@ -168,6 +190,61 @@ static int vnode_insert(struct vnode *root, const char *path)
 		v->captured = true;
 	}
 	return 0;
+}
+
+/* Place stream i at path (normalised). Paths are inserted first: a stream
+ * inside a captured path, or at the same place as another, is -EEXIST. */
+static int vnode_insert_stream(struct vnode *root, const char *path, size_t i)
+{
+	struct vnode *v = root;
+	const char *p = path;
+	while (*p == '/')
+		p++;
+	if (!*p)
+		return -EINVAL;
+	while (*p) {
+		if (v->captured || v->stream)
+			return -EEXIST;
+		const char *s = p;
+		while (*p && *p != '/')
+			p++;
+		size_t n = (size_t)(p - s);
+		while (*p == '/')
+			p++;
+		struct vnode *k = NULL;
+		for (size_t j = 0; j < v->n_kids; j++)
+			if (strlen(v->kids[j].name) == n && memcmp(v->kids[j].name, s, n) == 0)
+				k = &v->kids[j];
+		if (!k) {
+			struct vnode *nk = realloc(v->kids, (v->n_kids + 1) * sizeof(*nk));
+			if (!nk)
+				return -ENOMEM;
+			v->kids = nk;
+			k = &v->kids[v->n_kids];
+			*k = (struct vnode){0};
+			k->name = strndup(s, n);
+			if (!k->name)
+				return -ENOMEM;
+			v->n_kids++;
+		} else if (!*p) {
+			return -EEXIST; /* something is already stored there */
+		}
+		v = k;
+	}
+	v->stream = i + 1;
+	return 0;
+}
+
+/* Whether a skeleton node leads to captured source paths (else it only
+ * leads to streams, and may be made up when it does not exist). */
+static bool vnode_has_capture(const struct vnode *v)
+{
+	if (v->captured)
+		return true;
+	for (size_t i = 0; i < v->n_kids; i++)
+		if (vnode_has_capture(&v->kids[i]))
+			return true;
+	return false;
 }
 
 static void path_join(char *out, size_t outlen, const char *dir, const char *name)
@@ -313,8 +390,8 @@ static int add_extent(struct cfs_tree_entry *e, uint64_t off, uint32_t len, cons
 /* Chunk [start, end) of fd into e's extents. Returns -errno of a read
  * (source problem, reported per file) as a positive-flagged error through
  * *ret_src_err, repository errors as the return value. */
-static int read_region(struct ctx *c, int fd, uint64_t start, uint64_t end, struct cfs_tree_entry *e,
-		       size_t *ext_cap, int *ret_src_err)
+static int read_region(struct ctx *c, int fd, bool stream, uint64_t start, uint64_t end,
+		       struct cfs_tree_entry *e, size_t *ext_cap, int *ret_src_err)
 {
 	const struct cfs_chunker *ch = cfs_repo_chunker(c->r);
 	size_t have = 0; /* bytes in buf not yet chunked */
@@ -326,7 +403,8 @@ static int read_region(struct ctx *c, int fd, uint64_t start, uint64_t end, stru
 		bool eof = pos >= end;
 		while (!eof && have < c->buf_cap) {
 			size_t want = (size_t)CFS_MIN((uint64_t)(c->buf_cap - have), end - pos);
-			ssize_t n = cfs_pread_full(fd, c->buf + have, want, pos);
+			ssize_t n = stream ? cfs_read_full(fd, c->buf + have, want)
+					   : cfs_pread_full(fd, c->buf + have, want, pos);
 			if (n < 0) {
 				*ret_src_err = (int)n;
 				return 0;
@@ -368,6 +446,7 @@ static int read_region(struct ctx *c, int fd, uint64_t start, uint64_t end, stru
 			return 0;
 		if (c->o->interrupted && *c->o->interrupted)
 			return -EINTR;
+		progress(c, false);
 	}
 }
 
@@ -381,9 +460,11 @@ static bool stat_changed(const struct stat *a, const struct stat *b)
 /*
  * Read a regular file. Returns a repository error (< 0) to abort, 0 when the
  * entry is complete, 1 when the file was reported and must be left out, 2
- * when it vanished (left out, a warning only).
+ * when it vanished (left out, a warning only). *ret_read: the contents were
+ * read (not taken from another link of the same file).
  */
-static int backup_file(struct ctx *c, int dirfd, const char *name, const char *path, struct cfs_tree_entry *e)
+static int backup_file(struct ctx *c, int dirfd, const char *name, const char *path, struct cfs_tree_entry *e,
+		       bool *ret_read)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st, st2;
@@ -421,7 +502,6 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 				memcpy(e->extents, s->extents, s->n_extents * sizeof(*s->extents));
 			}
 			e->n_extents = s->n_extents;
-			c->st->files_unchanged++;
 			xattrs_or_report(c, fd, dirfd, name, path, e);
 			return 0;
 		}
@@ -455,7 +535,7 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 		if ((uint64_t)d >= size)
 			break;
 		(void)posix_fadvise(fd, d, h - d, POSIX_FADV_WILLNEED);
-		r = read_region(c, fd, (uint64_t)d, (uint64_t)h, e, &ext_cap, &src_err);
+		r = read_region(c, fd, false, (uint64_t)d, (uint64_t)h, e, &ext_cap, &src_err);
 		if (r < 0)
 			return r;
 		if (src_err)
@@ -471,7 +551,8 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 			  "the snapshot holds the bytes read", path);
 		c->res->n_unreadable++;
 	}
-	c->st->files_new++;
+	*ret_read = true;
+	c->prog.files_read++;
 	if (st.st_nlink > 1) {
 		r = link_add(&c->links, st.st_dev, st.st_ino, e);
 		if (r < 0)
@@ -480,15 +561,140 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 	return 0;
 }
 
-static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct vnode *only,
+/* How a directory is captured. */
+struct dirspec {
+	const struct vnode *only;    /* skeleton node: capture only its children */
+	const struct cfs_tree *ptree; /* the parent snapshot's tree of it, or NULL */
+	uint64_t root_dev;           /* device of the source path it lies in */
+	bool contents;               /* false: stored empty (other file system) */
+	bool made_up;                /* not on disk: leads only to streams */
+};
+
+static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct dirspec *ds,
 		      struct cfs_tree_entry *e);
+
+/* Same type, size, times, inode and mode as in the parent: not changed. */
+static bool unchanged(const struct cfs_tree_entry *pe, uint8_t type, const struct stat *st)
+{
+	return pe->type == type && pe->size == (uint64_t)st->st_size &&
+	       pe->mtime_ns == (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec &&
+	       pe->ctime_ns == (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec &&
+	       pe->ino == (uint64_t)st->st_ino && pe->mode == (st->st_mode & 07777);
+}
+
+static void count_file(struct ctx *c, const struct cfs_tree_entry *pe, bool same)
+{
+	if (!pe)
+		c->st->files_new++;
+	else if (same)
+		c->st->files_unchanged++;
+	else
+		c->st->files_changed++;
+}
+
+/* The parent snapshot's subtree for a directory entry (NULL if none). */
+static const struct cfs_tree *parent_subtree(struct ctx *c, const struct cfs_tree_entry *pe, const char *path,
+					     struct cfs_tree *buf)
+{
+	if (!pe || pe->type != CFS_FT_DIR)
+		return NULL;
+	int r = cfs_repo_get_tree(c->r, &pe->subtree, buf);
+	if (r < 0) {
+		/* Not fatal: the directory is read as if it were new. */
+		log_warning_errno(r, "Cannot read the parent snapshot's tree of %s: %m (its files are read again)",
+				  path);
+		return NULL;
+	}
+	return buf;
+}
+
+static int made_up_entry(struct ctx *c, const char *name, uint8_t type, struct cfs_tree_entry *e)
+{
+	*e = (struct cfs_tree_entry){0};
+	e->name = (uint8_t *)strdup(name);
+	if (!e->name)
+		return -ENOMEM;
+	e->name_len = (uint16_t)strlen(name);
+	e->type = type;
+	e->mode = type == CFS_FT_DIR ? 0755 : 0600;
+	e->uid = c->uid;
+	e->gid = c->gid;
+	e->mtime_ns = e->ctime_ns = c->res->snapshot.time_ns;
+	e->nlink = type == CFS_FT_DIR ? 2 : 1;
+	return 0;
+}
+
+/*
+ * A stream source: read to its end, then ask how it ended. Any failure
+ * fails the snapshot (-ECANCELED, reason logged).
+ */
+static int backup_stream(struct ctx *c, const struct vnode *v, const char *dirpath, struct cfs_tree *t)
+{
+	size_t i = v->stream - 1;
+	char path[8192], msg[1024] = "";
+	struct cfs_tree_entry e;
+	size_t ext_cap = 0;
+	int fd = -1, src_err = 0;
+
+	path_join(path, sizeof(path), dirpath, v->name);
+	int r = made_up_entry(c, v->name, CFS_FT_REG, &e);
+	if (r < 0)
+		return r;
+	r = c->o->stream_open(c->o->stream_ud, i, &fd);
+	if (r < 0) {
+		cfs_tree_entry_release(&e);
+		log_error_errno(r, "Cannot start the stream for %s: %m", path);
+		return -ECANCELED;
+	}
+	uint64_t before = c->st->bytes_read;
+	r = read_region(c, fd, true, 0, UINT64_MAX, &e, &ext_cap, &src_err);
+	close(fd);
+	e.size = c->st->bytes_read - before;
+	int f = c->o->stream_finish(c->o->stream_ud, i, msg, sizeof(msg));
+	if (r < 0) {
+		cfs_tree_entry_release(&e);
+		return r;
+	}
+	if (src_err || f < 0) {
+		cfs_tree_entry_release(&e);
+		if (src_err)
+			log_error_errno(src_err, "Cannot read the stream for %s: %m", path);
+		else
+			log_error("The stream for %s failed: %s", path, msg[0] ? msg : strerror(-f));
+		return -ECANCELED;
+	}
+	c->st->files_new++;
+	c->prog.entries++;
+	c->prog.files_read++;
+	r = cfs_tree_add(t, &e);
+	if (r < 0)
+		cfs_tree_entry_release(&e);
+	return r;
+}
+
+/* A directory that is not on disk and leads only to streams. */
+static int made_up_dir(struct ctx *c, const char *name, const char *path, const struct vnode *v, struct cfs_tree *t)
+{
+	struct cfs_tree_entry e;
+	int r = made_up_entry(c, name, CFS_FT_DIR, &e);
+	if (r < 0)
+		return r;
+	struct dirspec ds = {.only = v, .contents = true, .made_up = true};
+	r = backup_dir(c, -1, path, &ds, &e);
+	if (r == 0)
+		r = cfs_tree_add(t, &e);
+	if (r != 0)
+		cfs_tree_entry_release(&e);
+	return r < 0 ? r : 0;
+}
 
 /*
  * Capture one directory entry into t. Source problems are reported and the
- * entry left out; only repository errors are returned.
+ * entry left out; only repository errors (and failed streams) are returned.
+ * only: the skeleton node of this entry (NULL below the source paths).
  */
 static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *dirpath, const struct vnode *only,
-			struct cfs_tree *t)
+			const struct dirspec *in, struct cfs_tree *t)
 {
 	char path[8192];
 	struct cfs_tree_entry e = {0};
@@ -498,8 +704,12 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 	if (c->o->interrupted && *c->o->interrupted)
 		return -EINTR;
 	path_join(path, sizeof(path), dirpath, name);
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		r = -errno;
+	if (only && only->stream)
+		return backup_stream(c, only, dirpath, t);
+	if (dirfd < 0 || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = dirfd < 0 ? -ENOENT : -errno;
+		if (r == -ENOENT && only && !vnode_has_capture(only))
+			return made_up_dir(c, name, path, only, t);
 		if (r == -ENOENT && !only) {
 			/* Vanished between readdir and stat: nothing to capture. */
 			return 0;
@@ -514,30 +724,72 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 		log_error("Cannot store %s: name too long", path);
 		return 0;
 	}
+	c->prog.entries++;
+	progress(c, false);
+
+	const struct cfs_tree_entry *pe = NULL;
+	if (in->ptree) {
+		int k = cfs_tree_find(in->ptree, name, nlen);
+		if (k >= 0)
+			pe = &in->ptree->entries[k];
+	}
+
+	if (only && !only->captured && !S_ISDIR(st.st_mode)) {
+		c->res->n_unreadable++;
+		log_error("Cannot capture paths below %s: not a directory", path);
+		return 0;
+	}
+
+	if (S_ISREG(st.st_mode) && pe && unchanged(pe, CFS_FT_REG, &st)) {
+		/* Incremental: the parent's entry as it is, file not opened. */
+		r = cfs_tree_entry_copy(pe, &e);
+		if (r < 0)
+			return r;
+		fill_stat(&e, &st);
+		if (st.st_nlink > 1 && !link_find(&c->links, st.st_dev, st.st_ino)) {
+			r = link_add(&c->links, st.st_dev, st.st_ino, &e);
+			if (r < 0)
+				goto fail;
+		}
+		c->st->files_unchanged++;
+		goto add;
+	}
+
 	e.name = (uint8_t *)strdup(name);
 	if (!e.name)
 		return -ENOMEM;
 	e.name_len = (uint16_t)nlen;
 	fill_stat(&e, &st);
 
-	if (only && !only->captured && !S_ISDIR(st.st_mode)) {
-		c->res->n_unreadable++;
-		log_error("Cannot capture paths below %s: not a directory", path);
-		cfs_tree_entry_release(&e);
-		return 0;
-	}
-
 	r = 0;
 	switch (st.st_mode & S_IFMT) {
-	case S_IFREG:
+	case S_IFREG: {
+		bool read = false;
 		e.type = CFS_FT_REG;
-		r = backup_file(c, dirfd, name, path, &e);
+		r = backup_file(c, dirfd, name, path, &e, &read);
+		if (r == 0)
+			count_file(c, pe, !read);
 		break;
-	case S_IFDIR:
+	}
+	case S_IFDIR: {
+		_cleanup_(cfs_tree_release) struct cfs_tree pt = CFS_TREE_INIT;
+		struct dirspec ds = {
+			.only = only && !only->captured ? only : NULL,
+			/* A source path sets the file system its subtree stays on. */
+			.root_dev = only ? (uint64_t)st.st_dev : in->root_dev,
+			.contents = true,
+		};
 		e.type = CFS_FT_DIR;
 		e.size = (uint64_t)st.st_size; /* as `ls -l` shows it */
-		r = backup_dir(c, dirfd, path, only && !only->captured ? only : NULL, &e);
+		if (!only && c->o->one_file_system && (uint64_t)st.st_dev != in->root_dev) {
+			log_info("Not crossing into another file system at %s (stored empty)", path);
+			ds.contents = false;
+		}
+		if (ds.contents)
+			ds.ptree = parent_subtree(c, pe, path, &pt);
+		r = backup_dir(c, dirfd, path, &ds, &e);
 		break;
+	}
 	case S_IFLNK: {
 		e.type = CFS_FT_SYMLINK;
 		size_t cap = (size_t)st.st_size + 2;
@@ -558,7 +810,7 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 		e.target_len = (uint32_t)n;
 		e.size = (uint64_t)n;
 		xattrs_or_report(c, -1, dirfd, name, path, &e);
-		c->st->files_new++;
+		count_file(c, pe, pe && unchanged(pe, CFS_FT_SYMLINK, &st));
 		break;
 	}
 	case S_IFIFO:
@@ -566,7 +818,7 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 	case S_IFBLK:
 		e.type = S_ISFIFO(st.st_mode) ? CFS_FT_FIFO : S_ISCHR(st.st_mode) ? CFS_FT_CHR : CFS_FT_BLK;
 		xattrs_or_report(c, -1, dirfd, name, path, &e);
-		c->st->files_new++;
+		count_file(c, pe, pe && unchanged(pe, e.type, &st));
 		break;
 	case S_IFSOCK:
 		log_warning("Skipping socket %s (sockets cannot be backed up)", path);
@@ -581,10 +833,8 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 		cfs_tree_entry_release(&e);
 		return 0;
 	}
-	if (r < 0) {
-		cfs_tree_entry_release(&e);
-		return r;
-	}
+	if (r < 0)
+		goto fail;
 	if (r == 1 || r == 2) {
 		if (r == 1) {
 			c->res->n_unreadable++;
@@ -593,9 +843,12 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 		cfs_tree_entry_release(&e);
 		return 0;
 	}
+add:
 	r = cfs_tree_add(t, &e);
-	if (r < 0)
-		cfs_tree_entry_release(&e);
+	if (r == 0)
+		return 0;
+fail:
+	cfs_tree_entry_release(&e);
 	return r;
 }
 
@@ -604,84 +857,154 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* See ingest.h for the three kinds of pattern. */
+static bool excluded(const struct ctx *c, const char *path, const char *name)
+{
+	for (size_t i = 0; i < c->o->n_excludes; i++) {
+		const char *p = c->o->excludes[i];
+		if (!strchr(p, '/')) {
+			if (fnmatch(p, name, 0) == 0)
+				return true;
+		} else if (p[0] == '/') {
+			if (fnmatch(p, path, FNM_PATHNAME) == 0)
+				return true;
+		} else {
+			for (const char *s = strchr(path, '/'); s; s = strchr(s + 1, '/'))
+				if (fnmatch(p, s + 1, FNM_PATHNAME) == 0)
+					return true;
+		}
+	}
+	return false;
+}
+
+#define CACHEDIR_TAG "CACHEDIR.TAG"
+#define CACHEDIR_SIGNATURE "Signature: 8a477f597d28d172789f06886806bc55"
+
+/* A cache directory as www.brynosaurus.com/cachedir defines it. */
+static bool is_cache_dir(int dirfd)
+{
+	char b[sizeof(CACHEDIR_SIGNATURE) - 1];
+	_cleanup_close_ int fd = openat(dirfd, CACHEDIR_TAG, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return false;
+	return cfs_pread_full(fd, b, sizeof(b), 0) == (ssize_t)sizeof(b) && memcmp(b, CACHEDIR_SIGNATURE, sizeof(b)) == 0;
+}
+
+/* The names in a directory, sorted, without "." and "..". Returns 1 when
+ * listing failed part way (reported; the names read are kept). */
+static int list_dir(struct ctx *c, int fd, const char *path, char ***ret, size_t *ret_n)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+	int dfd = dup(fd);
+	if (dfd < 0)
+		return -errno;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **nn = realloc(names, ncap * sizeof(*nn));
+			if (!nn) {
+				r = -ENOMEM;
+				break;
+			}
+			names = nn;
+			cap = ncap;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+		errno = 0;
+	}
+	if (r == 0 && errno != 0) {
+		log_error_errno(-errno, "Cannot list directory %s: %m (entries may be missing)", path);
+		c->res->n_unreadable++;
+	}
+	closedir(d);
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return r;
+	}
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
+	*ret = names;
+	*ret_n = n;
+	return 0;
+}
+
 /*
  * Capture the directory `path` (opened relative to dirfd as the last
- * component of path, or "/" when dirfd < 0) into e->subtree. `only`
- * restricts the children to the skeleton's (NULL: all). Returns 1 when the
+ * component of path, or "/" when dirfd < 0 and it is not made up) into
+ * e->subtree, or into the snapshot's root when e is NULL. Returns 1 when the
  * directory could not be read (reported).
  */
-static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct vnode *only,
+static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct dirspec *ds,
 		      struct cfs_tree_entry *e)
 {
 	_cleanup_(cfs_tree_release) struct cfs_tree t = CFS_TREE_INIT;
 	_cleanup_close_ int fd = -1;
-	char **names = NULL;
-	size_t n_names = 0, cap = 0;
 	int r = 0;
 
 	const char *last = strrchr(path, '/');
 	last = last ? last + 1 : path;
-	if (dirfd < 0)
-		fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	else
-		fd = openat(dirfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-	if (fd < 0 && errno == EPERM)
-		fd = openat(dirfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		log_error_errno(-errno, "Cannot open directory %s: %m (left out of the snapshot)", path);
-		return 1;
+	if (!ds->made_up) {
+		if (dirfd < 0)
+			fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		else
+			fd = openat(dirfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = openat(dirfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			log_error_errno(-errno, "Cannot open directory %s: %m (left out of the snapshot)", path);
+			return 1;
+		}
+		if (e)
+			xattrs_or_report(c, fd, -1, NULL, path, e);
 	}
 	c->st->dirs++;
-	if (e)
-		xattrs_or_report(c, fd, -1, NULL, path, e);
 
-	if (only) {
-		for (size_t i = 0; i < only->n_kids; i++) {
-			r = backup_entry(c, fd, only->kids[i].name, path, &only->kids[i], &t);
+	struct dirspec sub = {.root_dev = ds->root_dev};
+	if (ds->only) {
+		for (size_t i = 0; i < ds->only->n_kids; i++) {
+			const struct vnode *k = &ds->only->kids[i];
+			sub.ptree = ds->ptree;
+			r = backup_entry(c, fd, k->name, path, k, &sub, &t);
 			if (r < 0)
 				return r;
 		}
-	} else {
-		int dfd = dup(fd);
-		if (dfd < 0)
-			return -errno;
-		DIR *d = fdopendir(dfd);
-		if (!d) {
-			close(dfd);
-			return -errno;
-		}
-		struct dirent *de;
-		errno = 0;
-		while ((de = readdir(d))) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+	} else if (ds->contents) {
+		char **names = NULL;
+		size_t n_names = 0;
+		r = list_dir(c, fd, path, &names, &n_names);
+		if (r < 0)
+			return r;
+		bool cache = c->o->exclude_caches && is_cache_dir(fd);
+		if (cache)
+			log_info("%s is a cache directory (CACHEDIR.TAG): only the tag is stored", path);
+		sub.ptree = ds->ptree;
+		for (size_t i = 0; i < n_names && r == 0; i++) {
+			char cpath[8192];
+			if (cache && strcmp(names[i], CACHEDIR_TAG) != 0)
 				continue;
-			if (n_names == cap) {
-				size_t ncap = cap ? cap * 2 : 64;
-				char **nn = realloc(names, ncap * sizeof(*nn));
-				if (!nn) {
-					r = -ENOMEM;
-					break;
-				}
-				names = nn;
-				cap = ncap;
-			}
-			names[n_names] = strdup(de->d_name);
-			if (!names[n_names]) {
-				r = -ENOMEM;
-				break;
-			}
-			n_names++;
-			errno = 0;
+			path_join(cpath, sizeof(cpath), path, names[i]);
+			if (c->o->n_excludes && excluded(c, cpath, names[i]))
+				continue;
+			r = backup_entry(c, fd, names[i], path, NULL, &sub, &t);
 		}
-		if (r == 0 && errno != 0) {
-			log_error_errno(-errno, "Cannot list directory %s: %m (entries may be missing)", path);
-			c->res->n_unreadable++;
-		}
-		closedir(d);
-		if (r == 0 && n_names > 1)
-			qsort(names, n_names, sizeof(*names), name_cmp);
-		for (size_t i = 0; i < n_names && r == 0; i++)
-			r = backup_entry(c, fd, names[i], path, NULL, &t);
 		for (size_t i = 0; i < n_names; i++)
 			free(names[i]);
 		free(names);
@@ -728,11 +1051,78 @@ static int strv_dup(const char *const *v, size_t n, char ***ret)
 	return 0;
 }
 
+/* The normalised, sorted source set: paths and stream paths. */
+static int source_set(const char *const *a, size_t na, const char *const *b, size_t nb, char ***ret, size_t *ret_n)
+{
+	char **v = calloc(na + nb + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < na + nb; i++) {
+		int e = cfs_path_normalize(i < na ? a[i] : b[i - na], &v[i]);
+		if (e < 0) {
+			for (size_t j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			return e;
+		}
+	}
+	if (na + nb > 1)
+		qsort(v, na + nb, sizeof(*v), name_cmp);
+	*ret = v;
+	*ret_n = na + nb;
+	return 0;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * The parent for an incremental (newest of the same host and source set)
+ * or differential (newest full one of those) snapshot. -ENOENT: none.
+ */
+static int find_parent(struct cfs_repo *r, uint8_t type, const char *host, char **set, size_t n_set,
+		       struct cfs_snapshot *ret, struct cfs_id *ret_id)
+{
+	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
+	int e = cfs_repo_list_snapshots(r, &l);
+	if (e < 0)
+		return e;
+	for (size_t i = l.n; i-- > 0;) {
+		const struct cfs_snapshot *s = &l.items[i];
+		if (strcmp(s->host, host) != 0 || s->n_paths != n_set)
+			continue;
+		if (type == CFS_SNAP_DIFFERENTIAL && s->type != CFS_SNAP_FULL)
+			continue;
+		char **v;
+		size_t n;
+		e = source_set((const char *const *)s->paths, s->n_paths, NULL, 0, &v, &n);
+		if (e < 0)
+			continue; /* a manifest from elsewhere with odd paths: not ours */
+		bool same = true;
+		for (size_t k = 0; k < n && same; k++)
+			same = strcmp(v[k], set[k]) == 0;
+		strv_free(v, n);
+		if (!same)
+			continue;
+		*ret_id = l.ids[i];
+		return cfs_snapshot_copy(s, ret);
+	}
+	return -ENOENT;
+}
+
 int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struct cfs_backup_result *ret)
 {
+	_cleanup_(cfs_tree_release) struct cfs_tree proot = CFS_TREE_INIT;
+	struct cfs_snapshot parent = {0};
 	struct vnode root = {0};
 	struct ctx c = {0};
 	char host[256] = "";
+	char **set = NULL;
+	size_t n_set = 0;
 	int e;
 
 	memset(ret, 0, sizeof(*ret));
@@ -741,11 +1131,23 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	s->time_ns = cfs_now_ns();
 	s->type = CFS_SNAP_FULL;
 
+	if (o->n_paths + o->n_streams == 0 || (o->n_streams && (!o->stream_open || !o->stream_finish)))
+		return -EINVAL;
 	for (size_t i = 0; i < o->n_paths; i++) {
 		_cleanup_free_ char *norm = NULL;
 		e = cfs_path_normalize(o->paths[i], &norm);
 		if (e == 0)
 			e = vnode_insert(&root, norm);
+		if (e < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < o->n_streams; i++) {
+		_cleanup_free_ char *norm = NULL;
+		e = cfs_path_normalize(o->stream_paths[i], &norm);
+		if (e == 0)
+			e = vnode_insert_stream(&root, norm, i);
+		if (e == -EEXIST)
+			log_error("Stream path %s lies inside a source path, or is given twice", o->stream_paths[i]);
 		if (e < 0)
 			goto out;
 	}
@@ -759,10 +1161,23 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 		e = -ENOMEM;
 		goto out;
 	}
-	e = strv_dup(o->paths, o->n_paths, &s->paths);
+	e = source_set(o->paths, o->n_paths, o->stream_paths, o->n_streams, &set, &n_set);
 	if (e < 0)
 		goto out;
-	s->n_paths = o->n_paths;
+	/* The manifest lists the source set as given: paths, then streams. */
+	s->paths = calloc(n_set + 1, sizeof(*s->paths));
+	if (!s->paths) {
+		e = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n_set; i++) {
+		s->paths[i] = strdup(i < o->n_paths ? o->paths[i] : o->stream_paths[i - o->n_paths]);
+		if (!s->paths[i]) {
+			e = -ENOMEM;
+			goto out;
+		}
+		s->n_paths++;
+	}
 	e = strv_dup(o->tags, o->n_tags, &s->tags);
 	if (e < 0)
 		goto out;
@@ -772,6 +1187,30 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	c.o = o;
 	c.res = ret;
 	c.st = &s->stats;
+	c.uid = (uint32_t)geteuid();
+	c.gid = (uint32_t)getegid();
+	c.t0 = t0;
+
+	if (o->type == CFS_SNAP_INCREMENTAL || o->type == CFS_SNAP_DIFFERENTIAL) {
+		e = find_parent(r, o->type, host, set, n_set, &parent, &s->parent);
+		if (e == 0) {
+			e = cfs_repo_get_tree(r, &parent.root, &proot);
+			if (e < 0) {
+				char hex[CFS_ID_HEX_SIZE];
+				cfs_id_hex(&s->parent, hex);
+				log_error_errno(e, "Cannot read the root tree of parent snapshot %s (%s): %m", parent.name, hex);
+				goto out;
+			}
+			s->type = o->type;
+			s->has_parent = true;
+			c.have_parent = true;
+			c.prog.entries_total = parent.root_nodes;
+		} else if (e != -ENOENT) {
+			log_error_errno(e, "Cannot look for a parent snapshot: %m");
+			goto out;
+		}
+	}
+
 	/* Read window: one maximal chunk plus room to read ahead in big reads. */
 	c.buf_cap = (size_t)cfs_repo_chunker(r)->max_size * 2;
 	c.buf = malloc(c.buf_cap);
@@ -780,19 +1219,33 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 		goto out;
 	}
 
-	e = backup_dir(&c, -1, "/", root.captured ? NULL : &root, NULL);
+	struct stat rst;
+	if (stat("/", &rst) < 0) {
+		e = -errno;
+		goto out;
+	}
+	struct dirspec ds = {
+		.only = root.captured ? NULL : &root,
+		.ptree = c.have_parent ? &proot : NULL,
+		.root_dev = (uint64_t)rst.st_dev,
+		.contents = true,
+	};
+	e = backup_dir(&c, -1, "/", &ds, NULL);
 	if (e == 1) {
 		e = -EIO;
 		goto out;
 	}
 	if (e < 0)
 		goto out;
+	progress(&c, true);
 	s->stats.duration_ns = (uint64_t)(cfs_mono_ns() - t0);
 	e = cfs_repo_commit_snapshot(r, s, &ret->id);
 out:
 	free(c.buf);
 	link_map_release(&c.links);
 	vnode_release(&root);
+	strv_free(set, n_set);
+	cfs_snapshot_release(&parent);
 	if (e < 0)
 		cfs_snapshot_release(s);
 	return e;

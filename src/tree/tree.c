@@ -154,6 +154,65 @@ void cfs_tree_entry_release(struct cfs_tree_entry *e)
 	*e = (struct cfs_tree_entry){0};
 }
 
+static void *memdup_nul(const void *p, size_t n)
+{
+	uint8_t *d = malloc(n + 1);
+	if (d) {
+		if (n)
+			memcpy(d, p, n);
+		d[n] = 0;
+	}
+	return d;
+}
+
+int cfs_tree_entry_copy(const struct cfs_tree_entry *src, struct cfs_tree_entry *ret)
+{
+	struct cfs_tree_entry d = *src;
+	d.name = NULL;
+	d.xattrs = NULL;
+	d.n_xattrs = 0;
+	d.extents = NULL;
+	d.target = NULL;
+	*ret = (struct cfs_tree_entry){0};
+
+	d.name = memdup_nul(src->name, src->name_len);
+	if (!d.name)
+		goto nomem;
+	if (src->target) {
+		d.target = memdup_nul(src->target, src->target_len);
+		if (!d.target)
+			goto nomem;
+	}
+	if (src->n_extents) {
+		d.extents = malloc(src->n_extents * sizeof(*d.extents));
+		if (!d.extents)
+			goto nomem;
+		memcpy(d.extents, src->extents, src->n_extents * sizeof(*d.extents));
+	}
+	if (src->n_xattrs) {
+		d.xattrs = calloc(src->n_xattrs, sizeof(*d.xattrs));
+		if (!d.xattrs)
+			goto nomem;
+		for (; d.n_xattrs < src->n_xattrs; d.n_xattrs++) {
+			const struct cfs_xattr *x = &src->xattrs[d.n_xattrs];
+			struct cfs_xattr *y = &d.xattrs[d.n_xattrs];
+			y->name = strdup(x->name);
+			y->value = x->len ? memdup_nul(x->value, x->len) : NULL;
+			y->len = x->len;
+			if (!y->name || (x->len && !y->value)) {
+				free(y->name);
+				free(y->value);
+				goto nomem;
+			}
+		}
+	}
+	*ret = d;
+	return 0;
+nomem:
+	cfs_tree_entry_release(&d);
+	return -ENOMEM;
+}
+
 void cfs_tree_release(struct cfs_tree *t)
 {
 	if (!t)

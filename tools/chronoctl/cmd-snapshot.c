@@ -2,16 +2,22 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "chronofs/ingest.h"
 #include "chronofs/log.h"
 #include "chronofs/report.h"
 #include "chronofs/util.h"
 #include "chronoctl.h"
+#include "streams.h"
 
 static void usage(FILE *f)
 {
-	fputs("Usage: chronoctl snapshot create [--tag TAG]... [--json] PATH...\n"
+	fputs("Usage: chronoctl snapshot create [OPTIONS] PATH...\n"
+	      "         --type full|incremental|differential   (default incremental)\n"
+	      "         --exclude PATTERN, --exclude-file FILE, --exclude-caches, --one-file-system\n"
+	      "         --stdin-path PATH, --stream PATH=COMMAND   (store a stream as the file PATH)\n"
+	      "         --tag TAG, --json, --quiet\n"
 	       "       chronoctl snapshot list [--json]\n"
 	       "       chronoctl snapshot show SNAP [--json]\n"
 	       "SNAP is a snapshot name (its UTC time), a unique id prefix, or \"latest\".\n",
@@ -87,94 +93,296 @@ static void print_human(const struct cfs_snapshot *s, const struct cfs_id *id)
 	       (double)st->duration_ns / 1e9);
 }
 
+/* The live line of `snapshot create` on a terminal. */
+static void show_progress(void *ud, const struct cfs_backup_progress *p)
+{
+	char line[256], rd[32], rate[32], eta[48] = "", pct[16] = "";
+	(void)ud;
+	if (p->done) {
+		cfs_log_status(NULL);
+		return;
+	}
+	double secs = (double)p->elapsed_ns / 1e9;
+	cfs_format_bytes(p->bytes_read, rd, sizeof(rd));
+	cfs_format_bytes(secs > 0 ? (uint64_t)((double)p->bytes_read / secs) : 0, rate, sizeof(rate));
+	if (p->entries_total && p->entries <= p->entries_total) {
+		snprintf(pct, sizeof(pct), " (%.0f%%)", 100.0 * (double)p->entries / (double)p->entries_total);
+		if (p->entries && secs >= 1) {
+			double left = secs * (double)(p->entries_total - p->entries) / (double)p->entries;
+			snprintf(eta, sizeof(eta), ", about %d:%02d left", (int)left / 60, (int)left % 60);
+		}
+	}
+	snprintf(line, sizeof(line), "%llu entries%s, %llu files read, %s read (%s/s)%s",
+		 (unsigned long long)p->entries, pct, (unsigned long long)p->files_read, rd, rate, eta);
+	cfs_log_status(line);
+}
+
+/* Append the patterns of an exclude file: one per line, '#' comments and
+ * blank lines skipped. */
+static int read_exclude_file(const char *path, char ***pats, size_t *n, size_t *cap)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int e = cfs_read_file(path, false, &text, &len);
+	if (e < 0)
+		return log_error_errno(e, "Cannot read exclude file %s: %m", path);
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		size_t l = strlen(line);
+		while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t'))
+			line[--l] = 0;
+		if (!l || line[0] == '#')
+			continue;
+		if (*n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 16;
+			char **np = realloc(*pats, ncap * sizeof(*np));
+			if (!np)
+				return -ENOMEM;
+			*pats = np;
+			*cap = ncap;
+		}
+		(*pats)[*n] = strdup(line);
+		if (!(*pats)[*n])
+			return -ENOMEM;
+		(*n)++;
+	}
+	return 0;
+}
+
+static int parse_type(const char *s, uint8_t *ret)
+{
+	if (strcmp(s, "full") == 0)
+		*ret = CFS_SNAP_FULL;
+	else if (strcmp(s, "incremental") == 0)
+		*ret = CFS_SNAP_INCREMENTAL;
+	else if (strcmp(s, "differential") == 0)
+		*ret = CFS_SNAP_DIFFERENTIAL;
+	else
+		return log_error_errno(-EINVAL, "Unknown snapshot type \"%s\" (full, incremental or differential)", s);
+	return 0;
+}
+
+/* A path inside the snapshot: absolute, normalised, not "/". */
+static int check_snapshot_path(const char *opt, const char *p)
+{
+	_cleanup_free_ char *norm = NULL;
+	if (p[0] != '/' || cfs_path_normalize(p, &norm) < 0 || strcmp(norm, "/") == 0)
+		return log_error_errno(-EINVAL, "%s %s: give an absolute file path without \"..\"", opt, p);
+	return 0;
+}
+
+static void strv_free_n(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static int verb_create(int argc, char **argv)
 {
+	enum {
+		OPT_TYPE = 0x100,
+		OPT_EXCLUDE,
+		OPT_EXCLUDE_FILE,
+		OPT_EXCLUDE_CACHES,
+		OPT_ONE_FS,
+		OPT_STDIN_PATH,
+		OPT_STREAM,
+	};
 	static const struct option opts[] = {
 		GLOBAL_LONG_OPTIONS,
 		{"tag", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},
+		{"type", required_argument, NULL, OPT_TYPE},
+		{"exclude", required_argument, NULL, OPT_EXCLUDE},
+		{"exclude-file", required_argument, NULL, OPT_EXCLUDE_FILE},
+		{"exclude-caches", no_argument, NULL, OPT_EXCLUDE_CACHES},
+		{"one-file-system", no_argument, NULL, OPT_ONE_FS},
+		{"stdin-path", required_argument, NULL, OPT_STDIN_PATH},
+		{"stream", required_argument, NULL, OPT_STREAM},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
 	_cleanup_free_ const char **tags = NULL;
-	size_t n_tags = 0;
-	bool json = false;
+	_cleanup_free_ struct stream_src *srcs = NULL;
+	_cleanup_free_ const char **spaths = NULL;
+	char **pats = NULL;
+	size_t n_tags = 0, n_pats = 0, cap_pats = 0, n_srcs = 0;
+	struct streams *streams = NULL;
+	struct cfs_backup_options o = {.type = CFS_SNAP_INCREMENTAL, .interrupted = &g_interrupted};
+	bool json = false, have_stdin = false;
 	int c, e;
 
 	tags = calloc((size_t)argc + 1, sizeof(*tags));
-	if (!tags)
+	srcs = calloc((size_t)argc + 1, sizeof(*srcs));
+	spaths = calloc((size_t)argc + 1, sizeof(*spaths));
+	if (!tags || !srcs || !spaths)
 		return -ENOMEM;
 	while ((c = getopt_long(argc, argv, "ht:", opts, NULL)) >= 0) {
 		if ((e = handle_global_option(c, optarg)) != 0) {
 			if (e < 0)
-				return e;
+				goto out;
 			continue;
 		}
+		e = 0;
 		switch (c) {
 		case 't':
 			if (!*optarg || strlen(optarg) > 255)
-				return log_error_errno(-EINVAL, "Invalid tag \"%s\": 1..255 bytes", optarg);
-			tags[n_tags++] = optarg;
+				e = log_error_errno(-EINVAL, "Invalid tag \"%s\": 1..255 bytes", optarg);
+			else
+				tags[n_tags++] = optarg;
 			break;
 		case 'j':
 			json = true;
 			break;
+		case OPT_TYPE:
+			e = parse_type(optarg, &o.type);
+			break;
+		case OPT_EXCLUDE: {
+			char *p = strdup(optarg);
+			char **np = n_pats == cap_pats ? realloc(pats, (cap_pats = cap_pats * 2 + 8) * sizeof(*np)) : pats;
+			if (!p || !np) {
+				free(p);
+				e = -ENOMEM;
+				break;
+			}
+			pats = np;
+			pats[n_pats++] = p;
+			break;
+		}
+		case OPT_EXCLUDE_FILE:
+			e = read_exclude_file(optarg, &pats, &n_pats, &cap_pats);
+			break;
+		case OPT_EXCLUDE_CACHES:
+			o.exclude_caches = true;
+			break;
+		case OPT_ONE_FS:
+			o.one_file_system = true;
+			break;
+		case OPT_STDIN_PATH:
+			if (have_stdin) {
+				e = log_error_errno(-EINVAL, "--stdin-path given twice (standard input is one stream)");
+				break;
+			}
+			if (isatty(STDIN_FILENO)) {
+				e = log_error_errno(-EINVAL, "--stdin-path: standard input is a terminal; pipe the data in");
+				break;
+			}
+			e = check_snapshot_path("--stdin-path", optarg);
+			if (e == 0) {
+				have_stdin = true;
+				srcs[n_srcs++] = (struct stream_src){.path = optarg};
+			}
+			break;
+		case OPT_STREAM: {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || !eq[1]) {
+				e = log_error_errno(-EINVAL, "--stream %s: expected PATH=COMMAND", optarg);
+				break;
+			}
+			*eq = 0;
+			e = check_snapshot_path("--stream", optarg);
+			if (e == 0)
+				srcs[n_srcs++] = (struct stream_src){.path = optarg, .command = eq + 1};
+			break;
+		}
 		case 'h':
 			usage(stdout);
-			return 0;
+			goto out;
 		default:
 			usage(stderr);
-			return -EINVAL;
+			e = -EINVAL;
 		}
+		if (e < 0)
+			goto out;
 	}
-	if (optind >= argc) {
+	if (optind >= argc && n_srcs == 0) {
 		usage(stderr);
-		return log_error_errno(-EINVAL, "snapshot create: no PATH given");
+		e = log_error_errno(-EINVAL, "snapshot create: no PATH given");
+		goto out;
 	}
 	/* Refuse bad paths before anything is written. */
 	for (int i = optind; i < argc; i++) {
 		struct stat st;
-		if (argv[i][0] != '/')
-			return log_error_errno(-EINVAL, "%s: not an absolute path (snapshots record absolute paths)",
-					       argv[i]);
 		_cleanup_free_ char *norm = NULL;
-		if (cfs_path_normalize(argv[i], &norm) < 0)
-			return log_error_errno(-EINVAL, "%s: path must not contain \"..\"", argv[i]);
-		if (lstat(argv[i], &st) < 0)
-			return log_error_errno(-errno, "%s: %m", argv[i]);
+		if (argv[i][0] != '/')
+			e = log_error_errno(-EINVAL, "%s: not an absolute path (snapshots record absolute paths)", argv[i]);
+		else if (cfs_path_normalize(argv[i], &norm) < 0)
+			e = log_error_errno(-EINVAL, "%s: path must not contain \"..\"", argv[i]);
+		else if (lstat(argv[i], &st) < 0)
+			e = log_error_errno(-errno, "%s: %m", argv[i]);
+		if (e < 0)
+			goto out;
 	}
+	/* A trailing '/' on a pattern means nothing more than without it. */
+	for (size_t i = 0; i < n_pats; i++) {
+		size_t l = strlen(pats[i]);
+		while (l > 1 && pats[i][l - 1] == '/')
+			pats[i][--l] = 0;
+	}
+	for (size_t i = 0; i < n_srcs; i++)
+		spaths[i] = srcs[i].path;
+	e = streams_new(srcs, n_srcs, &streams);
+	if (e < 0)
+		goto out;
 	e = open_repo(true, &r);
 	if (e < 0)
-		return e;
+		goto out;
 
-	struct cfs_backup_options o = {
-		.paths = (const char *const *)argv + optind,
-		.n_paths = (size_t)(argc - optind),
-		.tags = tags,
-		.n_tags = n_tags,
-		.interrupted = &g_interrupted,
-	};
+	o.paths = (const char *const *)argv + optind;
+	o.n_paths = (size_t)(argc - optind);
+	o.tags = tags;
+	o.n_tags = n_tags;
+	o.excludes = (const char *const *)pats;
+	o.n_excludes = n_pats;
+	o.stream_paths = spaths;
+	o.n_streams = n_srcs;
+	o.stream_open = streams_open;
+	o.stream_finish = streams_finish;
+	o.stream_ud = streams;
+	if (isatty(STDERR_FILENO) && cfs_log_get_level() >= CFS_LOG_INFO)
+		o.progress = show_progress;
+
 	struct cfs_backup_result res;
 	e = cfs_backup_run(r, &o, &res);
-	if (e == -EINTR)
-		return log_error_errno(e, "Interrupted: no snapshot was created (data already written is reused next time)");
-	if (e < 0)
-		return log_error_errno(e, "Snapshot failed, nothing was committed: %m");
+	cfs_log_status(NULL);
+	if (e == -EINTR) {
+		e = log_error_errno(e, "Interrupted: no snapshot was created (data already written is reused next time)");
+		goto out;
+	}
+	if (e == -ECANCELED) {
+		e = log_error_errno(e, "Snapshot failed (a stream failed, see above): nothing was committed");
+		goto out;
+	}
+	if (e == -EEXIST) {
+		e = log_error_errno(-EINVAL, "Snapshot failed: a stream path collides with a source path or another stream");
+		goto out;
+	}
+	if (e < 0) {
+		e = log_error_errno(e, "Snapshot failed, nothing was committed: %m");
+		goto out;
+	}
 	if (json) {
 		print_json(&res.snapshot, &res.id);
 		putchar('\n');
-	} else {
+	} else if (cfs_log_get_level() >= CFS_LOG_INFO) {
 		print_human(&res.snapshot, &res.id);
 	}
 	cfs_snapshot_release(&res.snapshot);
+	e = 0;
 	if (res.n_unreadable) {
 		log_error("%u file(s) could not be read, or changed while being read (listed above); "
 			  "the snapshot was committed with everything else",
 			  res.n_unreadable);
-		return CFS_EXIT_PARTIAL;
+		e = CFS_EXIT_PARTIAL;
 	}
-	return 0;
+out:
+	streams_free(streams);
+	strv_free_n(pats, n_pats);
+	return e;
 }
 
 static int parse_json_only(int argc, char **argv, bool *json, int nargs)
