@@ -62,9 +62,12 @@ ln -s target-two "$SRC/link"
 ok cfs snapshot create --json "$SRC"
 cp "$OUT" "$WORK/s2.json"
 s2=$(json_get "$WORK/s2.json" .id)
-# (stats.files_changed is not checked: snapshots are all "full" for now and
-# classify every file as new; what matters is that the content is current.)
+[ "$(json_get "$WORK/s2.json" .type)" = incremental ] || fail "second snapshot is not incremental"
 [ "$(json_get "$WORK/s2.json" .stats.bytes_added)" -gt 0 ] || fail "second snapshot added no data for rewritten files"
+# Changed: the two rewrites, chmod, chown, xattr, ACL, touch, grow, link
+# (the renamed and new files are new; d/sub/unchanged stays unchanged).
+[ "$(json_get "$WORK/s2.json" .stats.files_changed)" -ge 9 ] ||
+	fail "only $(json_get "$WORK/s2.json" .stats.files_changed) files classified as changed"
 
 mkdir "$WORK/t2"
 ok cfs restore "$s2" "$WORK/t2"
