@@ -275,7 +275,7 @@ int fs_try_lseek(struct cfs_fs *fs, struct job *j)
  * read that a loop thread or worker has yet to answer. This thread answers
  * nothing, so waiting there cannot deadlock.
  */
-#define STORE_QUEUE 4 /* chunk references held at most: a full queue drops */
+#define STORE_QUEUE 8 /* chunk references held at most: a full queue drops */
 
 struct store_item {
 	fuse_ino_t ino;
