@@ -24,6 +24,8 @@ struct cfs_idset {
 /* 1 added, 0 already present, -ENOMEM. */
 int cfs_idset_add(struct cfs_idset *s, const void *id);
 bool cfs_idset_contains(const struct cfs_idset *s, const void *id);
+/* 1 removed, 0 was not there. */
+int cfs_idset_remove(struct cfs_idset *s, const void *id);
 size_t cfs_idset_count(const struct cfs_idset *s);
 /* Empty the set, keep the allocation. */
 void cfs_idset_clear(struct cfs_idset *s);

@@ -31,7 +31,8 @@
  *
  * Threading: a struct cfs_repo is used by one thread at a time, except
  * that each thread may read through its own struct cfs_repo_reader (the
- * catalog and the object store are thread-safe).
+ * catalog and the object store are thread-safe), and seal and put blobs
+ * through its own struct cfs_repo_sealer (see "Parallel writes").
  */
 #pragma once
 
@@ -123,6 +124,31 @@ enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r);
  */
 int cfs_repo_put_blob(struct cfs_repo *r, enum cfs_blob_type type, const void *p, size_t n,
 		      struct cfs_id *ret_id, bool *ret_added, uint64_t *ret_stored);
+/*
+ * Parallel writes (an ingest pipeline). The owner thread claims each blob:
+ * cfs_repo_claim_blob() computes its id and returns 1 when nobody has
+ * stored or claimed it yet (the caller must now store it), 0 otherwise.
+ * Any thread then seals a claimed blob with its own cfs_repo_sealer
+ * (compression, cipher and scratch per thread) and hands it to
+ * cfs_repo_put_sealed(), which is thread-safe and flushes full packs.
+ * Every claimed blob must be put before cfs_repo_commit_snapshot() (-EBUSY
+ * otherwise). cfs_repo_put_blob() is claim + seal + put on one thread.
+ */
+struct cfs_repo_sealer;
+struct cfs_sealed_blob {
+	struct cfs_id id;
+	uint8_t type, codec;
+	uint32_t raw_len;
+	struct cfs_buf data; /* the sealed bytes (owned by the caller) */
+};
+int cfs_repo_claim_blob(struct cfs_repo *r, const void *p, size_t n, struct cfs_id *ret_id);
+int cfs_repo_sealer_new(struct cfs_repo *r, struct cfs_repo_sealer **ret);
+struct cfs_repo_sealer *cfs_repo_sealer_free(struct cfs_repo_sealer *s);
+CFS_DEFINE_FREEP(struct cfs_repo_sealer, cfs_repo_sealer_free)
+int cfs_repo_sealer_seal(struct cfs_repo_sealer *s, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
+			 size_t n, struct cfs_sealed_blob *out);
+int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uint64_t *ret_stored);
+
 /* Encode and store a tree; ret_nodes gets its node count. */
 int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, struct cfs_id *ret_id,
 		      uint64_t *ret_stored);

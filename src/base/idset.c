@@ -73,6 +73,38 @@ int cfs_idset_add(struct cfs_idset *s, const void *id)
 	return 1;
 }
 
+int cfs_idset_remove(struct cfs_idset *s, const void *id)
+{
+	if (is_zero(id)) {
+		bool had = s->has_zero;
+		s->has_zero = false;
+		return had ? 1 : 0;
+	}
+	if (!s->cap)
+		return 0;
+	size_t i = slot_of(id, s->cap), mask = s->cap - 1;
+	while (memcmp(s->slots[i], id, CFS_IDSET_KEY_SIZE) != 0) {
+		if (is_zero(s->slots[i]))
+			return 0;
+		i = (i + 1) & mask;
+	}
+	/* Backward-shift deletion: move later members of the probe run into
+	 * the hole when their home slot does not lie between hole and them. */
+	for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+		if (is_zero(s->slots[j]))
+			break;
+		size_t home = slot_of(s->slots[j], s->cap);
+		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (stays)
+			continue;
+		memcpy(s->slots[i], s->slots[j], CFS_IDSET_KEY_SIZE);
+		i = j;
+	}
+	memset(s->slots[i], 0, CFS_IDSET_KEY_SIZE);
+	s->n--;
+	return 1;
+}
+
 size_t cfs_idset_count(const struct cfs_idset *s)
 {
 	return s->n + (s->has_zero ? 1 : 0);

@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <pthread.h>
+
 #include "chronofs/compress.h"
 #include "chronofs/idset.h"
 #include "chronofs/pack.h"
@@ -64,9 +66,13 @@ struct cfs_repo {
 	char *secondary_dir; /* owned: a reader's RocksDB secondary dir, removed on free */
 	bool writer;
 
-	/* write side */
+	/* write side: pw, open_ids, claimed, pbuf and crypto_w are protected
+	 * by write_lock (sealed blobs arrive from pipeline threads) */
+	pthread_mutex_t write_lock;
+	struct cfs_crypto *crypto_w; /* owned: pack headers, under write_lock */
 	struct cfs_pack_writer *pw; /* owned */
 	struct cfs_idset open_ids;  /* ids in pw, not yet in the catalog */
+	struct cfs_idset claimed;   /* ids claimed for storing, not yet in pw */
 	struct cfs_buf zbuf, sbuf, pbuf; /* scratch: compressed, sealed, pack bytes */
 	/* read side */
 	struct cfs_repo_reader *reader; /* owned: the reader of cfs_repo_get_blob() */

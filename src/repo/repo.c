@@ -436,6 +436,7 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 		return -ENOMEM;
 	r->lock_fd = -1;
 	r->writer = o->writer;
+	pthread_mutex_init(&r->write_lock, NULL);
 
 	e = cfs_objstore_open(o->location, false, &r->store);
 	if (e == -ENOENT || e == -ENOTDIR)
@@ -465,6 +466,9 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	if (e < 0)
 		return e;
 	e = cfs_compressor_new(r->config.zstd_level, &r->zc);
+	if (e < 0)
+		return e;
+	e = cfs_crypto_new(&r->keys, &r->crypto_w);
 	if (e < 0)
 		return e;
 	e = cfs_pack_writer_new(&r->pw);
@@ -518,8 +522,11 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	r->pw = cfs_pack_writer_free(r->pw);
 	r->zc = cfs_compressor_free(r->zc);
 	r->crypto = cfs_crypto_free(r->crypto);
+	r->crypto_w = cfs_crypto_free(r->crypto_w);
 	r->store = cfs_objstore_free(r->store);
 	cfs_idset_release(&r->open_ids);
+	cfs_idset_release(&r->claimed);
+	pthread_mutex_destroy(&r->write_lock);
 	cfs_buf_release(&r->zbuf);
 	cfs_buf_release(&r->sbuf);
 	cfs_buf_release(&r->pbuf);

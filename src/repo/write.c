@@ -9,7 +9,8 @@
 #include "chronofs/util.h"
 #include "repo/repo-internal.h"
 
-int cfs_repo_flush(struct cfs_repo *r)
+/* Flush the open pack; r->write_lock held. */
+static int flush_locked(struct cfs_repo *r)
 {
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
 	_cleanup_buf_ struct cfs_buf marker = CFS_BUF_INIT;
@@ -30,7 +31,7 @@ int cfs_repo_flush(struct cfs_repo *r)
 		return -ENOMEM;
 	memcpy(entries, pe, count * sizeof(*entries));
 
-	e = cfs_pack_writer_finish(r->pw, r->crypto, &r->pbuf, &pack);
+	e = cfs_pack_writer_finish(r->pw, r->crypto_w, &r->pbuf, &pack);
 	if (e < 0)
 		return e;
 	cfs_repo_pack_name(&pack, name, sizeof(name));
@@ -63,55 +64,134 @@ int cfs_repo_flush(struct cfs_repo *r)
 	return 0;
 }
 
-int cfs_repo_put_blob(struct cfs_repo *r, enum cfs_blob_type type, const void *p, size_t n,
-		      struct cfs_id *ret_id, bool *ret_added, uint64_t *ret_stored)
+int cfs_repo_flush(struct cfs_repo *r)
+{
+	pthread_mutex_lock(&r->write_lock);
+	int e = flush_locked(r);
+	pthread_mutex_unlock(&r->write_lock);
+	return e;
+}
+
+int cfs_repo_claim_blob(struct cfs_repo *r, const void *p, size_t n, struct cfs_id *ret_id)
 {
 	struct cfs_blob_loc loc;
 	struct cfs_id id;
-	enum cfs_codec codec;
-	int e;
 
 	if (n > CFS_BLOB_MAX_SIZE)
 		return -EFBIG;
-	e = cfs_crypto_blob_id(r->crypto, p, n, &id);
+	int e = cfs_crypto_blob_id(r->crypto, p, n, &id);
 	if (e < 0)
 		return e;
 	*ret_id = id;
+	/* Under the lock, so a blob moving from claimed to the open pack to
+	 * the catalog is seen in one of the three. */
+	pthread_mutex_lock(&r->write_lock);
+	if (cfs_idset_contains(&r->claimed, &id) || cfs_idset_contains(&r->open_ids, &id))
+		e = 0;
+	else if ((e = cfs_catalog_blob_get(r->catalog, &id, &loc)) == 0)
+		e = 0;
+	else if (e == -ENOENT)
+		e = cfs_idset_add(&r->claimed, &id) < 0 ? -ENOMEM : 1;
+	pthread_mutex_unlock(&r->write_lock);
+	return e;
+}
+
+struct cfs_repo_sealer {
+	struct cfs_crypto *crypto; /* owned: this thread's contexts */
+	struct cfs_compressor *zc; /* owned */
+	struct cfs_buf zbuf;       /* scratch: compressed bytes */
+};
+
+int cfs_repo_sealer_new(struct cfs_repo *r, struct cfs_repo_sealer **ret)
+{
+	_cleanup_(cfs_repo_sealer_freep) struct cfs_repo_sealer *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	int e = cfs_crypto_new(&r->keys, &s->crypto);
+	if (e < 0)
+		return e;
+	e = cfs_compressor_new(r->config.zstd_level, &s->zc);
+	if (e < 0)
+		return e;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+struct cfs_repo_sealer *cfs_repo_sealer_free(struct cfs_repo_sealer *s)
+{
+	if (!s)
+		return NULL;
+	cfs_crypto_free(s->crypto);
+	cfs_compressor_free(s->zc);
+	cfs_buf_release(&s->zbuf);
+	free(s);
+	return NULL;
+}
+
+static int seal(struct cfs_crypto *crypto, struct cfs_compressor *zc, struct cfs_buf *zbuf, enum cfs_blob_type type,
+		const struct cfs_id *id, const void *p, size_t n, struct cfs_sealed_blob *out)
+{
+	enum cfs_codec codec;
+	int e = cfs_compress(zc, p, n, zbuf, &codec);
+	if (e < 0)
+		return e;
+	cfs_buf_reset(&out->data);
+	/* The id as AAD binds the sealed bytes to the id they are filed under. */
+	e = cfs_crypto_seal(crypto, zbuf->data, zbuf->len, id->b, CFS_ID_SIZE, &out->data);
+	if (e < 0)
+		return e;
+	out->id = *id;
+	out->type = (uint8_t)type;
+	out->codec = (uint8_t)codec;
+	out->raw_len = (uint32_t)n;
+	return 0;
+}
+
+int cfs_repo_sealer_seal(struct cfs_repo_sealer *s, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
+			 size_t n, struct cfs_sealed_blob *out)
+{
+	if (n > CFS_BLOB_MAX_SIZE)
+		return -EFBIG;
+	return seal(s->crypto, s->zc, &s->zbuf, type, id, p, n, out);
+}
+
+int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uint64_t *ret_stored)
+{
+	struct cfs_pack_entry pe = {.id = b->id, .type = b->type, .codec = b->codec, .raw_len = b->raw_len,
+				    .stored_len = (uint32_t)b->data.len};
+	pthread_mutex_lock(&r->write_lock);
+	int e = cfs_pack_writer_add(r->pw, &pe, b->data.data, b->data.len, NULL);
+	if (e == 0 && cfs_idset_add(&r->open_ids, &b->id) < 0)
+		e = -ENOMEM;
+	if (e == 0)
+		(void)cfs_idset_remove(&r->claimed, &b->id);
+	if (e == 0 && cfs_pack_writer_size(r->pw) >= CFS_PACK_TARGET_SIZE)
+		e = flush_locked(r);
+	pthread_mutex_unlock(&r->write_lock);
+	if (e == 0 && ret_stored)
+		*ret_stored = b->data.len;
+	return e;
+}
+
+int cfs_repo_put_blob(struct cfs_repo *r, enum cfs_blob_type type, const void *p, size_t n,
+		      struct cfs_id *ret_id, bool *ret_added, uint64_t *ret_stored)
+{
 	if (ret_added)
 		*ret_added = false;
 	if (ret_stored)
 		*ret_stored = 0;
-	if (cfs_idset_contains(&r->open_ids, &id))
-		return 0;
-	e = cfs_catalog_blob_get(r->catalog, &id, &loc);
-	if (e == 0)
-		return 0;
-	if (e != -ENOENT)
+	int e = cfs_repo_claim_blob(r, p, n, ret_id);
+	if (e <= 0)
 		return e;
-
-	e = cfs_compress(r->zc, p, n, &r->zbuf, &codec);
+	struct cfs_sealed_blob b = {.data = r->sbuf};
+	e = seal(r->crypto, r->zc, &r->zbuf, type, ret_id, p, n, &b);
+	r->sbuf = b.data; /* keep the scratch buffer */
 	if (e < 0)
 		return e;
-	cfs_buf_reset(&r->sbuf);
-	/* The id as AAD binds the sealed bytes to the id they are filed under. */
-	e = cfs_crypto_seal(r->crypto, r->zbuf.data, r->zbuf.len, id.b, CFS_ID_SIZE, &r->sbuf);
-	if (e < 0)
-		return e;
-	struct cfs_pack_entry pe = {.id = id, .type = (uint8_t)type, .codec = (uint8_t)codec,
-				    .raw_len = (uint32_t)n, .stored_len = (uint32_t)r->sbuf.len};
-	e = cfs_pack_writer_add(r->pw, &pe, r->sbuf.data, r->sbuf.len, NULL);
-	if (e < 0)
-		return e;
-	e = cfs_idset_add(&r->open_ids, &id);
-	if (e < 0)
-		return e;
-	if (ret_added)
+	e = cfs_repo_put_sealed(r, &b, ret_stored);
+	if (e == 0 && ret_added)
 		*ret_added = true;
-	if (ret_stored)
-		*ret_stored = r->sbuf.len;
-	if (cfs_pack_writer_size(r->pw) >= CFS_PACK_TARGET_SIZE)
-		return cfs_repo_flush(r);
-	return 0;
+	return e;
 }
 
 int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, struct cfs_id *ret_id,
@@ -216,7 +296,10 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 	char hex[CFS_ID_HEX_SIZE], name[96];
 	int e;
 
-	e = cfs_repo_flush(r);
+	pthread_mutex_lock(&r->write_lock);
+	/* Every claimed blob must be in a pack before a snapshot names it. */
+	e = cfs_idset_count(&r->claimed) ? -EBUSY : flush_locked(r);
+	pthread_mutex_unlock(&r->write_lock);
 	if (e < 0)
 		return e;
 	e = cfs_catalog_batch_new(&b);
