@@ -52,6 +52,7 @@ struct ctx {
 	struct cfs_snapshot_stats *st;
 	struct link_map links;
 	struct pipeline *pipe; /* owned: seals and packs claimed chunks */
+	struct uring *ring;    /* owned: batched stat/open/read; NULL: plain calls */
 	uint8_t *buf; /* owned read window */
 	size_t buf_cap;
 	bool have_parent;
@@ -59,6 +60,14 @@ struct ctx {
 	int64_t t0;        /* monotonic start */
 	int64_t next_progress;
 	struct cfs_backup_progress prog;
+};
+
+/* A small file of a directory, opened and read ahead through io_uring. */
+struct loaded {
+	int fd;       /* -1: not loaded (or handed over) */
+	int error;    /* of the open or a read */
+	uint8_t *buf; /* owned */
+	size_t len;
 };
 
 static void progress(struct ctx *c, bool done)
@@ -395,6 +404,38 @@ static int add_extent(struct cfs_tree_entry *e, uint64_t off, uint32_t len, cons
 /* Chunk [start, end) of fd into e's extents. Returns -errno of a read
  * (source problem, reported per file) as a positive-flagged error through
  * *ret_src_err, repository errors as the return value. */
+/* One chunk at file offset off: claimed, queued for sealing if new, and
+ * appended to e's extents. */
+static int store_chunk(struct ctx *c, const uint8_t *p, size_t n, uint64_t off, struct cfs_tree_entry *e,
+		       size_t *ext_cap)
+{
+	struct cfs_id id;
+	int r = cfs_repo_claim_blob(c->r, p, n, &id);
+	if (r == 1)
+		r = pipeline_put(c->pipe, CFS_BLOB_DATA, &id, p, n);
+	if (r < 0)
+		return r;
+	return add_extent(e, off, (uint32_t)n, &id, ext_cap);
+}
+
+/* A whole file already in memory (loaded through io_uring). */
+static int chunk_mem(struct ctx *c, const uint8_t *p, size_t n, struct cfs_tree_entry *e, size_t *ext_cap)
+{
+	const struct cfs_chunker *ch = cfs_repo_chunker(c->r);
+	size_t done = 0;
+	c->st->bytes_read += n;
+	while (done < n) {
+		size_t cut = cfs_chunker_next(ch, p + done, n - done, true);
+		if (cut == 0)
+			return -EIO; /* the chunker always cuts at end of data */
+		int r = store_chunk(c, p + done, cut, done, e, ext_cap);
+		if (r < 0)
+			return r;
+		done += cut;
+	}
+	return 0;
+}
+
 static int read_region(struct ctx *c, int fd, bool stream, uint64_t start, uint64_t end,
 		       struct cfs_tree_entry *e, size_t *ext_cap, int *ret_src_err)
 {
@@ -429,13 +470,7 @@ static int read_region(struct ctx *c, int fd, bool stream, uint64_t start, uint6
 			size_t cut = cfs_chunker_next(ch, c->buf + done, have - done, eof);
 			if (cut == 0)
 				break;
-			struct cfs_id id;
-			e_ = cfs_repo_claim_blob(c->r, c->buf + done, cut, &id);
-			if (e_ == 1)
-				e_ = pipeline_put(c->pipe, CFS_BLOB_DATA, &id, c->buf + done, cut);
-			if (e_ < 0)
-				return e_;
-			e_ = add_extent(e, cut_off + done, (uint32_t)cut, &id, ext_cap);
+			e_ = store_chunk(c, c->buf + done, cut, cut_off + done, e, ext_cap);
 			if (e_ < 0)
 				return e_;
 			done += cut;
@@ -465,14 +500,22 @@ static bool stat_changed(const struct stat *a, const struct stat *b)
  * read (not taken from another link of the same file).
  */
 static int backup_file(struct ctx *c, int dirfd, const char *name, const char *path, struct cfs_tree_entry *e,
-		       bool *ret_read)
+		       struct loaded *pl, bool *ret_read)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st, st2;
 	size_t ext_cap = 0;
 	int src_err = 0, r;
+	bool in_mem = false;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
+	if (pl && pl->fd >= 0) {
+		/* Opened and read through io_uring with its directory. */
+		fd = pl->fd;
+		pl->fd = -1;
+		in_mem = true;
+	} else {
+		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
+	}
 	if (fd < 0 && errno == EPERM)
 		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 && errno == ENOENT) {
@@ -509,6 +552,16 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 	}
 
 	xattrs_or_report(c, fd, dirfd, name, path, e);
+
+	/* The loaded bytes are the file only when they are exactly its size
+	 * (cap was size + 1) and the read went through; otherwise read it
+	 * again below, through the fd. */
+	if (in_mem && !pl->error && pl->len == (size_t)st.st_size) {
+		r = chunk_mem(c, pl->buf, pl->len, e, &ext_cap);
+		if (r < 0)
+			return r;
+		goto read_done;
+	}
 
 	/* Let the kernel read ahead while we hash and compress: without it a
 	 * cold-cache backup alternates between waiting for the disk and using
@@ -547,6 +600,7 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 		log_error_errno(src_err, "Cannot read %s: %m (left out of the snapshot)", path);
 		return 1;
 	}
+read_done:
 	if (fstat(fd, &st2) == 0 && stat_changed(&st, &st2)) {
 		log_error("%s changed while it was being read (size, mtime or ctime differ before and after); "
 			  "the snapshot holds the bytes read", path);
@@ -695,7 +749,7 @@ static int made_up_dir(struct ctx *c, const char *name, const char *path, const 
  * only: the skeleton node of this entry (NULL below the source paths).
  */
 static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *dirpath, const struct vnode *only,
-			const struct dirspec *in, struct cfs_tree *t)
+			const struct dirspec *in, const struct stat *pre, struct loaded *pl, struct cfs_tree *t)
 {
 	char path[8192];
 	struct cfs_tree_entry e = {0};
@@ -707,7 +761,9 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 	path_join(path, sizeof(path), dirpath, name);
 	if (only && only->stream)
 		return backup_stream(c, only, dirpath, t);
-	if (dirfd < 0 || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (pre)
+		st = *pre;
+	else if (dirfd < 0 || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = dirfd < 0 ? -ENOENT : -errno;
 		if (r == -ENOENT && only && !vnode_has_capture(only))
 			return made_up_dir(c, name, path, only, t);
@@ -767,7 +823,7 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 	case S_IFREG: {
 		bool read = false;
 		e.type = CFS_FT_REG;
-		r = backup_file(c, dirfd, name, path, &e, &read);
+		r = backup_file(c, dirfd, name, path, &e, pl, &read);
 		if (r == 0)
 			count_file(c, pe, !read);
 		break;
@@ -947,6 +1003,116 @@ static int list_dir(struct ctx *c, int fd, const char *path, char ***ret, size_t
 	return 0;
 }
 
+/* Small files of a directory are read ahead in batches of this many bytes
+ * and files, through io_uring. */
+#define LOAD_MAX_FILE (1u << 20)
+#define LOAD_BATCH_BYTES (8u << 20)
+#define LOAD_BATCH_FILES 256
+
+/* Whether entry st (name) of a directory is worth reading ahead: a small,
+ * dense regular file that the parent snapshot does not already hold, not a
+ * second link of a file. */
+static bool load_candidate(const struct dirspec *in, const char *name, const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode) || st->st_size <= 0 || st->st_size > (off_t)LOAD_MAX_FILE || st->st_nlink > 1 ||
+	    (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
+		return false;
+	if (in->ptree) {
+		int k = cfs_tree_find(in->ptree, name, strlen(name));
+		if (k >= 0 && unchanged(&in->ptree->entries[k], CFS_FT_REG, st))
+			return false;
+	}
+	return true;
+}
+
+/* Read ahead the candidates among entries [from, n) through io_uring, one
+ * batch; returns the first entry not considered. */
+static size_t load_batch(struct ctx *c, int fd, const struct dirspec *in, char **names, const struct uring_stat *sts,
+			 struct loaded *ld, size_t from, size_t n)
+{
+	struct uring_file v[LOAD_BATCH_FILES];
+	size_t idx[LOAD_BATCH_FILES], k = 0, bytes = 0, i;
+	for (i = from; i < n && k < LOAD_BATCH_FILES && bytes < LOAD_BATCH_BYTES; i++) {
+		if (sts[i].error || !load_candidate(in, names[i], &sts[i].st))
+			continue;
+		size_t cap = (size_t)sts[i].st.st_size + 1;
+		ld[i].buf = malloc(cap);
+		if (!ld[i].buf)
+			continue; /* read the plain way */
+		v[k] = (struct uring_file){.name = names[i], .buf = ld[i].buf, .cap = cap};
+		idx[k++] = i;
+		bytes += cap;
+	}
+	if (k && uring_load(c->ring, fd, v, k) < 0) {
+		for (size_t j = 0; j < k; j++)
+			if (v[j].fd >= 0)
+				close(v[j].fd);
+		return i; /* the ring failed: these files are read the plain way */
+	}
+	for (size_t j = 0; j < k; j++) {
+		struct loaded *l = &ld[idx[j]];
+		l->fd = v[j].fd;
+		l->error = v[j].error;
+		l->len = v[j].len;
+	}
+	return i;
+}
+
+/*
+ * The entries of a listed directory: stat'ed in one batch and small files
+ * read ahead in batches through io_uring when the ring is there, else one
+ * system call at a time.
+ */
+static int backup_children(struct ctx *c, int fd, const char *path, const struct dirspec *sub, char **names,
+			   size_t n, struct cfs_tree *t)
+{
+	_cleanup_free_ struct uring_stat *sts = NULL;
+	_cleanup_free_ struct loaded *ld = NULL;
+	int r = 0;
+
+	if (c->ring && n) {
+		sts = calloc(n, sizeof(*sts));
+		ld = calloc(n, sizeof(*ld));
+		if (!sts || !ld)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			sts[i].name = names[i];
+			ld[i].fd = -1;
+		}
+		if (uring_stat(c->ring, fd, sts, n) < 0) {
+			free(sts); /* the ring failed: plain system calls */
+			sts = NULL;
+		}
+	}
+	size_t loaded_upto = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct stat *pre = NULL;
+		if (sts) {
+			/* An entry gone since the listing is skipped, as the
+			 * plain path would; other errors are reported there. */
+			if (sts[i].error == -ENOENT)
+				continue;
+			if (!sts[i].error)
+				pre = &sts[i].st;
+			if (pre && i >= loaded_upto && load_candidate(sub, names[i], pre))
+				loaded_upto = load_batch(c, fd, sub, names, sts, ld, i, n);
+		}
+		r = backup_entry(c, fd, names[i], path, NULL, sub, pre, ld ? &ld[i] : NULL, t);
+		if (ld) {
+			if (ld[i].fd >= 0)
+				close(ld[i].fd);
+			free(ld[i].buf);
+			ld[i] = (struct loaded){.fd = -1};
+		}
+	}
+	for (size_t i = 0; ld && i < n; i++) {
+		if (ld[i].fd >= 0)
+			close(ld[i].fd);
+		free(ld[i].buf);
+	}
+	return r;
+}
+
 /*
  * Capture the directory `path` (opened relative to dirfd as the last
  * component of path, or "/" when dirfd < 0 and it is not made up) into
@@ -983,7 +1149,7 @@ static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct d
 		for (size_t i = 0; i < ds->only->n_kids; i++) {
 			const struct vnode *k = &ds->only->kids[i];
 			sub.ptree = ds->ptree;
-			r = backup_entry(c, fd, k->name, path, k, &sub, &t);
+			r = backup_entry(c, fd, k->name, path, k, &sub, NULL, NULL, &t);
 			if (r < 0)
 				return r;
 		}
@@ -997,15 +1163,22 @@ static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct d
 		if (cache)
 			log_info("%s is a cache directory (CACHEDIR.TAG): only the tag is stored", path);
 		sub.ptree = ds->ptree;
-		for (size_t i = 0; i < n_names && r == 0; i++) {
+		/* Drop what is excluded (names[] keeps its owners). */
+		size_t n = 0;
+		_cleanup_free_ char **keep = calloc(n_names + 1, sizeof(*keep));
+		if (!keep)
+			r = -ENOMEM;
+		for (size_t i = 0; r == 0 && i < n_names; i++) {
 			char cpath[8192];
 			if (cache && strcmp(names[i], CACHEDIR_TAG) != 0)
 				continue;
 			path_join(cpath, sizeof(cpath), path, names[i]);
 			if (c->o->n_excludes && excluded(c, cpath, names[i]))
 				continue;
-			r = backup_entry(c, fd, names[i], path, NULL, &sub, &t);
+			keep[n++] = names[i];
 		}
+		if (r == 0)
+			r = backup_children(c, fd, path, &sub, keep, n, &t);
 		for (size_t i = 0; i < n_names; i++)
 			free(names[i]);
 		free(names);
@@ -1225,6 +1398,11 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	e = pipeline_new(r, cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus, 8u << 20, &c.pipe);
 	if (e < 0)
 		goto out;
+	e = uring_new(LOAD_BATCH_FILES, &c.ring);
+	if (e < 0) {
+		log_debug_errno(e, "io_uring unavailable (%m): reading with plain system calls");
+		c.ring = NULL;
+	}
 
 	struct stat rst;
 	if (stat("/", &rst) < 0) {
@@ -1257,6 +1435,7 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 out:
 	/* On failure queued chunks are dropped: nothing names them. */
 	pipeline_free(c.pipe);
+	uring_free(c.ring);
 	free(c.buf);
 	link_map_release(&c.links);
 	vnode_release(&root);

@@ -10,6 +10,8 @@
  */
 #pragma once
 
+#include <sys/stat.h>
+
 #include "chronofs/repo.h"
 
 struct pipeline;
@@ -26,3 +28,41 @@ int pipeline_put(struct pipeline *p, enum cfs_blob_type type, const struct cfs_i
 int pipeline_drain(struct pipeline *p);
 /* Bytes stored (sealed sizes) and blobs added by the workers so far. */
 void pipeline_stats(struct pipeline *p, uint64_t *ret_bytes, uint64_t *ret_blobs);
+
+/*
+ * uring.c — batched file system calls through io_uring (the only file
+ * that uses liburing): many statx, openat and read requests in flight at
+ * once, so a cold cache or a slow disk does not serialise the walk, and the
+ * block layer gets the reads of a whole directory in one submission.
+ */
+struct uring;
+
+/* -ENOSYS (or another error) when io_uring cannot be used here: the caller
+ * falls back to plain system calls. */
+int uring_new(unsigned depth, struct uring **ret);
+struct uring *uring_free(struct uring *u);
+
+/* lstat of each name relative to dirfd; errors per entry. */
+struct uring_stat {
+	const char *name;
+	struct stat st;
+	int error; /* 0 or -errno */
+};
+int uring_stat(struct uring *u, int dirfd, struct uring_stat *v, size_t n);
+
+/*
+ * Open each file (O_RDONLY | O_NOFOLLOW | O_NOATIME, without O_NOATIME
+ * where that gives EPERM) and read it from offset 0 into buf, up to cap
+ * bytes (give cap = expected size + 1 to see growth). The caller closes
+ * the fds.
+ */
+struct uring_file {
+	const char *name;
+	uint8_t *buf;
+	size_t cap;
+	int fd;      /* result: the open fd, or -1 */
+	int error;   /* result: 0 or -errno of the open or a read */
+	size_t len;  /* result: bytes read (< cap only at end of file) */
+	bool eof;    /* result: a read returned 0 */
+};
+int uring_load(struct uring *u, int dirfd, struct uring_file *v, size_t n);
