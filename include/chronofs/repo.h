@@ -181,8 +181,13 @@ CFS_DEFINE_FREEP(struct cfs_repo_reader, cfs_repo_reader_free)
 /* Scratch memory a reader keeps between calls (default: two of the largest
  * chunks). Processes with many reader threads lower it to bound memory. */
 void cfs_repo_reader_set_scratch_limit(struct cfs_repo_reader *rd, size_t bytes);
-/* As cfs_repo_get_blob(); thread-safe across readers. */
+/* As cfs_repo_get_blob(); thread-safe across readers. out's capacity is
+ * used when it suffices (callers may hand in a recycled buffer). */
 int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out);
+/* The same for a blob whose location the caller looked up already
+ * (cfs_repo_blob_loc), e.g. to size out first: one catalog look-up. */
+int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *loc,
+				struct cfs_buf *out);
 
 /* Read and decode a tree (verified). -EPROTO if it does not decode. */
 int cfs_repo_get_tree(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret);

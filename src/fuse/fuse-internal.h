@@ -33,7 +33,6 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdbool.h>
 
 #include "chronofs/cache.h"
@@ -81,11 +80,16 @@ struct cfs_fs {
 	struct fuse_session *se;
 	struct cfs_cache *trees;  /* id -> struct ftree */
 	struct cfs_cache *chunks; /* id -> struct cfs_buf */
-	pthread_key_t reader_key; /* per-thread struct cfs_repo_reader */
-	/* Chunk decodes running at once, at most (CPUs + 1): decoding is CPU
-	 * work, and each one holds two chunk-sized buffers. */
-	sem_t decode_sem;
-	bool decode_sem_ready;
+	pthread_key_t reader_key; /* per-thread struct cfs_repo_reader (trees) */
+
+	/* chunk decoding (decode.c) */
+	pthread_mutex_t dec_lock;
+	pthread_cond_t dec_cond;
+	struct cfs_repo_reader **dec_free; /* idle decoders (a stack); dec_lock */
+	unsigned n_dec_free;               /* dec_lock */
+	struct cfs_buf *idle;              /* recycled chunk buffers; dec_lock */
+	size_t n_idle, idle_bytes;         /* dec_lock */
+	bool dec_ready;
 
 	pthread_mutex_t refresh_lock;
 	int64_t last_refresh_ns; /* protected by refresh_lock */
@@ -206,6 +210,20 @@ struct node {
 	struct cfs_cache_entry *tref; /* the tree holding the entry */
 	const struct cfs_tree_entry *e; /* NULL for a snapshot root */
 };
+
+/* A decoded chunk in the chunk cache (decode.c). */
+struct fchunk {
+	struct cfs_buf b;
+	struct cfs_fs *fs; /* where the buffer goes back to */
+};
+
+/* decode.c */
+int fs_decode_init(struct cfs_fs *fs);
+/* After the chunk cache is gone. */
+void fs_decode_free(struct cfs_fs *fs);
+/* The chunk cache's load and free callbacks. */
+int fs_chunk_loader(void *ud, const void *id, void **ret, size_t *ret_cost);
+void fs_chunk_free(void *p);
 
 /* snaps.c */
 int fs_snaps_init(struct cfs_fs *fs);

@@ -84,45 +84,6 @@ static void free_tree(void *p)
 	free(ft);
 }
 
-static int load_chunk(void *ud, const void *id, void **ret, size_t *ret_cost)
-{
-	struct cfs_fs *fs = ud;
-	struct cfs_repo_reader *rd = fs_reader(fs);
-	if (!rd)
-		return -ENOMEM;
-	struct cfs_buf *b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	while (sem_wait(&fs->decode_sem) < 0 && errno == EINTR)
-		;
-	int e = cfs_repo_reader_get_blob(rd, id, b);
-	sem_post(&fs->decode_sem);
-	if (e < 0) {
-		cfs_buf_release(b);
-		free(b);
-		return e;
-	}
-	/* The buffer grew by doubling: give back the slack before it sits in
-	 * the cache (the budget counts capacity). */
-	if (b->cap > b->len + 4096) {
-		uint8_t *shrunk = realloc(b->data, b->len ? b->len : 1);
-		if (shrunk) {
-			b->data = shrunk;
-			b->cap = b->len ? b->len : 1;
-		}
-	}
-	*ret = b;
-	*ret_cost = b->cap;
-	return 0;
-}
-
-static void free_chunk(void *p)
-{
-	struct cfs_buf *b = p;
-	cfs_buf_release(b);
-	free(b);
-}
-
 __thread bool fs_inline;
 
 /* Log a directory that cannot be read, once per tree blob. */
@@ -161,19 +122,18 @@ int fs_chunk_get(struct cfs_fs *fs, const struct cfs_id *id, struct cfs_cache_en
 {
 	if (fs_inline)
 		return cfs_cache_peek(fs->chunks, id, ret) == 0 ? 0 : -EWOULDBLOCK;
-	return cfs_cache_get(fs->chunks, id, load_chunk, fs, ret);
+	return cfs_cache_get(fs->chunks, id, fs_chunk_loader, fs, ret);
 }
 
 int fs_caches_new(struct cfs_fs *fs, size_t tree_bytes, size_t chunk_bytes)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	if (sem_init(&fs->decode_sem, 0, (unsigned)(cpus < 1 ? 2 : cpus + 1)) < 0)
-		return -errno;
-	fs->decode_sem_ready = true;
-	int e = cfs_cache_new(tree_bytes, free_tree, &fs->trees);
+	int e = fs_decode_init(fs);
 	if (e < 0)
 		return e;
-	return cfs_cache_new(chunk_bytes, free_chunk, &fs->chunks);
+	e = cfs_cache_new(tree_bytes, free_tree, &fs->trees);
+	if (e < 0)
+		return e;
+	return cfs_cache_new(chunk_bytes, fs_chunk_free, &fs->chunks);
 }
 
 /* ---- descent ---------------------------------------------------------- */

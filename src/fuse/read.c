@@ -11,6 +11,7 @@
  */
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "chronofs/log.h"
@@ -154,6 +155,55 @@ void fs_seq_free(struct cfs_fs *fs)
 static void store_enqueue(struct cfs_fs *fs, fuse_ino_t ino, const struct cfs_extent *x, uint64_t file_size,
 			  struct cfs_cache_entry *ce);
 
+/*
+ * A read's reply: pieces of cached chunks (each holding a reference) and
+ * runs of zeros for holes, written to the kernel straight from where they
+ * are (fuse_reply_iov): no per-request buffer to allocate, fault in and
+ * copy into. A request spans a few chunks at most (max 1 MiB, chunks of
+ * 256 KiB and up); holes are cut into ZERO_RUN pieces.
+ */
+#define READ_SEGS 64
+#define ZERO_RUN (64u * 1024)
+static const char zeros[ZERO_RUN];
+
+struct read_reply {
+	struct iovec iov[READ_SEGS];
+	struct cfs_cache_entry *ce[READ_SEGS]; /* the chunk behind iov[i], or NULL */
+	const struct cfs_extent *x[READ_SEGS];
+	unsigned n;
+};
+
+static bool reply_add(struct read_reply *rr, const void *p, size_t len, struct cfs_cache_entry *ce,
+		      const struct cfs_extent *x)
+{
+	if (rr->n == READ_SEGS)
+		return false;
+	rr->iov[rr->n] = (struct iovec){(void *)p, len};
+	rr->ce[rr->n] = ce;
+	rr->x[rr->n] = x;
+	rr->n++;
+	return true;
+}
+
+static bool reply_zeros(struct read_reply *rr, uint64_t len)
+{
+	while (len > 0) {
+		size_t l = (size_t)CFS_MIN(len, (uint64_t)ZERO_RUN);
+		if (!reply_add(rr, zeros, l, NULL, NULL))
+			return false;
+		len -= l;
+	}
+	return true;
+}
+
+static void reply_release(struct cfs_fs *fs, struct read_reply *rr)
+{
+	for (unsigned i = 0; i < rr->n; i++)
+		if (rr->ce[i])
+			cfs_cache_put(fs->chunks, rr->ce[i]);
+	rr->n = 0;
+}
+
 int fs_try_read(struct cfs_fs *fs, struct job *j)
 {
 	fuse_req_t req = j->req;
@@ -178,37 +228,31 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 		j->random = !read_ahead(fs, j->ino, f, start, end);
 		j->ra_done = true;
 	}
-	size_t len = (size_t)(end - start);
-	char *buf = calloc(1, len ? len : 1); /* holes read as zeros */
-	if (!buf) {
-		node_release(fs, &n);
-		fuse_reply_err(req, ENOMEM);
-		return 0;
-	}
 
+	struct read_reply rr;
+	uint64_t pos = start; /* everything before pos is in rr */
 	int err = 0;
+	rr.n = 0;
 	for (uint32_t i = extent_at(f, start); i < f->n_extents && f->extents[i].offset < end; i++) {
 		const struct cfs_extent *x = &f->extents[i];
 		struct cfs_cache_entry *ce;
 		int e = fs_chunk_get(fs, &x->id, &ce);
 		if (e == -EWOULDBLOCK) {
-			free(buf);
+			reply_release(fs, &rr);
 			node_release(fs, &n);
 			return e;
 		}
 		if (e == 0) {
-			const struct cfs_buf *b = cfs_cache_entry_obj(ce);
+			const struct cfs_buf *b = &((const struct fchunk *)cfs_cache_entry_obj(ce))->b;
+			uint64_t a = CFS_MAX(start, x->offset);
+			uint64_t z = CFS_MIN(end, x->offset + x->len);
 			if (b->len != x->len)
 				e = -EBADMSG;
-			else {
-				uint64_t a = CFS_MAX(start, x->offset);
-				uint64_t z = CFS_MIN(end, x->offset + x->len);
-				memcpy(buf + (a - start), b->data + (a - x->offset), (size_t)(z - a));
-			}
-			if (e == 0 && j->random)
-				store_enqueue(fs, j->ino, x, f->size, ce); /* takes the reference */
-			else
+			else if (!reply_zeros(&rr, a - pos) || !reply_add(&rr, b->data + (a - x->offset), z - a, ce, x))
+				e = -ENOMEM; /* cannot happen: a request spans few chunks */
+			if (e < 0)
 				cfs_cache_put(fs->chunks, ce);
+			pos = z;
 		}
 		if (e < 0) {
 			fs_report_blob(fs, n.snap, n.index, &x->id, e);
@@ -220,12 +264,22 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 			break;
 		}
 	}
-	node_release(fs, &n);
-	if (err)
+	if (!err && !reply_zeros(&rr, end - pos)) /* holes read as zeros */
+		err = ENOMEM;
+	if (err) {
+		reply_release(fs, &rr);
 		fuse_reply_err(req, err);
-	else
-		fuse_reply_buf(req, buf, len);
-	free(buf);
+	} else {
+		fuse_reply_iov(req, rr.iov, (int)rr.n);
+		/* A random reader's chunks go on to the page cache. */
+		for (unsigned i = 0; j->random && i < rr.n; i++)
+			if (rr.ce[i]) {
+				store_enqueue(fs, j->ino, rr.x[i], f->size, rr.ce[i]); /* takes the reference */
+				rr.ce[i] = NULL;
+			}
+		reply_release(fs, &rr);
+	}
+	node_release(fs, &n);
 	return 0;
 }
 
@@ -325,7 +379,7 @@ static void *store_main(void *p)
 		bool stopping = fs->store_stop;
 		pthread_mutex_unlock(&fs->store_lock);
 		if (!stopping) {
-			const struct cfs_buf *b = cfs_cache_entry_obj(it.ce);
+			const struct cfs_buf *b = &((const struct fchunk *)cfs_cache_entry_obj(it.ce))->b;
 			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(it.len);
 			bv.buf[0].mem = (char *)b->data + (it.off - it.chunk_off);
 			/* A hint: an inode the kernel has forgotten gives ENOENT. */

@@ -175,8 +175,7 @@ out_caches:
 	fs_seq_free(&fs);
 	cfs_cache_free(fs.chunks);
 	cfs_cache_free(fs.trees);
-	if (fs.decode_sem_ready)
-		sem_destroy(&fs.decode_sem);
+	fs_decode_free(&fs);
 	pthread_key_delete(fs.reader_key);
 	cfs_idset_release(&fs.reported);
 	pthread_mutex_destroy(&fs.report_lock);

@@ -54,40 +54,44 @@ struct cfs_repo_reader *cfs_repo_reader_free(struct cfs_repo_reader *rd)
 int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out)
 {
 	struct cfs_blob_loc loc;
+	int e = cfs_catalog_blob_get(rd->r->catalog, id, &loc);
+	if (e < 0)
+		return e;
+	return cfs_repo_reader_get_blob_at(rd, id, &loc, out);
+}
+
+int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *locp,
+				struct cfs_buf *out)
+{
+	const struct cfs_blob_loc loc = *locp;
 	struct cfs_id got;
 	char name[96];
 	int e;
 
-	e = cfs_catalog_blob_get(rd->r->catalog, id, &loc);
-	if (e < 0)
-		return e;
 	if (loc.stored_len > CFS_BLOB_MAX_SIZE + 4096 || loc.raw_len > CFS_BLOB_MAX_SIZE)
 		return -EPROTO;
 	cfs_repo_pack_name(&loc.pack, name, sizeof(name));
 	e = cfs_buf_resize(&rd->rbuf, loc.stored_len);
-	if (e < 0)
-		return e;
-	e = cfs_objstore_get_range(rd->r->store, name, loc.offset, loc.stored_len, rd->rbuf.data);
-	if (e < 0)
-		return e;
+	if (e == 0)
+		e = cfs_objstore_get_range(rd->r->store, name, loc.offset, loc.stored_len, rd->rbuf.data);
 	uint8_t *plain;
 	size_t plain_len;
-	e = cfs_crypto_open_inplace(rd->crypto, rd->rbuf.data, rd->rbuf.len, id->b, CFS_ID_SIZE, &plain,
-				    &plain_len);
-	if (e < 0)
-		return e;
-	e = cfs_decompress(rd->zc, loc.codec, plain, plain_len, loc.raw_len, out);
-	if (e < 0)
-		return e == -EPROTO ? -EBADMSG : e;
-	e = cfs_crypto_blob_id(rd->crypto, out->data, out->len, &got);
-	if (e < 0)
-		return e;
-	if (memcmp(&got, id, sizeof(got)) != 0)
-		return -EBADMSG;
+	if (e == 0)
+		e = cfs_crypto_open_inplace(rd->crypto, rd->rbuf.data, rd->rbuf.len, id->b, CFS_ID_SIZE, &plain,
+					    &plain_len);
+	if (e == 0) {
+		e = cfs_decompress(rd->zc, loc.codec, plain, plain_len, loc.raw_len, out);
+		if (e == -EPROTO)
+			e = -EBADMSG;
+	}
+	if (e == 0)
+		e = cfs_crypto_blob_id(rd->crypto, out->data, out->len, &got);
+	if (e == 0 && memcmp(&got, id, sizeof(got)) != 0)
+		e = -EBADMSG;
 	/* Do not pin big scratch buffers between calls beyond the limit. */
 	if (rd->rbuf.cap > rd->scratch_limit)
 		cfs_buf_release(&rd->rbuf);
-	return 0;
+	return e;
 }
 
 void cfs_repo_reader_set_scratch_limit(struct cfs_repo_reader *rd, size_t bytes)
