@@ -115,6 +115,10 @@ struct cfs_fs {
 	pthread_t ra_threads[4];
 	unsigned n_ra_threads;
 
+	/* directories whose small files were decoded ahead (read.c), by inode;
+	 * protected by ra_lock */
+	fuse_ino_t ra_dirs[64];
+
 	bool no_open;       /* the kernel opens files without asking us */
 	struct fseq *seq;   /* sequential-reader state by inode (read.c) */
 
@@ -191,10 +195,9 @@ enum ra_kind {
 struct ra_item {
 	struct cfs_id id;
 	enum ra_kind kind;
+	uint8_t depth; /* RA_TREE: levels of subdirectories to prefetch below it */
 };
 
-/* True on read-ahead threads: trees they load do not prefetch further. */
-extern __thread bool fs_prefetching;
 
 /* A decoded directory and where each entry's index starts. */
 struct ftree {
@@ -267,9 +270,12 @@ int fs_store_start(struct cfs_fs *fs);
 void fs_store_stop(struct cfs_fs *fs);
 /* session.c: answer leftover requests with EIO once the loop has stopped. */
 void fs_drain_requests(struct cfs_fs *fs, int timeout_ms);
-void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id, enum ra_kind kind);
-/* A directory is being listed: decode its small files' chunks ahead. */
+void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id, enum ra_kind kind, unsigned depth);
+/* A directory is being listed: load its subdirectories' trees ahead. */
 void fs_ra_dir(struct cfs_fs *fs, const struct ftree *ft);
+/* A small file of directory dir (inode) is read: decode its directory's
+ * small files ahead, once per directory among the last few. */
+void fs_ra_small_files(struct cfs_fs *fs, fuse_ino_t dir, const struct cfs_tree *t);
 extern const struct fuse_lowlevel_ops fs_ops;
 int fs_seq_new(struct cfs_fs *fs);
 void fs_seq_free(struct cfs_fs *fs);

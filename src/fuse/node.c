@@ -57,14 +57,6 @@ static int load_tree(void *ud, const void *id, void **ret, size_t *ret_cost)
 		pos += 1 + (ft->t.entries[i].type == CFS_FT_DIR ? ft->t.entries[i].subtree_nodes : 0);
 	}
 	ft->start[ft->t.n] = pos;
-	/* A walker (find, ls -R, du, cp -a) reads the subdirectories next:
-	 * load them in the background while it works on this one. Only for
-	 * trees someone asked for, so prefetch stays one level ahead instead
-	 * of pulling in the whole snapshot. */
-	if (!fs_prefetching)
-		for (size_t i = 0; i < ft->t.n; i++)
-			if (ft->t.entries[i].type == CFS_FT_DIR)
-				fs_ra_enqueue(fs, &ft->t.entries[i].subtree, RA_TREE);
 	*ret = ft;
 	/* Decoded size is about twice the encoding, plus the index. */
 	*ret_cost = 2 * b.len + (ft->t.n + 1) * (sizeof(*ft->start) + sizeof(struct cfs_tree_entry));

@@ -129,7 +129,7 @@ static bool read_ahead(struct cfs_fs *fs, fuse_ino_t ino, const struct cfs_tree_
 	uint64_t limit = end + CFS_MIN((uint64_t)RA_WINDOW_MAX, (uint64_t)cs.budget / 3);
 	uint32_t i = sl->ra_next;
 	for (; i < f->n_extents && f->extents[i].offset < limit; i++)
-		fs_ra_enqueue(fs, &f->extents[i].id, RA_CHUNK);
+		fs_ra_enqueue(fs, &f->extents[i].id, RA_CHUNK, 0);
 	sl->ra_next = i;
 	pthread_mutex_unlock(&q->lock);
 	return true;
@@ -154,6 +154,7 @@ void fs_seq_free(struct cfs_fs *fs)
 
 static void store_enqueue(struct cfs_fs *fs, fuse_ino_t ino, const struct cfs_extent *x, uint64_t file_size,
 			  struct cfs_cache_entry *ce);
+#define SMALL_FILE_MAX (256u * 1024)
 
 /*
  * A read's reply: pieces of cached chunks (each holding a reference) and
@@ -226,6 +227,9 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 	if (!j->ra_done) {
 		/* Once per request, whether it is answered here or by a worker. */
 		j->random = !read_ahead(fs, j->ino, f, start, end);
+		if (start == 0 && f->size <= SMALL_FILE_MAX)
+			fs_ra_small_files(fs, make_ino(n.snap->ord, n.parent_index),
+					  &((const struct ftree *)cfs_cache_entry_obj(n.tref))->t);
 		j->ra_done = true;
 	}
 
@@ -441,42 +445,71 @@ void fs_store_stop(struct cfs_fs *fs)
 
 /* ---- read-ahead threads -------------------------------------------------- */
 
-__thread bool fs_prefetching;
-
 /*
- * A directory is being listed: the walkers that list directories (cp -a,
- * rsync, tar, grep -r) read its small files next, one at a time, each
- * waiting for a chunk load. Decode the small files' chunks ahead, up to a
- * third of the chunk cache.
+ * Trees ahead of a walker. find, ls -R, du, cp -a and rsync list a
+ * directory and then descend into its subdirectories in name order, which
+ * is tree order. So listing a directory queues its subdirectories' trees
+ * with one more level below each (RA_TREE_DEPTH), at the front of the
+ * queue and first child first: the next trees the walker asks for are the
+ * next ones loaded, and it finds them cached (answered on the loop thread,
+ * no hand-off), while a directory it skips costs one tree decode.
  */
-#define SMALL_FILE_MAX (256u * 1024)
+#define RA_TREE_DEPTH 1
 
 void fs_ra_dir(struct cfs_fs *fs, const struct ftree *ft)
 {
+	for (size_t i = ft->t.n; i-- > 0;)
+		if (ft->t.entries[i].type == CFS_FT_DIR)
+			fs_ra_enqueue(fs, &ft->t.entries[i].subtree, RA_TREE, RA_TREE_DEPTH);
+}
+
+/*
+ * Small files ahead of a copier. cp -a, rsync, tar and grep -r read a
+ * directory's small files one after the other, each waiting for a chunk
+ * load. When such a file is first read, decode the small files of its
+ * directory ahead, up to a third of the chunk cache; once per directory
+ * among the last few seen (a walker that only lists, like find or du, never
+ * pays for it).
+ */
+void fs_ra_small_files(struct cfs_fs *fs, fuse_ino_t dir, const struct cfs_tree *t)
+{
+	fuse_ino_t *slot = &fs->ra_dirs[((dir * UINT64_C(0x9E3779B97F4A7C15)) >> 58) % ARRAY_SIZE(fs->ra_dirs)];
+	pthread_mutex_lock(&fs->ra_lock);
+	bool seen = *slot == dir;
+	*slot = dir;
+	pthread_mutex_unlock(&fs->ra_lock);
+	if (seen)
+		return;
 	struct cfs_cache_stats cs;
 	cfs_cache_stats(fs->chunks, &cs);
 	uint64_t budget = cs.budget / 3, queued = 0;
-	for (size_t i = 0; i < ft->t.n && queued < budget; i++) {
-		const struct cfs_tree_entry *en = &ft->t.entries[i];
+	for (size_t i = 0; i < t->n && queued < budget; i++) {
+		const struct cfs_tree_entry *en = &t->entries[i];
 		if (en->type != CFS_FT_REG || en->size > SMALL_FILE_MAX)
 			continue;
 		for (uint32_t k = 0; k < en->n_extents && queued < budget; k++) {
-			fs_ra_enqueue(fs, &en->extents[k].id, RA_CHUNK);
+			fs_ra_enqueue(fs, &en->extents[k].id, RA_CHUNK, 0);
 			queued += en->extents[k].len;
 		}
 	}
 }
 
-void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id, enum ra_kind kind)
+void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id, enum ra_kind kind, unsigned depth)
 {
-	if (cfs_cache_has(kind == RA_CHUNK ? fs->chunks : fs->trees, id))
+	/* A cached tree may still have levels to prefetch below it. */
+	if ((kind == RA_CHUNK || depth == 0) && cfs_cache_has(kind == RA_CHUNK ? fs->chunks : fs->trees, id))
 		return;
 	pthread_mutex_lock(&fs->ra_lock);
 	/* A full queue drops the request: read-ahead is a hint. */
 	if (fs->ra_len < fs->ra_cap) {
-		struct ra_item *it = &fs->ra_queue[(fs->ra_head + fs->ra_len) % fs->ra_cap];
-		it->id = *id;
-		it->kind = kind;
+		size_t at;
+		if (kind == RA_TREE) {
+			fs->ra_head = (fs->ra_head + fs->ra_cap - 1) % fs->ra_cap;
+			at = fs->ra_head;
+		} else {
+			at = (fs->ra_head + fs->ra_len) % fs->ra_cap;
+		}
+		fs->ra_queue[at] = (struct ra_item){.id = *id, .kind = kind, .depth = (uint8_t)depth};
 		fs->ra_len++;
 		pthread_cond_signal(&fs->ra_cond);
 	}
@@ -486,7 +519,6 @@ void fs_ra_enqueue(struct cfs_fs *fs, const struct cfs_id *id, enum ra_kind kind
 static void *ra_main(void *p)
 {
 	struct cfs_fs *fs = p;
-	fs_prefetching = true;
 	pthread_mutex_lock(&fs->ra_lock);
 	for (;;) {
 		while (!fs->ra_stop && fs->ra_len == 0)
@@ -504,6 +536,10 @@ static void *ra_main(void *p)
 			if (fs_chunk_get(fs, &it.id, &ce) == 0)
 				cfs_cache_put(fs->chunks, ce);
 		} else if (cfs_cache_get(fs->trees, &it.id, fs_tree_loader, fs, &ce) == 0) {
+			const struct ftree *ft = cfs_cache_entry_obj(ce);
+			for (size_t i = ft->t.n; it.depth > 0 && i-- > 0;)
+				if (ft->t.entries[i].type == CFS_FT_DIR)
+					fs_ra_enqueue(fs, &ft->t.entries[i].subtree, RA_TREE, it.depth - 1u);
 			cfs_cache_put(fs->trees, ce);
 		}
 		pthread_mutex_lock(&fs->ra_lock);
