@@ -17,6 +17,17 @@
  * callback may run concurrently. Concurrent puts of one name each write their
  * own temp file and the last rename wins, which is what "replace" means.
  *
+ * Open files for ranged reads (fd_lock). The mount reads packs a blob at a
+ * time: an openat + fstat + close around every pread cost more than the
+ * pread itself for small blobs, and a fresh file description loses the
+ * kernel's read-ahead state. So get_range keeps the last FD_SLOTS objects
+ * open (least recently used goes). A cached descriptor names the inode it
+ * opened: this process's put and delete of that name drop it, and objects
+ * are only ever replaced by rename, so a reader sees one whole version.
+ * get_range is used on packs, which are immutable (named by their
+ * content), so a pack replaced or deleted by another process reads the same
+ * bytes or, once gone, as it was.
+ *
  * dir_lock closes one durability window: a directory is visible as soon as
  * mkdirat() returns, before its parent is fsynced, so another thread could
  * put into it and return "durable" while the directory entry itself is not.
@@ -40,9 +51,23 @@
 #include "chronofs/util.h"
 #include "objstore/objstore-internal.h"
 
+#define FD_SLOTS 32
+
+struct fd_slot {
+	char *name;     /* owned; NULL: free slot */
+	int fd;
+	uint64_t size;
+	unsigned refs;  /* get_range calls using fd now */
+	bool dropped;   /* put/delete of name: close when refs reach 0 */
+	uint64_t used;  /* fd_tick at the last use */
+};
+
 struct local {
 	int root_fd;               /* O_DIRECTORY, immutable after construction */
 	pthread_mutex_t dir_lock; /* held across directory creation + parent fsync */
+	pthread_mutex_t fd_lock;  /* protects fds and fd_tick; nothing taken after it */
+	struct fd_slot fds[FD_SLOTS];
+	uint64_t fd_tick;
 };
 
 /* An object that is missing, or whose path runs through a non-directory, or
@@ -234,14 +259,20 @@ static int local_put_common(struct local *l, const char *name, const void *p, si
 	return 0;
 }
 
+static void fd_forget(struct local *l, const char *name);
+
 static int local_put(void *impl, const char *name, const void *p, size_t n)
 {
-	return local_put_common(impl, name, p, n, false);
+	int r = local_put_common(impl, name, p, n, false);
+	fd_forget(impl, name);
+	return r;
 }
 
 static int local_put_new(void *impl, const char *name, const void *p, size_t n)
 {
-	return local_put_common(impl, name, p, n, true);
+	int r = local_put_common(impl, name, p, n, true);
+	fd_forget(impl, name);
+	return r;
 }
 
 /* Open a regular file for reading; -ENOENT for anything that is not one.
@@ -287,21 +318,118 @@ static int local_get(void *impl, const char *name, struct cfs_buf *out)
 	return 0;
 }
 
-static int local_get_range(void *impl, const char *name, uint64_t off, size_t n, void *out)
+/* fd_lock held: forget the slot, closing its fd unless a reader still uses
+ * it (the last one closes it). */
+static void fd_slot_drop_locked(struct fd_slot *sl)
 {
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-	ssize_t got;
+	if (!sl->name)
+		return;
+	if (sl->refs > 0) {
+		sl->dropped = true;
+		return;
+	}
+	close(sl->fd);
+	free(sl->name);
+	*sl = (struct fd_slot){.fd = -1};
+}
 
-	fd = open_object(impl, name, &st);
+static void fd_forget(struct local *l, const char *name)
+{
+	pthread_mutex_lock(&l->fd_lock);
+	for (size_t i = 0; i < FD_SLOTS; i++)
+		if (l->fds[i].name && !l->fds[i].dropped && strcmp(l->fds[i].name, name) == 0)
+			fd_slot_drop_locked(&l->fds[i]);
+	pthread_mutex_unlock(&l->fd_lock);
+}
+
+/* A slot holding name open, with a reference taken. */
+static int fd_get(struct local *l, const char *name, struct fd_slot **ret)
+{
+	struct fd_slot *victim = NULL;
+	struct stat st;
+
+	pthread_mutex_lock(&l->fd_lock);
+	for (size_t i = 0; i < FD_SLOTS; i++) {
+		struct fd_slot *sl = &l->fds[i];
+		if (sl->name && !sl->dropped && strcmp(sl->name, name) == 0) {
+			sl->refs++;
+			sl->used = ++l->fd_tick;
+			*ret = sl;
+			pthread_mutex_unlock(&l->fd_lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&l->fd_lock);
+
+	_cleanup_close_ int fd = open_object(l, name, &st);
 	if (fd < 0)
 		return fd;
-	if (off > (uint64_t)st.st_size || n > (uint64_t)st.st_size - off)
+	_cleanup_free_ char *copy = strdup(name);
+	if (!copy)
+		return -ENOMEM;
+
+	pthread_mutex_lock(&l->fd_lock);
+	/* A free slot, else the least recently used one nobody reads from. */
+	for (size_t i = 0; i < FD_SLOTS; i++) {
+		struct fd_slot *sl = &l->fds[i];
+		if (!sl->name) {
+			victim = sl;
+			break;
+		}
+		if (sl->refs == 0 && (!victim || sl->used < victim->used))
+			victim = sl;
+	}
+	if (!victim) {
+		/* Every slot busy: this read goes on its own descriptor. */
+		pthread_mutex_unlock(&l->fd_lock);
+		return -EBUSY;
+	}
+	fd_slot_drop_locked(victim);
+	*victim = (struct fd_slot){.name = TAKE_PTR(copy), .fd = TAKE_FD(fd), .size = (uint64_t)st.st_size,
+				   .refs = 1, .used = ++l->fd_tick};
+	*ret = victim;
+	pthread_mutex_unlock(&l->fd_lock);
+	return 0;
+}
+
+static void fd_put(struct local *l, struct fd_slot *sl)
+{
+	pthread_mutex_lock(&l->fd_lock);
+	sl->refs--;
+	if (sl->dropped && sl->refs == 0) {
+		sl->dropped = false;
+		fd_slot_drop_locked(sl);
+	}
+	pthread_mutex_unlock(&l->fd_lock);
+}
+
+static int pread_range(int fd, uint64_t size, uint64_t off, size_t n, void *out)
+{
+	if (off > size || n > size - off)
 		return -ERANGE;
-	got = cfs_pread_full(fd, out, n, off);
+	ssize_t got = cfs_pread_full(fd, out, n, off);
 	if (got < 0)
 		return (int)got;
 	return (size_t)got == n ? 0 : -ERANGE;
+}
+
+static int local_get_range(void *impl, const char *name, uint64_t off, size_t n, void *out)
+{
+	struct local *l = impl;
+	struct fd_slot *sl;
+	int r = fd_get(l, name, &sl);
+	if (r == 0) {
+		r = pread_range(sl->fd, sl->size, off, n, out);
+		fd_put(l, sl);
+		return r;
+	}
+	if (r != -EBUSY)
+		return r;
+	struct stat st;
+	_cleanup_close_ int fd = open_object(l, name, &st);
+	if (fd < 0)
+		return fd;
+	return pread_range(fd, (uint64_t)st.st_size, off, n, out);
 }
 
 static int local_head(void *impl, const char *name, uint64_t *ret_size)
@@ -324,6 +452,7 @@ static int local_delete(void *impl, const char *name)
 	const char *base = split_name(name, dir);
 	_cleanup_close_ int dir_fd = -1;
 
+	fd_forget(l, name);
 	dir_fd = open_parent(l, dir, false);
 	if (dir_fd < 0)
 		return dir_fd == -ENOTDIR ? -ENOENT : dir_fd;
@@ -494,8 +623,11 @@ static int local_list(void *impl, const char *prefix, cfs_objstore_list_cb cb, v
 static void local_free(void *impl)
 {
 	struct local *l = impl;
+	for (size_t i = 0; i < FD_SLOTS; i++)
+		fd_slot_drop_locked(&l->fds[i]);
 	if (l->root_fd >= 0)
 		close(l->root_fd);
+	pthread_mutex_destroy(&l->fd_lock);
 	pthread_mutex_destroy(&l->dir_lock);
 	free(l);
 }
@@ -561,6 +693,12 @@ int cfs_objstore_local_new(const char *dir, bool create, struct cfs_objstore **r
 		return -ENOMEM;
 	r = pthread_mutex_init(&l->dir_lock, NULL);
 	if (r != 0) {
+		free(l);
+		return -r;
+	}
+	r = pthread_mutex_init(&l->fd_lock, NULL);
+	if (r != 0) {
+		pthread_mutex_destroy(&l->dir_lock);
 		free(l);
 		return -r;
 	}
