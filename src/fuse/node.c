@@ -246,16 +246,33 @@ struct link_builder {
 	size_t n, cap;
 };
 
+/*
+ * The walk visits every directory of the snapshot once: trees already cached
+ * are used from the cache, the others are decoded for the walk alone and
+ * dropped, so building the table does not evict what a reader is using.
+ */
 static int walk_links(struct cfs_fs *fs, const struct cfs_id *tree, uint64_t base, struct link_builder *lb,
 		      unsigned depth)
 {
-	struct cfs_cache_entry *tref;
+	struct cfs_cache_entry *tref = NULL;
+	struct ftree *ft;
+	size_t cost;
 	if (depth > 4096)
 		return -ELOOP;
-	int e = fs_tree_get(fs, tree, &tref);
-	if (e < 0)
-		return e;
-	struct ftree *ft = cfs_cache_entry_obj(tref);
+	int e = cfs_cache_peek(fs->trees, tree, &tref);
+	if (e == 0) {
+		ft = cfs_cache_entry_obj(tref);
+	} else {
+		void *obj;
+		e = load_tree(fs, tree, &obj, &cost);
+		if (e < 0) {
+			if (e == -ENOMEM)
+				return e;
+			report_tree(fs, tree, e);
+			return -EIO;
+		}
+		ft = obj;
+	}
 	for (size_t i = 0; i < ft->t.n && e == 0; i++) {
 		const struct cfs_tree_entry *en = &ft->t.entries[i];
 		if (en->type == CFS_FT_DIR) {
@@ -274,7 +291,10 @@ static int walk_links(struct cfs_fs *fs, const struct cfs_id *tree, uint64_t bas
 			lb->v[lb->n++] = (struct link_ent){en->dev, en->ino, base + ft->start[i]};
 		}
 	}
-	cfs_cache_put(fs->trees, tref);
+	if (tref)
+		cfs_cache_put(fs->trees, tref);
+	else
+		free_tree(ft);
 	return e;
 }
 
