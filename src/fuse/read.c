@@ -9,8 +9,10 @@
  * cache (notify_store), so the next random reads that land in it are page
  * cache hits.
  */
+#include <assert.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <limits.h>
 #include <sys/uio.h>
 #include <time.h>
 
@@ -160,49 +162,76 @@ static void store_enqueue(struct cfs_fs *fs, fuse_ino_t ino, const struct cfs_ex
  * A read's reply: pieces of cached chunks (each holding a reference) and
  * runs of zeros for holes, written to the kernel straight from where they
  * are (fuse_reply_iov): no per-request buffer to allocate, fault in and
- * copy into. A request spans a few chunks at most (max 1 MiB, chunks of
- * 256 KiB and up); holes are cut into ZERO_RUN pieces.
+ * copy into. The pieces are counted before they are gathered (a sparse
+ * file may have many small extents in one request); the usual few fit in
+ * READ_SEGS on the stack. Holes are cut into ZERO_RUN pieces.
  */
-#define READ_SEGS 64
+#define READ_SEGS 16
 #define ZERO_RUN (64u * 1024)
 static const char zeros[ZERO_RUN];
 
-struct read_reply {
-	struct iovec iov[READ_SEGS];
-	struct cfs_cache_entry *ce[READ_SEGS]; /* the chunk behind iov[i], or NULL */
-	const struct cfs_extent *x[READ_SEGS];
-	unsigned n;
+struct read_seg {
+	struct cfs_cache_entry *ce; /* the chunk behind the piece, or NULL */
+	const struct cfs_extent *x;
 };
 
-static bool reply_add(struct read_reply *rr, const void *p, size_t len, struct cfs_cache_entry *ce,
-		      const struct cfs_extent *x)
+struct read_reply {
+	struct iovec *iov;
+	struct read_seg *seg;
+	unsigned n, cap;
+	struct iovec iov_s[READ_SEGS];
+	struct read_seg seg_s[READ_SEGS];
+};
+
+/* Room for the pieces of a read of len bytes over n_extents extents. */
+static int reply_init(struct read_reply *rr, uint32_t n_extents, uint64_t len)
 {
-	if (rr->n == READ_SEGS)
-		return false;
-	rr->iov[rr->n] = (struct iovec){(void *)p, len};
-	rr->ce[rr->n] = ce;
-	rr->x[rr->n] = x;
-	rr->n++;
-	return true;
+	uint64_t cap = 2 * (uint64_t)n_extents + 2 + len / ZERO_RUN;
+	rr->n = 0;
+	rr->iov = rr->iov_s;
+	rr->seg = rr->seg_s;
+	rr->cap = READ_SEGS;
+	if (cap <= READ_SEGS)
+		return 0;
+	if (cap > UINT32_MAX)
+		return -ENOMEM;
+	rr->iov = malloc(cap * sizeof(*rr->iov));
+	rr->seg = malloc(cap * sizeof(*rr->seg));
+	rr->cap = (unsigned)cap;
+	return rr->iov && rr->seg ? 0 : -ENOMEM;
 }
 
-static bool reply_zeros(struct read_reply *rr, uint64_t len)
+static void reply_add(struct read_reply *rr, const void *p, size_t len, struct cfs_cache_entry *ce,
+		      const struct cfs_extent *x)
+{
+	assert(rr->n < rr->cap);
+	rr->iov[rr->n] = (struct iovec){(void *)p, len};
+	rr->seg[rr->n] = (struct read_seg){ce, x};
+	rr->n++;
+}
+
+static void reply_zeros(struct read_reply *rr, uint64_t len)
 {
 	while (len > 0) {
 		size_t l = (size_t)CFS_MIN(len, (uint64_t)ZERO_RUN);
-		if (!reply_add(rr, zeros, l, NULL, NULL))
-			return false;
+		reply_add(rr, zeros, l, NULL, NULL);
 		len -= l;
 	}
-	return true;
 }
 
+/* Drops the chunk references still held, and the arrays. */
 static void reply_release(struct cfs_fs *fs, struct read_reply *rr)
 {
 	for (unsigned i = 0; i < rr->n; i++)
-		if (rr->ce[i])
-			cfs_cache_put(fs->chunks, rr->ce[i]);
+		if (rr->seg[i].ce)
+			cfs_cache_put(fs->chunks, rr->seg[i].ce);
 	rr->n = 0;
+	if (rr->iov != rr->iov_s)
+		free(rr->iov);
+	if (rr->seg != rr->seg_s)
+		free(rr->seg);
+	rr->iov = rr->iov_s;
+	rr->seg = rr->seg_s;
 }
 
 int fs_try_read(struct cfs_fs *fs, struct job *j)
@@ -235,9 +264,11 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 
 	struct read_reply rr;
 	uint64_t pos = start; /* everything before pos is in rr */
-	int err = 0;
-	rr.n = 0;
-	for (uint32_t i = extent_at(f, start); i < f->n_extents && f->extents[i].offset < end; i++) {
+	uint32_t first = extent_at(f, start), last = first;
+	while (last < f->n_extents && f->extents[last].offset < end)
+		last++;
+	int err = reply_init(&rr, last - first, end - start) < 0 ? ENOMEM : 0;
+	for (uint32_t i = first; !err && i < last; i++) {
 		const struct cfs_extent *x = &f->extents[i];
 		struct cfs_cache_entry *ce;
 		int e = fs_chunk_get(fs, &x->id, &ce);
@@ -250,12 +281,13 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 			const struct cfs_buf *b = &((const struct fchunk *)cfs_cache_entry_obj(ce))->b;
 			uint64_t a = CFS_MAX(start, x->offset);
 			uint64_t z = CFS_MIN(end, x->offset + x->len);
-			if (b->len != x->len)
+			if (b->len != x->len) {
 				e = -EBADMSG;
-			else if (!reply_zeros(&rr, a - pos) || !reply_add(&rr, b->data + (a - x->offset), z - a, ce, x))
-				e = -ENOMEM; /* cannot happen: a request spans few chunks */
-			if (e < 0)
 				cfs_cache_put(fs->chunks, ce);
+			} else {
+				reply_zeros(&rr, a - pos);
+				reply_add(&rr, b->data + (a - x->offset), z - a, ce, x);
+			}
 			pos = z;
 		}
 		if (e < 0) {
@@ -268,19 +300,31 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 			break;
 		}
 	}
-	if (!err && !reply_zeros(&rr, end - pos)) /* holes read as zeros */
-		err = ENOMEM;
+	if (!err)
+		reply_zeros(&rr, end - pos); /* holes read as zeros */
 	if (err) {
 		reply_release(fs, &rr);
 		fuse_reply_err(req, err);
-	} else {
+	} else if (rr.n < IOV_MAX) {
 		fuse_reply_iov(req, rr.iov, (int)rr.n);
 		/* A random reader's chunks go on to the page cache. */
 		for (unsigned i = 0; j->random && i < rr.n; i++)
-			if (rr.ce[i]) {
-				store_enqueue(fs, j->ino, rr.x[i], f->size, rr.ce[i]); /* takes the reference */
-				rr.ce[i] = NULL;
+			if (rr.seg[i].ce) {
+				store_enqueue(fs, j->ino, rr.seg[i].x, f->size, rr.seg[i].ce); /* takes the reference */
+				rr.seg[i].ce = NULL;
 			}
+		reply_release(fs, &rr);
+	} else {
+		/* More pieces than one writev takes (tiny extents of a sparse
+		 * file): gather them into one buffer. */
+		char *buf = malloc(end - start), *p = buf;
+		for (unsigned i = 0; buf && i < rr.n; i++)
+			p = mempcpy(p, rr.iov[i].iov_base, rr.iov[i].iov_len);
+		if (buf)
+			fuse_reply_buf(req, buf, end - start);
+		else
+			fuse_reply_err(req, ENOMEM);
+		free(buf);
 		reply_release(fs, &rr);
 	}
 	node_release(fs, &n);

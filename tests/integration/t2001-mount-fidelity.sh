@@ -26,7 +26,13 @@ touch -d '@1500000000.5' "$SRC/bigdir"
 truncate -s 6G "$SRC/huge-sparse"
 head -c $((1024 * 1024)) /dev/urandom | dd of="$SRC/huge-sparse" bs=1M seek=$((5 * 1024)) conv=notrunc status=none
 dd if=/dev/urandom of="$SRC/huge-sparse" bs=1 seek=$((5 * 1024 * 1024 * 1024 + 12345)) count=100 conv=notrunc status=none
-touch -d '@1600000000.25' "$SRC/huge-sparse" "$SRC"
+# Many small data islands (4 KiB every 12 KiB): one read request of the
+# kernel spans dozens of extents and holes.
+truncate -s 6M "$SRC/islands"
+for i in $(seq 0 511); do
+	printf 'island %04d' "$i" | dd of="$SRC/islands" bs=1 seek=$((i * 12288 + 100)) conv=notrunc status=none
+done
+touch -d '@1600000000.25' "$SRC/huge-sparse" "$SRC/islands" "$SRC"
 
 ok cfs init
 snap_create "$SRC"
@@ -45,6 +51,9 @@ assert_same_tree "$SRC" "$S$SRC"
 for f in files/multi-chunk-9m files/4m-plus-1 files/text.txt sparse hard/y/three-3; do
 	cmp -- "$SRC/$f" "$S$SRC/$f" || fail "cat of $f through the mount differs from the source"
 done
+cmp -- "$SRC/islands" "$S$SRC/islands" || fail "cat of islands (512 data islands) differs from the source"
+dd if="$S$SRC/islands" bs=1M iflag=direct 2>/dev/null | cmp - "$SRC/islands" ||
+	fail "1 MiB reads of islands (512 data islands) differ from the source"
 
 # cp -a out of the mount is a faithful restore.
 cp -a -- "$S$SRC" "$WORK/copy" 2>"$WORK/cp.err" || { cat "$WORK/cp.err" >&2; fail "cp -a out of the mount failed"; }
