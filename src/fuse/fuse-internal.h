@@ -100,6 +100,7 @@ struct cfs_fs {
 	struct snapinfo **live; /* live ones sorted by (time, name) (array owned) */
 	size_t n_live;
 	struct snapinfo *single; /* -o snapshot=: the one mounted snapshot */
+	int64_t root_mtime_ns;   /* the root's mtime (snaps.c); snap_lock */
 	uid_t uid;
 	gid_t gid;
 
@@ -120,6 +121,7 @@ struct cfs_fs {
 	fuse_ino_t ra_dirs[64];
 
 	bool no_open;       /* the kernel opens files without asking us */
+	bool no_opendir;    /* ... and directories */
 	struct fseq *seq;   /* sequential-reader state by inode (read.c) */
 
 	/* page-cache stores of whole chunks for random readers (read.c) */
@@ -239,6 +241,8 @@ struct snapinfo *fs_snap_by_name(struct cfs_fs *fs, const char *name);
 /* The newest live snapshot with time <= t_ns; NULL if none. */
 struct snapinfo *fs_snap_at(struct cfs_fs *fs, int64_t t_ns);
 struct snapinfo *fs_snap_latest(struct cfs_fs *fs);
+/* The root directory's mtime: changes whenever the snapshot list does. */
+int64_t fs_root_mtime(struct cfs_fs *fs);
 /* Copy of the live list (caller frees the array, not the elements). */
 int fs_snaps_live(struct cfs_fs *fs, struct snapinfo ***ret, size_t *ret_n);
 

@@ -381,13 +381,11 @@ void node_stat(struct cfs_fs *fs, const struct node *n, fuse_ino_t ino, struct s
 	st->st_ino = ino;
 	st->st_blksize = 128 * 1024;
 	if (ino == INO_ROOT && !fs->single) {
-		struct snapinfo *l = fs_snap_latest(fs);
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		st->st_uid = fs->uid;
 		st->st_gid = fs->gid;
-		if (l)
-			cfs_ns_to_timespec(l->time_ns, &st->st_mtim);
+		cfs_ns_to_timespec(fs_root_mtime(fs), &st->st_mtim);
 		st->st_ctim = st->st_atim = st->st_mtim;
 		return;
 	}

@@ -107,6 +107,18 @@ static int load_list(struct cfs_fs *fs)
 		if (live[i])
 			live[n++] = live[i];
 	if (e == 0) {
+		/* The root's mtime: the newest snapshot's time, and when the
+		 * list changes under a running mount, no earlier than now, so
+		 * the kernel drops its cached listing of the root (it compares
+		 * the directory's mtime before reusing one). */
+		bool changed = n != fs->n_live;
+		for (size_t i = 0; !changed && i < n; i++)
+			changed = live[i] != fs->live[i];
+		int64_t newest = n ? live[n - 1]->time_ns : 0;
+		if (!fs->live)
+			fs->root_mtime_ns = newest;
+		else if (changed)
+			fs->root_mtime_ns = CFS_MAX(CFS_MAX(newest, cfs_now_ns()), fs->root_mtime_ns + 1);
 		free(fs->live);
 		fs->live = live;
 		fs->n_live = n;
@@ -115,6 +127,14 @@ static int load_list(struct cfs_fs *fs)
 	pthread_rwlock_unlock(&fs->snap_lock);
 	free(live);
 	return e;
+}
+
+int64_t fs_root_mtime(struct cfs_fs *fs)
+{
+	pthread_rwlock_rdlock(&fs->snap_lock);
+	int64_t t = fs->root_mtime_ns;
+	pthread_rwlock_unlock(&fs->snap_lock);
+	return t;
 }
 
 int fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns)
