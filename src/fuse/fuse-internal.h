@@ -79,7 +79,7 @@ struct cfs_fs {
 	const struct cfs_fuse_options *o;
 	struct fuse_session *se;
 	struct cfs_cache *trees;  /* id -> struct ftree */
-	struct cfs_cache *chunks; /* id -> struct cfs_buf */
+	struct cfs_cache *chunks; /* id -> struct fchunk */
 	pthread_key_t reader_key; /* per-thread struct cfs_repo_reader (trees) */
 
 	/* chunk decoding (decode.c) */
@@ -199,7 +199,6 @@ struct ra_item {
 	enum ra_kind kind;
 	uint8_t depth; /* RA_TREE: levels of subdirectories to prefetch below it */
 };
-
 
 /* A decoded directory and where each entry's index starts. */
 struct ftree {

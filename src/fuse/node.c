@@ -337,7 +337,8 @@ int entry_ino(struct cfs_fs *fs, struct snapinfo *s, uint64_t index, const struc
 	if (!e || e->type == CFS_FT_DIR || e->nlink <= 1)
 		return 0;
 	pthread_mutex_lock(&s->links_lock);
-	int r = s->links_built ? 0 : links_build(fs, s);
+	/* Building reads the snapshot's trees: never on a loop thread. */
+	int r = s->links_built ? 0 : fs_inline ? -EWOULDBLOCK : links_build(fs, s);
 	pthread_mutex_unlock(&s->links_lock);
 	if (r < 0)
 		return r;

@@ -10,9 +10,9 @@
  * cache hits.
  */
 #include <assert.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <limits.h>
 #include <sys/uio.h>
 #include <time.h>
 
