@@ -72,7 +72,7 @@ void fs_decode_free(struct cfs_fs *fs)
 }
 
 /* The smallest idle buffer of at least need bytes that wastes at most a
- * quarter of itself, or a new one; dec_lock not held. */
+ * third of itself, or a new one; dec_lock not held. */
 static int buf_take(struct cfs_fs *fs, size_t need, struct cfs_buf *ret)
 {
 	size_t best = SIZE_MAX;
