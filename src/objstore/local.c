@@ -333,31 +333,44 @@ static void fd_slot_drop_locked(struct fd_slot *sl)
 	*sl = (struct fd_slot){.fd = -1};
 }
 
+/* fd_lock held: the slot holding name open, or NULL. */
+static struct fd_slot *fd_find_locked(struct local *l, const char *name)
+{
+	for (size_t i = 0; i < FD_SLOTS; i++) {
+		struct fd_slot *sl = &l->fds[i];
+		if (sl->name && !sl->dropped && strcmp(sl->name, name) == 0)
+			return sl;
+	}
+	return NULL;
+}
+
 static void fd_forget(struct local *l, const char *name)
 {
 	pthread_mutex_lock(&l->fd_lock);
-	for (size_t i = 0; i < FD_SLOTS; i++)
-		if (l->fds[i].name && !l->fds[i].dropped && strcmp(l->fds[i].name, name) == 0)
-			fd_slot_drop_locked(&l->fds[i]);
+	struct fd_slot *sl = fd_find_locked(l, name);
+	if (sl)
+		fd_slot_drop_locked(sl);
 	pthread_mutex_unlock(&l->fd_lock);
 }
 
-/* A slot holding name open, with a reference taken. */
-static int fd_get(struct local *l, const char *name, struct fd_slot **ret)
+/*
+ * A slot holding name open, with a reference taken (0), or, when every slot
+ * is in use, a descriptor of the caller's own in *ret_fd with the object's
+ * size (1).
+ */
+static int fd_get(struct local *l, const char *name, struct fd_slot **ret, int *ret_fd, uint64_t *ret_size)
 {
-	struct fd_slot *victim = NULL;
+	struct fd_slot *sl;
 	struct stat st;
 
 	pthread_mutex_lock(&l->fd_lock);
-	for (size_t i = 0; i < FD_SLOTS; i++) {
-		struct fd_slot *sl = &l->fds[i];
-		if (sl->name && !sl->dropped && strcmp(sl->name, name) == 0) {
-			sl->refs++;
-			sl->used = ++l->fd_tick;
-			*ret = sl;
-			pthread_mutex_unlock(&l->fd_lock);
-			return 0;
-		}
+	sl = fd_find_locked(l, name);
+	if (sl) {
+		sl->refs++;
+		sl->used = ++l->fd_tick;
+		*ret = sl;
+		pthread_mutex_unlock(&l->fd_lock);
+		return 0;
 	}
 	pthread_mutex_unlock(&l->fd_lock);
 
@@ -369,25 +382,32 @@ static int fd_get(struct local *l, const char *name, struct fd_slot **ret)
 		return -ENOMEM;
 
 	pthread_mutex_lock(&l->fd_lock);
-	/* A free slot, else the least recently used one nobody reads from. */
-	for (size_t i = 0; i < FD_SLOTS; i++) {
-		struct fd_slot *sl = &l->fds[i];
-		if (!sl->name) {
-			victim = sl;
-			break;
+	/* Another reader may have opened it meanwhile: share its slot. */
+	sl = fd_find_locked(l, name);
+	if (!sl) {
+		/* A free slot, else the least recently used one nobody reads from. */
+		for (size_t i = 0; i < FD_SLOTS; i++) {
+			struct fd_slot *c = &l->fds[i];
+			if (!c->name) {
+				sl = c;
+				break;
+			}
+			if (c->refs == 0 && (!sl || c->used < sl->used))
+				sl = c;
 		}
-		if (sl->refs == 0 && (!victim || sl->used < victim->used))
-			victim = sl;
+		if (!sl) {
+			/* Every slot busy: this read keeps its own descriptor. */
+			pthread_mutex_unlock(&l->fd_lock);
+			*ret_fd = TAKE_FD(fd);
+			*ret_size = (uint64_t)st.st_size;
+			return 1;
+		}
+		fd_slot_drop_locked(sl);
+		*sl = (struct fd_slot){.name = TAKE_PTR(copy), .fd = TAKE_FD(fd), .size = (uint64_t)st.st_size};
 	}
-	if (!victim) {
-		/* Every slot busy: this read goes on its own descriptor. */
-		pthread_mutex_unlock(&l->fd_lock);
-		return -EBUSY;
-	}
-	fd_slot_drop_locked(victim);
-	*victim = (struct fd_slot){.name = TAKE_PTR(copy), .fd = TAKE_FD(fd), .size = (uint64_t)st.st_size,
-				   .refs = 1, .used = ++l->fd_tick};
-	*ret = victim;
+	sl->refs++;
+	sl->used = ++l->fd_tick;
+	*ret = sl;
 	pthread_mutex_unlock(&l->fd_lock);
 	return 0;
 }
@@ -417,19 +437,16 @@ static int local_get_range(void *impl, const char *name, uint64_t off, size_t n,
 {
 	struct local *l = impl;
 	struct fd_slot *sl;
-	int r = fd_get(l, name, &sl);
-	if (r == 0) {
-		r = pread_range(sl->fd, sl->size, off, n, out);
-		fd_put(l, sl);
+	_cleanup_close_ int own_fd = -1;
+	uint64_t size;
+	int r = fd_get(l, name, &sl, &own_fd, &size);
+	if (r < 0)
 		return r;
-	}
-	if (r != -EBUSY)
-		return r;
-	struct stat st;
-	_cleanup_close_ int fd = open_object(l, name, &st);
-	if (fd < 0)
-		return fd;
-	return pread_range(fd, (uint64_t)st.st_size, off, n, out);
+	if (r == 1)
+		return pread_range(own_fd, size, off, n, out);
+	r = pread_range(sl->fd, sl->size, off, n, out);
+	fd_put(l, sl);
+	return r;
 }
 
 static int local_head(void *impl, const char *name, uint64_t *ret_size)
