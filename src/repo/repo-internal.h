@@ -52,6 +52,26 @@ int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret)
  */
 #define CFS_INDEX_MAGIC "CFSINDX\x01"
 
+/* The packs being filled: data blobs and trees apart, so that the trees of
+ * a snapshot sit together in a few packs (a walk of the parent snapshot,
+ * cold, reads them in a few sequential runs, not one seek per directory). */
+enum { CFS_REPO_OPEN_DATA, CFS_REPO_OPEN_TREE, CFS_REPO_OPEN_PACKS };
+struct repo_open_pack {
+	struct cfs_pack_writer *pw; /* owned */
+	struct cfs_idset ids;       /* the blobs in pw */
+};
+
+/* A finished pack on its way to the store and the catalog; written without
+ * write_lock, so sealing and claims go on meanwhile. */
+struct repo_flight {
+	struct repo_flight *next;
+	struct cfs_buf bytes;
+	struct cfs_id pack;
+	struct cfs_pack_entry *entries; /* owned */
+	size_t count;
+	struct cfs_idset ids; /* the blobs in the pack, until the catalog has them */
+};
+
 struct cfs_repo {
 	struct cfs_objstore *store;  /* owned */
 	struct cfs_catalog *catalog; /* owned */
@@ -66,14 +86,17 @@ struct cfs_repo {
 	char *secondary_dir; /* owned: a reader's RocksDB secondary dir, removed on free */
 	bool writer;
 
-	/* write side: pw, open_ids, claimed, pbuf and crypto_w are protected
-	 * by write_lock (sealed blobs arrive from pipeline threads) */
+	/* write side: open, flights, claimed and crypto_w are protected by
+	 * write_lock (sealed blobs arrive from pipeline threads). A blob being
+	 * stored is in exactly one of claimed, an open pack's ids or a
+	 * flight's ids until the catalog has it. */
 	pthread_mutex_t write_lock;
+	pthread_cond_t flights_done; /* a flight ended */
 	struct cfs_crypto *crypto_w; /* owned: pack headers, under write_lock */
-	struct cfs_pack_writer *pw; /* owned */
-	struct cfs_idset open_ids;  /* ids in pw, not yet in the catalog */
-	struct cfs_idset claimed;   /* ids claimed for storing, not yet in pw */
-	struct cfs_buf zbuf, sbuf, pbuf; /* scratch: compressed, sealed, pack bytes */
+	struct repo_open_pack open[CFS_REPO_OPEN_PACKS];
+	struct repo_flight *flights; /* owned: packs being written to the store */
+	struct cfs_idset claimed;   /* ids claimed for storing, not yet in a pack */
+	struct cfs_buf zbuf, sbuf; /* scratch: compressed, sealed bytes */
 	/* read side */
 	struct cfs_repo_reader *reader; /* owned: the reader of cfs_repo_get_blob() */
 };

@@ -437,6 +437,7 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	r->lock_fd = -1;
 	r->writer = o->writer;
 	pthread_mutex_init(&r->write_lock, NULL);
+	pthread_cond_init(&r->flights_done, NULL);
 
 	e = cfs_objstore_open(o->location, false, &r->store);
 	if (e == -ENOENT || e == -ENOTDIR)
@@ -471,9 +472,11 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	e = cfs_crypto_new(&r->keys, &r->crypto_w);
 	if (e < 0)
 		return e;
-	e = cfs_pack_writer_new(&r->pw);
-	if (e < 0)
-		return e;
+	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++) {
+		e = cfs_pack_writer_new(&r->open[i].pw);
+		if (e < 0)
+			return e;
+	}
 
 	/* Local state: <cache>/<repo id>/{lock,catalog}, all 0700. */
 	if (o->cache_dir) {
@@ -519,17 +522,19 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	}
 	if (r->lock_fd >= 0)
 		close(r->lock_fd);
-	r->pw = cfs_pack_writer_free(r->pw);
+	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++) {
+		r->open[i].pw = cfs_pack_writer_free(r->open[i].pw);
+		cfs_idset_release(&r->open[i].ids);
+	}
 	r->zc = cfs_compressor_free(r->zc);
 	r->crypto = cfs_crypto_free(r->crypto);
 	r->crypto_w = cfs_crypto_free(r->crypto_w);
 	r->store = cfs_objstore_free(r->store);
-	cfs_idset_release(&r->open_ids);
 	cfs_idset_release(&r->claimed);
+	pthread_cond_destroy(&r->flights_done);
 	pthread_mutex_destroy(&r->write_lock);
 	cfs_buf_release(&r->zbuf);
 	cfs_buf_release(&r->sbuf);
-	cfs_buf_release(&r->pbuf);
 	r->reader = cfs_repo_reader_free(r->reader);
 	cfs_keys_wipe(&r->keys);
 	free(r->cache_dir);

@@ -9,67 +9,120 @@
 #include "chronofs/util.h"
 #include "repo/repo-internal.h"
 
-/* Flush the open pack; r->write_lock held. */
-static int flush_locked(struct cfs_repo *r)
+/*
+ * Packs are finished under write_lock (header, pack id: quick) and written to
+ * the store and the catalog without it, so the sealing workers and the
+ * walker's claims never wait for a pack's write and fsync. The blobs of a
+ * pack in flight stay visible to claims through the flight's ids.
+ */
+static int flight_begin_locked(struct cfs_repo *r, struct repo_open_pack *op, struct repo_flight **ret)
+{
+	*ret = NULL;
+	size_t count = cfs_pack_writer_count(op->pw);
+	if (count == 0)
+		return 0;
+	struct repo_flight *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	/* Copy the entries before finish() resets the writer. */
+	f->entries = malloc(count * sizeof(*f->entries));
+	if (!f->entries) {
+		free(f);
+		return -ENOMEM;
+	}
+	memcpy(f->entries, cfs_pack_writer_entries(op->pw), count * sizeof(*f->entries));
+	f->count = count;
+	int e = cfs_pack_writer_finish(op->pw, r->crypto_w, &f->bytes, &f->pack);
+	if (e < 0) {
+		free(f->entries);
+		free(f);
+		return e;
+	}
+	f->ids = op->ids;
+	op->ids = (struct cfs_idset)CFS_IDSET_INIT;
+	f->next = r->flights;
+	r->flights = f;
+	*ret = f;
+	return 0;
+}
+
+/* Write f to the store, then index its blobs; f is freed. Without
+ * write_lock. */
+static int flight_end(struct cfs_repo *r, struct repo_flight *f)
 {
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
 	_cleanup_buf_ struct cfs_buf marker = CFS_BUF_INIT;
-	struct cfs_id pack;
 	char name[96], key[128], hex[CFS_ID_HEX_SIZE];
-	int e;
 
-	size_t count = cfs_pack_writer_count(r->pw);
-	if (count == 0)
-		return 0;
-	e = cfs_catalog_batch_new(&b);
-	if (e < 0)
-		return e;
-	/* Copy the entries before finish() resets the writer. */
-	const struct cfs_pack_entry *pe = cfs_pack_writer_entries(r->pw);
-	_cleanup_free_ struct cfs_pack_entry *entries = malloc(count * sizeof(*entries));
-	if (!entries)
-		return -ENOMEM;
-	memcpy(entries, pe, count * sizeof(*entries));
-
-	e = cfs_pack_writer_finish(r->pw, r->crypto_w, &r->pbuf, &pack);
-	if (e < 0)
-		return e;
-	cfs_repo_pack_name(&pack, name, sizeof(name));
+	cfs_repo_pack_name(&f->pack, name, sizeof(name));
 	/* Step 1: the pack is durable before any of its blobs is indexed. */
-	e = cfs_objstore_put(r->store, name, r->pbuf.data, r->pbuf.len);
-	if (e < 0)
-		return e;
-
-	e = cfs_buf_append_le64(&marker, r->pbuf.len);
-	for (size_t i = 0; i < count && e == 0; i++) {
-		struct cfs_blob_loc loc = {pack, entries[i].offset, entries[i].stored_len, entries[i].raw_len,
-					   entries[i].type, entries[i].codec};
-		cfs_catalog_batch_put_blob(b, &entries[i].id, &loc);
-		e = cfs_repo_entry_encode(&marker, &entries[i]);
+	int e = cfs_objstore_put(r->store, name, f->bytes.data, f->bytes.len);
+	if (e == 0)
+		e = cfs_catalog_batch_new(&b);
+	if (e == 0)
+		e = cfs_buf_append_le64(&marker, f->bytes.len);
+	for (size_t i = 0; i < f->count && e == 0; i++) {
+		const struct cfs_pack_entry *pe = &f->entries[i];
+		struct cfs_blob_loc loc = {f->pack, pe->offset, pe->stored_len, pe->raw_len, pe->type, pe->codec};
+		cfs_catalog_batch_put_blob(b, &pe->id, &loc);
+		e = cfs_repo_entry_encode(&marker, pe);
 	}
-	if (e < 0)
-		return e;
-	struct cfs_pack_info info = {r->pbuf.len, (uint32_t)count};
-	cfs_catalog_batch_put_pack(b, &pack, &info);
-	cfs_id_hex(&pack, hex);
-	snprintf(key, sizeof(key), "pending/%s", hex);
-	cfs_catalog_batch_put_meta(b, key, marker.data, marker.len);
-	e = cfs_catalog_commit(r->catalog, b);
-	if (e < 0)
-		return e;
-	cfs_idset_clear(&r->open_ids);
-	/* Do not keep a 16 MiB scratch buffer around longer than needed. */
-	if (r->pbuf.cap > 2 * CFS_PACK_TARGET_SIZE)
-		cfs_buf_release(&r->pbuf);
-	return 0;
+	if (e == 0) {
+		struct cfs_pack_info info = {f->bytes.len, (uint32_t)f->count};
+		cfs_catalog_batch_put_pack(b, &f->pack, &info);
+		cfs_id_hex(&f->pack, hex);
+		snprintf(key, sizeof(key), "pending/%s", hex);
+		cfs_catalog_batch_put_meta(b, key, marker.data, marker.len);
+		e = cfs_catalog_commit(r->catalog, b);
+	}
+
+	pthread_mutex_lock(&r->write_lock);
+	struct repo_flight **pp = &r->flights;
+	while (*pp != f)
+		pp = &(*pp)->next;
+	*pp = f->next;
+	pthread_cond_broadcast(&r->flights_done);
+	pthread_mutex_unlock(&r->write_lock);
+
+	cfs_idset_release(&f->ids);
+	cfs_buf_release(&f->bytes);
+	free(f->entries);
+	free(f);
+	return e;
 }
 
 int cfs_repo_flush(struct cfs_repo *r)
 {
+	struct repo_flight *f[CFS_REPO_OPEN_PACKS] = {0};
+	int e = 0;
+
 	pthread_mutex_lock(&r->write_lock);
-	int e = flush_locked(r);
+	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS && e == 0; i++)
+		e = flight_begin_locked(r, &r->open[i], &f[i]);
+	pthread_mutex_unlock(&r->write_lock);
+	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++) {
+		int e2 = f[i] ? flight_end(r, f[i]) : 0;
+		if (e == 0)
+			e = e2;
+	}
+	/* Packs other threads are writing count too. */
+	pthread_mutex_lock(&r->write_lock);
+	while (r->flights)
+		pthread_cond_wait(&r->flights_done, &r->write_lock);
 	pthread_mutex_unlock(&r->write_lock);
 	return e;
+}
+
+/* The blob is in an open pack or a pack in flight; write_lock held. */
+static bool being_stored_locked(const struct cfs_repo *r, const struct cfs_id *id)
+{
+	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++)
+		if (cfs_idset_contains(&r->open[i].ids, id))
+			return true;
+	for (const struct repo_flight *f = r->flights; f; f = f->next)
+		if (cfs_idset_contains(&f->ids, id))
+			return true;
+	return false;
 }
 
 int cfs_repo_claim_blob(struct cfs_repo *r, const void *p, size_t n, struct cfs_id *ret_id)
@@ -86,7 +139,7 @@ int cfs_repo_claim_blob(struct cfs_repo *r, const void *p, size_t n, struct cfs_
 	/* Under the lock, so a blob moving from claimed to the open pack to
 	 * the catalog is seen in one of the three. */
 	pthread_mutex_lock(&r->write_lock);
-	if (cfs_idset_contains(&r->claimed, &id) || cfs_idset_contains(&r->open_ids, &id))
+	if (cfs_idset_contains(&r->claimed, &id) || being_stored_locked(r, &id))
 		e = 0;
 	else if ((e = cfs_catalog_blob_get(r->catalog, &id, &loc)) == 0)
 		e = 0;
@@ -159,15 +212,19 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 {
 	struct cfs_pack_entry pe = {.id = b->id, .type = b->type, .codec = b->codec, .raw_len = b->raw_len,
 				    .stored_len = (uint32_t)b->data.len};
+	struct repo_open_pack *op = &r->open[b->type == CFS_BLOB_TREE ? CFS_REPO_OPEN_TREE : CFS_REPO_OPEN_DATA];
+	struct repo_flight *f = NULL;
 	pthread_mutex_lock(&r->write_lock);
-	int e = cfs_pack_writer_add(r->pw, &pe, b->data.data, b->data.len, NULL);
-	if (e == 0 && cfs_idset_add(&r->open_ids, &b->id) < 0)
+	int e = cfs_pack_writer_add(op->pw, &pe, b->data.data, b->data.len, NULL);
+	if (e == 0 && cfs_idset_add(&op->ids, &b->id) < 0)
 		e = -ENOMEM;
 	if (e == 0)
 		(void)cfs_idset_remove(&r->claimed, &b->id);
-	if (e == 0 && cfs_pack_writer_size(r->pw) >= CFS_PACK_TARGET_SIZE)
-		e = flush_locked(r);
+	if (e == 0 && cfs_pack_writer_size(op->pw) >= CFS_PACK_TARGET_SIZE)
+		e = flight_begin_locked(r, op, &f);
 	pthread_mutex_unlock(&r->write_lock);
+	if (f)
+		e = flight_end(r, f);
 	if (e == 0 && ret_stored)
 		*ret_stored = b->data.len;
 	return e;
@@ -296,10 +353,12 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 	char hex[CFS_ID_HEX_SIZE], name[96];
 	int e;
 
-	pthread_mutex_lock(&r->write_lock);
 	/* Every claimed blob must be in a pack before a snapshot names it. */
-	e = cfs_idset_count(&r->claimed) ? -EBUSY : flush_locked(r);
+	pthread_mutex_lock(&r->write_lock);
+	e = cfs_idset_count(&r->claimed) ? -EBUSY : 0;
 	pthread_mutex_unlock(&r->write_lock);
+	if (e == 0)
+		e = cfs_repo_flush(r);
 	if (e < 0)
 		return e;
 	e = cfs_catalog_batch_new(&b);

@@ -107,10 +107,12 @@ static void commit_with_blobs(struct cfs_repo *r, const struct cfs_id *ids, cons
 	cfs_tree_release(&t);
 }
 
-static void first_pack_path(char *out, size_t n)
+/* The largest pack: the data blobs' one (trees have packs of their own). */
+static void data_pack_path(char *out, size_t n)
 {
 	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "find '%s/data' -type f | head -1", repo_dir);
+	snprintf(cmd, sizeof(cmd), "find '%s/data' -type f -printf '%%s %%p\\n' | sort -rn | head -1 | cut -d' ' -f2-",
+		 repo_dir);
 	FILE *f = popen(cmd, "r");
 	cr_assert_not_null(f);
 	cr_assert_not_null(fgets(out, (int)n, f));
@@ -310,8 +312,7 @@ static void damage_and_read(const char *how, int expected)
 	uint32_t len = (uint32_t)n;
 	commit_with_blobs(r, &id, &len, 1, NULL, NULL);
 	char pack[512];
-	first_pack_path(pack, sizeof(pack));
-	/* The first pack holds the data blob (the tree came after it). */
+	data_pack_path(pack, sizeof(pack));
 	if (strcmp(how, "flip") == 0) {
 		int fd = open(pack, O_RDWR);
 		uint8_t c;
