@@ -125,9 +125,11 @@ enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r);
 int cfs_repo_put_blob(struct cfs_repo *r, enum cfs_blob_type type, const void *p, size_t n,
 		      struct cfs_id *ret_id, bool *ret_added, uint64_t *ret_stored);
 /*
- * Parallel writes (an ingest pipeline). The owner thread claims each blob:
- * cfs_repo_claim_blob() computes its id and returns 1 when nobody has
- * stored or claimed it yet (the caller must now store it), 0 otherwise.
+ * Parallel writes (an ingest pipeline). Each blob is claimed first:
+ * cfs_repo_claim_blob() (the repository's own hash context: one thread) or
+ * cfs_repo_sealer_claim() (the sealer's: any thread, each with its own
+ * sealer) computes its id and returns 1 when nobody has stored or claimed
+ * it yet (the caller must now store it), 0 otherwise.
  * Any thread then seals a claimed blob with its own cfs_repo_sealer
  * (compression, cipher and scratch per thread) and hands it to
  * cfs_repo_put_sealed(), which is thread-safe and flushes full packs.
@@ -145,6 +147,7 @@ int cfs_repo_claim_blob(struct cfs_repo *r, const void *p, size_t n, struct cfs_
 int cfs_repo_sealer_new(struct cfs_repo *r, struct cfs_repo_sealer **ret);
 struct cfs_repo_sealer *cfs_repo_sealer_free(struct cfs_repo_sealer *s);
 CFS_DEFINE_FREEP(struct cfs_repo_sealer, cfs_repo_sealer_free)
+int cfs_repo_sealer_claim(struct cfs_repo_sealer *s, const void *p, size_t n, struct cfs_id *ret_id);
 int cfs_repo_sealer_seal(struct cfs_repo_sealer *s, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
 			 size_t n, struct cfs_sealed_blob *out);
 int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uint64_t *ret_stored);

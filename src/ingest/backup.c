@@ -51,7 +51,8 @@ struct ctx {
 	struct cfs_backup_result *res;
 	struct cfs_snapshot_stats *st;
 	struct link_map links;
-	struct pipeline *pipe; /* owned: seals and packs claimed chunks */
+	struct pipeline *pipe; /* owned: hashes, seals and packs chunks */
+	struct pipeline_group *group; /* the jobs of the directory being captured */
 	struct uring *ring;    /* owned: batched stat/open/read; NULL: plain calls */
 	uint8_t *buf; /* owned read window */
 	size_t buf_cap;
@@ -387,35 +388,55 @@ static void fill_stat(struct cfs_tree_entry *e, const struct stat *st)
 		e->rdev = st->st_rdev;
 }
 
-static int add_extent(struct cfs_tree_entry *e, uint64_t off, uint32_t len, const struct cfs_id *id, size_t *cap)
+/* Room for n extents in e. Pipeline jobs write into the array: it moves only
+ * once they are done. */
+static int reserve_extents(struct ctx *c, struct cfs_tree_entry *e, size_t n, size_t *cap)
 {
-	if (e->n_extents == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 8;
-		struct cfs_extent *nx = realloc(e->extents, ncap * sizeof(*nx));
-		if (!nx)
-			return -ENOMEM;
-		e->extents = nx;
-		*cap = ncap;
-	}
-	e->extents[e->n_extents++] = (struct cfs_extent){off, len, *id};
+	if (n <= *cap)
+		return 0;
+	int r = pipeline_wait(c->pipe, c->group);
+	if (r < 0)
+		return r;
+	struct cfs_extent *nx = reallocarray(e->extents, n, sizeof(*nx));
+	if (!nx)
+		return -ENOMEM;
+	e->extents = nx;
+	*cap = n;
 	return 0;
 }
 
-/* Chunk [start, end) of fd into e's extents. Returns -errno of a read
- * (source problem, reported per file) as a positive-flagged error through
- * *ret_src_err, repository errors as the return value. */
-/* One chunk at file offset off: claimed, queued for sealing if new, and
- * appended to e's extents. */
+/* Release an entry whose extents pipeline jobs may still be writing. */
+static void drop_entry(struct ctx *c, struct cfs_tree_entry *e)
+{
+	(void)pipeline_wait(c->pipe, c->group);
+	cfs_tree_entry_release(e);
+}
+
+/* Chunks from this size on are hashed by the workers. */
+#define HASH_JOB_MIN (64u << 10)
+
+/* One chunk at file offset off, appended to e's extents. */
 static int store_chunk(struct ctx *c, const uint8_t *p, size_t n, uint64_t off, struct cfs_tree_entry *e,
 		       size_t *ext_cap)
 {
-	struct cfs_id id;
-	int r = cfs_repo_claim_blob(c->r, p, n, &id);
+	if (e->n_extents == *ext_cap) {
+		int r = reserve_extents(c, e, *ext_cap ? *ext_cap * 2 : 8, ext_cap);
+		if (r < 0)
+			return r;
+	}
+	struct cfs_extent *x = &e->extents[e->n_extents];
+	*x = (struct cfs_extent){.offset = off, .len = (uint32_t)n};
+	if (n >= HASH_JOB_MIN) {
+		e->n_extents++;
+		return pipeline_put_chunk(c->pipe, c->group, x, p, n);
+	}
+	int r = cfs_repo_claim_blob(c->r, p, n, &x->id);
 	if (r == 1)
-		r = pipeline_put(c->pipe, CFS_BLOB_DATA, &id, p, n);
+		r = pipeline_put_claimed(c->pipe, &x->id, p, n);
 	if (r < 0)
 		return r;
-	return add_extent(e, off, (uint32_t)n, &id, ext_cap);
+	e->n_extents++;
+	return 0;
 }
 
 /* A whole file already in memory (loaded through io_uring). */
@@ -436,6 +457,9 @@ static int chunk_mem(struct ctx *c, const uint8_t *p, size_t n, struct cfs_tree_
 	return 0;
 }
 
+/* Chunk [start, end) of fd into e's extents. A read error (a source
+ * problem, reported per file) comes back through *ret_src_err, repository
+ * errors as the return value. */
 static int read_region(struct ctx *c, int fd, bool stream, uint64_t start, uint64_t end,
 		       struct cfs_tree_entry *e, size_t *ext_cap, int *ret_src_err)
 {
@@ -553,6 +577,13 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 
 	xattrs_or_report(c, fd, dirfd, name, path, e);
 
+	/* The extents' room up front (every chunk is at least min_size but the
+	 * last), so the array rarely moves under the pipeline's jobs. */
+	uint64_t want = e->size / cfs_repo_chunker(c->r)->min_size + 2;
+	r = reserve_extents(c, e, (size_t)CFS_MIN(want, (uint64_t)4096), &ext_cap);
+	if (r < 0)
+		return r;
+
 	/* The loaded bytes are the file only when they are exactly its size
 	 * (cap was size + 1) and the read went through; otherwise read it
 	 * again below, through the fd. */
@@ -601,6 +632,12 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 		return 1;
 	}
 read_done:
+	/* The ids are needed now by a hard link's table; else by the tree. */
+	if (st.st_nlink > 1) {
+		r = pipeline_wait(c->pipe, c->group);
+		if (r < 0)
+			return r;
+	}
 	if (fstat(fd, &st2) == 0 && stat_changed(&st, &st2)) {
 		log_error("%s changed while it was being read (size, mtime or ctime differ before and after); "
 			  "the snapshot holds the bytes read", path);
@@ -707,11 +744,11 @@ static int backup_stream(struct ctx *c, const struct vnode *v, const char *dirpa
 	e.size = c->st->bytes_read - before;
 	int f = c->o->stream_finish(c->o->stream_ud, i, msg, sizeof(msg));
 	if (r < 0) {
-		cfs_tree_entry_release(&e);
+		drop_entry(c, &e);
 		return r;
 	}
 	if (src_err || f < 0) {
-		cfs_tree_entry_release(&e);
+		drop_entry(c, &e);
 		if (src_err)
 			log_error_errno(src_err, "Cannot read the stream for %s: %m", path);
 		else
@@ -723,7 +760,7 @@ static int backup_stream(struct ctx *c, const struct vnode *v, const char *dirpa
 	c->prog.files_read++;
 	r = cfs_tree_add(t, &e);
 	if (r < 0)
-		cfs_tree_entry_release(&e);
+		drop_entry(c, &e);
 	return r;
 }
 
@@ -897,7 +934,7 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 			c->res->n_unreadable++;
 			c->st->files_skipped++;
 		}
-		cfs_tree_entry_release(&e);
+		drop_entry(c, &e);
 		return 0;
 	}
 add:
@@ -905,7 +942,7 @@ add:
 	if (r == 0)
 		return 0;
 fail:
-	cfs_tree_entry_release(&e);
+	drop_entry(c, &e);
 	return r;
 }
 
@@ -1006,7 +1043,7 @@ static int list_dir(struct ctx *c, int fd, const char *path, char ***ret, size_t
 /* Small files of a directory are read ahead in batches of this many bytes
  * and files, through io_uring. */
 #define LOAD_MAX_FILE (1u << 20)
-#define LOAD_BATCH_BYTES (8u << 20)
+#define LOAD_BATCH_BYTES (2u << 20)
 #define LOAD_BATCH_FILES 256
 
 /* Whether entry st (name) of a directory is worth reading ahead: a small,
@@ -1119,10 +1156,9 @@ static int backup_children(struct ctx *c, int fd, const char *path, const struct
  * e->subtree, or into the snapshot's root when e is NULL. Returns 1 when the
  * directory could not be read (reported).
  */
-static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct dirspec *ds,
-		      struct cfs_tree_entry *e)
+static int capture_dir(struct ctx *c, int dirfd, const char *path, const struct dirspec *ds,
+		       struct cfs_tree_entry *e, struct cfs_tree *t)
 {
-	_cleanup_(cfs_tree_release) struct cfs_tree t = CFS_TREE_INIT;
 	_cleanup_close_ int fd = -1;
 	int r = 0;
 
@@ -1149,7 +1185,7 @@ static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct d
 		for (size_t i = 0; i < ds->only->n_kids; i++) {
 			const struct vnode *k = &ds->only->kids[i];
 			sub.ptree = ds->ptree;
-			r = backup_entry(c, fd, k->name, path, k, &sub, NULL, NULL, &t);
+			r = backup_entry(c, fd, k->name, path, k, &sub, NULL, NULL, t);
 			if (r < 0)
 				return r;
 		}
@@ -1178,13 +1214,33 @@ static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct d
 			keep[n++] = names[i];
 		}
 		if (r == 0)
-			r = backup_children(c, fd, path, &sub, keep, n, &t);
+			r = backup_children(c, fd, path, &sub, keep, n, t);
 		for (size_t i = 0; i < n_names; i++)
 			free(names[i]);
 		free(names);
 		if (r < 0)
 			return r;
 	}
+
+	return 0;
+}
+
+static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct dirspec *ds,
+		      struct cfs_tree_entry *e)
+{
+	_cleanup_(cfs_tree_release) struct cfs_tree t = CFS_TREE_INIT;
+	struct pipeline_group g = {0}, *outer = c->group;
+
+	c->group = &g;
+	int r = capture_dir(c, dirfd, path, ds, e, &t);
+	/* The files' ids are in their extents once their jobs are done; on
+	 * failure too, before the tree and its extents go. */
+	int w = pipeline_wait(c->pipe, &g);
+	c->group = outer;
+	if (r != 0)
+		return r;
+	if (w < 0)
+		return w;
 
 	r = cfs_tree_sort(&t);
 	if (r < 0)
@@ -1385,8 +1441,8 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 		}
 	}
 
-	/* Read window: one maximal chunk plus room to read ahead in big reads. */
-	c.buf_cap = (size_t)cfs_repo_chunker(r)->max_size * 2;
+	/* Read window: one maximal chunk plus 1 MiB, so reads stay large. */
+	c.buf_cap = (size_t)cfs_repo_chunker(r)->max_size + (1u << 20);
 	c.buf = malloc(c.buf_cap);
 	if (!c.buf) {
 		e = -ENOMEM;

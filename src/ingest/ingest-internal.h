@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ingest-internal.h — the sealing pipeline of ingest.
+ * ingest-internal.h — the hashing and sealing pipeline of ingest.
  *
- * The walking thread reads, chunks, hashes and claims (cfs_repo_claim_blob:
- * ids are known at once, so trees can be built without waiting); the blobs
- * it claims go to worker threads that compress, encrypt and append them to
- * packs (cfs_repo_put_sealed). The queue holds at most `budget` bytes of
+ * The walking thread reads and chunks (finding the cut points is cheap).
+ * A large chunk goes to worker threads that compute its id, claim it
+ * (cfs_repo_sealer_claim), compress, encrypt and append it to a pack when it
+ * is new (cfs_repo_put_sealed), and write the id into the file's extent; a
+ * directory's tree is encoded only once the jobs of its files are done
+ * (pipeline_wait on its group). A small chunk is hashed and claimed by the
+ * walker (a job would cost more than the hash), and only sealed by the
+ * workers when new: no waiting at the end of a directory of small files. The queue holds at most `budget` bytes of
  * chunk data, so memory does not grow with file or corpus size.
  */
 #pragma once
@@ -13,18 +17,30 @@
 #include <sys/stat.h>
 
 #include "chronofs/repo.h"
+#include "chronofs/tree.h"
 
 struct pipeline;
 
-/* workers: sealing threads (>= 1); budget: bytes of queued chunk data. */
+/* The jobs of one directory's files; protected by the pipeline's lock. */
+struct pipeline_group {
+	size_t n; /* queued or running */
+};
+
+/* workers: threads (>= 1); budget: bytes of queued chunk data. */
 int pipeline_new(struct cfs_repo *r, unsigned workers, size_t budget, struct pipeline **ret);
-/* Stops the workers; queued blobs are dropped (call pipeline_drain first to
- * keep them). */
+/* Stops the workers; queued chunks are dropped (call pipeline_drain first
+ * to keep them). */
 struct pipeline *pipeline_free(struct pipeline *p);
-/* Queue a claimed blob (the bytes are copied); waits while the queue is
- * full. Returns the first error a worker met, if any. */
-int pipeline_put(struct pipeline *p, enum cfs_blob_type type, const struct cfs_id *id, const void *data, size_t n);
-/* Wait until every queued blob is in a pack; the first error, if any. */
+/* Queue a chunk (the bytes are copied); its id lands in slot->id, which
+ * must stay in place until the group is waited for. Waits while the queue
+ * is full. Returns the first error a worker met, if any. */
+int pipeline_put_chunk(struct pipeline *p, struct pipeline_group *g, struct cfs_extent *slot, const void *data,
+		       size_t n);
+/* Queue a chunk the caller has claimed (cfs_repo_claim_blob) for sealing. */
+int pipeline_put_claimed(struct pipeline *p, const struct cfs_id *id, const void *data, size_t n);
+/* Wait until the group's jobs are done; the first error, if any. */
+int pipeline_wait(struct pipeline *p, struct pipeline_group *g);
+/* Wait until every queued chunk is done; the first error, if any. */
 int pipeline_drain(struct pipeline *p);
 /* Bytes stored (sealed sizes) and blobs added by the workers so far. */
 void pipeline_stats(struct pipeline *p, uint64_t *ret_bytes, uint64_t *ret_blobs);

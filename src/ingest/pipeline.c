@@ -7,8 +7,10 @@
 
 struct job {
 	struct job *next;
-	struct cfs_id id;
-	enum cfs_blob_type type;
+	struct cfs_id id;             /* a claimed chunk's id (slot NULL) */
+	struct cfs_extent *slot;      /* NULL, or gets the chunk's id */
+	struct pipeline_group *group; /* NULL, or counts the job until it is done */
+	size_t cap; /* bytes of data[] */
 	size_t n;
 	uint8_t data[];
 };
@@ -19,15 +21,51 @@ struct pipeline {
 	pthread_cond_t work;  /* a job was queued, or stop */
 	pthread_cond_t space; /* a job finished: room in the queue, maybe drained */
 	struct job *head, *tail; /* FIFO; protected by lock */
+	struct job *spare;       /* done large jobs to reuse; protected by lock */
+	size_t spare_bytes;
 	size_t queued_bytes;     /* data of queued and running jobs */
 	size_t pending;          /* queued and running jobs */
 	size_t budget;
+	size_t untaken_bytes; /* data of queued jobs no worker has taken */
+	unsigned idle;        /* workers waiting for work */
 	int error; /* first error; protected by lock */
 	bool stop;
 	uint64_t bytes_added, blobs_added; /* protected by lock */
 	pthread_t *threads;
 	unsigned n_threads;
 };
+
+/*
+ * Large jobs' buffers are reused: freshly allocated megabytes cost a page
+ * fault per 4 KiB (the walker would touch ~1 GB of new pages for a 1 GB
+ * corpus), and glibc would keep trimming and regrowing its heap under the
+ * queue's churn. At most half a budget's worth is kept.
+ */
+#define SPARE_MIN (64u << 10)
+
+static struct job *recycle_locked(struct pipeline *p, struct job *j)
+{
+	if (j->cap < SPARE_MIN || p->spare_bytes + j->cap > p->budget / 2)
+		return j; /* to free */
+	j->next = p->spare;
+	p->spare = j;
+	p->spare_bytes += j->cap;
+	return NULL;
+}
+
+/* A spare job with room for n bytes, not much more (NULL: none). */
+static struct job *reuse_locked(struct pipeline *p, size_t n)
+{
+	for (struct job **pp = &p->spare; *pp; pp = &(*pp)->next) {
+		struct job *j = *pp;
+		if (j->cap >= n && j->cap / 4 <= n) {
+			*pp = j->next;
+			p->spare_bytes -= j->cap;
+			return j;
+		}
+	}
+	return NULL;
+}
 
 static void *worker_main(void *arg)
 {
@@ -38,35 +76,54 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->stop && !p->head)
+		while (!p->stop && !p->head) {
+			p->idle++;
 			pthread_cond_wait(&p->work, &p->lock);
+			p->idle--;
+		}
 		if (p->stop)
 			break;
 		struct job *j = p->head;
 		p->head = j->next;
 		if (!p->head)
 			p->tail = NULL;
+		p->untaken_bytes -= j->n;
 		bool skip = p->error != 0;
 		pthread_mutex_unlock(&p->lock);
 
 		int e = skip ? 0 : serr;
 		uint64_t stored = 0;
+		bool added = false;
+		struct cfs_id id = j->id;
 		if (!skip && e == 0)
-			e = cfs_repo_sealer_seal(s, j->type, &j->id, j->data, j->n, &b);
-		if (!skip && e == 0)
-			e = cfs_repo_put_sealed(p->r, &b, &stored);
+			e = j->slot ? cfs_repo_sealer_claim(s, j->data, j->n, &id) : 1;
+		if (!skip && e >= 0 && j->slot)
+			j->slot->id = id;
+		if (!skip && e == 1) {
+			e = cfs_repo_sealer_seal(s, CFS_BLOB_DATA, &id, j->data, j->n, &b);
+			if (e == 0)
+				e = cfs_repo_put_sealed(p->r, &b, &stored);
+			added = e == 0;
+		}
 
 		pthread_mutex_lock(&p->lock);
 		if (e < 0 && !p->error)
 			p->error = e;
-		if (!skip && e == 0) {
+		if (added) {
 			p->bytes_added += stored;
 			p->blobs_added++;
 		}
 		p->queued_bytes -= j->n;
 		p->pending--;
-		free(j);
+		if (j->group)
+			j->group->n--;
+		j = recycle_locked(p, j);
 		pthread_cond_broadcast(&p->space);
+		if (j) {
+			pthread_mutex_unlock(&p->lock);
+			free(j);
+			pthread_mutex_lock(&p->lock);
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	cfs_buf_release(&b.data);
@@ -117,6 +174,11 @@ struct pipeline *pipeline_free(struct pipeline *p)
 		p->head = j->next;
 		free(j);
 	}
+	while (p->spare) {
+		struct job *j = p->spare;
+		p->spare = j->next;
+		free(j);
+	}
 	free(p->threads);
 	pthread_cond_destroy(&p->space);
 	pthread_cond_destroy(&p->work);
@@ -125,21 +187,51 @@ struct pipeline *pipeline_free(struct pipeline *p)
 	return NULL;
 }
 
-int pipeline_put(struct pipeline *p, enum cfs_blob_type type, const struct cfs_id *id, const void *data, size_t n)
+/*
+ * Waking a worker costs a context switch (tens of microseconds on a virtual
+ * machine), more than sealing a small file. So idle workers are woken once
+ * WAKE_BYTES of jobs wait, or when the walker is about to wait itself
+ * (kick_locked); a worker that is awake takes jobs until the queue is empty.
+ */
+#define WAKE_BYTES (1u << 20)
+
+static void kick_locked(struct pipeline *p)
 {
-	struct job *j = malloc(sizeof(*j) + n);
-	if (!j)
-		return -ENOMEM;
+	if (p->head && p->idle)
+		pthread_cond_broadcast(&p->work);
+}
+
+static int put(struct pipeline *p, struct pipeline_group *g, struct cfs_extent *slot, const struct cfs_id *id,
+	       const void *data, size_t n)
+{
+	struct job *j = NULL;
+	if (n >= SPARE_MIN) {
+		pthread_mutex_lock(&p->lock);
+		j = reuse_locked(p, n);
+		pthread_mutex_unlock(&p->lock);
+	}
+	if (!j) {
+		/* Large ones rounded up, so that they fit other sizes later. */
+		size_t cap = n >= SPARE_MIN ? (n + SPARE_MIN - 1) / SPARE_MIN * SPARE_MIN : n;
+		j = malloc(sizeof(*j) + cap);
+		if (!j)
+			return -ENOMEM;
+		j->cap = cap;
+	}
 	j->next = NULL;
-	j->id = *id;
-	j->type = type;
+	if (id)
+		j->id = *id;
+	j->slot = slot;
+	j->group = g;
 	j->n = n;
 	memcpy(j->data, data, n);
 
 	pthread_mutex_lock(&p->lock);
 	/* One job always fits, however large, so progress never stops. */
-	while (!p->error && p->pending && p->queued_bytes + n > p->budget)
+	while (!p->error && p->pending && p->queued_bytes + n > p->budget) {
+		kick_locked(p);
 		pthread_cond_wait(&p->space, &p->lock);
+	}
 	int e = p->error;
 	if (!e) {
 		if (p->tail)
@@ -148,20 +240,49 @@ int pipeline_put(struct pipeline *p, enum cfs_blob_type type, const struct cfs_i
 			p->head = j;
 		p->tail = j;
 		p->queued_bytes += n;
+		p->untaken_bytes += n;
 		p->pending++;
+		if (g)
+			g->n++;
 		j = NULL;
-		pthread_cond_signal(&p->work);
+		if (p->idle && p->untaken_bytes >= WAKE_BYTES)
+			pthread_cond_signal(&p->work);
 	}
 	pthread_mutex_unlock(&p->lock);
 	free(j);
 	return e;
 }
 
+int pipeline_put_chunk(struct pipeline *p, struct pipeline_group *g, struct cfs_extent *slot, const void *data,
+		       size_t n)
+{
+	return put(p, g, slot, NULL, data, n);
+}
+
+int pipeline_put_claimed(struct pipeline *p, const struct cfs_id *id, const void *data, size_t n)
+{
+	return put(p, NULL, NULL, id, data, n);
+}
+
+int pipeline_wait(struct pipeline *p, struct pipeline_group *g)
+{
+	pthread_mutex_lock(&p->lock);
+	while (g->n) {
+		kick_locked(p);
+		pthread_cond_wait(&p->space, &p->lock);
+	}
+	int e = p->error;
+	pthread_mutex_unlock(&p->lock);
+	return e;
+}
+
 int pipeline_drain(struct pipeline *p)
 {
 	pthread_mutex_lock(&p->lock);
-	while (p->pending)
+	while (p->pending) {
+		kick_locked(p);
 		pthread_cond_wait(&p->space, &p->lock);
+	}
 	int e = p->error;
 	pthread_mutex_unlock(&p->lock);
 	return e;

@@ -125,31 +125,35 @@ static bool being_stored_locked(const struct cfs_repo *r, const struct cfs_id *i
 	return false;
 }
 
-int cfs_repo_claim_blob(struct cfs_repo *r, const void *p, size_t n, struct cfs_id *ret_id)
+/* Claim a blob by its id: 1 when the caller must store it, 0 when it is
+ * stored or being stored already. */
+static int claim_id(struct cfs_repo *r, const struct cfs_id *id)
 {
 	struct cfs_blob_loc loc;
-	struct cfs_id id;
-
-	if (n > CFS_BLOB_MAX_SIZE)
-		return -EFBIG;
-	int e = cfs_crypto_blob_id(r->crypto, p, n, &id);
-	if (e < 0)
-		return e;
-	*ret_id = id;
-	/* Under the lock, so a blob moving from claimed to the open pack to
-	 * the catalog is seen in one of the three. */
+	int e;
+	/* Under the lock, so a blob moving from claimed to an open pack to a
+	 * flight to the catalog is seen in one of them. */
 	pthread_mutex_lock(&r->write_lock);
-	if (cfs_idset_contains(&r->claimed, &id) || being_stored_locked(r, &id))
+	if (cfs_idset_contains(&r->claimed, id) || being_stored_locked(r, id))
 		e = 0;
-	else if ((e = cfs_catalog_blob_get(r->catalog, &id, &loc)) == 0)
+	else if ((e = cfs_catalog_blob_get(r->catalog, id, &loc)) == 0)
 		e = 0;
 	else if (e == -ENOENT)
-		e = cfs_idset_add(&r->claimed, &id) < 0 ? -ENOMEM : 1;
+		e = cfs_idset_add(&r->claimed, id) < 0 ? -ENOMEM : 1;
 	pthread_mutex_unlock(&r->write_lock);
 	return e;
 }
 
+int cfs_repo_claim_blob(struct cfs_repo *r, const void *p, size_t n, struct cfs_id *ret_id)
+{
+	if (n > CFS_BLOB_MAX_SIZE)
+		return -EFBIG;
+	int e = cfs_crypto_blob_id(r->crypto, p, n, ret_id);
+	return e < 0 ? e : claim_id(r, ret_id);
+}
+
 struct cfs_repo_sealer {
+	struct cfs_repo *r;        /* borrowed */
 	struct cfs_crypto *crypto; /* owned: this thread's contexts */
 	struct cfs_compressor *zc; /* owned */
 	struct cfs_buf zbuf;       /* scratch: compressed bytes */
@@ -160,6 +164,7 @@ int cfs_repo_sealer_new(struct cfs_repo *r, struct cfs_repo_sealer **ret)
 	_cleanup_(cfs_repo_sealer_freep) struct cfs_repo_sealer *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->r = r;
 	int e = cfs_crypto_new(&r->keys, &s->crypto);
 	if (e < 0)
 		return e;
@@ -179,6 +184,14 @@ struct cfs_repo_sealer *cfs_repo_sealer_free(struct cfs_repo_sealer *s)
 	cfs_buf_release(&s->zbuf);
 	free(s);
 	return NULL;
+}
+
+int cfs_repo_sealer_claim(struct cfs_repo_sealer *s, const void *p, size_t n, struct cfs_id *ret_id)
+{
+	if (n > CFS_BLOB_MAX_SIZE)
+		return -EFBIG;
+	int e = cfs_crypto_blob_id(s->crypto, p, n, ret_id);
+	return e < 0 ? e : claim_id(s->r, ret_id);
 }
 
 static int seal(struct cfs_crypto *crypto, struct cfs_compressor *zc, struct cfs_buf *zbuf, enum cfs_blob_type type,
@@ -220,8 +233,13 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 		e = -ENOMEM;
 	if (e == 0)
 		(void)cfs_idset_remove(&r->claimed, &b->id);
-	if (e == 0 && cfs_pack_writer_size(op->pw) >= CFS_PACK_TARGET_SIZE)
+	if (e == 0 && cfs_pack_writer_size(op->pw) >= CFS_PACK_TARGET_SIZE) {
+		/* One full pack in flight at a time bounds memory (the store
+		 * is quicker than sealing anyway); the lock is free meanwhile. */
+		while (r->flights)
+			pthread_cond_wait(&r->flights_done, &r->write_lock);
 		e = flight_begin_locked(r, op, &f);
+	}
 	pthread_mutex_unlock(&r->write_lock);
 	if (f)
 		e = flight_end(r, f);

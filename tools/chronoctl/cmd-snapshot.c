@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chronofs/catalog.h"
 #include "chronofs/ingest.h"
 #include "chronofs/log.h"
 #include "chronofs/report.h"
@@ -328,6 +329,9 @@ static int verb_create(int argc, char **argv)
 	e = streams_new(srcs, n_srcs, &streams);
 	if (e < 0)
 		goto out;
+	/* The catalog is read in point lookups by blob id (dedup): a small
+	 * block cache does, and keeps ingest within its memory budget. */
+	cfs_catalog_set_cache_budget(8u << 20);
 	e = open_repo(true, &r);
 	if (e < 0)
 		goto out;
