@@ -105,6 +105,12 @@ int cfs_crypto_open_inplace(struct cfs_crypto *c, void *p, size_t n, const void 
 /* Unkeyed helpers. */
 int cfs_random_bytes(void *p, size_t n);
 int cfs_sha256(const void *p, size_t n, uint8_t out[32]);
+/* SHA-256 of bytes that arrive in pieces; final() starts the next digest. */
+struct cfs_sha256_ctx;
+int cfs_sha256_new(struct cfs_sha256_ctx **ret);
+struct cfs_sha256_ctx *cfs_sha256_free(struct cfs_sha256_ctx *h);
+int cfs_sha256_update(struct cfs_sha256_ctx *h, const void *p, size_t n);
+int cfs_sha256_final(struct cfs_sha256_ctx *h, uint8_t out[32]);
 
 static inline void cfs_id_hex(const struct cfs_id *id, char out[CFS_ID_HEX_SIZE])
 {

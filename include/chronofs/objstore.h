@@ -37,6 +37,22 @@ const char *cfs_objstore_location(const struct cfs_objstore *s);
 
 /* Store an object, replacing any previous one. Idempotent. */
 int cfs_objstore_put(struct cfs_objstore *s, const char *name, const void *p, size_t n);
+/*
+ * A streamed put, for objects built piece by piece whose name is known only
+ * at the end (packs: named by their hash). Nothing is visible before
+ * commit, which gives the guarantees of put (durable, atomic, replaces);
+ * free without commit abandons the bytes. Backends that cannot stream keep
+ * the bytes in memory and put them at commit. One thread at a time per
+ * upload.
+ */
+struct cfs_objstore_upload;
+int cfs_objstore_upload_begin(struct cfs_objstore *s, struct cfs_objstore_upload **ret);
+int cfs_objstore_upload_append(struct cfs_objstore_upload *u, const void *p, size_t n);
+int cfs_objstore_upload_commit(struct cfs_objstore_upload *u, const char *name);
+/* Bytes appended so far. */
+uint64_t cfs_objstore_upload_size(const struct cfs_objstore_upload *u);
+struct cfs_objstore_upload *cfs_objstore_upload_free(struct cfs_objstore_upload *u); /* accepts NULL */
+
 /* Store only if absent: -EEXIST if the name exists (used for locks). */
 int cfs_objstore_put_new(struct cfs_objstore *s, const char *name, const void *p, size_t n);
 /* Whole object into out (reset first). -ENOENT if absent. */

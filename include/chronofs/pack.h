@@ -64,7 +64,8 @@ struct cfs_pack_entry {
 	uint64_t offset;
 };
 
-/* Writer: accumulates sealed blobs in memory until finished. */
+/* Writer: accumulates sealed blobs in memory, or streams them to a sink
+ * (cfs_pack_writer_stream), until finished. */
 struct cfs_pack_writer;
 int cfs_pack_writer_new(struct cfs_pack_writer **ret);
 struct cfs_pack_writer *cfs_pack_writer_free(struct cfs_pack_writer *w);
@@ -77,6 +78,15 @@ size_t cfs_pack_writer_size(const struct cfs_pack_writer *w);
 size_t cfs_pack_writer_count(const struct cfs_pack_writer *w);
 /* Borrowed view of the entries added so far (valid until the next add). */
 const struct cfs_pack_entry *cfs_pack_writer_entries(const struct cfs_pack_writer *w);
+/*
+ * Streaming: from now on the blobs go to sink as they are added (the writer
+ * keeps only their entries) and finish() sends the header and trailer there
+ * too, leaving out empty. Only on an empty writer (-EINVAL otherwise); it
+ * lasts until finish(). A sink failure fails that add or finish and leaves
+ * the streamed pack unusable: the caller abandons it.
+ */
+typedef int (*cfs_pack_sink_fn)(void *ud, const void *p, size_t n);
+int cfs_pack_writer_stream(struct cfs_pack_writer *w, cfs_pack_sink_fn sink, void *ud);
 /*
  * Seal the header and produce the complete pack bytes into out (reset first)
  * and its id (SHA-256 of the bytes). The writer is then empty and reusable.

@@ -61,6 +61,46 @@ int cfs_sha256(const void *p, size_t n, uint8_t out[32])
 	return 0;
 }
 
+struct cfs_sha256_ctx {
+	EVP_MD_CTX *md; /* owned */
+};
+
+int cfs_sha256_new(struct cfs_sha256_ctx **ret)
+{
+	struct cfs_sha256_ctx *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->md = EVP_MD_CTX_new();
+	if (!h->md || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
+		cfs_sha256_free(h);
+		return -ENOMEM;
+	}
+	*ret = h;
+	return 0;
+}
+
+struct cfs_sha256_ctx *cfs_sha256_free(struct cfs_sha256_ctx *h)
+{
+	if (h) {
+		EVP_MD_CTX_free(h->md);
+		free(h);
+	}
+	return NULL;
+}
+
+int cfs_sha256_update(struct cfs_sha256_ctx *h, const void *p, size_t n)
+{
+	return EVP_DigestUpdate(h->md, p, n) == 1 ? 0 : -EIO;
+}
+
+int cfs_sha256_final(struct cfs_sha256_ctx *h, uint8_t out[32])
+{
+	unsigned int len = 0;
+	if (EVP_DigestFinal_ex(h->md, out, &len) != 1 || len != 32)
+		return -EIO;
+	return EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
+}
+
 int cfs_keys_generate(enum cfs_encryption mode, struct cfs_keys *ret)
 {
 	struct cfs_keys k = {.mode = mode};

@@ -275,6 +275,120 @@ static int local_put_new(void *impl, const char *name, const void *p, size_t n)
 	return r;
 }
 
+/*
+ * A streamed put: an unnamed file (O_TMPFILE) in the root, so that a crash
+ * mid-upload leaves nothing behind; at commit it is linked into its
+ * directory under a temporary name and renamed into place (the directory is
+ * known only then). Where O_TMPFILE or /proc is missing, a named temporary
+ * file in the root instead (a crash then leaves a ".tmp.*" file, as put).
+ */
+struct local_upload {
+	int fd; /* -1 once closed */
+	char tmp[NAME_MAX + 1]; /* the named temporary file in the root, or "" */
+	bool committed;
+};
+
+static int local_upload_begin(void *impl, void **ret_handle)
+{
+	struct local *l = impl;
+	struct local_upload *u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->fd = openat(l->root_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (u->fd >= 0) {
+		*ret_handle = u;
+		return 0;
+	}
+	for (int attempt = 0; attempt < 16 && u->fd < 0; attempt++) {
+		char rnd[17];
+		random_suffix(rnd);
+		snprintf(u->tmp, sizeof(u->tmp), "%supload.%s", CFS_OBJSTORE_TMP_PREFIX, rnd);
+		u->fd = openat(l->root_fd, u->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (u->fd < 0 && errno != EEXIST) {
+			int r = -errno;
+			free(u);
+			return r;
+		}
+	}
+	if (u->fd < 0) {
+		free(u);
+		return -EEXIST;
+	}
+	*ret_handle = u;
+	return 0;
+}
+
+static int local_upload_append(void *impl, void *handle, const void *p, size_t n)
+{
+	(void)impl;
+	struct local_upload *u = handle;
+	return u->fd < 0 ? -EBADF : cfs_write_all(u->fd, p, n);
+}
+
+static int local_upload_commit(void *impl, void *handle, const char *name)
+{
+	struct local *l = impl;
+	struct local_upload *u = handle;
+	char dir[CFS_OBJSTORE_NAME_MAX + 1];
+	const char *base = split_name(name, dir);
+	_cleanup_close_ int dir_fd = -1;
+
+	if (u->fd < 0 || u->committed)
+		return -EBADF;
+	int r = fsync_fd(u->fd);
+	if (r < 0)
+		return r;
+	dir_fd = open_parent(l, dir, true);
+	if (dir_fd < 0)
+		return dir_fd;
+	if (u->tmp[0]) {
+		if (renameat(l->root_fd, u->tmp, dir_fd, base) < 0)
+			return -errno;
+	} else {
+		/* Give the unnamed file a temporary name next to its place,
+		 * then move it there (replacing, as put does). */
+		char proc[64], tmp[NAME_MAX + 1], rnd[17];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", u->fd);
+		random_suffix(rnd);
+		snprintf(tmp, sizeof(tmp), "%s%.64s.%s", CFS_OBJSTORE_TMP_PREFIX, base, rnd);
+		if (linkat(AT_FDCWD, proc, dir_fd, tmp, AT_SYMLINK_FOLLOW) < 0)
+			return -errno;
+		if (renameat(dir_fd, tmp, dir_fd, base) < 0) {
+			r = -errno;
+			(void)unlinkat(dir_fd, tmp, 0);
+			return r;
+		}
+	}
+	u->committed = true;
+	close(u->fd);
+	u->fd = -1;
+	fd_forget(l, name);
+	r = fsync_fd(dir_fd);
+	if (r < 0)
+		return r;
+	/* The root lost a named temporary: make that durable too, so a crash
+	 * never leaves both names. */
+	if (u->tmp[0]) {
+		r = fsync_fd(l->root_fd);
+		if (r < 0)
+			return r;
+	}
+	pthread_mutex_lock(&l->dir_lock);
+	pthread_mutex_unlock(&l->dir_lock);
+	return 0;
+}
+
+static void local_upload_free(void *impl, void *handle)
+{
+	struct local *l = impl;
+	struct local_upload *u = handle;
+	if (u->fd >= 0)
+		close(u->fd);
+	if (!u->committed && u->tmp[0])
+		(void)unlinkat(l->root_fd, u->tmp, 0);
+	free(u);
+}
+
 /* Open a regular file for reading; -ENOENT for anything that is not one.
  * O_NONBLOCK keeps a FIFO planted in the repository from hanging the open; it
  * has no effect on reads of regular files. */
@@ -657,6 +771,10 @@ static const struct cfs_objstore_ops local_ops = {
 	.head = local_head,
 	.list = local_list,
 	.delete = local_delete,
+	.upload_begin = local_upload_begin,
+	.upload_append = local_upload_append,
+	.upload_commit = local_upload_commit,
+	.upload_free = local_upload_free,
 	.free = local_free,
 };
 

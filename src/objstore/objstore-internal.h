@@ -77,6 +77,16 @@ struct cfs_objstore_ops {
 	int (*list)(void *impl, const char *prefix, cfs_objstore_list_cb cb, void *userdata);
 	/* delete: remove name. -ENOENT if absent. Durable on return. */
 	int (*delete)(void *impl, const char *name);
+	/*
+	 * Streamed puts (optional; without them the wrapper buffers and calls
+	 * put). upload_begin makes a backend handle; upload_append adds bytes;
+	 * upload_commit makes them the object name with put's guarantees;
+	 * upload_free releases the handle, dropping the bytes if uncommitted.
+	 */
+	int (*upload_begin)(void *impl, void **ret_handle);
+	int (*upload_append)(void *impl, void *handle, const void *p, size_t n);
+	int (*upload_commit)(void *impl, void *handle, const char *name);
+	void (*upload_free)(void *impl, void *handle);
 	/* free: release impl. Called once, with no other call in flight. */
 	void (*free)(void *impl);
 };

@@ -198,6 +198,77 @@ int cfs_objstore_put(struct cfs_objstore *s, const char *name, const void *p, si
 	return s->ops->put(s->impl, name, p, n);
 }
 
+struct cfs_objstore_upload {
+	struct cfs_objstore *s;
+	void *handle;        /* the backend's, or NULL: buffered in buf */
+	struct cfs_buf buf;
+	uint64_t size;       /* bytes appended */
+	int error;           /* first failure: commit reports it */
+};
+
+int cfs_objstore_upload_begin(struct cfs_objstore *s, struct cfs_objstore_upload **ret)
+{
+	struct cfs_objstore_upload *u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->s = s;
+	if (s->ops->upload_begin) {
+		int r = s->ops->upload_begin(s->impl, &u->handle);
+		if (r < 0) {
+			free(u);
+			return r;
+		}
+	}
+	*ret = u;
+	return 0;
+}
+
+int cfs_objstore_upload_append(struct cfs_objstore_upload *u, const void *p, size_t n)
+{
+	if (u->error)
+		return u->error;
+	int r = u->handle ? u->s->ops->upload_append(u->s->impl, u->handle, p, n) : cfs_buf_append(&u->buf, p, n);
+	if (r < 0)
+		u->error = r;
+	else
+		u->size += n;
+	return r;
+}
+
+uint64_t cfs_objstore_upload_size(const struct cfs_objstore_upload *u)
+{
+	return u->size;
+}
+
+int cfs_objstore_upload_commit(struct cfs_objstore_upload *u, const char *name)
+{
+	int r = cfs_objstore_name_valid(name);
+	if (r < 0)
+		return r;
+	if (u->error)
+		return u->error;
+	r = CFS_FAULT("objstore.put");
+	if (r < 0)
+		return r;
+	if (!u->handle)
+		return u->s->ops->put(u->s->impl, name, u->buf.data, u->buf.len);
+	r = u->s->ops->upload_commit(u->s->impl, u->handle, name);
+	if (r < 0)
+		u->error = r;
+	return r;
+}
+
+struct cfs_objstore_upload *cfs_objstore_upload_free(struct cfs_objstore_upload *u)
+{
+	if (!u)
+		return NULL;
+	if (u->handle)
+		u->s->ops->upload_free(u->s->impl, u->handle);
+	cfs_buf_release(&u->buf);
+	free(u);
+	return NULL;
+}
+
 int cfs_objstore_put_new(struct cfs_objstore *s, const char *name, const void *p, size_t n)
 {
 	int r = cfs_objstore_name_valid(name);

@@ -15,9 +15,14 @@
 #include "pack/pack-internal.h"
 
 struct cfs_pack_writer {
-	struct cfs_buf data;           /* owned; sealed blobs added so far */
+	struct cfs_buf data;           /* owned; sealed blobs added so far (not streaming) */
 	struct cfs_pack_entry *entries; /* owned; entries[i] describes blob i */
 	size_t count, cap;
+	/* Streaming (cfs_pack_writer_stream): the bytes go to sink. */
+	cfs_pack_sink_fn sink;
+	void *sink_ud;
+	uint64_t streamed;           /* bytes given to sink */
+	struct cfs_sha256_ctx *hash; /* owned; of the streamed bytes */
 };
 
 int cfs_pack_writer_new(struct cfs_pack_writer **ret)
@@ -35,6 +40,7 @@ struct cfs_pack_writer *cfs_pack_writer_free(struct cfs_pack_writer *w)
 		return NULL;
 	cfs_buf_release(&w->data);
 	free(w->entries);
+	cfs_sha256_free(w->hash);
 	free(w);
 	return NULL;
 }
@@ -70,10 +76,19 @@ int cfs_pack_writer_add(struct cfs_pack_writer *w, const struct cfs_pack_entry *
 		w->entries = v;
 		w->cap = cap;
 	}
-	uint64_t off = w->data.len;
-	r = cfs_buf_append(&w->data, sealed, n);
-	if (r < 0)
-		return r;
+	uint64_t off = w->sink ? w->streamed : w->data.len;
+	if (w->sink) {
+		r = w->sink(w->sink_ud, sealed, n);
+		if (r == 0)
+			r = cfs_sha256_update(w->hash, sealed, n);
+		if (r < 0)
+			return r;
+		w->streamed += n;
+	} else {
+		r = cfs_buf_append(&w->data, sealed, n);
+		if (r < 0)
+			return r;
+	}
 	w->entries[w->count] = *e;
 	w->entries[w->count].offset = off;
 	w->count++;
@@ -84,7 +99,22 @@ int cfs_pack_writer_add(struct cfs_pack_writer *w, const struct cfs_pack_entry *
 
 size_t cfs_pack_writer_size(const struct cfs_pack_writer *w)
 {
-	return w->data.len;
+	return w->sink ? (size_t)w->streamed : w->data.len;
+}
+
+int cfs_pack_writer_stream(struct cfs_pack_writer *w, cfs_pack_sink_fn sink, void *ud)
+{
+	if (!sink || w->count || w->data.len || w->sink)
+		return -EINVAL;
+	if (!w->hash) {
+		int r = cfs_sha256_new(&w->hash);
+		if (r < 0)
+			return r;
+	}
+	w->sink = sink;
+	w->sink_ud = ud;
+	w->streamed = 0;
+	return 0;
 }
 
 size_t cfs_pack_writer_count(const struct cfs_pack_writer *w)
@@ -148,6 +178,28 @@ int cfs_pack_writer_finish(struct cfs_pack_writer *w, struct cfs_crypto *c, stru
 		return r;
 	if (sealed.len > CFS_PACK_MAX_SEALED_HEADER)
 		return -E2BIG;
+
+	if (w->sink) {
+		/* The header and trailer follow the streamed blobs. */
+		r = cfs_buf_append_le32(&sealed, (uint32_t)(sealed.len));
+		if (r == 0)
+			r = cfs_buf_append(&sealed, CFS_PACK_MAGIC, CFS_PACK_MAGIC_SIZE);
+		if (r == 0)
+			r = w->sink(w->sink_ud, sealed.data, sealed.len);
+		if (r == 0)
+			r = cfs_sha256_update(w->hash, sealed.data, sealed.len);
+		if (r == 0)
+			r = cfs_sha256_final(w->hash, id.b);
+		if (r < 0)
+			return r;
+		w->sink = NULL;
+		w->sink_ud = NULL;
+		w->streamed = 0;
+		w->count = 0;
+		if (ret_pack_id)
+			*ret_pack_id = id;
+		return 0;
+	}
 
 	r = cfs_buf_reserve(&w->data, sealed.len + CFS_PACK_TRAILER_SIZE);
 	if (r < 0)

@@ -58,14 +58,16 @@ int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret)
 enum { CFS_REPO_OPEN_DATA, CFS_REPO_OPEN_TREE, CFS_REPO_OPEN_PACKS };
 struct repo_open_pack {
 	struct cfs_pack_writer *pw; /* owned */
+	struct cfs_objstore_upload *up; /* owned: where pw streams its bytes, or NULL */
 	struct cfs_idset ids;       /* the blobs in pw */
 };
 
-/* A finished pack on its way to the store and the catalog; written without
- * write_lock, so sealing and claims go on meanwhile. */
+/* A finished pack on its way to the store and the catalog; committed
+ * without write_lock, so sealing and claims go on meanwhile. */
 struct repo_flight {
 	struct repo_flight *next;
-	struct cfs_buf bytes;
+	struct cfs_objstore_upload *up; /* owned: the pack's bytes */
+	uint64_t size;
 	struct cfs_id pack;
 	struct cfs_pack_entry *entries; /* owned */
 	size_t count;

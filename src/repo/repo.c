@@ -524,6 +524,7 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 		close(r->lock_fd);
 	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++) {
 		r->open[i].pw = cfs_pack_writer_free(r->open[i].pw);
+		r->open[i].up = cfs_objstore_upload_free(r->open[i].up);
 		cfs_idset_release(&r->open[i].ids);
 	}
 	r->zc = cfs_compressor_free(r->zc);

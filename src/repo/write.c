@@ -10,11 +10,32 @@
 #include "repo/repo-internal.h"
 
 /*
- * Packs are finished under write_lock (header, pack id: quick) and written to
- * the store and the catalog without it, so the sealing workers and the
- * walker's claims never wait for a pack's write and fsync. The blobs of a
- * pack in flight stay visible to claims through the flight's ids.
+ * An open pack streams its blobs into an upload as they are added (no pack
+ * is ever held in memory: ingest's memory does not depend on the pack size).
+ * It is finished under write_lock (header, trailer, pack id: quick) and
+ * committed to the store and the catalog without it, so the sealing workers
+ * and the walker's claims never wait for a pack's fsync. The blobs of a pack
+ * in flight stay visible to claims through the flight's ids.
  */
+static int upload_sink(void *ud, const void *p, size_t n)
+{
+	return cfs_objstore_upload_append(ud, p, n);
+}
+
+/* Make sure op streams into an upload before its first blob. */
+static int open_pack_ready_locked(struct cfs_repo *r, struct repo_open_pack *op)
+{
+	if (op->up)
+		return 0;
+	int e = cfs_objstore_upload_begin(r->store, &op->up);
+	if (e < 0)
+		return e;
+	e = cfs_pack_writer_stream(op->pw, upload_sink, op->up);
+	if (e < 0)
+		op->up = cfs_objstore_upload_free(op->up);
+	return e;
+}
+
 static int flight_begin_locked(struct cfs_repo *r, struct repo_open_pack *op, struct repo_flight **ret)
 {
 	*ret = NULL;
@@ -32,12 +53,16 @@ static int flight_begin_locked(struct cfs_repo *r, struct repo_open_pack *op, st
 	}
 	memcpy(f->entries, cfs_pack_writer_entries(op->pw), count * sizeof(*f->entries));
 	f->count = count;
-	int e = cfs_pack_writer_finish(op->pw, r->crypto_w, &f->bytes, &f->pack);
+	struct cfs_buf none = CFS_BUF_INIT;
+	int e = cfs_pack_writer_finish(op->pw, r->crypto_w, &none, &f->pack);
+	cfs_buf_release(&none);
 	if (e < 0) {
 		free(f->entries);
 		free(f);
 		return e;
 	}
+	f->up = TAKE_PTR(op->up);
+	f->size = cfs_objstore_upload_size(f->up);
 	f->ids = op->ids;
 	op->ids = (struct cfs_idset)CFS_IDSET_INIT;
 	f->next = r->flights;
@@ -56,11 +81,11 @@ static int flight_end(struct cfs_repo *r, struct repo_flight *f)
 
 	cfs_repo_pack_name(&f->pack, name, sizeof(name));
 	/* Step 1: the pack is durable before any of its blobs is indexed. */
-	int e = cfs_objstore_put(r->store, name, f->bytes.data, f->bytes.len);
+	int e = cfs_objstore_upload_commit(f->up, name);
 	if (e == 0)
 		e = cfs_catalog_batch_new(&b);
 	if (e == 0)
-		e = cfs_buf_append_le64(&marker, f->bytes.len);
+		e = cfs_buf_append_le64(&marker, f->size);
 	for (size_t i = 0; i < f->count && e == 0; i++) {
 		const struct cfs_pack_entry *pe = &f->entries[i];
 		struct cfs_blob_loc loc = {f->pack, pe->offset, pe->stored_len, pe->raw_len, pe->type, pe->codec};
@@ -68,7 +93,7 @@ static int flight_end(struct cfs_repo *r, struct repo_flight *f)
 		e = cfs_repo_entry_encode(&marker, pe);
 	}
 	if (e == 0) {
-		struct cfs_pack_info info = {f->bytes.len, (uint32_t)f->count};
+		struct cfs_pack_info info = {f->size, (uint32_t)f->count};
 		cfs_catalog_batch_put_pack(b, &f->pack, &info);
 		cfs_id_hex(&f->pack, hex);
 		snprintf(key, sizeof(key), "pending/%s", hex);
@@ -85,7 +110,7 @@ static int flight_end(struct cfs_repo *r, struct repo_flight *f)
 	pthread_mutex_unlock(&r->write_lock);
 
 	cfs_idset_release(&f->ids);
-	cfs_buf_release(&f->bytes);
+	cfs_objstore_upload_free(f->up);
 	free(f->entries);
 	free(f);
 	return e;
@@ -228,7 +253,9 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 	struct repo_open_pack *op = &r->open[b->type == CFS_BLOB_TREE ? CFS_REPO_OPEN_TREE : CFS_REPO_OPEN_DATA];
 	struct repo_flight *f = NULL;
 	pthread_mutex_lock(&r->write_lock);
-	int e = cfs_pack_writer_add(op->pw, &pe, b->data.data, b->data.len, NULL);
+	int e = open_pack_ready_locked(r, op);
+	if (e == 0)
+		e = cfs_pack_writer_add(op->pw, &pe, b->data.data, b->data.len, NULL);
 	if (e == 0 && cfs_idset_add(&op->ids, &b->id) < 0)
 		e = -ENOMEM;
 	if (e == 0)

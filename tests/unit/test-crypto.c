@@ -43,6 +43,25 @@ Test(crypto, sha256_known_answer)
 	cr_assert_str_eq(hex, hex_abc);
 }
 
+Test(crypto, sha256_in_pieces)
+{
+	uint8_t data[100000], one[32], pieces[32];
+	struct cfs_sha256_ctx *h = NULL;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+	cr_assert_eq(cfs_sha256(data, sizeof(data), one), 0);
+	cr_assert_eq(cfs_sha256_new(&h), 0);
+	for (int round = 0; round < 2; round++) {
+		/* final() starts the next digest afresh. */
+		for (size_t off = 0, step = 1; off < sizeof(data); off += step, step = step * 3 + 1)
+			cr_assert_eq(cfs_sha256_update(h, data + off, CFS_MIN(step, sizeof(data) - off)), 0);
+		cr_assert_eq(cfs_sha256_final(h, pieces), 0);
+		cr_assert_eq(memcmp(one, pieces, 32), 0);
+	}
+	cfs_sha256_free(h);
+}
+
 Test(crypto, hmac_known_answer)
 {
 	/* RFC 4231 test case 1 with a 32-byte key (0x0b * 32) over "Hi There";

@@ -475,6 +475,61 @@ Test(objstore_local, tmp_files_not_listed, .init = setup, .fini = teardown)
 	cr_assert_eq(list_count(s, ".", &c), 0);
 }
 
+static void upload_round_trip(struct cfs_objstore *s)
+{
+	struct cfs_objstore_upload *u = NULL;
+	_cleanup_buf_ struct cfs_buf got = CFS_BUF_INIT;
+	struct collected c;
+
+	/* Nothing is visible before commit; pieces arrive in order. */
+	cr_assert_eq(cfs_objstore_upload_begin(s, &u), 0);
+	cr_assert_eq(cfs_objstore_upload_append(u, "hello ", 6), 0);
+	cr_assert_eq(cfs_objstore_upload_append(u, "world", 5), 0);
+	cr_assert_eq(cfs_objstore_upload_size(u), 11);
+	cr_assert_eq(list_count(s, "", &c), 0);
+	cr_assert_eq(cfs_objstore_upload_commit(u, "bad/../name"), -EINVAL);
+	cr_assert_eq(cfs_objstore_upload_commit(u, "data/7f/streamed"), 0);
+	u = cfs_objstore_upload_free(u);
+	cr_assert_eq(cfs_objstore_get(s, "data/7f/streamed", &got), 0);
+	cr_assert_eq(got.len, 11);
+	cr_assert_eq(memcmp(got.data, "hello world", 11), 0);
+
+	/* Commit replaces, as put does. */
+	cr_assert_eq(cfs_objstore_upload_begin(s, &u), 0);
+	cr_assert_eq(cfs_objstore_upload_append(u, "again", 5), 0);
+	cr_assert_eq(cfs_objstore_upload_commit(u, "data/7f/streamed"), 0);
+	u = cfs_objstore_upload_free(u);
+	cr_assert_eq(cfs_objstore_get(s, "data/7f/streamed", &got), 0);
+	cr_assert_eq(got.len, 5);
+
+	/* Abandoned: nothing appears. */
+	cr_assert_eq(cfs_objstore_upload_begin(s, &u), 0);
+	cr_assert_eq(cfs_objstore_upload_append(u, "lost", 4), 0);
+	u = cfs_objstore_upload_free(u);
+	cr_assert_eq(list_count(s, "", &c), 1);
+	cr_assert(collected_has(&c, "data/7f/streamed", 5));
+}
+
+Test(objstore_local, streamed_upload, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_local();
+	upload_round_trip(s);
+	/* No temporary file is left anywhere, committed or abandoned. */
+	char cmd[300], line[64] = "";
+	snprintf(cmd, sizeof(cmd), "find '%s' -name '.tmp.*' | wc -l", repodir);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	pclose(f);
+	cr_assert_eq(atoi(line), 0, "temporary files left: %s", line);
+}
+
+Test(objstore_mem, streamed_upload, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_mem();
+	upload_round_trip(s);
+}
+
 Test(objstore_local, directories_are_not_objects, .init = setup, .fini = teardown)
 {
 	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_local();

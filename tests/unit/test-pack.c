@@ -196,6 +196,40 @@ Test(pack, deterministic_none)
 	cr_assert_neq(memcmp(ida.b, idb.b, CFS_ID_SIZE), 0);
 }
 
+static int sink_to_buf(void *ud, const void *p, size_t n)
+{
+	return cfs_buf_append(ud, p, n);
+}
+
+/* A streamed pack is byte for byte the in-memory one, with the same id. */
+Test(pack, streamed_equals_in_memory)
+{
+	_cleanup_(cfs_crypto_freep) struct cfs_crypto *c = new_crypto(CFS_ENC_NONE);
+	_cleanup_(cfs_pack_writer_freep) struct cfs_pack_writer *w = NULL;
+	_cleanup_buf_ struct cfs_buf mem = CFS_BUF_INIT, streamed = CFS_BUF_INIT, none = CFS_BUF_INIT;
+	struct cfs_id id_mem, id_streamed;
+
+	build_pack(c, 40, &mem, &id_mem);
+	cr_assert_eq(cfs_pack_writer_new(&w), 0);
+	for (int round = 0; round < 2; round++) {
+		/* Twice: the writer streams again after a finish. */
+		cfs_buf_reset(&streamed);
+		cr_assert_eq(cfs_pack_writer_stream(w, sink_to_buf, &streamed), 0);
+		cr_assert_eq(cfs_pack_writer_stream(w, sink_to_buf, &streamed), -EINVAL, "already streaming");
+		for (size_t i = 0; i < 40; i++)
+			add_blob(w, c, i);
+		cr_assert_eq(cfs_pack_writer_size(w), streamed.len);
+		cr_assert_eq(cfs_pack_writer_finish(w, c, &none, &id_streamed), 0);
+		cr_assert_eq(none.len, 0);
+		cr_assert_eq(streamed.len, mem.len);
+		cr_assert_eq(memcmp(streamed.data, mem.data, mem.len), 0);
+		cr_assert_eq(memcmp(id_streamed.b, id_mem.b, CFS_ID_SIZE), 0);
+	}
+	/* Not on a writer that holds blobs in memory. */
+	add_blob(w, c, 0);
+	cr_assert_eq(cfs_pack_writer_stream(w, sink_to_buf, &streamed), -EINVAL);
+}
+
 Test(pack, encrypted_header_hides_entries)
 {
 	_cleanup_(cfs_crypto_freep) struct cfs_crypto *c = new_crypto(CFS_ENC_AES256GCM);
