@@ -306,12 +306,55 @@ int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, struct cfs_i
 	return cfs_repo_put_blob(r, CFS_BLOB_TREE, enc.data, enc.len, ret_id, NULL, ret_stored);
 }
 
+/*
+ * Index objects are cut at about this size, so that committing a snapshot
+ * of many new blobs never holds all their entries in memory at once (a
+ * million small files would need ~56 MiB, twice over while sealing).
+ */
+#define INDEX_OBJECT_BYTES (2u << 20)
+
 struct pending_state {
-	struct cfs_buf *out;
-	struct cfs_catalog_batch *b;
-	uint32_t npacks;
-	int error;
+	struct cfs_repo *r;
+	struct cfs_buf out;          /* the index object being built */
+	struct cfs_catalog_batch *b; /* gets the markers' deletions and index names */
+	uint32_t npacks;             /* in out */
 };
+
+static int index_start(struct pending_state *st)
+{
+	cfs_buf_reset(&st->out);
+	st->npacks = 0;
+	int e = cfs_buf_append(&st->out, CFS_INDEX_MAGIC, 8);
+	if (e == 0)
+		e = cfs_buf_append_le32(&st->out, 1);
+	if (e == 0)
+		e = cfs_buf_append_le32(&st->out, 0); /* the pack count, patched at the end */
+	return e;
+}
+
+/* Seal and store the index object built so far, and start the next one. */
+static int index_flush(struct pending_state *st)
+{
+	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT;
+	char hex[CFS_ID_HEX_SIZE], name[96];
+	uint8_t h[32];
+
+	if (st->npacks == 0)
+		return 0;
+	cfs_put_le32(st->out.data + 12, st->npacks);
+	int e = cfs_crypto_seal(st->r->crypto, st->out.data, st->out.len, "index", 5, &sealed);
+	if (e == 0)
+		e = cfs_sha256(sealed.data, sealed.len, h);
+	if (e < 0)
+		return e;
+	cfs_hex_encode(h, sizeof(h), hex);
+	snprintf(name, sizeof(name), "index/%s", hex);
+	e = cfs_objstore_put(st->r->store, name, sealed.data, sealed.len);
+	if (e < 0)
+		return e;
+	cfs_catalog_batch_put_meta(st->b, name, "", 0);
+	return index_start(st);
+}
 
 static int pending_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
 {
@@ -325,18 +368,18 @@ static int pending_cb(const void *key, size_t klen, const void *val, size_t vlen
 	k[klen] = 0;
 	if (cfs_hex_decode(k + 8, pack.b, CFS_ID_SIZE) < 0)
 		return 0;
-	int e = cfs_buf_append(st->out, pack.b, CFS_ID_SIZE);
+	int e = cfs_buf_append(&st->out, pack.b, CFS_ID_SIZE);
 	if (e == 0)
-		e = cfs_buf_append(st->out, val, 8);
+		e = cfs_buf_append(&st->out, val, 8);
 	if (e == 0)
-		e = cfs_buf_append_le32(st->out, (uint32_t)((vlen - 8) / CFS_PACK_ENTRY_SIZE));
+		e = cfs_buf_append_le32(&st->out, (uint32_t)((vlen - 8) / CFS_PACK_ENTRY_SIZE));
 	if (e == 0)
-		e = cfs_buf_append(st->out, (const uint8_t *)val + 8, vlen - 8);
+		e = cfs_buf_append(&st->out, (const uint8_t *)val + 8, vlen - 8);
 	if (e < 0)
 		return e;
 	cfs_catalog_batch_delete_meta(st->b, k);
 	st->npacks++;
-	return 0;
+	return st->out.len >= INDEX_OBJECT_BYTES ? index_flush(st) : 0;
 }
 
 struct name_state {
@@ -392,9 +435,8 @@ static int unique_name(struct cfs_repo *r, struct cfs_snapshot *s)
 int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct cfs_id *ret_id)
 {
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
-	_cleanup_buf_ struct cfs_buf idx = CFS_BUF_INIT, sealed = CFS_BUF_INIT, man = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, man = CFS_BUF_INIT;
 	struct cfs_id id;
-	uint8_t h[32];
 	char hex[CFS_ID_HEX_SIZE], name[96];
 	int e;
 
@@ -410,33 +452,16 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 	if (e < 0)
 		return e;
 
-	/* Step 2a: index/<id> for every pack not yet covered by an index. */
-	e = cfs_buf_append(&idx, CFS_INDEX_MAGIC, 8);
+	/* Step 2a: index/<id> objects for every pack not yet covered by one. */
+	struct pending_state ps = {.r = r, .out = CFS_BUF_INIT, .b = b};
+	e = index_start(&ps);
 	if (e == 0)
-		e = cfs_buf_append_le32(&idx, 1);
+		e = cfs_catalog_meta_foreach(r->catalog, "pending/", pending_cb, &ps);
 	if (e == 0)
-		e = cfs_buf_append_le32(&idx, 0); /* patched below */
+		e = index_flush(&ps);
+	cfs_buf_release(&ps.out);
 	if (e < 0)
 		return e;
-	struct pending_state ps = {&idx, b, 0, 0};
-	e = cfs_catalog_meta_foreach(r->catalog, "pending/", pending_cb, &ps);
-	if (e < 0)
-		return e;
-	if (ps.npacks > 0) {
-		cfs_put_le32(idx.data + 12, ps.npacks);
-		e = cfs_crypto_seal(r->crypto, idx.data, idx.len, "index", 5, &sealed);
-		if (e < 0)
-			return e;
-		e = cfs_sha256(sealed.data, sealed.len, h);
-		if (e < 0)
-			return e;
-		cfs_hex_encode(h, sizeof(h), hex);
-		snprintf(name, sizeof(name), "index/%s", hex);
-		e = cfs_objstore_put(r->store, name, sealed.data, sealed.len);
-		if (e < 0)
-			return e;
-		cfs_catalog_batch_put_meta(b, name, "", 0);
-	}
 
 	/* Step 2b: the manifest. */
 	e = unique_name(r, s);

@@ -300,6 +300,53 @@ Test(repo, crash_leaves_reusable_pack)
 	free(a);
 }
 
+/* A commit of many new blobs writes several index objects (each bounded in
+ * size), and a reader with an empty cache finds blobs from all of them. */
+Test(repo, index_objects_are_cut)
+{
+	init_repo(CFS_ENC_AES256GCM);
+	struct cfs_repo *r = open_ok(true);
+	struct cfs_id first, last;
+	uint32_t lens[2] = {8, 8};
+	uint64_t v = 0;
+
+	/* 5 packs of 10,000 blobs: 56-byte entries make ~2.8 MB of index. */
+	for (int p = 0; p < 5; p++) {
+		for (int i = 0; i < 10000; i++, v++) {
+			struct cfs_id id;
+			cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, &v, sizeof(v), &id, NULL, NULL), 0);
+			if (v == 0)
+				first = id;
+			last = id;
+		}
+		cr_assert_eq(cfs_repo_flush(r), 0);
+	}
+	struct cfs_id ids[2] = {first, last};
+	commit_with_blobs(r, ids, lens, 2, NULL, NULL);
+	cfs_repo_free(r);
+
+	char cmd[400], line[64] = "";
+	snprintf(cmd, sizeof(cmd), "ls '%s/index' | wc -l", repo_dir);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	pclose(f);
+	cr_assert_geq(atoi(line), 2, "one index object for 50,000 entries: %s", line);
+
+	char reader_cache[400];
+	snprintf(reader_cache, sizeof(reader_cache), "%s/reader-cache", tmp);
+	cr_assert_eq(open_repo_with("secret", reader_cache, false, &r), 0);
+	struct cfs_buf b = CFS_BUF_INIT;
+	for (int k = 0; k < 2; k++) {
+		uint64_t want = k ? v - 1 : 0;
+		cr_assert_eq(cfs_repo_get_blob(r, &ids[k], &b), 0);
+		cr_assert_eq(b.len, sizeof(want));
+		cr_assert_eq(memcmp(b.data, &want, sizeof(want)), 0);
+	}
+	cfs_buf_release(&b);
+	cfs_repo_free(r);
+}
+
 static void damage_and_read(const char *how, int expected)
 {
 	init_repo(CFS_ENC_AES256GCM);
