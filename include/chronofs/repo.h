@@ -152,8 +152,10 @@ int cfs_repo_sealer_seal(struct cfs_repo_sealer *s, enum cfs_blob_type type, con
 			 size_t n, struct cfs_sealed_blob *out);
 int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uint64_t *ret_stored);
 
-/* Encode and store a tree; ret_nodes gets its node count. */
-int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, struct cfs_id *ret_id,
+/* Encode and store a tree. stored: NULL, or the id of a tree known to be in
+ * the repository (a parent snapshot's); a tree that encodes to it is not
+ * looked up again. */
+int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, const struct cfs_id *stored, struct cfs_id *ret_id,
 		      uint64_t *ret_stored);
 /* Flush the open pack (if any) to the store and the catalog. */
 int cfs_repo_flush(struct cfs_repo *r);

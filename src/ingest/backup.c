@@ -657,6 +657,7 @@ read_done:
 struct dirspec {
 	const struct vnode *only;    /* skeleton node: capture only its children */
 	const struct cfs_tree *ptree; /* the parent snapshot's tree of it, or NULL */
+	const struct cfs_id *ptree_id; /* ptree's id (stored in the repository), or NULL */
 	uint64_t root_dev;           /* device of the source path it lies in */
 	bool contents;               /* false: stored empty (other file system) */
 	bool made_up;                /* not on disk: leads only to streams */
@@ -879,8 +880,10 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 			log_info("Not crossing into another file system at %s (stored empty)", path);
 			ds.contents = false;
 		}
-		if (ds.contents)
+		if (ds.contents) {
 			ds.ptree = parent_subtree(c, pe, path, &pt);
+			ds.ptree_id = ds.ptree ? &pe->subtree : NULL;
+		}
 		r = backup_dir(c, dirfd, path, &ds, &e);
 		break;
 	}
@@ -969,6 +972,14 @@ static bool excluded(const struct ctx *c, const char *path, const char *name)
 		}
 	}
 	return false;
+}
+
+/* The metadata read-ahead leaves out what the walk will leave out. */
+static bool prefetch_skip(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	(void)st;
+	const struct ctx *c = ud;
+	return c->o->n_excludes && excluded(c, path, name);
 }
 
 #define CACHEDIR_TAG "CACHEDIR.TAG"
@@ -1247,7 +1258,7 @@ static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct d
 		return r;
 	struct cfs_id id;
 	uint64_t stored = 0;
-	r = cfs_repo_put_tree(c->r, &t, &id, &stored);
+	r = cfs_repo_put_tree(c->r, &t, ds->ptree_id, &id, &stored);
 	if (r < 0)
 		return r;
 	c->st->bytes_added += stored;
@@ -1350,6 +1361,7 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	struct cfs_snapshot parent = {0};
 	struct vnode root = {0};
 	struct ctx c = {0};
+	struct prefetch *pf = NULL;
 	char host[256] = "";
 	char **set = NULL;
 	size_t n_set = 0;
@@ -1454,6 +1466,11 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	e = pipeline_new(r, cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus, 8u << 20, &c.pipe);
 	if (e < 0)
 		goto out;
+	/* Metadata read-ahead: four threads keep disk reads in flight for a
+	 * cold walk (they mostly wait for the disk). */
+	if (prefetch_new(4, o->one_file_system, prefetch_skip, &c, &pf) == 0)
+		for (size_t i = 0; i < o->n_paths; i++)
+			prefetch_add(pf, o->paths[i]);
 	e = uring_new(LOAD_BATCH_FILES, &c.ring);
 	if (e < 0) {
 		log_debug_errno(e, "io_uring unavailable (%m): reading with plain system calls");
@@ -1468,10 +1485,12 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	struct dirspec ds = {
 		.only = root.captured ? NULL : &root,
 		.ptree = c.have_parent ? &proot : NULL,
+		.ptree_id = c.have_parent ? &parent.root : NULL,
 		.root_dev = (uint64_t)rst.st_dev,
 		.contents = true,
 	};
 	e = backup_dir(&c, -1, "/", &ds, NULL);
+	pf = prefetch_free(pf);
 	if (e == 1) {
 		e = -EIO;
 		goto out;
@@ -1490,6 +1509,7 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	e = cfs_repo_commit_snapshot(r, s, &ret->id);
 out:
 	/* On failure queued chunks are dropped: nothing names them. */
+	prefetch_free(pf);
 	pipeline_free(c.pipe);
 	uring_free(c.ring);
 	free(c.buf);

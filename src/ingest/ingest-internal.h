@@ -46,6 +46,23 @@ int pipeline_drain(struct pipeline *p);
 void pipeline_stats(struct pipeline *p, uint64_t *ret_bytes, uint64_t *ret_blobs);
 
 /*
+ * prefetch.c — metadata read-ahead: threads that list the source trees and
+ * stat every entry ahead of the walk, so that on a cold cache the disk
+ * reads of directories and inodes overlap instead of coming one at a time.
+ * Only caches are warmed; nothing read is used.
+ */
+#define PREFETCH_THREADS_MAX 8
+struct prefetch;
+/* Return true to leave a directory (and what is below it) alone. */
+typedef bool (*prefetch_skip_fn)(void *ud, const char *path, const char *name, const struct stat *st);
+/* one_fs: do not enter other file systems below an added path. */
+int prefetch_new(unsigned threads, bool one_fs, prefetch_skip_fn skip, void *ud, struct prefetch **ret);
+/* Warm path (absolute) and everything below it. */
+void prefetch_add(struct prefetch *p, const char *path);
+/* Stops the threads (a directory being read is finished first). */
+struct prefetch *prefetch_free(struct prefetch *p);
+
+/*
  * uring.c — batched file system calls through io_uring (the only file
  * that uses liburing): many statx, openat and read requests in flight at
  * once, so a cold cache or a slow disk does not serialise the walk, and the

@@ -39,13 +39,13 @@ struct pipeline {
  * Large jobs' buffers are reused: freshly allocated megabytes cost a page
  * fault per 4 KiB (the walker would touch ~1 GB of new pages for a 1 GB
  * corpus), and glibc would keep trimming and regrowing its heap under the
- * queue's churn. At most half a budget's worth is kept.
+ * queue's churn. At most a budget's worth is kept.
  */
 #define SPARE_MIN (64u << 10)
 
 static struct job *recycle_locked(struct pipeline *p, struct job *j)
 {
-	if (j->cap < SPARE_MIN || p->spare_bytes + j->cap > p->budget / 2)
+	if (j->cap < SPARE_MIN || p->spare_bytes + j->cap > p->budget)
 		return j; /* to free */
 	j->next = p->spare;
 	p->spare = j;

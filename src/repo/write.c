@@ -296,13 +296,24 @@ int cfs_repo_put_blob(struct cfs_repo *r, enum cfs_blob_type type, const void *p
 	return e;
 }
 
-int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, struct cfs_id *ret_id,
+int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, const struct cfs_id *stored, struct cfs_id *ret_id,
 		      uint64_t *ret_stored)
 {
 	_cleanup_buf_ struct cfs_buf enc = CFS_BUF_INIT;
 	int e = cfs_tree_encode(t, &enc);
 	if (e < 0)
 		return e;
+	if (stored) {
+		/* An unchanged directory: no catalog look-up. */
+		e = cfs_crypto_blob_id(r->crypto, enc.data, enc.len, ret_id);
+		if (e < 0)
+			return e;
+		if (memcmp(ret_id->b, stored->b, CFS_ID_SIZE) == 0) {
+			if (ret_stored)
+				*ret_stored = 0;
+			return 0;
+		}
+	}
 	return cfs_repo_put_blob(r, CFS_BLOB_TREE, enc.data, enc.len, ret_id, NULL, ret_stored);
 }
 

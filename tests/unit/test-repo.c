@@ -98,7 +98,7 @@ static void commit_with_blobs(struct cfs_repo *r, const struct cfs_id *ids, cons
 	s.paths = calloc(1, sizeof(char *));
 	s.paths[0] = strdup("/x");
 	s.n_paths = 1;
-	cr_assert_eq(cfs_repo_put_tree(r, &t, &s.root, NULL), 0);
+	cr_assert_eq(cfs_repo_put_tree(r, &t, NULL, &s.root, NULL), 0);
 	s.root_nodes = cfs_tree_node_count(&t);
 	cr_assert_eq(cfs_repo_commit_snapshot(r, &s, ret_id), 0);
 	if (ret_name)
