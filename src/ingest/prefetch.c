@@ -25,6 +25,8 @@
 #include "ingest/ingest-internal.h"
 
 #define PENDING_MAX 8192
+/* A stat answered from the inode cache takes a microsecond or two. */
+#define PREFETCH_CACHED_NS 20000
 
 struct prefetch {
 	pthread_mutex_t lock;
@@ -84,12 +86,22 @@ static void warm(struct prefetch *p, const char *path)
 		closedir(d);
 		return;
 	}
+	/* Entries are stat'ed (their inodes read) while that has to wait for
+	 * the disk; once one answers from the inode cache, the directory is
+	 * taken as warm and only its subdirectories are stat'ed. */
+	bool cold = true;
 	while ((de = readdir(d)) != NULL && !__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
 		const char *nm = de->d_name;
 		if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0)))
 			continue;
+		if (!cold && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
 		struct stat st;
-		if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		int64_t t0 = cold ? cfs_mono_ns() : 0;
+		int r = fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW);
+		if (cold && cfs_mono_ns() - t0 < PREFETCH_CACHED_NS)
+			cold = false;
+		if (r < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		if (p->one_fs && st.st_dev != dst.st_dev)
 			continue;
