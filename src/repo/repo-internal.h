@@ -57,9 +57,10 @@ int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret)
  * cold, reads them in a few sequential runs, not one seek per directory). */
 enum { CFS_REPO_OPEN_DATA, CFS_REPO_OPEN_TREE, CFS_REPO_OPEN_PACKS };
 struct repo_open_pack {
+	pthread_mutex_t lock;       /* protects pw and up (taken before write_lock) */
 	struct cfs_pack_writer *pw; /* owned */
 	struct cfs_objstore_upload *up; /* owned: where pw streams its bytes, or NULL */
-	struct cfs_idset ids;       /* the blobs in pw */
+	struct cfs_idset ids;       /* the blobs in pw; under write_lock */
 };
 
 /* A finished pack on its way to the store and the catalog; committed
@@ -88,8 +89,10 @@ struct cfs_repo {
 	char *secondary_dir; /* owned: a reader's RocksDB secondary dir, removed on free */
 	bool writer;
 
-	/* write side: open, flights, claimed and crypto_w are protected by
-	 * write_lock (sealed blobs arrive from pipeline threads). A blob being
+	/* write side: flights, claimed, crypto_w and the open packs' ids are
+	 * protected by write_lock (sealed blobs arrive from pipeline threads);
+	 * an open pack's writer by its own lock, so that writing blobs to the
+	 * store never holds up claims. A blob being
 	 * stored is in exactly one of claimed, an open pack's ids or a
 	 * flight's ids until the catalog has it. */
 	pthread_mutex_t write_lock;

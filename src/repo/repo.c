@@ -437,6 +437,8 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	r->lock_fd = -1;
 	r->writer = o->writer;
 	pthread_mutex_init(&r->write_lock, NULL);
+	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++)
+		pthread_mutex_init(&r->open[i].lock, NULL);
 	pthread_cond_init(&r->flights_done, NULL);
 
 	e = cfs_objstore_open(o->location, false, &r->store);
@@ -525,6 +527,7 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++) {
 		r->open[i].pw = cfs_pack_writer_free(r->open[i].pw);
 		r->open[i].up = cfs_objstore_upload_free(r->open[i].up);
+		pthread_mutex_destroy(&r->open[i].lock);
 		cfs_idset_release(&r->open[i].ids);
 	}
 	r->zc = cfs_compressor_free(r->zc);

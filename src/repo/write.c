@@ -22,8 +22,8 @@ static int upload_sink(void *ud, const void *p, size_t n)
 	return cfs_objstore_upload_append(ud, p, n);
 }
 
-/* Make sure op streams into an upload before its first blob. */
-static int open_pack_ready_locked(struct cfs_repo *r, struct repo_open_pack *op)
+/* Make sure op streams into an upload before its first blob; op->lock held. */
+static int open_pack_ready(struct cfs_repo *r, struct repo_open_pack *op)
 {
 	if (op->up)
 		return 0;
@@ -36,6 +36,7 @@ static int open_pack_ready_locked(struct cfs_repo *r, struct repo_open_pack *op)
 	return e;
 }
 
+/* op->lock and write_lock held. */
 static int flight_begin_locked(struct cfs_repo *r, struct repo_open_pack *op, struct repo_flight **ret)
 {
 	*ret = NULL;
@@ -121,10 +122,13 @@ int cfs_repo_flush(struct cfs_repo *r)
 	struct repo_flight *f[CFS_REPO_OPEN_PACKS] = {0};
 	int e = 0;
 
-	pthread_mutex_lock(&r->write_lock);
-	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS && e == 0; i++)
+	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS && e == 0; i++) {
+		pthread_mutex_lock(&r->open[i].lock);
+		pthread_mutex_lock(&r->write_lock);
 		e = flight_begin_locked(r, &r->open[i], &f[i]);
-	pthread_mutex_unlock(&r->write_lock);
+		pthread_mutex_unlock(&r->write_lock);
+		pthread_mutex_unlock(&r->open[i].lock);
+	}
 	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++) {
 		int e2 = f[i] ? flight_end(r, f[i]) : 0;
 		if (e == 0)
@@ -252,10 +256,12 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 				    .stored_len = (uint32_t)b->data.len};
 	struct repo_open_pack *op = &r->open[b->type == CFS_BLOB_TREE ? CFS_REPO_OPEN_TREE : CFS_REPO_OPEN_DATA];
 	struct repo_flight *f = NULL;
-	pthread_mutex_lock(&r->write_lock);
-	int e = open_pack_ready_locked(r, op);
+	pthread_mutex_lock(&op->lock);
+	int e = open_pack_ready(r, op);
 	if (e == 0)
 		e = cfs_pack_writer_add(op->pw, &pe, b->data.data, b->data.len, NULL);
+	/* Until here the blob was in claimed; from here it is in op->ids. */
+	pthread_mutex_lock(&r->write_lock);
 	if (e == 0 && cfs_idset_add(&op->ids, &b->id) < 0)
 		e = -ENOMEM;
 	if (e == 0)
@@ -268,6 +274,7 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 		e = flight_begin_locked(r, op, &f);
 	}
 	pthread_mutex_unlock(&r->write_lock);
+	pthread_mutex_unlock(&op->lock);
 	if (f)
 		e = flight_end(r, f);
 	if (e == 0 && ret_stored)
