@@ -39,26 +39,54 @@ struct pipeline {
  * Large jobs' buffers are reused: freshly allocated megabytes cost a page
  * fault per 4 KiB (the walker would touch ~1 GB of new pages for a 1 GB
  * corpus), and glibc would keep trimming and regrowing its heap under the
- * queue's churn. At most a budget's worth is kept.
+ * queue's churn. Their sizes are powers of two from SPARE_MIN, so that a
+ * spare fits any job of its class; at most twice the queue's budget is
+ * kept (the classes round up), the most recently used first (the list's
+ * head).
  */
 #define SPARE_MIN (64u << 10)
+#define SPARE_BUDGET(p) (2 * (p)->budget)
 
-static struct job *recycle_locked(struct pipeline *p, struct job *j)
+static size_t job_class(size_t n)
 {
-	if (j->cap < SPARE_MIN || p->spare_bytes + j->cap > p->budget)
-		return j; /* to free */
+	size_t cap = SPARE_MIN;
+	while (cap < n)
+		cap *= 2;
+	return cap;
+}
+
+/* Keep j as a spare, or hand it back to be freed (with the oldest spares
+ * beyond the budget through *ret_drop). */
+static struct job *recycle_locked(struct pipeline *p, struct job *j, struct job **ret_drop)
+{
+	*ret_drop = NULL;
+	if (j->cap < SPARE_MIN || j->cap > SPARE_BUDGET(p))
+		return j;
 	j->next = p->spare;
 	p->spare = j;
 	p->spare_bytes += j->cap;
+	if (p->spare_bytes > SPARE_BUDGET(p)) {
+		/* Cut the list where it exceeds the budget. */
+		size_t kept = 0;
+		struct job **pp = &p->spare;
+		while (*pp && kept + (*pp)->cap <= SPARE_BUDGET(p)) {
+			kept += (*pp)->cap;
+			pp = &(*pp)->next;
+		}
+		*ret_drop = *pp;
+		*pp = NULL;
+		p->spare_bytes = kept;
+	}
 	return NULL;
 }
 
-/* A spare job with room for n bytes, not much more (NULL: none). */
+/* A spare job of n's size class (NULL: none). */
 static struct job *reuse_locked(struct pipeline *p, size_t n)
 {
+	size_t cap = job_class(n);
 	for (struct job **pp = &p->spare; *pp; pp = &(*pp)->next) {
 		struct job *j = *pp;
-		if (j->cap >= n && j->cap / 4 <= n) {
+		if (j->cap == cap) {
 			*pp = j->next;
 			p->spare_bytes -= j->cap;
 			return j;
@@ -117,11 +145,17 @@ static void *worker_main(void *arg)
 		p->pending--;
 		if (j->group)
 			j->group->n--;
-		j = recycle_locked(p, j);
+		struct job *drop;
+		j = recycle_locked(p, j, &drop);
 		pthread_cond_broadcast(&p->space);
-		if (j) {
+		if (j || drop) {
 			pthread_mutex_unlock(&p->lock);
 			free(j);
+			while (drop) {
+				struct job *next = drop->next;
+				free(drop);
+				drop = next;
+			}
 			pthread_mutex_lock(&p->lock);
 		}
 	}
@@ -211,8 +245,7 @@ static int put(struct pipeline *p, struct pipeline_group *g, struct cfs_extent *
 		pthread_mutex_unlock(&p->lock);
 	}
 	if (!j) {
-		/* Large ones rounded up, so that they fit other sizes later. */
-		size_t cap = n >= SPARE_MIN ? (n + SPARE_MIN - 1) / SPARE_MIN * SPARE_MIN : n;
+		size_t cap = n >= SPARE_MIN ? job_class(n) : n;
 		j = malloc(sizeof(*j) + cap);
 		if (!j)
 			return -ENOMEM;
