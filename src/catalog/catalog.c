@@ -50,9 +50,12 @@
 #define PACK_INFO_SIZE 12
 
 #define CACHE_BYTES (32u << 20) /* default; cfs_catalog_set_cache_budget() */
-#define WRITE_BUFFER_BYTES (16u << 20)
-/* Caps memtables over all six column families (6 x 2 x 16 MiB otherwise). */
-#define DB_WRITE_BUFFER_BYTES (64u << 20)
+/* Memtables: small, so that a writer's memory does not grow with the number
+ * of blobs a run adds (a 4 MiB memtable holds ~30,000 blob entries; flushes
+ * and compactions run in RocksDB's background threads). */
+#define WRITE_BUFFER_BYTES (4u << 20)
+/* Caps memtables over all six column families (6 x 2 x 4 MiB otherwise). */
+#define DB_WRITE_BUFFER_BYTES (16u << 20)
 /* Forces flushes of quiet column families so the WAL cannot grow unbounded. */
 #define MAX_TOTAL_WAL_BYTES (64u << 20)
 #define MAX_OPEN_FILES 256

@@ -20,6 +20,10 @@ mkdir -p "$SRC/big"
 rand_file "$SRC/big/a" $((3 * MiB))
 rand_file "$SRC/big/b" $((2 * MiB))
 printf 'first\n' >"$SRC/big/c"
+# A large file (hashed by the pipeline's workers) with a second name in
+# another directory: the hard-link table must get its chunk ids.
+mkdir -p "$SRC/big2"
+ln "$SRC/big/a" "$SRC/big2/a-link"
 
 stat_of() { json_get "$WORK/snap.json" ".stats.$1"; }
 field() { json_get "$WORK/snap.json" ".$1"; }
