@@ -11,7 +11,8 @@
  *   ACTION crash  the process exits at once with status 99, without any
  *                 cleanup, as a power loss or kill -9 would leave things.
  * Points: "objstore.put" (before an object is written), "catalog.commit"
- * (before a catalog batch is applied).
+ * (before a catalog batch is applied), "objstore.tmpfile" (a streamed put
+ * of the local store uses a named temporary file, as without O_TMPFILE).
  */
 #pragma once
 

@@ -524,6 +524,36 @@ Test(objstore_local, streamed_upload, .init = setup, .fini = teardown)
 	cr_assert_eq(atoi(line), 0, "temporary files left: %s", line);
 }
 
+/* Without O_TMPFILE: a named temporary file in the root, renamed into its
+ * directory at commit, removed when abandoned. */
+Test(objstore_local, streamed_upload_named_temp, .init = setup, .fini = teardown)
+{
+	cr_assert_eq(setenv("CHRONOFS_FAULTS", "objstore.tmpfile:1,objstore.tmpfile:2,objstore.tmpfile:3", 1), 0);
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_local();
+	struct cfs_objstore_upload *u = NULL;
+	char path[300];
+
+	cr_assert_eq(cfs_objstore_upload_begin(s, &u), 0);
+	cr_assert_eq(cfs_objstore_upload_append(u, "x", 1), 0);
+	/* While uploading, the bytes are in a named ".tmp." file. */
+	char cmd[300], line[64] = "";
+	snprintf(cmd, sizeof(cmd), "ls -a '%s' | grep -c '^\\.tmp\\.upload\\.'", repodir);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	pclose(f);
+	cr_assert_eq(atoi(line), 1, "named temporary files: %s", line);
+	cfs_objstore_upload_free(u);
+	upload_round_trip(s);
+	snprintf(path, sizeof(path), "%s/data/7f/streamed", repodir);
+	cr_assert_eq(access(path, F_OK), 0);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	pclose(f);
+	cr_assert_eq(atoi(line), 0, "temporary files left: %s", line);
+}
+
 Test(objstore_mem, streamed_upload, .init = setup, .fini = teardown)
 {
 	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_mem();
