@@ -510,18 +510,31 @@ static void upload_round_trip(struct cfs_objstore *s)
 	cr_assert(collected_has(&c, "data/7f/streamed", 5));
 }
 
+/* The number a shell pipeline prints. */
+static int shell_count(const char *cmd)
+{
+	char line[64] = "";
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	pclose(f);
+	return atoi(line);
+}
+
+/* Temporary files anywhere in the store. */
+static int count_tmp(void)
+{
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "find '%s' -name '.tmp.*' | wc -l", repodir);
+	return shell_count(cmd);
+}
+
 Test(objstore_local, streamed_upload, .init = setup, .fini = teardown)
 {
 	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_local();
 	upload_round_trip(s);
 	/* No temporary file is left anywhere, committed or abandoned. */
-	char cmd[300], line[64] = "";
-	snprintf(cmd, sizeof(cmd), "find '%s' -name '.tmp.*' | wc -l", repodir);
-	FILE *f = popen(cmd, "r");
-	cr_assert_not_null(f);
-	cr_assert_not_null(fgets(line, sizeof(line), f));
-	pclose(f);
-	cr_assert_eq(atoi(line), 0, "temporary files left: %s", line);
+	cr_assert_eq(count_tmp(), 0);
 }
 
 /* Without O_TMPFILE: a named temporary file in the root, renamed into its
@@ -535,23 +548,15 @@ Test(objstore_local, streamed_upload_named_temp, .init = setup, .fini = teardown
 
 	cr_assert_eq(cfs_objstore_upload_begin(s, &u), 0);
 	cr_assert_eq(cfs_objstore_upload_append(u, "x", 1), 0);
-	/* While uploading, the bytes are in a named ".tmp." file. */
-	char cmd[300], line[64] = "";
+	/* While uploading, the bytes are in a named ".tmp." file in the root. */
+	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "ls -a '%s' | grep -c '^\\.tmp\\.upload\\.'", repodir);
-	FILE *f = popen(cmd, "r");
-	cr_assert_not_null(f);
-	cr_assert_not_null(fgets(line, sizeof(line), f));
-	pclose(f);
-	cr_assert_eq(atoi(line), 1, "named temporary files: %s", line);
+	cr_assert_eq(shell_count(cmd), 1);
 	cfs_objstore_upload_free(u);
 	upload_round_trip(s);
 	snprintf(path, sizeof(path), "%s/data/7f/streamed", repodir);
 	cr_assert_eq(access(path, F_OK), 0);
-	f = popen(cmd, "r");
-	cr_assert_not_null(f);
-	cr_assert_not_null(fgets(line, sizeof(line), f));
-	pclose(f);
-	cr_assert_eq(atoi(line), 0, "temporary files left: %s", line);
+	cr_assert_eq(count_tmp(), 0);
 }
 
 Test(objstore_mem, streamed_upload, .init = setup, .fini = teardown)
