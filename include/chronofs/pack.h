@@ -81,7 +81,7 @@ const struct cfs_pack_entry *cfs_pack_writer_entries(const struct cfs_pack_write
 /*
  * Streaming: from now on the blobs go to sink as they are added (the writer
  * keeps only their entries) and finish() sends the header and trailer there
- * too, leaving out empty. Only on an empty writer (-EINVAL otherwise); it
+ * too (out may then be NULL, and stays empty). Only on an empty writer (-EINVAL otherwise); it
  * lasts until finish(). A sink failure fails that add or finish and leaves
  * the streamed pack unusable: the caller abandons it.
  */

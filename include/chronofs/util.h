@@ -15,6 +15,9 @@ void cfs_hex_encode(const void *p, size_t n, char *out);
 /* Parse exactly 2n hex digits into out; -EINVAL on bad input. */
 int cfs_hex_decode(const char *s, void *out, size_t n);
 
+/* qsort(3) comparator for an array of C strings (char *), by strcmp. */
+int cfs_strptr_cmp(const void *a, const void *b);
+
 /* Current wall-clock time in ns since the epoch (UTC). */
 int64_t cfs_now_ns(void);
 /* Monotonic ns, for durations. */

@@ -52,6 +52,11 @@ int64_t cfs_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int cfs_strptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int64_t cfs_mono_ns(void)
 {
 	struct timespec ts;

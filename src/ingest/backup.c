@@ -949,11 +949,6 @@ fail:
 	return r;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* See ingest.h for the three kinds of pattern. */
 static bool excluded(const struct ctx *c, const char *path, const char *name)
 {
@@ -1045,7 +1040,7 @@ static int list_dir(struct ctx *c, int fd, const char *path, char ***ret, size_t
 		return r;
 	}
 	if (n > 1)
-		qsort(names, n, sizeof(*names), name_cmp);
+		qsort(names, n, sizeof(*names), cfs_strptr_cmp);
 	*ret = names;
 	*ret_n = n;
 	return 0;
@@ -1308,7 +1303,7 @@ static int source_set(const char *const *a, size_t na, const char *const *b, siz
 		}
 	}
 	if (na + nb > 1)
-		qsort(v, na + nb, sizeof(*v), name_cmp);
+		qsort(v, na + nb, sizeof(*v), cfs_strptr_cmp);
 	*ret = v;
 	*ret_n = na + nb;
 	return 0;

@@ -21,6 +21,11 @@
 
 struct pipeline;
 
+/* A stat answered from the inode cache takes a microsecond or two, one that
+ * waits for the disk far longer than this: how uring.c decides between in
+ * line and in flight, and prefetch.c between a warm and a cold directory. */
+#define INGEST_STAT_CACHED_NS 40000
+
 /* The jobs of one directory's files; protected by the pipeline's lock. */
 struct pipeline_group {
 	size_t n; /* queued or running */

@@ -297,10 +297,11 @@ int pipeline_put_claimed(struct pipeline *p, const struct cfs_id *id, const void
 	return put(p, NULL, NULL, id, data, n);
 }
 
-int pipeline_wait(struct pipeline *p, struct pipeline_group *g)
+/* Wait until *count (protected by the lock) is 0; the first error. */
+static int wait_zero(struct pipeline *p, const size_t *count)
 {
 	pthread_mutex_lock(&p->lock);
-	while (g->n) {
+	while (*count) {
 		kick_locked(p);
 		pthread_cond_wait(&p->space, &p->lock);
 	}
@@ -309,16 +310,14 @@ int pipeline_wait(struct pipeline *p, struct pipeline_group *g)
 	return e;
 }
 
+int pipeline_wait(struct pipeline *p, struct pipeline_group *g)
+{
+	return wait_zero(p, &g->n);
+}
+
 int pipeline_drain(struct pipeline *p)
 {
-	pthread_mutex_lock(&p->lock);
-	while (p->pending) {
-		kick_locked(p);
-		pthread_cond_wait(&p->space, &p->lock);
-	}
-	int e = p->error;
-	pthread_mutex_unlock(&p->lock);
-	return e;
+	return wait_zero(p, &p->pending);
 }
 
 void pipeline_stats(struct pipeline *p, uint64_t *ret_bytes, uint64_t *ret_blobs)

@@ -25,8 +25,6 @@
 #include "ingest/ingest-internal.h"
 
 #define PENDING_MAX 8192
-/* A stat answered from the inode cache takes a microsecond or two. */
-#define PREFETCH_CACHED_NS 20000
 
 struct prefetch {
 	pthread_mutex_t lock;
@@ -57,11 +55,6 @@ static char *pop_locked(struct prefetch *p)
 {
 	p->n--;
 	return p->ring[(p->bottom + p->n) % PENDING_MAX];
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* List path, stat its entries, queue its subdirectories (last name first,
@@ -99,7 +92,7 @@ static void warm(struct prefetch *p, const char *path)
 		struct stat st;
 		int64_t t0 = cold ? cfs_mono_ns() : 0;
 		int r = fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW);
-		if (cold && cfs_mono_ns() - t0 < PREFETCH_CACHED_NS)
+		if (cold && cfs_mono_ns() - t0 <= INGEST_STAT_CACHED_NS)
 			cold = false;
 		if (r < 0 || !S_ISDIR(st.st_mode))
 			continue;
@@ -124,7 +117,7 @@ static void warm(struct prefetch *p, const char *path)
 	}
 	closedir(d);
 	if (n_sub > 1)
-		qsort(subdirs, n_sub, sizeof(*subdirs), name_cmp);
+		qsort(subdirs, n_sub, sizeof(*subdirs), cfs_strptr_cmp);
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = n_sub; i-- > 0;) {
 		if (p->stop)

@@ -8,10 +8,10 @@
 #include <liburing.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "chronofs/util.h"
 #include "ingest/ingest-internal.h"
 
 struct uring {
@@ -116,17 +116,6 @@ static void stat_done(void *ud, size_t idx, int res)
 		stx_to_stat(&b->u->stx[idx], &s->st);
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* A statx answered from the inode cache takes a microsecond or two; one that
- * waits for the disk takes far longer than this. */
-#define STAT_CACHED_NS 40000
-
 int uring_stat(struct uring *u, int dirfd, struct uring_stat *v, size_t n)
 {
 	/*
@@ -140,9 +129,9 @@ int uring_stat(struct uring *u, int dirfd, struct uring_stat *v, size_t n)
 	size_t done = 0;
 	while (done < n) {
 		struct uring_stat *s = &v[done++];
-		int64_t t0 = now_ns();
+		int64_t t0 = cfs_mono_ns();
 		s->error = fstatat(dirfd, s->name, &s->st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) < 0 ? -errno : 0;
-		if (now_ns() - t0 > STAT_CACHED_NS)
+		if (cfs_mono_ns() - t0 > INGEST_STAT_CACHED_NS)
 			break;
 	}
 	v += done;

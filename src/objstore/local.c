@@ -222,6 +222,19 @@ static int rename_noreplace(int dir_fd, const char *tmp, const char *base)
 	return 0;
 }
 
+/* The last step of every put: the directory holding the new name is made
+ * durable, and a concurrent creation of a directory we used is waited out
+ * (see the comment at the top). */
+static int dir_durable(struct local *l, int dir_fd)
+{
+	int r = fsync_fd(dir_fd);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&l->dir_lock);
+	pthread_mutex_unlock(&l->dir_lock);
+	return 0;
+}
+
 static int local_put_common(struct local *l, const char *name, const void *p, size_t n,
 			    bool noreplace)
 {
@@ -250,14 +263,7 @@ static int local_put_common(struct local *l, const char *name, const void *p, si
 		(void)unlinkat(dir_fd, tmp, 0);
 		return r;
 	}
-	r = fsync_fd(dir_fd);
-	if (r < 0)
-		return r;
-	/* Barrier: wait out a concurrent creation of a directory we used (see
-	 * the comment at the top). */
-	pthread_mutex_lock(&l->dir_lock);
-	pthread_mutex_unlock(&l->dir_lock);
-	return 0;
+	return dir_durable(l, dir_fd);
 }
 
 static void fd_forget(struct local *l, const char *name);
@@ -368,9 +374,6 @@ static int local_upload_commit(void *impl, void *handle, const char *name)
 	close(u->fd);
 	u->fd = -1;
 	fd_forget(l, name);
-	r = fsync_fd(dir_fd);
-	if (r < 0)
-		return r;
 	/* The root lost a named temporary: make that durable too, so a crash
 	 * never leaves both names. */
 	if (u->tmp[0]) {
@@ -378,9 +381,7 @@ static int local_upload_commit(void *impl, void *handle, const char *name)
 		if (r < 0)
 			return r;
 	}
-	pthread_mutex_lock(&l->dir_lock);
-	pthread_mutex_unlock(&l->dir_lock);
-	return 0;
+	return dir_durable(l, dir_fd);
 }
 
 static void local_upload_free(void *impl, void *handle)

@@ -166,9 +166,10 @@ int cfs_pack_writer_finish(struct cfs_pack_writer *w, struct cfs_crypto *c, stru
 	struct cfs_id id;
 	int r;
 
-	if (!c || !out)
+	if (!c || (!out && !w->sink))
 		return -EINVAL;
-	cfs_buf_reset(out);
+	if (out)
+		cfs_buf_reset(out);
 
 	r = encode_header(w, &plain);
 	if (r < 0)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chronofs/log.h"
 #include "chronofs/util.h"
 #include "repo/repo-internal.h"
 
@@ -54,9 +55,7 @@ static int flight_begin_locked(struct cfs_repo *r, struct repo_open_pack *op, st
 	}
 	memcpy(f->entries, cfs_pack_writer_entries(op->pw), count * sizeof(*f->entries));
 	f->count = count;
-	struct cfs_buf none = CFS_BUF_INIT;
-	int e = cfs_pack_writer_finish(op->pw, r->crypto_w, &none, &f->pack);
-	cfs_buf_release(&none);
+	int e = cfs_pack_writer_finish(op->pw, r->crypto_w, NULL, &f->pack);
 	if (e < 0) {
 		free(f->entries);
 		free(f);
@@ -83,8 +82,11 @@ static int flight_end(struct cfs_repo *r, struct repo_flight *f)
 	cfs_repo_pack_name(&f->pack, name, sizeof(name));
 	/* Step 1: the pack is durable before any of its blobs is indexed. */
 	int e = cfs_objstore_upload_commit(f->up, name);
-	if (e == 0)
-		e = cfs_catalog_batch_new(&b);
+	if (e < 0) {
+		log_error_errno(e, "Cannot write pack %s to %s: %m", name, cfs_objstore_location(r->store));
+		goto out;
+	}
+	e = cfs_catalog_batch_new(&b);
 	if (e == 0)
 		e = cfs_buf_append_le64(&marker, f->size);
 	for (size_t i = 0; i < f->count && e == 0; i++) {
@@ -101,7 +103,11 @@ static int flight_end(struct cfs_repo *r, struct repo_flight *f)
 		cfs_catalog_batch_put_meta(b, key, marker.data, marker.len);
 		e = cfs_catalog_commit(r->catalog, b);
 	}
+	if (e < 0)
+		log_error_errno(e, "Cannot record pack %s in the catalog of %s: %m (it is adopted by the next run)",
+				name, cfs_objstore_location(r->store));
 
+out:
 	pthread_mutex_lock(&r->write_lock);
 	struct repo_flight **pp = &r->flights;
 	while (*pp != f)
@@ -282,6 +288,21 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 	return e;
 }
 
+/* Seal and put a blob the caller has just claimed (claim returned 1). */
+static int store_claimed(struct cfs_repo *r, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
+			 size_t n, bool *ret_added, uint64_t *ret_stored)
+{
+	struct cfs_sealed_blob b = {.data = r->sbuf};
+	int e = seal(r->crypto, r->zc, &r->zbuf, type, id, p, n, &b);
+	r->sbuf = b.data; /* keep the scratch buffer */
+	if (e < 0)
+		return e;
+	e = cfs_repo_put_sealed(r, &b, ret_stored);
+	if (e == 0 && ret_added)
+		*ret_added = true;
+	return e;
+}
+
 int cfs_repo_put_blob(struct cfs_repo *r, enum cfs_blob_type type, const void *p, size_t n,
 		      struct cfs_id *ret_id, bool *ret_added, uint64_t *ret_stored)
 {
@@ -292,15 +313,7 @@ int cfs_repo_put_blob(struct cfs_repo *r, enum cfs_blob_type type, const void *p
 	int e = cfs_repo_claim_blob(r, p, n, ret_id);
 	if (e <= 0)
 		return e;
-	struct cfs_sealed_blob b = {.data = r->sbuf};
-	e = seal(r->crypto, r->zc, &r->zbuf, type, ret_id, p, n, &b);
-	r->sbuf = b.data; /* keep the scratch buffer */
-	if (e < 0)
-		return e;
-	e = cfs_repo_put_sealed(r, &b, ret_stored);
-	if (e == 0 && ret_added)
-		*ret_added = true;
-	return e;
+	return store_claimed(r, type, ret_id, p, n, ret_added, ret_stored);
 }
 
 int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, const struct cfs_id *stored, struct cfs_id *ret_id,
@@ -310,18 +323,20 @@ int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, const struct
 	int e = cfs_tree_encode(t, &enc);
 	if (e < 0)
 		return e;
-	if (stored) {
-		/* An unchanged directory: no catalog look-up. */
-		e = cfs_crypto_blob_id(r->crypto, enc.data, enc.len, ret_id);
-		if (e < 0)
-			return e;
-		if (memcmp(ret_id->b, stored->b, CFS_ID_SIZE) == 0) {
-			if (ret_stored)
-				*ret_stored = 0;
-			return 0;
-		}
-	}
-	return cfs_repo_put_blob(r, CFS_BLOB_TREE, enc.data, enc.len, ret_id, NULL, ret_stored);
+	if (ret_stored)
+		*ret_stored = 0;
+	if (enc.len > CFS_BLOB_MAX_SIZE)
+		return -EFBIG;
+	e = cfs_crypto_blob_id(r->crypto, enc.data, enc.len, ret_id);
+	if (e < 0)
+		return e;
+	/* An unchanged directory: no catalog look-up. */
+	if (stored && memcmp(ret_id->b, stored->b, CFS_ID_SIZE) == 0)
+		return 0;
+	e = claim_id(r, ret_id);
+	if (e <= 0)
+		return e;
+	return store_claimed(r, CFS_BLOB_TREE, ret_id, enc.data, enc.len, NULL, ret_stored);
 }
 
 /*
@@ -369,7 +384,7 @@ static int index_flush(struct pending_state *st)
 	snprintf(name, sizeof(name), "index/%s", hex);
 	e = cfs_objstore_put(st->r->store, name, sealed.data, sealed.len);
 	if (e < 0)
-		return e;
+		return log_error_errno(e, "Cannot store %s in %s: %m", name, cfs_objstore_location(st->r->store));
 	cfs_catalog_batch_put_meta(st->b, name, "", 0);
 	return index_start(st);
 }
