@@ -34,6 +34,7 @@ struct cfs_blob_loc {
 	uint32_t raw_len;
 	uint8_t type;  /* enum cfs_blob_type */
 	uint8_t codec; /* enum cfs_codec */
+	uint32_t dict; /* dictionary number for CFS_CODEC_ZSTD_DICT, else 0 */
 };
 
 struct cfs_pack_info {

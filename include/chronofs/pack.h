@@ -25,7 +25,8 @@
  *         36  4 raw_len      (plaintext length)
  *         40  4 stored_len   (sealed length in the pack)
  *         44  8 offset       (of the sealed blob in the pack)
- *         52  4 reserved, 0
+ *         52  4 dictionary number for codec 2 (non-zero), else 0
+ *               (reserved, 0, in repository format 1)
  *
  * Each blob is sealed on its own (the repository seals compressed bytes with
  * the blob id as AAD), so one blob can be read with a single range read.
@@ -61,8 +62,16 @@ struct cfs_pack_entry {
 	uint8_t codec; /* enum cfs_codec */
 	uint32_t raw_len;
 	uint32_t stored_len;
+	uint32_t dict; /* the zstd dictionary's number for CFS_CODEC_ZSTD_DICT, else 0 */
 	uint64_t offset;
 };
+
+/* One entry in the 56-byte record of pack headers and index objects. */
+void cfs_pack_entry_encode(const struct cfs_pack_entry *e, uint8_t rec[CFS_PACK_ENTRY_SIZE]);
+/* Decode and check a record's fields (type, codec and dictionary, reserved
+ * bytes, sizes): -EPROTO. Offsets are left to the caller, who knows the
+ * pack's size. */
+int cfs_pack_entry_decode(const uint8_t rec[CFS_PACK_ENTRY_SIZE], struct cfs_pack_entry *ret);
 
 /* Writer: accumulates sealed blobs in memory, or streams them to a sink
  * (cfs_pack_writer_stream), until finished. */

@@ -10,6 +10,7 @@
  *   keys/<hex>            wrapped master keys (CFS_ENC_AES256GCM only)
  *   data/<xx>/<hex>       packs (pack.h), named by the SHA-256 of their bytes
  *   index/<hex>           sealed lists of blob -> pack locations, one per commit
+ *   dicts/<hex>           sealed zstd dictionaries for small blobs (format 2)
  *   snapshots/<hex>       sealed manifests (snapshot.h), id = blob id of plaintext
  *   locks/<hex>           one per running writer (host, pid, time)
  *
@@ -48,7 +49,8 @@
 #include "chronofs/snapshot.h"
 #include "chronofs/tree.h"
 
-#define CFS_REPO_FORMAT_VERSION 1
+/* Written by init; versions 1 (no dictionaries) and 2 are read and written. */
+#define CFS_REPO_FORMAT_VERSION 2
 
 struct cfs_repo;
 
@@ -141,6 +143,7 @@ struct cfs_sealed_blob {
 	struct cfs_id id;
 	uint8_t type, codec;
 	uint32_t raw_len;
+	uint32_t dict;       /* the dictionary's number for CFS_CODEC_ZSTD_DICT */
 	struct cfs_buf data; /* the sealed bytes (owned by the caller) */
 };
 int cfs_repo_claim_blob(struct cfs_repo *r, const void *p, size_t n, struct cfs_id *ret_id);

@@ -17,7 +17,8 @@
  *                44  4  raw_len (plaintext length), u32
  *                48  1  type (enum cfs_blob_type)
  *                49  1  codec (enum cfs_codec)
- *                50  6  reserved, zero (a reader rejects non-zero)
+ *                50  2  reserved, zero (a reader rejects non-zero)
+ *                52  4  dictionary number (codec 2), else 0
  *   packs      key: pack id (32 bytes)
  *              value (12 bytes): size u64 | blob count u32
  *   snapshots  key: snapshot id (32 bytes); value: plaintext manifest bytes
@@ -43,6 +44,7 @@
 #include <sys/stat.h>
 
 #include "catalog/catalog-internal.h"
+#include "chronofs/compress.h"
 #include "chronofs/fault.h"
 #include "chronofs/util.h"
 
@@ -354,14 +356,14 @@ static void encode_blob_loc(const struct cfs_blob_loc *loc, uint8_t out[BLOB_LOC
 	cfs_put_le32(out + 44, loc->raw_len);
 	out[48] = loc->type;
 	out[49] = loc->codec;
-	memset(out + 50, 0, 6);
+	memset(out + 50, 0, 2);
+	cfs_put_le32(out + 52, loc->dict);
 }
 
 static int decode_blob_loc(const void *p, size_t n, struct cfs_blob_loc *ret)
 {
-	static const uint8_t zero[6];
 	const uint8_t *b = p;
-	if (n != BLOB_LOC_SIZE || memcmp(b + 50, zero, sizeof(zero)) != 0)
+	if (n != BLOB_LOC_SIZE || b[50] || b[51])
 		return -EPROTO;
 	memcpy(ret->pack.b, b, CFS_ID_SIZE);
 	ret->offset = cfs_get_le64(b + 32);
@@ -369,6 +371,10 @@ static int decode_blob_loc(const void *p, size_t n, struct cfs_blob_loc *ret)
 	ret->raw_len = cfs_get_le32(b + 44);
 	ret->type = b[48];
 	ret->codec = b[49];
+	ret->dict = cfs_get_le32(b + 52);
+	/* A dictionary number exactly with the dictionary codec. */
+	if ((ret->codec == CFS_CODEC_ZSTD_DICT) != (ret->dict != 0))
+		return -EPROTO;
 	return 0;
 }
 

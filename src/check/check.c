@@ -242,6 +242,8 @@ int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct 
 	e = cfs_objstore_list(cfs_repo_store(r), "snapshots/", object_cb, &os);
 	if (e == 0)
 		e = cfs_objstore_list(cfs_repo_store(r), "index/", object_cb, &os);
+	if (e == 0)
+		e = cfs_objstore_list(cfs_repo_store(r), "dicts/", object_cb, &os);
 	if (e < 0)
 		goto out;
 	e = cfs_catalog_pack_foreach(cfs_repo_catalog(r), pack_cb, &c);

@@ -6,6 +6,9 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
+#include "chronofs/compress.h"
 #include "chronofs/pack.h"
 
 /* Trailer magic; also the AAD of the sealed header, which binds the header to
@@ -23,6 +26,16 @@
 #define CFS_PACK_MAX_SEALED_HEADER \
 	((uint64_t)CFS_PACK_HEADER_FIXED + (uint64_t)CFS_PACK_MAX_ENTRIES * CFS_PACK_ENTRY_SIZE + \
 	 CFS_AEAD_OVERHEAD)
+
+/* Known type, known codec, a dictionary exactly with the dictionary codec. */
+static inline bool cfs_pack_entry_fields_ok(const struct cfs_pack_entry *e)
+{
+	if (e->type != CFS_BLOB_DATA && e->type != CFS_BLOB_TREE)
+		return false;
+	if (e->codec != CFS_CODEC_RAW && e->codec != CFS_CODEC_ZSTD && e->codec != CFS_CODEC_ZSTD_DICT)
+		return false;
+	return (e->codec == CFS_CODEC_ZSTD_DICT) == (e->dict != 0);
+}
 
 _Static_assert(sizeof(CFS_PACK_MAGIC) - 1 == CFS_PACK_MAGIC_SIZE, "pack magic size");
 _Static_assert(sizeof(CFS_PACK_HDR_MAGIC) - 1 == CFS_PACK_HDR_MAGIC_SIZE, "header magic size");

@@ -46,26 +46,36 @@ static int entry_cmp_offset(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* Decode and check one 56-byte record against the blob area size h. */
-static int parse_entry(const uint8_t *rec, uint64_t h, struct cfs_pack_entry *e)
+int cfs_pack_entry_decode(const uint8_t rec[CFS_PACK_ENTRY_SIZE], struct cfs_pack_entry *ret)
 {
+	struct cfs_pack_entry *e = ret;
+
+	/* Written in place, padding zeroed: entries compare with memcmp. */
+	memset(e, 0, sizeof(*e));
 	memcpy(e->id.b, rec, CFS_ID_SIZE);
 	e->type = rec[32];
 	e->codec = rec[33];
 	e->raw_len = cfs_get_le32(rec + 36);
 	e->stored_len = cfs_get_le32(rec + 40);
 	e->offset = cfs_get_le64(rec + 44);
-
-	if (e->type != CFS_BLOB_DATA && e->type != CFS_BLOB_TREE)
-		return -EPROTO;
-	if (e->codec != CFS_CODEC_RAW && e->codec != CFS_CODEC_ZSTD)
+	e->dict = cfs_get_le32(rec + 52);
+	if (!cfs_pack_entry_fields_ok(e))
 		return -EPROTO;
 	/* Reserved bytes must be zero so a future version can give them a
 	 * meaning that old readers refuse rather than ignore. */
-	if (rec[34] || rec[35] || cfs_get_le32(rec + 52))
+	if (rec[34] || rec[35])
 		return -EPROTO;
 	if (e->raw_len > CFS_BLOB_MAX_SIZE || e->stored_len == 0)
 		return -EPROTO;
+	return 0;
+}
+
+/* Decode and check one 56-byte record against the blob area size h. */
+static int parse_entry(const uint8_t *rec, uint64_t h, struct cfs_pack_entry *e)
+{
+	int r = cfs_pack_entry_decode(rec, e);
+	if (r < 0)
+		return r;
 	if (e->offset > h || e->stored_len > h - e->offset)
 		return -EPROTO;
 	return 0;

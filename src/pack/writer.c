@@ -48,7 +48,8 @@ struct cfs_pack_writer *cfs_pack_writer_free(struct cfs_pack_writer *w)
 /*
  * Contract beyond pack.h: e->stored_len must equal n (a mismatch is a caller
  * bug that would otherwise produce a pack the reader misparses), n > 0, type
- * and codec must be known values and raw_len at most CFS_BLOB_MAX_SIZE:
+ * and codec must be known values (a dictionary number exactly with
+ * CFS_CODEC_ZSTD_DICT) and raw_len at most CFS_BLOB_MAX_SIZE:
  * -EINVAL otherwise. -E2BIG once the pack holds CFS_PACK_MAX_ENTRIES blobs.
  * On any failure the writer is unchanged.
  */
@@ -59,9 +60,7 @@ int cfs_pack_writer_add(struct cfs_pack_writer *w, const struct cfs_pack_entry *
 
 	if (!e || !sealed || n == 0 || n > UINT32_MAX || e->stored_len != n)
 		return -EINVAL;
-	if (e->type != CFS_BLOB_DATA && e->type != CFS_BLOB_TREE)
-		return -EINVAL;
-	if (e->codec != CFS_CODEC_RAW && e->codec != CFS_CODEC_ZSTD)
+	if (!cfs_pack_entry_fields_ok(e))
 		return -EINVAL;
 	if (e->raw_len > CFS_BLOB_MAX_SIZE)
 		return -EINVAL;
@@ -127,6 +126,18 @@ const struct cfs_pack_entry *cfs_pack_writer_entries(const struct cfs_pack_write
 	return w->entries;
 }
 
+void cfs_pack_entry_encode(const struct cfs_pack_entry *e, uint8_t rec[CFS_PACK_ENTRY_SIZE])
+{
+	memset(rec, 0, CFS_PACK_ENTRY_SIZE);
+	memcpy(rec, e->id.b, CFS_ID_SIZE);
+	rec[32] = e->type;
+	rec[33] = e->codec;
+	cfs_put_le32(rec + 36, e->raw_len);
+	cfs_put_le32(rec + 40, e->stored_len);
+	cfs_put_le64(rec + 44, e->offset);
+	cfs_put_le32(rec + 52, e->dict);
+}
+
 /* The plaintext header, exactly as pack.h lays it out. */
 static int encode_header(const struct cfs_pack_writer *w, struct cfs_buf *out)
 {
@@ -138,14 +149,8 @@ static int encode_header(const struct cfs_pack_writer *w, struct cfs_buf *out)
 	cfs_buf_append_le32(out, CFS_PACK_VERSION);
 	cfs_buf_append_le32(out, (uint32_t)w->count);
 	for (size_t i = 0; i < w->count; i++) {
-		const struct cfs_pack_entry *e = &w->entries[i];
-		uint8_t rec[CFS_PACK_ENTRY_SIZE] = {0};
-		memcpy(rec, e->id.b, CFS_ID_SIZE);
-		rec[32] = e->type;
-		rec[33] = e->codec;
-		cfs_put_le32(rec + 36, e->raw_len);
-		cfs_put_le32(rec + 40, e->stored_len);
-		cfs_put_le64(rec + 44, e->offset);
+		uint8_t rec[CFS_PACK_ENTRY_SIZE];
+		cfs_pack_entry_encode(&w->entries[i], rec);
 		cfs_buf_append(out, rec, sizeof(rec));
 	}
 	return 0;

@@ -3,9 +3,11 @@
  * The read path: every blob is authenticated, decompressed to exactly its
  * recorded size and its id recomputed before a byte is returned.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "chronofs/log.h"
 #include "chronofs/util.h"
 #include "repo/repo-internal.h"
 
@@ -60,6 +62,21 @@ int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id
 	return cfs_repo_reader_get_blob_at(rd, id, &loc, out);
 }
 
+/* A blob's dictionary; one that cannot be found makes the blob unreadable:
+ * an integrity error, logged with the dictionary's number. */
+static int blob_dict(struct cfs_repo *r, const struct cfs_id *id, uint32_t number, const struct cfs_zdict **ret)
+{
+	int e = cfs_repo_dict_find(r, number, ret);
+	if (e == -ENOENT) {
+		char hex[CFS_ID_HEX_SIZE];
+		cfs_id_hex(id, hex);
+		log_error("Blob %s in %s is compressed with dictionary %" PRIu32 ", which the repository does not have",
+			  hex, cfs_objstore_location(r->store), number);
+		return -EBADMSG;
+	}
+	return e;
+}
+
 int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *locp,
 				struct cfs_buf *out)
 {
@@ -79,8 +96,11 @@ int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id 
 	if (e == 0)
 		e = cfs_crypto_open_inplace(rd->crypto, rd->rbuf.data, rd->rbuf.len, id->b, CFS_ID_SIZE, &plain,
 					    &plain_len);
+	const struct cfs_zdict *d = NULL;
+	if (e == 0 && loc.codec == CFS_CODEC_ZSTD_DICT)
+		e = blob_dict(rd->r, id, loc.dict, &d);
 	if (e == 0) {
-		e = cfs_decompress(rd->zc, loc.codec, plain, plain_len, loc.raw_len, out);
+		e = cfs_decompress(rd->zc, loc.codec, d, plain, plain_len, loc.raw_len, out);
 		if (e == -EPROTO)
 			e = -EBADMSG;
 	}
@@ -245,8 +265,11 @@ int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo
 		struct cfs_id got;
 		cfs_buf_reset(&opened);
 		e = cfs_crypto_open(r->crypto, whole.data + pe->offset, pe->stored_len, pe->id.b, CFS_ID_SIZE, &opened);
+		const struct cfs_zdict *d = NULL;
+		if (e == 0 && pe->codec == CFS_CODEC_ZSTD_DICT)
+			e = blob_dict(r, &pe->id, pe->dict, &d);
 		if (e == 0)
-			e = cfs_decompress(r->zc, pe->codec, opened.data, opened.len, pe->raw_len, &plain);
+			e = cfs_decompress(r->zc, pe->codec, d, opened.data, opened.len, pe->raw_len, &plain);
 		if (e == 0)
 			e = cfs_crypto_blob_id(r->crypto, plain.data, plain.len, &got);
 		if (e == 0 && memcmp(&got, &pe->id, sizeof(got)) != 0)

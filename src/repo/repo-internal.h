@@ -6,6 +6,8 @@
 #pragma once
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include "chronofs/compress.h"
 #include "chronofs/idset.h"
@@ -51,6 +53,44 @@ int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret)
  *            entries in the pack header's 56-byte entry layout (pack.h)
  */
 #define CFS_INDEX_MAGIC "CFSINDX\x01"
+
+/*
+ * dicts/<hex> object plaintext (sealed with AAD "dict"; format 2 and later;
+ * <hex> = SHA-256 of the sealed object):
+ *   0  8  magic "CFSDICT\x01"
+ *   8  4  version = 1
+ *  12  4  number: the zstd dictionary id, non-zero (what pack entries name)
+ *  16  4  length of the dictionary, 1..CFS_DICT_MAX_SIZE
+ *  20     the zstd dictionary (ZDICT format)
+ */
+#define CFS_DICT_MAGIC "CFSDICT\x01"
+#define CFS_DICT_MAX_SIZE (1u << 20)
+/* The first repository format whose writers may use dictionaries. */
+#define CFS_REPO_FORMAT_DICTS 2
+/* Data blobs up to this size are compressed with the dictionary. */
+#define CFS_DICT_BLOB_MAX (64u * 1024)
+
+/* The repository's dictionaries (dict.c). */
+struct repo_dicts {
+	pthread_mutex_t lock;        /* protects everything below but wdict */
+	pthread_mutex_t reload_lock; /* one reload of dicts/ at a time; protects seen */
+	char **seen;                 /* owned: dicts/ objects already loaded or found bad */
+	size_t nseen;
+	int64_t reloaded_ns;         /* when a reader last listed dicts/ (cfs_mono_ns) */
+	struct cfs_zdict **v;        /* owned: every dictionary loaded */
+	size_t n, cap;
+	/* What new small data blobs are compressed with (one of v, or NULL);
+	 * set once, read without the lock (atomic). */
+	struct cfs_zdict *_Atomic wdict;
+	/* A writer of a repository without a dictionary samples small data
+	 * blobs until it has enough to train one. */
+	_Atomic bool sampling; /* read outside the lock */
+	struct cfs_buf samples;
+	size_t *sizes;
+	unsigned count, sizes_cap;
+	bool training; /* the trainer thread runs (or ran) and is not joined */
+	pthread_t trainer;
+};
 
 /* The packs being filled: data blobs and trees apart, so that the trees of
  * a snapshot sit together in a few packs (a walk of the parent snapshot,
@@ -104,7 +144,32 @@ struct cfs_repo {
 	struct cfs_buf zbuf, sbuf; /* scratch: compressed, sealed bytes */
 	/* read side */
 	struct cfs_repo_reader *reader; /* owned: the reader of cfs_repo_get_blob() */
+	struct repo_dicts dicts;
 };
+
+/* Seal plaintext with crypto (AAD aad) and store it as <dir>/<hex of the
+ * SHA-256 of the sealed bytes>; the name goes to name (>= 96 bytes). */
+int cfs_repo_put_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, const char *dir, const char *aad,
+			       const void *p, size_t n, char *name, size_t namelen);
+
+/* Dictionaries (dict.c). init before anything else touches r->dicts. */
+void cfs_repo_dicts_init(struct cfs_repo *r);
+/* Load every dicts/ object not loaded yet (a damaged one is logged and
+ * skipped; `check` names it). At open, a writer then picks the dictionary
+ * it compresses with, or starts sampling. */
+int cfs_repo_dicts_load(struct cfs_repo *r);
+/* The dictionary with that number, loading dicts/ again if it is not
+ * known yet (another writer made it). -ENOENT if there is none. */
+int cfs_repo_dict_find(struct cfs_repo *r, uint32_t number, const struct cfs_zdict **ret);
+/* For sealing a blob: the dictionary to compress it with, or NULL; a
+ * blob the dictionary could be trained on is sampled. Thread-safe. */
+const struct cfs_zdict *cfs_repo_dict_for_blob(struct cfs_repo *r, enum cfs_blob_type type, const void *p,
+					       size_t n);
+/* Wait for a running training; with train, train now on what was
+ * sampled if it is enough (commit time). */
+void cfs_repo_dicts_settle(struct cfs_repo *r, bool train);
+void cfs_repo_dicts_release(struct cfs_repo *r);
+int cfs_repo_dict_verify_object(struct cfs_repo *r, const char *name);
 
 /* Encode/decode pack entries in the 56-byte layout shared with pack headers. */
 int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e);

@@ -18,13 +18,8 @@
 
 int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e)
 {
-	uint8_t b[CFS_PACK_ENTRY_SIZE] = {0};
-	memcpy(b, e->id.b, CFS_ID_SIZE);
-	b[32] = e->type;
-	b[33] = e->codec;
-	cfs_put_le32(b + 36, e->raw_len);
-	cfs_put_le32(b + 40, e->stored_len);
-	cfs_put_le64(b + 44, e->offset);
+	uint8_t b[CFS_PACK_ENTRY_SIZE];
+	cfs_pack_entry_encode(e, b);
 	return cfs_buf_append(out, b, sizeof(b));
 }
 
@@ -34,21 +29,7 @@ int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret)
 	int r = cfs_rd_ptr(rd, CFS_PACK_ENTRY_SIZE, &b);
 	if (r < 0)
 		return r;
-	struct cfs_pack_entry e = {0};
-	memcpy(e.id.b, b, CFS_ID_SIZE);
-	e.type = b[32];
-	e.codec = b[33];
-	e.raw_len = cfs_get_le32(b + 36);
-	e.stored_len = cfs_get_le32(b + 40);
-	e.offset = cfs_get_le64(b + 44);
-	if (b[34] || b[35] || cfs_get_le32(b + 52) != 0)
-		return -EPROTO;
-	if ((e.type != CFS_BLOB_DATA && e.type != CFS_BLOB_TREE) ||
-	    (e.codec != CFS_CODEC_RAW && e.codec != CFS_CODEC_ZSTD) || e.stored_len == 0 ||
-	    e.raw_len > CFS_BLOB_MAX_SIZE)
-		return -EPROTO;
-	*ret = e;
-	return 0;
+	return cfs_pack_entry_decode(b, ret);
 }
 
 void cfs_repo_pack_name(const struct cfs_id *pack, char *out, size_t outlen)
@@ -436,6 +417,7 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 		return -ENOMEM;
 	r->lock_fd = -1;
 	r->writer = o->writer;
+	cfs_repo_dicts_init(r);
 	pthread_mutex_init(&r->write_lock, NULL);
 	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++)
 		pthread_mutex_init(&r->open[i].lock, NULL);
@@ -479,6 +461,9 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 		if (e < 0)
 			return e;
 	}
+	e = cfs_repo_dicts_load(r);
+	if (e < 0)
+		return e;
 
 	/* Local state: <cache>/<repo id>/{lock,catalog}, all 0700. */
 	if (o->cache_dir) {
@@ -515,6 +500,8 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 {
 	if (!r)
 		return NULL;
+	/* First: a dictionary being trained still writes to the store. */
+	cfs_repo_dicts_release(r);
 	if (r->store)
 		cfs_repo_lock_object_delete(r);
 	r->catalog = cfs_catalog_free(r->catalog);
@@ -598,7 +585,7 @@ static int load_index(struct cfs_repo *r, struct cfs_catalog *cat, const char *n
 				return e;
 			if (pe.offset > size || pe.stored_len > size - pe.offset)
 				return -EPROTO;
-			struct cfs_blob_loc loc = {pack, pe.offset, pe.stored_len, pe.raw_len, pe.type, pe.codec};
+			struct cfs_blob_loc loc = {pack, pe.offset, pe.stored_len, pe.raw_len, pe.type, pe.codec, pe.dict};
 			cfs_catalog_batch_put_blob(b, &pe.id, &loc);
 		}
 	}
@@ -701,6 +688,8 @@ int cfs_repo_verify_object(struct cfs_repo *r, const char *name)
 	struct cfs_id id;
 	if (strncmp(name, "index/", 6) == 0)
 		return load_index(r, NULL, name, false);
+	if (strncmp(name, "dicts/", 6) == 0)
+		return cfs_repo_dict_verify_object(r, name);
 	if (strncmp(name, "snapshots/", 10) == 0) {
 		if (cfs_hex_decode(name + 10, id.b, CFS_ID_SIZE) < 0)
 			return -EPROTO;
@@ -752,7 +741,7 @@ int cfs_repo_adopt_pack(struct cfs_repo *r, const char *name, uint64_t size)
 	e = cfs_buf_append_le64(&marker, size);
 	for (size_t i = 0; i < count && e == 0; i++) {
 		struct cfs_blob_loc loc = {pack, entries[i].offset, entries[i].stored_len, entries[i].raw_len,
-					   entries[i].type, entries[i].codec};
+					   entries[i].type, entries[i].codec, entries[i].dict};
 		cfs_catalog_batch_put_blob(b, &entries[i].id, &loc);
 		e = cfs_repo_entry_encode(&marker, &entries[i]);
 	}

@@ -91,7 +91,8 @@ static int flight_end(struct cfs_repo *r, struct repo_flight *f)
 		e = cfs_buf_append_le64(&marker, f->size);
 	for (size_t i = 0; i < f->count && e == 0; i++) {
 		const struct cfs_pack_entry *pe = &f->entries[i];
-		struct cfs_blob_loc loc = {f->pack, pe->offset, pe->stored_len, pe->raw_len, pe->type, pe->codec};
+		struct cfs_blob_loc loc = {f->pack, pe->offset, pe->stored_len, pe->raw_len, pe->type, pe->codec,
+					   pe->dict};
 		cfs_catalog_batch_put_blob(b, &pe->id, &loc);
 		e = cfs_repo_entry_encode(&marker, pe);
 	}
@@ -229,11 +230,12 @@ int cfs_repo_sealer_claim(struct cfs_repo_sealer *s, const void *p, size_t n, st
 	return e < 0 ? e : claim_id(s->r, ret_id);
 }
 
-static int seal(struct cfs_crypto *crypto, struct cfs_compressor *zc, struct cfs_buf *zbuf, enum cfs_blob_type type,
-		const struct cfs_id *id, const void *p, size_t n, struct cfs_sealed_blob *out)
+static int seal(struct cfs_repo *r, struct cfs_crypto *crypto, struct cfs_compressor *zc, struct cfs_buf *zbuf,
+		enum cfs_blob_type type, const struct cfs_id *id, const void *p, size_t n, struct cfs_sealed_blob *out)
 {
+	const struct cfs_zdict *d = cfs_repo_dict_for_blob(r, type, p, n);
 	enum cfs_codec codec;
-	int e = cfs_compress(zc, p, n, zbuf, &codec);
+	int e = cfs_compress(zc, d, p, n, zbuf, &codec);
 	if (e < 0)
 		return e;
 	cfs_buf_reset(&out->data);
@@ -244,6 +246,7 @@ static int seal(struct cfs_crypto *crypto, struct cfs_compressor *zc, struct cfs
 	out->id = *id;
 	out->type = (uint8_t)type;
 	out->codec = (uint8_t)codec;
+	out->dict = codec == CFS_CODEC_ZSTD_DICT ? cfs_zdict_number(d) : 0;
 	out->raw_len = (uint32_t)n;
 	return 0;
 }
@@ -253,13 +256,13 @@ int cfs_repo_sealer_seal(struct cfs_repo_sealer *s, enum cfs_blob_type type, con
 {
 	if (n > CFS_BLOB_MAX_SIZE)
 		return -EFBIG;
-	return seal(s->crypto, s->zc, &s->zbuf, type, id, p, n, out);
+	return seal(s->r, s->crypto, s->zc, &s->zbuf, type, id, p, n, out);
 }
 
 int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uint64_t *ret_stored)
 {
 	struct cfs_pack_entry pe = {.id = b->id, .type = b->type, .codec = b->codec, .raw_len = b->raw_len,
-				    .stored_len = (uint32_t)b->data.len};
+				    .stored_len = (uint32_t)b->data.len, .dict = b->dict};
 	struct repo_open_pack *op = &r->open[b->type == CFS_BLOB_TREE ? CFS_REPO_OPEN_TREE : CFS_REPO_OPEN_DATA];
 	struct repo_flight *f = NULL;
 	pthread_mutex_lock(&op->lock);
@@ -293,7 +296,7 @@ static int store_claimed(struct cfs_repo *r, enum cfs_blob_type type, const stru
 			 size_t n, bool *ret_added, uint64_t *ret_stored)
 {
 	struct cfs_sealed_blob b = {.data = r->sbuf};
-	int e = seal(r->crypto, r->zc, &r->zbuf, type, id, p, n, &b);
+	int e = seal(r, r->crypto, r->zc, &r->zbuf, type, id, p, n, &b);
 	r->sbuf = b.data; /* keep the scratch buffer */
 	if (e < 0)
 		return e;
@@ -365,26 +368,38 @@ static int index_start(struct pending_state *st)
 	return e;
 }
 
-/* Seal and store the index object built so far, and start the next one. */
-static int index_flush(struct pending_state *st)
+int cfs_repo_put_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, const char *dir, const char *aad,
+			       const void *p, size_t n, char *name, size_t namelen)
 {
 	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT;
-	char hex[CFS_ID_HEX_SIZE], name[96];
+	char hex[CFS_ID_HEX_SIZE];
 	uint8_t h[32];
 
-	if (st->npacks == 0)
-		return 0;
-	cfs_put_le32(st->out.data + 12, st->npacks);
-	int e = cfs_crypto_seal(st->r->crypto, st->out.data, st->out.len, "index", 5, &sealed);
+	int e = cfs_crypto_seal(crypto, p, n, aad, strlen(aad), &sealed);
 	if (e == 0)
 		e = cfs_sha256(sealed.data, sealed.len, h);
 	if (e < 0)
 		return e;
 	cfs_hex_encode(h, sizeof(h), hex);
-	snprintf(name, sizeof(name), "index/%s", hex);
-	e = cfs_objstore_put(st->r->store, name, sealed.data, sealed.len);
+	snprintf(name, namelen, "%s/%s", dir, hex);
+	e = cfs_objstore_put(r->store, name, sealed.data, sealed.len);
 	if (e < 0)
-		return log_error_errno(e, "Cannot store %s in %s: %m", name, cfs_objstore_location(st->r->store));
+		return log_error_errno(e, "Cannot store %s in %s: %m", name, cfs_objstore_location(r->store));
+	return 0;
+}
+
+/* Seal and store the index object built so far, and start the next one. */
+static int index_flush(struct pending_state *st)
+{
+	char name[96];
+
+	if (st->npacks == 0)
+		return 0;
+	cfs_put_le32(st->out.data + 12, st->npacks);
+	int e = cfs_repo_put_sealed_object(st->r, st->r->crypto, "index", "index", st->out.data, st->out.len, name,
+					   sizeof(name));
+	if (e < 0)
+		return e;
 	cfs_catalog_batch_put_meta(st->b, name, "", 0);
 	return index_start(st);
 }
@@ -523,5 +538,8 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 		return e;
 	if (ret_id)
 		*ret_id = id;
+	/* The snapshot is safe: now a dictionary being trained is finished,
+	 * or one is trained from what this run sampled, for the next runs. */
+	cfs_repo_dicts_settle(r, true);
 	return 0;
 }

@@ -42,10 +42,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data += 5;
 	size -= 5;
 
-	r = cfs_decompress(compressor(), codec, data, size, raw_len, &out);
+	r = cfs_decompress(compressor(), codec, NULL, data, size, raw_len, &out);
 	if (r < 0) {
 		FUZZ_CHECK(r == -EBADMSG || r == -EPROTO || r == -ENOMEM);
-		FUZZ_CHECK(r != -EPROTO || (codec != CFS_CODEC_RAW && codec != CFS_CODEC_ZSTD));
+		FUZZ_CHECK(r != -EPROTO || (codec != CFS_CODEC_RAW && codec != CFS_CODEC_ZSTD && codec != CFS_CODEC_ZSTD_DICT));
 		FUZZ_CHECK(out.len == 0);
 		return 0;
 	}
@@ -54,8 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (codec == CFS_CODEC_RAW)
 		FUZZ_CHECK(size == raw_len && (size == 0 || memcmp(out.data, data, size) == 0));
 
-	FUZZ_CHECK(cfs_compress(compressor(), out.data, out.len, &z, &codec2) == 0);
-	FUZZ_CHECK(cfs_decompress(compressor(), codec2, z.data, z.len, out.len, &back) == 0);
+	FUZZ_CHECK(cfs_compress(compressor(), NULL, out.data, out.len, &z, &codec2) == 0);
+	FUZZ_CHECK(cfs_decompress(compressor(), codec2, NULL, z.data, z.len, out.len, &back) == 0);
 	FUZZ_CHECK(back.len == out.len && (out.len == 0 || memcmp(back.data, out.data, out.len) == 0));
 	return 0;
 }

@@ -691,9 +691,9 @@ Test(catalog, damaged_values_are_eproto, .init = setup, .fini = teardown)
 	uint8_t v[64] = {0};
 	cfs_catalog_batch_put_raw_for_testing(b, CFS_CATALOG_CF_BLOBS, shortv.b, CFS_ID_SIZE, v, 55);
 	cfs_catalog_batch_put_raw_for_testing(b, CFS_CATALOG_CF_BLOBS, longv.b, CFS_ID_SIZE, v, 57);
-	v[55] = 1; /* last reserved byte */
+	v[51] = 1; /* last reserved byte */
 	cfs_catalog_batch_put_raw_for_testing(b, CFS_CATALOG_CF_BLOBS, resv.b, CFS_ID_SIZE, v, 56);
-	v[55] = 0;
+	v[51] = 0;
 	cfs_catalog_batch_put_raw_for_testing(b, CFS_CATALOG_CF_BLOBS, good.b, CFS_ID_SIZE, v, 56);
 	cfs_catalog_batch_put_raw_for_testing(b, CFS_CATALOG_CF_PACKS, shortv.b, CFS_ID_SIZE, v, 11);
 	cfs_catalog_batch_put_raw_for_testing(b, CFS_CATALOG_CF_PACKS, longv.b, CFS_ID_SIZE, v, 0);

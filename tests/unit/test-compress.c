@@ -59,14 +59,14 @@ static void round_trip(const uint8_t *p, size_t n, enum cfs_codec expect)
 	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
 	enum cfs_codec codec = 99;
 
-	cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+	cr_assert_eq(cfs_compress(comp, NULL, p, n, &z, &codec), 0);
 	cr_assert_eq(codec, expect, "n=%zu", n);
 	if (codec == CFS_CODEC_RAW) {
 		cr_assert_eq(z.len, n);
 	} else {
 		cr_assert_leq(z.len, n - n / 64);
 	}
-	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n, &d), 0);
+	cr_assert_eq(cfs_decompress(comp, codec, NULL, z.data, z.len, n, &d), 0);
 	cr_assert_eq(d.len, n);
 	if (n)
 		cr_assert_eq(memcmp(d.data, p, n), 0);
@@ -79,7 +79,7 @@ Test(compress, text_compresses, .init = setup, .fini = teardown)
 	_cleanup_buf_ struct cfs_buf z = CFS_BUF_INIT;
 	enum cfs_codec codec;
 
-	cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+	cr_assert_eq(cfs_compress(comp, NULL, p, n, &z, &codec), 0);
 	cr_assert_eq(codec, CFS_CODEC_ZSTD);
 	cr_assert_lt(z.len, n / 5, "text should compress at least 5x, got %zu", z.len);
 	round_trip(p, n, CFS_CODEC_ZSTD);
@@ -101,10 +101,10 @@ Test(compress, empty_and_tiny, .init = setup, .fini = teardown)
 	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
 	enum cfs_codec codec = 99;
 
-	cr_assert_eq(cfs_compress(comp, NULL, 0, &z, &codec), 0);
+	cr_assert_eq(cfs_compress(comp, NULL, NULL, 0, &z, &codec), 0);
 	cr_assert_eq(codec, CFS_CODEC_RAW);
 	cr_assert_eq(z.len, 0);
-	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_RAW, NULL, 0, 0, &d), 0);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_RAW, NULL, NULL, 0, 0, &d), 0);
 	cr_assert_eq(d.len, 0);
 	round_trip((const uint8_t *)"a", 1, CFS_CODEC_RAW);
 	round_trip((const uint8_t *)"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -122,7 +122,7 @@ Test(compress, boundary_is_one_64th, .init = setup, .fini = teardown)
 		enum cfs_codec codec;
 
 		memset(p + n - zeros, 0, zeros);
-		cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+		cr_assert_eq(cfs_compress(comp, NULL, p, n, &z, &codec), 0);
 		if (codec == CFS_CODEC_ZSTD)
 			cr_assert_leq(z.len, n - n / 64);
 		else
@@ -131,7 +131,7 @@ Test(compress, boundary_is_one_64th, .init = setup, .fini = teardown)
 			cr_assert_eq(codec, CFS_CODEC_RAW);
 		if (zeros == 4096)
 			cr_assert_eq(codec, CFS_CODEC_ZSTD);
-		cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n, &d), 0);
+		cr_assert_eq(cfs_decompress(comp, codec, NULL, z.data, z.len, n, &d), 0);
 		cr_assert_eq(memcmp(d.data, p, n), 0);
 	}
 }
@@ -145,9 +145,9 @@ Test(compress, reuse_is_deterministic, .init = setup, .fini = teardown)
 	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
 	enum cfs_codec ca, cb;
 
-	cr_assert_eq(cfs_compress(comp, p, n, &a, &ca), 0);
-	cr_assert_eq(cfs_compress(comp, q, n, &b, &cb), 0);
-	cr_assert_eq(cfs_compress(comp, p, n, &b, &cb), 0);
+	cr_assert_eq(cfs_compress(comp, NULL, p, n, &a, &ca), 0);
+	cr_assert_eq(cfs_compress(comp, NULL, q, n, &b, &cb), 0);
+	cr_assert_eq(cfs_compress(comp, NULL, p, n, &b, &cb), 0);
 	cr_assert_eq(ca, cb);
 	cr_assert_eq(a.len, b.len);
 	cr_assert_eq(memcmp(a.data, b.data, a.len), 0);
@@ -162,26 +162,26 @@ Test(compress, corrupt_frame, .init = setup, .fini = teardown)
 	enum cfs_codec codec;
 	int r;
 
-	cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+	cr_assert_eq(cfs_compress(comp, NULL, p, n, &z, &codec), 0);
 	cr_assert_eq(codec, CFS_CODEC_ZSTD);
 
 	/* Bad magic. */
 	z.data[0] ^= 0xff;
-	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, NULL, z.data, z.len, n, &d), -EBADMSG);
 	cr_assert_eq(d.len, 0);
 	z.data[0] ^= 0xff;
 
 	/* Truncated frame, at several lengths including inside the header. */
 	const size_t cuts[] = {0, 1, 4, 5, 8, z.len / 2, z.len - 1};
 	for (size_t i = 0; i < ARRAY_SIZE(cuts); i++) {
-		cr_assert_eq(cfs_decompress(comp, codec, z.data, cuts[i], n, &d), -EBADMSG,
+		cr_assert_eq(cfs_decompress(comp, codec, NULL, z.data, cuts[i], n, &d), -EBADMSG,
 			     "cut %zu", cuts[i]);
 		cr_assert_eq(d.len, 0);
 	}
 
 	/* Trailing garbage. */
 	cr_assert_eq(cfs_buf_append(&z, "junk", 4), 0);
-	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, NULL, z.data, z.len, n, &d), -EBADMSG);
 	z.len -= 4;
 
 	/* Damage the body: zstd either detects it or decodes to something
@@ -191,7 +191,7 @@ Test(compress, corrupt_frame, .init = setup, .fini = teardown)
 	 * blob id check above this layer catches that. */
 	for (size_t off = 6; off < z.len; off += 97) {
 		z.data[off] ^= 0x5a;
-		r = cfs_decompress(comp, codec, z.data, z.len, n, &d);
+		r = cfs_decompress(comp, codec, NULL, z.data, z.len, n, &d);
 		cr_assert(r == 0 || r == -EBADMSG, "off %zu: %d", off, r);
 		if (r == 0)
 			cr_assert_eq(d.len, n);
@@ -200,7 +200,7 @@ Test(compress, corrupt_frame, .init = setup, .fini = teardown)
 		z.data[off] ^= 0x5a;
 	}
 	/* Context still healthy afterwards. */
-	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n, &d), 0);
+	cr_assert_eq(cfs_decompress(comp, codec, NULL, z.data, z.len, n, &d), 0);
 	cr_assert_eq(memcmp(d.data, p, n), 0);
 }
 
@@ -212,17 +212,17 @@ Test(compress, wrong_raw_len, .init = setup, .fini = teardown)
 	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
 	enum cfs_codec codec;
 
-	cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+	cr_assert_eq(cfs_compress(comp, NULL, p, n, &z, &codec), 0);
 	cr_assert_eq(codec, CFS_CODEC_ZSTD);
-	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n - 1, &d), -EBADMSG);
-	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, n + 1, &d), -EBADMSG);
-	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, 0, &d), -EBADMSG);
-	cr_assert_eq(cfs_decompress(comp, codec, z.data, z.len, SIZE_MAX / 2, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, NULL, z.data, z.len, n - 1, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, NULL, z.data, z.len, n + 1, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, NULL, z.data, z.len, 0, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, NULL, z.data, z.len, SIZE_MAX / 2, &d), -EBADMSG);
 	cr_assert_eq(d.len, 0);
 
 	/* Raw codec: the stored length must equal raw_len. */
-	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_RAW, p, n, n - 1, &d), -EBADMSG);
-	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_RAW, p, n - 1, n, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_RAW, NULL, p, n, n - 1, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_RAW, NULL, p, n - 1, n, &d), -EBADMSG);
 	cr_assert_eq(d.len, 0);
 }
 
@@ -235,13 +235,13 @@ Test(compress, content_size_absent_still_checked, .init = setup, .fini = teardow
 					0x19, 0x00, 0x00, 'a',	'b',  'c'};
 	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
 
-	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 3, &d), 0);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, NULL, frame, sizeof(frame), 3, &d), 0);
 	cr_assert_eq(d.len, 3);
 	cr_assert_eq(memcmp(d.data, "abc", 3), 0);
-	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 4, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, NULL, frame, sizeof(frame), 4, &d), -EBADMSG);
 	cr_assert_eq(d.len, 0);
-	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 2, &d), -EBADMSG);
-	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 0, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, NULL, frame, sizeof(frame), 2, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, NULL, frame, sizeof(frame), 0, &d), -EBADMSG);
 	cr_assert_eq(d.len, 0);
 }
 
@@ -251,9 +251,9 @@ Test(compress, empty_zstd_frame, .init = setup, .fini = teardown)
 	static const uint8_t frame[] = {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00};
 	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
 
-	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 0, &d), 0);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, NULL, frame, sizeof(frame), 0, &d), 0);
 	cr_assert_eq(d.len, 0);
-	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, frame, sizeof(frame), 1, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, NULL, frame, sizeof(frame), 1, &d), -EBADMSG);
 	cr_assert_eq(d.len, 0);
 }
 
@@ -266,15 +266,15 @@ Test(compress, concatenated_frames, .init = setup, .fini = teardown)
 	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
 	enum cfs_codec codec;
 
-	cr_assert_eq(cfs_compress(comp, p, n, &z, &codec), 0);
+	cr_assert_eq(cfs_compress(comp, NULL, p, n, &z, &codec), 0);
 	cr_assert_eq(codec, CFS_CODEC_ZSTD);
 	cr_assert_eq(cfs_buf_append(&zz, z.data, z.len), 0);
 	cr_assert_eq(cfs_buf_append(&zz, z.data, z.len), 0);
 	/* The first frame header says n: a 2n claim is refused up front. */
-	cr_assert_eq(cfs_decompress(comp, codec, zz.data, zz.len, 2 * n, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, NULL, zz.data, zz.len, 2 * n, &d), -EBADMSG);
 	/* n matches the header but the input decodes to more than n: zstd
 	 * must stop at the buffer end rather than write past it. */
-	cr_assert_eq(cfs_decompress(comp, codec, zz.data, zz.len, n, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, codec, NULL, zz.data, zz.len, n, &d), -EBADMSG);
 	cr_assert_eq(d.len, 0);
 }
 
@@ -282,8 +282,9 @@ Test(compress, unknown_codec, .init = setup, .fini = teardown)
 {
 	_cleanup_buf_ struct cfs_buf d = CFS_BUF_INIT;
 
-	cr_assert_eq(cfs_decompress(comp, (enum cfs_codec)2, "abc", 3, 3, &d), -EPROTO);
-	cr_assert_eq(cfs_decompress(comp, (enum cfs_codec)255, "abc", 3, 3, &d), -EPROTO);
+	cr_assert_eq(cfs_decompress(comp, (enum cfs_codec)3, NULL, "abc", 3, 3, &d), -EPROTO);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD_DICT, NULL, "abc", 3, 3, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, (enum cfs_codec)255, NULL, "abc", 3, 3, &d), -EPROTO);
 	cr_assert_eq(d.len, 0);
 }
 
@@ -298,4 +299,82 @@ Test(compress, bad_level)
 	c = cfs_compressor_free(c);
 	cr_assert_null(c);
 	cr_assert_null(cfs_compressor_free(NULL));
+}
+
+/* Samples shaped like a directory of small text files: similar, not equal. */
+static void make_samples(unsigned count, struct cfs_buf *all, size_t *sizes)
+{
+	for (unsigned k = 0; k < count; k++) {
+		size_t n = 200 + (k * 37) % 900;
+		_cleanup_free_ uint8_t *p = text_data(n + k % 50);
+		sizes[k] = n;
+		cr_assert_eq(cfs_buf_append(all, p + k % 50, n), 0);
+	}
+}
+
+static struct cfs_zdict *trained(int level)
+{
+	_cleanup_buf_ struct cfs_buf all = CFS_BUF_INIT, dict = CFS_BUF_INIT;
+	static size_t sizes[2000];
+	struct cfs_zdict *d = NULL;
+
+	make_samples(2000, &all, sizes);
+	cr_assert_eq(cfs_zdict_train(all.data, sizes, 2000, 16384, &dict), 0);
+	cr_assert_gt(dict.len, 0);
+	cr_assert_leq(dict.len, 16384);
+	cr_assert_eq(cfs_zdict_new(dict.data, dict.len, level, &d), 0);
+	cr_assert_neq(cfs_zdict_number(d), 0);
+	return d;
+}
+
+Test(compress, dictionary_round_trip, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_zdict_freep) struct cfs_zdict *dict = trained(3);
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT, withd = CFS_BUF_INIT, d = CFS_BUF_INIT;
+	const size_t n = 700;
+	_cleanup_free_ uint8_t *p = text_data(n + 11);
+	enum cfs_codec codec;
+
+	cr_assert_eq(cfs_compress(comp, NULL, p + 11, n, &plain, &codec), 0);
+	cr_assert_eq(codec, CFS_CODEC_ZSTD);
+	cr_assert_eq(cfs_compress(comp, dict, p + 11, n, &withd, &codec), 0);
+	cr_assert_eq(codec, CFS_CODEC_ZSTD_DICT);
+	cr_assert_lt(withd.len, plain.len, "dictionary %zu bytes vs plain %zu", withd.len, plain.len);
+	cr_assert_eq(cfs_decompress(comp, codec, dict, withd.data, withd.len, n, &d), 0);
+	cr_assert_eq(d.len, n);
+	cr_assert_eq(memcmp(d.data, p + 11, n), 0);
+	/* The context forgets the dictionary when compressing without one. */
+	cr_assert_eq(cfs_compress(comp, NULL, p + 11, n, &d, &codec), 0);
+	cr_assert_eq(codec, CFS_CODEC_ZSTD);
+	cr_assert_eq(d.len, plain.len);
+	cr_assert_eq(memcmp(d.data, plain.data, plain.len), 0);
+	/* Without its dictionary the frame does not decode. */
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD_DICT, NULL, withd.data, withd.len, n, &d), -EBADMSG);
+	cr_assert_eq(cfs_decompress(comp, CFS_CODEC_ZSTD, dict, withd.data, withd.len, n, &d), -EBADMSG);
+	cr_assert_eq(d.len, 0);
+}
+
+Test(compress, dictionary_for_decoding_only, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_zdict_freep) struct cfs_zdict *dict = trained(0);
+	_cleanup_buf_ struct cfs_buf z = CFS_BUF_INIT;
+	enum cfs_codec codec;
+
+	cr_assert_eq(cfs_compress(comp, dict, "abc", 3, &z, &codec), -EINVAL);
+}
+
+Test(compress, dictionary_rejects, .init = setup, .fini = teardown)
+{
+	_cleanup_buf_ struct cfs_buf dict = CFS_BUF_INIT;
+	struct cfs_zdict *d = NULL;
+	size_t sizes[3] = {5, 5, 5};
+	uint8_t junk[256] = {0x37, 0xa4, 0x30, 0xec};
+
+	/* Not a dictionary; a dictionary magic with id 0. */
+	cr_assert_eq(cfs_zdict_new("not a dictionary", 16, 3, &d), -EPROTO);
+	cr_assert_eq(cfs_zdict_new(junk, sizeof(junk), 3, &d), -EPROTO);
+	cr_assert_null(d);
+	/* Three tiny samples are not enough to train on. */
+	cr_assert_eq(cfs_zdict_train("aaaaabbbbbccccc", sizes, 3, 4096, &dict), -EINVAL);
+	cr_assert_null(cfs_zdict_free(NULL));
 }

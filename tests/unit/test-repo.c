@@ -445,3 +445,203 @@ Test(repo, reader_alongside_writer)
 	snprintf(cmd, sizeof(cmd), "test -z \"$(find '%s' -path '*/readers/*' -print | head -1)\"", cache_dir);
 	cr_assert_eq(system(cmd), 0, "reader directory left behind");
 }
+
+/* ---- dictionaries ------------------------------------------------------ */
+
+/* Word text like a small source or config file: blob k of about 800 bytes. */
+static size_t small_text(uint32_t k, char *out, size_t cap)
+{
+	static const char *const words[] = {"config", "value", "return", "static", "struct", "buffer",
+					    "length", "error",  "server", "client", "update", "delete",
+					    "insert", "select", "where",  "order",  "table",  "index"};
+	uint32_t x = k * 2654435761u + 1;
+	size_t n = 0, want = 600 + k % 400;
+	n += (size_t)snprintf(out, cap, "# file %u\n", k);
+	while (n + 16 < want && n + 16 < cap) {
+		x = x * 1103515245u + 12345u;
+		const char *w = words[(x >> 16) % (sizeof(words) / sizeof(*words))];
+		n += (size_t)snprintf(out + n, cap - n, "%s%s", w, (x >> 8) % 7 == 0 ? "\n" : " ");
+	}
+	return n;
+}
+
+static unsigned count_dicts(void)
+{
+	char cmd[400];
+	unsigned n = 0;
+	snprintf(cmd, sizeof(cmd), "find '%s' -path '*/dicts/*' -type f | wc -l", repo_dir);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%u", &n), 1);
+	pclose(f);
+	return n;
+}
+
+/* Put blobs first..first+count-1 and commit them as one file. */
+static void put_small_texts(struct cfs_repo *r, uint32_t first, uint32_t count, struct cfs_id *ids)
+{
+	uint32_t *lens = calloc(count, sizeof(*lens));
+	char buf[1100];
+	cr_assert_not_null(lens);
+	for (uint32_t i = 0; i < count; i++) {
+		size_t n = small_text(first + i, buf, sizeof(buf));
+		cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, buf, n, &ids[i], NULL, NULL), 0);
+		lens[i] = (uint32_t)n;
+	}
+	commit_with_blobs(r, ids, lens, count, NULL, NULL);
+	free(lens);
+}
+
+static void check_small_texts(struct cfs_repo *r, uint32_t first, uint32_t count, const struct cfs_id *ids)
+{
+	struct cfs_buf b = CFS_BUF_INIT;
+	char buf[1100];
+	for (uint32_t i = 0; i < count; i++) {
+		size_t n = small_text(first + i, buf, sizeof(buf));
+		cr_assert_eq(cfs_repo_get_blob(r, &ids[i], &b), 0, "blob %u", first + i);
+		cr_assert_eq(b.len, n);
+		cr_assert_eq(memcmp(b.data, buf, n), 0);
+	}
+	cfs_buf_release(&b);
+}
+
+static int no_bad_blob(const struct cfs_id *blob, uint64_t offset, int error, void *ud)
+{
+	(void)blob;
+	(void)offset;
+	(void)ud;
+	cr_assert_fail("a blob does not verify: %d", error);
+	return 0;
+}
+
+Test(repo, dictionary_trained_then_used)
+{
+	enum { FIRST = 1600, LATER = 300 };
+	static struct cfs_id ids[FIRST + LATER];
+	struct cfs_blob_loc loc;
+
+	init_repo(CFS_ENC_AES256GCM);
+	/* A first run of ~1.3 MiB of small files: no dictionary to use yet,
+	 * one trained from them at commit. */
+	struct cfs_repo *r = open_ok(true);
+	put_small_texts(r, 0, FIRST, ids);
+	cr_assert_eq(cfs_repo_blob_loc(r, &ids[0], &loc), 0);
+	cr_assert_eq(loc.codec, CFS_CODEC_ZSTD);
+	cr_assert_eq(loc.dict, 0);
+	r = cfs_repo_free(r);
+	cr_assert_eq(count_dicts(), 1);
+
+	/* The next run compresses small data blobs with it, smaller. */
+	r = open_ok(true);
+	uint64_t plain = 0, with = 0;
+	for (uint32_t i = 0; i < LATER; i++) {
+		char buf[1100];
+		size_t n = small_text(FIRST + i, buf, sizeof(buf));
+		struct cfs_sealed_blob sb = {0};
+		_cleanup_(cfs_repo_sealer_freep) struct cfs_repo_sealer *s = NULL;
+		if (i == 0) {
+			cr_assert_eq(cfs_repo_sealer_new(r, &s), 0);
+			cr_assert_eq(cfs_repo_sealer_seal(s, CFS_BLOB_DATA, &ids[0], buf, n, &sb), 0);
+			cr_assert_eq(sb.codec, CFS_CODEC_ZSTD_DICT);
+			cr_assert_neq(sb.dict, 0);
+			cfs_buf_release(&sb.data);
+		}
+		_cleanup_(cfs_compressor_freep) struct cfs_compressor *zc = NULL;
+		_cleanup_buf_ struct cfs_buf z = CFS_BUF_INIT;
+		enum cfs_codec codec;
+		cr_assert_eq(cfs_compressor_new(3, &zc), 0);
+		cr_assert_eq(cfs_compress(zc, NULL, buf, n, &z, &codec), 0);
+		plain += z.len;
+	}
+	put_small_texts(r, FIRST, LATER, ids + FIRST);
+	for (uint32_t i = 0; i < LATER; i++) {
+		cr_assert_eq(cfs_repo_blob_loc(r, &ids[FIRST + i], &loc), 0);
+		cr_assert_eq(loc.codec, CFS_CODEC_ZSTD_DICT);
+		cr_assert_neq(loc.dict, 0);
+		with += loc.stored_len - CFS_AEAD_OVERHEAD;
+	}
+	cr_assert_lt(with, plain * 9 / 10, "with the dictionary %llu bytes, without %llu", (unsigned long long)with,
+		     (unsigned long long)plain);
+	r = cfs_repo_free(r);
+	cr_assert_eq(count_dicts(), 1, "a repository with a dictionary trains no other");
+
+	/* A machine that never saw the repository: the catalog (dictionary
+	 * numbers included) comes from index objects; every blob reads back
+	 * and every pack verifies. */
+	char other[400];
+	snprintf(other, sizeof(other), "%s/other-cache", tmp);
+	cr_assert_eq(open_repo_with("secret", other, false, &r), 0);
+	check_small_texts(r, 0, FIRST + LATER, ids);
+	cr_assert_eq(cfs_repo_blob_loc(r, &ids[FIRST], &loc), 0);
+	cr_assert_eq(loc.codec, CFS_CODEC_ZSTD_DICT);
+	uint64_t blobs = 0;
+	cr_assert_eq(cfs_repo_verify_pack(r, &loc.pack, no_bad_blob, NULL, &blobs), 0);
+	cr_assert_gt(blobs, 0);
+	r = cfs_repo_free(r);
+}
+
+Test(repo, missing_dictionary_is_an_integrity_error)
+{
+	enum { FIRST = 1600 };
+	static struct cfs_id ids[FIRST + 1];
+	struct cfs_buf b = CFS_BUF_INIT;
+	char cmd[600];
+
+	init_repo(CFS_ENC_NONE);
+	struct cfs_repo *r = open_ok(true);
+	put_small_texts(r, 0, FIRST, ids);
+	r = cfs_repo_free(r);
+	r = open_ok(true);
+	put_small_texts(r, FIRST, 1, ids + FIRST);
+	r = cfs_repo_free(r);
+
+	/* A damaged dictionary object does not verify. */
+	snprintf(cmd, sizeof(cmd), "cd '%s' && f=$(ls dicts/*) && printf 'X' | dd of=$f bs=1 seek=30 conv=notrunc 2>/dev/null",
+		 repo_dir);
+	cr_assert_eq(system(cmd), 0);
+	r = open_ok(false);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && ls dicts/*", repo_dir);
+	FILE *f = popen(cmd, "r");
+	char name[200] = "";
+	cr_assert_not_null(fgets(name, sizeof(name), f));
+	pclose(f);
+	name[strcspn(name, "\n")] = 0;
+	cr_assert_eq(cfs_repo_verify_object(r, name), -EPROTO);
+	r = cfs_repo_free(r);
+
+	/* Gone: blobs compressed with it fail as damaged, the others read. */
+	snprintf(cmd, sizeof(cmd), "rm -f '%s'/dicts/*", repo_dir);
+	cr_assert_eq(system(cmd), 0);
+	char other[400];
+	snprintf(other, sizeof(other), "%s/other-cache", tmp);
+	cr_assert_eq(open_repo_with(NULL, other, false, &r), 0);
+	cr_assert_eq(cfs_repo_get_blob(r, &ids[FIRST], &b), -EBADMSG);
+	check_small_texts(r, 0, 10, ids);
+	cfs_buf_release(&b);
+	r = cfs_repo_free(r);
+}
+
+/* A format 1 repository stays readable by the chronofs that made it: its
+ * writers never add a dictionary. */
+Test(repo, format1_repository_gets_no_dictionary)
+{
+	enum { FIRST = 1600 };
+	static struct cfs_id ids[FIRST];
+	char path[400];
+
+	init_repo(CFS_ENC_NONE);
+	snprintf(path, sizeof(path), "%s/config", repo_dir);
+	int fd = open(path, O_RDWR);
+	uint8_t v[4];
+	cfs_put_le32(v, 1);
+	cr_assert_eq(pwrite(fd, v, 4, 8), 4);
+	close(fd);
+	struct cfs_repo *r = NULL;
+	cr_assert_eq(open_repo_with(NULL, cache_dir, true, &r), 0);
+	put_small_texts(r, 0, FIRST, ids);
+	r = cfs_repo_free(r);
+	cr_assert_eq(open_repo_with(NULL, cache_dir, true, &r), 0);
+	put_small_texts(r, FIRST / 2, 1, ids);
+	r = cfs_repo_free(r);
+	cr_assert_eq(count_dicts(), 0);
+}
