@@ -89,6 +89,8 @@ struct repo_dicts {
 	size_t *sizes;
 	unsigned count, sizes_cap;
 	bool training; /* the trainer thread runs (or ran) and is not joined */
+	_Atomic bool trainer_busy; /* it runs: small data blobs wait for it */
+	pthread_cond_t trained;    /* trainer_busy became false */
 	pthread_t trainer;
 };
 
