@@ -394,9 +394,13 @@ static int reserve_extents(struct ctx *c, struct cfs_tree_entry *e, size_t n, si
 {
 	if (n <= *cap)
 		return 0;
-	int r = pipeline_wait(c->pipe, c->group);
-	if (r < 0)
-		return r;
+	/* Jobs write ids into the array: it may move only once they are
+	 * done (none refer to an array without extents yet). */
+	if (e->n_extents) {
+		int r = pipeline_wait(c->pipe, c->group);
+		if (r < 0)
+			return r;
+	}
 	struct cfs_extent *nx = reallocarray(e->extents, n, sizeof(*nx));
 	if (!nx)
 		return -ENOMEM;
