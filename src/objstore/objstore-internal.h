@@ -107,6 +107,29 @@ struct cfs_objstore {
 int cfs_objstore_local_new(const char *dir, bool create, struct cfs_objstore **ret);
 /* mem: an empty in-memory store; contents die with it. */
 int cfs_objstore_mem_new(struct cfs_objstore **ret);
+/* s3: location "s3://BUCKET[/PREFIX]"; credentials and endpoint from the
+ * environment (s3.c). The bucket must exist. -EINVAL (logged) without
+ * credentials or with a malformed location. */
+int cfs_objstore_s3_new(const char *location, struct cfs_objstore **ret);
+
+/* S3 pieces, exported for tests. */
+struct cfs_s3_config {
+	char *bucket, *prefix; /* prefix: "" or without leading/trailing '/' */
+	char *endpoint;        /* scheme://host[:port], no trailing '/' */
+	char *region, *key_id, *secret;
+	char *token, *ca_file; /* or NULL */
+	bool path_style;       /* endpoint/bucket/key rather than bucket.host/key */
+};
+int cfs_s3_config_parse(const char *location, struct cfs_s3_config *c);
+int cfs_s3_config_from_env(struct cfs_s3_config *c);
+void cfs_s3_config_release(struct cfs_s3_config *c);
+/* RFC 3986 percent-encoding; keep_slash leaves '/' as is. Appends. */
+int cfs_s3_uri_encode(const char *s, bool keep_slash, struct cfs_buf *out);
+/* A ListObjectsV2 result: cb per object key and size, whether it is
+ * truncated and the token for the next page. -EPROTO if malformed. */
+typedef int (*cfs_s3_list_cb)(const char *key, uint64_t size, void *ud);
+int cfs_s3_parse_list(const char *xml, size_t n, cfs_s3_list_cb cb, void *ud, bool *ret_truncated,
+		      struct cfs_buf *ret_token);
 
 /* Wrap a backend in a store; takes ownership of impl on success only.
  * location is copied. */

@@ -159,7 +159,7 @@ int cfs_objstore_open(const char *location, bool create, struct cfs_objstore **r
 	if (strncmp(location, "mem:", 4) == 0)
 		return -EINVAL;
 	if (strncasecmp(location, "s3://", 5) == 0)
-		return -EPROTONOSUPPORT;
+		return cfs_objstore_s3_new(location, ret);
 	if (strncasecmp(location, "file://", 7) == 0) {
 		const char *rest = location + 7;
 		_cleanup_free_ char *path = NULL;

@@ -59,8 +59,11 @@ mkdir -p "$WORK/notempty/keys"
 printf 'x' >"$WORK/notempty/keys/leftover"
 expect_exit 1 env CHRONOFS_PASSWORD=x "$CHRONOCTL" --repo "$WORK/notempty" init
 expect_in "$ERR" "not empty"
-expect_exit 1 env CHRONOFS_PASSWORD=x "$CHRONOCTL" --repo s3://bucket/x --cache-dir "$CACHE" snapshot list
-expect_in "$ERR" "not supported"
+expect_exit 1 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY CHRONOFS_PASSWORD=x "$CHRONOCTL" \
+	--repo s3://bucket/x --cache-dir "$CACHE" snapshot list
+expect_in "$ERR" "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set"
+expect_exit 1 env CHRONOFS_PASSWORD=x "$CHRONOCTL" --repo s3://Bad_Bucket/x --cache-dir "$CACHE" snapshot list
+expect_in "$ERR" "not a valid S3 location"
 
 # --- restore SNAP:// and SNAP:/./ mean everything -------------------------------
 ok cfs restore "latest://" "$WORK/r1"

@@ -668,7 +668,16 @@ Test(objstore_local, open_errors, .init = setup, .fini = teardown)
 
 	cr_assert_eq(cfs_objstore_open("", true, &s), -EINVAL);
 	cr_assert_eq(cfs_objstore_open(NULL, true, &s), -EINVAL);
-	cr_assert_eq(cfs_objstore_open("s3://bucket/prefix", false, &s), -EPROTONOSUPPORT);
+	/* S3 without credentials, or with a malformed bucket. */
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	cr_assert_eq(cfs_objstore_open("s3://bucket/prefix", false, &s), -EINVAL);
+	setenv("AWS_ACCESS_KEY_ID", "k", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "s", 1);
+	cr_assert_eq(cfs_objstore_open("s3://B/prefix", false, &s), -EINVAL);
+	cr_assert_eq(cfs_objstore_open("s3://ab", false, &s), -EINVAL);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
 	cr_assert_eq(cfs_objstore_open("ftp://host/dir", false, &s), -EINVAL);
 	cr_assert_eq(cfs_objstore_open("file://otherhost/dir", false, &s), -EINVAL);
 	cr_assert_eq(cfs_objstore_open("file://relative", false, &s), -EINVAL);
@@ -715,4 +724,138 @@ Test(objstore_mem, fresh_and_independent, .init = setup, .fini = teardown)
 	cr_assert_str_eq(cfs_objstore_location(a), "mem:");
 	cr_assert_eq(cfs_objstore_put(a, "x", "1", 1), 0);
 	cr_assert_eq(cfs_objstore_head(b, "x", &size), -ENOENT);
+}
+
+/* ---- S3: the pieces that need no server (t6001 runs a real one) ---------- */
+
+static void clear_aws_env(void)
+{
+	const char *v[] = {"AWS_ACCESS_KEY_ID",   "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+			   "AWS_REGION",          "AWS_DEFAULT_REGION",    "AWS_ENDPOINT_URL_S3",
+			   "AWS_ENDPOINT_URL",    "AWS_CA_BUNDLE",         "CHRONOFS_S3_PATH_STYLE"};
+	for (size_t i = 0; i < sizeof(v) / sizeof(*v); i++)
+		unsetenv(v[i]);
+}
+
+Test(objstore_s3, location_and_environment)
+{
+	struct cfs_s3_config c;
+
+	cr_assert_eq(cfs_s3_config_parse("s3://my-bucket.1/a/b/", &c), 0);
+	cr_assert_str_eq(c.bucket, "my-bucket.1");
+	cr_assert_str_eq(c.prefix, "a/b");
+	cfs_s3_config_release(&c);
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket", &c), 0);
+	cr_assert_str_eq(c.prefix, "");
+	cfs_s3_config_release(&c);
+	cr_assert_eq(cfs_s3_config_parse("s3://Bucket/x", &c), -EINVAL);
+	cr_assert_eq(cfs_s3_config_parse("s3://ab/x", &c), -EINVAL);
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/a//b", &c), -EINVAL);
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/../x", &c), -EINVAL);
+
+	clear_aws_env();
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c), -ENOKEY);
+	cfs_s3_config_release(&c);
+
+	/* AWS defaults: region, endpoint from it, virtual-host addressing. */
+	setenv("AWS_ACCESS_KEY_ID", "AKID", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SECRET", 1);
+	setenv("AWS_DEFAULT_REGION", "eu-west-3", 1);
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c), 0);
+	cr_assert_str_eq(c.region, "eu-west-3");
+	cr_assert_str_eq(c.endpoint, "https://s3.eu-west-3.amazonaws.com");
+	cr_assert_not(c.path_style);
+	cr_assert_null(c.token);
+	cfs_s3_config_release(&c);
+
+	/* A loopback endpoint: path style by default, unless told otherwise;
+	 * AWS_ENDPOINT_URL_S3 wins over AWS_ENDPOINT_URL. */
+	setenv("AWS_ENDPOINT_URL", "http://elsewhere:1", 1);
+	setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:7480/", 1);
+	setenv("AWS_SESSION_TOKEN", "TOKEN", 1);
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c), 0);
+	cr_assert_str_eq(c.endpoint, "http://127.0.0.1:7480");
+	cr_assert(c.path_style);
+	cr_assert_str_eq(c.token, "TOKEN");
+	cfs_s3_config_release(&c);
+	setenv("CHRONOFS_S3_PATH_STYLE", "0", 1);
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c), 0);
+	cr_assert_not(c.path_style);
+	cfs_s3_config_release(&c);
+	setenv("AWS_ENDPOINT_URL_S3", "ftp://x", 1);
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c), -EINVAL);
+	cfs_s3_config_release(&c);
+	clear_aws_env();
+}
+
+Test(objstore_s3, uri_encoding)
+{
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	cr_assert_eq(cfs_s3_uri_encode("a/b c+d=é~_.-", true, &b), 0);
+	cr_assert_eq(cfs_buf_append_u8(&b, 0), 0);
+	cr_assert_str_eq((char *)b.data, "a/b%20c%2Bd%3D%C3%A9~_.-");
+	cfs_buf_reset(&b);
+	cr_assert_eq(cfs_s3_uri_encode("repos/one/", false, &b), 0);
+	cr_assert_eq(cfs_buf_append_u8(&b, 0), 0);
+	cr_assert_str_eq((char *)b.data, "repos%2Fone%2F");
+}
+
+struct listed {
+	char names[8][64];
+	uint64_t sizes[8];
+	int n;
+};
+
+static int collect(const char *key, uint64_t size, void *ud)
+{
+	struct listed *l = ud;
+	cr_assert_lt(l->n, 8);
+	snprintf(l->names[l->n], sizeof(l->names[0]), "%s", key);
+	l->sizes[l->n++] = size;
+	return 0;
+}
+
+Test(objstore_s3, list_parsing)
+{
+	_cleanup_buf_ struct cfs_buf token = CFS_BUF_INIT;
+	struct listed l = {0};
+	bool truncated;
+	const char *page = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+			   "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+			   "<Name>b</Name><Prefix>p/</Prefix><KeyCount>2</KeyCount><IsTruncated>true</IsTruncated>"
+			   "<NextContinuationToken>1ab&amp;/=</NextContinuationToken>"
+			   "<Contents><Key>p/config</Key><LastModified>x</LastModified><Size>64</Size></Contents>"
+			   "<Contents><Key>p/a&amp;b&#x20;c</Key><Size>12345678901</Size></Contents>"
+			   "</ListBucketResult>";
+	cr_assert_eq(cfs_s3_parse_list(page, strlen(page), collect, &l, &truncated, &token), 0);
+	cr_assert(truncated);
+	cr_assert_eq(token.len, 6);
+	cr_assert_eq(memcmp(token.data, "1ab&/=", 6), 0);
+	cr_assert_eq(l.n, 2);
+	cr_assert_str_eq(l.names[0], "p/config");
+	cr_assert_eq(l.sizes[0], 64);
+	cr_assert_str_eq(l.names[1], "p/a&b c");
+	cr_assert_eq(l.sizes[1], 12345678901ull);
+
+	const char *last = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
+	l.n = 0;
+	cr_assert_eq(cfs_s3_parse_list(last, strlen(last), collect, &l, &truncated, &token), 0);
+	cr_assert_not(truncated);
+	cr_assert_eq(l.n, 0);
+	/* Malformed: not a listing, a size that is not a number, truncated
+	 * without a token, an unknown entity. */
+	const char *bad[] = {
+		"<Error><Code>AccessDenied</Code></Error>",
+		"<ListBucketResult><Contents><Key>k</Key><Size>1x</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>a&nbsp;b</Key><Size>1</Size></Contents></ListBucketResult>",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		cr_assert_eq(cfs_s3_parse_list(bad[i], strlen(bad[i]), collect, &l, &truncated, &token), -EPROTO,
+			     "case %zu", i);
 }

@@ -1,0 +1,796 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * s3.c — the S3 backend (the only libcurl user): objects of a repository
+ * s3://BUCKET/PREFIX are the keys PREFIX/<name> of BUCKET.
+ *
+ * Configuration follows the AWS conventions (cfs_s3_config_from_env()):
+ * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+ * AWS_REGION / AWS_DEFAULT_REGION (us-east-1), AWS_ENDPOINT_URL_S3 /
+ * AWS_ENDPOINT_URL (https://s3.REGION.amazonaws.com), AWS_CA_BUNDLE;
+ * CHRONOFS_S3_PATH_STYLE=1|0 (default: on for an IP or localhost endpoint).
+ *
+ * Signing is libcurl's CURLOPT_AWS_SIGV4. libcurl 7.88 neither adds
+ * x-amz-content-sha256 nor canonicalises the query string, so every request
+ * says UNSIGNED-PAYLOAD (what is stored is sealed and verified by its id on
+ * every read anyway, and hashing every pack twice would cost CPU) and every
+ * query is built sorted and RFC 3986-encoded here.
+ *
+ * Requests that fail with a connection error, a timeout, 5xx or 429 are
+ * retried with exponential backoff and jitter, within a total deadline per
+ * call (S3_DEADLINE_S). Handles are pooled so connections are reused;
+ * every callback is safe from several threads at once.
+ */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chronofs/log.h"
+#include "chronofs/util.h"
+#include "objstore/objstore-internal.h"
+
+#define S3_POOL_MAX 16
+#define S3_DEADLINE_S 300
+#define S3_CONNECT_TIMEOUT_S 10
+/* A transfer slower than 1 byte/s for this long is dropped (and retried). */
+#define S3_STALL_S 60
+/* A list page, or an error body, is never larger than this. */
+#define S3_SMALL_BODY_MAX (4u << 20)
+
+struct s3 {
+	struct cfs_s3_config cfg; /* owned strings */
+	char sigv4[160];      /* "aws:amz:REGION:s3" */
+	char *base;           /* owned: URL up to and including the bucket's '/' */
+	char *prefix;         /* owned: "" or "PREFIX/" */
+	pthread_mutex_t lock; /* protects pool */
+	CURL *pool[S3_POOL_MAX];
+	size_t n_pool;
+};
+
+/* ---- configuration ------------------------------------------------------ */
+
+void cfs_s3_config_release(struct cfs_s3_config *c)
+{
+	free(c->bucket);
+	free(c->prefix);
+	free(c->endpoint);
+	free(c->region);
+	free(c->key_id);
+	free(c->secret);
+	free(c->token);
+	free(c->ca_file);
+	memset(c, 0, sizeof(*c));
+}
+
+static const char *env_first(const char *a, const char *b)
+{
+	const char *v = getenv(a);
+	if ((!v || !*v) && b)
+		v = getenv(b);
+	return v && *v ? v : NULL;
+}
+
+/* An endpoint whose host is an IP address or localhost. */
+static bool endpoint_is_local(const char *ep)
+{
+	const char *h = strstr(ep, "://");
+	h = h ? h + 3 : ep;
+	if (strncmp(h, "localhost", 9) == 0 || h[0] == '[')
+		return true;
+	/* Dotted quad: digits and dots up to the port or path. */
+	size_t i = 0;
+	while (h[i] && h[i] != ':' && h[i] != '/') {
+		if (!(h[i] == '.' || (h[i] >= '0' && h[i] <= '9')))
+			return false;
+		i++;
+	}
+	return i > 0;
+}
+
+int cfs_s3_config_parse(const char *location, struct cfs_s3_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (strncasecmp(location, "s3://", 5) != 0)
+		return -EINVAL;
+	const char *b = location + 5, *slash = strchr(b, '/');
+	size_t blen = slash ? (size_t)(slash - b) : strlen(b);
+	/* Bucket names: 3..63 of [a-z0-9.-] (the rules every S3 server shares). */
+	if (blen < 3 || blen > 63)
+		return -EINVAL;
+	for (size_t i = 0; i < blen; i++)
+		if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '.' || b[i] == '-'))
+			return -EINVAL;
+	c->bucket = strndup(b, blen);
+	/* The prefix without leading or trailing slashes; no empty parts. */
+	const char *p = slash ? slash + 1 : "";
+	size_t plen = strlen(p);
+	while (plen && p[plen - 1] == '/')
+		plen--;
+	c->prefix = strndup(p, plen);
+	if (!c->bucket || !c->prefix) {
+		cfs_s3_config_release(c);
+		return -ENOMEM;
+	}
+	if (c->prefix[0] && cfs_objstore_name_valid(c->prefix) < 0) {
+		cfs_s3_config_release(c);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cfs_s3_config_from_env(struct cfs_s3_config *c)
+{
+	const char *region = env_first("AWS_REGION", "AWS_DEFAULT_REGION");
+	const char *ep = env_first("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+	const char *id = env_first("AWS_ACCESS_KEY_ID", NULL), *secret = env_first("AWS_SECRET_ACCESS_KEY", NULL);
+	const char *token = env_first("AWS_SESSION_TOKEN", NULL), *ca = env_first("AWS_CA_BUNDLE", NULL);
+	const char *ps = env_first("CHRONOFS_S3_PATH_STYLE", NULL);
+	char buf[512];
+
+	if (!id || !secret)
+		return -ENOKEY;
+	c->region = strdup(region ? region : "us-east-1");
+	if (ep) {
+		size_t l = strlen(ep);
+		while (l && ep[l - 1] == '/')
+			l--;
+		c->endpoint = strndup(ep, l);
+	} else {
+		snprintf(buf, sizeof(buf), "https://s3.%s.amazonaws.com", region ? region : "us-east-1");
+		c->endpoint = strdup(buf);
+	}
+	c->key_id = strdup(id);
+	c->secret = strdup(secret);
+	c->token = token ? strdup(token) : NULL;
+	c->ca_file = ca ? strdup(ca) : NULL;
+	if (!c->region || !c->endpoint || !c->key_id || !c->secret || (token && !c->token) || (ca && !c->ca_file))
+		return -ENOMEM;
+	if (strncmp(c->endpoint, "http://", 7) != 0 && strncmp(c->endpoint, "https://", 8) != 0)
+		return -EINVAL;
+	c->path_style = ps ? strcmp(ps, "0") != 0 : endpoint_is_local(c->endpoint);
+	return 0;
+}
+
+/* ---- encoding ----------------------------------------------------------- */
+
+/* RFC 3986: unreserved characters stay, everything else is %XX; with
+ * keep_slash, '/' stays too (object keys in paths). */
+int cfs_s3_uri_encode(const char *s, bool keep_slash, struct cfs_buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		unsigned char ch = *p;
+		bool plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+			     ch == '-' || ch == '_' || ch == '.' || ch == '~' || (keep_slash && ch == '/');
+		int r;
+		if (plain) {
+			r = cfs_buf_append_u8(out, ch);
+		} else {
+			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+			r = cfs_buf_append(out, e, 3);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* XML text with the five predefined entities (and numeric ones) decoded. */
+static int xml_unescape(const char *p, size_t n, struct cfs_buf *out)
+{
+	static const struct {
+		const char *ent;
+		char ch;
+	} ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+	cfs_buf_reset(out);
+	for (size_t i = 0; i < n;) {
+		if (p[i] != '&') {
+			if (cfs_buf_append_u8(out, (uint8_t)p[i++]) < 0)
+				return -ENOMEM;
+			continue;
+		}
+		bool done = false;
+		for (size_t k = 0; k < sizeof(ents) / sizeof(*ents) && !done; k++) {
+			size_t l = strlen(ents[k].ent);
+			if (n - i >= l && memcmp(p + i, ents[k].ent, l) == 0) {
+				if (cfs_buf_append_u8(out, (uint8_t)ents[k].ch) < 0)
+					return -ENOMEM;
+				i += l;
+				done = true;
+			}
+		}
+		if (done)
+			continue;
+		if (n - i >= 4 && p[i + 1] == '#') {
+			/* &#NN; or &#xNN; (ASCII only: keys are names we wrote) */
+			char *end;
+			unsigned long v = p[i + 2] == 'x' ? strtoul(p + i + 3, &end, 16) : strtoul(p + i + 2, &end, 10);
+			if (end < p + n && *end == ';' && v > 0 && v < 128) {
+				if (cfs_buf_append_u8(out, (uint8_t)v) < 0)
+					return -ENOMEM;
+				i = (size_t)(end - p) + 1;
+				continue;
+			}
+		}
+		return -EPROTO;
+	}
+	if (cfs_buf_append_u8(out, 0) < 0)
+		return -ENOMEM;
+	out->len--;
+	return 0;
+}
+
+/* The text of the first <tag> in [p, end), or NULL. */
+static const char *xml_find(const char *p, const char *end, const char *tag, size_t *ret_len)
+{
+	char open[64], close[64];
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	size_t ol = strlen(open), cl = strlen(close);
+	for (const char *s = p; s + ol <= end; s++) {
+		if (memcmp(s, open, ol) != 0)
+			continue;
+		const char *v = s + ol;
+		for (const char *e = v; e + cl <= end; e++)
+			if (memcmp(e, close, cl) == 0) {
+				*ret_len = (size_t)(e - v);
+				return v;
+			}
+		return NULL;
+	}
+	return NULL;
+}
+
+int cfs_s3_parse_list(const char *xml, size_t n, cfs_s3_list_cb cb, void *ud, bool *ret_truncated,
+		  struct cfs_buf *ret_token)
+{
+	_cleanup_buf_ struct cfs_buf key = CFS_BUF_INIT;
+	const char *end = xml + n, *p = xml;
+	size_t l;
+	int r;
+
+	if (!xml_find(xml, end, "ListBucketResult", &l) && !memmem(xml, n, "<ListBucketResult", 17))
+		return -EPROTO;
+	const char *t = xml_find(xml, end, "IsTruncated", &l);
+	*ret_truncated = t && l == 4 && memcmp(t, "true", 4) == 0;
+	cfs_buf_reset(ret_token);
+	t = xml_find(xml, end, "NextContinuationToken", &l);
+	if (t && (r = xml_unescape(t, l, ret_token)) < 0)
+		return r;
+	if (*ret_truncated && ret_token->len == 0)
+		return -EPROTO;
+	for (;;) {
+		const char *c = xml_find(p, end, "Contents", &l);
+		if (!c)
+			break;
+		const char *cend = c + l;
+		size_t kl, sl;
+		const char *k = xml_find(c, cend, "Key", &kl), *s = xml_find(c, cend, "Size", &sl);
+		if (!k || !s || sl == 0 || sl > 20)
+			return -EPROTO;
+		char num[24];
+		memcpy(num, s, sl);
+		num[sl] = 0;
+		char *e;
+		unsigned long long size = strtoull(num, &e, 10);
+		if (*e)
+			return -EPROTO;
+		r = xml_unescape(k, kl, &key);
+		if (r < 0)
+			return r;
+		r = cb((const char *)key.data, size, ud);
+		if (r != 0)
+			return r;
+		p = cend;
+	}
+	return 0;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+struct s3_req {
+	const char *method;      /* GET PUT HEAD DELETE */
+	const char *name;        /* object name (without the prefix), or NULL */
+	const char *query;       /* canonical query string, or NULL */
+	const void *body;        /* PUT */
+	size_t body_len;
+	const char *range;       /* "bytes=a-b", or NULL */
+	bool if_none_match;      /* PUT only if absent */
+	/* GET: into out (growing) or into fixed (exactly fixed_cap at most) */
+	struct cfs_buf *out;
+	uint8_t *fixed;
+	size_t fixed_cap;
+	/* results */
+	long status;
+	uint64_t length; /* Content-Length (HEAD) */
+	size_t got;      /* bytes received */
+	size_t body_pos; /* upload progress */
+	bool overflow;
+	struct cfs_buf err; /* error body */
+};
+
+static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct s3_req *q = ud;
+	size_t n = size * nmemb;
+	long status = q->status;
+	if (status == 0 || status >= 300) {
+		/* An error body: kept (bounded) for the message. */
+		if (q->err.len + n <= 64 * 1024)
+			(void)cfs_buf_append(&q->err, p, n);
+		return n;
+	}
+	if (q->fixed) {
+		if (q->got + n > q->fixed_cap) {
+			q->overflow = true;
+			return 0;
+		}
+		memcpy(q->fixed + q->got, p, n);
+	} else if (q->out) {
+		if (cfs_buf_append(q->out, p, n) < 0)
+			return 0;
+	}
+	q->got += n;
+	return n;
+}
+
+static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct s3_req *q = ud;
+	size_t n = size * nmemb;
+	/* The status line starts every response (also after a 100). */
+	if (n > 9 && strncmp(p, "HTTP/", 5) == 0) {
+		const char *sp = memchr(p, ' ', n);
+		if (sp)
+			q->status = strtol(sp + 1, NULL, 10);
+	}
+	return n;
+}
+
+static size_t read_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct s3_req *q = ud;
+	size_t n = CFS_MIN(size * nmemb, q->body_len - q->body_pos);
+	if (n)
+		memcpy(p, (const uint8_t *)q->body + q->body_pos, n);
+	q->body_pos += n;
+	return n;
+}
+
+static CURL *handle_get(struct s3 *s)
+{
+	CURL *h = NULL;
+	pthread_mutex_lock(&s->lock);
+	if (s->n_pool)
+		h = s->pool[--s->n_pool];
+	pthread_mutex_unlock(&s->lock);
+	if (!h)
+		h = curl_easy_init();
+	else
+		curl_easy_reset(h);
+	return h;
+}
+
+static void handle_put(struct s3 *s, CURL *h)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->n_pool < S3_POOL_MAX) {
+		s->pool[s->n_pool++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+static int url_of(struct s3 *s, const struct s3_req *q, struct cfs_buf *url)
+{
+	int r = cfs_buf_append(url, s->base, strlen(s->base));
+	if (r == 0 && q->name) {
+		_cleanup_free_ char *key = NULL;
+		if (asprintf(&key, "%s%s", s->prefix, q->name) < 0)
+			return -ENOMEM;
+		r = cfs_s3_uri_encode(key, true, url);
+	}
+	if (r == 0 && q->query) {
+		r = cfs_buf_append_u8(url, '?');
+		if (r == 0)
+			r = cfs_buf_append(url, q->query, strlen(q->query));
+	}
+	if (r == 0)
+		r = cfs_buf_append_u8(url, 0);
+	return r;
+}
+
+/* Status to errno for a finished request (no retry left or not retryable). */
+static int status_errno(long st)
+{
+	if (st >= 200 && st < 300)
+		return 0;
+	switch (st) {
+	case 304:
+	case 412:
+		return -EEXIST;
+	case 401:
+	case 403:
+		return -EACCES;
+	case 404:
+		return -ENOENT;
+	case 416:
+		return -ERANGE;
+	default:
+		return -EIO;
+	}
+}
+
+static bool retryable(CURLcode cc, long st)
+{
+	if (cc != CURLE_OK)
+		return cc != CURLE_OUT_OF_MEMORY && cc != CURLE_URL_MALFORMAT && cc != CURLE_UNSUPPORTED_PROTOCOL &&
+		       cc != CURLE_SSL_CACERT_BADFILE && cc != CURLE_PEER_FAILED_VERIFICATION &&
+		       cc != CURLE_WRITE_ERROR;
+	return st == 429 || st >= 500;
+}
+
+static void log_failure(struct s3 *s, const struct s3_req *q, CURLcode cc, int attempts)
+{
+	char code[128] = "", msg[256] = "";
+	size_t l;
+	const char *end = (const char *)q->err.data + q->err.len;
+	const char *c = q->err.len ? xml_find((const char *)q->err.data, end, "Code", &l) : NULL;
+	if (c)
+		snprintf(code, sizeof(code), " %.*s", (int)CFS_MIN(l, 100), c);
+	c = q->err.len ? xml_find((const char *)q->err.data, end, "Message", &l) : NULL;
+	if (c)
+		snprintf(msg, sizeof(msg), ": %.*s", (int)CFS_MIN(l, 200), c);
+	if (cc != CURLE_OK)
+		log_error("S3 %s s3://%s/%s%s: %s (after %d attempts)", q->method, s->cfg.bucket, s->prefix,
+			  q->name ? q->name : "", curl_easy_strerror(cc), attempts);
+	else
+		log_error("S3 %s s3://%s/%s%s: HTTP %ld%s%s (after %d attempts)", q->method, s->cfg.bucket,
+			  s->prefix, q->name ? q->name : "", q->status, code, msg, attempts);
+}
+
+static int s3_do(struct s3 *s, struct s3_req *q)
+{
+	_cleanup_buf_ struct cfs_buf url = CFS_BUF_INIT;
+	char range_hdr[96], token_hdr[4096];
+	int r = url_of(s, q, &url);
+	if (r < 0)
+		return r;
+	/* Jitter only: any per-thread sequence does. */
+	uint64_t rnd = (uint64_t)cfs_mono_ns() ^ (uint64_t)pthread_self();
+
+	int64_t deadline = cfs_mono_ns() + (int64_t)S3_DEADLINE_S * 1000000000;
+	uint64_t backoff_ms = 100;
+	int attempts = 0;
+	for (;;) {
+		struct curl_slist *hdrs = NULL;
+		CURL *c = handle_get(s);
+		if (!c)
+			return -ENOMEM;
+		attempts++;
+		q->status = 0;
+		q->got = 0;
+		q->body_pos = 0;
+		q->overflow = false;
+		cfs_buf_reset(&q->err);
+		if (q->out)
+			cfs_buf_reset(q->out);
+
+		hdrs = curl_slist_append(hdrs, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+		if (q->range) {
+			snprintf(range_hdr, sizeof(range_hdr), "Range: %s", q->range);
+			hdrs = curl_slist_append(hdrs, range_hdr);
+		}
+		if (s->cfg.token) {
+			snprintf(token_hdr, sizeof(token_hdr), "x-amz-security-token: %s", s->cfg.token);
+			hdrs = curl_slist_append(hdrs, token_hdr);
+		}
+		if (q->if_none_match)
+			hdrs = curl_slist_append(hdrs, "If-None-Match: *");
+		/* (No "Expect:" override: libcurl 7.88 signs the empty header
+		 * it would not send, and radosgw then rejects the signature.) */
+
+		curl_easy_setopt(c, CURLOPT_URL, (const char *)url.data);
+		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
+		curl_easy_setopt(c, CURLOPT_USERNAME, s->cfg.key_id);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, s->cfg.secret);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)S3_CONNECT_TIMEOUT_S);
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)S3_STALL_S);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
+		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(c, CURLOPT_HEADERDATA, q);
+		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+		if (s->cfg.ca_file)
+			curl_easy_setopt(c, CURLOPT_CAINFO, s->cfg.ca_file);
+		if (strcmp(q->method, "PUT") == 0) {
+			curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+			curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
+			curl_easy_setopt(c, CURLOPT_READDATA, q);
+			curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
+		} else if (strcmp(q->method, "HEAD") == 0) {
+			curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		} else if (strcmp(q->method, "DELETE") == 0) {
+			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+		}
+		CURLcode cc = curl_easy_perform(c);
+		long st = 0;
+		if (cc == CURLE_OK) {
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+			q->status = st;
+			curl_off_t cl = -1;
+			curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+			q->length = cl >= 0 ? (uint64_t)cl : UINT64_MAX;
+		}
+		curl_slist_free_all(hdrs);
+		handle_put(s, c);
+		if (cc == CURLE_WRITE_ERROR && q->overflow)
+			return -ERANGE; /* more bytes than asked for */
+		if (cc == CURLE_OK && st < 300)
+			return 0;
+		if (cc == CURLE_OK && !retryable(cc, st)) {
+			/* 404 on HEAD and DELETE probes are answers, not failures. */
+			if (st != 404 && st != 412 && st != 416)
+				log_failure(s, q, cc, attempts);
+			return status_errno(st);
+		}
+		if (!retryable(cc, st) || cfs_mono_ns() + (int64_t)backoff_ms * 1000000 > deadline) {
+			log_failure(s, q, cc, attempts);
+			return cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : cc != CURLE_OK ? -EIO : status_errno(st);
+		}
+		/* Full jitter: sleep a random time up to the backoff. */
+		rnd ^= rnd << 13;
+		rnd ^= rnd >> 7;
+		rnd ^= rnd << 17;
+		uint64_t ms = backoff_ms / 2 + rnd % (backoff_ms / 2 + 1);
+		struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+		if (backoff_ms < 10000)
+			backoff_ms *= 2;
+	}
+}
+
+/* ---- the backend -------------------------------------------------------- */
+
+static int s3_put_common(void *impl, const char *name, const void *p, size_t n, bool noreplace)
+{
+	struct s3 *s = impl;
+	if (noreplace) {
+		/* If-None-Match makes this atomic where the server supports it
+		 * (AWS, recent Ceph); the HEAD keeps servers that ignore the
+		 * header from replacing an existing object outright. */
+		struct s3_req h = {.method = "HEAD", .name = name};
+		int r = s3_do(s, &h);
+		cfs_buf_release(&h.err);
+		if (r == 0)
+			return -EEXIST;
+		if (r != -ENOENT)
+			return r;
+	}
+	struct s3_req q = {.method = "PUT", .name = name, .body = p ? p : "", .body_len = n,
+			   .if_none_match = noreplace};
+	int r = s3_do(s, &q);
+	cfs_buf_release(&q.err);
+	return r;
+}
+
+static int s3_put(void *impl, const char *name, const void *p, size_t n)
+{
+	return s3_put_common(impl, name, p, n, false);
+}
+
+static int s3_put_new(void *impl, const char *name, const void *p, size_t n)
+{
+	return s3_put_common(impl, name, p, n, true);
+}
+
+static int s3_get(void *impl, const char *name, struct cfs_buf *out)
+{
+	struct s3_req q = {.method = "GET", .name = name, .out = out};
+	cfs_buf_reset(out);
+	int r = s3_do(impl, &q);
+	cfs_buf_release(&q.err);
+	if (r == 0 && q.length != UINT64_MAX && q.length != out->len)
+		r = -EIO; /* short body */
+	if (r < 0)
+		cfs_buf_reset(out);
+	return r;
+}
+
+static int s3_head(void *impl, const char *name, uint64_t *ret_size)
+{
+	struct s3_req q = {.method = "HEAD", .name = name};
+	int r = s3_do(impl, &q);
+	cfs_buf_release(&q.err);
+	if (r == 0) {
+		if (q.length == UINT64_MAX)
+			return -EIO;
+		*ret_size = q.length;
+	}
+	return r;
+}
+
+static int s3_get_range(void *impl, const char *name, uint64_t off, size_t n, void *out)
+{
+	char range[96];
+	if (n == 0 || off + n < off) {
+		uint64_t size = 0;
+		int r = s3_head(impl, name, &size);
+		if (r < 0)
+			return r;
+		return off + n < off || off > size ? -ERANGE : 0;
+	}
+	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)off,
+		 (unsigned long long)(off + n - 1));
+	struct s3_req q = {.method = "GET", .name = name, .range = range, .fixed = out, .fixed_cap = n};
+	int r = s3_do(impl, &q);
+	cfs_buf_release(&q.err);
+	if (r < 0)
+		return r;
+	/* 200 means the server sent the whole object: only right from 0. */
+	if (q.status == 200 && off != 0)
+		return -EIO;
+	return q.got == n ? 0 : -ERANGE;
+}
+
+static int s3_delete(void *impl, const char *name)
+{
+	uint64_t size = 0;
+	/* DELETE of a missing key succeeds on S3: ask first. */
+	int r = s3_head(impl, name, &size);
+	if (r < 0)
+		return r;
+	struct s3_req q = {.method = "DELETE", .name = name};
+	r = s3_do(impl, &q);
+	cfs_buf_release(&q.err);
+	return r;
+}
+
+struct list_state {
+	struct s3 *s;
+	cfs_objstore_list_cb cb;
+	void *ud;
+};
+
+static int list_entry(const char *key, uint64_t size, void *ud)
+{
+	struct list_state *st = ud;
+	size_t pl = strlen(st->s->prefix);
+	if (strncmp(key, st->s->prefix, pl) != 0)
+		return 0;
+	const char *name = key + pl;
+	/* Only names this store could have written. */
+	if (cfs_objstore_name_valid(name) < 0)
+		return 0;
+	return st->cb(name, size, st->ud);
+}
+
+static int s3_list(void *impl, const char *prefix, cfs_objstore_list_cb cb, void *ud)
+{
+	struct s3 *s = impl;
+	_cleanup_buf_ struct cfs_buf body = CFS_BUF_INIT, token = CFS_BUF_INIT, query = CFS_BUF_INIT;
+	_cleanup_free_ char *full = NULL;
+	struct list_state st = {s, cb, ud};
+	bool truncated = true;
+	int r;
+
+	if (asprintf(&full, "%s%s", s->prefix, prefix) < 0)
+		return -ENOMEM;
+	while (truncated) {
+		/* Sorted by parameter name, values RFC 3986-encoded. */
+		cfs_buf_reset(&query);
+		if (token.len) {
+			r = cfs_buf_append(&query, "continuation-token=", 19);
+			if (r == 0)
+				r = cfs_buf_append_u8(&token, 0);
+			if (r == 0) {
+				token.len--;
+				r = cfs_s3_uri_encode((const char *)token.data, false, &query);
+			}
+			if (r == 0)
+				r = cfs_buf_append_u8(&query, '&');
+			if (r < 0)
+				return r;
+		}
+		r = cfs_buf_append(&query, "list-type=2&prefix=", 19);
+		if (r == 0)
+			r = cfs_s3_uri_encode(full, false, &query);
+		if (r == 0)
+			r = cfs_buf_append_u8(&query, 0);
+		if (r < 0)
+			return r;
+		struct s3_req q = {.method = "GET", .query = (const char *)query.data, .out = &body};
+		r = s3_do(s, &q);
+		cfs_buf_release(&q.err);
+		if (r < 0)
+			return r;
+		if (body.len > S3_SMALL_BODY_MAX)
+			return -EPROTO;
+		r = cfs_s3_parse_list((const char *)body.data, body.len, list_entry, &st, &truncated, &token);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+static void s3_free(void *impl)
+{
+	struct s3 *s = impl;
+	for (size_t i = 0; i < s->n_pool; i++)
+		curl_easy_cleanup(s->pool[i]);
+	pthread_mutex_destroy(&s->lock);
+	cfs_s3_config_release(&s->cfg);
+	free(s->base);
+	free(s->prefix);
+	free(s);
+}
+
+static const struct cfs_objstore_ops s3_ops = {
+	.put = s3_put,
+	.put_new = s3_put_new,
+	.get = s3_get,
+	.get_range = s3_get_range,
+	.head = s3_head,
+	.list = s3_list,
+	.delete = s3_delete,
+	.free = s3_free,
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void curl_init(void)
+{
+	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int cfs_objstore_s3_new(const char *location, struct cfs_objstore **ret)
+{
+	struct s3 *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	int r = cfs_s3_config_parse(location, &s->cfg);
+	if (r < 0)
+		log_error("%s: not a valid S3 location (s3://BUCKET or s3://BUCKET/PREFIX; bucket names are 3 to 63 "
+			  "of a-z, 0-9, '.' and '-')", location);
+	if (r == 0) {
+		r = cfs_s3_config_from_env(&s->cfg);
+		if (r == -ENOKEY)
+			log_error("%s: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set", location);
+		else if (r == -EINVAL)
+			log_error("%s: the endpoint %s must start with http:// or https://", location, s->cfg.endpoint);
+		if (r == -ENOKEY)
+			r = -EINVAL;
+	}
+	if (r == 0) {
+		pthread_once(&curl_once, curl_init);
+		if (curl_init_result != CURLE_OK)
+			r = -EIO;
+	}
+	if (r == 0) {
+		snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", s->cfg.region);
+		const char *host = strstr(s->cfg.endpoint, "://") + 3;
+		int n = s->cfg.path_style
+				? asprintf(&s->base, "%s/%s/", s->cfg.endpoint, s->cfg.bucket)
+				: asprintf(&s->base, "%.*s%s.%s/", (int)(host - s->cfg.endpoint), s->cfg.endpoint,
+					   s->cfg.bucket, host);
+		if (n < 0)
+			s->base = NULL, r = -ENOMEM;
+		if (r == 0 && asprintf(&s->prefix, "%s%s", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "") < 0)
+			s->prefix = NULL, r = -ENOMEM;
+	}
+	if (r == 0)
+		r = cfs_objstore_new_internal(&s3_ops, s, location, ret);
+	if (r < 0)
+		s3_free(s);
+	return r;
+}

@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash disable=SC2034
+#
+# s3-lib.sh — a real S3 server for integration tests: a throwaway
+# single-node Ceph cluster (mon + osd on memstore + radosgw, no mgr,
+# auth none) on 127.0.0.1, all state under $WORK/ceph, every daemon's output
+# in a log file there, stopped by PID when the test ends. Source it after
+# lib.sh. (Recipe and pitfalls: TESTING-INFRA.md 1b.)
+#
+#   need_radosgw           skip (77) unless the Ceph daemons are installed
+#   radosgw_start          start the cluster (~13 s); exports AWS_* so that
+#                          chronoctl and chronofs reach it, sets S3_ENDPOINT
+#   s3_bucket NAME         create a bucket
+#   s3_curl ARGS...        curl with the test's credentials (SigV4)
+
+S3_KEY=chronofs-test-key
+S3_SECRET=chronofs-test-secret
+RGW_PORT=${RGW_PORT:-7480}
+
+need_radosgw() {
+	local t
+	for t in ceph-mon ceph-osd radosgw radosgw-admin ceph-authtool monmaptool ceph curl; do
+		command -v "$t" >/dev/null 2>&1 || skip "$t is missing (scripts/install-deps installs Ceph)"
+	done
+}
+
+_s3_wait() { # TRIES CMD...: run CMD every 0.2 s until it succeeds
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+radosgw_start() {
+	local D=$WORK/ceph fsid osd_uuid id C
+	mkdir -p "$D"/{mon,osd,run,log}
+	fsid=$(cat /proc/sys/kernel/random/uuid)
+	cat >"$D/ceph.conf" <<CONF
+[global]
+fsid = $fsid
+mon_host = v2:127.0.0.1:3300
+public_addr = 127.0.0.1
+ms_bind_ipv4 = true
+auth_cluster_required = none
+auth_service_required = none
+auth_client_required = none
+run_dir = $D/run
+admin_socket = $D/run/\$name.asok
+log_file = $D/log/\$name.log
+keyring = $D/keyring
+mon_data = $D/mon/\$id
+osd_data = $D/osd/\$id
+osd_pool_default_size = 1
+osd_pool_default_min_size = 1
+osd_pool_default_pg_num = 8
+osd_pool_default_pgp_num = 8
+osd_pool_default_pg_autoscale_mode = off
+mon_allow_pool_size_one = true
+mon_warn_on_pool_no_redundancy = false
+mon_max_pg_per_osd = 1000
+osd_crush_chooseleaf_type = 0
+osd_objectstore = memstore
+memstore_device_bytes = 2147483648
+osd_op_num_shards = 1
+osd_op_num_threads_per_shard = 2
+[client.rgw.test]
+rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT
+rgw_dns_name = 127.0.0.1
+ms_mon_client_mode = crc
+rgw_thread_pool_size = 64
+CONF
+	C=(-c "$D/ceph.conf")
+	ceph-authtool --create-keyring "$D/keyring" --gen-key -n mon. --cap mon 'allow *' >"$D/log/setup.log" 2>&1
+	ceph-authtool "$D/keyring" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' \
+		--cap mgr 'allow *' >>"$D/log/setup.log" 2>&1
+	monmaptool --create --add a v2:127.0.0.1:3300 --fsid "$fsid" "$D/monmap" >>"$D/log/setup.log" 2>&1
+	ceph-mon "${C[@]}" --mkfs -i a --monmap "$D/monmap" --keyring "$D/keyring" >>"$D/log/setup.log" 2>&1
+	ceph-mon "${C[@]}" -i a -f >"$D/log/mon.out" 2>&1 &
+	track_pid $!
+	_s3_wait 150 ceph "${C[@]}" --connect-timeout 2 mon stat || fail "ceph-mon did not start (see $D/log)"
+	osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+	id=$(ceph "${C[@]}" osd new "$osd_uuid" 2>>"$D/log/setup.log")
+	mkdir -p "$D/osd/$id"
+	ceph-osd "${C[@]}" -i "$id" --mkfs --osd-uuid "$osd_uuid" >>"$D/log/setup.log" 2>&1
+	ceph-osd "${C[@]}" -i "$id" -f >"$D/log/osd.out" 2>&1 &
+	track_pid $!
+	for ((i = 0; i < 300; i++)); do
+		ceph "${C[@]}" osd stat 2>/dev/null | grep -q '1 up' && break
+		sleep 0.2
+	done
+	radosgw "${C[@]}" -n client.rgw.test -f >"$D/log/rgw.out" 2>&1 &
+	track_pid $!
+	_s3_wait 600 curl -s -o /dev/null "http://127.0.0.1:$RGW_PORT/" || fail "radosgw did not answer (see $D/log)"
+	radosgw-admin "${C[@]}" user create --uid=test --display-name=test --access-key="$S3_KEY" \
+		--secret-key="$S3_SECRET" >>"$D/log/setup.log" 2>&1 || fail "radosgw-admin user create failed"
+	S3_ENDPOINT=http://127.0.0.1:$RGW_PORT
+	export AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET AWS_REGION=us-east-1
+	export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
+	unset AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_CA_BUNDLE
+	log "radosgw up at $S3_ENDPOINT"
+}
+
+s3_curl() {
+	curl -sS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$S3_KEY:$S3_SECRET" \
+		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"
+}
+
+s3_bucket() {
+	local code
+	code=$(s3_curl -o "$WORK/s3-bucket.out" -w '%{http_code}' -X PUT "$S3_ENDPOINT/$1")
+	[ "$code" = 200 ] || { cat "$WORK/s3-bucket.out" >&2; fail "creating bucket $1: HTTP $code"; }
+}
