@@ -252,7 +252,8 @@ int cfs_s3_parse_list(const char *xml, size_t n, cfs_s3_list_cb cb, void *ud, bo
 	size_t l;
 	int r;
 
-	if (!xml_find(xml, end, "ListBucketResult", &l) && !memmem(xml, n, "<ListBucketResult", 17))
+	/* The root element may carry attributes (xmlns). */
+	if (!memmem(xml, n, "<ListBucketResult", 17))
 		return -EPROTO;
 	const char *t = xml_find(xml, end, "IsTruncated", &l);
 	*ret_truncated = t && l == 4 && memcmp(t, "true", 4) == 0;

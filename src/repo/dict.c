@@ -166,9 +166,13 @@ static int load_cb(const char *name, uint64_t size, void *ud)
 		return 1;
 	}
 	if (e < 0) {
+		/* A read error says its own reason, not a guess. */
 		log_warning_errno(e, "Dictionary %s in %s cannot be used: %s; blobs compressed with it cannot be read",
 				  name, cfs_objstore_location(st->r->store),
-				  e == -EBADMSG ? "it does not authenticate" : "it is malformed");
+				  e == -EBADMSG	       ? "it does not authenticate"
+				  : e == -EPROTO	       ? "it is malformed"
+				  : e == -EPROTONOSUPPORT ? "it was written by a newer chronofs"
+							 : strerror(-e));
 		return 0;
 	}
 	(void)add(&st->r->dicts, zd, &e);
