@@ -3,9 +3,10 @@
  * objstore.h — named objects in a flat namespace ("config", "keys/<id>",
  * "data/<xx>/<pack>", "index/<id>", "snapshots/<id>", "locks/<id>").
  *
- * Backends (src/objstore/): `local` (a directory; the embedded default) and
- * `mem` (tests). Names are '/'-separated, never start with '/', never contain
- * "..", '\0' or empty components; anything else is -EINVAL.
+ * Backends (src/objstore/): `local` (a directory; the embedded default), `s3`
+ * (s3://BUCKET[/PREFIX], s3.c) and `mem` (tests). Names are '/'-separated,
+ * never start with '/', never contain "..", '\0' or empty components;
+ * anything else is -EINVAL.
  *
  * Durability: put() returns only once the object is durable (local: written
  * to a temporary name, fsynced, renamed, directory fsynced), and it is atomic:
@@ -29,6 +30,23 @@ struct cfs_objstore;
  * directory must exist unless `create`, in which case it is made (0700).
  */
 int cfs_objstore_open(const char *location, bool create, struct cfs_objstore **ret);
+
+/* Tuning, for every backend; zeroes mean the defaults. */
+struct cfs_objstore_options {
+	/* How many transfers callers should run at once (the write path keeps
+	 * this many packs in flight). Default: 1 for a local directory (its
+	 * fsyncs gain nothing from more), 4 for S3 (hides each request's
+	 * latency); at most CFS_OBJSTORE_TRANSFERS_MAX. */
+	unsigned transfers;
+	/* Bytes per second into / out of the store, over all threads; 0: none. */
+	uint64_t limit_upload, limit_download;
+};
+#define CFS_OBJSTORE_TRANSFERS_MAX 64
+/* cfs_objstore_open with options (NULL: the defaults). */
+int cfs_objstore_open_with(const char *location, bool create, const struct cfs_objstore_options *o,
+			   struct cfs_objstore **ret);
+/* The number of transfers callers should run at once (>= 1). */
+unsigned cfs_objstore_transfers(const struct cfs_objstore *s);
 struct cfs_objstore *cfs_objstore_free(struct cfs_objstore *s); /* accepts NULL */
 CFS_DEFINE_FREEP(struct cfs_objstore, cfs_objstore_free)
 

@@ -76,6 +76,7 @@ struct cfs_repo_open_options {
 	size_t password_len;
 	int lock_wait_sec; /* how long to wait for another process's lock */
 	bool writer;       /* will write: sync orphan packs, put a lock object */
+	const struct cfs_objstore_options *store; /* transfers, limits; NULL: defaults */
 };
 
 /*

@@ -113,7 +113,7 @@ struct cfs_fs {
 	struct ra_item *ra_queue; /* ring, protected by ra_lock */
 	size_t ra_head, ra_len, ra_cap;
 	bool ra_stop;
-	pthread_t ra_threads[4];
+	pthread_t ra_threads[CFS_OBJSTORE_TRANSFERS_MAX];
 	unsigned n_ra_threads;
 
 	/* directories whose small files were decoded ahead (read.c), by inode;

@@ -602,9 +602,12 @@ int fs_ra_start(struct cfs_fs *fs)
 	if (!fs->ra_queue)
 		return -ENOMEM;
 	/* Decoding keeps the cores busy; cold loads wait on I/O: twice the
-	 * cores, at most four. */
+	 * cores, at most four, and at least as many as the store's transfers
+	 * (each thread has one read in flight; over S3 that is what hides a
+	 * request's latency). */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned n = cpus < 1 ? 2 : cpus > 2 ? 4 : 2 * (unsigned)cpus;
+	n = CFS_MAX(n, cfs_objstore_transfers(cfs_repo_store(fs->repo)));
 	for (unsigned i = 0; i < n && i < ARRAY_SIZE(fs->ra_threads); i++) {
 		if (pthread_create(&fs->ra_threads[i], NULL, ra_main, fs) != 0)
 			break;

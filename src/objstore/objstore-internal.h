@@ -24,6 +24,7 @@
 
 #include "chronofs/buf.h"
 #include "chronofs/objstore.h"
+#include "chronofs/ratelimit.h"
 
 /* Longest object name, in bytes (without the terminating NUL). */
 #define CFS_OBJSTORE_NAME_MAX 1024
@@ -89,12 +90,19 @@ struct cfs_objstore_ops {
 	void (*upload_free)(void *impl, void *handle);
 	/* free: release impl. Called once, with no other call in flight. */
 	void (*free)(void *impl);
+	/* The backend applies the byte-rate limits itself, smoothly within
+	 * each transfer (s3); otherwise the wrappers do, per call. */
+	bool limits_itself;
+	/* transfers when the options leave it 0. */
+	unsigned default_transfers;
 };
 
 struct cfs_objstore {
 	const struct cfs_objstore_ops *ops;
 	char *location; /* owned; for messages */
 	void *impl;     /* owned by the backend, released by ops->free */
+	unsigned transfers;
+	struct cfs_ratelimit up, down; /* unless ops->limits_itself */
 };
 
 /*
@@ -108,9 +116,9 @@ int cfs_objstore_local_new(const char *dir, bool create, struct cfs_objstore **r
 /* mem: an empty in-memory store; contents die with it. */
 int cfs_objstore_mem_new(struct cfs_objstore **ret);
 /* s3: location "s3://BUCKET[/PREFIX]"; credentials and endpoint from the
- * environment (s3.c). The bucket must exist. -EINVAL (logged) without
+ * environment (s3.c); the rate limits of o (never NULL). The bucket must exist. -EINVAL (logged) without
  * credentials or with a malformed location. */
-int cfs_objstore_s3_new(const char *location, struct cfs_objstore **ret);
+int cfs_objstore_s3_new(const char *location, const struct cfs_objstore_options *o, struct cfs_objstore **ret);
 
 /* S3 pieces, exported for tests. */
 struct cfs_s3_config {

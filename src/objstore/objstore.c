@@ -79,6 +79,9 @@ int cfs_objstore_new_internal(const struct cfs_objstore_ops *ops, void *impl, co
 	}
 	s->ops = ops;
 	s->impl = impl;
+	s->transfers = ops->default_transfers ? ops->default_transfers : 1;
+	cfs_ratelimit_init(&s->up, 0);
+	cfs_ratelimit_init(&s->down, 0);
 	*ret = s;
 	return 0;
 }
@@ -89,6 +92,8 @@ struct cfs_objstore *cfs_objstore_free(struct cfs_objstore *s)
 		return NULL;
 	if (s->ops && s->impl)
 		s->ops->free(s->impl);
+	cfs_ratelimit_release(&s->up);
+	cfs_ratelimit_release(&s->down);
 	free(s->location);
 	free(s);
 	return NULL;
@@ -148,10 +153,9 @@ static bool has_url_scheme(const char *s)
 	return strncmp(s + i, "://", 3) == 0;
 }
 
-int cfs_objstore_open(const char *location, bool create, struct cfs_objstore **ret)
+static int open_backend(const char *location, bool create, const struct cfs_objstore_options *o,
+			struct cfs_objstore **ret)
 {
-	if (!location || !ret || location[0] == 0)
-		return -EINVAL;
 
 	if (strcmp(location, "mem:") == 0)
 		return cfs_objstore_mem_new(ret);
@@ -159,7 +163,7 @@ int cfs_objstore_open(const char *location, bool create, struct cfs_objstore **r
 	if (strncmp(location, "mem:", 4) == 0)
 		return -EINVAL;
 	if (strncasecmp(location, "s3://", 5) == 0)
-		return cfs_objstore_s3_new(location, ret);
+		return cfs_objstore_s3_new(location, o, ret);
 	if (strncasecmp(location, "file://", 7) == 0) {
 		const char *rest = location + 7;
 		_cleanup_free_ char *path = NULL;
@@ -180,6 +184,39 @@ int cfs_objstore_open(const char *location, bool create, struct cfs_objstore **r
 	return cfs_objstore_local_new(location, create, ret);
 }
 
+int cfs_objstore_open_with(const char *location, bool create, const struct cfs_objstore_options *o,
+			   struct cfs_objstore **ret)
+{
+	static const struct cfs_objstore_options defaults = {0};
+	if (!location || !ret || location[0] == 0)
+		return -EINVAL;
+	if (!o)
+		o = &defaults;
+	if (o->transfers > CFS_OBJSTORE_TRANSFERS_MAX)
+		return -EINVAL;
+	int r = open_backend(location, create, o, ret);
+	if (r < 0)
+		return r;
+	struct cfs_objstore *s = *ret;
+	if (o->transfers)
+		s->transfers = o->transfers;
+	if (!s->ops->limits_itself) {
+		s->up.rate = o->limit_upload;
+		s->down.rate = o->limit_download;
+	}
+	return 0;
+}
+
+int cfs_objstore_open(const char *location, bool create, struct cfs_objstore **ret)
+{
+	return cfs_objstore_open_with(location, create, NULL, ret);
+}
+
+unsigned cfs_objstore_transfers(const struct cfs_objstore *s)
+{
+	return s->transfers;
+}
+
 const char *cfs_objstore_location(const struct cfs_objstore *s)
 {
 	return s->location;
@@ -195,6 +232,7 @@ int cfs_objstore_put(struct cfs_objstore *s, const char *name, const void *p, si
 	r = CFS_FAULT("objstore.put");
 	if (r < 0)
 		return r;
+	cfs_ratelimit_take(&s->up, n);
 	return s->ops->put(s->impl, name, p, n);
 }
 
@@ -227,7 +265,13 @@ int cfs_objstore_upload_append(struct cfs_objstore_upload *u, const void *p, siz
 {
 	if (u->error)
 		return u->error;
-	int r = u->handle ? u->s->ops->upload_append(u->s->impl, u->handle, p, n) : cfs_buf_append(&u->buf, p, n);
+	int r;
+	if (u->handle) {
+		cfs_ratelimit_take(&u->s->up, n);
+		r = u->s->ops->upload_append(u->s->impl, u->handle, p, n);
+	} else {
+		r = cfs_buf_append(&u->buf, p, n); /* limited by the put at commit */
+	}
 	if (r < 0)
 		u->error = r;
 	else
@@ -250,8 +294,10 @@ int cfs_objstore_upload_commit(struct cfs_objstore_upload *u, const char *name)
 	r = CFS_FAULT("objstore.put");
 	if (r < 0)
 		return r;
-	if (!u->handle)
+	if (!u->handle) {
+		cfs_ratelimit_take(&u->s->up, u->buf.len);
 		return u->s->ops->put(u->s->impl, name, u->buf.data, u->buf.len);
+	}
 	r = u->s->ops->upload_commit(u->s->impl, u->handle, name);
 	if (r < 0)
 		u->error = r;
@@ -286,7 +332,10 @@ int cfs_objstore_get(struct cfs_objstore *s, const char *name, struct cfs_buf *o
 		return r;
 	if (!out)
 		return -EINVAL;
-	return s->ops->get(s->impl, name, out);
+	r = s->ops->get(s->impl, name, out);
+	if (r == 0)
+		cfs_ratelimit_take(&s->down, out->len);
+	return r;
 }
 
 int cfs_objstore_get_range(struct cfs_objstore *s, const char *name, uint64_t off, size_t n,
@@ -297,7 +346,10 @@ int cfs_objstore_get_range(struct cfs_objstore *s, const char *name, uint64_t of
 		return r;
 	if (!out && n > 0)
 		return -EINVAL;
-	return s->ops->get_range(s->impl, name, off, n, out);
+	r = s->ops->get_range(s->impl, name, off, n, out);
+	if (r == 0)
+		cfs_ratelimit_take(&s->down, n);
+	return r;
 }
 
 int cfs_objstore_head(struct cfs_objstore *s, const char *name, uint64_t *ret_size)

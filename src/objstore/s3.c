@@ -48,6 +48,9 @@ struct s3 {
 	pthread_mutex_t lock; /* protects pool */
 	CURL *pool[S3_POOL_MAX];
 	size_t n_pool;
+	/* --limit-upload/--limit-download, applied as the bytes move (a whole
+	 * pack at full speed and then a sleep would be no limit to a link). */
+	struct cfs_ratelimit up, down;
 };
 
 /* ---- configuration ------------------------------------------------------ */
@@ -293,6 +296,7 @@ int cfs_s3_parse_list(const char *xml, size_t n, cfs_s3_list_cb cb, void *ud, bo
 /* ---- requests ----------------------------------------------------------- */
 
 struct s3_req {
+	struct s3 *s;            /* set by s3_do */
 	const char *method;      /* GET PUT HEAD DELETE */
 	const char *name;        /* object name (without the prefix), or NULL */
 	const char *query;       /* canonical query string, or NULL */
@@ -324,6 +328,7 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
 			(void)cfs_buf_append(&q->err, p, n);
 		return n;
 	}
+	cfs_ratelimit_take(&q->s->down, n);
 	if (q->fixed) {
 		if (q->got + n > q->fixed_cap) {
 			q->overflow = true;
@@ -354,7 +359,8 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
 static size_t read_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct s3_req *q = ud;
-	size_t n = CFS_MIN(size * nmemb, q->body_len - q->body_pos);
+	size_t n = CFS_MIN(CFS_MIN(size * nmemb, q->body_len - q->body_pos), cfs_ratelimit_step(&q->s->up));
+	cfs_ratelimit_take(&q->s->up, n);
 	if (n)
 		memcpy(p, (const uint8_t *)q->body + q->body_pos, n);
 	q->body_pos += n;
@@ -459,6 +465,7 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 {
 	_cleanup_buf_ struct cfs_buf url = CFS_BUF_INIT;
 	char range_hdr[96], token_hdr[4096];
+	q->s = s;
 	int r = url_of(s, q, &url);
 	if (r < 0)
 		return r;
@@ -728,6 +735,8 @@ static void s3_free(void *impl)
 	for (size_t i = 0; i < s->n_pool; i++)
 		curl_easy_cleanup(s->pool[i]);
 	pthread_mutex_destroy(&s->lock);
+	cfs_ratelimit_release(&s->up);
+	cfs_ratelimit_release(&s->down);
 	cfs_s3_config_release(&s->cfg);
 	free(s->base);
 	free(s->prefix);
@@ -743,6 +752,8 @@ static const struct cfs_objstore_ops s3_ops = {
 	.list = s3_list,
 	.delete = s3_delete,
 	.free = s3_free,
+	.limits_itself = true,
+	.default_transfers = 4,
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -753,12 +764,14 @@ static void curl_init(void)
 	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-int cfs_objstore_s3_new(const char *location, struct cfs_objstore **ret)
+int cfs_objstore_s3_new(const char *location, const struct cfs_objstore_options *o, struct cfs_objstore **ret)
 {
 	struct s3 *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
+	cfs_ratelimit_init(&s->up, o->limit_upload);
+	cfs_ratelimit_init(&s->down, o->limit_download);
 	int r = cfs_s3_config_parse(location, &s->cfg);
 	if (r < 0)
 		log_error("%s: not a valid S3 location (s3://BUCKET or s3://BUCKET/PREFIX; bucket names are 3 to 63 "

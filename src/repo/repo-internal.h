@@ -109,6 +109,7 @@ struct repo_open_pack {
  * without write_lock, so sealing and claims go on meanwhile. */
 struct repo_flight {
 	struct repo_flight *next;
+	struct cfs_repo *r; /* borrowed: for a flight ended on its own thread */
 	struct cfs_objstore_upload *up; /* owned: the pack's bytes */
 	uint64_t size;
 	struct cfs_id pack;
@@ -142,6 +143,8 @@ struct cfs_repo {
 	struct cfs_crypto *crypto_w; /* owned: pack headers, under write_lock */
 	struct repo_open_pack open[CFS_REPO_OPEN_PACKS];
 	struct repo_flight *flights; /* owned: packs being written to the store */
+	unsigned nflights, max_flights; /* max: the store's transfers */
+	_Atomic int flight_error;    /* a pack written in the background failed */
 	struct cfs_idset claimed;   /* ids claimed for storing, not yet in a pack */
 	struct cfs_buf zbuf, sbuf; /* scratch: compressed, sealed bytes */
 	/* read side */

@@ -423,13 +423,14 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 		pthread_mutex_init(&r->open[i].lock, NULL);
 	pthread_cond_init(&r->flights_done, NULL);
 
-	e = cfs_objstore_open(o->location, false, &r->store);
+	e = cfs_objstore_open_with(o->location, false, o->store, &r->store);
 	if (e == -ENOENT || e == -ENOTDIR)
 		return -EMEDIUMTYPE;
 	if (e == -EPROTONOSUPPORT)
 		return -ESOCKTNOSUPPORT; /* a location scheme we do not serve (yet) */
 	if (e < 0)
 		return e;
+	r->max_flights = cfs_objstore_transfers(r->store);
 	e = cfs_objstore_get(r->store, "config", &cb);
 	if (e == -ENOENT)
 		return -EMEDIUMTYPE;
@@ -500,8 +501,13 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 {
 	if (!r)
 		return NULL;
-	/* First: a dictionary being trained still writes to the store. */
+	/* First: a dictionary being trained, or a pack written in the
+	 * background, still writes to the store. */
 	cfs_repo_dicts_release(r);
+	pthread_mutex_lock(&r->write_lock);
+	while (r->flights)
+		pthread_cond_wait(&r->flights_done, &r->write_lock);
+	pthread_mutex_unlock(&r->write_lock);
 	if (r->store)
 		cfs_repo_lock_object_delete(r);
 	r->catalog = cfs_catalog_free(r->catalog);

@@ -67,6 +67,7 @@ static int flight_begin_locked(struct cfs_repo *r, struct repo_open_pack *op, st
 	op->ids = (struct cfs_idset)CFS_IDSET_INIT;
 	f->next = r->flights;
 	r->flights = f;
+	r->nflights++;
 	*ret = f;
 	return 0;
 }
@@ -114,6 +115,9 @@ out:
 	while (*pp != f)
 		pp = &(*pp)->next;
 	*pp = f->next;
+	r->nflights--;
+	if (e < 0 && r->flight_error == 0)
+		r->flight_error = e;
 	pthread_cond_broadcast(&r->flights_done);
 	pthread_mutex_unlock(&r->write_lock);
 
@@ -122,6 +126,36 @@ out:
 	free(f->entries);
 	free(f);
 	return e;
+}
+
+static void *flight_thread(void *arg)
+{
+	struct repo_flight *f = arg;
+	(void)flight_end(f->r, f); /* a failure is in flight_error */
+	return NULL;
+}
+
+/*
+ * End f: on this thread when the store takes one transfer at a time (a
+ * local directory), else on a thread of its own, so that up to
+ * max_flights packs travel at once while sealing goes on. Returns
+ * flight_end's result, or 0 when f went to the background (its failure is
+ * in flight_error, which flush returns).
+ */
+static int flight_launch(struct cfs_repo *r, struct repo_flight *f)
+{
+	if (r->max_flights > 1) {
+		pthread_attr_t a;
+		pthread_t t;
+		f->r = r;
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		int e = pthread_create(&t, &a, flight_thread, f);
+		pthread_attr_destroy(&a);
+		if (e == 0)
+			return 0;
+	}
+	return flight_end(r, f);
 }
 
 int cfs_repo_flush(struct cfs_repo *r)
@@ -137,7 +171,7 @@ int cfs_repo_flush(struct cfs_repo *r)
 		pthread_mutex_unlock(&r->open[i].lock);
 	}
 	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++) {
-		int e2 = f[i] ? flight_end(r, f[i]) : 0;
+		int e2 = f[i] ? flight_launch(r, f[i]) : 0;
 		if (e == 0)
 			e = e2;
 	}
@@ -145,6 +179,8 @@ int cfs_repo_flush(struct cfs_repo *r)
 	pthread_mutex_lock(&r->write_lock);
 	while (r->flights)
 		pthread_cond_wait(&r->flights_done, &r->write_lock);
+	if (e == 0)
+		e = r->flight_error;
 	pthread_mutex_unlock(&r->write_lock);
 	return e;
 }
@@ -266,7 +302,9 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 	struct repo_open_pack *op = &r->open[b->type == CFS_BLOB_TREE ? CFS_REPO_OPEN_TREE : CFS_REPO_OPEN_DATA];
 	struct repo_flight *f = NULL;
 	pthread_mutex_lock(&op->lock);
-	int e = open_pack_ready(r, op);
+	int e = r->flight_error; /* read racily: a later check catches it */
+	if (e == 0)
+		e = open_pack_ready(r, op);
 	if (e == 0)
 		e = cfs_pack_writer_add(op->pw, &pe, b->data.data, b->data.len, NULL);
 	/* Until here the blob was in claimed; from here it is in op->ids. */
@@ -276,16 +314,19 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 	if (e == 0)
 		(void)cfs_idset_remove(&r->claimed, &b->id);
 	if (e == 0 && cfs_pack_writer_size(op->pw) >= CFS_PACK_TARGET_SIZE) {
-		/* One full pack in flight at a time bounds memory (the store
-		 * is quicker than sealing anyway); the lock is free meanwhile. */
-		while (r->flights)
+		/* At most max_flights full packs in flight bounds memory (a
+		 * store that buffers holds each pack until it is written);
+		 * the lock is free meanwhile. */
+		while (r->nflights >= r->max_flights && r->flight_error == 0)
 			pthread_cond_wait(&r->flights_done, &r->write_lock);
-		e = flight_begin_locked(r, op, &f);
+		e = r->flight_error;
+		if (e == 0)
+			e = flight_begin_locked(r, op, &f);
 	}
 	pthread_mutex_unlock(&r->write_lock);
 	pthread_mutex_unlock(&op->lock);
 	if (f)
-		e = flight_end(r, f);
+		e = flight_launch(r, f);
 	if (e == 0 && ret_stored)
 		*ret_stored = b->data.len;
 	return e;

@@ -40,6 +40,12 @@ expect_exit 1 cfs
 expect_exit 1 cfs --no-such-option snapshot list
 expect_exit 1 cfs snapshot list --no-such-option
 expect_exit 1 cfs init --encryption rot13
+# Store tuning: bad values are refused with the option's name.
+for bad in "--transfers 0" "--transfers 65" "--transfers x" "--limit-upload -1" "--limit-download 1k"; do
+	# shellcheck disable=SC2086 # the option and its value are two words
+	expect_exit 1 cfs $bad snapshot list
+	expect_in "$ERR" "${bad%% *}"
+done
 [ ! -e "$REPO/config" ] || fail "init --encryption rot13 created a repository"
 
 ok cfs init

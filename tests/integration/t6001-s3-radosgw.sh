@@ -8,6 +8,8 @@
 #   - a machine that never saw the repository (empty cache) lists and
 #     restores every snapshot from the bucket alone;
 #   - an incremental snapshot, and the mount, give back the source;
+#   - several packs uploaded at once (--transfers) under --limit-upload, and
+#     restored under --limit-download, round-trip;
 #   - a wrong secret key fails with exit 1 and names the HTTP status.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -45,9 +47,20 @@ mkdir "$WORK/r2"
 ok cfs restore "$SNAP_ID" "$WORK/r2"
 assert_same_tree "$SRC" "$WORK/r2$SRC"
 
+# Several packs in flight at once (40 MiB: three packs), under rate limits,
+# and back: --transfers and the limits change how, never what.
+mkdir -p "$SRC/many-packs"
+rand_file "$SRC/many-packs/a" $((40 * 1024 * 1024))
+ok cfs --transfers 8 --limit-upload 65536 snapshot create --json "$SRC"
+cp "$OUT" "$WORK/snap.json"
+SNAP_ID=$(json_get "$WORK/snap.json" .id)
+mkdir "$WORK/r2b"
+ok cfs --transfers 3 --limit-download 65536 restore "$SNAP_ID" "$WORK/r2b"
+assert_same_tree "$SRC" "$WORK/r2b$SRC"
+
 # Disaster recovery: a fresh cache, the bucket and the passphrase alone.
 CACHE=$WORK/cache-fresh
-[ "$(snap_count)" = 2 ] || fail "a fresh cache lists $(snap_count) snapshots, expected 2"
+[ "$(snap_count)" = 3 ] || fail "a fresh cache lists $(snap_count) snapshots, expected 3"
 mkdir "$WORK/r3"
 ok cfs restore "$first" "$WORK/r3"
 assert_same_tree "$WORK/r1$SRC" "$WORK/r3$SRC"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for hex, time and file helpers (util.h).
+ * Unit tests for hex, time and file helpers (util.h) and the rate limit
+ * (ratelimit.h).
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "chronofs/ratelimit.h"
 #include "chronofs/util.h"
 
 static char tmpdir[64];
@@ -370,4 +372,34 @@ Test(files, write_and_pread, .init = setup, .fini = teardown)
 
 	cr_assert_eq(cfs_fsync_dir(tmpdir), 0);
 	cr_assert_eq(cfs_fsync_dir(p), -ENOTDIR);
+}
+
+/* The limit's bookkeeping, not its timing (timing belongs in benchmarks):
+ * each take moves the clock on by n / rate, idle time is not saved up
+ * beyond the burst, and no limit means no clock at all. */
+Test(ratelimit, clock_and_steps)
+{
+	struct cfs_ratelimit l;
+	cfs_ratelimit_init(&l, 0);
+	cfs_ratelimit_take(&l, 1u << 30);
+	cr_assert_eq(l.clock_ns, 0);
+	cr_assert_eq(cfs_ratelimit_step(&l), SIZE_MAX);
+	cfs_ratelimit_release(&l);
+
+	/* 1 GiB/s: 64 KiB is 61 us, well inside the 100 ms burst: no sleep. */
+	cfs_ratelimit_init(&l, 1u << 30);
+	int64_t before = cfs_mono_ns();
+	cfs_ratelimit_take(&l, 64 * 1024);
+	int64_t c1 = l.clock_ns;
+	cr_assert_geq(c1, before - 100 * 1000000LL + 61000);
+	cr_assert_leq(c1, cfs_mono_ns());
+	cfs_ratelimit_take(&l, 64 * 1024);
+	cr_assert_eq(l.clock_ns - c1, (int64_t)(65536.0 * 1e9 / (double)(1u << 30)));
+	cr_assert_eq(cfs_ratelimit_step(&l), (size_t)(1u << 28));
+	cfs_ratelimit_release(&l);
+
+	/* Slow limits still move at least 1 KiB per step. */
+	cfs_ratelimit_init(&l, 100);
+	cr_assert_eq(cfs_ratelimit_step(&l), 1024);
+	cfs_ratelimit_release(&l);
 }

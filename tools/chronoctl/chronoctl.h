@@ -23,6 +23,7 @@ struct global_opts {
 	const char *password_file;
 	const char *cache_dir;
 	int lock_wait_sec;
+	struct cfs_objstore_options store;
 };
 
 extern struct global_opts g_opts;
@@ -36,7 +37,10 @@ extern volatile sig_atomic_t g_interrupted;
 	{"cache-dir", required_argument, NULL, 0x1003},                   \
 	{"lock-wait", required_argument, NULL, 0x1004},                   \
 	{"quiet", no_argument, NULL, 0x1005},                             \
-	{"verbose", no_argument, NULL, 0x1006}
+	{"verbose", no_argument, NULL, 0x1006},                           \
+	{"transfers", required_argument, NULL, 0x1007},                   \
+	{"limit-upload", required_argument, NULL, 0x1008},                \
+	{"limit-download", required_argument, NULL, 0x1009}
 
 /* 1 handled, 0 not a global option, < 0 bad value (logged). */
 int handle_global_option(int c, const char *arg);

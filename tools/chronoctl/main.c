@@ -8,6 +8,7 @@
 
 #include "chronofs/log.h"
 #include "chronoctl.h"
+#include "../common/cli.h"
 
 struct global_opts g_opts = {.lock_wait_sec = 3600};
 volatile sig_atomic_t g_interrupted;
@@ -37,6 +38,9 @@ void usage_main(FILE *f)
 	      "  --cache-dir DIR        local catalog and cache (CHRONOFS_CACHE_DIR;\n"
 	      "                         default $XDG_CACHE_HOME/chronofs or ~/.cache/chronofs)\n"
 	      "  --lock-wait SECONDS    wait this long for another chronoctl on the same cache (3600)\n"
+	      "  --transfers N          packs moved to or from the store at once (local 1, S3 4)\n"
+	      "  --limit-upload KIB     at most KIB KiB/s into the store, over all transfers (0: none)\n"
+	      "  --limit-download KIB   at most KIB KiB/s out of the store (0: none)\n"
 	      "  --quiet, --verbose     less or more messages\n"
 	      "  -h, --help             this help\n"
 	      "\n"
@@ -70,6 +74,12 @@ int handle_global_option(int c, const char *arg)
 	case 0x1006:
 		cfs_log_set_level(CFS_LOG_DEBUG);
 		return 1;
+	case 0x1007:
+		return cli_parse_transfers("--transfers", arg, &g_opts.store.transfers) < 0 ? -EINVAL : 1;
+	case 0x1008:
+		return cli_parse_kib_rate("--limit-upload", arg, &g_opts.store.limit_upload) < 0 ? -EINVAL : 1;
+	case 0x1009:
+		return cli_parse_kib_rate("--limit-download", arg, &g_opts.store.limit_download) < 0 ? -EINVAL : 1;
 	default:
 		return 0;
 	}

@@ -27,6 +27,7 @@ struct args {
 	bool foreground, debug, allow_other;
 	size_t cache_mib, tree_cache_mib;
 	unsigned threads;
+	struct cfs_objstore_options store;
 	char *opt_storage; /* owned copies of -o strings */
 };
 
@@ -45,6 +46,8 @@ static void usage(FILE *f)
 	      "     cache_size=MIB       decoded file data kept in memory (default 24)\n"
 	      "     tree_cache_size=MIB  decoded directories kept in memory (default 12)\n"
 	      "     threads=N            FUSE worker threads (default 16)\n"
+	      "     transfers=N          reads from the store at once (local 1, S3 4)\n"
+	      "     limit_download=KIB   at most KIB KiB/s out of the store (default: no limit)\n"
 	      "     ro, defaults, noauto, nofail, _netdev, nodev, nosuid, noexec, noatime, user: accepted\n"
 	      "  -h, --help         this help\n"
 	      "\n"
@@ -99,6 +102,12 @@ static int parse_opts(struct args *a, char *s)
 			if (parse_size(val, &n) < 0 || n > 256)
 				return log_error_errno(-EINVAL, "Invalid threads=%s (1..256)", val);
 			a->threads = (unsigned)n;
+		} else if (val && strcmp(tok, "transfers") == 0) {
+			if (cli_parse_transfers("transfers", val, &a->store.transfers) < 0)
+				return -EINVAL;
+		} else if (val && strcmp(tok, "limit_download") == 0) {
+			if (cli_parse_kib_rate("limit_download", val, &a->store.limit_download) < 0)
+				return -EINVAL;
 		} else
 			return log_error_errno(-EINVAL, "Unknown mount option \"%s\"", tok);
 	}
@@ -291,7 +300,7 @@ int main(int argc, char **argv)
 		e = -EIO;
 		goto out;
 	}
-	e = cli_open_repo(a.repo, a.cache_dir, a.password_file, pw, 0, false, &r);
+	e = cli_open_repo(a.repo, a.cache_dir, a.password_file, pw, 0, false, &a.store, &r);
 	if (pw)
 		explicit_bzero(pw, pw_len);
 	if (e == 0) {

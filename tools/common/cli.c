@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 
@@ -86,7 +88,7 @@ const char *cli_repo_location(const char *given)
 }
 
 int cli_open_repo(const char *loc, const char *cache_dir, const char *password_file, const char *password,
-		  int lock_wait_sec, bool writer, struct cfs_repo **ret)
+		  int lock_wait_sec, bool writer, const struct cfs_objstore_options *store, struct cfs_repo **ret)
 {
 	_cleanup_free_ char *pw = NULL;
 	size_t pw_len = 0;
@@ -99,6 +101,7 @@ int cli_open_repo(const char *loc, const char *cache_dir, const char *password_f
 		.cache_dir = cache_dir,
 		.lock_wait_sec = lock_wait_sec,
 		.writer = writer,
+		.store = store,
 	};
 	/* Try without a passphrase first only for unencrypted repositories:
 	 * asking for one that is not needed would confuse. */
@@ -152,4 +155,29 @@ int cli_open_error(const char *loc, int r, int lock_wait_sec)
 	default:
 		return log_error_errno(r, "Cannot open repository %s: %m", loc);
 	}
+}
+
+int cli_parse_transfers(const char *option, const char *v, unsigned *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (!*v || *end || errno || n < 1 || n > CFS_OBJSTORE_TRANSFERS_MAX)
+		return log_error_errno(-EINVAL, "Invalid %s value \"%s\": a number of transfers from 1 to %d expected",
+				       option, v, CFS_OBJSTORE_TRANSFERS_MAX);
+	*ret = (unsigned)n;
+	return 0;
+}
+
+int cli_parse_kib_rate(const char *option, const char *v, uint64_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	/* Up to 1 TiB/s: beyond any link, and far from overflowing. */
+	if (!*v || *end || errno || v[0] == '-' || n > (1ull << 30))
+		return log_error_errno(-EINVAL, "Invalid %s value \"%s\": KiB per second expected (0: no limit)",
+				       option, v);
+	*ret = (uint64_t)n * 1024;
+	return 0;
 }

@@ -26,6 +26,12 @@ const char *cli_repo_location(const char *given);
  * failure is logged with a message for people.
  */
 int cli_open_repo(const char *loc, const char *cache_dir, const char *password_file, const char *password,
-		  int lock_wait_sec, bool writer, struct cfs_repo **ret);
+		  int lock_wait_sec, bool writer, const struct cfs_objstore_options *store, struct cfs_repo **ret);
+
+/* The store tuning options of both tools, with their messages: the number
+ * of parallel transfers (1..CFS_OBJSTORE_TRANSFERS_MAX) and a rate in KiB/s
+ * (0: no limit) stored in bytes/s. */
+int cli_parse_transfers(const char *option, const char *v, unsigned *ret);
+int cli_parse_kib_rate(const char *option, const char *v, uint64_t *ret);
 /* Log why a repository could not be opened (or probed); returns r. */
 int cli_open_error(const char *loc, int r, int lock_wait_sec);

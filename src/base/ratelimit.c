@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "chronofs/ratelimit.h"
+#include "chronofs/util.h"
+
+/* How far behind real time the clock may fall: a short burst after idling. */
+#define BURST_NS (100 * 1000000LL)
+
+void cfs_ratelimit_init(struct cfs_ratelimit *l, uint64_t rate)
+{
+	pthread_mutex_init(&l->lock, NULL);
+	l->rate = rate;
+	l->clock_ns = 0;
+}
+
+void cfs_ratelimit_release(struct cfs_ratelimit *l)
+{
+	pthread_mutex_destroy(&l->lock);
+}
+
+void cfs_ratelimit_take(struct cfs_ratelimit *l, size_t n)
+{
+	if (l->rate == 0 || n == 0)
+		return;
+	pthread_mutex_lock(&l->lock);
+	int64_t now = cfs_mono_ns();
+	if (l->clock_ns < now - BURST_NS)
+		l->clock_ns = now - BURST_NS;
+	/* n / rate seconds, without overflow for any n this process moves. */
+	l->clock_ns += (int64_t)((double)n * 1e9 / (double)l->rate);
+	int64_t wait = l->clock_ns - now;
+	pthread_mutex_unlock(&l->lock);
+	if (wait <= 0)
+		return;
+	struct timespec ts;
+	cfs_ns_to_timespec(wait, &ts);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+size_t cfs_ratelimit_step(const struct cfs_ratelimit *l)
+{
+	if (l->rate == 0)
+		return SIZE_MAX;
+	uint64_t q = l->rate / 4;
+	return q < 1024 ? 1024 : q > SIZE_MAX ? SIZE_MAX : (size_t)q;
+}
