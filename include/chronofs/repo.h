@@ -77,7 +77,24 @@ struct cfs_repo_open_options {
 	int lock_wait_sec; /* how long to wait for another process's lock */
 	bool writer;       /* will write: sync orphan packs, put a lock object */
 	const struct cfs_objstore_options *store; /* transfers, limits; NULL: defaults */
+	/* Writers only: throw the local catalog away and rebuild it from the
+	 * store (index/ objects, snapshots/, and the headers of packs no index
+	 * covers). */
+	bool rebuild_catalog;
 };
+
+/* What bringing the catalog up to date with the store found, since open. */
+struct cfs_repo_sync_stats {
+	uint64_t indexes_loaded;   /* index/ objects new to the catalog */
+	uint64_t indexes_bad;      /* index/ objects that could not be read */
+	uint64_t packs_adopted;    /* packs no index covered, read from their headers */
+	uint64_t snapshots_loaded; /* snapshots/ objects new to the catalog */
+};
+void cfs_repo_sync_stats(const struct cfs_repo *r, struct cfs_repo_sync_stats *ret);
+/* Write index/ objects for the packs the catalog knows that no index/
+ * object covers yet (packs adopted from their headers): snapshot commit
+ * does it too (step 2a of the commit protocol). Writers only. */
+int cfs_repo_write_pending_index(struct cfs_repo *r);
 
 /*
  * Open. -EMEDIUMTYPE: not a repository (no config, or bad magic).

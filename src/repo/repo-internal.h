@@ -150,6 +150,7 @@ struct cfs_repo {
 	/* read side */
 	struct cfs_repo_reader *reader; /* owned: the reader of cfs_repo_get_blob() */
 	struct repo_dicts dicts;
+	struct cfs_repo_sync_stats sync_stats; /* what synchronising the catalog found */
 };
 
 /* Seal plaintext with crypto (AAD aad) and store it as <dir>/<hex of the
@@ -189,4 +190,6 @@ void cfs_repo_lock_object_delete(struct cfs_repo *r);
 /* Bring the catalog up to date with the store (repo.c). */
 int cfs_repo_sync_catalog(struct cfs_repo *r);
 /* Add one pack found in the store but unknown to the catalog. */
-int cfs_repo_adopt_pack(struct cfs_repo *r, const char *name, uint64_t size);
+int cfs_repo_adopt_pack(struct cfs_repo *r, struct cfs_catalog *cat, const char *name, uint64_t size);
+/* Catalog meta key: data/ was listed for packs no index covers. */
+#define CFS_REPO_META_PACKS_SCANNED "synced/packs-scanned"

@@ -223,13 +223,20 @@ static int check_mode(struct cfs_repo *r)
 }
 
 /* A writer holds the cache lock (and so the catalog) for its whole run. */
-static int open_writer(struct cfs_repo *r, int wait_sec)
+static int open_writer(struct cfs_repo *r, int wait_sec, bool rebuild)
 {
 	char path[4096];
 	int e = cfs_repo_lock_cache(r->cache_dir, wait_sec, &r->lock_fd);
 	if (e < 0)
 		return e;
 	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
+	/* Under the cache lock: no reader fills it meanwhile; readers holding
+	 * a secondary view of the old one keep their open files. */
+	if (rebuild) {
+		e = cfs_rm_rf(path);
+		if (e < 0 && e != -ENOENT)
+			return e;
+	}
 	e = cfs_catalog_open(path, &r->catalog);
 	if (e < 0)
 		return e;
@@ -487,8 +494,10 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	r->cache_dir = strdup(path);
 	if (!r->cache_dir)
 		return -ENOMEM;
+	if (o->rebuild_catalog && !o->writer)
+		return -EINVAL;
 	if (r->writer)
-		e = open_writer(r, o->lock_wait_sec);
+		e = open_writer(r, o->lock_wait_sec, o->rebuild_catalog);
 	else
 		e = open_reader(r, o->lock_wait_sec);
 	if (e < 0)
@@ -625,6 +634,10 @@ static int sync_index_cb(const char *name, uint64_t size, void *ud)
 	 * and `check` names the object. */
 	if (e < 0 && st->error == 0)
 		st->error = e;
+	if (e < 0)
+		st->r->sync_stats.indexes_bad++;
+	else
+		st->r->sync_stats.indexes_loaded++;
 	return 0;
 }
 
@@ -667,6 +680,8 @@ static int sync_snapshot_cb(const char *name, uint64_t size, void *ud)
 	int e = snapshot_object_load(st->r, name, &id, st->b);
 	if (e < 0 && st->error == 0)
 		st->error = e;
+	if (e == 0)
+		st->r->sync_stats.snapshots_loaded++;
 	return 0;
 }
 
@@ -707,7 +722,7 @@ int cfs_repo_verify_object(struct cfs_repo *r, const char *name)
 	return -EINVAL;
 }
 
-int cfs_repo_adopt_pack(struct cfs_repo *r, const char *name, uint64_t size)
+int cfs_repo_adopt_pack(struct cfs_repo *r, struct cfs_catalog *cat, const char *name, uint64_t size)
 {
 	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
 	_cleanup_free_ uint8_t *hdr = NULL;
@@ -758,7 +773,7 @@ int cfs_repo_adopt_pack(struct cfs_repo *r, const char *name, uint64_t size)
 	cfs_id_hex(&pack, hex);
 	snprintf(key, sizeof(key), "pending/%s", hex);
 	cfs_catalog_batch_put_meta(b, key, marker.data, marker.len);
-	return cfs_catalog_commit(r->catalog, b);
+	return cfs_catalog_commit(cat, b);
 }
 
 static int sync_pack_cb(const char *name, uint64_t size, void *ud)
@@ -770,16 +785,18 @@ static int sync_pack_cb(const char *name, uint64_t size, void *ud)
 		return 0;
 	if (cfs_catalog_pack_get(st->cat, &pack, &info) == 0)
 		return 0;
-	/* A pack the catalog does not know: left by a killed run, or written by
-	 * another host. Its header makes its blobs reusable. A damaged one is
-	 * left for `check` to name. */
-	(void)cfs_repo_adopt_pack(st->r, name, size);
+	/* A pack the catalog does not know: left by a killed run, written by
+	 * another host that has not committed yet, or one whose index/ object
+	 * is lost. Its header makes its blobs reusable and readable. A damaged
+	 * one is left for `check` to name. */
+	if (cfs_repo_adopt_pack(st->r, st->cat, name, size) == 0)
+		st->r->sync_stats.packs_adopted++;
 	return 0;
 }
 
 static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat)
 {
-	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL, *b2 = NULL;
 	struct sync_state st = {r, cat, NULL, 0, 0};
 	int e;
 
@@ -799,8 +816,20 @@ static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat)
 	e = cfs_catalog_commit(cat, b);
 	if (e < 0)
 		return e;
-	if (r->writer) {
+	/* Packs no index/ object covers: a writer looks every time (it reuses
+	 * what killed runs left); a reader the first time it fills a catalog,
+	 * so that a repository whose index/ objects are lost still restores
+	 * and mounts from a fresh cache. */
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	if (r->writer || cfs_catalog_meta_get(cat, CFS_REPO_META_PACKS_SCANNED, &v) == -ENOENT) {
 		e = cfs_objstore_list(r->store, "data/", sync_pack_cb, &st);
+		if (e < 0)
+			return e;
+		e = cfs_catalog_batch_new(&b2);
+		if (e < 0)
+			return e;
+		cfs_catalog_batch_put_meta(b2, CFS_REPO_META_PACKS_SCANNED, "", 0);
+		e = cfs_catalog_commit(cat, b2);
 		if (e < 0)
 			return e;
 	}
@@ -812,4 +841,9 @@ static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat)
 int cfs_repo_sync_catalog(struct cfs_repo *r)
 {
 	return sync_catalog(r, r->catalog);
+}
+
+void cfs_repo_sync_stats(const struct cfs_repo *r, struct cfs_repo_sync_stats *ret)
+{
+	*ret = r->sync_stats;
 }

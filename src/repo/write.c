@@ -521,6 +521,35 @@ static int unique_name(struct cfs_repo *r, struct cfs_snapshot *s)
 	return -EEXIST;
 }
 
+/* index/ objects for the pending packs; b drops their pending/ keys (the
+ * caller commits it). */
+static int write_pending_index(struct cfs_repo *r, struct cfs_catalog_batch *b)
+{
+	struct pending_state ps = {.r = r, .out = CFS_BUF_INIT, .b = b};
+	int e = index_start(&ps);
+	if (e == 0)
+		e = cfs_catalog_meta_foreach(r->catalog, "pending/", pending_cb, &ps);
+	if (e == 0)
+		e = index_flush(&ps);
+	cfs_buf_release(&ps.out);
+	return e;
+}
+
+int cfs_repo_write_pending_index(struct cfs_repo *r)
+{
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	if (!r->writer)
+		return -EBADF;
+	int e = cfs_repo_flush(r);
+	if (e == 0)
+		e = cfs_catalog_batch_new(&b);
+	if (e == 0)
+		e = write_pending_index(r, b);
+	if (e == 0)
+		e = cfs_catalog_commit(r->catalog, b);
+	return e;
+}
+
 int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct cfs_id *ret_id)
 {
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
@@ -542,13 +571,7 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 		return e;
 
 	/* Step 2a: index/<id> objects for every pack not yet covered by one. */
-	struct pending_state ps = {.r = r, .out = CFS_BUF_INIT, .b = b};
-	e = index_start(&ps);
-	if (e == 0)
-		e = cfs_catalog_meta_foreach(r->catalog, "pending/", pending_cb, &ps);
-	if (e == 0)
-		e = index_flush(&ps);
-	cfs_buf_release(&ps.out);
+	e = write_pending_index(r, b);
 	if (e < 0)
 		return e;
 

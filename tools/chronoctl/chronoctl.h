@@ -50,6 +50,12 @@ int handle_global_option(int c, const char *arg);
 int get_password(bool confirm, char **ret, size_t *ret_len);
 /* Open the repository named by the global options, with clear messages. */
 int open_repo(bool writer, struct cfs_repo **ret);
+/* The same, throwing the local catalog away first (writer only). */
+int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret);
+/* Options of a verb that has none of its own: the global ones and --help.
+ * 1 when help was printed (the verb returns 0), 0 to go on (operands from
+ * optind), < 0 on a bad option (usage printed). */
+int parse_global_only(int argc, char **argv, void (*usage)(FILE *f));
 /* Print usage of a verb or the tool; returns 0. */
 void usage_main(FILE *f);
 
@@ -57,3 +63,4 @@ int cmd_init(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_catalog(int argc, char **argv);

@@ -18,30 +18,13 @@ static void usage(FILE *f)
 
 int cmd_restore(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		GLOBAL_LONG_OPTIONS,
-		{"help", no_argument, NULL, 'h'},
-		{},
-	};
 	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
 	_cleanup_free_ char *spec = NULL;
 	struct cfs_restore_stats st;
 	struct cfs_snapshot s;
-	int c, e;
-
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-		if ((e = handle_global_option(c, optarg)) != 0) {
-			if (e < 0)
-				return e;
-			continue;
-		}
-		if (c == 'h') {
-			usage(stdout);
-			return 0;
-		}
-		usage(stderr);
-		return -EINVAL;
-	}
+	int e = parse_global_only(argc, argv, usage);
+	if (e != 0)
+		return e < 0 ? e : 0;
 	if (argc - optind != 2) {
 		usage(stderr);
 		return -EINVAL;

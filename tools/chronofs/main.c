@@ -300,7 +300,14 @@ int main(int argc, char **argv)
 		e = -EIO;
 		goto out;
 	}
-	e = cli_open_repo(a.repo, a.cache_dir, a.password_file, pw, 0, false, &a.store, &r);
+	struct cfs_repo_open_options oo = {
+		.location = a.repo,
+		.cache_dir = a.cache_dir,
+		.password = pw,
+		.password_len = pw_len,
+		.store = &a.store,
+	};
+	e = cli_open_repo(&oo, a.password_file, &r);
 	if (pw)
 		explicit_bzero(pw, pw_len);
 	if (e == 0) {

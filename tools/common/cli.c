@@ -87,30 +87,19 @@ const char *cli_repo_location(const char *given)
 	return e && *e ? e : NULL;
 }
 
-int cli_open_repo(const char *loc, const char *cache_dir, const char *password_file, const char *password,
-		  int lock_wait_sec, bool writer, const struct cfs_objstore_options *store, struct cfs_repo **ret)
+int cli_open_repo(const struct cfs_repo_open_options *opts, const char *password_file, struct cfs_repo **ret)
 {
 	_cleanup_free_ char *pw = NULL;
 	size_t pw_len = 0;
 	int r;
 
-	if (!loc)
+	if (!opts->location)
 		return log_error_errno(-EINVAL, "No repository given: use --repo PATH or set CHRONOFS_REPO");
-	struct cfs_repo_open_options o = {
-		.location = loc,
-		.cache_dir = cache_dir,
-		.lock_wait_sec = lock_wait_sec,
-		.writer = writer,
-		.store = store,
-	};
+	struct cfs_repo_open_options o = *opts;
 	/* Try without a passphrase first only for unencrypted repositories:
 	 * asking for one that is not needed would confuse. */
-	if (password) {
-		o.password = password;
-		o.password_len = strlen(password);
-	}
 	r = cfs_repo_open(&o, ret);
-	if (r == -ENOKEY && !password) {
+	if (r == -ENOKEY && !o.password) {
 		r = cli_get_password(password_file, false, &pw, &pw_len);
 		if (r < 0)
 			return r;
@@ -120,7 +109,7 @@ int cli_open_repo(const char *loc, const char *cache_dir, const char *password_f
 	}
 	if (pw)
 		explicit_bzero(pw, pw_len);
-	return r == 0 ? 0 : cli_open_error(loc, r, lock_wait_sec);
+	return r == 0 ? 0 : cli_open_error(o.location, r, o.lock_wait_sec);
 }
 
 int cli_open_error(const char *loc, int r, int lock_wait_sec)

@@ -21,12 +21,11 @@ int cli_get_password(const char *password_file, bool confirm, char **ret, size_t
 const char *cli_repo_location(const char *given);
 
 /*
- * Open the repository at loc, asking for a passphrase only when it is
- * encrypted (password, when not NULL, is used instead of asking); every
- * failure is logged with a message for people.
+ * Open the repository o describes, asking for a passphrase only when it is
+ * encrypted and o->password is NULL (from password_file, the environment
+ * or the terminal); every failure is logged with a message for people.
  */
-int cli_open_repo(const char *loc, const char *cache_dir, const char *password_file, const char *password,
-		  int lock_wait_sec, bool writer, const struct cfs_objstore_options *store, struct cfs_repo **ret);
+int cli_open_repo(const struct cfs_repo_open_options *o, const char *password_file, struct cfs_repo **ret);
 
 /* The store tuning options of both tools, with their messages: the number
  * of parallel transfers (1..CFS_OBJSTORE_TRANSFERS_MAX) and a rate in KiB/s
