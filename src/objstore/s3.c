@@ -309,6 +309,7 @@ struct s3_req {
 	uint8_t *fixed;
 	size_t fixed_cap;
 	/* results */
+	int attempts;    /* requests sent */
 	long status;
 	uint64_t length; /* Content-Length (HEAD) */
 	size_t got;      /* bytes received */
@@ -475,12 +476,14 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 	int64_t deadline = cfs_mono_ns() + (int64_t)S3_DEADLINE_S * 1000000000;
 	uint64_t backoff_ms = 100;
 	int attempts = 0;
+	q->attempts = 0;
 	for (;;) {
 		struct curl_slist *hdrs = NULL;
 		CURL *c = handle_get(s);
 		if (!c)
 			return -ENOMEM;
 		attempts++;
+		q->attempts = attempts;
 		q->status = 0;
 		q->got = 0;
 		q->body_pos = 0;
@@ -587,6 +590,18 @@ static int s3_put_common(void *impl, const char *name, const void *p, size_t n, 
 			   .if_none_match = noreplace};
 	int r = s3_do(s, &q);
 	cfs_buf_release(&q.err);
+	if (r == -EEXIST && q.attempts > 1) {
+		/* An attempt failed after the server may have stored the
+		 * object (a 5xx after the work, a connection lost before the
+		 * answer): the retry then meets our own object. It is ours if
+		 * its bytes are (lock and config bodies are unique). */
+		_cleanup_buf_ struct cfs_buf got = CFS_BUF_INIT;
+		struct s3_req g = {.method = "GET", .name = name, .out = &got};
+		int e = s3_do(s, &g);
+		cfs_buf_release(&g.err);
+		if (e == 0 && got.len == n && (n == 0 || memcmp(got.data, p, n) == 0))
+			r = 0;
+	}
 	return r;
 }
 

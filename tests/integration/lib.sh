@@ -45,6 +45,10 @@
 #   umount_fs MNT          fusermount3 -u MNT and reap its daemon (if
 #                          mount_fs started it); FS_RC = the daemon's status
 #   register_mount MNT     have cleanup unmount MNT (mounts made otherwise)
+#   mount_compare DIR      in a test that is not about the mount: mount
+#                          $REPO at $WORK/mnt (cache $FS_CACHE), compare DIR
+#                          with its copy in the snapshot of $WORK/snap.json,
+#                          unmount; only logs where FUSE is missing
 #   is_mounted MNT         status 0 if MNT is a mount point (reads
 #                          mountinfo; never stats MNT, so a hung daemon
 #                          cannot hang the test)
@@ -348,6 +352,17 @@ need_fuse() {
 	[ -x "$CHRONOFS" ] || skip "CHRONOFS=$CHRONOFS is not executable"
 	command -v fusermount3 >/dev/null 2>&1 || skip "fusermount3 is missing (fuse3)"
 	CHRONOFS=$(cd "$(dirname "$CHRONOFS")" && pwd)/$(basename "$CHRONOFS")
+}
+
+mount_compare() {
+	if ! [ -c /dev/fuse ] || ! [ -x "${CHRONOFS:-}" ] || ! command -v fusermount3 >/dev/null 2>&1; then
+		log "no FUSE here: the mount is not compared"
+		return 0
+	fi
+	need_fuse
+	mount_fs "$WORK/mnt"
+	assert_same_tree "$1" "$WORK/mnt/$(json_get "$WORK/snap.json" .name)$1"
+	umount_fs "$WORK/mnt"
 }
 
 # Mount point paths here never hold spaces or newlines (they live under

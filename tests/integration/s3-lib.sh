@@ -12,6 +12,13 @@
 #                          chronoctl and chronofs reach it, sets S3_ENDPOINT
 #   s3_bucket NAME         create a bucket
 #   s3_curl ARGS...        curl with the test's credentials (SigV4)
+#   s3_proxy_start PORT RATE
+#                          put s3-fault-proxy.py on PORT in front of radosgw,
+#                          failing a share RATE (0..1) of requests, and point
+#                          AWS_ENDPOINT_URL_S3 at it (S3_ENDPOINT stays the
+#                          server's own, for the test's checks)
+#   s3_keys PREFIX         the keys under PREFIX, one per line (from radosgw)
+#   s3_bytes PREFIX        their total size in bytes
 
 S3_KEY=chronofs-test-key
 S3_SECRET=chronofs-test-secret
@@ -112,4 +119,36 @@ s3_bucket() {
 	local code
 	code=$(s3_curl -o "$WORK/s3-bucket.out" -w '%{http_code}' -X PUT "$S3_ENDPOINT/$1")
 	[ "$code" = 200 ] || { cat "$WORK/s3-bucket.out" >&2; fail "creating bucket $1: HTTP $code"; }
+}
+
+s3_proxy_start() {
+	local port=$1 rate=$2 ready=$WORK/proxy-$1.ready
+	python3 "$(dirname "${BASH_SOURCE[0]}")/s3-fault-proxy.py" "$port" "$RGW_PORT" --rate "$rate" \
+		--seed "${S3_PROXY_SEED:-7}" --ready "$ready" >"$WORK/proxy-$port.log" 2>&1 &
+	S3_PROXY_PID=$!
+	track_pid "$S3_PROXY_PID"
+	_s3_wait 100 test -s "$ready" || fail "the fault proxy did not start (see $WORK/proxy-$port.log)"
+	export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$port
+	log "fault proxy on port $port, failure rate $rate"
+}
+
+# ListObjectsV2 straight from the server, every page.
+_s3_list_pages() { # PREFIX -> raw XML pages on stdout
+	local bucket=${1%%/*} prefix=${1#*/} token="" page=$WORK/s3-list.xml q
+	while :; do
+		q="list-type=2&prefix=$(printf %s "$prefix" | jq -sRr @uri)"
+		[ -z "$token" ] || q="$q&continuation-token=$(printf %s "$token" | jq -sRr @uri)"
+		s3_curl -o "$page" "$S3_ENDPOINT/$bucket?$q" || fail "listing $1"
+		cat "$page"
+		grep -q '<IsTruncated>true</IsTruncated>' "$page" || break
+		token=$(sed -n 's:.*<NextContinuationToken>\([^<]*\)</NextContinuationToken>.*:\1:p' "$page")
+	done
+}
+
+s3_keys() { # BUCKET/PREFIX
+	_s3_list_pages "$1" | grep -o '<Key>[^<]*</Key>' | sed 's:<Key>\(.*\)</Key>:\1:'
+}
+
+s3_bytes() { # BUCKET/PREFIX
+	_s3_list_pages "$1" | grep -o '<Size>[0-9]*</Size>' | tr -dc '0-9\n' | awk '{ s += $1 } END { print s + 0 }'
 }
