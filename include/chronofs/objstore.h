@@ -47,6 +47,24 @@ int cfs_objstore_open_with(const char *location, bool create, const struct cfs_o
 			   struct cfs_objstore **ret);
 /* The number of transfers callers should run at once (>= 1). */
 unsigned cfs_objstore_transfers(const struct cfs_objstore *s);
+/* True for stores across a network (s3), where a local copy of what was
+ * read pays. */
+bool cfs_objstore_remote(const struct cfs_objstore *s);
+
+/*
+ * Keep the ranges get_range() reads of data/ objects (packs: immutable once
+ * written) in files under dir, at most budget bytes, least recently used
+ * out first; later reads of the same ranges come from there, also after a
+ * restart (src/objstore/diskcache.c). -EBUSY when another process uses dir.
+ * Call before the store is shared between threads.
+ */
+int cfs_objstore_disk_cache(struct cfs_objstore *s, const char *dir, uint64_t budget);
+struct cfs_objstore_cache_stats {
+	uint64_t hits, misses, evictions;
+	uint64_t bytes, files, budget;
+};
+/* All zero without a disk cache. */
+void cfs_objstore_disk_cache_stats(struct cfs_objstore *s, struct cfs_objstore_cache_stats *ret);
 struct cfs_objstore *cfs_objstore_free(struct cfs_objstore *s); /* accepts NULL */
 CFS_DEFINE_FREEP(struct cfs_objstore, cfs_objstore_free)
 

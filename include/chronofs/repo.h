@@ -81,6 +81,10 @@ struct cfs_repo_open_options {
 	 * store (index/ objects, snapshots/, and the headers of packs no index
 	 * covers). */
 	bool rebuild_catalog;
+	/* Remote stores only: keep what is read of packs in <cache>/<repo
+	 * id>/packs, at most this many bytes (0: none). Another process using
+	 * it only means this one goes without (logged). */
+	uint64_t disk_cache_bytes;
 };
 
 /* What bringing the catalog up to date with the store found, since open. */

@@ -95,6 +95,8 @@ struct cfs_objstore_ops {
 	bool limits_itself;
 	/* transfers when the options leave it 0. */
 	unsigned default_transfers;
+	/* Across a network: worth a disk cache. */
+	bool remote;
 };
 
 struct cfs_objstore {
@@ -103,7 +105,19 @@ struct cfs_objstore {
 	void *impl;     /* owned by the backend, released by ops->free */
 	unsigned transfers;
 	struct cfs_ratelimit up, down; /* unless ops->limits_itself */
+	struct cfs_diskcache *dcache;  /* owned, or NULL */
 };
+
+/* The disk cache of ranges (diskcache.c); see cfs_objstore_disk_cache().
+ * get: 0 and exactly n bytes in out on a hit, -ENOENT on a miss. put: keep
+ * the bytes if the budget allows (failures only cost the caching). */
+struct cfs_diskcache;
+int cfs_diskcache_open(const char *dir, uint64_t budget, struct cfs_diskcache **ret);
+struct cfs_diskcache *cfs_diskcache_free(struct cfs_diskcache *c);
+CFS_DEFINE_FREEP(struct cfs_diskcache, cfs_diskcache_free)
+int cfs_diskcache_get(struct cfs_diskcache *c, const char *object, uint64_t off, size_t n, void *out);
+void cfs_diskcache_put(struct cfs_diskcache *c, const char *object, uint64_t off, size_t n, const void *p);
+void cfs_diskcache_stats(struct cfs_diskcache *c, struct cfs_objstore_cache_stats *ret);
 
 /*
  * Backend constructors. cfs_objstore_open() is the public entry point; these

@@ -94,6 +94,7 @@ struct cfs_objstore *cfs_objstore_free(struct cfs_objstore *s)
 		s->ops->free(s->impl);
 	cfs_ratelimit_release(&s->up);
 	cfs_ratelimit_release(&s->down);
+	cfs_diskcache_free(s->dcache);
 	free(s->location);
 	free(s);
 	return NULL;
@@ -215,6 +216,25 @@ int cfs_objstore_open(const char *location, bool create, struct cfs_objstore **r
 unsigned cfs_objstore_transfers(const struct cfs_objstore *s)
 {
 	return s->transfers;
+}
+
+bool cfs_objstore_remote(const struct cfs_objstore *s)
+{
+	return s->ops->remote;
+}
+
+int cfs_objstore_disk_cache(struct cfs_objstore *s, const char *dir, uint64_t budget)
+{
+	if (s->dcache || budget == 0)
+		return -EINVAL;
+	return cfs_diskcache_open(dir, budget, &s->dcache);
+}
+
+void cfs_objstore_disk_cache_stats(struct cfs_objstore *s, struct cfs_objstore_cache_stats *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (s->dcache)
+		cfs_diskcache_stats(s->dcache, ret);
 }
 
 const char *cfs_objstore_location(const struct cfs_objstore *s)
@@ -346,9 +366,13 @@ int cfs_objstore_get_range(struct cfs_objstore *s, const char *name, uint64_t of
 		return r;
 	if (!out && n > 0)
 		return -EINVAL;
+	if (s->dcache && cfs_diskcache_get(s->dcache, name, off, n, out) == 0)
+		return 0;
 	r = s->ops->get_range(s->impl, name, off, n, out);
 	if (r == 0)
 		cfs_ratelimit_take(&s->down, n);
+	if (r == 0 && s->dcache)
+		cfs_diskcache_put(s->dcache, name, off, n, out);
 	return r;
 }
 

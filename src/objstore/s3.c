@@ -769,6 +769,7 @@ static const struct cfs_objstore_ops s3_ops = {
 	.free = s3_free,
 	.limits_itself = true,
 	.default_transfers = 4,
+	.remote = true,
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;

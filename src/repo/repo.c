@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "chronofs/log.h"
 #include "chronofs/util.h"
 #include "repo/repo-internal.h"
 
@@ -494,6 +495,14 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	r->cache_dir = strdup(path);
 	if (!r->cache_dir)
 		return -ENOMEM;
+	if (o->disk_cache_bytes && cfs_objstore_remote(r->store)) {
+		snprintf(path, sizeof(path), "%s/packs", r->cache_dir);
+		e = cfs_objstore_disk_cache(r->store, path, o->disk_cache_bytes);
+		if (e == -EBUSY)
+			log_info("The disk cache %s is in use by another process: reading without it", path);
+		else if (e < 0)
+			(void)log_warning_errno(e, "Cannot use the disk cache %s: %m; reading without it", path);
+	}
 	if (o->rebuild_catalog && !o->writer)
 		return -EINVAL;
 	if (r->writer)

@@ -17,8 +17,8 @@ default 0) is answered badly, one of these with equal odds:
                (for bodiless responses: a reset before any byte);
   slow         the right answer, after 1 to 3 s.
 
-GET /__proxy/stats answers a JSON object of request counts by method and
-bytes each way (the benchmarks' requests per GiB); those requests are not
+GET /__proxy/stats answers a JSON object of request counts by method ("GET
+range" apart) and bytes each way (the benchmarks' requests per GiB); those requests are not
 counted. --ready FILE is written once the port listens. Output: one line per
 injected fault on stderr.
 """
@@ -99,11 +99,13 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
+        # Range GETs (blob reads) apart from whole-object GETs and lists.
+        kind = self.command + (" range" if self.headers.get("Range") else "")
         fault = self._fault()
         if fault:
             print("fault %s: %s %s" % (fault, self.command, self.path), file=sys.stderr, flush=True)
         if fault == "503-before":
-            self.server.stats.count(self.command, len(body), 0, fault)
+            self.server.stats.count(kind, len(body), 0, fault)
             self._error(503, "SlowDown")
             return
         up = http.client.HTTPConnection("127.0.0.1", self.server.upstream, timeout=120)
@@ -126,7 +128,7 @@ class Handler(BaseHTTPRequestHandler):
             clen = resp.getheader("Content-Length") if self.command == "HEAD" else str(len(data))
         finally:
             up.close()
-        self.server.stats.count(self.command, len(body), len(data), fault)
+        self.server.stats.count(kind, len(body), len(data), fault)
         if fault == "500-after":
             self._error(500, "InternalError")
             return

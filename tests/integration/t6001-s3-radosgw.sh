@@ -10,6 +10,8 @@
 #   - an incremental snapshot, and the mount, give back the source;
 #   - several packs uploaded at once (--transfers) under --limit-upload, and
 #     restored under --limit-download, round-trip;
+#   - the mount keeps what it read in its disk cache (a second mount sends
+#     no range GET) within the budget;
 #   - a wrong secret key fails with exit 1 and names the HTTP status.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -69,6 +71,36 @@ ok cfs check --read-data
 # The mount reads from the bucket.
 FS_CACHE=$WORK/cache-mount
 mount_compare "$SRC"
+
+# The mount's disk cache: a second mount reads the packs from local disk
+# (no range GET reaches the server), and the budget holds.
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+	s3_proxy_start 7491 0
+	name=$(json_get "$WORK/snap.json" .name)
+	FS_CACHE=$WORK/cache-dc
+	mount_fs "$WORK/mnt" -o disk_cache_size=128
+	assert_same_tree "$SRC" "$WORK/mnt/$name$SRC"
+	umount_fs "$WORK/mnt"
+	s3_curl -o "$WORK/stats1.json" "http://127.0.0.1:7491/__proxy/stats"
+	mount_fs "$WORK/mnt" -o disk_cache_size=128
+	assert_same_tree "$SRC" "$WORK/mnt/$name$SRC"
+	umount_fs "$WORK/mnt"
+	s3_curl -o "$WORK/stats2.json" "http://127.0.0.1:7491/__proxy/stats"
+	g1=$(jq '.requests["GET range"] // 0' "$WORK/stats1.json")
+	g2=$(jq '.requests["GET range"] // 0' "$WORK/stats2.json")
+	[ "$g1" -gt 0 ] || fail "the first mount made no range GET: $(cat "$WORK/stats1.json")"
+	[ "$g2" = "$g1" ] || fail "the second mount made $((g2 - g1)) range GETs, expected 0 (disk cache)"
+	# A budget smaller than what is read: the cache stays within it.
+	FS_CACHE=$WORK/cache-dc-small
+	mount_fs "$WORK/mnt" -o disk_cache_size=8
+	assert_same_tree "$SRC" "$WORK/mnt/$name$SRC"
+	umount_fs "$WORK/mnt"
+	kept=$(find "$FS_CACHE" -path '*/packs/*/*' -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+	[ "$kept" -gt 0 ] && [ "$kept" -le $((8 * 1024 * 1024)) ] || fail "the 8 MiB disk cache holds $kept bytes"
+	kill "$S3_PROXY_PID"
+	wait_rc "$S3_PROXY_PID"
+	export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
+fi
 
 # A wrong secret: refused, with the status in the message.
 expect_exit 1 env AWS_SECRET_ACCESS_KEY=wrong CHRONOFS_PASSWORD="$PASSWORD" CHRONOFS_CACHE_DIR="$WORK/cache-x" \

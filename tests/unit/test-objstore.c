@@ -859,3 +859,80 @@ Test(objstore_s3, list_parsing)
 		cr_assert_eq(cfs_s3_parse_list(bad[i], strlen(bad[i]), collect, &l, &truncated, &token), -EPROTO,
 			     "case %zu", i);
 }
+
+/* The disk cache of ranges: hits come from disk (here: after the object is
+ * gone from the store), the budget holds, the order survives a reopen, a
+ * second process is refused, and a cache left open by another boot is
+ * emptied. */
+Test(objstore_diskcache, ranges_budget_reopen, .init = setup, .fini = teardown)
+{
+	const char *pack = "data/ab/abcdef";
+	char dir[256], buf[64], path[512];
+	struct cfs_objstore_cache_stats st;
+	uint8_t obj[1000];
+	for (size_t i = 0; i < sizeof(obj); i++)
+		obj[i] = (uint8_t)(i * 7);
+	snprintf(dir, sizeof(dir), "%s/dc", tmpdir);
+
+	struct cfs_objstore *s = open_mem();
+	cr_assert_eq(cfs_objstore_put(s, pack, obj, sizeof(obj)), 0);
+	cr_assert_eq(cfs_objstore_put(s, "index/x", obj, 10), 0);
+	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 100), 0);
+	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 100), -EINVAL); /* once */
+	/* A second user of the directory is refused. */
+	struct cfs_objstore *s2 = open_mem();
+	cr_assert_eq(cfs_objstore_disk_cache(s2, dir, 100), -EBUSY);
+	cfs_objstore_free(s2);
+
+	cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 12, buf), 0); /* miss, kept */
+	cr_assert_eq(cfs_objstore_get_range(s, "index/x", 0, 10, buf), 0); /* not data/: never kept */
+	cr_assert_eq(cfs_objstore_delete(s, pack), 0);
+	cr_assert_eq(cfs_objstore_delete(s, "index/x"), 0);
+	memset(buf, 0, sizeof(buf));
+	cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 12, buf), 0); /* a hit, from disk */
+	cr_assert_arr_eq(buf, obj + 10, 12);
+	cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 11, buf), -ENOENT); /* another range */
+	cr_assert_eq(cfs_objstore_get_range(s, "index/x", 0, 10, buf), -ENOENT);
+	cfs_objstore_disk_cache_stats(s, &st);
+	cr_assert_eq(st.hits, 1);
+	cr_assert_eq(st.files, 1);
+	cr_assert_eq(st.bytes, 12);
+
+	/* Fill past the budget: the least recently used go first. */
+	cr_assert_eq(cfs_objstore_put(s, pack, obj, sizeof(obj)), 0);
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(cfs_objstore_get_range(s, pack, 100 + 12 * (uint64_t)i, 12, buf), 0);
+		cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 12, buf), 0); /* kept recent */
+	}
+	cfs_objstore_disk_cache_stats(s, &st);
+	cr_assert_leq(st.bytes, 100);
+	cr_assert_eq(st.files, 8);
+	cr_assert_eq(st.evictions, 1);
+	/* Too big for an eighth of the budget: read, not kept. */
+	cr_assert_eq(cfs_objstore_get_range(s, pack, 500, 13, buf), 0);
+	cfs_objstore_disk_cache_stats(s, &st);
+	cr_assert_eq(st.files, 8);
+	cfs_objstore_free(s);
+
+	/* Reopened (a remount): what was kept is still there, in order. */
+	s = open_mem();
+	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 100), 0);
+	cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 12, buf), 0);
+	cr_assert_arr_eq(buf, obj + 10, 12);
+	cfs_objstore_disk_cache_stats(s, &st);
+	cr_assert_eq(st.files, 8);
+	cfs_objstore_free(s);
+
+	/* Left open by another boot (the machine crashed): emptied. */
+	snprintf(path, sizeof(path), "%s/state", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("00000000-0000-0000-0000-000000000000\n", f);
+	fclose(f);
+	s = open_mem();
+	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 100), 0);
+	cfs_objstore_disk_cache_stats(s, &st);
+	cr_assert_eq(st.files, 0);
+	cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 12, buf), -ENOENT);
+	cfs_objstore_free(s);
+}

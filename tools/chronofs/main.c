@@ -26,6 +26,7 @@ struct args {
 	const char *password_file, *cache_dir, *snapshot;
 	bool foreground, debug, allow_other;
 	size_t cache_mib, tree_cache_mib;
+	uint64_t disk_cache_mib;
 	unsigned threads;
 	struct cfs_objstore_options store;
 	char *opt_storage; /* owned copies of -o strings */
@@ -46,6 +47,8 @@ static void usage(FILE *f)
 	      "     cache_size=MIB       decoded file data kept in memory (default 24)\n"
 	      "     tree_cache_size=MIB  decoded directories kept in memory (default 12)\n"
 	      "     threads=N            FUSE worker threads (default 16)\n"
+	      "     disk_cache_size=MIB  S3: what was read of packs kept on local disk, under the\n"
+	      "                          cache directory (default 1024; 0: none)\n"
 	      "     transfers=N          reads from the store at once (local 1, S3 4)\n"
 	      "     limit_download=KIB   at most KIB KiB/s out of the store (default: no limit)\n"
 	      "     ro, defaults, noauto, nofail, _netdev, nodev, nosuid, noexec, noatime, user: accepted\n"
@@ -102,6 +105,13 @@ static int parse_opts(struct args *a, char *s)
 			if (parse_size(val, &n) < 0 || n > 256)
 				return log_error_errno(-EINVAL, "Invalid threads=%s (1..256)", val);
 			a->threads = (unsigned)n;
+		} else if (val && strcmp(tok, "disk_cache_size") == 0) {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(val, &end, 10);
+			if (!*val || *end || errno || val[0] == '-' || v > (1ull << 30))
+				return log_error_errno(-EINVAL, "Invalid disk_cache_size=%s (MiB, 0 for none)", val);
+			a->disk_cache_mib = v;
 		} else if (val && strcmp(tok, "transfers") == 0) {
 			if (cli_parse_transfers("transfers", val, &a->store.transfers) < 0)
 				return -EINVAL;
@@ -235,7 +245,7 @@ static int daemonize(void)
 
 int main(int argc, char **argv)
 {
-	struct args a = {0};
+	struct args a = {.disk_cache_mib = 1024};
 	struct cfs_repo *r = NULL;
 	int e;
 
@@ -306,6 +316,7 @@ int main(int argc, char **argv)
 		.password = pw,
 		.password_len = pw_len,
 		.store = &a.store,
+		.disk_cache_bytes = a.disk_cache_mib << 20,
 	};
 	e = cli_open_repo(&oo, a.password_file, &r);
 	if (pw)
