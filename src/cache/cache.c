@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "chronofs/cache.h"
+#include "chronofs/lru.h"
 
 #define ID_SIZE 32
 
@@ -23,7 +24,7 @@ struct cfs_cache_entry {
 	bool loading, failed, in_table;
 	int error;
 	struct cfs_cache_entry *hnext;       /* hash chain */
-	struct cfs_cache_entry *prev, *next; /* LRU, most recent at head */
+	struct cfs_lru_link lru;             /* in the cache's lru while READY */
 };
 
 struct cfs_cache {
@@ -32,7 +33,7 @@ struct cfs_cache {
 	cfs_cache_free_fn free_fn;
 	struct cfs_cache_entry **buckets; /* protected by lock */
 	size_t n_buckets, n_entries;
-	struct cfs_cache_entry *head, *tail; /* LRU of READY entries */
+	struct cfs_lru lru;                  /* READY entries, most recent at head */
 	size_t bytes, budget;
 	uint64_t hits, misses, evictions;
 };
@@ -97,26 +98,12 @@ static struct cfs_cache_entry *find(struct cfs_cache *c, const void *id)
 
 static void lru_unlink(struct cfs_cache *c, struct cfs_cache_entry *e)
 {
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
+	cfs_lru_unlink(&c->lru, &e->lru);
 }
 
 static void lru_push_head(struct cfs_cache *c, struct cfs_cache_entry *e)
 {
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	c->head = e;
-	if (!c->tail)
-		c->tail = e;
+	cfs_lru_push_head(&c->lru, &e->lru);
 }
 
 static void table_remove(struct cfs_cache *c, struct cfs_cache_entry *e)
@@ -134,8 +121,8 @@ static void table_remove(struct cfs_cache *c, struct cfs_cache_entry *e)
 /* Evict from the LRU tail until within budget. Called with the lock held. */
 static void shrink(struct cfs_cache *c)
 {
-	while (c->bytes > c->budget && c->tail) {
-		struct cfs_cache_entry *e = c->tail;
+	while (c->bytes > c->budget && c->lru.tail) {
+		struct cfs_cache_entry *e = cfs_container_of(c->lru.tail, struct cfs_cache_entry, lru);
 		lru_unlink(c, e);
 		table_remove(c, e);
 		c->bytes -= e->cost;

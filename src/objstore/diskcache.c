@@ -31,14 +31,15 @@
 #include <unistd.h>
 
 #include "chronofs/log.h"
+#include "chronofs/lru.h"
 #include "chronofs/util.h"
 #include "objstore/objstore-internal.h"
 
 #define DC_NAME_MAX 128
 
 struct dc_entry {
-	struct dc_entry *prev, *next; /* LRU: head is the most recent */
-	struct dc_entry *hnext;       /* hash chain */
+	struct cfs_lru_link lru;
+	struct dc_entry *hnext; /* hash chain */
 	uint64_t size;
 	int64_t mtime_ns; /* for ordering at open only */
 	char name[DC_NAME_MAX]; /* relative to dir: "<xx>/<pack>.<off>.<len>" */
@@ -50,7 +51,7 @@ struct cfs_diskcache {
 	uint64_t budget;
 	pthread_mutex_t lock; /* protects everything below */
 	uint64_t bytes;
-	struct dc_entry *head, *tail;
+	struct cfs_lru lru; /* most recently used at the head */
 	struct dc_entry **table;
 	size_t nbuckets, count;
 	uint64_t hits, misses, evictions;
@@ -75,30 +76,6 @@ static struct dc_entry *lookup(struct cfs_diskcache *c, const char *name)
 		if (strcmp(e->name, name) == 0)
 			return e;
 	return NULL;
-}
-
-static void lru_unlink(struct cfs_diskcache *c, struct dc_entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push_front(struct cfs_diskcache *c, struct dc_entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	c->head = e;
-	if (!c->tail)
-		c->tail = e;
 }
 
 static int grow(struct cfs_diskcache *c)
@@ -133,7 +110,7 @@ static int insert(struct cfs_diskcache *c, struct dc_entry *e)
 	struct dc_entry **b = bucket(c, e->name);
 	e->hnext = *b;
 	*b = e;
-	lru_push_front(c, e);
+	cfs_lru_push_head(&c->lru, &e->lru);
 	c->count++;
 	c->bytes += e->size;
 	return 0;
@@ -146,7 +123,7 @@ static void drop(struct cfs_diskcache *c, struct dc_entry *e)
 	while (*pp != e)
 		pp = &(*pp)->hnext;
 	*pp = e->hnext;
-	lru_unlink(c, e);
+	cfs_lru_unlink(&c->lru, &e->lru);
 	c->count--;
 	c->bytes -= e->size;
 	free(e);
@@ -157,8 +134,8 @@ static void drop(struct cfs_diskcache *c, struct dc_entry *e)
 static void evict(struct cfs_diskcache *c)
 {
 	char path[4096];
-	while (c->bytes > c->budget && c->tail) {
-		struct dc_entry *e = c->tail;
+	while (c->bytes > c->budget && c->lru.tail) {
+		struct dc_entry *e = cfs_container_of(c->lru.tail, struct dc_entry, lru);
 		snprintf(path, sizeof(path), "%s/%s", c->dir, e->name);
 		(void)unlink(path);
 		c->evictions++;
@@ -269,8 +246,9 @@ struct cfs_diskcache *cfs_diskcache_free(struct cfs_diskcache *c)
 		(void)unlink(state);
 		close(c->lock_fd);
 	}
-	for (struct dc_entry *e = c->head, *next; e; e = next) {
-		next = e->next;
+	while (c->lru.head) {
+		struct dc_entry *e = cfs_container_of(c->lru.head, struct dc_entry, lru);
+		cfs_lru_unlink(&c->lru, &e->lru);
 		free(e);
 	}
 	free(c->table);
@@ -343,8 +321,8 @@ int cfs_diskcache_get(struct cfs_diskcache *c, const char *object, uint64_t off,
 	pthread_mutex_lock(&c->lock);
 	struct dc_entry *e = lookup(c, name);
 	if (e) {
-		lru_unlink(c, e);
-		lru_push_front(c, e);
+		cfs_lru_unlink(&c->lru, &e->lru);
+		cfs_lru_push_head(&c->lru, &e->lru);
 	} else {
 		c->misses++;
 	}
