@@ -21,6 +21,8 @@
  * every callback is safe from several threads at once.
  */
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,13 +42,20 @@
 /* A list page, or an error body, is never larger than this. */
 #define S3_SMALL_BODY_MAX (4u << 20)
 
+/* A pooled handle and the socket of its connection (kept by libcurl
+ * between requests; recorded when made, see sockopt_cb). */
+struct s3_conn {
+	CURL *c;
+	curl_socket_t fd;
+};
+
 struct s3 {
 	struct cfs_s3_config cfg; /* owned strings */
 	char sigv4[160];      /* "aws:amz:REGION:s3" */
 	char *base;           /* owned: URL up to and including the bucket's '/' */
 	char *prefix;         /* owned: "" or "PREFIX/" */
 	pthread_mutex_t lock; /* protects pool */
-	CURL *pool[S3_POOL_MAX];
+	struct s3_conn *pool[S3_POOL_MAX];
 	size_t n_pool;
 	/* --limit-upload/--limit-download, applied as the bytes move (a whole
 	 * pack at full speed and then a sleep would be no limit to a link). */
@@ -297,6 +306,7 @@ int cfs_s3_parse_list(const char *xml, size_t n, cfs_s3_list_cb cb, void *ud, bo
 
 struct s3_req {
 	struct s3 *s;            /* set by s3_do */
+	struct s3_conn *conn;    /* the handle of the attempt in progress */
 	const char *method;      /* GET PUT HEAD DELETE */
 	const char *name;        /* object name (without the prefix), or NULL */
 	const char *query;       /* canonical query string, or NULL */
@@ -348,6 +358,17 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct s3_req *q = ud;
 	size_t n = size * nmemb;
+	if (n == 2 && p[0] == '\r' && p[1] == '\n') {
+		/* The end of the headers: acknowledge them now. Servers that
+		 * write the headers and the body separately (radosgw) wait,
+		 * under Nagle's algorithm, for this ACK before the body; on a
+		 * reused connection Linux delays it up to 40 ms (measured:
+		 * 40 ms per small GET, vs 6.5 ms on fresh connections).
+		 * Setting TCP_QUICKACK sends the pending ACK at once. */
+		int one = 1;
+		if (q->conn->fd != CURL_SOCKET_BAD)
+			(void)setsockopt(q->conn->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+	}
 	/* The status line starts every response (also after a 100). */
 	if (n > 9 && strncmp(p, "HTTP/", 5) == 0) {
 		const char *sp = memchr(p, ' ', n);
@@ -368,30 +389,53 @@ static size_t read_cb(char *p, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-static CURL *handle_get(struct s3 *s)
+static struct s3_conn *conn_get(struct s3 *s)
 {
-	CURL *h = NULL;
+	struct s3_conn *k = NULL;
 	pthread_mutex_lock(&s->lock);
 	if (s->n_pool)
-		h = s->pool[--s->n_pool];
+		k = s->pool[--s->n_pool];
 	pthread_mutex_unlock(&s->lock);
-	if (!h)
-		h = curl_easy_init();
-	else
-		curl_easy_reset(h);
-	return h;
+	if (k) {
+		curl_easy_reset(k->c);
+		return k;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return NULL;
+	k->fd = CURL_SOCKET_BAD;
+	k->c = curl_easy_init();
+	if (!k->c) {
+		free(k);
+		return NULL;
+	}
+	return k;
 }
 
-static void handle_put(struct s3 *s, CURL *h)
+static void conn_free(struct s3_conn *k)
+{
+	curl_easy_cleanup(k->c);
+	free(k);
+}
+
+static void conn_put(struct s3 *s, struct s3_conn *k)
 {
 	pthread_mutex_lock(&s->lock);
 	if (s->n_pool < S3_POOL_MAX) {
-		s->pool[s->n_pool++] = h;
-		h = NULL;
+		s->pool[s->n_pool++] = k;
+		k = NULL;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (h)
-		curl_easy_cleanup(h);
+	if (k)
+		conn_free(k);
+}
+
+static int sockopt_cb(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+	struct s3_conn *k = ud;
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		k->fd = fd;
+	return CURL_SOCKOPT_OK;
 }
 
 static int url_of(struct s3 *s, const struct s3_req *q, struct cfs_buf *url)
@@ -479,10 +523,12 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 	q->attempts = 0;
 	for (;;) {
 		struct curl_slist *hdrs = NULL;
-		CURL *c = handle_get(s);
-		if (!c)
+		struct s3_conn *k = conn_get(s);
+		if (!k)
 			return -ENOMEM;
+		CURL *c = k->c;
 		attempts++;
+		q->conn = k;
 		q->attempts = attempts;
 		q->status = 0;
 		q->got = 0;
@@ -519,6 +565,8 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
 		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
 		curl_easy_setopt(c, CURLOPT_HEADERDATA, q);
+		curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+		curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, k);
 		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 		if (s->cfg.ca_file)
 			curl_easy_setopt(c, CURLOPT_CAINFO, s->cfg.ca_file);
@@ -542,7 +590,7 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 			q->length = cl >= 0 ? (uint64_t)cl : UINT64_MAX;
 		}
 		curl_slist_free_all(hdrs);
-		handle_put(s, c);
+		conn_put(s, k);
 		if (cc == CURLE_WRITE_ERROR && q->overflow)
 			return -ERANGE; /* more bytes than asked for */
 		if (cc == CURLE_OK && st < 300)
@@ -748,7 +796,7 @@ static void s3_free(void *impl)
 {
 	struct s3 *s = impl;
 	for (size_t i = 0; i < s->n_pool; i++)
-		curl_easy_cleanup(s->pool[i]);
+		conn_free(s->pool[i]);
 	pthread_mutex_destroy(&s->lock);
 	cfs_ratelimit_release(&s->up);
 	cfs_ratelimit_release(&s->down);

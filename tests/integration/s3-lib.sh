@@ -70,7 +70,7 @@ mon_warn_on_pool_no_redundancy = false
 mon_max_pg_per_osd = 1000
 osd_crush_chooseleaf_type = 0
 osd_objectstore = memstore
-memstore_device_bytes = 2147483648
+memstore_device_bytes = ${RGW_MEMSTORE_BYTES:-2147483648}
 osd_op_num_shards = 1
 osd_op_num_threads_per_shard = 2
 [client.rgw.test]
