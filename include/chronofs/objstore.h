@@ -52,13 +52,15 @@ unsigned cfs_objstore_transfers(const struct cfs_objstore *s);
 bool cfs_objstore_remote(const struct cfs_objstore *s);
 
 /*
- * Keep the ranges get_range() reads of data/ objects (packs: immutable once
- * written) in files under dir, at most budget bytes, least recently used
- * out first; later reads of the same ranges come from there, also after a
- * restart (src/objstore/diskcache.c). -EBUSY when another process uses dir.
+ * Read data/ objects (packs: immutable once written) in aligned blocks of
+ * 4 MiB and keep them in files under dir, at most budget bytes, least
+ * recently used out first: one request brings a block's blobs, and later
+ * reads come from local disk, also after a restart
+ * (src/objstore/diskcache.c). -EBUSY when another process uses dir. With
+ * ephemeral, dir is this process's alone and goes when the store is freed.
  * Call before the store is shared between threads.
  */
-int cfs_objstore_disk_cache(struct cfs_objstore *s, const char *dir, uint64_t budget);
+int cfs_objstore_disk_cache(struct cfs_objstore *s, const char *dir, uint64_t budget, bool ephemeral);
 struct cfs_objstore_cache_stats {
 	uint64_t hits, misses, evictions;
 	uint64_t bytes, files, budget;

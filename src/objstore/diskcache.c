@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The on-disk cache of ranges read from immutable objects (data/ packs of a
- * remote store): what the mount has read once is read from local disk after,
- * across remounts, within a byte budget.
+ * The on-disk cache of immutable objects (data/ packs of a remote store), in
+ * aligned blocks of CFS_DISKCACHE_BLOCK bytes: a read fetches the blocks it
+ * touches whole (one request brings the neighbours of a blob too, which a
+ * restore or a cp -a reads next: packs hold blobs in the order they were
+ * written), and what was read once is read from local disk after, across
+ * remounts, within a byte budget.
  *
- * One file per range: <dir>/<xx>/<pack>.<offset>.<length> (the object name
- * data/<xx>/<pack> with the range), so a file never answers for another
- * range. Written to a temporary name and renamed. An in-memory index keeps
+ * One file per block: <dir>/<xx>/<pack>.<block number> (the object name
+ * data/<xx>/<pack> with the block), the last block of a pack shorter.
+ * Written to a temporary name and renamed. An in-memory index keeps
  * the files in least-recently-used order (a hit sets the file's mtime, so
  * the order survives a restart) and the total under the budget.
  *
@@ -18,7 +21,8 @@
  * are caught by the AEAD of every blob, as for the store itself.
  *
  * One process at a time: the cache holds an flock on <dir>/lock; a second
- * process gets -EBUSY and goes without.
+ * process gets -EBUSY and uses an ephemeral one of its own (removed at
+ * free) or none.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -48,6 +52,7 @@ struct dc_entry {
 struct cfs_diskcache {
 	char *dir;
 	int lock_fd;
+	bool ephemeral; /* dir goes at free */
 	uint64_t budget;
 	pthread_mutex_t lock; /* protects everything below */
 	uint64_t bytes;
@@ -55,6 +60,9 @@ struct cfs_diskcache {
 	struct dc_entry **table;
 	size_t nbuckets, count;
 	uint64_t hits, misses, evictions;
+	pthread_cond_t loaded;      /* a block fetch finished */
+	char (*loading)[DC_NAME_MAX]; /* blocks being fetched */
+	size_t nloading, loading_cap;
 };
 
 static uint64_t name_hash(const char *s)
@@ -143,12 +151,12 @@ static void evict(struct cfs_diskcache *c)
 	}
 }
 
-/* "data/<xx>/<pack>" and a range to the relative file name. */
-static int file_name(const char *object, uint64_t off, size_t n, char *out, size_t outlen)
+/* "data/<xx>/<pack>" and a block number to the relative file name. */
+static int file_name(const char *object, uint64_t block, char *out, size_t outlen)
 {
 	if (strncmp(object, "data/", 5) != 0)
 		return -EINVAL;
-	int l = snprintf(out, outlen, "%s.%llu.%zu", object + 5, (unsigned long long)off, n);
+	int l = snprintf(out, outlen, "%s.%llu", object + 5, (unsigned long long)block);
 	return l < 0 || (size_t)l >= outlen ? -ENAMETOOLONG : 0;
 }
 
@@ -238,6 +246,12 @@ struct cfs_diskcache *cfs_diskcache_free(struct cfs_diskcache *c)
 {
 	if (!c)
 		return NULL;
+	if (c->ephemeral) {
+		if (c->lock_fd >= 0)
+			close(c->lock_fd);
+		c->lock_fd = -1;
+		(void)cfs_rm_rf(c->dir);
+	}
 	if (c->lock_fd >= 0) {
 		/* Clean close: what is there is on disk, the boot id can go. */
 		char state[4096];
@@ -252,13 +266,15 @@ struct cfs_diskcache *cfs_diskcache_free(struct cfs_diskcache *c)
 		free(e);
 	}
 	free(c->table);
+	free(c->loading);
+	pthread_cond_destroy(&c->loaded);
 	pthread_mutex_destroy(&c->lock);
 	free(c->dir);
 	free(c);
 	return NULL;
 }
 
-int cfs_diskcache_open(const char *dir, uint64_t budget, struct cfs_diskcache **ret)
+int cfs_diskcache_open(const char *dir, uint64_t budget, bool ephemeral, struct cfs_diskcache **ret)
 {
 	_cleanup_(cfs_diskcache_freep) struct cfs_diskcache *c = calloc(1, sizeof(*c));
 	char path[4096], boot[64] = "", old[64] = "";
@@ -266,7 +282,9 @@ int cfs_diskcache_open(const char *dir, uint64_t budget, struct cfs_diskcache **
 		return -ENOMEM;
 	c->lock_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->loaded, NULL);
 	c->budget = budget;
+	c->ephemeral = ephemeral;
 	c->dir = strdup(dir);
 	if (!c->dir)
 		return -ENOMEM;
@@ -313,55 +331,12 @@ int cfs_diskcache_open(const char *dir, uint64_t budget, struct cfs_diskcache **
 	return 0;
 }
 
-int cfs_diskcache_get(struct cfs_diskcache *c, const char *object, uint64_t off, size_t n, void *out)
+/* Keep a fetched block (if the budget can hold it at all); failures only
+ * cost the caching. */
+static void keep(struct cfs_diskcache *c, const char *name, const void *p, size_t n)
 {
-	char name[DC_NAME_MAX], path[4096];
-	if (file_name(object, off, n, name, sizeof(name)) < 0)
-		return -ENOENT;
-	pthread_mutex_lock(&c->lock);
-	struct dc_entry *e = lookup(c, name);
-	if (e) {
-		cfs_lru_unlink(&c->lru, &e->lru);
-		cfs_lru_push_head(&c->lru, &e->lru);
-	} else {
-		c->misses++;
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (!e)
-		return -ENOENT;
-	snprintf(path, sizeof(path), "%s/%s", c->dir, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t got = fd < 0 ? -errno : cfs_pread_full(fd, out, n, 0);
-	struct stat st;
-	bool whole = got == (ssize_t)n && fstat(fd, &st) == 0 && (uint64_t)st.st_size == n;
-	if (whole)
-		(void)futimens(fd, NULL); /* the LRU order, for the next open */
-	if (fd >= 0)
-		close(fd);
-	pthread_mutex_lock(&c->lock);
-	if (whole) {
-		c->hits++;
-	} else {
-		/* Evicted meanwhile, or damaged: a miss; forget it. */
-		c->misses++;
-		if ((e = lookup(c, name))) {
-			(void)unlink(path);
-			drop(c, e);
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
-	return whole ? 0 : -ENOENT;
-}
-
-void cfs_diskcache_put(struct cfs_diskcache *c, const char *object, uint64_t off, size_t n, const void *p)
-{
-	char name[DC_NAME_MAX], path[4096], tmp[4200];
-	if (n == 0 || n > c->budget / 8 || file_name(object, off, n, name, sizeof(name)) < 0)
-		return;
-	pthread_mutex_lock(&c->lock);
-	bool have = lookup(c, name) != NULL;
-	pthread_mutex_unlock(&c->lock);
-	if (have)
+	char path[4096], tmp[4200];
+	if (n == 0 || n > c->budget)
 		return;
 	struct dc_entry *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -394,9 +369,132 @@ void cfs_diskcache_put(struct cfs_diskcache *c, const char *object, uint64_t off
 	}
 	pthread_mutex_lock(&c->lock);
 	if (lookup(c, name) || insert(c, e) < 0)
-		free(e); /* another thread kept it first (same bytes), or no memory */
+		free(e); /* kept already (same bytes), or no memory */
 	evict(c);
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* Bytes [boff, boff + n) of a kept block from its file: 0, -ERANGE when
+ * the block (the object's last) ends before, -ENOENT when the file is gone
+ * or unreadable. */
+static int read_kept(struct cfs_diskcache *c, const char *name, size_t boff, size_t n, void *out)
+{
+	char path[4096];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s", c->dir, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ENOENT;
+	int r = -ENOENT;
+	if (fstat(fd, &st) == 0 && st.st_size > 0) {
+		if ((uint64_t)st.st_size < (uint64_t)boff + n)
+			r = -ERANGE;
+		else if (cfs_pread_full(fd, out, n, boff) == (ssize_t)n)
+			r = 0;
+	}
+	if (r == 0)
+		(void)futimens(fd, NULL); /* the LRU order, for the next open */
+	close(fd);
+	return r;
+}
+
+static bool loading_has(struct cfs_diskcache *c, const char *name)
+{
+	for (size_t i = 0; i < c->nloading; i++)
+		if (strcmp(c->loading[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Bytes [boff, boff + n) of block `block` of object. */
+static int block_read(struct cfs_diskcache *c, const char *object, uint64_t block, size_t boff, size_t n,
+		      uint8_t *out, cfs_diskcache_fetch_fn fetch, void *ud)
+{
+	char name[DC_NAME_MAX];
+	int r = file_name(object, block, name, sizeof(name));
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct dc_entry *e = lookup(c, name);
+		if (e) {
+			cfs_lru_unlink(&c->lru, &e->lru);
+			cfs_lru_push_head(&c->lru, &e->lru);
+			pthread_mutex_unlock(&c->lock);
+			r = read_kept(c, name, boff, n, out);
+			pthread_mutex_lock(&c->lock);
+			if (r != -ENOENT) {
+				if (r == 0)
+					c->hits++;
+				pthread_mutex_unlock(&c->lock);
+				return r;
+			}
+			/* Evicted meanwhile, or damaged: forget it, fetch again. */
+			if ((e = lookup(c, name)))
+				drop(c, e);
+			continue;
+		}
+		if (!loading_has(c, name))
+			break;
+		pthread_cond_wait(&c->loaded, &c->lock);
+	}
+	/* This thread fetches the block; others that miss it wait. */
+	if (c->nloading == c->loading_cap) {
+		size_t cap = c->loading_cap ? c->loading_cap * 2 : 16;
+		char(*v)[DC_NAME_MAX] = reallocarray(c->loading, cap, sizeof(*v));
+		if (!v) {
+			pthread_mutex_unlock(&c->lock);
+			return -ENOMEM;
+		}
+		c->loading = v;
+		c->loading_cap = cap;
+	}
+	memcpy(c->loading[c->nloading++], name, DC_NAME_MAX);
+	c->misses++;
+	pthread_mutex_unlock(&c->lock);
+
+	size_t got = 0;
+	uint8_t *buf = malloc(CFS_DISKCACHE_BLOCK);
+	r = buf ? fetch(ud, object, block * CFS_DISKCACHE_BLOCK, CFS_DISKCACHE_BLOCK, buf, &got) : -ENOMEM;
+	if (r == 0) {
+		if ((uint64_t)boff + n > got)
+			r = -ERANGE;
+		else
+			memcpy(out, buf + boff, n);
+		keep(c, name, buf, got);
+	}
+	free(buf);
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nloading; i++) {
+		if (strcmp(c->loading[i], name) == 0) {
+			memcpy(c->loading[i], c->loading[--c->nloading], DC_NAME_MAX);
+			break;
+		}
+	}
+	pthread_cond_broadcast(&c->loaded);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int cfs_diskcache_read(struct cfs_diskcache *c, const char *object, uint64_t off, size_t n, void *out,
+		       cfs_diskcache_fetch_fn fetch, void *ud)
+{
+	uint8_t *o = out;
+	if (off + n < off)
+		return -ERANGE;
+	while (n > 0) {
+		uint64_t block = off / CFS_DISKCACHE_BLOCK;
+		size_t boff = (size_t)(off % CFS_DISKCACHE_BLOCK);
+		size_t take = CFS_MIN(n, CFS_DISKCACHE_BLOCK - boff);
+		int r = block_read(c, object, block, boff, take, o, fetch, ud);
+		if (r < 0)
+			return r;
+		off += take;
+		o += take;
+		n -= take;
+	}
+	return 0;
 }
 
 void cfs_diskcache_stats(struct cfs_diskcache *c, struct cfs_objstore_cache_stats *ret)

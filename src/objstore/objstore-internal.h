@@ -64,6 +64,14 @@ struct cfs_objstore_ops {
 	 * success; the contents of out are unspecified on failure.
 	 */
 	int (*get_range)(void *impl, const char *name, uint64_t off, size_t n, void *out);
+	/*
+	 * get_upto (optional): up to n bytes (n > 0) at off into out, their
+	 * number in *ret_got: fewer than n only where the object ends. -ENOENT
+	 * if absent, -ERANGE if off is at or past the end. One request where
+	 * get_range would need the size first; the disk cache reads blocks
+	 * with it (without it: head, then get_range).
+	 */
+	int (*get_upto)(void *impl, const char *name, uint64_t off, size_t n, void *out, size_t *ret_got);
 	/* head: the object's size in *ret_size. -ENOENT if absent. */
 	int (*head)(void *impl, const char *name, uint64_t *ret_size);
 	/*
@@ -108,15 +116,24 @@ struct cfs_objstore {
 	struct cfs_diskcache *dcache;  /* owned, or NULL */
 };
 
-/* The disk cache of ranges (diskcache.c); see cfs_objstore_disk_cache().
- * get: 0 and exactly n bytes in out on a hit, -ENOENT on a miss. put: keep
- * the bytes if the budget allows (failures only cost the caching). */
+/* The disk cache of blocks (diskcache.c); see cfs_objstore_disk_cache(). */
 struct cfs_diskcache;
-int cfs_diskcache_open(const char *dir, uint64_t budget, struct cfs_diskcache **ret);
+int cfs_diskcache_open(const char *dir, uint64_t budget, bool ephemeral, struct cfs_diskcache **ret);
 struct cfs_diskcache *cfs_diskcache_free(struct cfs_diskcache *c);
 CFS_DEFINE_FREEP(struct cfs_diskcache, cfs_diskcache_free)
-int cfs_diskcache_get(struct cfs_diskcache *c, const char *object, uint64_t off, size_t n, void *out);
-void cfs_diskcache_put(struct cfs_diskcache *c, const char *object, uint64_t off, size_t n, const void *p);
+/*
+ * Ranges of data/ objects are kept in aligned blocks of
+ * CFS_DISKCACHE_BLOCK bytes (the last one of an object shorter): a read
+ * that misses fetches whole blocks with fetch(), one request per block
+ * however many blobs the block holds, and threads that miss the same
+ * block at once share one fetch. 0 and exactly n bytes in out; the
+ * fetch's error; -ERANGE when the object ends before off + n.
+ */
+#define CFS_DISKCACHE_BLOCK (4u << 20)
+typedef int (*cfs_diskcache_fetch_fn)(void *ud, const char *object, uint64_t off, size_t n, void *out,
+				      size_t *ret_got);
+int cfs_diskcache_read(struct cfs_diskcache *c, const char *object, uint64_t off, size_t n, void *out,
+		       cfs_diskcache_fetch_fn fetch, void *ud);
 void cfs_diskcache_stats(struct cfs_diskcache *c, struct cfs_objstore_cache_stats *ret);
 
 /*

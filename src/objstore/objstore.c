@@ -223,11 +223,11 @@ bool cfs_objstore_remote(const struct cfs_objstore *s)
 	return s->ops->remote;
 }
 
-int cfs_objstore_disk_cache(struct cfs_objstore *s, const char *dir, uint64_t budget)
+int cfs_objstore_disk_cache(struct cfs_objstore *s, const char *dir, uint64_t budget, bool ephemeral)
 {
 	if (s->dcache || budget == 0)
 		return -EINVAL;
-	return cfs_diskcache_open(dir, budget, &s->dcache);
+	return cfs_diskcache_open(dir, budget, ephemeral, &s->dcache);
 }
 
 void cfs_objstore_disk_cache_stats(struct cfs_objstore *s, struct cfs_objstore_cache_stats *ret)
@@ -358,6 +358,28 @@ int cfs_objstore_get(struct cfs_objstore *s, const char *name, struct cfs_buf *o
 	return r;
 }
 
+/* A disk cache block: up to n bytes at off, fewer where the object ends. */
+static int fetch_block(void *ud, const char *name, uint64_t off, size_t n, void *out, size_t *ret_got)
+{
+	struct cfs_objstore *s = ud;
+	int r;
+	if (s->ops->get_upto) {
+		r = s->ops->get_upto(s->impl, name, off, n, out, ret_got);
+	} else {
+		uint64_t size;
+		r = s->ops->head(s->impl, name, &size);
+		if (r == 0 && off >= size)
+			r = -ERANGE;
+		if (r == 0) {
+			*ret_got = (size_t)CFS_MIN((uint64_t)n, size - off);
+			r = s->ops->get_range(s->impl, name, off, *ret_got, out);
+		}
+	}
+	if (r == 0)
+		cfs_ratelimit_take(&s->down, *ret_got);
+	return r;
+}
+
 int cfs_objstore_get_range(struct cfs_objstore *s, const char *name, uint64_t off, size_t n,
 			   void *out)
 {
@@ -366,13 +388,11 @@ int cfs_objstore_get_range(struct cfs_objstore *s, const char *name, uint64_t of
 		return r;
 	if (!out && n > 0)
 		return -EINVAL;
-	if (s->dcache && cfs_diskcache_get(s->dcache, name, off, n, out) == 0)
-		return 0;
+	if (s->dcache && n > 0 && strncmp(name, "data/", 5) == 0)
+		return cfs_diskcache_read(s->dcache, name, off, n, out, fetch_block, s);
 	r = s->ops->get_range(s->impl, name, off, n, out);
 	if (r == 0)
 		cfs_ratelimit_take(&s->down, n);
-	if (r == 0 && s->dcache)
-		cfs_diskcache_put(s->dcache, name, off, n, out);
 	return r;
 }
 

@@ -689,9 +689,31 @@ static int s3_head(void *impl, const char *name, uint64_t *ret_size)
 	return r;
 }
 
-static int s3_get_range(void *impl, const char *name, uint64_t off, size_t n, void *out)
+/* Up to n bytes at off: fewer only where the object ends. */
+static int s3_get_upto(void *impl, const char *name, uint64_t off, size_t n, void *out, size_t *ret_got)
 {
 	char range[96];
+	if (n == 0 || off + n < off)
+		return -EINVAL;
+	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)off,
+		 (unsigned long long)(off + n - 1));
+	struct s3_req q = {.method = "GET", .name = name, .range = range, .fixed = out, .fixed_cap = n};
+	int r = s3_do(impl, &q);
+	cfs_buf_release(&q.err);
+	if (r < 0)
+		return r; /* 416 (off at or past the end): -ERANGE */
+	/* 200 means the server sent the whole object: only right from 0. */
+	if (q.status == 200 && off != 0)
+		return -EIO;
+	if (q.got == 0)
+		return -ERANGE;
+	*ret_got = q.got;
+	return 0;
+}
+
+static int s3_get_range(void *impl, const char *name, uint64_t off, size_t n, void *out)
+{
+	size_t got;
 	if (n == 0 || off + n < off) {
 		uint64_t size = 0;
 		int r = s3_head(impl, name, &size);
@@ -699,17 +721,8 @@ static int s3_get_range(void *impl, const char *name, uint64_t off, size_t n, vo
 			return r;
 		return off + n < off || off > size ? -ERANGE : 0;
 	}
-	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)off,
-		 (unsigned long long)(off + n - 1));
-	struct s3_req q = {.method = "GET", .name = name, .range = range, .fixed = out, .fixed_cap = n};
-	int r = s3_do(impl, &q);
-	cfs_buf_release(&q.err);
-	if (r < 0)
-		return r;
-	/* 200 means the server sent the whole object: only right from 0. */
-	if (q.status == 200 && off != 0)
-		return -EIO;
-	return q.got == n ? 0 : -ERANGE;
+	int r = s3_get_upto(impl, name, off, n, out, &got);
+	return r < 0 ? r : got == n ? 0 : -ERANGE;
 }
 
 static int s3_delete(void *impl, const char *name)
@@ -811,6 +824,7 @@ static const struct cfs_objstore_ops s3_ops = {
 	.put_new = s3_put_new,
 	.get = s3_get,
 	.get_range = s3_get_range,
+	.get_upto = s3_get_upto,
 	.head = s3_head,
 	.list = s3_list,
 	.delete = s3_delete,

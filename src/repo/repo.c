@@ -497,11 +497,22 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 		return -ENOMEM;
 	if (o->disk_cache_bytes && cfs_objstore_remote(r->store)) {
 		snprintf(path, sizeof(path), "%s/packs", r->cache_dir);
-		e = cfs_objstore_disk_cache(r->store, path, o->disk_cache_bytes);
-		if (e == -EBUSY)
-			log_info("The disk cache %s is in use by another process: reading without it", path);
-		else if (e < 0)
-			(void)log_warning_errno(e, "Cannot use the disk cache %s: %m; reading without it", path);
+		e = cfs_objstore_disk_cache(r->store, path, o->disk_cache_bytes, false);
+		if (e == -EBUSY) {
+			/* Another process (a mount, a backup) has it: one of our
+			 * own for this run, reaped like a reader's directory if
+			 * we are killed. */
+			uint8_t rnd[8];
+			char rhex[17];
+			e = cfs_random_bytes(rnd, sizeof(rnd));
+			cfs_hex_encode(rnd, sizeof(rnd), rhex);
+			snprintf(path, sizeof(path), "%s/readers/%ld-packs-%s", r->cache_dir, (long)getpid(), rhex);
+			if (e == 0)
+				e = cfs_objstore_disk_cache(r->store, path, o->disk_cache_bytes, true);
+		}
+		if (e < 0)
+			(void)log_warning_errno(e, "Cannot use a disk cache under %s: %m; reading packs without it",
+						r->cache_dir);
 	}
 	if (o->rebuild_catalog && !o->writer)
 		return -EINVAL;

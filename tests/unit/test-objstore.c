@@ -860,67 +860,70 @@ Test(objstore_s3, list_parsing)
 			     "case %zu", i);
 }
 
-/* The disk cache of ranges: hits come from disk (here: after the object is
- * gone from the store), the budget holds, the order survives a reopen, a
- * second process is refused, and a cache left open by another boot is
- * emptied. */
-Test(objstore_diskcache, ranges_budget_reopen, .init = setup, .fini = teardown)
+/* The disk cache of blocks: a read fetches whole 4 MiB blocks and later
+ * reads of them come from disk (here: after the object is gone from the
+ * store), reads span blocks and stop at the object's end, the budget
+ * holds (least recently used out), the order survives a reopen, a second
+ * process is refused, and a cache left open by another boot is emptied. */
+Test(objstore_diskcache, blocks_budget_reopen, .init = setup, .fini = teardown)
 {
 	const char *pack = "data/ab/abcdef";
-	char dir[256], buf[64], path[512];
+	const size_t B = CFS_DISKCACHE_BLOCK, size = 2 * B + B / 2;
+	char dir[256], path[512];
 	struct cfs_objstore_cache_stats st;
-	uint8_t obj[1000];
-	for (size_t i = 0; i < sizeof(obj); i++)
-		obj[i] = (uint8_t)(i * 7);
+	uint8_t *obj = malloc(size), *buf = malloc(2 * B);
+	cr_assert(obj && buf);
+	for (size_t i = 0; i < size; i++)
+		obj[i] = (uint8_t)(i * 7 + i / 4099);
 	snprintf(dir, sizeof(dir), "%s/dc", tmpdir);
 
 	struct cfs_objstore *s = open_mem();
-	cr_assert_eq(cfs_objstore_put(s, pack, obj, sizeof(obj)), 0);
+	cr_assert_eq(cfs_objstore_put(s, pack, obj, size), 0);
 	cr_assert_eq(cfs_objstore_put(s, "index/x", obj, 10), 0);
-	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 100), 0);
-	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 100), -EINVAL); /* once */
-	/* A second user of the directory is refused. */
+	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 2 * B + B / 4, false), 0);
+	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 100, false), -EINVAL); /* once */
 	struct cfs_objstore *s2 = open_mem();
-	cr_assert_eq(cfs_objstore_disk_cache(s2, dir, 100), -EBUSY);
+	cr_assert_eq(cfs_objstore_disk_cache(s2, dir, 100, false), -EBUSY);
 	cfs_objstore_free(s2);
 
-	cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 12, buf), 0); /* miss, kept */
-	cr_assert_eq(cfs_objstore_get_range(s, "index/x", 0, 10, buf), 0); /* not data/: never kept */
-	cr_assert_eq(cfs_objstore_delete(s, pack), 0);
-	cr_assert_eq(cfs_objstore_delete(s, "index/x"), 0);
-	memset(buf, 0, sizeof(buf));
-	cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 12, buf), 0); /* a hit, from disk */
-	cr_assert_arr_eq(buf, obj + 10, 12);
-	cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 11, buf), -ENOENT); /* another range */
-	cr_assert_eq(cfs_objstore_get_range(s, "index/x", 0, 10, buf), -ENOENT);
-	cfs_objstore_disk_cache_stats(s, &st);
-	cr_assert_eq(st.hits, 1);
-	cr_assert_eq(st.files, 1);
-	cr_assert_eq(st.bytes, 12);
-
-	/* Fill past the budget: the least recently used go first. */
-	cr_assert_eq(cfs_objstore_put(s, pack, obj, sizeof(obj)), 0);
-	for (int i = 0; i < 8; i++) {
-		cr_assert_eq(cfs_objstore_get_range(s, pack, 100 + 12 * (uint64_t)i, 12, buf), 0);
-		cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 12, buf), 0); /* kept recent */
-	}
-	cfs_objstore_disk_cache_stats(s, &st);
-	cr_assert_leq(st.bytes, 100);
-	cr_assert_eq(st.files, 8);
-	cr_assert_eq(st.evictions, 1);
-	/* Too big for an eighth of the budget: read, not kept. */
-	cr_assert_eq(cfs_objstore_get_range(s, pack, 500, 13, buf), 0);
-	cfs_objstore_disk_cache_stats(s, &st);
-	cr_assert_eq(st.files, 8);
-	cfs_objstore_free(s);
-
-	/* Reopened (a remount): what was kept is still there, in order. */
-	s = open_mem();
-	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 100), 0);
+	/* Two small reads of block 0: one fetch. */
 	cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 12, buf), 0);
 	cr_assert_arr_eq(buf, obj + 10, 12);
+	cr_assert_eq(cfs_objstore_get_range(s, pack, B - 5, 5, buf), 0);
+	cr_assert_arr_eq(buf, obj + B - 5, 5);
 	cfs_objstore_disk_cache_stats(s, &st);
-	cr_assert_eq(st.files, 8);
+	cr_assert_eq(st.misses, 1);
+	cr_assert_eq(st.hits, 1);
+	cr_assert_eq(st.files, 1);
+	cr_assert_eq(st.bytes, B);
+	/* Across blocks 1 and 2 (the short last one), then past the end. */
+	cr_assert_eq(cfs_objstore_get_range(s, pack, 2 * B - 100, 200, buf), 0);
+	cr_assert_arr_eq(buf, obj + 2 * B - 100, 200);
+	cr_assert_eq(cfs_objstore_get_range(s, pack, size - 10, 11, buf), -ERANGE);
+	cr_assert_eq(cfs_objstore_get_range(s, pack, size, 1, buf), -ERANGE);
+	cfs_objstore_disk_cache_stats(s, &st);
+	/* 2.5 blocks do not fit 2.25: block 0, the least recently used, went. */
+	cr_assert_eq(st.evictions, 1);
+	cr_assert_eq(st.files, 2);
+	cr_assert_eq(st.bytes, B + B / 2);
+
+	/* Gone from the store, still read from disk; not data/: never kept. */
+	cr_assert_eq(cfs_objstore_get_range(s, "index/x", 0, 10, buf), 0);
+	cr_assert_eq(cfs_objstore_delete(s, pack), 0);
+	cr_assert_eq(cfs_objstore_delete(s, "index/x"), 0);
+	cr_assert_eq(cfs_objstore_get_range(s, pack, B + 1, B + B / 2 - 1, buf), 0);
+	cr_assert_arr_eq(buf, obj + B + 1, B + B / 2 - 1);
+	cr_assert_eq(cfs_objstore_get_range(s, pack, 0, 1, buf), -ENOENT); /* evicted, and gone */
+	cr_assert_eq(cfs_objstore_get_range(s, "index/x", 0, 10, buf), -ENOENT);
+	cfs_objstore_free(s);
+
+	/* Reopened (a remount): what was kept is still there. */
+	s = open_mem();
+	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 2 * B + B / 4, false), 0);
+	cfs_objstore_disk_cache_stats(s, &st);
+	cr_assert_eq(st.files, 2);
+	cr_assert_eq(cfs_objstore_get_range(s, pack, 2 * B + 3, 30, buf), 0);
+	cr_assert_arr_eq(buf, obj + 2 * B + 3, 30);
 	cfs_objstore_free(s);
 
 	/* Left open by another boot (the machine crashed): emptied. */
@@ -930,9 +933,53 @@ Test(objstore_diskcache, ranges_budget_reopen, .init = setup, .fini = teardown)
 	fputs("00000000-0000-0000-0000-000000000000\n", f);
 	fclose(f);
 	s = open_mem();
-	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 100), 0);
+	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 2 * B + B / 4, false), 0);
 	cfs_objstore_disk_cache_stats(s, &st);
 	cr_assert_eq(st.files, 0);
 	cr_assert_eq(cfs_objstore_get_range(s, pack, 10, 12, buf), -ENOENT);
+	cfs_objstore_free(s);
+	free(obj);
+	free(buf);
+}
+
+/* Threads that miss the same block at once share one fetch. */
+struct dc_thread {
+	struct cfs_objstore *s;
+	int result;
+	uint8_t out[64];
+};
+
+static void *dc_reader(void *arg)
+{
+	struct dc_thread *t = arg;
+	t->result = cfs_objstore_get_range(t->s, "data/cd/cdef", 1000, sizeof(t->out), t->out);
+	return NULL;
+}
+
+Test(objstore_diskcache, one_fetch_per_block, .init = setup, .fini = teardown)
+{
+	char dir[256];
+	struct cfs_objstore_cache_stats st;
+	static uint8_t obj[100000];
+	for (size_t i = 0; i < sizeof(obj); i++)
+		obj[i] = (uint8_t)(i * 13);
+	snprintf(dir, sizeof(dir), "%s/dc", tmpdir);
+	struct cfs_objstore *s = open_mem();
+	cr_assert_eq(cfs_objstore_put(s, "data/cd/cdef", obj, sizeof(obj)), 0);
+	cr_assert_eq(cfs_objstore_disk_cache(s, dir, 64u << 20, false), 0);
+	pthread_t th[8];
+	struct dc_thread t[8];
+	for (int i = 0; i < 8; i++) {
+		t[i].s = s;
+		cr_assert_eq(pthread_create(&th[i], NULL, dc_reader, &t[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(t[i].result, 0);
+		cr_assert_arr_eq(t[i].out, obj + 1000, sizeof(t[i].out));
+	}
+	cfs_objstore_disk_cache_stats(s, &st);
+	cr_assert_eq(st.misses, 1);
+	cr_assert_eq(st.hits, 7);
 	cfs_objstore_free(s);
 }

@@ -24,6 +24,7 @@ struct global_opts {
 	const char *cache_dir;
 	int lock_wait_sec;
 	struct cfs_objstore_options store;
+	uint64_t disk_cache_bytes;
 };
 
 extern struct global_opts g_opts;
@@ -40,7 +41,8 @@ extern volatile sig_atomic_t g_interrupted;
 	{"verbose", no_argument, NULL, 0x1006},                           \
 	{"transfers", required_argument, NULL, 0x1007},                   \
 	{"limit-upload", required_argument, NULL, 0x1008},                \
-	{"limit-download", required_argument, NULL, 0x1009}
+	{"limit-download", required_argument, NULL, 0x1009},              \
+	{"disk-cache-size", required_argument, NULL, 0x100a}
 
 /* 1 handled, 0 not a global option, < 0 bad value (logged). */
 int handle_global_option(int c, const char *arg);

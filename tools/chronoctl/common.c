@@ -16,6 +16,7 @@ int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret)
 		.writer = writer,
 		.store = &g_opts.store,
 		.rebuild_catalog = rebuild_catalog,
+		.disk_cache_bytes = g_opts.disk_cache_bytes,
 	};
 	return cli_open_repo(&o, g_opts.password_file, ret);
 }

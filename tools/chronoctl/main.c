@@ -10,7 +10,7 @@
 #include "chronoctl.h"
 #include "../common/cli.h"
 
-struct global_opts g_opts = {.lock_wait_sec = 3600};
+struct global_opts g_opts = {.lock_wait_sec = 3600, .disk_cache_bytes = (uint64_t)CLI_DISK_CACHE_MIB_DEFAULT << 20};
 volatile sig_atomic_t g_interrupted;
 
 static void on_signal(int sig)
@@ -42,6 +42,8 @@ void usage_main(FILE *f)
 	      "  --transfers N          packs moved to or from the store at once (local 1, S3 4)\n"
 	      "  --limit-upload KIB     at most KIB KiB/s into the store, over all transfers (0: none)\n"
 	      "  --limit-download KIB   at most KIB KiB/s out of the store (0: none)\n"
+	      "  --disk-cache-size MIB  S3: packs read in 4 MiB blocks kept under the cache dir (1024;\n"
+	      "                         0: none, every blob its own request)\n"
 	      "  --quiet, --verbose     less or more messages\n"
 	      "  -h, --help             this help\n"
 	      "\n"
@@ -81,6 +83,8 @@ int handle_global_option(int c, const char *arg)
 		return cli_parse_kib_rate("--limit-upload", arg, &g_opts.store.limit_upload) < 0 ? -EINVAL : 1;
 	case 0x1009:
 		return cli_parse_kib_rate("--limit-download", arg, &g_opts.store.limit_download) < 0 ? -EINVAL : 1;
+	case 0x100a:
+		return cli_parse_mib("--disk-cache-size", arg, &g_opts.disk_cache_bytes) < 0 ? -EINVAL : 1;
 	default:
 		return 0;
 	}

@@ -26,7 +26,7 @@ struct args {
 	const char *password_file, *cache_dir, *snapshot;
 	bool foreground, debug, allow_other;
 	size_t cache_mib, tree_cache_mib;
-	uint64_t disk_cache_mib;
+	uint64_t disk_cache_bytes;
 	unsigned threads;
 	struct cfs_objstore_options store;
 	char *opt_storage; /* owned copies of -o strings */
@@ -47,7 +47,7 @@ static void usage(FILE *f)
 	      "     cache_size=MIB       decoded file data kept in memory (default 24)\n"
 	      "     tree_cache_size=MIB  decoded directories kept in memory (default 12)\n"
 	      "     threads=N            FUSE worker threads (default 16)\n"
-	      "     disk_cache_size=MIB  S3: what was read of packs kept on local disk, under the\n"
+	      "     disk_cache_size=MIB  S3: packs read in 4 MiB blocks, kept on local disk under the\n"
 	      "                          cache directory (default 1024; 0: none)\n"
 	      "     transfers=N          reads from the store at once (local 1, S3 4)\n"
 	      "     limit_download=KIB   at most KIB KiB/s out of the store (default: no limit)\n"
@@ -106,12 +106,8 @@ static int parse_opts(struct args *a, char *s)
 				return log_error_errno(-EINVAL, "Invalid threads=%s (1..256)", val);
 			a->threads = (unsigned)n;
 		} else if (val && strcmp(tok, "disk_cache_size") == 0) {
-			char *end;
-			errno = 0;
-			unsigned long long v = strtoull(val, &end, 10);
-			if (!*val || *end || errno || val[0] == '-' || v > (1ull << 30))
-				return log_error_errno(-EINVAL, "Invalid disk_cache_size=%s (MiB, 0 for none)", val);
-			a->disk_cache_mib = v;
+			if (cli_parse_mib("disk_cache_size", val, &a->disk_cache_bytes) < 0)
+				return -EINVAL;
 		} else if (val && strcmp(tok, "transfers") == 0) {
 			if (cli_parse_transfers("transfers", val, &a->store.transfers) < 0)
 				return -EINVAL;
@@ -245,7 +241,7 @@ static int daemonize(void)
 
 int main(int argc, char **argv)
 {
-	struct args a = {.disk_cache_mib = 1024};
+	struct args a = {.disk_cache_bytes = (uint64_t)CLI_DISK_CACHE_MIB_DEFAULT << 20};
 	struct cfs_repo *r = NULL;
 	int e;
 
@@ -316,7 +312,7 @@ int main(int argc, char **argv)
 		.password = pw,
 		.password_len = pw_len,
 		.store = &a.store,
-		.disk_cache_bytes = a.disk_cache_mib << 20,
+		.disk_cache_bytes = a.disk_cache_bytes,
 	};
 	e = cli_open_repo(&oo, a.password_file, &r);
 	if (pw)

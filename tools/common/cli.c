@@ -158,15 +158,29 @@ int cli_parse_transfers(const char *option, const char *v, unsigned *ret)
 	return 0;
 }
 
-int cli_parse_kib_rate(const char *option, const char *v, uint64_t *ret)
+/* A count of units up to 2^30 (far from overflowing), times unit. */
+static int parse_scaled(const char *v, uint64_t unit, uint64_t *ret)
 {
 	char *end;
 	errno = 0;
 	unsigned long long n = strtoull(v, &end, 10);
-	/* Up to 1 TiB/s: beyond any link, and far from overflowing. */
 	if (!*v || *end || errno || v[0] == '-' || n > (1ull << 30))
+		return -EINVAL;
+	*ret = (uint64_t)n * unit;
+	return 0;
+}
+
+int cli_parse_kib_rate(const char *option, const char *v, uint64_t *ret)
+{
+	if (parse_scaled(v, 1024, ret) < 0)
 		return log_error_errno(-EINVAL, "Invalid %s value \"%s\": KiB per second expected (0: no limit)",
 				       option, v);
-	*ret = (uint64_t)n * 1024;
+	return 0;
+}
+
+int cli_parse_mib(const char *option, const char *v, uint64_t *ret)
+{
+	if (parse_scaled(v, 1u << 20, ret) < 0)
+		return log_error_errno(-EINVAL, "Invalid %s value \"%s\": MiB expected (0: none)", option, v);
 	return 0;
 }

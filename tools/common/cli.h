@@ -32,5 +32,9 @@ int cli_open_repo(const struct cfs_repo_open_options *o, const char *password_fi
  * (0: no limit) stored in bytes/s. */
 int cli_parse_transfers(const char *option, const char *v, unsigned *ret);
 int cli_parse_kib_rate(const char *option, const char *v, uint64_t *ret);
+/* A size in MiB (0 allowed: none), stored in bytes. */
+int cli_parse_mib(const char *option, const char *v, uint64_t *ret);
+/* The disk cache of remote stores (--disk-cache-size, -o disk_cache_size). */
+#define CLI_DISK_CACHE_MIB_DEFAULT 1024
 /* Log why a repository could not be opened (or probed); returns r. */
 int cli_open_error(const char *loc, int r, int lock_wait_sec);
