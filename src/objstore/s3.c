@@ -17,8 +17,11 @@
  *
  * Requests that fail with a connection error, a timeout, 5xx or 429 are
  * retried with exponential backoff and jitter, within a total deadline per
- * call (S3_DEADLINE_S). Handles are pooled so connections are reused;
- * every callback is safe from several threads at once.
+ * call (S3_DEADLINE_S); a conditional PUT that meets its own object after
+ * an ambiguous failure succeeds. Handles are pooled so connections are
+ * reused; every callback is safe from several threads at once, and the
+ * callers run --transfers of them at once (default 4). --limit-upload and
+ * --limit-download are applied as the bytes move, over all transfers.
  */
 #include <curl/curl.h>
 #include <netinet/in.h>
