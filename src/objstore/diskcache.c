@@ -230,7 +230,8 @@ static int scan(struct cfs_diskcache *c, bool wipe)
 		return r;
 	}
 	/* Oldest first, so the most recent end up at the front. */
-	qsort(found, nfound, sizeof(*found), cmp_mtime);
+	if (nfound)
+		qsort(found, nfound, sizeof(*found), cmp_mtime);
 	for (size_t i = 0; i < nfound; i++) {
 		if (r == 0)
 			r = insert(c, found[i]);
