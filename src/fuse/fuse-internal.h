@@ -93,6 +93,10 @@ struct cfs_fs {
 
 	pthread_mutex_t refresh_lock;
 	int64_t last_refresh_ns; /* protected by refresh_lock */
+	/* How old the snapshot list may get before a look at the root
+	 * refreshes it: 1 s, 10 s for a remote store (each refresh lists
+	 * index/ and snapshots/ there: requests billed by the provider). */
+	int64_t refresh_every_ns;
 
 	pthread_rwlock_t snap_lock;
 	struct snapinfo **all;  /* every snapinfo ever seen (owned), by ord lookup */

@@ -60,7 +60,7 @@ static int lookup_root(struct cfs_fs *fs, const char *name, struct fuse_entry_pa
 
 	if (strcmp(name, "..") == 0)
 		return entry_of_ino(fs, INO_ROOT, TTL_ROOT, ep);
-	int r = fs_snaps_refresh(fs, 1000000000);
+	int r = fs_snaps_refresh(fs, fs->refresh_every_ns);
 	if (r < 0)
 		return r;
 	if (strcmp(name, "latest") == 0) {
@@ -173,7 +173,7 @@ static int try_getattr(struct cfs_fs *fs, struct job *j)
 	/* The kernel asks for the root's attributes before it reuses its
 	 * cached listing of the root: a new snapshot changes the mtime. */
 	if (ino == INO_ROOT)
-		e = fs_snaps_refresh(fs, 1000000000);
+		e = fs_snaps_refresh(fs, fs->refresh_every_ns);
 	if (e == 0)
 		e = entry_of_ino(fs, ino, ttl, &ep);
 	if (e == -EWOULDBLOCK)
@@ -259,7 +259,7 @@ static int readdir_root(struct cfs_fs *fs, fuse_req_t req, bool plus, off_t off,
 	int e;
 
 	if (off == 0) {
-		e = fs_snaps_refresh(fs, 1000000000);
+		e = fs_snaps_refresh(fs, fs->refresh_every_ns);
 		if (e < 0)
 			return e;
 	}

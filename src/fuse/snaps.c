@@ -170,6 +170,7 @@ int fs_snaps_init(struct cfs_fs *fs)
 	if (e < 0)
 		return e;
 	fs->last_refresh_ns = cfs_mono_ns();
+	fs->refresh_every_ns = cfs_objstore_remote(cfs_repo_store(fs->repo)) ? 10000000000 : 1000000000;
 	if (fs->o->snapshot) {
 		struct cfs_id id;
 		e = cfs_repo_find_snapshot(fs->repo, fs->o->snapshot, NULL, &id);

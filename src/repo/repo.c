@@ -640,6 +640,7 @@ struct sync_state {
 	struct cfs_catalog_batch *b;
 	int error;
 	size_t seen;
+	struct cfs_idset listed; /* the snapshots/ objects the store listed */
 };
 
 static int sync_index_cb(const char *name, uint64_t size, void *ud)
@@ -695,6 +696,8 @@ static int sync_snapshot_cb(const char *name, uint64_t size, void *ud)
 	if (strncmp(name, "snapshots/", 10) != 0 || cfs_hex_decode(name + 10, id.b, CFS_ID_SIZE) < 0)
 		return 0; /* not ours: ignore */
 	st->seen++;
+	if (cfs_idset_add(&st->listed, &id) < 0)
+		return -ENOMEM;
 	if (cfs_catalog_snapshot_get(st->cat, &id, &v) == 0)
 		return 0;
 	int e = snapshot_object_load(st->r, name, &id, st->b);
@@ -705,20 +708,19 @@ static int sync_snapshot_cb(const char *name, uint64_t size, void *ud)
 	return 0;
 }
 
+/* A snapshot the catalog has and the listing did not show is gone (the
+ * listing is complete: S3 and local listings are strongly consistent, and
+ * nothing commits to this catalog during a sync, which holds its lock). */
 static int drop_vanished_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
 {
 	struct sync_state *st = ud;
-	char hex[CFS_ID_HEX_SIZE], name[96];
-	uint64_t size;
 	struct cfs_id id;
 	(void)val;
 	(void)vlen;
 	if (klen != CFS_ID_SIZE)
 		return 0;
 	memcpy(id.b, key, CFS_ID_SIZE);
-	cfs_id_hex(&id, hex);
-	snprintf(name, sizeof(name), "snapshots/%s", hex);
-	if (cfs_objstore_head(st->r->store, name, &size) == -ENOENT)
+	if (!cfs_idset_contains(&st->listed, &id))
 		cfs_catalog_batch_delete_snapshot(st->b, &id);
 	return 0;
 }
@@ -814,23 +816,24 @@ static int sync_pack_cb(const char *name, uint64_t size, void *ud)
 	return 0;
 }
 
-static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat)
+static int sync_catalog_in(struct sync_state *st)
 {
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL, *b2 = NULL;
-	struct sync_state st = {r, cat, NULL, 0, 0};
+	struct cfs_repo *r = st->r;
+	struct cfs_catalog *cat = st->cat;
 	int e;
 
-	e = cfs_objstore_list(r->store, "index/", sync_index_cb, &st);
+	e = cfs_objstore_list(r->store, "index/", sync_index_cb, st);
 	if (e < 0)
 		return e;
 	e = cfs_catalog_batch_new(&b);
 	if (e < 0)
 		return e;
-	st.b = b;
-	e = cfs_objstore_list(r->store, "snapshots/", sync_snapshot_cb, &st);
+	st->b = b;
+	e = cfs_objstore_list(r->store, "snapshots/", sync_snapshot_cb, st);
 	if (e < 0)
 		return e;
-	e = cfs_catalog_snapshot_foreach(cat, drop_vanished_cb, &st);
+	e = cfs_catalog_snapshot_foreach(cat, drop_vanished_cb, st);
 	if (e < 0)
 		return e;
 	e = cfs_catalog_commit(cat, b);
@@ -842,7 +845,7 @@ static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat)
 	 * and mounts from a fresh cache. */
 	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
 	if (r->writer || cfs_catalog_meta_get(cat, CFS_REPO_META_PACKS_SCANNED, &v) == -ENOENT) {
-		e = cfs_objstore_list(r->store, "data/", sync_pack_cb, &st);
+		e = cfs_objstore_list(r->store, "data/", sync_pack_cb, st);
 		if (e < 0)
 			return e;
 		e = cfs_catalog_batch_new(&b2);
@@ -856,6 +859,14 @@ static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat)
 	/* Damaged index or snapshot objects do not stop an open: `check` names
 	 * them and reads go on for everything else. */
 	return 0;
+}
+
+static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat)
+{
+	struct sync_state st = {r, cat, NULL, 0, 0, CFS_IDSET_INIT};
+	int e = sync_catalog_in(&st);
+	cfs_idset_release(&st.listed);
+	return e;
 }
 
 int cfs_repo_sync_catalog(struct cfs_repo *r)
