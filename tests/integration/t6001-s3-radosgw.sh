@@ -90,6 +90,15 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null 2>&1 && command -v pyth
 	g2=$(jq '.requests["GET range"] // 0' "$WORK/stats2.json")
 	[ "$g1" -gt 0 ] || fail "the first mount made no range GET: $(cat "$WORK/stats1.json")"
 	[ "$g2" = "$g1" ] || fail "the second mount made $((g2 - g1)) range GETs, expected 0 (disk cache)"
+	log "range GETs: $g1 for the first mount's reads, none for the second's"
+	# A restore while the mount holds the disk cache: one of its own, gone after.
+	mount_fs "$WORK/mnt" -o disk_cache_size=128
+	mkdir "$WORK/r-busy"
+	CACHE=$FS_CACHE ok cfs restore "$name" "$WORK/r-busy"
+	assert_same_tree "$SRC" "$WORK/r-busy$SRC"
+	umount_fs "$WORK/mnt"
+	left=$(find "$FS_CACHE" -path '*/readers/*-packs-*' | wc -l)
+	[ "$left" = 0 ] || fail "the restore's own disk cache was left behind ($left entries)"
 	# A budget smaller than what is read: the cache stays within it.
 	FS_CACHE=$WORK/cache-dc-small
 	mount_fs "$WORK/mnt" -o disk_cache_size=8
