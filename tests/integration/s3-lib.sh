@@ -9,7 +9,10 @@
 #
 #   need_radosgw           skip (77) unless the Ceph daemons are installed
 #   radosgw_start          start the cluster (~13 s); exports AWS_* so that
-#                          chronoctl and chronofs reach it, sets S3_ENDPOINT
+#                          chronoctl and chronofs reach it, sets S3_ENDPOINT;
+#                          with openssl, radosgw also serves HTTPS on
+#                          127.0.0.1:$RGW_TLS_PORT with a self-signed
+#                          certificate, S3_CA (else S3_CA is empty)
 #   s3_bucket NAME         create a bucket
 #   s3_curl ARGS...        curl with the test's credentials (SigV4)
 #   s3_proxy_start PORT RATE
@@ -23,6 +26,8 @@
 S3_KEY=chronofs-test-key
 S3_SECRET=chronofs-test-secret
 RGW_PORT=${RGW_PORT:-7480}
+RGW_TLS_PORT=${RGW_TLS_PORT:-7443}
+S3_CA=''
 
 need_radosgw() {
 	local t
@@ -42,8 +47,15 @@ _s3_wait() { # TRIES CMD...: run CMD every 0.2 s until it succeeds
 }
 
 radosgw_start() {
-	local D=$WORK/ceph fsid osd_uuid id C
+	local D=$WORK/ceph fsid osd_uuid id C tls=''
 	mkdir -p "$D"/{mon,osd,run,log}
+	# HTTPS as well, with a certificate of its own (S3_CA: its CA file).
+	if command -v openssl >/dev/null 2>&1 &&
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$D/tls.key" -out "$D/tls.crt" -days 2 \
+			-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >"$D/log/openssl.log" 2>&1; then
+		tls=" ssl_endpoint=127.0.0.1:$RGW_TLS_PORT ssl_certificate=$D/tls.crt ssl_private_key=$D/tls.key"
+		S3_CA=$D/tls.crt
+	fi
 	fsid=$(cat /proc/sys/kernel/random/uuid)
 	cat >"$D/ceph.conf" <<CONF
 [global]
@@ -74,7 +86,7 @@ memstore_device_bytes = ${RGW_MEMSTORE_BYTES:-2147483648}
 osd_op_num_shards = 1
 osd_op_num_threads_per_shard = 2
 [client.rgw.test]
-rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT
+rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT$tls
 rgw_dns_name = 127.0.0.1
 ms_mon_client_mode = crc
 rgw_thread_pool_size = 64

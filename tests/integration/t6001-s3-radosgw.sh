@@ -12,6 +12,8 @@
 #     restored under --limit-download, round-trip;
 #   - the mount keeps what it read in its disk cache (a second mount sends
 #     no range GET) within the budget;
+#   - TLS: the server's certificate is verified (refused without its CA,
+#     accepted with AWS_CA_BUNDLE);
 #   - a wrong secret key fails with exit 1 and names the HTTP status.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -109,6 +111,23 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null 2>&1 && command -v pyth
 	kill "$S3_PROXY_PID"
 	wait_rc "$S3_PROXY_PID"
 	export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
+fi
+
+# TLS: verified by default (an unknown CA is refused, naming the
+# certificate problem), AWS_CA_BUNDLE trusts the server's own.
+if [ -n "$S3_CA" ]; then
+	s3_bucket chronofs-t6001-tls
+	REPO=s3://chronofs-t6001-tls/r CACHE=$WORK/cache-tls
+	AWS_ENDPOINT_URL_S3=https://127.0.0.1:$RGW_TLS_PORT expect_exit 1 cfs init
+	expect_in "$ERR" "certificate"
+	AWS_ENDPOINT_URL_S3=https://127.0.0.1:$RGW_TLS_PORT AWS_CA_BUNDLE=$S3_CA ok cfs init
+	AWS_ENDPOINT_URL_S3=https://127.0.0.1:$RGW_TLS_PORT AWS_CA_BUNDLE=$S3_CA ok cfs snapshot create "$SRC/more"
+	mkdir "$WORK/r-tls"
+	AWS_ENDPOINT_URL_S3=https://127.0.0.1:$RGW_TLS_PORT AWS_CA_BUNDLE=$S3_CA ok cfs restore latest "$WORK/r-tls"
+	assert_same_tree "$SRC/more" "$WORK/r-tls$SRC/more"
+	REPO=s3://chronofs-t6001/repos/one CACHE=$WORK/cache-fresh
+else
+	log "no openssl here: TLS part not run"
 fi
 
 # A wrong secret: refused, with the status in the message.
