@@ -26,6 +26,11 @@ void cfs_ratelimit_init(struct cfs_ratelimit *l, uint64_t rate);
 void cfs_ratelimit_release(struct cfs_ratelimit *l);
 /* Account for n bytes, sleeping as long as the limit requires. */
 void cfs_ratelimit_take(struct cfs_ratelimit *l, size_t n);
+/* The bookkeeping of take at time now (cfs_mono_ns()): account for n bytes
+ * and return how many ns to wait before they may go (0: at once). */
+int64_t cfs_ratelimit_reserve(struct cfs_ratelimit *l, size_t n, int64_t now);
+/* BURST: how far behind real time the clock may fall (idle time saved up). */
+#define CFS_RATELIMIT_BURST_NS (100 * 1000000LL)
 /* How many bytes one step of a streamed transfer should take at most, so
  * that no single sleep is long (a quarter of a second's worth, >= 1 KiB);
  * SIZE_MAX when unlimited. */

@@ -6,8 +6,7 @@
 #include "chronofs/ratelimit.h"
 #include "chronofs/util.h"
 
-/* How far behind real time the clock may fall: a short burst after idling. */
-#define BURST_NS (100 * 1000000LL)
+#define BURST_NS CFS_RATELIMIT_BURST_NS
 
 void cfs_ratelimit_init(struct cfs_ratelimit *l, uint64_t rate)
 {
@@ -21,18 +20,25 @@ void cfs_ratelimit_release(struct cfs_ratelimit *l)
 	pthread_mutex_destroy(&l->lock);
 }
 
-void cfs_ratelimit_take(struct cfs_ratelimit *l, size_t n)
+int64_t cfs_ratelimit_reserve(struct cfs_ratelimit *l, size_t n, int64_t now)
 {
 	if (l->rate == 0 || n == 0)
-		return;
+		return 0;
 	pthread_mutex_lock(&l->lock);
-	int64_t now = cfs_mono_ns();
 	if (l->clock_ns < now - BURST_NS)
 		l->clock_ns = now - BURST_NS;
 	/* n / rate seconds, without overflow for any n this process moves. */
 	l->clock_ns += (int64_t)((double)n * 1e9 / (double)l->rate);
 	int64_t wait = l->clock_ns - now;
 	pthread_mutex_unlock(&l->lock);
+	return wait > 0 ? wait : 0;
+}
+
+void cfs_ratelimit_take(struct cfs_ratelimit *l, size_t n)
+{
+	if (l->rate == 0 || n == 0)
+		return;
+	int64_t wait = cfs_ratelimit_reserve(l, n, cfs_mono_ns());
 	if (wait <= 0)
 		return;
 	struct timespec ts;

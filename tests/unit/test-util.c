@@ -374,28 +374,35 @@ Test(files, write_and_pread, .init = setup, .fini = teardown)
 	cr_assert_eq(cfs_fsync_dir(p), -ENOTDIR);
 }
 
-/* The limit's bookkeeping, not its timing (timing belongs in benchmarks):
- * each take moves the clock on by n / rate, idle time is not saved up
- * beyond the burst, and no limit means no clock at all. */
+/* The limit's bookkeeping, at given instants (timing belongs in
+ * benchmarks): each reservation moves the clock on by n / rate, the wait
+ * is how far the clock is ahead of now, idle time is saved up only to the
+ * burst, and no limit means no clock at all. */
 Test(ratelimit, clock_and_steps)
 {
+	const int64_t ms = 1000000, t0 = 1000000 * ms;
 	struct cfs_ratelimit l;
 	cfs_ratelimit_init(&l, 0);
-	cfs_ratelimit_take(&l, 1u << 30);
+	cr_assert_eq(cfs_ratelimit_reserve(&l, 1u << 30, t0), 0);
 	cr_assert_eq(l.clock_ns, 0);
 	cr_assert_eq(cfs_ratelimit_step(&l), SIZE_MAX);
+	cfs_ratelimit_take(&l, 1u << 30); /* returns at once */
 	cfs_ratelimit_release(&l);
 
-	/* 1 GiB/s: 64 KiB is 61 us, well inside the 100 ms burst: no sleep. */
-	cfs_ratelimit_init(&l, 1u << 30);
-	int64_t before = cfs_mono_ns();
-	cfs_ratelimit_take(&l, 64 * 1024);
-	int64_t c1 = l.clock_ns;
-	cr_assert_geq(c1, before - 100 * 1000000LL + 61000);
-	cr_assert_leq(c1, cfs_mono_ns());
-	cfs_ratelimit_take(&l, 64 * 1024);
-	cr_assert_eq(l.clock_ns - c1, (int64_t)(65536.0 * 1e9 / (double)(1u << 30)));
-	cr_assert_eq(cfs_ratelimit_step(&l), (size_t)(1u << 28));
+	/* 1 MiB/s. */
+	cfs_ratelimit_init(&l, 1u << 20);
+	cr_assert_eq(CFS_RATELIMIT_BURST_NS, 100 * ms);
+	/* 64 KiB (62.5 ms) fits the 100 ms burst: no wait. */
+	cr_assert_eq(cfs_ratelimit_reserve(&l, 64 * 1024, t0), 0);
+	cr_assert_eq(l.clock_ns, t0 - 100 * ms + 62500000);
+	/* 64 KiB more at the same instant: 25 ms past now. */
+	cr_assert_eq(cfs_ratelimit_reserve(&l, 64 * 1024, t0), 25 * ms);
+	/* Three threads at once queue up behind each other. */
+	cr_assert_eq(cfs_ratelimit_reserve(&l, 64 * 1024, t0), 87500000);
+	cr_assert_eq(cfs_ratelimit_reserve(&l, 64 * 1024, t0 + 10 * ms), 140 * ms);
+	/* After 10 s idle only the burst is saved up: 1 MiB waits 900 ms. */
+	cr_assert_eq(cfs_ratelimit_reserve(&l, 1u << 20, t0 + 10000 * ms), 900 * ms);
+	cr_assert_eq(cfs_ratelimit_step(&l), (size_t)(1u << 18));
 	cfs_ratelimit_release(&l);
 
 	/* Slow limits still move at least 1 KiB per step. */
