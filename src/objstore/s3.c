@@ -63,6 +63,9 @@ struct s3 {
 	/* --limit-upload/--limit-download, applied as the bytes move (a whole
 	 * pack at full speed and then a sleep would be no limit to a link). */
 	struct cfs_ratelimit up, down;
+	/* Keys per ListObjectsV2 page, 0: the server's (1000). Tests set
+	 * CHRONOFS_S3_LIST_PAGE to walk many pages of a small bucket. */
+	unsigned list_page;
 };
 
 /* ---- configuration ------------------------------------------------------ */
@@ -787,7 +790,14 @@ static int s3_list(void *impl, const char *prefix, cfs_objstore_list_cb cb, void
 			if (r < 0)
 				return r;
 		}
-		r = cfs_buf_append(&query, "list-type=2&prefix=", 19);
+		r = cfs_buf_append(&query, "list-type=2&", 12);
+		if (r == 0 && s->list_page) {
+			char mk[32];
+			int l = snprintf(mk, sizeof(mk), "max-keys=%u&", s->list_page);
+			r = cfs_buf_append(&query, mk, (size_t)l);
+		}
+		if (r == 0)
+			r = cfs_buf_append(&query, "prefix=", 7);
 		if (r == 0)
 			r = cfs_s3_uri_encode(full, false, &query);
 		if (r == 0)
@@ -853,6 +863,9 @@ int cfs_objstore_s3_new(const char *location, const struct cfs_objstore_options 
 	pthread_mutex_init(&s->lock, NULL);
 	cfs_ratelimit_init(&s->up, o->limit_upload);
 	cfs_ratelimit_init(&s->down, o->limit_download);
+	const char *lp = getenv("CHRONOFS_S3_LIST_PAGE");
+	if (lp && *lp)
+		s->list_page = (unsigned)CFS_MIN(strtoul(lp, NULL, 10), 1000ul);
 	int r = cfs_s3_config_parse(location, &s->cfg);
 	if (r < 0)
 		log_error("%s: not a valid S3 location (s3://BUCKET or s3://BUCKET/PREFIX; bucket names are 3 to 63 "

@@ -6,7 +6,8 @@
 #   - the objects are keys under PREFIX/ (config, keys/, data/, index/,
 #     snapshots/);
 #   - a machine that never saw the repository (empty cache) lists and
-#     restores every snapshot from the bucket alone;
+#     restores every snapshot from the bucket alone, also when every listing
+#     takes many pages (ListObjectsV2 continuation);
 #   - an incremental snapshot, and the mount, give back the source;
 #   - several packs uploaded at once (--transfers) under --limit-upload, and
 #     restored under --limit-download, round-trip;
@@ -69,6 +70,16 @@ mkdir "$WORK/r3"
 ok cfs restore "$first" "$WORK/r3"
 assert_same_tree "$WORK/r1$SRC" "$WORK/r3$SRC"
 ok cfs check --read-data
+
+# Listings of many pages (two keys a page): the same snapshots, a restore.
+CACHE=$WORK/cache-pages
+export CHRONOFS_S3_LIST_PAGE=2
+[ "$(snap_count)" = 3 ] || fail "with two keys a listing page: $(snap_count) snapshots, expected 3"
+mkdir "$WORK/r-pages"
+ok cfs restore "$first" "$WORK/r-pages"
+assert_same_tree "$WORK/r1$SRC" "$WORK/r-pages$SRC"
+unset CHRONOFS_S3_LIST_PAGE
+CACHE=$WORK/cache-fresh
 
 # The mount reads from the bucket.
 FS_CACHE=$WORK/cache-mount
