@@ -92,6 +92,7 @@ struct cfs_repo_sync_stats {
 	uint64_t indexes_loaded;   /* index/ objects new to the catalog */
 	uint64_t indexes_bad;      /* index/ objects that could not be read */
 	uint64_t packs_adopted;    /* packs no index covered, read from their headers */
+	uint64_t packs_bad;        /* such packs whose header could not be read */
 	uint64_t snapshots_loaded; /* snapshots/ objects new to the catalog */
 };
 void cfs_repo_sync_stats(const struct cfs_repo *r, struct cfs_repo_sync_stats *ret);

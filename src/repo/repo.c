@@ -412,6 +412,28 @@ static int load_keys(struct cfs_repo *r, const struct cfs_repo_open_options *o)
 	return t.result == -ENOENT ? -ENOKEY : t.result;
 }
 
+/* The disk cache of a remote store: <cache>/<repo id>/packs, or when
+ * another process (a mount, a backup) has it, one of this run's own, reaped
+ * like a reader's directory if we are killed. Without one, reads go on
+ * uncached. */
+static void open_disk_cache(struct cfs_repo *r, uint64_t bytes)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/packs", r->cache_dir);
+	int e = cfs_objstore_disk_cache(r->store, path, bytes, false);
+	if (e == -EBUSY) {
+		uint8_t rnd[8];
+		char hex[17];
+		e = cfs_random_bytes(rnd, sizeof(rnd));
+		cfs_hex_encode(rnd, sizeof(rnd), hex);
+		snprintf(path, sizeof(path), "%s/readers/%ld-packs-%s", r->cache_dir, (long)getpid(), hex);
+		if (e == 0)
+			e = cfs_objstore_disk_cache(r->store, path, bytes, true);
+	}
+	if (e < 0)
+		(void)log_warning_errno(e, "Cannot use a disk cache at %s: %m; reading packs without it", path);
+}
+
 int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 {
 	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
@@ -420,6 +442,8 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	char hex[CFS_ID_HEX_SIZE], path[4096];
 	int e;
 
+	if (o->rebuild_catalog && !o->writer)
+		return -EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -495,27 +519,8 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	r->cache_dir = strdup(path);
 	if (!r->cache_dir)
 		return -ENOMEM;
-	if (o->disk_cache_bytes && cfs_objstore_remote(r->store)) {
-		snprintf(path, sizeof(path), "%s/packs", r->cache_dir);
-		e = cfs_objstore_disk_cache(r->store, path, o->disk_cache_bytes, false);
-		if (e == -EBUSY) {
-			/* Another process (a mount, a backup) has it: one of our
-			 * own for this run, reaped like a reader's directory if
-			 * we are killed. */
-			uint8_t rnd[8];
-			char rhex[17];
-			e = cfs_random_bytes(rnd, sizeof(rnd));
-			cfs_hex_encode(rnd, sizeof(rnd), rhex);
-			snprintf(path, sizeof(path), "%s/readers/%ld-packs-%s", r->cache_dir, (long)getpid(), rhex);
-			if (e == 0)
-				e = cfs_objstore_disk_cache(r->store, path, o->disk_cache_bytes, true);
-		}
-		if (e < 0)
-			(void)log_warning_errno(e, "Cannot use a disk cache under %s: %m; reading packs without it",
-						r->cache_dir);
-	}
-	if (o->rebuild_catalog && !o->writer)
-		return -EINVAL;
+	if (o->disk_cache_bytes && cfs_objstore_remote(r->store))
+		open_disk_cache(r, o->disk_cache_bytes);
 	if (r->writer)
 		e = open_writer(r, o->lock_wait_sec, o->rebuild_catalog);
 	else
@@ -811,8 +816,15 @@ static int sync_pack_cb(const char *name, uint64_t size, void *ud)
 	 * another host that has not committed yet, or one whose index/ object
 	 * is lost. Its header makes its blobs reusable and readable. A damaged
 	 * one is left for `check` to name. */
-	if (cfs_repo_adopt_pack(st->r, st->cat, name, size) == 0)
+	int e = cfs_repo_adopt_pack(st->r, st->cat, name, size);
+	if (e == 0) {
 		st->r->sync_stats.packs_adopted++;
+	} else {
+		st->r->sync_stats.packs_bad++;
+		(void)log_warning_errno(e, "Cannot read the header of pack %s in %s: %m (its blobs stay unknown to the "
+				     "catalog; chronoctl check names it)",
+				  name, cfs_objstore_location(st->r->store));
+	}
 	return 0;
 }
 
@@ -844,10 +856,13 @@ static int sync_catalog_in(struct sync_state *st)
 	 * so that a repository whose index/ objects are lost still restores
 	 * and mounts from a fresh cache. */
 	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
-	if (r->writer || cfs_catalog_meta_get(cat, CFS_REPO_META_PACKS_SCANNED, &v) == -ENOENT) {
+	bool scanned = cfs_catalog_meta_get(cat, CFS_REPO_META_PACKS_SCANNED, &v) == 0;
+	if (r->writer || !scanned) {
 		e = cfs_objstore_list(r->store, "data/", sync_pack_cb, st);
 		if (e < 0)
 			return e;
+	}
+	if (!scanned) {
 		e = cfs_catalog_batch_new(&b2);
 		if (e < 0)
 			return e;

@@ -54,10 +54,19 @@ int get_password(bool confirm, char **ret, size_t *ret_len);
 int open_repo(bool writer, struct cfs_repo **ret);
 /* The same, throwing the local catalog away first (writer only). */
 int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret);
-/* Options of a verb that has none of its own: the global ones and --help.
- * 1 when help was printed (the verb returns 0), 0 to go on (operands from
- * optind), < 0 on a bad option (usage printed). */
-int parse_global_only(int argc, char **argv, void (*usage)(FILE *f));
+/* Options of a verb that has few of its own: the global ones, --help,
+ * and --json when json is not NULL; then exactly nargs operands (from
+ * optind; nargs < 0: the verb checks them). 1 when help was printed (the
+ * verb returns 0), 0 to go on, < 0 on bad usage (usage printed). */
+int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs);
+/* A verb with verbs of its own ("snapshot create", "catalog rebuild"):
+ * run the one argv[1] names with argv + 1. */
+struct subverb {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+int dispatch_subverb(const char *verb, int argc, char **argv, const struct subverb *v, size_t n,
+		     void (*usage)(FILE *f));
 /* Print usage of a verb or the tool; returns 0. */
 void usage_main(FILE *f);
 

@@ -20,13 +20,9 @@ static int verb_rebuild(int argc, char **argv)
 {
 	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
 	struct cfs_repo_sync_stats st;
-	int e = parse_global_only(argc, argv, usage);
+	int e = parse_simple_options(argc, argv, usage, NULL, 0);
 	if (e != 0)
 		return e < 0 ? e : 0;
-	if (optind != argc) {
-		usage(stderr);
-		return -EINVAL;
-	}
 	e = open_repo_with(true, true, &r);
 	if (e < 0)
 		return e;
@@ -39,27 +35,20 @@ static int verb_rebuild(int argc, char **argv)
 	       "headers\n",
 	       cfs_repo_location(r), (unsigned long long)st.snapshots_loaded, (unsigned long long)st.indexes_loaded,
 	       (unsigned long long)st.packs_adopted);
-	if (st.indexes_bad) {
+	if (st.indexes_bad)
 		log_error("%llu index object(s) could not be read (chronoctl check names them); their packs were read "
 			  "from their own headers",
 			  (unsigned long long)st.indexes_bad);
+	if (st.packs_bad)
+		log_error("%llu pack(s) no index object covers could not be read (named above)",
+			  (unsigned long long)st.packs_bad);
+	if (st.indexes_bad || st.packs_bad)
 		return -EBADMSG;
-	}
 	return 0;
 }
 
 int cmd_catalog(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return -EINVAL;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[1], "rebuild") == 0)
-		return verb_rebuild(argc - 1, argv + 1);
-	usage(stderr);
-	return log_error_errno(-EINVAL, "Unknown catalog verb \"%s\"", argv[1]);
+	static const struct subverb verbs[] = {{"rebuild", verb_rebuild}};
+	return dispatch_subverb("catalog", argc, argv, verbs, ARRAY_SIZE(verbs), usage);
 }

@@ -22,13 +22,9 @@ int cmd_restore(int argc, char **argv)
 	_cleanup_free_ char *spec = NULL;
 	struct cfs_restore_stats st;
 	struct cfs_snapshot s;
-	int e = parse_global_only(argc, argv, usage);
+	int e = parse_simple_options(argc, argv, usage, NULL, 2);
 	if (e != 0)
 		return e < 0 ? e : 0;
-	if (argc - optind != 2) {
-		usage(stderr);
-		return -EINVAL;
-	}
 	spec = strdup(argv[optind]);
 	if (!spec)
 		return -ENOMEM;

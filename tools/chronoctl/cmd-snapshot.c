@@ -395,46 +395,12 @@ out:
 	return e;
 }
 
-static int parse_json_only(int argc, char **argv, bool *json, int nargs)
-{
-	static const struct option opts[] = {
-		GLOBAL_LONG_OPTIONS,
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{},
-	};
-	int c, e;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-		if ((e = handle_global_option(c, optarg)) != 0) {
-			if (e < 0)
-				return e;
-			continue;
-		}
-		switch (c) {
-		case 'j':
-			*json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 1;
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (argc - optind != nargs) {
-		usage(stderr);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int verb_list(int argc, char **argv)
 {
 	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
 	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
 	bool json = false;
-	int e = parse_json_only(argc, argv, &json, 0);
+	int e = parse_simple_options(argc, argv, usage, &json, 0);
 	if (e != 0)
 		return e < 0 ? e : 0;
 	e = open_repo(false, &r);
@@ -475,7 +441,7 @@ static int verb_show(int argc, char **argv)
 	struct cfs_snapshot s;
 	struct cfs_id id;
 	bool json = false;
-	int e = parse_json_only(argc, argv, &json, 1);
+	int e = parse_simple_options(argc, argv, usage, &json, 1);
 	if (e != 0)
 		return e < 0 ? e : 0;
 	const char *spec = argv[optind];
@@ -502,20 +468,10 @@ static int verb_show(int argc, char **argv)
 
 int cmd_snapshot(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return -EINVAL;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[1], "create") == 0)
-		return verb_create(argc - 1, argv + 1);
-	if (strcmp(argv[1], "list") == 0)
-		return verb_list(argc - 1, argv + 1);
-	if (strcmp(argv[1], "show") == 0)
-		return verb_show(argc - 1, argv + 1);
-	usage(stderr);
-	return log_error_errno(-EINVAL, "Unknown snapshot verb \"%s\"", argv[1]);
+	static const struct subverb verbs[] = {
+		{"create", verb_create},
+		{"list", verb_list},
+		{"show", verb_show},
+	};
+	return dispatch_subverb("snapshot", argc, argv, verbs, ARRAY_SIZE(verbs), usage);
 }

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "chronofs/log.h"
 #include "chronoctl.h"
 #include "../common/cli.h"
 
@@ -26,10 +29,11 @@ int open_repo(bool writer, struct cfs_repo **ret)
 	return open_repo_with(writer, false, ret);
 }
 
-int parse_global_only(int argc, char **argv, void (*usage)(FILE *f))
+int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs)
 {
 	static const struct option opts[] = {
 		GLOBAL_LONG_OPTIONS,
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -40,6 +44,10 @@ int parse_global_only(int argc, char **argv, void (*usage)(FILE *f))
 				return e;
 			continue;
 		}
+		if (c == 'j' && json) {
+			*json = true;
+			continue;
+		}
 		if (c == 'h') {
 			usage(stdout);
 			return 1;
@@ -47,5 +55,27 @@ int parse_global_only(int argc, char **argv, void (*usage)(FILE *f))
 		usage(stderr);
 		return -EINVAL;
 	}
+	if (nargs >= 0 && argc - optind != nargs) {
+		usage(stderr);
+		return -EINVAL;
+	}
 	return 0;
+}
+
+int dispatch_subverb(const char *verb, int argc, char **argv, const struct subverb *v, size_t n,
+		     void (*usage)(FILE *f))
+{
+	if (argc < 2) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(argv[1], v[i].name) == 0)
+			return v[i].fn(argc - 1, argv + 1);
+	usage(stderr);
+	return log_error_errno(-EINVAL, "Unknown %s verb \"%s\"", verb, argv[1]);
 }
