@@ -22,13 +22,16 @@
 #include "chronofs/util.h"
 #include "ingest/ingest-internal.h"
 
-/* Hard-link groups met during this run: (dev, ino) -> extents, so a second
- * link reuses the first one's chunk list instead of reading the file again. */
+/*
+ * Hard-link groups met during this run: (dev, ino) -> the entry of the first
+ * name captured (metadata from before its read, extents, xattrs). Every later
+ * name of the group gets exactly that entry under its own name: a group has
+ * one content per snapshot, whichever of its paths is asked for.
+ */
 struct link_slot {
 	uint64_t dev, ino; /* ino 0 = empty */
-	struct cfs_extent *extents;
-	uint32_t n_extents;
-	uint64_t size;
+	struct cfs_tree_entry e; /* owned copy (its name is the first name's) */
+	bool reported;           /* a change since the first name was reported */
 };
 
 struct link_map {
@@ -57,6 +60,9 @@ struct ctx {
 	uint8_t *buf; /* owned read window */
 	size_t buf_cap;
 	bool have_parent;
+	/* The parent's start: an entry whose ctime is within
+	 * racy_window_ns() of it, or after it, may have missed a change. */
+	int64_t parent_time_ns;
 	uint32_t uid, gid; /* owner of made-up entries (streams, their dirs) */
 	int64_t t0;        /* monotonic start */
 	int64_t next_progress;
@@ -92,7 +98,7 @@ static void progress(struct ctx *c, bool done)
 static void link_map_release(struct link_map *m)
 {
 	for (size_t i = 0; i < m->cap; i++)
-		free(m->slots[i].extents);
+		cfs_tree_entry_release(&m->slots[i].e);
 	free(m->slots);
 	*m = (struct link_map){0};
 }
@@ -115,6 +121,8 @@ static struct link_slot *link_find(struct link_map *m, uint64_t dev, uint64_t in
 	}
 }
 
+/* Remember e (complete: its extents' ids are known) as the entry of the
+ * group (dev, ino). */
 static int link_add(struct link_map *m, uint64_t dev, uint64_t ino, const struct cfs_tree_entry *e)
 {
 	if (ino == 0)
@@ -140,16 +148,12 @@ static int link_add(struct link_map *m, uint64_t dev, uint64_t ino, const struct
 	while (m->slots[i].ino)
 		i = (i + 1) & (m->cap - 1);
 	struct link_slot *s = &m->slots[i];
-	if (e->n_extents) {
-		s->extents = malloc(e->n_extents * sizeof(*e->extents));
-		if (!s->extents)
-			return -ENOMEM;
-		memcpy(s->extents, e->extents, e->n_extents * sizeof(*e->extents));
-	}
+	int r = cfs_tree_entry_copy(e, &s->e);
+	if (r < 0)
+		return r;
 	s->dev = dev;
 	s->ino = ino;
-	s->n_extents = e->n_extents;
-	s->size = e->size;
+	s->reported = false;
 	m->n++;
 	return 0;
 }
@@ -461,11 +465,17 @@ static int chunk_mem(struct ctx *c, const uint8_t *p, size_t n, struct cfs_tree_
 	return 0;
 }
 
-/* Chunk [start, end) of fd into e's extents. A read error (a source
- * problem, reported per file) comes back through *ret_src_err, repository
- * errors as the return value. */
+#define STREAM_READ_MAX (1u << 20)
+
+/*
+ * Chunk [start, end) of fd into e's extents (stream: read(2) from the current
+ * position instead of pread). A read error (a source problem, reported per
+ * file) comes back through *ret_src_err, repository errors as the return
+ * value. A read that ends early (the file shrank, or end is UINT64_MAX: read
+ * to the end) sets *ret_eof to the offset of the end of file.
+ */
 static int read_region(struct ctx *c, int fd, bool stream, uint64_t start, uint64_t end,
-		       struct cfs_tree_entry *e, size_t *ext_cap, int *ret_src_err)
+		       struct cfs_tree_entry *e, size_t *ext_cap, int *ret_src_err, uint64_t *ret_eof)
 {
 	const struct cfs_chunker *ch = cfs_repo_chunker(c->r);
 	size_t have = 0; /* bytes in buf not yet chunked */
@@ -477,6 +487,10 @@ static int read_region(struct ctx *c, int fd, bool stream, uint64_t start, uint6
 		bool eof = pos >= end;
 		while (!eof && have < c->buf_cap) {
 			size_t want = (size_t)CFS_MIN((uint64_t)(c->buf_cap - have), end - pos);
+			/* Pseudo-files allocate a kernel buffer of the size asked
+			 * for (/proc/sys answers ENOMEM above 4 MiB). */
+			if (stream)
+				want = CFS_MIN(want, (size_t)STREAM_READ_MAX);
 			ssize_t n = stream ? cfs_read_full(fd, c->buf + have, want)
 					   : cfs_pread_full(fd, c->buf + have, want, pos);
 			if (n < 0) {
@@ -487,9 +501,10 @@ static int read_region(struct ctx *c, int fd, bool stream, uint64_t start, uint6
 			have += (size_t)n;
 			pos += (uint64_t)n;
 			if ((size_t)n < want) {
-				/* Shrunk while reading: store what is there; the
-				 * caller's stat comparison reports it. */
+				/* The end of the file came first: store what is
+				 * there, and say where the file ends. */
 				end = pos;
+				*ret_eof = pos;
 			}
 			eof = pos >= end;
 		}
@@ -521,17 +536,65 @@ static bool stat_changed(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_nsec != b->st_ctim.tv_nsec;
 }
 
+/* Whether st still shows what entry e recorded (size, mtime, ctime). */
+static bool entry_matches_stat(const struct cfs_tree_entry *e, const struct stat *st)
+{
+	return e->size == (uint64_t)st->st_size &&
+	       e->mtime_ns == (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec &&
+	       e->ctime_ns == (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
 /*
- * Read a regular file. Returns a repository error (< 0) to abort, 0 when the
- * entry is complete, 1 when the file was reported and must be left out, 2
- * when it vanished (left out, a warning only). *ret_read: the contents were
- * read (not taken from another link of the same file).
+ * Another name of a hard-link group whose first name was captured in this
+ * run: it gets the first name's entry (content, metadata from before that
+ * read, xattrs) under its own name. If the file changed since (st, its
+ * metadata now, differs), the group is reported once as changed during the
+ * snapshot (exit 3); what was recorded is its state before the change, so
+ * the next incremental snapshot reads it again.
  */
-static int backup_file(struct ctx *c, int dirfd, const char *name, const char *path, struct cfs_tree_entry *e,
-		       struct loaded *pl, bool *ret_read)
+static int link_member(struct ctx *c, struct link_slot *s, const char *name, const char *path,
+		       const struct stat *st, struct cfs_tree_entry *e)
+{
+	int r = cfs_tree_entry_copy(&s->e, e);
+	if (r < 0)
+		return r;
+	free(e->name);
+	e->name = (uint8_t *)strdup(name);
+	if (!e->name) {
+		cfs_tree_entry_release(e);
+		return -ENOMEM;
+	}
+	e->name_len = (uint16_t)strlen(name);
+	if (!s->reported && !entry_matches_stat(&s->e, st)) {
+		log_error("%s changed while the snapshot was taken (it is a hard link of %s, captured before the "
+			  "change); the snapshot holds the state before the change for every name of the file",
+			  path, (const char *)s->e.name);
+		c->res->n_unreadable++;
+		s->reported = true;
+	}
+	return 0;
+}
+
+/*
+ * Read a regular file. pre: its lstat from the listing, taken before
+ * anything was read (or NULL). The entry records the metadata from before
+ * the read (pre, or fstat of the open file when the name now leads to
+ * another inode), and the bytes read: a file that shrank is stored with the
+ * size read, a file that grew with the size it had, and a file whose size,
+ * mtime or ctime differ before and after the read is reported (exit 3).
+ * Since the recorded times are the ones from before, an incremental
+ * snapshot that follows sees such a file as changed and reads it again.
+ * Pseudo-files that report a size of 0 (/proc) are read to their end.
+ *
+ * Returns a repository error (< 0) to abort, 0 when the entry is complete,
+ * 1 when the file was reported and must be left out, 2 when it vanished
+ * (left out, a warning only).
+ */
+static int backup_file(struct ctx *c, int dirfd, const char *name, const char *path, const struct stat *pre,
+		       struct cfs_tree_entry *e, struct loaded *pl)
 {
 	_cleanup_close_ int fd = -1;
-	struct stat st, st2;
+	struct stat fst, after;
 	size_t ext_cap = 0;
 	int src_err = 0, r;
 	bool in_mem = false;
@@ -557,27 +620,20 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 		log_error_errno(-errno, "Cannot read %s: %m (left out of the snapshot)", path);
 		return 1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode)) {
 		log_error("Cannot read %s: replaced while being opened (left out of the snapshot)", path);
 		return 1;
 	}
-	fill_stat(e, &st);
-	e->size = (uint64_t)st.st_size;
-
-	if (st.st_nlink > 1) {
-		struct link_slot *s = link_find(&c->links, st.st_dev, st.st_ino);
-		if (s && s->size == e->size) {
-			if (s->n_extents) {
-				e->extents = malloc(s->n_extents * sizeof(*s->extents));
-				if (!e->extents)
-					return -ENOMEM;
-				memcpy(e->extents, s->extents, s->n_extents * sizeof(*s->extents));
-			}
-			e->n_extents = s->n_extents;
-			xattrs_or_report(c, fd, dirfd, name, path, e);
-			return 0;
-		}
+	/* The "before" of this read: the listing's stat if the name still
+	 * leads to that file; else (replaced since) the open file's, taken
+	 * now, before it is read again below. */
+	const struct stat *st = pre;
+	if (!pre || pre->st_dev != fst.st_dev || pre->st_ino != fst.st_ino) {
+		st = &fst;
+		in_mem = false; /* loaded bytes of a file whose "before" is unknown */
 	}
+	fill_stat(e, st);
+	e->size = (uint64_t)st->st_size;
 
 	xattrs_or_report(c, fd, dirfd, name, path, e);
 
@@ -588,11 +644,12 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 	if (r < 0)
 		return r;
 
-	/* The loaded bytes are the file only when they are exactly its size
-	 * (cap was size + 1) and the read went through; otherwise read it
-	 * again below, through the fd. */
-	if (in_mem && !pl->error && pl->len == (size_t)st.st_size) {
-		r = chunk_mem(c, pl->buf, pl->len, e, &ext_cap);
+	/* Loaded through io_uring up to size + 1 bytes: fewer means the file
+	 * ended early (it shrank), more that it grew (only its size is kept). */
+	if (in_mem && !pl->error) {
+		size_t n = (size_t)CFS_MIN((uint64_t)pl->len, e->size);
+		e->size = n;
+		r = chunk_mem(c, pl->buf, n, e, &ext_cap);
 		if (r < 0)
 			return r;
 		goto read_done;
@@ -603,13 +660,23 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 	 * the CPU. */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
+	uint64_t eof_at = UINT64_MAX;
+	if (e->size == 0) {
+		/* Empty, or a pseudo-file whose size is not known before it is
+		 * read (/proc): read to the end. */
+		r = read_region(c, fd, true, 0, UINT64_MAX, e, &ext_cap, &src_err, &eof_at);
+		if (r < 0)
+			return r;
+		if (!src_err)
+			e->size = eof_at;
+	}
 	/* Data regions via SEEK_DATA/SEEK_HOLE: holes are never read. */
 	uint64_t size = e->size, off = 0;
-	while (off < size) {
+	while (off < size && !src_err && eof_at == UINT64_MAX) {
 		off_t d = lseek(fd, (off_t)off, SEEK_DATA);
 		if (d < 0) {
 			if (errno == ENXIO)
-				break; /* only a hole remains */
+				break; /* only a hole remains (or the file shrank) */
 			if (errno != EINVAL && errno != EOPNOTSUPP) {
 				src_err = -errno;
 				break;
@@ -624,36 +691,27 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 		if ((uint64_t)d >= size)
 			break;
 		(void)posix_fadvise(fd, d, h - d, POSIX_FADV_WILLNEED);
-		r = read_region(c, fd, false, (uint64_t)d, (uint64_t)h, e, &ext_cap, &src_err);
+		r = read_region(c, fd, false, (uint64_t)d, (uint64_t)h, e, &ext_cap, &src_err, &eof_at);
 		if (r < 0)
 			return r;
-		if (src_err)
-			break;
 		off = (uint64_t)h;
 	}
 	if (src_err) {
 		log_error_errno(src_err, "Cannot read %s: %m (left out of the snapshot)", path);
 		return 1;
 	}
+	/* Shrunk while read: the snapshot holds the bytes read, no more
+	 * (never a tail of zeros that was not in the file). */
+	if (eof_at < e->size)
+		e->size = eof_at;
 read_done:
-	/* The ids are needed now by a hard link's table; else by the tree. */
-	if (st.st_nlink > 1) {
-		r = pipeline_wait(c->pipe, c->group);
-		if (r < 0)
-			return r;
-	}
-	if (fstat(fd, &st2) == 0 && stat_changed(&st, &st2)) {
+	if (fstat(fd, &after) == 0 && stat_changed(st, &after)) {
 		log_error("%s changed while it was being read (size, mtime or ctime differ before and after); "
-			  "the snapshot holds the bytes read", path);
+			  "the snapshot holds the bytes read and the metadata from before the read",
+			  path);
 		c->res->n_unreadable++;
 	}
-	*ret_read = true;
 	c->prog.files_read++;
-	if (st.st_nlink > 1) {
-		r = link_add(&c->links, st.st_dev, st.st_ino, e);
-		if (r < 0)
-			return r;
-	}
 	return 0;
 }
 
@@ -670,6 +728,25 @@ struct dirspec {
 static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct dirspec *ds,
 		      struct cfs_tree_entry *e);
 
+/*
+ * A parent's entry stands for a file only if its times cannot have missed a
+ * change. File times come from a coarse clock, so a file changed again in the
+ * same clock step after the parent read it keeps the mtime and ctime the
+ * parent recorded ("racily clean", as git calls such index entries). A change
+ * made two steps or more after the read always shows: an entry whose ctime
+ * lies within two steps of the parent's start, or after it, is read again.
+ * The step is the kernel's tick (at most 10 ms: 50 ms is the margin) where
+ * times have sub-millisecond digits, and up to 2 s on file systems that keep
+ * whole seconds (ext4 with small inodes, FAT). A file that changed during
+ * the parent's read was recorded with its times from before the read, so it
+ * differs anyway. (Times of a network file system come from the server's
+ * clock: a skew between the two is not covered.)
+ */
+static int64_t racy_window_ns(int64_t ctime_ns)
+{
+	return ctime_ns % 1000000 == 0 ? 2000000000 : 50000000;
+}
+
 /* Same type, size, times, inode and mode as in the parent: not changed. */
 static bool unchanged(const struct cfs_tree_entry *pe, uint8_t type, const struct stat *st)
 {
@@ -677,6 +754,12 @@ static bool unchanged(const struct cfs_tree_entry *pe, uint8_t type, const struc
 	       pe->mtime_ns == (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec &&
 	       pe->ctime_ns == (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec &&
 	       pe->ino == (uint64_t)st->st_ino && pe->mode == (st->st_mode & 07777);
+}
+
+/* An unchanged entry of the parent that is not racily clean. */
+static bool parent_trusted(const struct ctx *c, const struct cfs_tree_entry *pe)
+{
+	return pe->ctime_ns < c->parent_time_ns - racy_window_ns(pe->ctime_ns);
 }
 
 static void count_file(struct ctx *c, const struct cfs_tree_entry *pe, bool same)
@@ -743,10 +826,10 @@ static int backup_stream(struct ctx *c, const struct vnode *v, const char *dirpa
 		log_error_errno(r, "Cannot start the stream for %s: %m", path);
 		return -ECANCELED;
 	}
-	uint64_t before = c->st->bytes_read;
-	r = read_region(c, fd, true, 0, UINT64_MAX, &e, &ext_cap, &src_err);
+	uint64_t eof_at = 0;
+	r = read_region(c, fd, true, 0, UINT64_MAX, &e, &ext_cap, &src_err, &eof_at);
 	close(fd);
-	e.size = c->st->bytes_read - before;
+	e.size = eof_at;
 	int f = c->o->stream_finish(c->o->stream_ud, i, msg, sizeof(msg));
 	if (r < 0) {
 		drop_entry(c, &e);
@@ -839,18 +922,51 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 		return 0;
 	}
 
-	if (S_ISREG(st.st_mode) && pe && unchanged(pe, CFS_FT_REG, &st)) {
-		/* Incremental: the parent's entry as it is, file not opened. */
-		r = cfs_tree_entry_copy(pe, &e);
-		if (r < 0)
-			return r;
-		fill_stat(&e, &st);
-		if (st.st_nlink > 1 && !link_find(&c->links, st.st_dev, st.st_ino)) {
-			r = link_add(&c->links, st.st_dev, st.st_ino, &e);
+	if (S_ISREG(st.st_mode)) {
+		struct link_slot *ls = st.st_nlink > 1 ? link_find(&c->links, st.st_dev, st.st_ino) : NULL;
+		bool same = pe && unchanged(pe, CFS_FT_REG, &st);
+		if (ls) {
+			/* Another name of a file captured in this run. */
+			r = link_member(c, ls, name, path, &st, &e);
+			if (r < 0)
+				return r;
+			count_file(c, pe, same);
+			goto add;
+		}
+		if (same && parent_trusted(c, pe)) {
+			/* Incremental: the parent's entry as it is, file not opened. */
+			r = cfs_tree_entry_copy(pe, &e);
+			if (r < 0)
+				return r;
+			fill_stat(&e, &st);
+			c->st->files_unchanged++;
+		} else {
+			e.name = (uint8_t *)strdup(name);
+			if (!e.name)
+				return -ENOMEM;
+			e.name_len = (uint16_t)nlen;
+			e.type = CFS_FT_REG;
+			r = backup_file(c, dirfd, name, path, &st, &e, pl);
+			if (r < 0)
+				goto fail;
+			if (r > 0) {
+				if (r == 1) {
+					c->res->n_unreadable++;
+					c->st->files_skipped++;
+				}
+				drop_entry(c, &e);
+				return 0;
+			}
+			count_file(c, pe, same);
+		}
+		if (st.st_nlink > 1) {
+			/* The group's entry, with its extents' ids: wait for them. */
+			r = pipeline_wait(c->pipe, c->group);
+			if (r == 0)
+				r = link_add(&c->links, st.st_dev, st.st_ino, &e);
 			if (r < 0)
 				goto fail;
 		}
-		c->st->files_unchanged++;
 		goto add;
 	}
 
@@ -862,14 +978,6 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 
 	r = 0;
 	switch (st.st_mode & S_IFMT) {
-	case S_IFREG: {
-		bool read = false;
-		e.type = CFS_FT_REG;
-		r = backup_file(c, dirfd, name, path, &e, pl, &read);
-		if (r == 0)
-			count_file(c, pe, !read);
-		break;
-	}
 	case S_IFDIR: {
 		_cleanup_(cfs_tree_release) struct cfs_tree pt = CFS_TREE_INIT;
 		struct dirspec ds = {
@@ -1059,14 +1167,15 @@ static int list_dir(struct ctx *c, int fd, const char *path, char ***ret, size_t
 /* Whether entry st (name) of a directory is worth reading ahead: a small,
  * dense regular file that the parent snapshot does not already hold, not a
  * second link of a file. */
-static bool load_candidate(const struct dirspec *in, const char *name, const struct stat *st)
+static bool load_candidate(const struct ctx *c, const struct dirspec *in, const char *name, const struct stat *st)
 {
 	if (!S_ISREG(st->st_mode) || st->st_size <= 0 || st->st_size > (off_t)LOAD_MAX_FILE || st->st_nlink > 1 ||
 	    (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
 		return false;
 	if (in->ptree) {
 		int k = cfs_tree_find(in->ptree, name, strlen(name));
-		if (k >= 0 && unchanged(&in->ptree->entries[k], CFS_FT_REG, st))
+		const struct cfs_tree_entry *pe = k >= 0 ? &in->ptree->entries[k] : NULL;
+		if (pe && unchanged(pe, CFS_FT_REG, st) && parent_trusted(c, pe))
 			return false;
 	}
 	return true;
@@ -1080,7 +1189,7 @@ static size_t load_batch(struct ctx *c, int fd, const struct dirspec *in, char *
 	struct uring_file v[LOAD_BATCH_FILES];
 	size_t idx[LOAD_BATCH_FILES], k = 0, bytes = 0, i;
 	for (i = from; i < n && k < LOAD_BATCH_FILES && bytes < LOAD_BATCH_BYTES; i++) {
-		if (sts[i].error || !load_candidate(in, names[i], &sts[i].st))
+		if (sts[i].error || !load_candidate(c, in, names[i], &sts[i].st))
 			continue;
 		size_t cap = (size_t)sts[i].st.st_size + 1;
 		ld[i].buf = malloc(cap);
@@ -1141,7 +1250,7 @@ static int backup_children(struct ctx *c, int fd, const char *path, const struct
 				continue;
 			if (!sts[i].error)
 				pre = &sts[i].st;
-			if (pre && i >= loaded_upto && load_candidate(sub, names[i], pre))
+			if (pre && i >= loaded_upto && load_candidate(c, sub, names[i], pre))
 				loaded_upto = load_batch(c, fd, sub, names, sts, ld, i, n);
 		}
 		r = backup_entry(c, fd, names[i], path, NULL, sub, pre, ld ? &ld[i] : NULL, t);
@@ -1445,6 +1554,7 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 			s->type = o->type;
 			s->has_parent = true;
 			c.have_parent = true;
+			c.parent_time_ns = parent.time_ns;
 			c.prog.entries_total = parent.root_nodes;
 		} else if (e != -ENOENT) {
 			log_error_errno(e, "Cannot look for a parent snapshot: %m");
