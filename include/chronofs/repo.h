@@ -220,8 +220,16 @@ int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id
 int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *loc,
 				struct cfs_buf *out);
 
-/* Read and decode a tree (verified). -EPROTO if it does not decode. */
+/* Read and decode a directory's tree (verified): its entries, also for a
+ * large directory stored in fragments (tree.h), which are read and joined,
+ * each checked against the index. -EPROTO if anything does not decode or a
+ * fragment does not match its index record. */
 int cfs_repo_get_tree(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret);
+/* The same through a reader (any thread). */
+int cfs_repo_reader_get_tree(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_tree *ret);
+/* A tree object as stored: entries, or a fragment index (its fragments
+ * not read). */
+int cfs_repo_get_tree_object(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret);
 
 /* Snapshot listing, sorted by time (oldest first). */
 struct cfs_snapshot_list {

@@ -3,12 +3,17 @@
  * tree.h — directory objects: one blob per directory, a deterministic binary
  * encoding, so an unchanged directory has the same id in every snapshot.
  *
- * Byte layout (frozen, version 1; all integers little-endian):
+ * Byte layout, version 2 (written since 2026-12; frozen; integers
+ * little-endian):
  *
- *   0  8  magic "CFSTREE\x01"
- *   8  4  entry count
- *  12  8  node count of this tree (sum over entries of 1 + subtree_nodes)
- *  20  entries, sorted by name bytes (memcmp, shorter first on a tie), unique:
+ *   0  8  magic "CFSTREE\x02"
+ *   8  1  kind: 0 entries (a directory, or one fragment of a large one),
+ *               1 fragment index (a large directory)
+ *   9  4  count: of entries (kind 0) or of fragments (kind 1)
+ *  13  8  node count of this tree (sum over its entries of 1 +
+ *         subtree_nodes; for an index, over all its fragments)
+ *  21  kind 0: entries, sorted by name bytes (memcmp, shorter first on a
+ *      tie), unique:
  *      u16 name_len (1..4095), name bytes (no '/' or NUL, not "." or "..")
  *      u8  type (enum cfs_ftype)
  *      u32 mode (permission bits incl. setuid/setgid/sticky; no S_IFMT bits)
@@ -20,6 +25,10 @@
  *                                        detection and hard-link groups)
  *      u32 nlink                        (source link count; regular files and
  *                                        others that can be hard-linked)
+ *      u32 fsflags                      (inode attribute flags as
+ *                                        FS_IOC_GETFLAGS gives them: immutable,
+ *                                        append-only, nodump...; 0 if none or
+ *                                        unknown)
  *      u32 xattr count, then per xattr (sorted by name, unique):
  *          u16 name_len (1..255), name, u32 value_len (<= 64 KiB), value
  *      then by type:
@@ -30,6 +39,21 @@
  *        CFS_FT_SYMLINK: u32 target_len (1..4095), target bytes
  *        CFS_FT_DIR:     id[32] subtree id, u64 subtree node count
  *        others:         nothing
+ *      kind 1: at least 2 fragments, sorted by first name, unique:
+ *      u16 first_name_len (1..4095), the name of the fragment's first entry
+ *      id[32]  the fragment: a kind 0 tree
+ *      u32 entry count (>= 1), u64 node count (>= entry count)
+ *
+ * Version 1 ("CFSTREE\x01", written before 2026-12, still read): no kind
+ * byte (always entries) and no fsflags field; otherwise the same.
+ *
+ * Large directories: a writer cuts a directory's sorted entries into
+ * fragments where cfs_tree_cut_after() says so (a function of the entries
+ * alone, so an unchanged directory gives the same fragments, and a change
+ * touches only its fragment), and stores a fragment index when it cut at
+ * all. A reader checks each fragment it loads against its index record
+ * (cfs_tree_frag_check): entry and node counts, first name, and that its
+ * names lie below the next fragment's.
  *
  * Hard links: entries of one snapshot with the same (dev, ino) and nlink > 1
  * form a group; every member carries the full metadata and extent list.
@@ -83,6 +107,7 @@ struct cfs_tree_entry {
 	uint64_t rdev;
 	uint64_t dev, ino;
 	uint32_t nlink;
+	uint32_t fsflags; /* inode attribute flags (FS_IOC_GETFLAGS) */
 	struct cfs_xattr *xattrs; /* owned */
 	uint32_t n_xattrs;
 	struct cfs_extent *extents; /* owned, CFS_FT_REG */
@@ -93,12 +118,35 @@ struct cfs_tree_entry {
 	uint64_t subtree_nodes;
 };
 
+/* One fragment of a large directory, as its index lists it. */
+struct cfs_tree_frag {
+	uint8_t *name; /* owned: its first entry's name, name_len bytes, plus a NUL */
+	uint16_t name_len;
+	struct cfs_id id; /* the fragment (a tree of entries) */
+	uint32_t entries;
+	uint64_t nodes;
+};
+
+/* A directory: its entries, or (a fragment index) its fragments. */
 struct cfs_tree {
 	struct cfs_tree_entry *entries; /* owned */
 	size_t n;
 	size_t cap;
+	struct cfs_tree_frag *frags; /* owned; n_frags >= 2 in an index, else 0 */
+	size_t n_frags;
+	size_t cap_frags;
 };
-#define CFS_TREE_INIT {NULL, 0, 0}
+#define CFS_TREE_INIT {NULL, 0, 0, NULL, 0, 0}
+
+/* Fragments: a directory's entries are cut after an entry whose name hashes
+ * to 0 modulo CFS_TREE_FRAG_AVG once a fragment holds CFS_TREE_FRAG_MIN
+ * entries, and always at CFS_TREE_FRAG_MAX entries or CFS_TREE_FRAG_BYTES
+ * of encoding. Smaller directories are never cut. Frozen: changing them
+ * changes the ids of large directories (never their readability). */
+#define CFS_TREE_FRAG_MIN 8192
+#define CFS_TREE_FRAG_AVG 8192
+#define CFS_TREE_FRAG_MAX 65536
+#define CFS_TREE_FRAG_BYTES (8u << 20)
 
 /* Release one entry's owned fields. */
 void cfs_tree_entry_release(struct cfs_tree_entry *e);
@@ -110,20 +158,45 @@ void cfs_tree_release(struct cfs_tree *t);
 int cfs_tree_add(struct cfs_tree *t, struct cfs_tree_entry *e);
 /* Sort entries by name bytes. -EEXIST if two entries share a name. */
 int cfs_tree_sort(struct cfs_tree *t);
-/* Sum over entries of 1 + subtree_nodes. */
+/* Sum over entries of 1 + subtree_nodes; for an index, over its fragments. */
 uint64_t cfs_tree_node_count(const struct cfs_tree *t);
+/* Append a fragment record to an index being built (in name order);
+ * copies name. */
+int cfs_tree_add_frag(struct cfs_tree *t, const void *name, size_t name_len, const struct cfs_id *id,
+		      uint32_t entries, uint64_t nodes);
+/* The bytes entry e takes in an encoding (for fragment sizes). */
+size_t cfs_tree_entry_size(const struct cfs_tree_entry *e);
+/*
+ * Whether a directory whose entries are added in name order is cut after
+ * entry e, the count-th of the fragment being built, which then takes
+ * bytes bytes of encoding. Pure: see CFS_TREE_FRAG_*.
+ */
+bool cfs_tree_cut_after(const struct cfs_tree_entry *e, size_t count, size_t bytes);
+/*
+ * Check a decoded fragment t against its index record f (and the next
+ * record, or NULL for the last): entries, not an index itself, as many
+ * entries and nodes as recorded, its first entry named as recorded, its
+ * last entry's name below next's. -EPROTO otherwise.
+ */
+int cfs_tree_frag_check(const struct cfs_tree *t, const struct cfs_tree_frag *f, const struct cfs_tree_frag *next);
 
 /*
- * Encode (out is reset first). The tree must be sorted and valid; -EINVAL
- * otherwise (unsorted, duplicate or bad names, lengths over the limits).
- * Pure: the same tree gives the same bytes.
+ * Encode (out is reset first), in the current version: the entries, or the
+ * fragment index when t has fragments. The tree must be sorted and valid;
+ * -EINVAL otherwise (unsorted, duplicate or bad names, lengths over the
+ * limits, entries and fragments both, a single fragment). Pure: the same
+ * tree gives the same bytes.
  */
 int cfs_tree_encode(const struct cfs_tree *t, struct cfs_buf *out);
 /*
- * Decode untrusted bytes into *ret (initialised by the call). -EPROTO on any
- * malformation (bad magic, short input, trailing bytes, unsorted names,
- * limits exceeded, node count mismatch). On failure *ret is empty.
+ * Decode untrusted bytes of either version into *ret (initialised by the
+ * call): entries, or fragments for an index. -EPROTO on any malformation
+ * (bad magic, short input, trailing bytes, unsorted names, limits exceeded,
+ * node count mismatch). On failure *ret is empty.
  */
 int cfs_tree_decode(const void *p, size_t n, struct cfs_tree *ret);
-/* Binary search by name; returns the index or -ENOENT. */
+/* Binary search of the entries by name; returns the index or -ENOENT. */
 int cfs_tree_find(const struct cfs_tree *t, const void *name, size_t name_len);
+/* For an index: the fragment that would hold name (the last whose first
+ * name is <= name), or -ENOENT when name sorts before the first. */
+int cfs_tree_find_frag(const struct cfs_tree *t, const void *name, size_t name_len);

@@ -30,17 +30,14 @@ struct cfs_repo_reader *fs_reader(struct cfs_fs *fs)
 static int load_tree(void *ud, const void *id, void **ret, size_t *ret_cost)
 {
 	struct cfs_fs *fs = ud;
-	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
 	struct cfs_repo_reader *rd = fs_reader(fs);
 	if (!rd)
 		return -ENOMEM;
-	int e = cfs_repo_reader_get_blob(rd, id, &b);
-	if (e < 0)
-		return e;
 	struct ftree *ft = calloc(1, sizeof(*ft));
 	if (!ft)
 		return -ENOMEM;
-	e = cfs_tree_decode(b.data, b.len, &ft->t);
+	/* A large directory's fragments are joined into one listing. */
+	int e = cfs_repo_reader_get_tree(rd, id, &ft->t);
 	if (e < 0) {
 		free(ft);
 		return e;
@@ -58,8 +55,11 @@ static int load_tree(void *ud, const void *id, void **ret, size_t *ret_cost)
 	}
 	ft->start[ft->t.n] = pos;
 	*ret = ft;
-	/* Decoded size is about twice the encoding, plus the index. */
-	*ret_cost = 2 * b.len + (ft->t.n + 1) * (sizeof(*ft->start) + sizeof(struct cfs_tree_entry));
+	/* What the decoded entries hold, plus the index. */
+	size_t cost = (ft->t.n + 1) * (sizeof(*ft->start) + sizeof(struct cfs_tree_entry));
+	for (size_t i = 0; i < ft->t.n; i++)
+		cost += cfs_tree_entry_size(&ft->t.entries[i]);
+	*ret_cost = cost;
 	return 0;
 }
 
@@ -131,19 +131,15 @@ int fs_caches_new(struct cfs_fs *fs, size_t tree_bytes, size_t chunk_bytes)
 /* ---- descent ---------------------------------------------------------- */
 
 /*
- * Find entry `index` (>= 1) of snapshot s. With path (size pathlen), also
- * build its absolute path inside the snapshot.
+ * Find entry `index` (>= 1) of snapshot s. With path, also build its
+ * absolute path inside the snapshot (NUL-terminated, however long).
  */
-static int descend(struct cfs_fs *fs, struct snapinfo *s, uint64_t index, struct node *ret, char *path,
-		   size_t pathlen)
+static int descend(struct cfs_fs *fs, struct snapinfo *s, uint64_t index, struct node *ret, struct cfs_buf *path)
 {
 	struct cfs_id cur = s->root;
 	uint64_t base = 0, expect = s->nodes;
-	size_t plen = 0;
 	int e;
 
-	if (path)
-		path[0] = 0;
 	for (;;) {
 		struct cfs_cache_entry *tref;
 		e = fs_tree_get(fs, &cur, &tref);
@@ -172,11 +168,9 @@ static int descend(struct cfs_fs *fs, struct snapinfo *s, uint64_t index, struct
 		}
 		size_t i = lo - 1;
 		const struct cfs_tree_entry *en = &ft->t.entries[i];
-		if (path && plen + en->name_len + 2 < pathlen) {
-			path[plen++] = '/';
-			memcpy(path + plen, en->name, en->name_len);
-			plen += en->name_len;
-			path[plen] = 0;
+		if (path && (cfs_buf_append(path, "/", 1) < 0 || cfs_buf_append(path, en->name, en->name_len) < 0)) {
+			cfs_cache_put(fs->trees, tref);
+			return -ENOMEM;
 		}
 		if (ft->start[i] == rel) {
 			ret->snap = s;
@@ -216,7 +210,7 @@ int node_resolve(struct cfs_fs *fs, fuse_ino_t ino, struct node *ret)
 	ret->index = index;
 	if (index == 0 || index == INDEX_MAX)
 		return 0;
-	return descend(fs, s, index, ret, NULL, 0);
+	return descend(fs, s, index, ret, NULL);
 }
 
 void node_release(struct cfs_fs *fs, struct node *n)
@@ -229,14 +223,16 @@ void node_release(struct cfs_fs *fs, struct node *n)
 
 char *node_path(struct cfs_fs *fs, const struct node *n)
 {
-	char buf[8192];
+	struct cfs_buf b = CFS_BUF_INIT;
 	struct node tmp;
 	if (!n->snap || n->index == 0 || n->index == INDEX_MAX)
 		return strdup("/");
-	if (descend(fs, n->snap, n->index, &tmp, buf, sizeof(buf)) < 0)
+	if (descend(fs, n->snap, n->index, &tmp, &b) < 0 || cfs_buf_append_u8(&b, 0) < 0) {
+		cfs_buf_release(&b);
 		return strdup("(unknown path)");
+	}
 	node_release(fs, &tmp);
-	return strdup(buf);
+	return (char *)cfs_buf_detach(&b);
 }
 
 /* ---- hard links ------------------------------------------------------- */
@@ -246,37 +242,79 @@ struct link_builder {
 	size_t n, cap;
 };
 
-/*
- * The walk visits every directory of the snapshot once: trees already cached
- * are used from the cache, the others are decoded for the walk alone and
- * dropped, so building the table does not evict what a reader is using.
- */
-static int walk_links(struct cfs_fs *fs, const struct cfs_id *tree, uint64_t base, struct link_builder *lb,
-		      unsigned depth)
-{
-	struct cfs_cache_entry *tref = NULL;
+/* A directory of the walk below: its tree, from the cache (tref) or decoded
+ * for the walk alone. */
+struct walk_level {
+	struct cfs_cache_entry *tref;
 	struct ftree *ft;
-	size_t cost;
-	if (depth > 4096)
-		return -ELOOP;
-	int e = cfs_cache_peek(fs->trees, tree, &tref);
-	if (e == 0) {
-		ft = cfs_cache_entry_obj(tref);
+	size_t i;      /* next entry */
+	uint64_t base; /* index of the directory itself */
+};
+
+static void walk_level_drop(struct cfs_fs *fs, struct walk_level *l)
+{
+	if (l->tref)
+		cfs_cache_put(fs->trees, l->tref);
+	else if (l->ft)
+		free_tree(l->ft);
+}
+
+/* Push tree id (the directory at index base) onto the walk's stack. */
+static int walk_push(struct cfs_fs *fs, struct walk_level **v, size_t *n, size_t *cap, const struct cfs_id *id,
+		     uint64_t base)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+		struct walk_level *nv = reallocarray(*v, ncap, sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	struct walk_level *l = &(*v)[*n];
+	*l = (struct walk_level){.base = base};
+	if (cfs_cache_peek(fs->trees, id, &l->tref) == 0) {
+		l->ft = cfs_cache_entry_obj(l->tref);
 	} else {
 		void *obj;
-		e = load_tree(fs, tree, &obj, &cost);
+		size_t cost;
+		l->tref = NULL;
+		int e = load_tree(fs, id, &obj, &cost);
 		if (e < 0) {
 			if (e == -ENOMEM)
 				return e;
-			report_tree(fs, tree, e);
+			report_tree(fs, id, e);
 			return -EIO;
 		}
-		ft = obj;
+		l->ft = obj;
 	}
-	for (size_t i = 0; i < ft->t.n && e == 0; i++) {
-		const struct cfs_tree_entry *en = &ft->t.entries[i];
+	(*n)++;
+	return 0;
+}
+
+/*
+ * The walk visits every directory of the snapshot once, depth first, with
+ * its own stack on the heap (as deep as the snapshot): trees already cached
+ * are used from the cache, the others are decoded for the walk alone and
+ * dropped, so building the table does not evict what a reader is using.
+ */
+static int walk_links(struct cfs_fs *fs, const struct cfs_id *root, struct link_builder *lb)
+{
+	struct walk_level *v = NULL;
+	size_t n = 0, cap = 0;
+	int e = walk_push(fs, &v, &n, &cap, root, 0);
+	while (e == 0 && n > 0) {
+		struct walk_level *l = &v[n - 1];
+		if (l->i == l->ft->t.n) {
+			walk_level_drop(fs, l);
+			n--;
+			continue;
+		}
+		size_t i = l->i++;
+		const struct cfs_tree_entry *en = &l->ft->t.entries[i];
+		uint64_t index = l->base + l->ft->start[i];
 		if (en->type == CFS_FT_DIR) {
-			e = walk_links(fs, &en->subtree, base + ft->start[i], lb, depth + 1);
+			e = walk_push(fs, &v, &n, &cap, &en->subtree, index);
 		} else if (en->nlink > 1) {
 			if (lb->n == lb->cap) {
 				size_t ncap = lb->cap ? lb->cap * 2 : 64;
@@ -288,13 +326,12 @@ static int walk_links(struct cfs_fs *fs, const struct cfs_id *tree, uint64_t bas
 				lb->v = nv;
 				lb->cap = ncap;
 			}
-			lb->v[lb->n++] = (struct link_ent){en->dev, en->ino, base + ft->start[i]};
+			lb->v[lb->n++] = (struct link_ent){en->dev, en->ino, index};
 		}
 	}
-	if (tref)
-		cfs_cache_put(fs->trees, tref);
-	else
-		free_tree(ft);
+	while (n > 0)
+		walk_level_drop(fs, &v[--n]);
+	free(v);
 	return e;
 }
 
@@ -313,7 +350,7 @@ static int link_cmp(const void *a, const void *b)
 static int links_build(struct cfs_fs *fs, struct snapinfo *s)
 {
 	struct link_builder lb = {0};
-	int e = walk_links(fs, &s->root, 0, &lb, 0);
+	int e = walk_links(fs, &s->root, &lb);
 	if (e < 0) {
 		free(lb.v);
 		return e;

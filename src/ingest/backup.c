@@ -56,6 +56,9 @@ struct ctx {
 	struct link_map links;
 	struct pipeline *pipe; /* owned: hashes, seals and packs chunks */
 	struct pipeline_group *group; /* the jobs of the directory being captured */
+	struct frame **stack;  /* owned: the directories being captured, "/" first */
+	size_t depth, cap;
+	struct cfs_buf path;   /* the path of what is being captured, NUL-terminated */
 	struct uring *ring;    /* owned: batched stat/open/read; NULL: plain calls */
 	uint8_t *buf; /* owned read window */
 	size_t buf_cap;
@@ -76,6 +79,19 @@ struct loaded {
 	uint8_t *buf; /* owned */
 	size_t len;
 };
+
+/* The path of what is being captured. */
+static const char *cur_path(const struct ctx *c)
+{
+	return (const char *)c->path.data;
+}
+
+/* Cut c->path back to an ancestor's path (of length len). */
+static void path_set_len(struct ctx *c, size_t len)
+{
+	c->path.len = len;
+	c->path.data[len] = 0;
+}
 
 static void progress(struct ctx *c, bool done)
 {
@@ -264,14 +280,6 @@ static bool vnode_has_capture(const struct vnode *v)
 		if (vnode_has_capture(&v->kids[i]))
 			return true;
 	return false;
-}
-
-static void path_join(char *out, size_t outlen, const char *dir, const char *name)
-{
-	if (strcmp(dir, "/") == 0)
-		snprintf(out, outlen, "/%s", name);
-	else
-		snprintf(out, outlen, "%s/%s", dir, name);
 }
 
 static int xattr_cmp(const void *a, const void *b)
@@ -715,19 +723,6 @@ read_done:
 	return 0;
 }
 
-/* How a directory is captured. */
-struct dirspec {
-	const struct vnode *only;    /* skeleton node: capture only its children */
-	const struct cfs_tree *ptree; /* the parent snapshot's tree of it, or NULL */
-	const struct cfs_id *ptree_id; /* ptree's id (stored in the repository), or NULL */
-	uint64_t root_dev;           /* device of the source path it lies in */
-	bool contents;               /* false: stored empty (other file system) */
-	bool made_up;                /* not on disk: leads only to streams */
-};
-
-static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct dirspec *ds,
-		      struct cfs_tree_entry *e);
-
 /*
  * A parent's entry stands for a file only if its times cannot have missed a
  * change. File times come from a coarse clock, so a file changed again in the
@@ -772,22 +767,6 @@ static void count_file(struct ctx *c, const struct cfs_tree_entry *pe, bool same
 		c->st->files_changed++;
 }
 
-/* The parent snapshot's subtree for a directory entry (NULL if none). */
-static const struct cfs_tree *parent_subtree(struct ctx *c, const struct cfs_tree_entry *pe, const char *path,
-					     struct cfs_tree *buf)
-{
-	if (!pe || pe->type != CFS_FT_DIR)
-		return NULL;
-	int r = cfs_repo_get_tree(c->r, &pe->subtree, buf);
-	if (r < 0) {
-		/* Not fatal: the directory is read as if it were new. */
-		log_warning_errno(r, "Cannot read the parent snapshot's tree of %s: %m (its files are read again)",
-				  path);
-		return NULL;
-	}
-	return buf;
-}
-
 static int made_up_entry(struct ctx *c, const char *name, uint8_t type, struct cfs_tree_entry *e)
 {
 	*e = (struct cfs_tree_entry){0};
@@ -804,94 +783,472 @@ static int made_up_entry(struct ctx *c, const char *name, uint8_t type, struct c
 	return 0;
 }
 
+/* How a directory is captured. */
+struct dirspec {
+	const struct vnode *only; /* skeleton node: capture only its children */
+	uint64_t root_dev;        /* device of the source path it lies in */
+	bool contents;            /* false: stored empty (other file system) */
+	bool made_up;             /* not on disk: leads only to streams */
+};
+
+/*
+ * The parent snapshot's tree of a directory, looked up by name. A large
+ * directory's tree is a fragment index: its fragments are loaded as the
+ * names looked up reach them (in order, give or take a batch read ahead),
+ * the last two kept, so memory does not grow with the directory.
+ */
+struct pfrag {
+	struct cfs_tree t; /* owned: fragment k (empty if it could not be read) */
+	size_t k;
+	bool have;
+};
+
+struct pcursor {
+	struct cfs_tree t; /* owned: the parent's tree: entries, or fragments */
+	struct cfs_id id;  /* its id (stored in the repository) */
+	bool have;
+	struct pfrag frag[2]; /* for an index */
+	unsigned lru;         /* frag[lru] goes next */
+};
+
+static void pcursor_release(struct pcursor *pc)
+{
+	cfs_tree_release(&pc->t);
+	for (size_t i = 0; i < ARRAY_SIZE(pc->frag); i++) {
+		cfs_tree_release(&pc->frag[i].t);
+		pc->frag[i].have = false;
+	}
+	pc->have = false;
+}
+
+/* Load the parent's tree of directory path from its entry pe (NULL: none). */
+static void pcursor_open(struct ctx *c, struct pcursor *pc, const struct cfs_tree_entry *pe, const char *path)
+{
+	if (!pe || pe->type != CFS_FT_DIR)
+		return;
+	int r = cfs_repo_get_tree_object(c->r, &pe->subtree, &pc->t);
+	if (r < 0) {
+		/* Not fatal: the directory is read as if it were new. */
+		log_warning_errno(r, "Cannot read the parent snapshot's tree of %s: %m (its files are read again)",
+				  path);
+		return;
+	}
+	pc->id = pe->subtree;
+	pc->have = true;
+}
+
+/* Fragment k of the parent's index, loaded if need be (a fragment that
+ * cannot be read is warned about once and stands empty). */
+static const struct cfs_tree *pcursor_frag(struct ctx *c, struct pcursor *pc, size_t k)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(pc->frag); i++)
+		if (pc->frag[i].have && pc->frag[i].k == k)
+			return &pc->frag[i].t;
+	struct pfrag *f = &pc->frag[pc->lru];
+	pc->lru = (pc->lru + 1) % ARRAY_SIZE(pc->frag);
+	cfs_tree_release(&f->t);
+	f->k = k;
+	f->have = true;
+	const struct cfs_tree_frag *rec = &pc->t.frags[k];
+	int r = cfs_repo_get_tree_object(c->r, &rec->id, &f->t);
+	if (r == 0)
+		r = cfs_tree_frag_check(&f->t, rec, k + 1 < pc->t.n_frags ? rec + 1 : NULL);
+	if (r < 0) {
+		char hex[CFS_ID_HEX_SIZE];
+		cfs_id_hex(&rec->id, hex);
+		cfs_tree_release(&f->t);
+		log_warning_errno(r, "Cannot read fragment %s of the parent snapshot's tree of %s: %m (its files are "
+				  "read again)", hex, cur_path(c));
+	}
+	return &f->t;
+}
+
+/* The parent's entry named name, or NULL. */
+static const struct cfs_tree_entry *pcursor_find(struct ctx *c, struct pcursor *pc, const char *name, size_t len)
+{
+	if (!pc->have)
+		return NULL;
+	const struct cfs_tree *t = &pc->t;
+	if (t->n_frags) {
+		int k = cfs_tree_find_frag(t, name, len);
+		if (k < 0)
+			return NULL;
+		t = pcursor_frag(c, pc, (size_t)k);
+	}
+	int k = cfs_tree_find(t, name, len);
+	return k >= 0 ? &t->entries[k] : NULL;
+}
+
+/*
+ * A directory being captured. The walk keeps one per level on a stack on
+ * the heap (a tree any user can make may be deeper than any thread's
+ * stack), and a directory is stored as a tree after its children.
+ */
+struct frame {
+	struct cfs_tree_entry e; /* its own entry (unused for the snapshot root) */
+	struct dirspec ds;
+	struct pcursor pc;       /* the parent snapshot's tree of it */
+	int fd;                  /* -1: made up, or closed to bound open fds (FD_KEEP) */
+	uint64_t dev, ino;       /* the directory: a reopened fd must lead to it */
+	size_t path_len;         /* its path is c->path.data[0, path_len) */
+	struct cfs_tree t;       /* the entries captured so far (of its last fragment) */
+	size_t t_bytes;          /* their encoding's size */
+	struct cfs_tree idx;     /* a large directory: the fragments stored so far */
+	struct pipeline_group g; /* the jobs of its files; frames never move */
+	/* What is left to capture: the kids of ds.only, or names. */
+	size_t next;
+	char **names; /* owned: the listing, sorted, without what is excluded */
+	size_t n_names;
+	struct uring_stat *sts; /* owned: names[sts_base, sts_base + n_sts) stat'ed */
+	size_t sts_base, n_sts;
+	struct loaded *ld;  /* owned, parallel to sts: small files read ahead */
+	size_t loaded_upto; /* names below this were considered for reading ahead */
+};
+
+/* Directory fds kept open along the path (the innermost ones): deeper
+ * trees reopen an ancestor when the walk comes back to it. */
+#define FD_KEEP 32
+/* Entries stat'ed at once, and how many levels up such a batch is kept
+ * while the walk is below (the others are stat'ed again on the way back). */
+#define STAT_BATCH 512
+#define STAT_KEEP 16
+
+static void frame_drop_batch(struct frame *f)
+{
+	for (size_t i = 0; f->ld && i < f->n_sts; i++) {
+		if (f->ld[i].fd >= 0)
+			close(f->ld[i].fd);
+		free(f->ld[i].buf);
+	}
+	free(f->ld);
+	free(f->sts);
+	f->ld = NULL;
+	f->sts = NULL;
+	f->sts_base = f->n_sts = 0;
+}
+
+/* Free a frame; its files' jobs must be done (or the pipeline gone). */
+static void frame_free(struct frame *f)
+{
+	if (!f)
+		return;
+	frame_drop_batch(f);
+	for (size_t i = 0; i < f->n_names; i++)
+		free(f->names[i]);
+	free(f->names);
+	cfs_tree_release(&f->t);
+	cfs_tree_release(&f->idx);
+	cfs_tree_entry_release(&f->e);
+	pcursor_release(&f->pc);
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f);
+}
+
+/* Store a tree; its blob counts in the run's figures. */
+static int put_tree(struct ctx *c, const struct cfs_tree *t, const struct cfs_id *stored, struct cfs_id *ret_id)
+{
+	uint64_t added = 0;
+	int r = cfs_repo_put_tree(c->r, t, stored, ret_id, &added);
+	if (r < 0)
+		return r;
+	c->st->bytes_added += added;
+	if (added)
+		c->st->blobs_added++;
+	return 0;
+}
+
+/*
+ * Store the entries of f captured so far as a fragment of its directory
+ * (a large one: memory does not grow with it). Its files' chunk ids must
+ * be known first.
+ */
+static int frame_cut(struct ctx *c, struct frame *f)
+{
+	struct cfs_id id;
+	int r = pipeline_wait(c->pipe, &f->g);
+	if (r == 0)
+		r = put_tree(c, &f->t, NULL, &id);
+	if (r == 0)
+		r = cfs_tree_add_frag(&f->idx, f->t.entries[0].name, f->t.entries[0].name_len, &id, (uint32_t)f->t.n,
+				      cfs_tree_node_count(&f->t));
+	if (r < 0)
+		return r;
+	log_debug("%.*s: fragment %zu of the directory stored (%zu entries, %zu bytes)", (int)f->path_len,
+		  cur_path(c), f->idx.n_frags, f->t.n, f->t_bytes);
+	cfs_tree_release(&f->t);
+	f->t_bytes = 0;
+	return 0;
+}
+
+/* Add a captured entry to directory f (it takes e's fields; on failure e
+ * keeps them), and cut a fragment where the format says so. */
+static int frame_add(struct ctx *c, struct frame *f, struct cfs_tree_entry *e)
+{
+	size_t bytes = cfs_tree_entry_size(e);
+	int r = cfs_tree_add(&f->t, e);
+	if (r < 0)
+		return r;
+	f->t_bytes += bytes;
+	/* Only a listing comes in name order; the way to the source paths is
+	 * sorted at the end, and is never large. */
+	if (!f->ds.only && cfs_tree_cut_after(&f->t.entries[f->t.n - 1], f->t.n, f->t_bytes))
+		return frame_cut(c, f);
+	return 0;
+}
+
+static struct frame *top(struct ctx *c)
+{
+	return c->depth ? c->stack[c->depth - 1] : NULL;
+}
+
+/* Set c->path to the path of the top frame plus "/name". */
+static int path_push(struct ctx *c, const char *name)
+{
+	struct frame *f = top(c);
+	path_set_len(c, f->path_len);
+	int r = 0;
+	if (f->path_len != 1) /* "/" + name, not "//" + name */
+		r = cfs_buf_append(&c->path, "/", 1);
+	if (r == 0)
+		r = cfs_buf_append(&c->path, name, strlen(name) + 1);
+	if (r == 0)
+		c->path.len--; /* keep the NUL after the path, not in it */
+	return r;
+}
+
+
+/*
+ * An ancestor's fd, closed to bound open fds, is needed again: reopen it
+ * from the nearest level above that is open (or "/"), one name at a time
+ * without following symlinks, and check every step leads to the directory
+ * captured there. 1 (reported) when a directory on the way was moved or
+ * replaced meanwhile.
+ */
+static int frame_reopen(struct ctx *c, size_t level)
+{
+	size_t j = level;
+	while (j > 0 && c->stack[j - 1]->fd < 0 && !c->stack[j - 1]->ds.made_up)
+		j--;
+	int fd = j > 0 ? c->stack[j - 1]->fd : -1;
+	for (size_t m = j; m <= level; m++) {
+		struct frame *f = c->stack[m];
+		int nfd = m == 0 ? open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+				 : openat(fd, (const char *)f->e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (nfd < 0 || fstat(nfd, &st) < 0 || (uint64_t)st.st_dev != f->dev || (uint64_t)st.st_ino != f->ino) {
+			int r = nfd < 0 ? -errno : -ESTALE;
+			if (nfd >= 0)
+				close(nfd);
+			path_set_len(c, f->path_len);
+			log_error_errno(r, "Cannot go back to directory %s: %s (the rest of its contents is left out)",
+					cur_path(c),
+					r == -ESTALE ? "it was moved or replaced while the snapshot was taken" : "%m");
+			c->res->n_unreadable++;
+			return 1;
+		}
+		f->fd = nfd;
+		fd = nfd;
+	}
+	for (size_t m = j; m + FD_KEEP <= level; m++) {
+		close(c->stack[m]->fd);
+		c->stack[m]->fd = -1;
+	}
+	return 0;
+}
+
+/* Leave only the kids of ds.only, or no names, to capture. */
+static void frame_stop(struct frame *f)
+{
+	frame_drop_batch(f);
+	f->next = f->ds.only ? f->ds.only->n_kids : f->n_names;
+}
+
+/*
+ * Push a directory to capture (k, filled but for its fd, path_len and
+ * group): keeps at most FD_KEEP fds and STAT_KEEP stat batches open along
+ * the path. The frame is owned by the stack from here on, also on failure.
+ */
+static int frame_push(struct ctx *c, struct frame *k)
+{
+	if (c->depth == c->cap) {
+		size_t ncap = c->cap ? 2 * c->cap : 64;
+		struct frame **v = reallocarray(c->stack, ncap, sizeof(*v));
+		if (!v) {
+			frame_free(k);
+			return -ENOMEM;
+		}
+		c->stack = v;
+		c->cap = ncap;
+	}
+	c->stack[c->depth++] = k;
+	k->path_len = c->path.len;
+	c->group = &k->g;
+	if (c->depth > FD_KEEP) {
+		struct frame *old = c->stack[c->depth - 1 - FD_KEEP];
+		if (old->fd >= 0) {
+			close(old->fd);
+			old->fd = -1;
+		}
+	}
+	if (c->depth > STAT_KEEP)
+		frame_drop_batch(c->stack[c->depth - 1 - STAT_KEEP]);
+	return 0;
+}
+
+static int list_frame(struct ctx *c, struct frame *k);
+
+/*
+ * Open directory name (of the top frame) whose lstat is st, list it and push
+ * it (e: its entry, consumed). Returns 1 when it cannot be read (reported,
+ * e released).
+ */
+static int push_dir(struct ctx *c, const char *name, const struct vnode *only, const struct stat *st,
+		    const struct cfs_tree_entry *pe, struct cfs_tree_entry *e)
+{
+	struct frame *f = top(c);
+	struct frame *k = calloc(1, sizeof(*k));
+	if (!k) {
+		cfs_tree_entry_release(e);
+		return -ENOMEM;
+	}
+	k->e = *e;
+	*e = (struct cfs_tree_entry){0};
+	k->fd = -1;
+	k->t = (struct cfs_tree)CFS_TREE_INIT;
+	k->idx = (struct cfs_tree)CFS_TREE_INIT;
+	k->ds = (struct dirspec){
+		.only = only && !only->captured ? only : NULL,
+		/* A source path sets the file system its subtree stays on. */
+		.root_dev = only ? (uint64_t)st->st_dev : f->ds.root_dev,
+		.contents = true,
+	};
+	k->dev = st->st_dev;
+	k->ino = st->st_ino;
+	const char *path = cur_path(c);
+	k->fd = openat(f->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (k->fd < 0 && errno == EPERM)
+		k->fd = openat(f->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat fst;
+	if (k->fd < 0 || fstat(k->fd, &fst) < 0) {
+		log_error_errno(-errno, "Cannot open directory %s: %m (left out of the snapshot)", path);
+		frame_free(k);
+		return 1;
+	}
+	if (fst.st_dev != st->st_dev || fst.st_ino != st->st_ino) {
+		/* Replaced between the listing and now: record what is read. */
+		fill_stat(&k->e, &fst);
+		k->e.size = (uint64_t)fst.st_size;
+		k->dev = fst.st_dev;
+		k->ino = fst.st_ino;
+	}
+	xattrs_or_report(c, k->fd, -1, NULL, path, &k->e);
+	if (!only && c->o->one_file_system && k->dev != f->ds.root_dev) {
+		log_info("Not crossing into another file system at %s (stored empty)", path);
+		k->ds.contents = false;
+	}
+	if (k->ds.contents)
+		pcursor_open(c, &k->pc, pe, path);
+	int r = frame_push(c, k);
+	if (r < 0)
+		return r;
+	c->st->dirs++;
+	return list_frame(c, k);
+}
+
 /*
  * A stream source: read to its end, then ask how it ended. Any failure
- * fails the snapshot (-ECANCELED, reason logged).
+ * fails the snapshot (-ECANCELED, reason logged). c->path is its path.
  */
-static int backup_stream(struct ctx *c, const struct vnode *v, const char *dirpath, struct cfs_tree *t)
+static int backup_stream(struct ctx *c, const struct vnode *v, struct frame *f)
 {
 	size_t i = v->stream - 1;
-	char path[8192], msg[1024] = "";
+	char msg[1024] = "";
 	struct cfs_tree_entry e;
 	size_t ext_cap = 0;
 	int fd = -1, src_err = 0;
 
-	path_join(path, sizeof(path), dirpath, v->name);
 	int r = made_up_entry(c, v->name, CFS_FT_REG, &e);
 	if (r < 0)
 		return r;
 	r = c->o->stream_open(c->o->stream_ud, i, &fd);
 	if (r < 0) {
 		cfs_tree_entry_release(&e);
-		log_error_errno(r, "Cannot start the stream for %s: %m", path);
+		log_error_errno(r, "Cannot start the stream for %s: %m", cur_path(c));
 		return -ECANCELED;
 	}
 	uint64_t eof_at = 0;
 	r = read_region(c, fd, true, 0, UINT64_MAX, &e, &ext_cap, &src_err, &eof_at);
 	close(fd);
 	e.size = eof_at;
-	int f = c->o->stream_finish(c->o->stream_ud, i, msg, sizeof(msg));
+	int fin = c->o->stream_finish(c->o->stream_ud, i, msg, sizeof(msg));
 	if (r < 0) {
 		drop_entry(c, &e);
 		return r;
 	}
-	if (src_err || f < 0) {
+	if (src_err || fin < 0) {
 		drop_entry(c, &e);
 		if (src_err)
-			log_error_errno(src_err, "Cannot read the stream for %s: %m", path);
+			log_error_errno(src_err, "Cannot read the stream for %s: %m", cur_path(c));
 		else
-			log_error("The stream for %s failed: %s", path, msg[0] ? msg : strerror(-f));
+			log_error("The stream for %s failed: %s", cur_path(c), msg[0] ? msg : strerror(-fin));
 		return -ECANCELED;
 	}
 	c->st->files_new++;
 	c->prog.entries++;
 	c->prog.files_read++;
-	r = cfs_tree_add(t, &e);
+	r = frame_add(c, f, &e);
 	if (r < 0)
 		drop_entry(c, &e);
 	return r;
 }
 
 /* A directory that is not on disk and leads only to streams. */
-static int made_up_dir(struct ctx *c, const char *name, const char *path, const struct vnode *v, struct cfs_tree *t)
+static int push_made_up_dir(struct ctx *c, const char *name, const struct vnode *v)
 {
-	struct cfs_tree_entry e;
-	int r = made_up_entry(c, name, CFS_FT_DIR, &e);
-	if (r < 0)
+	struct frame *k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->fd = -1;
+	k->t = (struct cfs_tree)CFS_TREE_INIT;
+	k->idx = (struct cfs_tree)CFS_TREE_INIT;
+	k->ds = (struct dirspec){.only = v, .contents = true, .made_up = true};
+	int r = made_up_entry(c, name, CFS_FT_DIR, &k->e);
+	if (r < 0) {
+		frame_free(k);
 		return r;
-	struct dirspec ds = {.only = v, .contents = true, .made_up = true};
-	r = backup_dir(c, -1, path, &ds, &e);
-	if (r == 0)
-		r = cfs_tree_add(t, &e);
-	if (r != 0)
-		cfs_tree_entry_release(&e);
-	return r < 0 ? r : 0;
+	}
+	c->st->dirs++;
+	return frame_push(c, k);
 }
 
 /*
- * Capture one directory entry into t. Source problems are reported and the
- * entry left out; only repository errors (and failed streams) are returned.
- * only: the skeleton node of this entry (NULL below the source paths).
+ * Capture entry name of the top frame: added to its tree, or pushed as a
+ * directory to capture next. Source problems are reported and the entry
+ * left out; only repository errors (and failed streams) are returned.
+ * only: the skeleton node of this entry (NULL below the source paths);
+ * pre: its lstat from a batch, or NULL.
  */
-static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *dirpath, const struct vnode *only,
-			const struct dirspec *in, const struct stat *pre, struct loaded *pl, struct cfs_tree *t)
+static int capture(struct ctx *c, const char *name, const struct vnode *only, const struct stat *pre,
+		   struct loaded *pl)
 {
-	char path[8192];
+	struct frame *f = top(c);
 	struct cfs_tree_entry e = {0};
 	struct stat st;
 	int r;
 
-	if (c->o->interrupted && *c->o->interrupted)
-		return -EINTR;
-	path_join(path, sizeof(path), dirpath, name);
+	r = path_push(c, name);
+	if (r < 0)
+		return r;
+	const char *path = cur_path(c);
 	if (only && only->stream)
-		return backup_stream(c, only, dirpath, t);
+		return backup_stream(c, only, f);
 	if (pre)
 		st = *pre;
-	else if (dirfd < 0 || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		r = dirfd < 0 ? -ENOENT : -errno;
+	else if (f->fd < 0 || fstatat(f->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = f->fd < 0 ? -ENOENT : -errno;
 		if (r == -ENOENT && only && !vnode_has_capture(only))
-			return made_up_dir(c, name, path, only, t);
+			return push_made_up_dir(c, name, only);
 		if (r == -ENOENT && !only) {
 			/* Vanished between readdir and stat: nothing to capture. */
 			return 0;
@@ -909,12 +1266,7 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 	c->prog.entries++;
 	progress(c, false);
 
-	const struct cfs_tree_entry *pe = NULL;
-	if (in->ptree) {
-		int k = cfs_tree_find(in->ptree, name, nlen);
-		if (k >= 0)
-			pe = &in->ptree->entries[k];
-	}
+	const struct cfs_tree_entry *pe = pcursor_find(c, &f->pc, name, nlen);
 
 	if (only && !only->captured && !S_ISDIR(st.st_mode)) {
 		c->res->n_unreadable++;
@@ -946,7 +1298,7 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 				return -ENOMEM;
 			e.name_len = (uint16_t)nlen;
 			e.type = CFS_FT_REG;
-			r = backup_file(c, dirfd, name, path, &st, &e, pl);
+			r = backup_file(c, f->fd, name, path, &st, &e, pl);
 			if (r < 0)
 				goto fail;
 			if (r > 0) {
@@ -976,29 +1328,17 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 	e.name_len = (uint16_t)nlen;
 	fill_stat(&e, &st);
 
-	r = 0;
 	switch (st.st_mode & S_IFMT) {
-	case S_IFDIR: {
-		_cleanup_(cfs_tree_release) struct cfs_tree pt = CFS_TREE_INIT;
-		struct dirspec ds = {
-			.only = only && !only->captured ? only : NULL,
-			/* A source path sets the file system its subtree stays on. */
-			.root_dev = only ? (uint64_t)st.st_dev : in->root_dev,
-			.contents = true,
-		};
+	case S_IFDIR:
 		e.type = CFS_FT_DIR;
 		e.size = (uint64_t)st.st_size; /* as `ls -l` shows it */
-		if (!only && c->o->one_file_system && (uint64_t)st.st_dev != in->root_dev) {
-			log_info("Not crossing into another file system at %s (stored empty)", path);
-			ds.contents = false;
+		r = push_dir(c, name, only, &st, pe, &e);
+		if (r == 1) {
+			c->res->n_unreadable++;
+			c->st->files_skipped++;
+			return 0;
 		}
-		if (ds.contents) {
-			ds.ptree = parent_subtree(c, pe, path, &pt);
-			ds.ptree_id = ds.ptree ? &pe->subtree : NULL;
-		}
-		r = backup_dir(c, dirfd, path, &ds, &e);
-		break;
-	}
+		return r;
 	case S_IFLNK: {
 		e.type = CFS_FT_SYMLINK;
 		size_t cap = (size_t)st.st_size + 2;
@@ -1009,16 +1349,19 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 		e.target = malloc(cap);
 		if (!e.target)
 			return cfs_tree_entry_release(&e), -ENOMEM;
-		ssize_t n = readlinkat(dirfd, name, e.target, cap);
+		ssize_t n = readlinkat(f->fd, name, e.target, cap);
 		if (n < 0 || (size_t)n >= cap - 1 || n == 0) {
-			log_error_errno(n < 0 ? -errno : -ENAMETOOLONG, "Cannot read symlink %s: %m (left out of the snapshot)", path);
-			r = 1;
-			break;
+			log_error_errno(n < 0 ? -errno : -ENAMETOOLONG,
+					"Cannot read symlink %s: %m (left out of the snapshot)", path);
+			c->res->n_unreadable++;
+			c->st->files_skipped++;
+			cfs_tree_entry_release(&e);
+			return 0;
 		}
 		e.target[n] = 0;
 		e.target_len = (uint32_t)n;
 		e.size = (uint64_t)n;
-		xattrs_or_report(c, -1, dirfd, name, path, &e);
+		xattrs_or_report(c, -1, f->fd, name, path, &e);
 		count_file(c, pe, pe && unchanged(pe, CFS_FT_SYMLINK, &st));
 		break;
 	}
@@ -1026,7 +1369,7 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 	case S_IFCHR:
 	case S_IFBLK:
 		e.type = S_ISFIFO(st.st_mode) ? CFS_FT_FIFO : S_ISCHR(st.st_mode) ? CFS_FT_CHR : CFS_FT_BLK;
-		xattrs_or_report(c, -1, dirfd, name, path, &e);
+		xattrs_or_report(c, -1, f->fd, name, path, &e);
 		count_file(c, pe, pe && unchanged(pe, e.type, &st));
 		break;
 	case S_IFSOCK:
@@ -1042,18 +1385,8 @@ static int backup_entry(struct ctx *c, int dirfd, const char *name, const char *
 		cfs_tree_entry_release(&e);
 		return 0;
 	}
-	if (r < 0)
-		goto fail;
-	if (r == 1 || r == 2) {
-		if (r == 1) {
-			c->res->n_unreadable++;
-			c->st->files_skipped++;
-		}
-		drop_entry(c, &e);
-		return 0;
-	}
 add:
-	r = cfs_tree_add(t, &e);
+	r = frame_add(c, f, &e);
 	if (r == 0)
 		return 0;
 fail:
@@ -1164,49 +1497,52 @@ static int list_dir(struct ctx *c, int fd, const char *path, char ***ret, size_t
 #define LOAD_BATCH_BYTES (2u << 20)
 #define LOAD_BATCH_FILES 256
 
-/* Whether entry st (name) of a directory is worth reading ahead: a small,
+/* Whether entry st (name) of directory f is worth reading ahead: a small,
  * dense regular file that the parent snapshot does not already hold, not a
  * second link of a file. */
-static bool load_candidate(const struct ctx *c, const struct dirspec *in, const char *name, const struct stat *st)
+static bool load_candidate(struct ctx *c, struct frame *f, const char *name, const struct stat *st)
 {
 	if (!S_ISREG(st->st_mode) || st->st_size <= 0 || st->st_size > (off_t)LOAD_MAX_FILE || st->st_nlink > 1 ||
 	    (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
 		return false;
-	if (in->ptree) {
-		int k = cfs_tree_find(in->ptree, name, strlen(name));
-		const struct cfs_tree_entry *pe = k >= 0 ? &in->ptree->entries[k] : NULL;
-		if (pe && unchanged(pe, CFS_FT_REG, st) && parent_trusted(c, pe))
-			return false;
-	}
-	return true;
+	const struct cfs_tree_entry *pe = pcursor_find(c, &f->pc, name, strlen(name));
+	return !(pe && unchanged(pe, CFS_FT_REG, st) && parent_trusted(c, pe));
 }
 
-/* Read ahead the candidates among entries [from, n) through io_uring, one
- * batch; returns the first entry not considered. */
-static size_t load_batch(struct ctx *c, int fd, const struct dirspec *in, char **names, const struct uring_stat *sts,
-			 struct loaded *ld, size_t from, size_t n)
+/*
+ * Read ahead the candidates among the entries of f's stat batch from
+ * `from` on, up to the next directory (so that nothing read ahead waits
+ * while the walk is below it), in one batch through io_uring; returns the
+ * first entry not considered.
+ */
+static size_t load_batch(struct ctx *c, struct frame *f, size_t from)
 {
 	struct uring_file v[LOAD_BATCH_FILES];
 	size_t idx[LOAD_BATCH_FILES], k = 0, bytes = 0, i;
-	for (i = from; i < n && k < LOAD_BATCH_FILES && bytes < LOAD_BATCH_BYTES; i++) {
-		if (sts[i].error || !load_candidate(c, in, names[i], &sts[i].st))
+	size_t end = f->sts_base + f->n_sts;
+	for (i = from; i < end && k < LOAD_BATCH_FILES && bytes < LOAD_BATCH_BYTES; i++) {
+		const struct uring_stat *s = &f->sts[i - f->sts_base];
+		if (!s->error && S_ISDIR(s->st.st_mode))
+			break;
+		if (s->error || !load_candidate(c, f, f->names[i], &s->st))
 			continue;
-		size_t cap = (size_t)sts[i].st.st_size + 1;
-		ld[i].buf = malloc(cap);
-		if (!ld[i].buf)
+		struct loaded *l = &f->ld[i - f->sts_base];
+		size_t cap = (size_t)s->st.st_size + 1;
+		l->buf = malloc(cap);
+		if (!l->buf)
 			continue; /* read the plain way */
-		v[k] = (struct uring_file){.name = names[i], .buf = ld[i].buf, .cap = cap};
-		idx[k++] = i;
+		v[k] = (struct uring_file){.name = f->names[i], .buf = l->buf, .cap = cap};
+		idx[k++] = i - f->sts_base;
 		bytes += cap;
 	}
-	if (k && uring_load(c->ring, fd, v, k) < 0) {
+	if (k && uring_load(c->ring, f->fd, v, k) < 0) {
 		for (size_t j = 0; j < k; j++)
 			if (v[j].fd >= 0)
 				close(v[j].fd);
 		return i; /* the ring failed: these files are read the plain way */
 	}
 	for (size_t j = 0; j < k; j++) {
-		struct loaded *l = &ld[idx[j]];
+		struct loaded *l = &f->ld[idx[j]];
 		l->fd = v[j].fd;
 		l->error = v[j].error;
 		l->len = v[j].len;
@@ -1214,172 +1550,202 @@ static size_t load_batch(struct ctx *c, int fd, const struct dirspec *in, char *
 	return i;
 }
 
-/*
- * The entries of a listed directory: stat'ed in one batch and small files
- * read ahead in batches through io_uring when the ring is there, else one
- * system call at a time.
- */
-static int backup_children(struct ctx *c, int fd, const char *path, const struct dirspec *sub, char **names,
-			   size_t n, struct cfs_tree *t)
+/* Stat names [from, from + STAT_BATCH) of f in one batch through io_uring
+ * (replacing the batch before). Without the ring, or when it fails, the
+ * entries are stat'ed one by one as they are captured. */
+static int stat_batch(struct ctx *c, struct frame *f, size_t from)
 {
-	_cleanup_free_ struct uring_stat *sts = NULL;
-	_cleanup_free_ struct loaded *ld = NULL;
-	int r = 0;
+	frame_drop_batch(f);
+	size_t n = CFS_MIN((size_t)STAT_BATCH, f->n_names - from);
+	f->sts = calloc(n, sizeof(*f->sts));
+	f->ld = calloc(n, sizeof(*f->ld));
+	if (!f->sts || !f->ld) {
+		frame_drop_batch(f);
+		return -ENOMEM;
+	}
+	f->sts_base = from;
+	f->n_sts = n;
+	f->loaded_upto = from;
+	for (size_t i = 0; i < n; i++) {
+		f->sts[i].name = f->names[from + i];
+		f->ld[i].fd = -1;
+	}
+	if (uring_stat(c->ring, f->fd, f->sts, n) < 0) {
+		frame_drop_batch(f); /* the ring failed: plain system calls */
+		f->sts_base = from;
+		f->n_sts = n; /* not again for these */
+	}
+	return 0;
+}
 
-	if (c->ring && n) {
-		sts = calloc(n, sizeof(*sts));
-		ld = calloc(n, sizeof(*ld));
-		if (!sts || !ld)
-			return -ENOMEM;
-		for (size_t i = 0; i < n; i++) {
-			sts[i].name = names[i];
-			ld[i].fd = -1;
+/* List the directory of the top frame k, sorted, without what is excluded. */
+static int list_frame(struct ctx *c, struct frame *k)
+{
+	char **names = NULL;
+	size_t n = 0, m = 0;
+
+	if (k->ds.only || !k->ds.contents)
+		return 0;
+	int r = list_dir(c, k->fd, cur_path(c), &names, &n);
+	if (r < 0)
+		return r;
+	bool cache = c->o->exclude_caches && is_cache_dir(k->fd);
+	if (cache)
+		log_info("%s is a cache directory (CACHEDIR.TAG): only the tag is stored", cur_path(c));
+	for (size_t i = 0; i < n; i++) {
+		bool keep = !cache || strcmp(names[i], CACHEDIR_TAG) == 0;
+		if (keep && c->o->n_excludes && r == 0) {
+			r = path_push(c, names[i]);
+			keep = r == 0 && !excluded(c, cur_path(c), names[i]);
+			path_set_len(c, k->path_len);
 		}
-		if (uring_stat(c->ring, fd, sts, n) < 0) {
-			free(sts); /* the ring failed: plain system calls */
-			sts = NULL;
-		}
+		if (keep)
+			names[m++] = names[i];
+		else
+			free(names[i]);
 	}
-	size_t loaded_upto = 0;
-	for (size_t i = 0; i < n && r == 0; i++) {
-		const struct stat *pre = NULL;
-		if (sts) {
-			/* An entry gone since the listing is skipped, as the
-			 * plain path would; other errors are reported there. */
-			if (sts[i].error == -ENOENT)
-				continue;
-			if (!sts[i].error)
-				pre = &sts[i].st;
-			if (pre && i >= loaded_upto && load_candidate(c, sub, names[i], pre))
-				loaded_upto = load_batch(c, fd, sub, names, sts, ld, i, n);
-		}
-		r = backup_entry(c, fd, names[i], path, NULL, sub, pre, ld ? &ld[i] : NULL, t);
-		if (ld) {
-			if (ld[i].fd >= 0)
-				close(ld[i].fd);
-			free(ld[i].buf);
-			ld[i] = (struct loaded){.fd = -1};
-		}
-	}
-	for (size_t i = 0; ld && i < n; i++) {
-		if (ld[i].fd >= 0)
-			close(ld[i].fd);
-		free(ld[i].buf);
-	}
+	k->names = names;
+	k->n_names = m;
 	return r;
 }
 
-/*
- * Capture the directory `path` (opened relative to dirfd as the last
- * component of path, or "/" when dirfd < 0 and it is not made up) into
- * e->subtree, or into the snapshot's root when e is NULL. Returns 1 when the
- * directory could not be read (reported).
- */
-static int capture_dir(struct ctx *c, int dirfd, const char *path, const struct dirspec *ds,
-		       struct cfs_tree_entry *e, struct cfs_tree *t)
+/* Capture the next child of the top frame f; 1 when none is left. */
+static int frame_step(struct ctx *c, struct frame *f)
 {
-	_cleanup_close_ int fd = -1;
-	int r = 0;
-
-	const char *last = strrchr(path, '/');
-	last = last ? last + 1 : path;
-	if (!ds->made_up) {
-		if (dirfd < 0)
-			fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		else
-			fd = openat(dirfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-		if (fd < 0 && errno == EPERM)
-			fd = openat(dirfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			log_error_errno(-errno, "Cannot open directory %s: %m (left out of the snapshot)", path);
+	if (f->ds.only) {
+		if (f->next >= f->ds.only->n_kids)
 			return 1;
-		}
-		if (e)
-			xattrs_or_report(c, fd, -1, NULL, path, e);
+		const struct vnode *k = &f->ds.only->kids[f->next++];
+		return capture(c, k->name, k, NULL, NULL);
 	}
-	c->st->dirs++;
-
-	struct dirspec sub = {.root_dev = ds->root_dev};
-	if (ds->only) {
-		for (size_t i = 0; i < ds->only->n_kids; i++) {
-			const struct vnode *k = &ds->only->kids[i];
-			sub.ptree = ds->ptree;
-			r = backup_entry(c, fd, k->name, path, k, &sub, NULL, NULL, t);
+	if (f->next >= f->n_names)
+		return 1;
+	size_t i = f->next++;
+	const struct stat *pre = NULL;
+	struct loaded *pl = NULL;
+	if (c->ring) {
+		if (i < f->sts_base || i >= f->sts_base + f->n_sts) {
+			int r = stat_batch(c, f, i);
 			if (r < 0)
 				return r;
 		}
-	} else if (ds->contents) {
-		char **names = NULL;
-		size_t n_names = 0;
-		r = list_dir(c, fd, path, &names, &n_names);
-		if (r < 0)
-			return r;
-		bool cache = c->o->exclude_caches && is_cache_dir(fd);
-		if (cache)
-			log_info("%s is a cache directory (CACHEDIR.TAG): only the tag is stored", path);
-		sub.ptree = ds->ptree;
-		/* Drop what is excluded (names[] keeps its owners). */
-		size_t n = 0;
-		_cleanup_free_ char **keep = calloc(n_names + 1, sizeof(*keep));
-		if (!keep)
-			r = -ENOMEM;
-		for (size_t i = 0; r == 0 && i < n_names; i++) {
-			char cpath[8192];
-			if (cache && strcmp(names[i], CACHEDIR_TAG) != 0)
-				continue;
-			path_join(cpath, sizeof(cpath), path, names[i]);
-			if (c->o->n_excludes && excluded(c, cpath, names[i]))
-				continue;
-			keep[n++] = names[i];
+		if (f->sts) {
+			const struct uring_stat *s = &f->sts[i - f->sts_base];
+			/* An entry gone since the listing is skipped, as the
+			 * plain path would; other errors are reported there. */
+			if (s->error == -ENOENT)
+				return 0;
+			if (!s->error)
+				pre = &s->st;
+			if (pre && i >= f->loaded_upto && load_candidate(c, f, f->names[i], pre))
+				f->loaded_upto = load_batch(c, f, i);
+			pl = &f->ld[i - f->sts_base];
 		}
-		if (r == 0)
-			r = backup_children(c, fd, path, &sub, keep, n, t);
-		for (size_t i = 0; i < n_names; i++)
-			free(names[i]);
-		free(names);
-		if (r < 0)
-			return r;
 	}
-
-	return 0;
+	int r = capture(c, f->names[i], NULL, pre, pl);
+	if (pl && f->ld) {
+		/* Whatever capture() did not take; f's batch is still there
+		 * (frame_push drops only batches STAT_KEEP levels up). */
+		if (pl->fd >= 0)
+			close(pl->fd);
+		free(pl->buf);
+		*pl = (struct loaded){.fd = -1};
+	}
+	return r < 0 ? r : 0;
 }
 
-static int backup_dir(struct ctx *c, int dirfd, const char *path, const struct dirspec *ds,
-		      struct cfs_tree_entry *e)
+/* Store the tree of the completed top frame f: its entries, or for a large
+ * directory its last fragment and the fragment index. */
+static int frame_finish(struct ctx *c, struct frame *f, struct cfs_id *ret_id, uint64_t *ret_nodes)
 {
-	_cleanup_(cfs_tree_release) struct cfs_tree t = CFS_TREE_INIT;
-	struct pipeline_group g = {0}, *outer = c->group;
-
-	c->group = &g;
-	int r = capture_dir(c, dirfd, path, ds, e, &t);
-	/* The files' ids are in their extents once their jobs are done; on
-	 * failure too, before the tree and its extents go. */
-	int w = pipeline_wait(c->pipe, &g);
-	c->group = outer;
-	if (r != 0)
-		return r;
-	if (w < 0)
-		return w;
-
-	r = cfs_tree_sort(&t);
+	/* The files' ids are in their extents once their jobs are done. */
+	int r = pipeline_wait(c->pipe, &f->g);
 	if (r < 0)
 		return r;
-	struct cfs_id id;
-	uint64_t stored = 0;
-	r = cfs_repo_put_tree(c->r, &t, ds->ptree_id, &id, &stored);
-	if (r < 0)
+	const struct cfs_id *stored = f->pc.have ? &f->pc.id : NULL;
+	if (f->idx.n_frags == 0) {
+		r = cfs_tree_sort(&f->t);
+		if (r == 0)
+			r = put_tree(c, &f->t, stored, ret_id);
+		*ret_nodes = cfs_tree_node_count(&f->t);
 		return r;
-	c->st->bytes_added += stored;
-	if (stored)
-		c->st->blobs_added++;
-	if (e) {
-		e->subtree = id;
-		e->subtree_nodes = cfs_tree_node_count(&t);
-	} else {
-		c->res->snapshot.root = id;
-		c->res->snapshot.root_nodes = cfs_tree_node_count(&t);
 	}
-	return 0;
+	if (f->t.n) {
+		r = frame_cut(c, f);
+		if (r < 0)
+			return r;
+	}
+	if (f->idx.n_frags == 1) {
+		/* Cut right at its last entry, once: one fragment is the tree. */
+		*ret_id = f->idx.frags[0].id;
+		*ret_nodes = f->idx.frags[0].nodes;
+		return 0;
+	}
+	*ret_nodes = cfs_tree_node_count(&f->idx);
+	return put_tree(c, &f->idx, stored, ret_id);
+}
+
+/* The top frame's fd, closed to bound open fds, is needed again: ".." of
+ * the child just left when that leads to it, else from further up. */
+static int reopen_top(struct ctx *c, const struct frame *child)
+{
+	struct frame *p = top(c);
+	if (child->fd >= 0) {
+		int fd = openat(child->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == p->dev && (uint64_t)st.st_ino == p->ino) {
+			p->fd = fd;
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return frame_reopen(c, c->depth - 1);
+}
+
+/*
+ * The walk: capture the children of the top frame one by one, descending
+ * into directories by pushing them; a completed directory is stored and
+ * added to its parent. Returns once the root frame is stored (its tree is
+ * the snapshot's root). On failure the frames stay on the stack (the
+ * pipeline may still write into their entries: the caller frees them after
+ * it).
+ */
+static int walk(struct ctx *c)
+{
+	for (;;) {
+		if (c->o->interrupted && *c->o->interrupted)
+			return -EINTR;
+		struct frame *f = top(c);
+		int r = frame_step(c, f);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
+		struct cfs_id id;
+		uint64_t nodes;
+		r = frame_finish(c, f, &id, &nodes);
+		if (r < 0)
+			return r;
+		c->depth--;
+		if (c->depth == 0) {
+			c->res->snapshot.root = id;
+			c->res->snapshot.root_nodes = nodes;
+			frame_free(f);
+			return 0;
+		}
+		struct frame *p = top(c);
+		c->group = &p->g;
+		path_set_len(c, p->path_len);
+		f->e.subtree = id;
+		f->e.subtree_nodes = nodes;
+		r = frame_add(c, p, &f->e);
+		if (r == 0 && p->fd < 0 && !p->ds.made_up && reopen_top(c, f) == 1)
+			frame_stop(p);
+		frame_free(f);
+		if (r < 0)
+			return r;
+	}
 }
 
 static int strv_dup(const char *const *v, size_t n, char ***ret)
@@ -1544,7 +1910,7 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	if (o->type == CFS_SNAP_INCREMENTAL || o->type == CFS_SNAP_DIFFERENTIAL) {
 		e = find_parent(r, o->type, host, set, n_set, &parent, &s->parent);
 		if (e == 0) {
-			e = cfs_repo_get_tree(r, &parent.root, &proot);
+			e = cfs_repo_get_tree_object(r, &parent.root, &proot);
 			if (e < 0) {
 				char hex[CFS_ID_HEX_SIZE];
 				cfs_id_hex(&s->parent, hex);
@@ -1586,24 +1952,49 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 		c.ring = NULL;
 	}
 
-	struct stat rst;
-	if (stat("/", &rst) < 0) {
-		e = -errno;
+	/* The walk starts at "/" (captured whole, or only the way to the
+	 * source paths). */
+	struct frame *rf = calloc(1, sizeof(*rf));
+	if (!rf) {
+		e = -ENOMEM;
 		goto out;
 	}
-	struct dirspec ds = {
+	rf->t = (struct cfs_tree)CFS_TREE_INIT;
+	rf->idx = (struct cfs_tree)CFS_TREE_INIT;
+	if (c.have_parent) {
+		rf->pc.t = proot;
+		proot = (struct cfs_tree)CFS_TREE_INIT;
+		rf->pc.id = parent.root;
+		rf->pc.have = true;
+	}
+	struct stat rst;
+	rf->fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rf->fd < 0 || fstat(rf->fd, &rst) < 0) {
+		e = log_error_errno(-errno, "Cannot open /: %m");
+		frame_free(rf);
+		goto out;
+	}
+	rf->dev = rst.st_dev;
+	rf->ino = rst.st_ino;
+	rf->ds = (struct dirspec){
 		.only = root.captured ? NULL : &root,
-		.ptree = c.have_parent ? &proot : NULL,
-		.ptree_id = c.have_parent ? &parent.root : NULL,
 		.root_dev = (uint64_t)rst.st_dev,
 		.contents = true,
 	};
-	e = backup_dir(&c, -1, "/", &ds, NULL);
-	pf = prefetch_free(pf);
-	if (e == 1) {
-		e = -EIO;
+	e = cfs_buf_append(&c.path, "/", 2);
+	if (e < 0) {
+		frame_free(rf);
 		goto out;
 	}
+	c.path.len = 1;
+	e = frame_push(&c, rf);
+	if (e < 0)
+		goto out;
+	c.st->dirs++;
+	e = list_frame(&c, rf);
+	if (e == 0)
+		e = walk(&c);
+	pf = prefetch_free(pf);
 	if (e < 0)
 		goto out;
 	e = pipeline_drain(c.pipe);
@@ -1617,9 +2008,14 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	s->stats.duration_ns = (uint64_t)(cfs_mono_ns() - t0);
 	e = cfs_repo_commit_snapshot(r, s, &ret->id);
 out:
-	/* On failure queued chunks are dropped: nothing names them. */
+	/* On failure queued chunks are dropped: nothing names them. The
+	 * pipeline goes first: its jobs write into the frames' entries. */
 	prefetch_free(pf);
 	pipeline_free(c.pipe);
+	for (size_t i = 0; i < c.depth; i++)
+		frame_free(c.stack[i]);
+	free(c.stack);
+	cfs_buf_release(&c.path);
 	uring_free(c.ring);
 	free(c.buf);
 	link_map_release(&c.links);

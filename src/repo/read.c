@@ -119,23 +119,76 @@ void cfs_repo_reader_set_scratch_limit(struct cfs_repo_reader *rd, size_t bytes)
 	rd->scratch_limit = bytes;
 }
 
-int cfs_repo_get_blob(struct cfs_repo *r, const struct cfs_id *id, struct cfs_buf *out)
+/* The reader of the calls on r itself, made at the first. */
+static int own_reader(struct cfs_repo *r, struct cfs_repo_reader **ret)
 {
 	if (!r->reader) {
 		int e = cfs_repo_reader_new(r, &r->reader);
 		if (e < 0)
 			return e;
 	}
-	return cfs_repo_reader_get_blob(r->reader, id, out);
+	*ret = r->reader;
+	return 0;
+}
+
+int cfs_repo_get_blob(struct cfs_repo *r, const struct cfs_id *id, struct cfs_buf *out)
+{
+	struct cfs_repo_reader *rd;
+	int e = own_reader(r, &rd);
+	return e < 0 ? e : cfs_repo_reader_get_blob(rd, id, out);
+}
+
+/* A tree object as stored: entries, or a fragment index. */
+static int get_tree_object(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *scratch,
+			   struct cfs_tree *ret)
+{
+	*ret = (struct cfs_tree)CFS_TREE_INIT;
+	int e = cfs_repo_reader_get_blob(rd, id, scratch);
+	if (e < 0)
+		return e;
+	return cfs_tree_decode(scratch->data, scratch->len, ret);
+}
+
+int cfs_repo_reader_get_tree(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_tree *ret)
+{
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	_cleanup_(cfs_tree_release) struct cfs_tree idx = CFS_TREE_INIT, all = CFS_TREE_INIT;
+	int e = get_tree_object(rd, id, &b, &idx);
+	if (e < 0 || idx.n_frags == 0) {
+		*ret = idx;
+		idx = (struct cfs_tree)CFS_TREE_INIT;
+		return e;
+	}
+	/* A large directory: its fragments, in order, each checked against
+	 * the index's record of it. */
+	for (size_t k = 0; k < idx.n_frags; k++) {
+		_cleanup_(cfs_tree_release) struct cfs_tree f = CFS_TREE_INIT;
+		e = get_tree_object(rd, &idx.frags[k].id, &b, &f);
+		if (e == 0)
+			e = cfs_tree_frag_check(&f, &idx.frags[k], k + 1 < idx.n_frags ? &idx.frags[k + 1] : NULL);
+		for (size_t i = 0; e == 0 && i < f.n; i++)
+			e = cfs_tree_add(&all, &f.entries[i]);
+		if (e < 0)
+			return e;
+	}
+	*ret = all;
+	all = (struct cfs_tree)CFS_TREE_INIT;
+	return 0;
 }
 
 int cfs_repo_get_tree(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret)
 {
+	struct cfs_repo_reader *rd;
+	int e = own_reader(r, &rd);
+	return e < 0 ? e : cfs_repo_reader_get_tree(rd, id, ret);
+}
+
+int cfs_repo_get_tree_object(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret)
+{
 	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
-	int e = cfs_repo_get_blob(r, id, &b);
-	if (e < 0)
-		return e;
-	return cfs_tree_decode(b.data, b.len, ret);
+	struct cfs_repo_reader *rd;
+	int e = own_reader(r, &rd);
+	return e < 0 ? e : get_tree_object(rd, id, &b, ret);
 }
 
 void cfs_snapshot_list_release(struct cfs_snapshot_list *l)

@@ -12,8 +12,10 @@
 
 #include "chronofs/tree.h"
 
-#define TREE_MAGIC "CFSTREE\x01"
+#define TREE_MAGIC_V1 "CFSTREE\x01"
+#define TREE_MAGIC_V2 "CFSTREE\x02"
 #define TREE_MAGIC_SIZE 8
+enum { KIND_ENTRIES = 0, KIND_INDEX = 1 };
 
 /*
  * Largest extent length. Mirrors CFS_BLOB_MAX_SIZE from pack.h, which tree
@@ -27,15 +29,19 @@
  * input before allocating anything for them:
  *   entry:  u16 name_len + 1 name byte + u8 type + u32 mode, uid, gid
  *           + u64 size + i64 mtime, ctime + u64 rdev, dev, ino + u32 nlink
- *           + u32 xattr count                                      = 72
+ *           + u32 xattr count                                 = 72 (v1)
+ *           + u32 fsflags                                     = 76 (v2)
  *   xattr:  u16 name_len + 1 name byte + u32 value_len             = 7
  *   extent: u64 offset + u32 len + id                              = 44
+ *   fragment: u16 name_len + 1 name byte + id + u32 + u64          = 47
  */
-#define ENTRY_MIN_SIZE (2 + 1 + 1 + 4 * 3 + 8 * 6 + 4 + 4)
+#define ENTRY_MIN_SIZE_V1 (2 + 1 + 1 + 4 * 3 + 8 * 6 + 4 + 4)
+#define ENTRY_MIN_SIZE (ENTRY_MIN_SIZE_V1 + 4)
 #define XATTR_MIN_SIZE (2 + 1 + 4)
 #define EXTENT_SIZE (8 + 4 + CFS_ID_SIZE)
+#define FRAG_MIN_SIZE (2 + 1 + CFS_ID_SIZE + 4 + 8)
 
-_Static_assert(ENTRY_MIN_SIZE == 72, "entry minimum size");
+_Static_assert(ENTRY_MIN_SIZE_V1 == 72, "entry minimum size");
 
 static const struct cfs_id zero_id;
 
@@ -220,7 +226,30 @@ void cfs_tree_release(struct cfs_tree *t)
 	for (size_t i = 0; i < t->n; i++)
 		cfs_tree_entry_release(&t->entries[i]);
 	free(t->entries);
+	for (size_t i = 0; i < t->n_frags; i++)
+		free(t->frags[i].name);
+	free(t->frags);
 	*t = (struct cfs_tree)CFS_TREE_INIT;
+}
+
+int cfs_tree_add_frag(struct cfs_tree *t, const void *name, size_t name_len, const struct cfs_id *id,
+		      uint32_t entries, uint64_t nodes)
+{
+	if (name_len > CFS_TREE_NAME_MAX)
+		return -EINVAL;
+	if (t->n_frags == t->cap_frags) {
+		size_t cap = t->cap_frags ? t->cap_frags * 2 : 8;
+		struct cfs_tree_frag *p = reallocarray(t->frags, cap, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		t->frags = p;
+		t->cap_frags = cap;
+	}
+	uint8_t *nm = memdup_nul(name, name_len);
+	if (!nm)
+		return -ENOMEM;
+	t->frags[t->n_frags++] = (struct cfs_tree_frag){nm, (uint16_t)name_len, *id, entries, nodes};
+	return 0;
 }
 
 int cfs_tree_add(struct cfs_tree *t, struct cfs_tree_entry *e)
@@ -257,10 +286,16 @@ int cfs_tree_sort(struct cfs_tree *t)
 	return 0;
 }
 
-/* Sum over entries of 1 + subtree_nodes; false on uint64 overflow. */
+/* Sum over entries of 1 + subtree_nodes (over fragments' node counts for
+ * an index); false on uint64 overflow. */
 static bool node_count(const struct cfs_tree *t, uint64_t *ret)
 {
 	uint64_t sum = 0;
+	for (size_t i = 0; i < t->n_frags; i++) {
+		if (sum > UINT64_MAX - t->frags[i].nodes)
+			return false;
+		sum += t->frags[i].nodes;
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		uint64_t add = t->entries[i].subtree_nodes;
 		if (add == UINT64_MAX || sum > UINT64_MAX - (add + 1))
@@ -274,6 +309,8 @@ static bool node_count(const struct cfs_tree *t, uint64_t *ret)
 uint64_t cfs_tree_node_count(const struct cfs_tree *t)
 {
 	uint64_t sum = 0;
+	for (size_t i = 0; i < t->n_frags; i++)
+		sum += t->frags[i].nodes;
 	for (size_t i = 0; i < t->n; i++)
 		sum += 1 + t->entries[i].subtree_nodes;
 	return sum;
@@ -296,6 +333,7 @@ static int encode_entry(const struct cfs_tree_entry *e, struct cfs_buf *out)
 	r |= cfs_buf_append_le64(out, e->dev);
 	r |= cfs_buf_append_le64(out, e->ino);
 	r |= cfs_buf_append_le32(out, e->nlink);
+	r |= cfs_buf_append_le32(out, e->fsflags);
 	r |= cfs_buf_append_le32(out, e->n_xattrs);
 	for (uint32_t i = 0; i < e->n_xattrs; i++) {
 		const struct cfs_xattr *x = &e->xattrs[i];
@@ -329,13 +367,31 @@ static int encode_entry(const struct cfs_tree_entry *e, struct cfs_buf *out)
 	return r ? -ENOMEM : 0;
 }
 
+/* The fragments of an index: at least two, each with entries, names valid
+ * and strictly increasing. */
+static bool frags_valid(const struct cfs_tree *t)
+{
+	if (t->n_frags < 2 || !t->frags)
+		return false;
+	for (size_t i = 0; i < t->n_frags; i++) {
+		const struct cfs_tree_frag *f = &t->frags[i];
+		if (!name_valid(f->name, f->name_len) || f->entries < 1 || f->nodes < f->entries)
+			return false;
+		if (i > 0 && name_cmp(t->frags[i - 1].name, t->frags[i - 1].name_len, f->name, f->name_len) >= 0)
+			return false;
+	}
+	return true;
+}
+
 int cfs_tree_encode(const struct cfs_tree *t, struct cfs_buf *out)
 {
 	uint64_t nodes;
 	int r;
 
 	cfs_buf_reset(out);
-	if (t->n > UINT32_MAX || (t->n && !t->entries))
+	if (t->n > UINT32_MAX || (t->n && !t->entries) || t->n_frags > UINT32_MAX)
+		return -EINVAL;
+	if (t->n_frags && (t->n || !frags_valid(t)))
 		return -EINVAL;
 	for (size_t i = 0; i < t->n; i++) {
 		if (!entry_valid(&t->entries[i]))
@@ -346,17 +402,78 @@ int cfs_tree_encode(const struct cfs_tree *t, struct cfs_buf *out)
 	if (!node_count(t, &nodes))
 		return -EINVAL;
 
-	r = cfs_buf_append(out, TREE_MAGIC, TREE_MAGIC_SIZE);
+	bool index = t->n_frags > 0;
+	r = cfs_buf_append(out, TREE_MAGIC_V2, TREE_MAGIC_SIZE);
 	if (r >= 0)
-		r = cfs_buf_append_le32(out, (uint32_t)t->n);
+		r = cfs_buf_append_u8(out, index ? KIND_INDEX : KIND_ENTRIES);
+	if (r >= 0)
+		r = cfs_buf_append_le32(out, (uint32_t)(index ? t->n_frags : t->n));
 	if (r >= 0)
 		r = cfs_buf_append_le64(out, nodes);
 	for (size_t i = 0; r >= 0 && i < t->n; i++)
 		r = encode_entry(&t->entries[i], out);
+	for (size_t i = 0; r >= 0 && i < t->n_frags; i++) {
+		const struct cfs_tree_frag *f = &t->frags[i];
+		r = cfs_buf_append_le16(out, f->name_len);
+		if (r >= 0)
+			r = cfs_buf_append(out, f->name, f->name_len);
+		if (r >= 0)
+			r = cfs_buf_append(out, f->id.b, CFS_ID_SIZE);
+		if (r >= 0)
+			r = cfs_buf_append_le32(out, f->entries);
+		if (r >= 0)
+			r = cfs_buf_append_le64(out, f->nodes);
+	}
 	if (r < 0) {
 		cfs_buf_reset(out);
 		return r;
 	}
+	return 0;
+}
+
+size_t cfs_tree_entry_size(const struct cfs_tree_entry *e)
+{
+	size_t n = ENTRY_MIN_SIZE - 1 + e->name_len;
+	for (uint32_t i = 0; i < e->n_xattrs; i++)
+		n += 2 + strlen(e->xattrs[i].name) + 4 + e->xattrs[i].len;
+	switch (e->type) {
+	case CFS_FT_REG:
+		n += 4 + (size_t)e->n_extents * EXTENT_SIZE;
+		break;
+	case CFS_FT_SYMLINK:
+		n += 4 + e->target_len;
+		break;
+	case CFS_FT_DIR:
+		n += CFS_ID_SIZE + 8;
+		break;
+	default:
+		break;
+	}
+	return n;
+}
+
+bool cfs_tree_cut_after(const struct cfs_tree_entry *e, size_t count, size_t bytes)
+{
+	if (count >= CFS_TREE_FRAG_MAX || bytes >= CFS_TREE_FRAG_BYTES)
+		return true;
+	if (count < CFS_TREE_FRAG_MIN)
+		return false;
+	/* FNV-1a of the name: cut points that depend on the names alone. */
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (uint16_t i = 0; i < e->name_len; i++)
+		h = (h ^ e->name[i]) * 0x100000001b3ull;
+	return (h & (CFS_TREE_FRAG_AVG - 1)) == 0;
+}
+
+int cfs_tree_frag_check(const struct cfs_tree *t, const struct cfs_tree_frag *f, const struct cfs_tree_frag *next)
+{
+	if (t->n_frags || t->n != f->entries || cfs_tree_node_count(t) != f->nodes)
+		return -EPROTO;
+	const struct cfs_tree_entry *first = &t->entries[0], *last = &t->entries[t->n - 1];
+	if (name_cmp(first->name, first->name_len, f->name, f->name_len) != 0)
+		return -EPROTO;
+	if (next && name_cmp(last->name, last->name_len, next->name, next->name_len) >= 0)
+		return -EPROTO;
 	return 0;
 }
 
@@ -367,7 +484,7 @@ int cfs_tree_encode(const struct cfs_tree *t, struct cfs_buf *out)
  * Every count is checked against the remaining input before it sizes an
  * allocation, so memory use is bounded by a small multiple of the input.
  */
-static int decode_entry(struct cfs_rd *rd, struct cfs_tree_entry *e)
+static int decode_entry(struct cfs_rd *rd, struct cfs_tree_entry *e, bool v1)
 {
 	const uint8_t *p;
 	uint64_t v;
@@ -397,6 +514,8 @@ static int decode_entry(struct cfs_rd *rd, struct cfs_tree_entry *e)
 	cfs_rd_le64(rd, &e->dev);
 	cfs_rd_le64(rd, &e->ino);
 	cfs_rd_le32(rd, &e->nlink);
+	if (!v1)
+		cfs_rd_le32(rd, &e->fsflags);
 	uint32_t nx = 0;
 	if (cfs_rd_le32(rd, &nx) < 0)
 		return -EPROTO;
@@ -486,40 +605,78 @@ static int decode_entry(struct cfs_rd *rd, struct cfs_tree_entry *e)
 	return 0;
 }
 
+/* Decode count fragment records into t. */
+static int decode_frags(struct cfs_rd *rd, uint32_t count, struct cfs_tree *t)
+{
+	if (count < 2 || count > cfs_rd_left(rd) / FRAG_MIN_SIZE)
+		return -EPROTO;
+	t->frags = calloc(count, sizeof(*t->frags));
+	if (!t->frags)
+		return -ENOMEM;
+	t->cap_frags = count;
+	for (uint32_t i = 0; i < count; i++) {
+		struct cfs_tree_frag *f = &t->frags[i];
+		const uint8_t *p;
+		uint16_t nl;
+		if (cfs_rd_le16(rd, &nl) < 0 || nl < 1 || nl > CFS_TREE_NAME_MAX || cfs_rd_ptr(rd, nl, &p) < 0)
+			return -EPROTO;
+		f->name = memdup_nul(p, nl);
+		if (!f->name)
+			return -ENOMEM;
+		f->name_len = nl;
+		t->n_frags = i + 1; /* counts initialised slots, for release */
+		cfs_rd_bytes(rd, f->id.b, CFS_ID_SIZE);
+		cfs_rd_le32(rd, &f->entries);
+		if (cfs_rd_le64(rd, &f->nodes) < 0)
+			return -EPROTO;
+	}
+	return frags_valid(t) ? 0 : -EPROTO;
+}
+
 int cfs_tree_decode(const void *p, size_t n, struct cfs_tree *ret)
 {
 	_cleanup_(cfs_tree_release) struct cfs_tree t = CFS_TREE_INIT;
 	struct cfs_rd rd = CFS_RD_INIT(p, n);
 	const uint8_t *magic;
+	uint8_t kind = KIND_ENTRIES;
 	uint32_t count = 0;
 	uint64_t claimed, nodes;
 	int r;
 
 	*ret = (struct cfs_tree)CFS_TREE_INIT;
 
-	if (cfs_rd_ptr(&rd, TREE_MAGIC_SIZE, &magic) < 0 ||
-	    memcmp(magic, TREE_MAGIC, TREE_MAGIC_SIZE) != 0)
+	if (cfs_rd_ptr(&rd, TREE_MAGIC_SIZE, &magic) < 0)
+		return -EPROTO;
+	bool v1 = memcmp(magic, TREE_MAGIC_V1, TREE_MAGIC_SIZE) == 0;
+	if (!v1 && memcmp(magic, TREE_MAGIC_V2, TREE_MAGIC_SIZE) != 0)
+		return -EPROTO;
+	if (!v1 && (cfs_rd_u8(&rd, &kind) < 0 || (kind != KIND_ENTRIES && kind != KIND_INDEX)))
 		return -EPROTO;
 	cfs_rd_le32(&rd, &count);
 	if (cfs_rd_le64(&rd, &claimed) < 0)
 		return -EPROTO;
-	if (count > cfs_rd_left(&rd) / ENTRY_MIN_SIZE)
-		return -EPROTO;
-
-	if (count > 0) {
-		t.entries = calloc(count, sizeof(*t.entries));
-		if (!t.entries)
-			return -ENOMEM;
-		t.cap = count;
-	}
-	for (uint32_t i = 0; i < count; i++) {
-		/* t.n counts initialised slots, so release frees exactly those */
-		t.n = i + 1;
-		r = decode_entry(&rd, &t.entries[i]);
+	if (kind == KIND_INDEX) {
+		r = decode_frags(&rd, count, &t);
 		if (r < 0)
 			return r;
-		if (i > 0 && entry_cmp(&t.entries[i - 1], &t.entries[i]) >= 0)
+	} else {
+		if (count > cfs_rd_left(&rd) / (v1 ? ENTRY_MIN_SIZE_V1 : ENTRY_MIN_SIZE))
 			return -EPROTO;
+		if (count > 0) {
+			t.entries = calloc(count, sizeof(*t.entries));
+			if (!t.entries)
+				return -ENOMEM;
+			t.cap = count;
+		}
+		for (uint32_t i = 0; i < count; i++) {
+			/* t.n counts initialised slots, so release frees exactly those */
+			t.n = i + 1;
+			r = decode_entry(&rd, &t.entries[i], v1);
+			if (r < 0)
+				return r;
+			if (i > 0 && entry_cmp(&t.entries[i - 1], &t.entries[i]) >= 0)
+				return -EPROTO;
+		}
 	}
 	if (cfs_rd_left(&rd) != 0)
 		return -EPROTO;
@@ -547,4 +704,22 @@ int cfs_tree_find(const struct cfs_tree *t, const void *name, size_t name_len)
 			lo = mid + 1;
 	}
 	return -ENOENT;
+}
+
+int cfs_tree_find_frag(const struct cfs_tree *t, const void *name, size_t name_len)
+{
+	size_t lo = 0, hi = t->n_frags;
+
+	/* The number of fragments whose first name is <= name. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct cfs_tree_frag *f = &t->frags[mid];
+		if (name_cmp(f->name, f->name_len, name, name_len) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return -ENOENT;
+	return lo - 1 > INT_MAX ? -EOVERFLOW : (int)(lo - 1);
 }

@@ -133,7 +133,8 @@ static void make_tree(void)
 	emit_tree("empty", &t);
 
 	/* one of every type */
-	e = (struct cfs_tree_entry){.type = CFS_FT_REG, .mode = 0644, .size = 10000, .nlink = 2};
+	e = (struct cfs_tree_entry){.type = CFS_FT_REG, .mode = 0644, .size = 10000, .nlink = 2,
+				    .fsflags = 0x10 | 0x40 /* immutable, nodump */};
 	e.n_extents = 2;
 	e.extents = calloc(2, sizeof(*e.extents));
 	e.n_xattrs = 2;
@@ -171,6 +172,16 @@ static void make_tree(void)
 		tree_add(&t, &e, names[i]);
 	}
 	emit_tree("names", &t);
+
+	/* a large directory's fragment index */
+	static const char *firsts[] = {"a", "file-0012345", "file-0099999", "\xff"};
+	for (size_t i = 0; i < ARRAY_SIZE(firsts); i++) {
+		struct cfs_id id = fake_id((uint8_t)(10 + i));
+		int r = cfs_tree_add_frag(&t, firsts[i], strlen(firsts[i]), &id, 9000 + (uint32_t)i, 9500 + i);
+		if (r < 0)
+			die("cfs_tree_add_frag", r);
+	}
+	emit_tree("index", &t);
 }
 
 /* ---- snapshot ---- */
@@ -253,7 +264,7 @@ static void make_pack(void)
 			for (size_t j = 0; j < 40 + 50 * i; j++)
 				if (cfs_buf_append_u8(&plain, (uint8_t)(i ? 'a' + j % 3 : j * 7)) < 0)
 					die("append", -ENOMEM);
-			r = cfs_compress(zc, plain.data, plain.len, &z, &codec);
+			r = cfs_compress(zc, NULL, plain.data, plain.len, &z, &codec);
 			if (r >= 0)
 				r = cfs_crypto_blob_id(c, plain.data, plain.len, &e.id);
 			if (r < 0)
@@ -364,7 +375,7 @@ static void make_compress(void)
 	for (size_t i = 0; i < 2000; i++)
 		if (cfs_buf_append_u8(&plain, (uint8_t)"chronofs "[i % 9]) < 0)
 			die("append", -ENOMEM);
-	r = cfs_compress(zc, plain.data, plain.len, &z, &codec);
+	r = cfs_compress(zc, NULL, plain.data, plain.len, &z, &codec);
 	if (r < 0 || codec != CFS_CODEC_ZSTD)
 		die("cfs_compress", r < 0 ? r : -EINVAL);
 	emit_compress("zstd", CFS_CODEC_ZSTD, (uint32_t)plain.len, z.data, z.len);
@@ -378,7 +389,7 @@ static void make_compress(void)
 	emit_compress("raw", CFS_CODEC_RAW, 9, "chronofs!", 9);
 	emit_compress("unknown-codec", 7, 3, "abc", 3);
 
-	r = cfs_compress(zc, NULL, 0, &z, &codec);
+	r = cfs_compress(zc, NULL, NULL, 0, &z, &codec);
 	if (r < 0)
 		die("cfs_compress", r);
 	emit_compress("empty", codec, 0, z.data, z.len);

@@ -25,8 +25,13 @@
 
 S3_KEY=chronofs-test-key
 S3_SECRET=chronofs-test-secret
-RGW_PORT=${RGW_PORT:-7480}
-RGW_TLS_PORT=${RGW_TLS_PORT:-7443}
+# A port nobody listens on now (several test runs may share a machine).
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+RGW_PORT=${RGW_PORT:-$(free_port)}
+RGW_TLS_PORT=${RGW_TLS_PORT:-$(free_port)}
+MON_PORT=${MON_PORT:-$(free_port)}
 S3_CA=''
 
 need_radosgw() {
@@ -60,7 +65,7 @@ radosgw_start() {
 	cat >"$D/ceph.conf" <<CONF
 [global]
 fsid = $fsid
-mon_host = v2:127.0.0.1:3300
+mon_host = v2:127.0.0.1:$MON_PORT
 public_addr = 127.0.0.1
 ms_bind_ipv4 = true
 auth_cluster_required = none
@@ -95,7 +100,7 @@ CONF
 	ceph-authtool --create-keyring "$D/keyring" --gen-key -n mon. --cap mon 'allow *' >"$D/log/setup.log" 2>&1
 	ceph-authtool "$D/keyring" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' \
 		--cap mgr 'allow *' >>"$D/log/setup.log" 2>&1
-	monmaptool --create --add a v2:127.0.0.1:3300 --fsid "$fsid" "$D/monmap" >>"$D/log/setup.log" 2>&1
+	monmaptool --create --add a v2:127.0.0.1:$MON_PORT --fsid "$fsid" "$D/monmap" >>"$D/log/setup.log" 2>&1
 	ceph-mon "${C[@]}" --mkfs -i a --monmap "$D/monmap" --keyring "$D/keyring" >>"$D/log/setup.log" 2>&1
 	ceph-mon "${C[@]}" -i a -f >"$D/log/mon.out" 2>&1 &
 	track_pid $!

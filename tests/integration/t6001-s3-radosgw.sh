@@ -88,17 +88,18 @@ mount_compare "$SRC"
 # The mount's disk cache: a second mount reads the packs from local disk
 # (no range GET reaches the server), and the budget holds.
 if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
-	s3_proxy_start 7491 0
+	PROXY_PORT=$(free_port)
+	s3_proxy_start "$PROXY_PORT" 0
 	name=$(json_get "$WORK/snap.json" .name)
 	FS_CACHE=$WORK/cache-dc
 	mount_fs "$WORK/mnt" -o disk_cache_size=128
 	assert_same_tree "$SRC" "$WORK/mnt/$name$SRC"
 	umount_fs "$WORK/mnt"
-	s3_curl -o "$WORK/stats1.json" "http://127.0.0.1:7491/__proxy/stats"
+	s3_curl -o "$WORK/stats1.json" "http://127.0.0.1:$PROXY_PORT/__proxy/stats"
 	mount_fs "$WORK/mnt" -o disk_cache_size=128
 	assert_same_tree "$SRC" "$WORK/mnt/$name$SRC"
 	umount_fs "$WORK/mnt"
-	s3_curl -o "$WORK/stats2.json" "http://127.0.0.1:7491/__proxy/stats"
+	s3_curl -o "$WORK/stats2.json" "http://127.0.0.1:$PROXY_PORT/__proxy/stats"
 	g1=$(jq '.requests["GET range"] // 0' "$WORK/stats1.json")
 	g2=$(jq '.requests["GET range"] // 0' "$WORK/stats2.json")
 	[ "$g1" -gt 0 ] || fail "the first mount made no range GET: $(cat "$WORK/stats1.json")"

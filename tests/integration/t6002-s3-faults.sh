@@ -28,7 +28,8 @@ s3_bucket chronofs-t6002
 MiB=$((1024 * 1024))
 
 # --- 10 % of requests fail -----------------------------------------------
-s3_proxy_start 7490 0.10
+PROXY_PORT=$(free_port)
+s3_proxy_start "$PROXY_PORT" 0.10
 SRC=$WORK/src
 make_fixture "$SRC"
 mkdir -p "$SRC/big"
@@ -49,7 +50,7 @@ CACHE=$WORK/cache-check
 ok cfs check --read-data
 FS_CACHE=$WORK/cache-mount
 mount_compare "$SRC"
-s3_curl -o "$WORK/stats.json" "http://127.0.0.1:7490/__proxy/stats"
+s3_curl -o "$WORK/stats.json" "http://127.0.0.1:$PROXY_PORT/__proxy/stats"
 faults=$(jq '[.faults[]] | add // 0' "$WORK/stats.json")
 [ "$faults" -ge 10 ] || fail "only $faults faults were injected: $(cat "$WORK/stats.json")"
 log "faults injected and survived: $(jq -c .faults "$WORK/stats.json")"

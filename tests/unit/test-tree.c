@@ -111,11 +111,14 @@ static void add_entry(struct cfs_tree *t, struct cfs_tree_entry e)
 	cr_assert_eq(cfs_tree_add(t, &e), 0);
 }
 
-/* Validation-free writer of the tree.h layout; node count from the caller. */
-static void raw_encode(const struct cfs_tree *t, uint64_t nodes, struct cfs_buf *out)
+/* Validation-free writer of the tree.h layout (version 2, or 1 with v1);
+ * node count from the caller. */
+static void raw_encode_version(const struct cfs_tree *t, uint64_t nodes, bool v1, struct cfs_buf *out)
 {
 	cfs_buf_reset(out);
-	cr_assert_eq(cfs_buf_append(out, "CFSTREE\x01", 8), 0);
+	cr_assert_eq(cfs_buf_append(out, v1 ? "CFSTREE\x01" : "CFSTREE\x02", 8), 0);
+	if (!v1)
+		cfs_buf_append_u8(out, 0); /* kind: entries */
 	cfs_buf_append_le32(out, (uint32_t)t->n);
 	cfs_buf_append_le64(out, nodes);
 	for (size_t i = 0; i < t->n; i++) {
@@ -133,6 +136,8 @@ static void raw_encode(const struct cfs_tree *t, uint64_t nodes, struct cfs_buf 
 		cfs_buf_append_le64(out, e->dev);
 		cfs_buf_append_le64(out, e->ino);
 		cfs_buf_append_le32(out, e->nlink);
+		if (!v1)
+			cfs_buf_append_le32(out, e->fsflags);
 		cfs_buf_append_le32(out, e->n_xattrs);
 		for (uint32_t j = 0; j < e->n_xattrs; j++) {
 			size_t nl = strlen(e->xattrs[j].name);
@@ -158,6 +163,16 @@ static void raw_encode(const struct cfs_tree *t, uint64_t nodes, struct cfs_buf 
 	}
 }
 
+static void raw_encode(const struct cfs_tree *t, uint64_t nodes, struct cfs_buf *out)
+{
+	raw_encode_version(t, nodes, false, out);
+}
+
+/* Header offsets of version 2: entry count, node count, first entry. */
+#define OFF_COUNT 9
+#define OFF_NODES 13
+#define OFF_ENTRIES 21
+
 static void assert_tree_empty(const struct cfs_tree *t)
 {
 	cr_assert_null(t->entries);
@@ -181,6 +196,7 @@ static void assert_entry_eq(const struct cfs_tree_entry *a, const struct cfs_tre
 	cr_assert_eq(a->dev, b->dev);
 	cr_assert_eq(a->ino, b->ino);
 	cr_assert_eq(a->nlink, b->nlink);
+	cr_assert_eq(a->fsflags, b->fsflags);
 	cr_assert_eq(a->n_xattrs, b->n_xattrs);
 	for (uint32_t i = 0; i < a->n_xattrs; i++) {
 		cr_assert_str_eq(a->xattrs[i].name, b->xattrs[i].name);
@@ -225,6 +241,7 @@ static void build_rich(struct cfs_tree *t)
 	add_extent(&e, 1024 * 1024, 1, 3);
 	add_extent(&e, 2 * 1024 * 1024, CFS_BLOB_MAX_SIZE / 16, 4);
 	e.nlink = 2;
+	e.fsflags = 0x00000010 | 0x00000040; /* immutable, nodump */
 	add_xattr(&e, "security.selinux", "system_u:object_r:etc_t:s0", 26);
 	add_xattr(&e, "user.bin", bin, sizeof(bin));
 	add_xattr(&e, "user.big", big, CFS_TREE_XATTR_VALUE_MAX);
@@ -380,11 +397,11 @@ Test(tree, empty_tree)
 {
 	struct cfs_tree t = CFS_TREE_INIT, d = CFS_TREE_INIT;
 	struct cfs_buf a = CFS_BUF_INIT;
-	static const uint8_t expect[20] = "CFSTREE\x01";
+	static const uint8_t expect[OFF_ENTRIES] = "CFSTREE\x02";
 
 	cr_assert_eq(cfs_tree_encode(&t, &a), 0);
-	cr_assert_eq(a.len, 20);
-	cr_assert_eq(memcmp(a.data, expect, 20), 0);
+	cr_assert_eq(a.len, OFF_ENTRIES);
+	cr_assert_eq(memcmp(a.data, expect, OFF_ENTRIES), 0);
 	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), 0);
 	cr_assert_eq(d.n, 0);
 	cr_assert_eq(cfs_tree_find(&d, "a", 1), -ENOENT);
@@ -713,24 +730,31 @@ Test(tree, header_damage)
 	encode_rich(&a);
 	size_t n = rich_count();
 
-	cr_assert_eq(cfs_get_le32(a.data + 8), n);
-	cr_assert_eq(cfs_get_le64(a.data + 12), n + 3);
+	cr_assert_eq(cfs_get_le32(a.data + OFF_COUNT), n);
+	cr_assert_eq(cfs_get_le64(a.data + OFF_NODES), n + 3);
 
-	a.data[7] = 2; /* magic / version byte */
+	a.data[7] = 3; /* magic / version byte */
 	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
-	a.data[7] = 1;
+	a.data[7] = 1; /* a version 2 body read as version 1 */
+	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
+	a.data[7] = 2;
 	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), 0);
 	cfs_tree_release(&d);
+	a.data[8] = 2; /* no such kind */
+	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
+	a.data[8] = 1; /* entries read as fragments */
+	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
+	a.data[8] = 0;
 
-	cfs_put_le64(a.data + 12, n + 4); /* node count mismatch */
+	cfs_put_le64(a.data + OFF_NODES, n + 4); /* node count mismatch */
 	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
-	cfs_put_le64(a.data + 12, n + 2);
+	cfs_put_le64(a.data + OFF_NODES, n + 2);
 	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
-	cfs_put_le64(a.data + 12, n + 3);
+	cfs_put_le64(a.data + OFF_NODES, n + 3);
 
-	cfs_put_le32(a.data + 8, (uint32_t)n - 1); /* one entry left over */
+	cfs_put_le32(a.data + OFF_COUNT, (uint32_t)n - 1); /* one entry left over */
 	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
-	cfs_put_le32(a.data + 8, (uint32_t)n + 1);
+	cfs_put_le32(a.data + OFF_COUNT, (uint32_t)n + 1);
 	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
 	assert_tree_empty(&d);
 	cfs_buf_release(&a);
@@ -765,10 +789,13 @@ Test(tree, huge_claimed_counts_fail_fast)
 {
 	struct cfs_tree t = CFS_TREE_INIT, d = CFS_TREE_INIT;
 	struct cfs_buf a = CFS_BUF_INIT;
-	uint8_t hdr[20] = "CFSTREE\x01";
+	uint8_t hdr[OFF_ENTRIES] = "CFSTREE\x02";
 
-	cfs_put_le32(hdr + 8, UINT32_MAX);
-	cfs_put_le64(hdr + 12, UINT32_MAX);
+	cfs_put_le32(hdr + OFF_COUNT, UINT32_MAX);
+	cfs_put_le64(hdr + OFF_NODES, UINT32_MAX);
+	cr_assert_eq(cfs_tree_decode(hdr, sizeof(hdr), &d), -EPROTO);
+	assert_tree_empty(&d);
+	hdr[8] = 1; /* as many fragments */
 	cr_assert_eq(cfs_tree_decode(hdr, sizeof(hdr), &d), -EPROTO);
 	assert_tree_empty(&d);
 
@@ -776,16 +803,16 @@ Test(tree, huge_claimed_counts_fail_fast)
 	struct cfs_tree_entry e = make_entry("f", CFS_FT_FIFO);
 	add_entry(&t, e);
 	raw_encode(&t, 1, &a);
-	cr_assert_eq(a.len, 20 + 72, "minimum entry size is 72 bytes");
+	cr_assert_eq(a.len, OFF_ENTRIES + 76, "minimum entry size is 76 bytes");
 	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), 0);
 	cfs_tree_release(&d);
-	cfs_put_le32(a.data + 8, 2);
+	cfs_put_le32(a.data + OFF_COUNT, 2);
 	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
 
-	/* xattr count: offset 20 + 2 + 1 (name "f") + 65 = 88 */
+	/* xattr count: offset 21 + 2 + 1 (name "f") + 65 + 4 (fsflags) = 93 */
 	raw_encode(&t, 1, &a);
-	cr_assert_eq(cfs_get_le32(a.data + 88), 0);
-	cfs_put_le32(a.data + 88, UINT32_MAX);
+	cr_assert_eq(cfs_get_le32(a.data + 93), 0);
+	cfs_put_le32(a.data + 93, UINT32_MAX);
 	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
 	assert_tree_empty(&d);
 	cfs_tree_release(&t);
@@ -841,7 +868,11 @@ Test(tree, random_flips_never_crash, .timeout = 120)
 			p[off] = (k & 3) == 0 ? (uint8_t)(k >> 8 & 1 ? 0xff : 0) : p[off] ^ (uint8_t)(1u << (k >> 8) % 8);
 		}
 		int r = cfs_tree_decode(p, a.len, &d);
-		if (r == 0) {
+		if (r == 0 && p[7] != 2) {
+			/* A version 1 reading of damaged bytes re-encodes as 2. */
+			accepted++;
+			cfs_tree_release(&d);
+		} else if (r == 0) {
 			accepted++;
 			cr_assert_eq(cfs_tree_encode(&d, &b), 0, "iteration %d", iter);
 			cr_assert_eq(b.len, a.len);
@@ -882,4 +913,190 @@ Test(tree, find)
 	/* name lookup is by length, not by C string */
 	cr_assert_eq(cfs_tree_find(&t, "fifoXX", 4) >= 0, true);
 	cfs_tree_release(&t);
+}
+
+/* ---- version 1, fragments --------------------------------------------- */
+
+/* Trees written before version 2 still read, with no inode flags. */
+Test(tree, version1_still_decodes)
+{
+	struct cfs_tree t = CFS_TREE_INIT, d = CFS_TREE_INIT;
+	struct cfs_buf a = CFS_BUF_INIT;
+
+	build_rich(&t);
+	cr_assert_eq(cfs_tree_sort(&t), 0);
+	for (size_t i = 0; i < t.n; i++)
+		t.entries[i].fsflags = 0;
+	raw_encode_version(&t, cfs_tree_node_count(&t), true, &a);
+	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), 0);
+	cr_assert_eq(d.n, t.n);
+	for (size_t i = 0; i < t.n; i++)
+		assert_entry_eq(&d.entries[i], &t.entries[i]);
+	cfs_tree_release(&d);
+	/* every truncation of a version 1 tree fails too */
+	for (size_t len = 0; len < a.len; len += 7)
+		cr_assert_eq(cfs_tree_decode(a.data, len, &d), -EPROTO, "length %zu", len);
+	cfs_tree_release(&t);
+	cfs_buf_release(&a);
+}
+
+Test(tree, entry_size_is_its_encoding)
+{
+	struct cfs_tree t = CFS_TREE_INIT, one = CFS_TREE_INIT;
+	struct cfs_buf a = CFS_BUF_INIT;
+
+	build_rich(&t);
+	for (size_t i = 0; i < t.n; i++) {
+		struct cfs_tree_entry e;
+		cr_assert_eq(cfs_tree_entry_copy(&t.entries[i], &e), 0);
+		add_entry(&one, e);
+		cr_assert_eq(cfs_tree_encode(&one, &a), 0);
+		cr_assert_eq(cfs_tree_entry_size(&one.entries[0]), a.len - OFF_ENTRIES, "entry %zu", i);
+		cfs_tree_release(&one);
+	}
+	cfs_tree_release(&t);
+	cfs_buf_release(&a);
+}
+
+static void build_index(struct cfs_tree *t)
+{
+	struct cfs_id id;
+	fill_id(&id, 1);
+	cr_assert_eq(cfs_tree_add_frag(t, "a", 1, &id, 3, 10), 0);
+	fill_id(&id, 2);
+	cr_assert_eq(cfs_tree_add_frag(t, "m", 1, &id, 1, 1), 0);
+	fill_id(&id, 3);
+	cr_assert_eq(cfs_tree_add_frag(t, "m\x01", 2, &id, 5, 6), 0);
+}
+
+Test(tree, index_roundtrip_and_lookup)
+{
+	struct cfs_tree t = CFS_TREE_INIT, d = CFS_TREE_INIT;
+	struct cfs_buf a = CFS_BUF_INIT, b = CFS_BUF_INIT;
+
+	build_index(&t);
+	cr_assert_eq(cfs_tree_node_count(&t), 17);
+	cr_assert_eq(cfs_tree_encode(&t, &a), 0);
+	cr_assert_eq(a.data[8], 1, "kind: fragment index");
+	cr_assert_eq(cfs_get_le32(a.data + OFF_COUNT), 3);
+	cr_assert_eq(cfs_get_le64(a.data + OFF_NODES), 17);
+	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), 0);
+	cr_assert_eq(d.n, 0);
+	cr_assert_eq(d.n_frags, 3);
+	cr_assert_eq(cfs_tree_node_count(&d), 17);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(d.frags[i].name_len, t.frags[i].name_len);
+		cr_assert_eq(memcmp(d.frags[i].name, t.frags[i].name, t.frags[i].name_len), 0);
+		cr_assert_eq(d.frags[i].name[d.frags[i].name_len], 0);
+		cr_assert_eq(memcmp(&d.frags[i].id, &t.frags[i].id, sizeof(struct cfs_id)), 0);
+		cr_assert_eq(d.frags[i].entries, t.frags[i].entries);
+		cr_assert_eq(d.frags[i].nodes, t.frags[i].nodes);
+	}
+	cr_assert_eq(cfs_tree_encode(&d, &b), 0);
+	cr_assert_eq(a.len, b.len);
+	cr_assert_eq(memcmp(a.data, b.data, a.len), 0);
+
+	cr_assert_eq(cfs_tree_find_frag(&d, "0", 1), -ENOENT);
+	cr_assert_eq(cfs_tree_find_frag(&d, "a", 1), 0);
+	cr_assert_eq(cfs_tree_find_frag(&d, "lzz", 3), 0);
+	cr_assert_eq(cfs_tree_find_frag(&d, "m", 1), 1);
+	cr_assert_eq(cfs_tree_find_frag(&d, "m\x01", 2), 2);
+	cr_assert_eq(cfs_tree_find_frag(&d, "\xff", 1), 2);
+
+	/* every truncation and trailing bytes fail */
+	for (size_t len = 0; len < a.len; len++)
+		cr_assert_eq(cfs_tree_decode(a.data, len, &d), -EPROTO, "length %zu", len);
+	cr_assert_eq(cfs_buf_append_u8(&a, 0), 0);
+	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
+	assert_tree_empty(&d);
+	cfs_tree_release(&t);
+	cfs_buf_release(&a);
+	cfs_buf_release(&b);
+}
+
+Test(tree, invalid_indexes_rejected_by_both_sides)
+{
+	struct cfs_tree t = CFS_TREE_INIT, d = CFS_TREE_INIT;
+	struct cfs_buf a = CFS_BUF_INIT;
+	struct cfs_id id;
+	fill_id(&id, 7);
+
+	/* one fragment alone is not an index */
+	cr_assert_eq(cfs_tree_add_frag(&t, "a", 1, &id, 1, 1), 0);
+	cr_assert_eq(cfs_tree_encode(&t, &a), -EINVAL);
+	/* unsorted or duplicate first names */
+	cr_assert_eq(cfs_tree_add_frag(&t, "a", 1, &id, 1, 1), 0);
+	cr_assert_eq(cfs_tree_encode(&t, &a), -EINVAL);
+	free(t.frags[1].name);
+	t.frags[1].name = xmemdup("b", 1);
+	cr_assert_eq(cfs_tree_encode(&t, &a), 0);
+	/* an empty fragment, fewer nodes than entries */
+	t.frags[1].entries = 0;
+	cr_assert_eq(cfs_tree_encode(&t, &a), -EINVAL);
+	t.frags[1].entries = 2;
+	cr_assert_eq(cfs_tree_encode(&t, &a), -EINVAL);
+	t.frags[1].nodes = 2;
+	cr_assert_eq(cfs_tree_encode(&t, &a), 0);
+	/* the decoder applies the same rules to well-framed bytes */
+	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), 0);
+	cfs_tree_release(&d);
+	size_t second = OFF_ENTRIES + 2 + 1 + CFS_ID_SIZE + 4 + 8; /* the second record */
+	cr_assert_eq(a.data[second + 2], 'b');
+	a.data[second + 2] = 'a';
+	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
+	a.data[second + 2] = 'b';
+	cfs_put_le32(a.data + second + 3 + CFS_ID_SIZE, 3); /* entries > nodes */
+	cr_assert_eq(cfs_tree_decode(a.data, a.len, &d), -EPROTO);
+	assert_tree_empty(&d);
+	/* entries and fragments both */
+	struct cfs_tree_entry e = make_entry("x", CFS_FT_FIFO);
+	add_entry(&t, e);
+	cr_assert_eq(cfs_tree_encode(&t, &a), -EINVAL);
+	cfs_tree_release(&t);
+	cfs_buf_release(&a);
+}
+
+Test(tree, fragment_check)
+{
+	struct cfs_tree idx = CFS_TREE_INIT, f = CFS_TREE_INIT;
+	build_index(&idx);
+	/* fragment 0: "a", "b", "c" (3 entries, 10 nodes: c is a dir with 7) */
+	add_entry(&f, make_entry("a", CFS_FT_FIFO));
+	add_entry(&f, make_entry("b", CFS_FT_FIFO));
+	struct cfs_tree_entry e = make_entry("c", CFS_FT_DIR);
+	e.subtree_nodes = 7;
+	add_entry(&f, e);
+	cr_assert_eq(cfs_tree_frag_check(&f, &idx.frags[0], &idx.frags[1]), 0);
+	/* another first name, count, node count, or a name reaching the next */
+	cr_assert_eq(cfs_tree_frag_check(&f, &idx.frags[1], &idx.frags[2]), -EPROTO);
+	f.entries[2].subtree_nodes = 6;
+	cr_assert_eq(cfs_tree_frag_check(&f, &idx.frags[0], &idx.frags[1]), -EPROTO);
+	f.entries[2].subtree_nodes = 7;
+	set_name(&f.entries[2], "m", 1);
+	cr_assert_eq(cfs_tree_frag_check(&f, &idx.frags[0], &idx.frags[1]), -EPROTO);
+	cr_assert_eq(cfs_tree_frag_check(&f, &idx.frags[0], NULL), 0, "the last fragment has no upper bound");
+	/* an index is never a fragment */
+	cr_assert_eq(cfs_tree_frag_check(&idx, &idx.frags[0], NULL), -EPROTO);
+	cfs_tree_release(&idx);
+	cfs_tree_release(&f);
+}
+
+Test(tree, cut_rule)
+{
+	struct cfs_tree_entry e = make_entry("x", CFS_FT_FIFO);
+	char name[32];
+	unsigned cuts = 0, n = 200000;
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "file-%07u", i);
+		set_name(&e, name, strlen(name));
+		bool c = cfs_tree_cut_after(&e, CFS_TREE_FRAG_MIN, 0);
+		cr_assert_eq(c, cfs_tree_cut_after(&e, CFS_TREE_FRAG_MIN + 5, 100), "a function of the name alone");
+		cr_assert(!cfs_tree_cut_after(&e, CFS_TREE_FRAG_MIN - 1, 0), "never below the minimum");
+		cr_assert(cfs_tree_cut_after(&e, CFS_TREE_FRAG_MAX, 0), "always at the maximum");
+		cr_assert(cfs_tree_cut_after(&e, 1, CFS_TREE_FRAG_BYTES), "always at the byte limit");
+		cuts += c;
+	}
+	/* about one name in CFS_TREE_FRAG_AVG (24 expected) */
+	cr_assert(cuts >= 8 && cuts <= 60, "%u cuts in %u names", cuts, n);
+	cfs_tree_entry_release(&e);
 }
