@@ -19,6 +19,11 @@
  * Never outside the target: everything is created relative to the
  * descriptor of its directory, opened without following symlinks.
  *
+ * Never more privilege than the user has: where the recorded owner (group)
+ * cannot be set, a file (anything but a directory) loses its setuid
+ * (setgid) bit, with a warning naming the path and the bit. A directory
+ * keeps its setgid bit (group inheritance grants nothing).
+ *
  * Any depth: the walk keeps its stack on the heap and at most a fixed number
  * of directory descriptors open, so the depth of a snapshot is bounded only
  * by memory (one decoded tree per level on the current path).

@@ -30,6 +30,10 @@
  * linked under its name, never replacing one (-EEXIST). An interruption
  * (checked between chunks) or an error discards the temporary.
  *
+ * Privileges: a file is never given a setuid or setgid bit whose owner or
+ * group could not be set (a restore by a user who is not root). Directories
+ * keep theirs: setgid on a directory passes its group on to new entries,
+ * which grants nothing (man chronoctl(8), "restore").
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -209,6 +213,12 @@ static int node_chown(const struct node *n, uid_t uid, gid_t gid)
 	return r < 0 ? -errno : 0;
 }
 
+static int node_stat(const struct node *n, struct stat *st)
+{
+	int r = n->fd >= 0 ? fstat(n->fd, st) : fstatat(n->dirfd, n->name, st, AT_SYMLINK_NOFOLLOW);
+	return r < 0 ? -errno : 0;
+}
+
 static int node_chmod(const struct node *n, mode_t mode)
 {
 	int r = n->fd >= 0 ? fchmod(n->fd, mode) : fchmodat(n->dirfd, n->name, mode, AT_SYMLINK_NOFOLLOW);
@@ -236,19 +246,49 @@ static int node_utimes(const struct node *n, const struct timespec ts[2])
 /*
  * Apply owner, mode, xattrs and times of e to the node at hand (c->path).
  * Order matters: chown clears setuid bits, so chmod comes after it; ACL
- * xattrs after chmod (chmod rewrites the ACL mask); times last. Owners are
- * set only when permitted (root). Failures are warnings: the data is there.
+ * xattrs after chmod (chmod rewrites the ACL mask); times last.
+ *
+ * Owner: set when permitted (root); otherwise the group alone, when the
+ * user is a member of it, and silently the user's own otherwise. A setuid
+ * bit is then kept only if the owner is the snapshot's, a setgid bit only if
+ * the group is (for all but directories), and a warning names what was
+ * dropped. Other failures are warnings: the data is there.
  */
 static void apply_meta(struct rctx *c, const struct node *n, const struct cfs_tree_entry *e)
 {
 	const char *path = path_str(c);
+	struct stat st;
 	int r;
 
 	r = node_chown(n, e->uid, e->gid);
-	if (r < 0 && r != -EPERM)
+	if (r == -EPERM)
+		(void)node_chown(n, (uid_t)-1, e->gid);
+	else if (r < 0)
 		log_warning_errno(r, "Cannot set owner of %s: %m", path);
 	if (e->type != CFS_FT_SYMLINK) {
-		r = node_chmod(n, e->mode & 07777);
+		mode_t mode = e->mode & 07777, drop = 0;
+		r = node_stat(n, &st);
+		if (r < 0) {
+			/* Owner unknown: grant nothing it might not have. */
+			log_warning_errno(r, "Cannot examine %s: %m", path);
+			st.st_uid = (uid_t)-1;
+			st.st_gid = (gid_t)-1;
+		}
+		if (e->type != CFS_FT_DIR) {
+			if ((mode & S_ISUID) && st.st_uid != e->uid)
+				drop |= S_ISUID;
+			if ((mode & S_ISGID) && st.st_gid != e->gid)
+				drop |= S_ISGID;
+		}
+		if (drop) {
+			log_warning("%s: %s dropped: it belongs to %u:%u here, not to %u:%u as in the snapshot", path,
+				    drop == (S_ISUID | S_ISGID) ? "setuid and setgid bits"
+				    : drop == S_ISUID	      ? "setuid bit"
+							      : "setgid bit",
+				    (unsigned)st.st_uid, (unsigned)st.st_gid, e->uid, e->gid);
+			mode &= ~drop;
+		}
+		r = node_chmod(n, mode);
 		if (r < 0)
 			log_warning_errno(r, "Cannot set mode of %s: %m", path);
 	}
