@@ -77,14 +77,17 @@ void cfs_random_suffix(char out[17]);
 struct cfs_tmpfile {
 	int fd;                 /* -1 once released */
 	int dir_fd;             /* borrowed: where the file was made */
+	const char *prefix;     /* borrowed: must outlive the file */
 	bool unnamed;           /* O_TMPFILE */
 	bool linked;            /* it has its final name */
 	char name[NAME_MAX + 1]; /* the named temporary; for an unnamed file the
-				   name it passes through when it replaces */
+				   name it passes through when it replaces
+				   ("<prefix><final name>.<16 hex>") */
 };
 #define CFS_TMPFILE_INIT {.fd = -1, .dir_fd = -1}
 
-/* Returns 0 and fills *ret, or -errno (nothing is left then). */
+/* Returns 0 and fills *ret, or -errno (nothing is left then). prefix is
+ * kept (a string literal, say). */
 int cfs_tmpfile_open(int dir_fd, const char *prefix, const char *hint, bool unnamed, struct cfs_tmpfile *ret);
 /*
  * Give the file the name `name` in to_fd (any directory of the same file

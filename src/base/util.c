@@ -372,13 +372,26 @@ void cfs_random_suffix(char out[17])
 	cfs_hex_encode(&v, sizeof(v), out);
 }
 
-static void tmpfile_name(struct cfs_tmpfile *t, const char *prefix, const char *hint)
+static void tmpfile_name(struct cfs_tmpfile *t, const char *hint)
 {
 	char rnd[17];
 	cfs_random_suffix(rnd);
 	/* Within NAME_MAX however long the hint is: its only job is to help a
 	 * human see what a stray temporary was. */
-	snprintf(t->name, sizeof(t->name), "%.64s%.64s.%s", prefix, hint, rnd);
+	snprintf(t->name, sizeof(t->name), "%.64s%.64s.%s", t->prefix, hint, rnd);
+}
+
+/* Without /proc an unnamed file could never be given a name. Asked once
+ * per process (a restore makes a temporary per file). */
+static bool proc_fd_usable(void)
+{
+	static atomic_int known; /* 0 not asked yet, 1 yes, -1 no */
+	int v = atomic_load(&known);
+	if (v == 0) {
+		v = access("/proc/self/fd", X_OK) == 0 ? 1 : -1;
+		atomic_store(&known, v);
+	}
+	return v > 0;
 }
 
 int cfs_tmpfile_open(int dir_fd, const char *prefix, const char *hint, bool unnamed, struct cfs_tmpfile *ret)
@@ -386,9 +399,8 @@ int cfs_tmpfile_open(int dir_fd, const char *prefix, const char *hint, bool unna
 	struct cfs_tmpfile t = CFS_TMPFILE_INIT;
 
 	t.dir_fd = dir_fd;
-	tmpfile_name(&t, prefix, hint);
-	/* Without /proc an unnamed file could never be given a name. */
-	if (unnamed && access("/proc/self/fd", X_OK) == 0) {
+	t.prefix = prefix;
+	if (unnamed && proc_fd_usable()) {
 		t.fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 		if (t.fd >= 0) {
 			t.unnamed = true;
@@ -398,8 +410,7 @@ int cfs_tmpfile_open(int dir_fd, const char *prefix, const char *hint, bool unna
 		/* EOPNOTSUPP, EISDIR (kernels before 3.11), ...: a named one. */
 	}
 	for (int attempt = 0; attempt < 16; attempt++) {
-		if (attempt > 0)
-			tmpfile_name(&t, prefix, hint);
+		tmpfile_name(&t, hint);
 		t.fd = openat(dir_fd, t.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (t.fd >= 0) {
 			*ret = t;
@@ -426,6 +437,15 @@ static int rename_noreplace(int from_fd, const char *from, int to_fd, const char
 	return 0;
 }
 
+/* Link an unnamed file through /proc/self/fd, which needs no privilege
+ * (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH before Linux 6.10). */
+static int link_unnamed(int fd, int to_fd, const char *name)
+{
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, to_fd, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
 int cfs_tmpfile_link(struct cfs_tmpfile *t, int to_fd, const char *name, bool noreplace)
 {
 	int r;
@@ -441,17 +461,18 @@ int cfs_tmpfile_link(struct cfs_tmpfile *t, int to_fd, const char *name, bool no
 			t->linked = true;
 		return r;
 	}
-	char proc[64];
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t->fd);
 	if (noreplace) {
-		if (linkat(AT_FDCWD, proc, to_fd, name, AT_SYMLINK_FOLLOW) < 0)
-			return -errno;
+		r = link_unnamed(t->fd, to_fd, name);
+		if (r < 0)
+			return r;
 		t->linked = true;
 		return 0;
 	}
-	/* Replacing: link under the temporary name, then rename over. */
-	if (linkat(AT_FDCWD, proc, to_fd, t->name, AT_SYMLINK_FOLLOW) < 0)
-		return -errno;
+	/* Replacing: link under a temporary name, then rename over. */
+	tmpfile_name(t, name);
+	r = link_unnamed(t->fd, to_fd, t->name);
+	if (r < 0)
+		return r;
 	if (renameat(to_fd, t->name, to_fd, name) < 0) {
 		r = -errno;
 		(void)unlinkat(to_fd, t->name, 0);

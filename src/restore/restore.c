@@ -260,21 +260,23 @@ static void apply_meta(struct rctx *c, const struct node *n, const struct cfs_tr
 	struct stat st;
 	int r;
 
-	r = node_chown(n, e->uid, e->gid);
-	if (r == -EPERM)
+	int owner = node_chown(n, e->uid, e->gid);
+	if (owner == -EPERM)
 		(void)node_chown(n, (uid_t)-1, e->gid);
-	else if (r < 0)
-		log_warning_errno(r, "Cannot set owner of %s: %m", path);
+	else if (owner < 0)
+		log_warning_errno(owner, "Cannot set owner of %s: %m", path);
 	if (e->type != CFS_FT_SYMLINK) {
 		mode_t mode = e->mode & 07777, drop = 0;
-		r = node_stat(n, &st);
-		if (r < 0) {
-			/* Owner unknown: grant nothing it might not have. */
-			log_warning_errno(r, "Cannot examine %s: %m", path);
-			st.st_uid = (uid_t)-1;
-			st.st_gid = (gid_t)-1;
-		}
-		if (e->type != CFS_FT_DIR) {
+		/* Only where the owner could not be set is there anything to
+		 * check (no stat in the common case). */
+		if (owner < 0 && e->type != CFS_FT_DIR && (mode & (S_ISUID | S_ISGID))) {
+			r = node_stat(n, &st);
+			if (r < 0) {
+				/* Owner unknown: grant nothing it might not have. */
+				log_warning_errno(r, "Cannot examine %s: %m", path);
+				st.st_uid = (uid_t)-1;
+				st.st_gid = (gid_t)-1;
+			}
 			if ((mode & S_ISUID) && st.st_uid != e->uid)
 				drop |= S_ISUID;
 			if ((mode & S_ISGID) && st.st_gid != e->gid)
@@ -334,6 +336,7 @@ static int restore_file(struct rctx *c, int dirfd, const struct cfs_tree_entry *
 {
 	_cleanup_(tmpfile_releasep) struct cfs_tmpfile t = CFS_TMPFILE_INIT;
 	const char *name = (const char *)e->name, *path = path_str(c);
+	uint64_t data_bytes = 0;
 	struct stat st;
 	int r;
 
@@ -372,6 +375,7 @@ static int restore_file(struct rctx *c, int dirfd, const struct cfs_tree_entry *
 		r = cfs_pwrite_all(t.fd, c->data.data, c->data.len, x->offset);
 		if (r < 0)
 			return log_error_errno(r, "Cannot write %s: %m", path);
+		data_bytes += x->len;
 	}
 	if (ftruncate(t.fd, (off_t)e->size) < 0)
 		return log_error_errno(-errno, "Cannot set size of %s: %m", path);
@@ -381,7 +385,7 @@ static int restore_file(struct rctx *c, int dirfd, const struct cfs_tree_entry *
 	r = cfs_tmpfile_link(&t, dirfd, name, true);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create %s: %m", path);
-	c->st->bytes += e->size;
+	c->st->bytes += data_bytes; /* holes are not counted */
 	if (e->nlink > 1)
 		return add_link(c, e->dev, e->ino);
 	return 0;
