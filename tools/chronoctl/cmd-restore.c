@@ -54,7 +54,7 @@ int cmd_restore(int argc, char **argv)
 	if (e == -EINTR)
 		return log_error_errno(e,
 				       "Restore interrupted by a signal: %llu files and %llu directories (%s) restored "
-				       "under %s so far; the file being written was discarded",
+				       "under %s so far; a file being written was discarded",
 				       (unsigned long long)st.files, (unsigned long long)st.dirs, b, target);
 	if (e < 0)
 		return e;
