@@ -8,10 +8,27 @@
  * FIFOs and holes are restored. Directories get their metadata after their
  * children, so their mtimes and restrictive modes stick.
  *
- * Never wrong bytes: a file whose data cannot be read and verified is
- * removed again and reported (path, blob, pack, reason); the rest goes on.
- * Existing files are never overwritten (reported as errors); existing
- * directories are reused.
+ * Never wrong bytes, never half a file: each regular file is written to a
+ * temporary in its directory (unnamed where the file system has O_TMPFILE,
+ * else ".chronofs-restore.<name>.<random>"), its data verified, its
+ * metadata set, and only then linked under its name. A file whose data
+ * cannot be read and verified is discarded and reported (path, blob, pack,
+ * reason); the rest goes on. Existing files are never overwritten (reported
+ * as errors); existing directories are reused.
+ *
+ * Never outside the target: everything is created relative to the
+ * descriptor of its directory, opened without following symlinks.
+ *
+ * Never more privilege than the user has: where the recorded owner (group)
+ * cannot be set, a file (anything but a directory) loses its setuid
+ * (setgid) bit, with a warning naming the path and the bit. A directory
+ * keeps its setgid bit (group inheritance grants nothing).
+ *
+ * Any depth: the walk keeps its stack on the heap and at most a fixed number
+ * of directory descriptors open, so the depth of a snapshot is bounded only
+ * by memory (one decoded tree per level on the current path).
+ *
+ * Threading: one thread; r is used by it alone for the call.
  */
 #pragma once
 
@@ -26,8 +43,14 @@ struct cfs_restore_stats {
 
 /*
  * subpath: NULL or "/" for everything, else an absolute path inside the
- * snapshot. -ENOENT if subpath is not in the snapshot. Returns 0 even when
- * some entries failed: see stats->errors.
+ * snapshot, of any length; -ENOENT (-ENOTDIR) if it is not in the snapshot,
+ * found before anything is created. interrupted: NULL, or a flag a signal
+ * handler sets: it is checked between entries and between the chunks of a
+ * file; once set, the file being written is discarded and -EINTR returned
+ * (stats say what was restored). -ESTALE: a directory being restored was
+ * moved or replaced by someone else, and the restore stopped. Every error is
+ * logged with its path. Returns 0 even when some entries failed: see
+ * stats->errors.
  */
 int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char *subpath, const char *target,
 		    volatile sig_atomic_t *interrupted, struct cfs_restore_stats *stats);

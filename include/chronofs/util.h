@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -54,3 +55,48 @@ int cfs_path_normalize(const char *path, char **ret);
 
 /* Remove a directory tree (not following symlinks). Absent: 0. */
 int cfs_rm_rf(const char *path);
+
+/* 16 lower-case hex digits, random enough that names made with them do not
+ * collide between threads and processes (O_EXCL catches the rest). */
+void cfs_random_suffix(char out[17]);
+
+/*
+ * A file that appears under its final name only when complete (the local
+ * object store's puts, restore's files).
+ *
+ * Where the file system has O_TMPFILE and /proc is mounted, it is an unnamed
+ * file in dir_fd, so that nothing is left behind whatever happens to the
+ * process (kill -9 included); it gets its name by linkat() through
+ * /proc/self/fd, which needs no privilege (AT_EMPTY_PATH would need
+ * CAP_DAC_READ_SEARCH). Otherwise, or when the caller asks for it
+ * (!unnamed), a named temporary "<prefix><hint>.<16 hex>" (hint cut to 64
+ * bytes) in dir_fd, created O_EXCL|O_NOFOLLOW, which only a crash leaves.
+ * Either way the file is open O_WRONLY with mode 0600 and owned by the
+ * caller.
+ */
+struct cfs_tmpfile {
+	int fd;                 /* -1 once released */
+	int dir_fd;             /* borrowed: where the file was made */
+	const char *prefix;     /* borrowed: must outlive the file */
+	bool unnamed;           /* O_TMPFILE */
+	bool linked;            /* it has its final name */
+	char name[NAME_MAX + 1]; /* the named temporary; for an unnamed file the
+				   name it passes through when it replaces
+				   ("<prefix><final name>.<16 hex>") */
+};
+#define CFS_TMPFILE_INIT {.fd = -1, .dir_fd = -1}
+
+/* Returns 0 and fills *ret, or -errno (nothing is left then). prefix is
+ * kept (a string literal, say). */
+int cfs_tmpfile_open(int dir_fd, const char *prefix, const char *hint, bool unnamed, struct cfs_tmpfile *ret);
+/*
+ * Give the file the name `name` in to_fd (any directory of the same file
+ * system). noreplace: -EEXIST if the name exists, which is never replaced
+ * (linkat(), or renameat2(RENAME_NOREPLACE), or link + unlink where the
+ * file system lacks that); otherwise an existing name is replaced
+ * atomically. The fd stays open; -EBUSY if already linked.
+ */
+int cfs_tmpfile_link(struct cfs_tmpfile *t, int to_fd, const char *name, bool noreplace);
+/* Close the file; a named temporary that was not linked is removed. Safe
+ * on CFS_TMPFILE_INIT and twice; preserves errno. */
+void cfs_tmpfile_release(struct cfs_tmpfile *t);

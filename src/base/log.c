@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
@@ -72,35 +73,50 @@ int cfs_log_internal(enum cfs_log_level level, int error, const char *fmt, ...)
 		break;
 	}
 
-	va_list ap;
+	/* A line longer than the buffer (a path thousands of directories
+	 * deep) is formatted again into one of its size, so the reason at its
+	 * end is never cut off; without memory, it is cut. */
+	va_list ap, again;
 	va_start(ap, fmt);
+	va_copy(again, ap);
+	char *big = NULL, *out = line;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	int n = snprintf(line, sizeof(line), "%s: %s", program, prefix);
-	if (n < 0)
+	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
-	if ((size_t)n < sizeof(line))
-		vsnprintf(line + n, sizeof(line) - (size_t)n, fmtbuf, ap);
-#pragma GCC diagnostic pop
-	va_end(ap);
+	int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmtbuf, ap);
 	size_t len = strlen(line);
-	if (len + 2 > sizeof(line))
+	if (m > 0 && (size_t)n + (size_t)m + 2 > sizeof(line)) {
+		big = malloc((size_t)n + (size_t)m + 2);
+		if (big) {
+			memcpy(big, line, (size_t)n);
+			vsnprintf(big + n, (size_t)m + 1, fmtbuf, again);
+			out = big;
+			len = (size_t)n + (size_t)m;
+		}
+	}
+#pragma GCC diagnostic pop
+	va_end(again);
+	va_end(ap);
+	if (out == line && len + 2 > sizeof(line))
 		len = sizeof(line) - 2;
 	if (use_syslog) {
 		static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 		/* Drop the "program: " prefix: syslog adds its own. */
 		size_t skip = strlen(program) + 2;
-		syslog(prio[level], "%s", len > skip ? line + skip : line);
+		syslog(prio[level], "%s", len > skip ? out + skip : out);
 	} else {
-		line[len] = '\n';
-		line[len + 1] = 0;
+		out[len] = '\n';
+		out[len + 1] = 0;
 		/* A message goes above the status line, which is then redrawn. */
 		if (status[0])
 			fputs("\r\033[K", stderr);
-		fputs(line, stderr);
+		fputs(out, stderr);
 		if (status[0])
 			fputs(status, stderr);
 	}
+	free(big);
 	errno = saved;
 	return error;
 }

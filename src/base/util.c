@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -354,4 +356,140 @@ int cfs_rm_rf(const char *path)
 	if (r < 0)
 		return errno == ENOENT ? 0 : -errno;
 	return r;
+}
+
+void cfs_random_suffix(char out[17])
+{
+	static atomic_uint_fast64_t counter;
+	uint64_t v;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		v = ((uint64_t)getpid() << 40) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+		    atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull;
+	}
+	cfs_hex_encode(&v, sizeof(v), out);
+}
+
+static void tmpfile_name(struct cfs_tmpfile *t, const char *hint)
+{
+	char rnd[17];
+	cfs_random_suffix(rnd);
+	/* Within NAME_MAX however long the hint is: its only job is to help a
+	 * human see what a stray temporary was. */
+	snprintf(t->name, sizeof(t->name), "%.64s%.64s.%s", t->prefix, hint, rnd);
+}
+
+/* Without /proc an unnamed file could never be given a name. Asked once
+ * per process (a restore makes a temporary per file). */
+static bool proc_fd_usable(void)
+{
+	static atomic_int known; /* 0 not asked yet, 1 yes, -1 no */
+	int v = atomic_load(&known);
+	if (v == 0) {
+		v = access("/proc/self/fd", X_OK) == 0 ? 1 : -1;
+		atomic_store(&known, v);
+	}
+	return v > 0;
+}
+
+int cfs_tmpfile_open(int dir_fd, const char *prefix, const char *hint, bool unnamed, struct cfs_tmpfile *ret)
+{
+	struct cfs_tmpfile t = CFS_TMPFILE_INIT;
+
+	t.dir_fd = dir_fd;
+	t.prefix = prefix;
+	if (unnamed && proc_fd_usable()) {
+		t.fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (t.fd >= 0) {
+			t.unnamed = true;
+			*ret = t;
+			return 0;
+		}
+		/* EOPNOTSUPP, EISDIR (kernels before 3.11), ...: a named one. */
+	}
+	for (int attempt = 0; attempt < 16; attempt++) {
+		tmpfile_name(&t, hint);
+		t.fd = openat(dir_fd, t.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (t.fd >= 0) {
+			*ret = t;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/* Move from to name without replacing: RENAME_NOREPLACE where the file
+ * system supports it, else link + unlink, which is as atomic for "exactly
+ * one creator wins" (link fails with EEXIST). */
+static int rename_noreplace(int from_fd, const char *from, int to_fd, const char *name)
+{
+	if (renameat2(from_fd, from, to_fd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -errno;
+	if (linkat(from_fd, from, to_fd, name, 0) < 0)
+		return -errno;
+	(void)unlinkat(from_fd, from, 0);
+	return 0;
+}
+
+/* Link an unnamed file through /proc/self/fd, which needs no privilege
+ * (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH before Linux 6.10). */
+static int link_unnamed(int fd, int to_fd, const char *name)
+{
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, to_fd, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
+int cfs_tmpfile_link(struct cfs_tmpfile *t, int to_fd, const char *name, bool noreplace)
+{
+	int r;
+
+	if (t->fd < 0 || t->linked)
+		return -EBUSY;
+	if (!t->unnamed) {
+		if (noreplace)
+			r = rename_noreplace(t->dir_fd, t->name, to_fd, name);
+		else
+			r = renameat(t->dir_fd, t->name, to_fd, name) < 0 ? -errno : 0;
+		if (r == 0)
+			t->linked = true;
+		return r;
+	}
+	if (noreplace) {
+		r = link_unnamed(t->fd, to_fd, name);
+		if (r < 0)
+			return r;
+		t->linked = true;
+		return 0;
+	}
+	/* Replacing: link under a temporary name, then rename over. */
+	tmpfile_name(t, name);
+	r = link_unnamed(t->fd, to_fd, t->name);
+	if (r < 0)
+		return r;
+	if (renameat(to_fd, t->name, to_fd, name) < 0) {
+		r = -errno;
+		(void)unlinkat(to_fd, t->name, 0);
+		return r;
+	}
+	t->linked = true;
+	return 0;
+}
+
+void cfs_tmpfile_release(struct cfs_tmpfile *t)
+{
+	int saved = errno;
+	if (t->fd >= 0) {
+		close(t->fd);
+		if (!t->unnamed && !t->linked)
+			(void)unlinkat(t->dir_fd, t->name, 0);
+	}
+	t->fd = -1;
+	errno = saved;
 }

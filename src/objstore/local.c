@@ -8,7 +8,7 @@
  * leave the tree except through symlinks someone placed inside it, which we
  * follow on purpose (e.g. "data" moved to another disk).
  *
- * Durability (put): write "<dir>/.tmp.<base>.<random>" (O_EXCL, 0600), fsync
+ * Durability (put): write "<dir>/.tmp.<base>.<random>" (cfs_tmpfile), fsync
  * it, rename it over the final name, fsync the directory. Directories created
  * on the way are 0700 and their parent is fsynced, so the new entry survives a
  * crash. A crash leaves at most a ".tmp.*" file, which list() ignores.
@@ -41,12 +41,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "chronofs/fault.h"
 #include "chronofs/util.h"
@@ -76,22 +73,6 @@ struct local {
 static int map_missing(int err)
 {
 	return (err == ENOENT || err == ENOTDIR || err == EISDIR) ? -ENOENT : -err;
-}
-
-/* Temp file names must not collide between threads and processes; O_EXCL
- * catches the rest and we retry. */
-static void random_suffix(char out[17])
-{
-	static atomic_uint_fast64_t counter;
-	uint64_t v;
-
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		v = ((uint64_t)getpid() << 40) ^ (uint64_t)ts.tv_nsec ^
-		    ((uint64_t)ts.tv_sec << 20) ^ atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull;
-	}
-	cfs_hex_encode(&v, sizeof(v), out);
 }
 
 /* Split a validated name into its directory part (copied into dir, "." for
@@ -178,50 +159,6 @@ static int open_parent(struct local *l, const char *dir, bool create)
 	return open_dir_at(l->root_fd, dir);
 }
 
-static int write_tmp(int dir_fd, const char *base, const void *p, size_t n, char *tmp,
-		     size_t tmp_size)
-{
-	_cleanup_close_ int fd = -1;
-	int r;
-
-	for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
-		char rnd[17];
-		random_suffix(rnd);
-		/* Keep the temp name within NAME_MAX however long base is; its
-		 * only job is to help a human see what a stray temp was. */
-		snprintf(tmp, tmp_size, "%s%.64s.%s", CFS_OBJSTORE_TMP_PREFIX, base, rnd);
-		fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST)
-			return -errno;
-	}
-	if (fd < 0)
-		return -EEXIST;
-
-	r = cfs_write_all(fd, p, n);
-	if (r >= 0)
-		r = fsync_fd(fd);
-	if (r >= 0 && close(TAKE_FD(fd)) < 0)
-		r = -errno;
-	if (r < 0)
-		(void)unlinkat(dir_fd, tmp, 0);
-	return r;
-}
-
-/* Move tmp to base without replacing: RENAME_NOREPLACE where the filesystem
- * supports it, else link()+unlink(), which is equally atomic for "exactly one
- * creator wins" (link fails with EEXIST). */
-static int rename_noreplace(int dir_fd, const char *tmp, const char *base)
-{
-	if (renameat2(dir_fd, tmp, dir_fd, base, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-		return -errno;
-	if (linkat(dir_fd, tmp, dir_fd, base, 0) < 0)
-		return -errno;
-	(void)unlinkat(dir_fd, tmp, 0);
-	return 0;
-}
-
 /* The last step of every put: the directory holding the new name is made
  * durable, and a concurrent creation of a directory we used is waited out
  * (see the comment at the top). */
@@ -239,9 +176,9 @@ static int local_put_common(struct local *l, const char *name, const void *p, si
 			    bool noreplace)
 {
 	char dir[CFS_OBJSTORE_NAME_MAX + 1];
-	char tmp[NAME_MAX + 1];
 	const char *base = split_name(name, dir);
 	_cleanup_close_ int dir_fd = -1;
+	struct cfs_tmpfile t = CFS_TMPFILE_INIT;
 	int r;
 
 	dir_fd = open_parent(l, dir, true);
@@ -252,17 +189,17 @@ static int local_put_common(struct local *l, const char *name, const void *p, si
 	if (noreplace && faccessat(dir_fd, base, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return -EEXIST;
 
-	r = write_tmp(dir_fd, base, p, n, tmp, sizeof(tmp));
+	r = cfs_tmpfile_open(dir_fd, CFS_OBJSTORE_TMP_PREFIX, base, false, &t);
 	if (r < 0)
 		return r;
-	if (noreplace)
-		r = rename_noreplace(dir_fd, tmp, base);
-	else
-		r = renameat(dir_fd, tmp, dir_fd, base) < 0 ? -errno : 0;
-	if (r < 0) {
-		(void)unlinkat(dir_fd, tmp, 0);
+	r = cfs_write_all(t.fd, p, n);
+	if (r >= 0)
+		r = fsync_fd(t.fd);
+	if (r >= 0)
+		r = cfs_tmpfile_link(&t, dir_fd, base, noreplace);
+	cfs_tmpfile_release(&t);
+	if (r < 0)
 		return r;
-	}
 	return dir_durable(l, dir_fd);
 }
 
@@ -290,8 +227,7 @@ static int local_put_new(void *impl, const char *name, const void *p, size_t n)
  * file in the root instead (a crash then leaves a ".tmp.*" file, as put).
  */
 struct local_upload {
-	int fd; /* -1 once closed */
-	char tmp[NAME_MAX + 1]; /* the named temporary file in the root, or "" */
+	struct cfs_tmpfile t; /* in the root */
 	bool committed;
 };
 
@@ -301,29 +237,13 @@ static int local_upload_begin(void *impl, void **ret_handle)
 	struct local_upload *u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
-	/* The unnamed file is linked through /proc/self/fd at commit. The
-	 * fault point stands for a file system without O_TMPFILE in tests. */
-	u->fd = -1;
-	if (CFS_FAULT("objstore.tmpfile") == 0 && access("/proc/self/fd", X_OK) == 0)
-		u->fd = openat(l->root_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-	if (u->fd >= 0) {
-		*ret_handle = u;
-		return 0;
-	}
-	for (int attempt = 0; attempt < 16 && u->fd < 0; attempt++) {
-		char rnd[17];
-		random_suffix(rnd);
-		snprintf(u->tmp, sizeof(u->tmp), "%supload.%s", CFS_OBJSTORE_TMP_PREFIX, rnd);
-		u->fd = openat(l->root_fd, u->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (u->fd < 0 && errno != EEXIST) {
-			int r = -errno;
-			free(u);
-			return r;
-		}
-	}
-	if (u->fd < 0) {
+	/* The fault point stands for a file system without O_TMPFILE in
+	 * tests. */
+	int r = cfs_tmpfile_open(l->root_fd, CFS_OBJSTORE_TMP_PREFIX, "upload", CFS_FAULT("objstore.tmpfile") == 0,
+				 &u->t);
+	if (r < 0) {
 		free(u);
-		return -EEXIST;
+		return r;
 	}
 	*ret_handle = u;
 	return 0;
@@ -333,7 +253,7 @@ static int local_upload_append(void *impl, void *handle, const void *p, size_t n
 {
 	(void)impl;
 	struct local_upload *u = handle;
-	return u->fd < 0 ? -EBADF : cfs_write_all(u->fd, p, n);
+	return u->t.fd < 0 ? -EBADF : cfs_write_all(u->t.fd, p, n);
 }
 
 static int local_upload_commit(void *impl, void *handle, const char *name)
@@ -344,39 +264,24 @@ static int local_upload_commit(void *impl, void *handle, const char *name)
 	const char *base = split_name(name, dir);
 	_cleanup_close_ int dir_fd = -1;
 
-	if (u->fd < 0 || u->committed)
+	if (u->t.fd < 0 || u->committed)
 		return -EBADF;
-	int r = fsync_fd(u->fd);
+	int r = fsync_fd(u->t.fd);
 	if (r < 0)
 		return r;
 	dir_fd = open_parent(l, dir, true);
 	if (dir_fd < 0)
 		return dir_fd;
-	if (u->tmp[0]) {
-		if (renameat(l->root_fd, u->tmp, dir_fd, base) < 0)
-			return -errno;
-	} else {
-		/* Give the unnamed file a temporary name next to its place,
-		 * then move it there (replacing, as put does). */
-		char proc[64], tmp[NAME_MAX + 1], rnd[17];
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", u->fd);
-		random_suffix(rnd);
-		snprintf(tmp, sizeof(tmp), "%s%.64s.%s", CFS_OBJSTORE_TMP_PREFIX, base, rnd);
-		if (linkat(AT_FDCWD, proc, dir_fd, tmp, AT_SYMLINK_FOLLOW) < 0)
-			return -errno;
-		if (renameat(dir_fd, tmp, dir_fd, base) < 0) {
-			r = -errno;
-			(void)unlinkat(dir_fd, tmp, 0);
-			return r;
-		}
-	}
+	/* Replacing, as put does. */
+	r = cfs_tmpfile_link(&u->t, dir_fd, base, false);
+	if (r < 0)
+		return r;
 	u->committed = true;
-	close(u->fd);
-	u->fd = -1;
+	cfs_tmpfile_release(&u->t);
 	fd_forget(l, name);
 	/* The root lost a named temporary: make that durable too, so a crash
 	 * never leaves both names. */
-	if (u->tmp[0]) {
+	if (!u->t.unnamed) {
 		r = fsync_fd(l->root_fd);
 		if (r < 0)
 			return r;
@@ -386,12 +291,9 @@ static int local_upload_commit(void *impl, void *handle, const char *name)
 
 static void local_upload_free(void *impl, void *handle)
 {
-	struct local *l = impl;
+	(void)impl;
 	struct local_upload *u = handle;
-	if (u->fd >= 0)
-		close(u->fd);
-	if (!u->committed && u->tmp[0])
-		(void)unlinkat(l->root_fd, u->tmp, 0);
+	cfs_tmpfile_release(&u->t);
 	free(u);
 }
 

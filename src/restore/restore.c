@@ -1,4 +1,40 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * restore.c — the walk that writes a snapshot back (contract: restore.h).
+ *
+ * The walk is iterative: a stack of frames on the heap, one per directory
+ * being restored, each holding that directory's decoded tree and how far it
+ * got. Nothing about it grows with depth but the frames (a tree each) and
+ * the path, so a snapshot 10,000 directories deep restores like a flat one
+ * (STYLE.md: no recursion over untrusted depth).
+ *
+ * Directory descriptors. Every entry is created relative to its directory's
+ * descriptor, never through a path, so no component can be redirected by a
+ * symlink (directories are opened O_NOFOLLOW). Only the innermost DIR_FDS
+ * frames keep theirs open, plus the target's: a frame that falls out of
+ * that window going down is closed, and reopened on the way back up as ".."
+ * of its child (which is open, being the innermost) — ".." is never a
+ * symlink, and the directory found must have the st_dev/st_ino recorded
+ * when it was created, else the target was changed under the restore and
+ * it stops (-ESTALE). That costs one openat per level going up, where
+ * walking down again from the nearest open ancestor would cost the depth.
+ *
+ * Paths exist only for messages: c->path holds the snapshot path of the
+ * entry at hand, in a growable buffer, so a message names it in full however
+ * deep it is.
+ *
+ * Files appear complete or not at all: each regular file is written to a
+ * temporary in its directory (cfs_tmpfile: O_TMPFILE, else a named
+ * ".chronofs-restore.*" file), verified chunk by chunk (cfs_repo_get_blob
+ * checks tag and id), given its owner, mode, xattrs and times, and only then
+ * linked under its name, never replacing one (-EEXIST). An interruption
+ * (checked between chunks) or an error discards the temporary.
+ *
+ * Privileges: a file is never given a setuid or setgid bit whose owner or
+ * group could not be set (a restore by a user who is not root). Directories
+ * keep theirs: setgid on a directory passes its group on to new entries,
+ * which grants nothing (man chronoctl(8), "restore").
+ */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,9 +42,14 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include "chronofs/fault.h"
 #include "chronofs/log.h"
 #include "chronofs/restore.h"
 #include "chronofs/util.h"
+
+/* Directory descriptors kept open besides the target's (see above). */
+#define DIR_FDS 64
+#define TMP_PREFIX ".chronofs-restore."
 
 /* Hard-link groups: (dev, ino) of the source -> path of the first member
  * restored, relative to the target directory (never an absolute path: that
@@ -18,15 +59,91 @@ struct link_ent {
 	char *path; /* owned, relative to rctx.tfd */
 };
 
+struct frame {
+	struct cfs_tree tree; /* owned: the directory's entries */
+	size_t next, end;     /* entries [next, end) are still to be restored */
+	size_t path_len;      /* the directory's path is c->path.data[0, path_len) */
+	int fd;               /* the restored directory; -1 while out of the window */
+	dev_t dev;            /* what fd was when the directory was made */
+	ino_t ino;
+	const struct cfs_tree_entry *self; /* borrowed from the parent frame's
+					      tree; NULL for the target */
+	bool on_way;                       /* above a sub-path: not counted */
+};
+
+/* A tree on the way to a sub-path and the index of the path's next
+ * component in it. */
+struct step {
+	struct cfs_tree tree; /* owned until a frame takes it */
+	size_t idx;
+};
+
 struct rctx {
 	struct cfs_repo *r;
 	struct cfs_restore_stats *st;
 	volatile sig_atomic_t *interrupted;
-	int tfd; /* the target directory */
+	int tfd; /* the target directory (frames[0].fd) */
+	struct frame *frames; /* owned: [0] the target, the last the innermost */
+	size_t n_frames, cap_frames;
+	struct step *steps; /* owned: the trees down to a sub-path */
+	size_t n_steps, cap_steps;
+	struct cfs_buf path; /* the snapshot path of the entry at hand, NUL-terminated */
 	struct link_ent *links;
 	size_t n_links, cap_links;
 	struct cfs_buf data;
 };
+
+static bool interrupted(const struct rctx *c)
+{
+	return c->interrupted && *c->interrupted;
+}
+
+/* Make room for one more element in an array of n: the array, moved if it
+ * had to grow, or NULL (the old one untouched). */
+static void *grow_array(void *p, size_t n, size_t *cap, size_t sz)
+{
+	if (n < *cap)
+		return p;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *np = realloc(p, ncap * sz);
+	if (np)
+		*cap = ncap;
+	return np;
+}
+#define GROW(arr, n, cap)                                                    \
+	({                                                                   \
+		void *np_ = grow_array((arr), (n), &(cap), sizeof(*(arr)));  \
+		if (np_)                                                     \
+			(arr) = np_;                                         \
+		np_ ? 0 : -ENOMEM;                                           \
+	})
+
+/* The path becomes that of entry `name` in the directory whose path is the
+ * first len bytes. */
+static int path_set(struct rctx *c, size_t len, const void *name, size_t n)
+{
+	c->path.len = len;
+	int r = cfs_buf_reserve(&c->path, n + 2);
+	if (r < 0)
+		return r;
+	c->path.data[c->path.len++] = '/';
+	memcpy(c->path.data + c->path.len, name, n);
+	c->path.len += n;
+	c->path.data[c->path.len] = 0;
+	return 0;
+}
+
+static void path_cut(struct rctx *c, size_t len)
+{
+	c->path.len = len;
+	if (c->path.data)
+		c->path.data[len] = 0;
+}
+
+static const char *path_str(const struct rctx *c)
+{
+	return c->path.len ? (const char *)c->path.data : "/";
+}
 
 static const char *find_link(struct rctx *c, uint64_t dev, uint64_t ino)
 {
@@ -37,21 +154,13 @@ static const char *find_link(struct rctx *c, uint64_t dev, uint64_t ino)
 	return NULL;
 }
 
-/* path: the snapshot path of the entry ("/a/b"); the restored copy is at the
- * same path relative to the target. */
-static int add_link(struct rctx *c, uint64_t dev, uint64_t ino, const char *path)
+/* The entry at hand (c->path) is the first restored member of its group. */
+static int add_link(struct rctx *c, uint64_t dev, uint64_t ino)
 {
-	while (*path == '/')
-		path++;
-	if (c->n_links == c->cap_links) {
-		size_t ncap = c->cap_links ? c->cap_links * 2 : 32;
-		struct link_ent *n = realloc(c->links, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		c->links = n;
-		c->cap_links = ncap;
-	}
-	char *p = strdup(path);
+	int r = GROW(c->links, c->n_links, c->cap_links);
+	if (r < 0)
+		return r;
+	char *p = strdup((const char *)c->path.data + 1);
 	if (!p)
 		return -ENOMEM;
 	c->links[c->n_links++] = (struct link_ent){dev, ino, p};
@@ -59,301 +168,522 @@ static int add_link(struct rctx *c, uint64_t dev, uint64_t ino, const char *path
 }
 
 /*
- * Apply owner, mode, xattrs and times. Order matters: chown clears setuid
- * bits, so chmod comes after it; ACL xattrs after chmod (chmod rewrites the
- * ACL mask); times last (xattr changes do not touch mtime, but be safe).
+ * Hard-link `first` (relative to the target) as name in dirfd. Its
+ * directories are opened one by one from the target without following
+ * symlinks: the path may be longer than a system call takes, and a symlink
+ * planted in the target must not make us link a file from elsewhere.
  */
-static int apply_meta(int dirfd, const char *name, const char *path, const struct cfs_tree_entry *e)
+static int link_first(struct rctx *c, const char *first, int dirfd, const char *name)
 {
-	struct timespec ts[2];
-	char ppath[4200];
-	int r = 0;
+	_cleanup_close_ int pfd = -1;
+	char comp[NAME_MAX + 1];
+	const char *p = first, *slash;
 
-	snprintf(ppath, sizeof(ppath), "/proc/self/fd/%d/%s", dirfd, name);
-	if (fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM)
-		r = log_warning_errno(-errno, "Cannot set owner of %s: %m", path);
-	if (e->type != CFS_FT_SYMLINK && fchmodat(dirfd, name, e->mode, 0) < 0)
-		r = log_warning_errno(-errno, "Cannot set mode of %s: %m", path);
-	for (uint32_t i = 0; i < e->n_xattrs; i++) {
-		if (lsetxattr(ppath, e->xattrs[i].name, e->xattrs[i].value, e->xattrs[i].len, 0) < 0)
-			r = log_warning_errno(-errno, "Cannot set extended attribute %s of %s: %m", e->xattrs[i].name,
-					      path);
+	while ((slash = strchr(p, '/'))) {
+		size_t n = (size_t)(slash - p);
+		if (n > NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(comp, p, n);
+		comp[n] = 0;
+		int fd = openat(pfd >= 0 ? pfd : c->tfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		cfs_closep(&pfd);
+		pfd = fd;
+		p = slash + 1;
 	}
-	cfs_ns_to_timespec(e->mtime_ns, &ts[1]);
-	ts[0] = ts[1]; /* atime is not stored: use mtime */
-	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		r = log_warning_errno(-errno, "Cannot set times of %s: %m", path);
-	return r;
+	return linkat(pfd >= 0 ? pfd : c->tfd, p, dirfd, name, 0) < 0 ? -errno : 0;
 }
 
-static int restore_file(struct rctx *c, int dirfd, const char *name, const char *path, const struct cfs_tree_entry *e)
+/*
+ * Metadata is applied to a node restored by us: through its own descriptor
+ * (fd >= 0: regular files and directories), else by name in dirfd, never
+ * following a symlink (symlinks, FIFOs, devices, which cannot be opened
+ * without side effects).
+ */
+struct node {
+	int fd;
+	int dirfd;
+	const char *name;
+};
+
+static int node_chown(const struct node *n, uid_t uid, gid_t gid)
 {
-	_cleanup_close_ int fd = -1;
+	int r = n->fd >= 0 ? fchown(n->fd, uid, gid) : fchownat(n->dirfd, n->name, uid, gid, AT_SYMLINK_NOFOLLOW);
+	return r < 0 ? -errno : 0;
+}
+
+static int node_stat(const struct node *n, struct stat *st)
+{
+	int r = n->fd >= 0 ? fstat(n->fd, st) : fstatat(n->dirfd, n->name, st, AT_SYMLINK_NOFOLLOW);
+	return r < 0 ? -errno : 0;
+}
+
+static int node_chmod(const struct node *n, mode_t mode)
+{
+	int r = n->fd >= 0 ? fchmod(n->fd, mode) : fchmodat(n->dirfd, n->name, mode, AT_SYMLINK_NOFOLLOW);
+	return r < 0 ? -errno : 0;
+}
+
+static int node_setxattr(const struct node *n, const struct cfs_xattr *x)
+{
+	if (n->fd >= 0)
+		return fsetxattr(n->fd, x->name, x->value, x->len, 0) < 0 ? -errno : 0;
+	/* The l* call on /proc/self/fd/<dirfd>/<name> acts on the node itself
+	 * (there is no xattr call relative to a directory descriptor). */
+	_cleanup_free_ char *p = NULL;
+	if (asprintf(&p, "/proc/self/fd/%d/%s", n->dirfd, n->name) < 0)
+		return -ENOMEM;
+	return lsetxattr(p, x->name, x->value, x->len, 0) < 0 ? -errno : 0;
+}
+
+static int node_utimes(const struct node *n, const struct timespec ts[2])
+{
+	int r = n->fd >= 0 ? futimens(n->fd, ts) : utimensat(n->dirfd, n->name, ts, AT_SYMLINK_NOFOLLOW);
+	return r < 0 ? -errno : 0;
+}
+
+/*
+ * Apply owner, mode, xattrs and times of e to the node at hand (c->path).
+ * Order matters: chown clears setuid bits, so chmod comes after it; ACL
+ * xattrs after chmod (chmod rewrites the ACL mask); times last.
+ *
+ * Owner: set when permitted (root); otherwise the group alone, when the
+ * user is a member of it, and silently the user's own otherwise. A setuid
+ * bit is then kept only if the owner is the snapshot's, a setgid bit only if
+ * the group is (for all but directories), and a warning names what was
+ * dropped. Other failures are warnings: the data is there.
+ */
+static void apply_meta(struct rctx *c, const struct node *n, const struct cfs_tree_entry *e)
+{
+	const char *path = path_str(c);
+	struct stat st;
 	int r;
 
-	if (e->nlink > 1) {
-		const char *first = find_link(c, e->dev, e->ino);
-		if (first) {
-			if (linkat(c->tfd, first, dirfd, name, 0) == 0)
-				return 0;
-			log_warning_errno(-errno, "Cannot hard-link %s to %s: %m; restoring a copy", path, first);
+	int owner = node_chown(n, e->uid, e->gid);
+	if (owner == -EPERM)
+		(void)node_chown(n, (uid_t)-1, e->gid);
+	else if (owner < 0)
+		log_warning_errno(owner, "Cannot set owner of %s: %m", path);
+	if (e->type != CFS_FT_SYMLINK) {
+		mode_t mode = e->mode & 07777, drop = 0;
+		/* Only where the owner could not be set is there anything to
+		 * check (no stat in the common case). */
+		if (owner < 0 && e->type != CFS_FT_DIR && (mode & (S_ISUID | S_ISGID))) {
+			r = node_stat(n, &st);
+			if (r < 0) {
+				/* Owner unknown: grant nothing it might not have. */
+				log_warning_errno(r, "Cannot examine %s: %m", path);
+				st.st_uid = (uid_t)-1;
+				st.st_gid = (gid_t)-1;
+			}
+			if ((mode & S_ISUID) && st.st_uid != e->uid)
+				drop |= S_ISUID;
+			if ((mode & S_ISGID) && st.st_gid != e->gid)
+				drop |= S_ISGID;
 		}
+		if (drop) {
+			log_warning("%s: %s dropped: it belongs to %u:%u here, not to %u:%u as in the snapshot", path,
+				    drop == (S_ISUID | S_ISGID) ? "setuid and setgid bits"
+				    : drop == S_ISUID	      ? "setuid bit"
+							      : "setgid bit",
+				    (unsigned)st.st_uid, (unsigned)st.st_gid, e->uid, e->gid);
+			mode &= ~drop;
+		}
+		r = node_chmod(n, mode);
+		if (r < 0)
+			log_warning_errno(r, "Cannot set mode of %s: %m", path);
 	}
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return log_error_errno(-errno, "Cannot create %s: %m", path);
+	for (uint32_t i = 0; i < e->n_xattrs; i++) {
+		r = node_setxattr(n, &e->xattrs[i]);
+		if (r < 0)
+			log_warning_errno(r, "Cannot set extended attribute %s of %s: %m", e->xattrs[i].name, path);
+	}
+	struct timespec ts[2];
+	cfs_ns_to_timespec(e->mtime_ns, &ts[1]);
+	ts[0] = ts[1]; /* atime is not stored: use mtime */
+	r = node_utimes(n, ts);
+	if (r < 0)
+		log_warning_errno(r, "Cannot set times of %s: %m", path);
+}
+
+static void tmpfile_releasep(struct cfs_tmpfile *t)
+{
+	cfs_tmpfile_release(t);
+}
+
+/* 1 when the entry was restored as a hard link to an earlier member of its
+ * group, 0 when it is to be made, < 0 (logged) on failure. */
+static int try_link(struct rctx *c, int dirfd, const struct cfs_tree_entry *e)
+{
+	if (e->nlink <= 1)
+		return 0;
+	const char *first = find_link(c, e->dev, e->ino);
+	if (!first)
+		return 0;
+	int r = link_first(c, first, dirfd, (const char *)e->name);
+	if (r == 0)
+		return 1;
+	if (r == -EEXIST)
+		return log_error_errno(r, "Cannot create %s: %m", path_str(c));
+	log_warning_errno(r, "Cannot hard-link %s to /%s: %m; restoring a copy", path_str(c), first);
+	return 0;
+}
+
+/* Regular file: through a temporary, linked under its name when complete
+ * (see the top). 0, or < 0 (logged). */
+static int restore_file(struct rctx *c, int dirfd, const struct cfs_tree_entry *e)
+{
+	_cleanup_(tmpfile_releasep) struct cfs_tmpfile t = CFS_TMPFILE_INIT;
+	const char *name = (const char *)e->name, *path = path_str(c);
+	uint64_t data_bytes = 0;
+	struct stat st;
+	int r;
+
+	r = try_link(c, dirfd, e);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	/* Early, before any data is read; the final link decides. */
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return log_error_errno(-EEXIST, "Cannot create %s: %m", path);
+	/* The fault point stands for a file system without O_TMPFILE. */
+	r = cfs_tmpfile_open(dirfd, TMP_PREFIX, name, CFS_FAULT("restore.tmpfile") == 0, &t);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create a temporary file for %s: %m", path);
 	for (uint32_t i = 0; i < e->n_extents; i++) {
 		const struct cfs_extent *x = &e->extents[i];
+		if (interrupted(c))
+			return -EINTR;
 		r = cfs_repo_get_blob(c->r, &x->id, &c->data);
 		if (r == 0 && c->data.len != x->len)
 			r = -EBADMSG;
-		if (r == 0)
-			r = cfs_pwrite_all(fd, c->data.data, c->data.len, x->offset);
 		if (r < 0) {
 			char hex[CFS_ID_HEX_SIZE], pname[96] = "(unknown pack)";
 			struct cfs_blob_loc loc;
 			cfs_id_hex(&x->id, hex);
 			if (cfs_repo_blob_loc(c->r, &x->id, &loc) == 0)
 				cfs_repo_pack_name(&loc.pack, pname, sizeof(pname));
-			/* Never leave a file with wrong or missing bytes behind. */
-			(void)unlinkat(dirfd, name, 0);
 			const char *why = r == -EBADMSG ? "integrity error (data damaged)"
 					  : r == -ENOENT ? "blob or pack missing"
 					  : r == -ERANGE ? "pack truncated"
 							 : "read error";
+			/* Never a file with wrong or missing bytes: the
+			 * temporary goes. */
 			return log_error_errno(r, "Cannot restore %s: %s in blob %s at offset %llu, pack %s: %m", path,
 					       why, hex, (unsigned long long)x->offset, pname);
 		}
-		c->st->bytes += x->len;
-	}
-	if (ftruncate(fd, (off_t)e->size) < 0) {
-		r = -errno;
-		(void)unlinkat(dirfd, name, 0);
-		return log_error_errno(r, "Cannot set size of %s: %m", path);
-	}
-	if (e->nlink > 1) {
-		r = add_link(c, e->dev, e->ino, path);
+		r = cfs_pwrite_all(t.fd, c->data.data, c->data.len, x->offset);
 		if (r < 0)
-			return r;
+			return log_error_errno(r, "Cannot write %s: %m", path);
+		data_bytes += x->len;
 	}
+	if (ftruncate(t.fd, (off_t)e->size) < 0)
+		return log_error_errno(-errno, "Cannot set size of %s: %m", path);
+	if (interrupted(c))
+		return -EINTR;
+	apply_meta(c, &(struct node){.fd = t.fd}, e);
+	r = cfs_tmpfile_link(&t, dirfd, name, true);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create %s: %m", path);
+	c->st->bytes += data_bytes; /* holes are not counted */
+	if (e->nlink > 1)
+		return add_link(c, e->dev, e->ino);
 	return 0;
 }
 
-static int restore_tree(struct rctx *c, int dirfd, const char *dirpath, const struct cfs_id *id);
-
-static int restore_entry(struct rctx *c, int dirfd, const char *dirpath, const struct cfs_tree_entry *e)
+/* Symlinks, FIFOs, devices. 0, or < 0 (logged). */
+static int restore_special(struct rctx *c, int dirfd, const struct cfs_tree_entry *e)
 {
-	char path[8192];
-	const char *name = (const char *)e->name;
-	int r = 0;
+	const char *name = (const char *)e->name, *path = path_str(c);
+	int r;
 
-	if (c->interrupted && *c->interrupted)
-		return -EINTR;
-	/* dirpath is "" for the snapshot root. */
-	snprintf(path, sizeof(path), "%s/%s", strcmp(dirpath, "/") == 0 ? "" : dirpath, name);
+	if (e->type == CFS_FT_SYMLINK) {
+		if (symlinkat(e->target, dirfd, name) < 0)
+			return log_error_errno(-errno, "Cannot create symlink %s: %m", path);
+	} else {
+		r = try_link(c, dirfd, e);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		mode_t t = e->type == CFS_FT_FIFO ? S_IFIFO : e->type == CFS_FT_CHR ? S_IFCHR : S_IFBLK;
+		if (mknodat(dirfd, name, t | 0600, (dev_t)e->rdev) < 0)
+			return log_error_errno(-errno, "Cannot create %s: %m", path);
+		if (e->nlink > 1) {
+			r = add_link(c, e->dev, e->ino);
+			if (r < 0)
+				return r;
+		}
+	}
+	apply_meta(c, &(struct node){.fd = -1, .dirfd = dirfd, .name = name}, e);
+	return 0;
+}
+
+/* A non-directory entry of the innermost frame. Failures of the entry are
+ * counted and the walk goes on; < 0 only for what stops it. */
+static int restore_leaf(struct rctx *c, int dirfd, const struct cfs_tree_entry *e)
+{
+	int r;
 
 	switch (e->type) {
-	case CFS_FT_DIR: {
-		if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST) {
-			c->st->errors++;
-			log_error_errno(-errno, "Cannot create directory %s: %m", path);
-			return 0;
-		}
-		_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			c->st->errors++;
-			log_error_errno(-errno, "Cannot open directory %s: %m", path);
-			return 0;
-		}
-		/* Owner-writable while children are created; final mode after. */
-		(void)fchmod(fd, 0700);
-		r = restore_tree(c, fd, path, &e->subtree);
-		if (r < 0)
-			return r;
-		c->st->dirs++;
-		break;
-	}
 	case CFS_FT_REG:
-		r = restore_file(c, dirfd, name, path, e);
-		if (r < 0) {
-			if (r == -ENOMEM || r == -EINTR)
-				return r;
-			c->st->errors++;
-			return 0;
-		}
-		c->st->files++;
+		r = restore_file(c, dirfd, e);
 		break;
 	case CFS_FT_SYMLINK:
-		if (symlinkat(e->target, dirfd, name) < 0) {
-			c->st->errors++;
-			log_error_errno(-errno, "Cannot create symlink %s: %m", path);
-			return 0;
-		}
-		c->st->files++;
-		break;
 	case CFS_FT_FIFO:
 	case CFS_FT_CHR:
-	case CFS_FT_BLK: {
-		mode_t t = e->type == CFS_FT_FIFO ? S_IFIFO : e->type == CFS_FT_CHR ? S_IFCHR : S_IFBLK;
-		if (e->nlink > 1) {
-			const char *first = find_link(c, e->dev, e->ino);
-			if (first && linkat(c->tfd, first, dirfd, name, 0) == 0) {
-				c->st->files++;
-				return 0;
-			}
-		}
-		if (mknodat(dirfd, name, t | 0600, (dev_t)e->rdev) < 0) {
-			c->st->errors++;
-			log_error_errno(-errno, "Cannot create %s: %m", path);
-			return 0;
-		}
-		if (e->nlink > 1 && add_link(c, e->dev, e->ino, path) < 0)
-			return -ENOMEM;
-		c->st->files++;
+	case CFS_FT_BLK:
+		r = restore_special(c, dirfd, e);
+		break;
+	default:
+		r = log_error_errno(-EPROTO, "Cannot restore %s: unknown type %u", path_str(c), e->type);
 		break;
 	}
-	default:
+	if (r == -ENOMEM || r == -EINTR)
+		return r;
+	if (r < 0)
 		c->st->errors++;
-		log_error("Cannot restore %s: unknown type %u", path, e->type);
-		return 0;
-	}
-	/* A second link of a group already carries the metadata. */
-	(void)apply_meta(dirfd, name, path, e);
+	else
+		c->st->files++;
 	return 0;
 }
 
-static int restore_tree(struct rctx *c, int dirfd, const char *dirpath, const struct cfs_id *id)
+/*
+ * Make the directory entry e of the innermost frame (or reuse one that
+ * exists) and push a frame for it. A directory that cannot be made or
+ * opened is counted as failed with all it holds; one whose tree cannot be
+ * read is made, empty, and counted as failed.
+ */
+static int enter_dir(struct rctx *c, const struct cfs_tree_entry *e)
 {
-	_cleanup_(cfs_tree_release) struct cfs_tree t = CFS_TREE_INIT;
-	char hex[CFS_ID_HEX_SIZE];
-	int r = cfs_repo_get_tree(c->r, id, &t);
-	if (r < 0) {
-		cfs_id_hex(id, hex);
+	const char *name = (const char *)e->name, *path = path_str(c);
+	int pfd = c->frames[c->n_frames - 1].fd;
+	struct stat st;
+	int r;
+
+	if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST) {
 		c->st->errors++;
-		log_error_errno(r, "Cannot restore the contents of %s: tree %s unreadable: %m", dirpath, hex);
+		log_error_errno(-errno, "Cannot create directory %s: %m", path);
 		return 0;
 	}
-	for (size_t i = 0; i < t.n; i++) {
-		r = restore_entry(c, dirfd, dirpath, &t.entries[i]);
+	_cleanup_close_ int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		c->st->errors++;
+		log_error_errno(-errno, "Cannot open directory %s: %m", path);
+		return 0;
+	}
+	/* Owner-writable while children are created; final mode after. */
+	(void)fchmod(fd, 0700);
+
+	r = GROW(c->frames, c->n_frames, c->cap_frames);
+	if (r < 0)
+		return r;
+	struct frame f = {
+		.tree = CFS_TREE_INIT,
+		.path_len = c->path.len,
+		.dev = st.st_dev,
+		.ino = st.st_ino,
+		.self = e,
+	};
+	if (c->n_frames < c->n_steps) {
+		/* On the way to a sub-path: only its next component. */
+		struct step *s = &c->steps[c->n_frames];
+		f.tree = s->tree;
+		s->tree = (struct cfs_tree)CFS_TREE_INIT;
+		f.next = s->idx;
+		f.end = s->idx + 1;
+		f.on_way = true;
+	} else {
+		r = cfs_repo_get_tree(c->r, &e->subtree, &f.tree);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			char hex[CFS_ID_HEX_SIZE];
+			cfs_id_hex(&e->subtree, hex);
+			c->st->errors++;
+			log_error_errno(r, "Cannot restore the contents of %s: tree %s unreadable: %m", path, hex);
+		}
+		f.end = f.tree.n;
+	}
+	f.fd = TAKE_FD(fd);
+	c->frames[c->n_frames++] = f;
+	/* Keep the window: the frame DIR_FDS above this one closes. */
+	if (c->n_frames - 1 > DIR_FDS)
+		cfs_closep(&c->frames[c->n_frames - 1 - DIR_FDS].fd);
+	return 0;
+}
+
+/* Reopen the directory of frame p as ".." of its child's descriptor, and
+ * make sure it is the one we made (see the top). */
+static int reopen_parent(struct rctx *c, const struct frame *child, struct frame *p)
+{
+	struct stat st;
+	_cleanup_close_ int fd = openat(child->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return log_error_errno(-errno, "Cannot reopen directory %.*s: %m", (int)p->path_len,
+				       (const char *)c->path.data);
+	if (st.st_dev != p->dev || st.st_ino != p->ino)
+		return log_error_errno(-ESTALE,
+				       "Directory %.*s was moved or replaced while it was being restored; stopping",
+				       (int)p->path_len, (const char *)c->path.data);
+	p->fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* The innermost directory is complete: its metadata now, then pop it. */
+static int leave_dir(struct rctx *c)
+{
+	struct frame *f = &c->frames[c->n_frames - 1], *p = f - 1;
+	int r;
+
+	path_cut(c, f->path_len);
+	/* Before the metadata, which may take away our search permission. */
+	if (p->fd < 0) {
+		r = reopen_parent(c, f, p);
 		if (r < 0)
 			return r;
 	}
+	apply_meta(c, &(struct node){.fd = f->fd}, f->self);
+	if (!f->on_way)
+		c->st->dirs++;
+	cfs_closep(&f->fd);
+	cfs_tree_release(&f->tree);
+	c->n_frames--;
 	return 0;
 }
 
-/* Find the entry for subpath by descent; the directories on the way are
- * created under target (with their snapshot metadata applied at the end). */
-struct step {
-	struct cfs_tree tree; /* owned */
-	size_t idx;
-	int fd; /* the directory containing the entry */
-};
+static int walk(struct rctx *c)
+{
+	int r;
+
+	for (;;) {
+		if (interrupted(c))
+			return -EINTR;
+		struct frame *f = &c->frames[c->n_frames - 1];
+		if (f->next < f->end) {
+			const struct cfs_tree_entry *e = &f->tree.entries[f->next++];
+			r = path_set(c, f->path_len, e->name, e->name_len);
+			if (r < 0)
+				return r;
+			/* f may move: enter_dir grows the stack. */
+			r = e->type == CFS_FT_DIR ? enter_dir(c, e) : restore_leaf(c, f->fd, e);
+		} else if (c->n_frames > 1) {
+			r = leave_dir(c);
+		} else {
+			return 0;
+		}
+		if (r < 0)
+			return r;
+	}
+}
+
+/*
+ * Look up every component of the sub-path norm ("/a/b") first, so that a
+ * path that is not in the snapshot creates nothing: c->steps[i] is the tree
+ * of the directory at depth i and the index of the next component in it.
+ */
+static int find_sub_path(struct rctx *c, const struct cfs_snapshot *s, const char *norm, const char *subpath)
+{
+	struct cfs_id cur = s->root;
+	const char *p = norm + 1;
+	int r;
+
+	for (;;) {
+		const char *q = strchr(p, '/');
+		size_t n = q ? (size_t)(q - p) : strlen(p);
+		r = GROW(c->steps, c->n_steps, c->cap_steps);
+		if (r < 0)
+			return r;
+		struct step *st = &c->steps[c->n_steps];
+		st->tree = (struct cfs_tree)CFS_TREE_INIT;
+		r = cfs_repo_get_tree(c->r, &cur, &st->tree);
+		if (r < 0) {
+			char hex[CFS_ID_HEX_SIZE];
+			cfs_id_hex(&cur, hex);
+			int upto = (int)(p - 1 - norm);
+			return log_error_errno(r, "Cannot read tree %s of %.*s: %m", hex, upto ? upto : 1, norm);
+		}
+		c->n_steps++;
+		r = cfs_tree_find(&st->tree, p, n);
+		if (r < 0)
+			return log_error_errno(-ENOENT, "%s: not in snapshot %s", subpath, s->name);
+		st->idx = (size_t)r;
+		const struct cfs_tree_entry *e = &st->tree.entries[r];
+		if (!q)
+			return 0;
+		if (e->type != CFS_FT_DIR)
+			return log_error_errno(-ENOTDIR, "%s: %.*s is not a directory in the snapshot", subpath,
+					       (int)(q - norm), norm);
+		cur = e->subtree;
+		p = q + 1;
+	}
+}
 
 int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char *subpath, const char *target,
-		    volatile sig_atomic_t *interrupted, struct cfs_restore_stats *stats)
+		    volatile sig_atomic_t *interrupted_flag, struct cfs_restore_stats *stats)
 {
-	struct rctx c = {.r = r, .st = stats, .interrupted = interrupted};
+	struct rctx c = {.r = r, .st = stats, .interrupted = interrupted_flag, .tfd = -1};
 	_cleanup_free_ char *norm = NULL;
-	_cleanup_close_ int tfd = -1;
-	struct step steps[512];
-	size_t n_steps = 0;
 	int e;
 
 	memset(stats, 0, sizeof(*stats));
-	e = cfs_mkdir_p(target, 0755);
-	if (e < 0)
-		return log_error_errno(e, "Cannot create target directory %s: %m", target);
-	tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tfd < 0)
-		return log_error_errno(-errno, "Cannot open target directory %s: %m", target);
-	c.tfd = tfd;
-
 	if (subpath) {
 		e = cfs_path_normalize(subpath, &norm);
 		if (e < 0)
 			return log_error_errno(e, "Invalid path %s: must be absolute, without \"..\"", subpath);
 	}
-	if (!norm || strcmp(norm, "/") == 0) {
-		e = restore_tree(&c, tfd, "", &s->root);
-		goto out;
-	}
+	e = cfs_mkdir_p(target, 0755);
+	if (e < 0)
+		return log_error_errno(e, "Cannot create target directory %s: %m", target);
+	c.tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c.tfd < 0)
+		return log_error_errno(-errno, "Cannot open target directory %s: %m", target);
 
-	struct cfs_id cur = s->root;
-	int curfd = tfd;
-	char sofar[8192] = "";
-	const char *p = norm + 1;
-	e = 0;
-	while (*p) {
-		const char *q = strchr(p, '/');
-		size_t n = q ? (size_t)(q - p) : strlen(p);
-		if (n_steps == ARRAY_SIZE(steps)) {
-			e = -ENAMETOOLONG;
-			break;
-		}
-		struct step *st = &steps[n_steps];
-		st->tree = (struct cfs_tree)CFS_TREE_INIT;
-		st->fd = -1;
-		e = cfs_repo_get_tree(r, &cur, &st->tree);
+	e = GROW(c.frames, 0, c.cap_frames);
+	if (e < 0)
+		goto out;
+	c.frames[0] = (struct frame){.tree = CFS_TREE_INIT, .fd = c.tfd};
+	c.n_frames = 1;
+	if (norm && strcmp(norm, "/") != 0) {
+		e = find_sub_path(&c, s, norm, subpath);
+		if (e < 0)
+			goto out;
+		c.frames[0].tree = c.steps[0].tree;
+		c.steps[0].tree = (struct cfs_tree)CFS_TREE_INIT;
+		c.frames[0].next = c.steps[0].idx;
+		c.frames[0].end = c.steps[0].idx + 1;
+	} else {
+		e = cfs_repo_get_tree(r, &s->root, &c.frames[0].tree);
+		if (e == -ENOMEM)
+			goto out;
 		if (e < 0) {
 			char hex[CFS_ID_HEX_SIZE];
-			cfs_id_hex(&cur, hex);
-			log_error_errno(e, "Cannot read tree %s of %s: %m", hex, sofar[0] ? sofar : "/");
-			break;
+			cfs_id_hex(&s->root, hex);
+			stats->errors++;
+			log_error_errno(e, "Cannot restore the contents of /: tree %s unreadable: %m", hex);
 		}
-		n_steps++;
-		int idx = cfs_tree_find(&st->tree, p, n);
-		if (idx < 0) {
-			e = log_error_errno(-ENOENT, "%s: not in snapshot %s", subpath, s->name);
-			break;
-		}
-		st->idx = (size_t)idx;
-		const struct cfs_tree_entry *en = &st->tree.entries[idx];
-		size_t l = strlen(sofar);
-		snprintf(sofar + l, sizeof(sofar) - l, "/%s", (const char *)en->name);
-		if (!q || !q[1]) {
-			/* The entry itself: restore_entry applies its metadata. */
-			sofar[l] = 0;
-			e = restore_entry(&c, curfd, sofar, en);
-			n_steps--;
-			cfs_tree_release(&steps[n_steps].tree);
-			break;
-		}
-		if (en->type != CFS_FT_DIR) {
-			e = log_error_errno(-ENOTDIR, "%s: %s is not a directory in the snapshot", subpath, sofar);
-			break;
-		}
-		if (mkdirat(curfd, (const char *)en->name, 0700) < 0 && errno != EEXIST) {
-			e = log_error_errno(-errno, "Cannot create directory %s under %s: %m", sofar, target);
-			break;
-		}
-		int nfd = openat(curfd, (const char *)en->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (nfd < 0) {
-			e = log_error_errno(-errno, "Cannot open directory %s under %s: %m", sofar, target);
-			break;
-		}
-		st->fd = curfd;
-		curfd = nfd;
-		cur = en->subtree;
-		p = q + 1;
+		c.frames[0].end = c.frames[0].tree.n;
 	}
-	/* Apply the metadata of the directories on the way, innermost first. */
-	while (n_steps > 0) {
-		struct step *st = &steps[--n_steps];
-		if (st->fd >= 0) {
-			const struct cfs_tree_entry *en = &st->tree.entries[st->idx];
-			(void)apply_meta(st->fd, (const char *)en->name, (const char *)en->name, en);
-			if (st->fd != tfd)
-				close(st->fd);
-		}
-		cfs_tree_release(&st->tree);
-	}
-	/* Each step's fd is the parent of the next; the innermost is curfd. */
-	if (curfd != tfd)
-		close(curfd);
+	e = walk(&c);
+	/* A signal after the last entry still means "stop": say so. */
+	if (e == 0 && interrupted(&c))
+		e = -EINTR;
 out:
+	/* After a stop, the directories still open keep mode 0700 and no
+	 * metadata of their own: nothing more permissive than the user's. */
+	for (size_t i = 0; i < c.n_frames; i++) {
+		if (i > 0)
+			cfs_closep(&c.frames[i].fd);
+		cfs_tree_release(&c.frames[i].tree);
+	}
+	free(c.frames);
+	for (size_t i = 0; i < c.n_steps; i++)
+		cfs_tree_release(&c.steps[i].tree);
+	free(c.steps);
 	for (size_t i = 0; i < c.n_links; i++)
 		free(c.links[i].path);
 	free(c.links);
+	cfs_buf_release(&c.path);
 	cfs_buf_release(&c.data);
+	if (c.tfd >= 0)
+		close(c.tfd);
 	return e;
 }

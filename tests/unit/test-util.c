@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for hex, time and file helpers (util.h) and the rate limit
- * (ratelimit.h).
+ * Unit tests for hex, time and file helpers (util.h), the rate limit
+ * (ratelimit.h) and long log lines (log.h).
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -10,6 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <criterion/redirect.h>
+
+#include "chronofs/log.h"
 #include "chronofs/ratelimit.h"
 #include "chronofs/util.h"
 
@@ -372,6 +375,116 @@ Test(files, write_and_pread, .init = setup, .fini = teardown)
 
 	cr_assert_eq(cfs_fsync_dir(tmpdir), 0);
 	cr_assert_eq(cfs_fsync_dir(p), -ENOTDIR);
+}
+
+/* Entries of tmpdir, sorted, one per line ("" when empty). */
+static void list_tmp(char *out, size_t n)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | tr '\\n' ' '", tmpdir);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	size_t got = fread(out, 1, n - 1, f);
+	out[got] = 0;
+	pclose(f);
+}
+
+static void read_back(const char *name, const char *want)
+{
+	char p[4096], buf[64];
+	path_in_tmp(p, sizeof(p), name);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", name, strerror(errno));
+	ssize_t got = read(fd, buf, sizeof(buf));
+	close(fd);
+	cr_assert_eq(got, (ssize_t)strlen(want));
+	cr_assert_eq(memcmp(buf, want, strlen(want)), 0);
+}
+
+/* Both kinds (unnamed, and named as without O_TMPFILE): invisible until
+ * linked, never replacing with noreplace, replacing without, and nothing
+ * left by a release before the link. */
+static void tmpfile_cases(bool unnamed)
+{
+	struct cfs_tmpfile t = CFS_TMPFILE_INIT;
+	char ls[256];
+	int dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(dfd, 0);
+
+	cfs_tmpfile_release(&t); /* on CFS_TMPFILE_INIT: nothing */
+	cr_assert_eq(cfs_tmpfile_open(dfd, ".tmp.", "a-very-long-hint", unnamed, &t), 0);
+	cr_assert_eq(t.unnamed, unnamed);
+	cr_assert_eq(cfs_write_all(t.fd, "one", 3), 0);
+	list_tmp(ls, sizeof(ls));
+	if (unnamed)
+		cr_assert_str_empty(ls);
+	else
+		cr_assert_eq(strncmp(ls, ".tmp.a-very-long-hint.", 22), 0, "%s", ls);
+	cr_assert_eq(cfs_tmpfile_link(&t, dfd, "final", true), 0);
+	cr_assert_eq(cfs_tmpfile_link(&t, dfd, "again", true), -EBUSY);
+	cfs_tmpfile_release(&t);
+	cfs_tmpfile_release(&t);
+	list_tmp(ls, sizeof(ls));
+	cr_assert_str_eq(ls, "final ");
+
+	/* noreplace: the existing name stays, the temporary goes. */
+	cr_assert_eq(cfs_tmpfile_open(dfd, ".tmp.", "x", unnamed, &t), 0);
+	cr_assert_eq(cfs_write_all(t.fd, "two", 3), 0);
+	cr_assert_eq(cfs_tmpfile_link(&t, dfd, "final", true), -EEXIST);
+	cfs_tmpfile_release(&t);
+	read_back("final", "one");
+	list_tmp(ls, sizeof(ls));
+	cr_assert_str_eq(ls, "final ");
+
+	/* replace */
+	cr_assert_eq(cfs_tmpfile_open(dfd, ".tmp.", "x", unnamed, &t), 0);
+	cr_assert_eq(cfs_write_all(t.fd, "three", 5), 0);
+	cr_assert_eq(cfs_tmpfile_link(&t, dfd, "final", false), 0);
+	cfs_tmpfile_release(&t);
+	read_back("final", "three");
+	list_tmp(ls, sizeof(ls));
+	cr_assert_str_eq(ls, "final ");
+
+	/* Released before the link: nothing left. */
+	cr_assert_eq(cfs_tmpfile_open(dfd, ".tmp.", "x", unnamed, &t), 0);
+	cfs_tmpfile_release(&t);
+	list_tmp(ls, sizeof(ls));
+	cr_assert_str_eq(ls, "final ");
+	close(dfd);
+}
+
+Test(files, tmpfile_unnamed, .init = setup, .fini = teardown)
+{
+	tmpfile_cases(true);
+}
+
+Test(files, tmpfile_named, .init = setup, .fini = teardown)
+{
+	tmpfile_cases(false);
+}
+
+/* A message longer than the logger's line buffer (a path thousands of
+ * directories deep) comes out whole, with the reason at its end. */
+Test(log, long_line_whole, .init = cr_redirect_stderr)
+{
+	size_t n = 20000; /* > the 4 KiB buffer, < the redirection pipe's 64 KiB */
+	char *path = malloc(n + 1);
+	cr_assert_not_null(path);
+	for (size_t i = 0; i < n; i++)
+		path[i] = i % 201 == 0 ? '/' : 'd';
+	path[n] = 0;
+	cfs_log_set_program("test");
+	cr_assert_eq(log_error_errno(-ENOSPC, "Cannot write %s: %m", path), -ENOSPC);
+	fflush(stderr);
+	FILE *f = cr_get_redirected_stderr();
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t got = getline(&line, &cap, f);
+	cr_assert_eq(got, (ssize_t)(strlen("test: error: Cannot write ") + n + strlen(": No space left on device\n")), "got %zd", got);
+	cr_assert_eq(strncmp(line, "test: error: Cannot write /ddd", 30), 0);
+	cr_assert_str_eq(line + got - 26, ": No space left on device\n");
+	free(line);
+	free(path);
 }
 
 /* The limit's bookkeeping, at given instants (timing belongs in

@@ -12,7 +12,8 @@ static void usage(FILE *f)
 	fputs("Usage: chronoctl restore SNAP[:PATH] TARGET\n"
 	      "Restore snapshot SNAP (name, id prefix or latest), or only PATH inside it, under TARGET,\n"
 	      "recreating the absolute paths: restore latest:/etc/hosts /tmp/r writes /tmp/r/etc/hosts.\n"
-	      "Existing files are never overwritten.\n",
+	      "Existing files are never overwritten; each file appears under its name only when complete.\n"
+	      "SIGINT, SIGTERM and SIGHUP stop it (exit status 1).\n",
 	      f);
 }
 
@@ -48,10 +49,15 @@ int cmd_restore(int argc, char **argv)
 		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
 	e = cfs_restore_run(r, &s, path, target, &g_interrupted, &st);
 	cfs_snapshot_release(&s);
-	if (e < 0)
-		return e == -EINTR ? log_error_errno(e, "Interrupted") : e;
 	char b[32];
 	cfs_format_bytes(st.bytes, b, sizeof(b));
+	if (e == -EINTR)
+		return log_error_errno(e,
+				       "Restore interrupted by a signal: %llu files and %llu directories (%s) restored "
+				       "under %s so far; a file being written was discarded",
+				       (unsigned long long)st.files, (unsigned long long)st.dirs, b, target);
+	if (e < 0)
+		return e;
 	if (st.errors) {
 		log_error("Restored %llu files and %llu directories (%s) under %s; %u entries FAILED (listed above)",
 			  (unsigned long long)st.files, (unsigned long long)st.dirs, b, target, st.errors);
