@@ -85,6 +85,14 @@ static void emit(const char *target, const char *name, const void *p, size_t n, 
 	}
 }
 
+/* The encoding p as a newer version 2 (its version field at offset 8, as in
+ * every format here): the decoder must say -EPROTONOSUPPORT. p is changed. */
+static void emit_version_2(const char *target, uint8_t *p, size_t n)
+{
+	cfs_put_le32(p + 8, 2);
+	write_file(target, "version-2", p, n);
+}
+
 static struct cfs_id fake_id(uint8_t seed)
 {
 	struct cfs_id id;
@@ -253,13 +261,19 @@ static void make_pack(void)
 			for (size_t j = 0; j < 40 + 50 * i; j++)
 				if (cfs_buf_append_u8(&plain, (uint8_t)(i ? 'a' + j % 3 : j * 7)) < 0)
 					die("append", -ENOMEM);
-			r = cfs_compress(zc, plain.data, plain.len, &z, &codec);
+			r = cfs_compress(zc, NULL, plain.data, plain.len, &z, &codec);
 			if (r >= 0)
 				r = cfs_crypto_blob_id(c, plain.data, plain.len, &e.id);
 			if (r < 0)
 				die("blob", r);
 			e.type = i == 2 ? CFS_BLOB_TREE : CFS_BLOB_DATA;
 			e.codec = (uint8_t)codec;
+			/* Entry 1 as if compressed with dictionary 0x1234
+			 * (the reader checks fields, not frames). */
+			if (i == 1 && codec == CFS_CODEC_ZSTD) {
+				e.codec = CFS_CODEC_ZSTD_DICT;
+				e.dict = 0x1234;
+			}
 			e.raw_len = (uint32_t)plain.len;
 			e.stored_len = (uint32_t)z.len;
 			r = cfs_pack_writer_add(w, &e, z.data, z.len, NULL);
@@ -279,6 +293,74 @@ static void make_pack(void)
 		snprintf(fn, sizeof(fn), "header-%zu", blobs);
 		emit("pack", fn, out.data + out.len - CFS_PACK_TRAILER_SIZE - hdr_len, hdr_len, 0);
 	}
+}
+
+/* ---- index ---- */
+
+static void make_index(void)
+{
+	_cleanup_buf_ struct cfs_buf out = CFS_BUF_INIT;
+	struct cfs_pack_index_enc enc;
+	struct cfs_id p1 = fake_id(20), p2 = fake_id(21);
+	struct cfs_pack_entry e = {0};
+	int r;
+
+	r = cfs_pack_index_enc_init(&enc, &out);
+	if (r < 0)
+		die("cfs_pack_index_enc_init", r);
+	write_file("index", "empty", out.data, out.len);
+
+	/* Two packs: three entries (one of each codec), then none. */
+	r = cfs_pack_index_enc_pack(&enc, &p1, 4096 + 300, 3);
+	for (int i = 0; i < 3 && r >= 0; i++) {
+		e.id = fake_id((uint8_t)(22 + i));
+		e.type = i == 2 ? CFS_BLOB_TREE : CFS_BLOB_DATA;
+		e.codec = (uint8_t)i;
+		e.dict = i == CFS_CODEC_ZSTD_DICT ? 0x1234 : 0;
+		e.raw_len = 1000 * (uint32_t)(i + 1);
+		e.stored_len = 100 * (uint32_t)(i + 1);
+		e.offset = 100 * (uint64_t)i;
+		r = cfs_pack_index_enc_entry(&enc, &e);
+	}
+	if (r >= 0)
+		r = cfs_pack_index_enc_pack(&enc, &p2, 12, 0);
+	if (r < 0)
+		die("index", r);
+	emit("index", "two-packs", out.data, out.len, 0);
+
+	emit_version_2("index", out.data, out.len);
+}
+
+/* ---- dict ---- */
+
+static void make_dict(void)
+{
+	_cleanup_buf_ struct cfs_buf samples = CFS_BUF_INIT, dict = CFS_BUF_INIT, out = CFS_BUF_INIT;
+	static size_t sizes[1000];
+	static const char *words[] = {"alpha ", "beta ", "gamma ", "delta ", "chronofs ", "backup ", "\n"};
+	uint32_t seed = 7;
+	int r;
+
+	/* Small text-like samples, similar but not equal; a small dictionary
+	 * keeps the seed small. */
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		size_t before = samples.len;
+		for (size_t w = 0; w < 20 + k % 30; w++) {
+			seed = seed * 1103515245u + 12345u;
+			const char *word = words[(seed >> 16) % ARRAY_SIZE(words)];
+			if (cfs_buf_append(&samples, word, strlen(word)) < 0)
+				die("append", -ENOMEM);
+		}
+		sizes[k] = samples.len - before;
+	}
+	r = cfs_zdict_train(samples.data, sizes, ARRAY_SIZE(sizes), 1024, &dict);
+	if (r >= 0)
+		r = cfs_zdict_object_encode(dict.data, dict.len, &out);
+	if (r < 0)
+		die("dictionary", r);
+	emit("dict", "trained", out.data, out.len, 0);
+
+	emit_version_2("dict", out.data, out.len);
 }
 
 /* ---- keyfile ---- */
@@ -364,7 +446,7 @@ static void make_compress(void)
 	for (size_t i = 0; i < 2000; i++)
 		if (cfs_buf_append_u8(&plain, (uint8_t)"chronofs "[i % 9]) < 0)
 			die("append", -ENOMEM);
-	r = cfs_compress(zc, plain.data, plain.len, &z, &codec);
+	r = cfs_compress(zc, NULL, plain.data, plain.len, &z, &codec);
 	if (r < 0 || codec != CFS_CODEC_ZSTD)
 		die("cfs_compress", r < 0 ? r : -EINVAL);
 	emit_compress("zstd", CFS_CODEC_ZSTD, (uint32_t)plain.len, z.data, z.len);
@@ -378,7 +460,7 @@ static void make_compress(void)
 	emit_compress("raw", CFS_CODEC_RAW, 9, "chronofs!", 9);
 	emit_compress("unknown-codec", 7, 3, "abc", 3);
 
-	r = cfs_compress(zc, NULL, 0, &z, &codec);
+	r = cfs_compress(zc, NULL, NULL, 0, &z, &codec);
 	if (r < 0)
 		die("cfs_compress", r);
 	emit_compress("empty", codec, 0, z.data, z.len);
@@ -394,6 +476,8 @@ int main(int argc, char **argv)
 	make_tree();
 	make_snapshot();
 	make_pack();
+	make_index();
+	make_dict();
 	make_keyfile();
 	make_config();
 	make_compress();
