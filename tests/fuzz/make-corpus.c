@@ -363,6 +363,55 @@ static void make_dict(void)
 	emit_version_2("dict", out.data, out.len);
 }
 
+/* ---- s3xml ---- */
+
+/* mode byte (0 listing, 1 error body), then the body: the target's layout */
+static void emit_s3xml(const char *name, uint8_t mode, const char *xml)
+{
+	_cleanup_buf_ struct cfs_buf in = CFS_BUF_INIT;
+
+	if (cfs_buf_append_u8(&in, mode) < 0 || cfs_buf_append(&in, xml, strlen(xml)) < 0)
+		die("append", -ENOMEM);
+	emit("s3xml", name, in.data, in.len, 1);
+}
+
+static void make_s3xml(void)
+{
+	/* A page as radosgw sends it (ListObjectsV2, truncated). */
+	emit_s3xml("list-radosgw", 0,
+		   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+		   "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		   "<Name>chronofs</Name><Prefix>repo/data/</Prefix><MaxKeys>2</MaxKeys>"
+		   "<IsTruncated>true</IsTruncated>"
+		   "<Contents><Key>repo/data/ab/abcdef</Key><LastModified>2026-12-01T10:00:00.000Z</LastModified>"
+		   "<ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>16777216</Size>"
+		   "<StorageClass>STANDARD</StorageClass><Owner><ID>tester</ID><DisplayName>t</DisplayName></Owner>"
+		   "<Type>Normal</Type></Contents>"
+		   "<Contents><Key>repo/data/cd/cdef01</Key><Size>42</Size></Contents>"
+		   "<KeyCount>2</KeyCount><NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM="
+		   "</NextContinuationToken></ListBucketResult>");
+	/* The forms XML allows in a key: entities, references, CDATA, UTF-8,
+	 * a namespace prefix; unknown elements at any depth. */
+	emit_s3xml("list-forms", 0,
+		   "<s3:ListBucketResult xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		   "<s3:IsTruncated>false</s3:IsTruncated>"
+		   "<s3:Contents><s3:Key>a&amp;b&lt;&gt;&#65;&#x42;</s3:Key><s3:Size>0</s3:Size></s3:Contents>"
+		   "<s3:Contents><s3:Owner><s3:Key>decoy</s3:Key></s3:Owner>"
+		   "<s3:Key><![CDATA[<raw> & ]]>d\xc3\xa9j\xc3\xa0</s3:Key>"
+		   "<s3:Size>18446744073709551615</s3:Size></s3:Contents>"
+		   "</s3:ListBucketResult>");
+	emit_s3xml("list-empty", 0, "<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>");
+	/* refused: a document type with entities */
+	write_file("s3xml", "list-doctype",
+		   "\0<!DOCTYPE l [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;\">]><ListBucketResult>"
+		   "<Contents><Key>&b;</Key><Size>1</Size></Contents></ListBucketResult>", 143);
+	emit_s3xml("error", 1,
+		   "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code>"
+		   "<Message>The specified key &lt;x&gt; does not exist.</Message><Key>repo/config</Key>"
+		   "<RequestId>tx000001</RequestId><HostId>h</HostId></Error>");
+	emit_s3xml("error-latin1", 1, "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><Error><Code>\xe9</Code></Error>");
+}
+
 /* ---- keyfile ---- */
 
 static void make_keyfile(void)
@@ -478,6 +527,7 @@ int main(int argc, char **argv)
 	make_pack();
 	make_index();
 	make_dict();
+	make_s3xml();
 	make_keyfile();
 	make_config();
 	make_compress();
