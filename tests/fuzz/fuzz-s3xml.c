@@ -68,6 +68,11 @@ static void put_text(struct cfs_buf *out, const uint8_t *p, size_t n)
 	}
 }
 
+static bool same(const struct cfs_buf *a, const struct cfs_buf *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
 static void put(struct cfs_buf *out, const char *s)
 {
 	FUZZ_CHECK(cfs_buf_append(out, s, strlen(s)) == 0);
@@ -117,9 +122,8 @@ static void as_list(const uint8_t *data, size_t size)
 	r = cfs_s3_parse_list((const char *)xml.data, xml.len, collect, &l2, &truncated2, &token2);
 	FUZZ_CHECK(r == 0);
 	FUZZ_CHECK(truncated2 == truncated);
-	FUZZ_CHECK(token2.len == token.len && memcmp(token2.data, token.data, token.len) == 0);
-	FUZZ_CHECK(l2.n == l.n && l2.objects.len == l.objects.len);
-	FUZZ_CHECK(memcmp(l2.objects.data, l.objects.data, l.objects.len) == 0);
+	FUZZ_CHECK(same(&token2, &token));
+	FUZZ_CHECK(l2.n == l.n && same(&l2.objects, &l.objects));
 out:
 	cfs_buf_release(&l.objects);
 	cfs_buf_release(&l2.objects);
@@ -145,8 +149,7 @@ static void as_error(const uint8_t *data, size_t size)
 	put_text(&xml, msg.data, msg.len);
 	put(&xml, "</Message></Error>");
 	FUZZ_CHECK(cfs_s3_parse_error((const char *)xml.data, xml.len, &code2, &msg2) == 0);
-	FUZZ_CHECK(code2.len == code.len && memcmp(code2.data, code.data, code.len) == 0);
-	FUZZ_CHECK(msg2.len == msg.len && memcmp(msg2.data, msg.data, msg.len) == 0);
+	FUZZ_CHECK(same(&code2, &code) && same(&msg2, &msg));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
