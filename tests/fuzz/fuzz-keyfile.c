@@ -6,12 +6,14 @@
  * cfs_keyfile_open() is parse -> derive the KEK (scrypt, deliberately slow)
  * -> unwrap (crypto-internal.h). Every input goes through parse; one that
  * parses is unwrapped under a KEK that is derived for real only for the
- * first few distinct headers met (the seeds, sealed at the cheapest cost),
- * and cached by header. Any other header gets a fixed wrong KEK: the real
- * one would fail just the same, since the header is the seal's AAD and no
- * sealed keys were ever made for it. The KDF's bound on untrusted costs is
- * the parser's job (parse refuses log2n > 22, r or p > 32, too much memory)
- * and is covered here; its timing is the unit tests'.
+ * first REAL_KEKS distinct headers of the cheapest cost met (the seeds are
+ * sealed at it), cached by header: ~1 ms each, and room for every seed
+ * however many other cheap headers a replay meets first. Any other header
+ * gets a fixed wrong KEK: the real one would fail just the same, since the
+ * header is the seal's AAD and no sealed keys were ever made for it. The
+ * KDF's bound on untrusted costs is the parser's job (parse refuses log2n >
+ * 22, r or p > 32, too much memory) and is covered here; its timing is the
+ * unit tests'.
  *
  * Invariants: only the documented errors; unwrap under a wrong KEK is
  * -EACCES; a successful unwrap reports CFS_ENC_AES256GCM and the same keys
@@ -23,7 +25,7 @@
 #include "fuzz.h"
 
 #define HEADER_SIZE 48
-#define REAL_KEKS 4
+#define REAL_KEKS 64
 
 static struct {
 	uint8_t header[HEADER_SIZE];
