@@ -180,3 +180,8 @@ int cfs_pack_index_enc_init(struct cfs_pack_index_enc *enc, struct cfs_buf *out)
 int cfs_pack_index_enc_pack(struct cfs_pack_index_enc *enc, const struct cfs_id *pack, uint64_t size,
 			    uint32_t count);
 int cfs_pack_index_enc_entry(struct cfs_pack_index_enc *enc, const struct cfs_pack_entry *e);
+/* A whole pack whose entries are count records in the 56-byte layout at
+ * recs (as a pack writer's caller keeps them): each record is decoded and
+ * checked as above, and on any failure nothing of the pack is written. */
+int cfs_pack_index_enc_records(struct cfs_pack_index_enc *enc, const struct cfs_id *pack, uint64_t size,
+			       const uint8_t *recs, size_t count);

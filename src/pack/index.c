@@ -125,3 +125,25 @@ int cfs_pack_index_enc_entry(struct cfs_pack_index_enc *enc, const struct cfs_pa
 	enc->left--;
 	return 0;
 }
+
+int cfs_pack_index_enc_records(struct cfs_pack_index_enc *enc, const struct cfs_id *pack, uint64_t size,
+			       const uint8_t *recs, size_t count)
+{
+	const struct cfs_pack_index_enc saved = *enc;
+	const size_t len = enc->out->len;
+
+	if (count > UINT32_MAX)
+		return -EINVAL;
+	int r = cfs_pack_index_enc_pack(enc, pack, size, (uint32_t)count);
+	for (size_t i = 0; i < count && r == 0; i++) {
+		struct cfs_pack_entry e;
+		r = cfs_pack_entry_decode(recs + i * CFS_PACK_ENTRY_SIZE, &e) < 0 ? -EINVAL
+										  : cfs_pack_index_enc_entry(enc, &e);
+	}
+	if (r < 0 && enc->npacks != saved.npacks) {
+		*enc = saved;
+		enc->out->len = len;
+		cfs_put_le32(enc->out->data + 12, saved.npacks);
+	}
+	return r;
+}

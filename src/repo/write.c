@@ -449,23 +449,14 @@ static int pending_cb(const void *key, size_t klen, const void *val, size_t vlen
 	k[klen] = 0;
 	if (cfs_hex_decode(k + 8, pack.b, CFS_ID_SIZE) < 0)
 		return 0;
-	/* The marker is local state, so checked like the rest: an entry the
-	 * loader of the index object would refuse is not published. */
-	const uint8_t *recs = (const uint8_t *)val + 8;
-	size_t count = (vlen - 8) / CFS_PACK_ENTRY_SIZE;
-	uint64_t size = cfs_get_le64(val);
-	struct cfs_pack_entry pe;
-	for (size_t i = 0; i < count; i++)
-		if (count > CFS_PACK_MAX_ENTRIES || cfs_pack_entry_decode(recs + i * CFS_PACK_ENTRY_SIZE, &pe) < 0 || pe.offset > size ||
-		    pe.stored_len > size - pe.offset) {
-			log_warning("Pending pack %s has a damaged entry in the catalog of %s: not indexed (catalog rebuild adopts it from its header)",
-				    k + 8, cfs_objstore_location(st->r->store));
-			return 0;
-		}
-	int e = cfs_pack_index_enc_pack(&st->enc, &pack, size, (uint32_t)count);
-	for (size_t i = 0; i < count && e == 0; i++) {
-		(void)cfs_pack_entry_decode(recs + i * CFS_PACK_ENTRY_SIZE, &pe);
-		e = cfs_pack_index_enc_entry(&st->enc, &pe);
+	/* The marker is local state, checked like the rest: a pack with an
+	 * entry the loader of the index object would refuse is not published. */
+	int e = cfs_pack_index_enc_records(&st->enc, &pack, cfs_get_le64(val), (const uint8_t *)val + 8,
+					   (vlen - 8) / CFS_PACK_ENTRY_SIZE);
+	if (e == -EINVAL) {
+		log_warning("Pending pack %s has a damaged entry in the catalog of %s: left out of index objects (its own header lists its blobs)",
+			    k + 8, cfs_objstore_location(st->r->store));
+		return 0;
 	}
 	if (e < 0)
 		return e;

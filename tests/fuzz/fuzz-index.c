@@ -9,7 +9,8 @@
  *    passes the pack entry checks and lies within its pack;
  *  - the callbacks re-encode what they are given with the encoder, which
  *    must accept it all, and an accepted object re-encodes to exactly the
- *    input bytes (decode -> encode is the identity);
+ *    input bytes (decode -> encode is the identity); so does encoding its
+ *    packs from their records (cfs_pack_index_enc_records);
  *  - a callback's stop is what decode returns.
  */
 #include <string.h>
@@ -72,6 +73,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	FUZZ_CHECK(s.owed == 0);
 	FUZZ_CHECK(s.enc.left == 0);
+	FUZZ_CHECK(out.len == size && memcmp(out.data, data, size) == 0);
+
+	/* Encoded again a pack at a time from the records as they are. */
+	struct cfs_pack_index_enc enc;
+	FUZZ_CHECK(cfs_pack_index_enc_init(&enc, &out) == 0);
+	for (size_t off = CFS_PACK_INDEX_FIXED; off < size;) {
+		struct cfs_id pack;
+		memcpy(pack.b, data + off, CFS_ID_SIZE);
+		uint32_t count = cfs_get_le32(data + off + CFS_ID_SIZE + 8);
+		FUZZ_CHECK(cfs_pack_index_enc_records(&enc, &pack, cfs_get_le64(data + off + CFS_ID_SIZE),
+						      data + off + CFS_PACK_INDEX_PACK_FIXED, count) == 0);
+		off += CFS_PACK_INDEX_PACK_FIXED + (size_t)count * CFS_PACK_ENTRY_SIZE;
+	}
 	FUZZ_CHECK(out.len == size && memcmp(out.data, data, size) == 0);
 
 	/* Stopped at the middle entry, the walk ends there with its code. */
