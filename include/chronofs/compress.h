@@ -36,6 +36,42 @@ uint32_t cfs_zdict_number(const struct cfs_zdict *d);
  */
 int cfs_zdict_train(const void *samples, const size_t *sizes, unsigned count, size_t cap, struct cfs_buf *out);
 
+/*
+ * Dictionary objects (dicts/<hex>, repository format 2 and later): one zstd
+ * dictionary each. Plaintext layout (frozen, version 1; changing it needs a
+ * format bump; the repository seals it with AAD "dict" and names it by the
+ * SHA-256 of the sealed bytes; integers LE):
+ *
+ *    0  8  magic "CFSDICT\x01"
+ *    8  4  version = 1
+ *   12  4  number: the zstd dictionary id, non-zero (what pack entries name)
+ *   16  4  length of the dictionary, 1..CFS_ZDICT_MAX_SIZE
+ *   20     the zstd dictionary (ZDICT format), exactly that long: nothing
+ *          follows it
+ */
+#define CFS_ZDICT_OBJECT_MAGIC "CFSDICT\x01"
+#define CFS_ZDICT_OBJECT_VERSION 1
+#define CFS_ZDICT_OBJECT_FIXED 20
+#define CFS_ZDICT_MAX_SIZE (1u << 20)
+
+/* A decoded dictionary object; dict points into the decoded bytes. */
+struct cfs_zdict_object {
+	uint32_t number;
+	const uint8_t *dict; /* borrowed */
+	size_t len;
+};
+/*
+ * Check and decode a dictionary object's plaintext (pure: no digestion,
+ * see cfs_zdict_new()). -EPROTO if malformed (short, bad magic, version 0,
+ * a length out of range or not that of the rest, a dictionary whose zstd id
+ * is not the number), -EPROTONOSUPPORT for a newer version.
+ */
+int cfs_zdict_object_decode(const void *p, size_t n, struct cfs_zdict_object *ret);
+/* The object of ZDICT-format dictionary bytes into out (reset first); the
+ * number is the dictionary's zstd id. -EINVAL if the bytes have no id or a
+ * length out of range. decode -> encode gives back the same bytes. */
+int cfs_zdict_object_encode(const void *dict, size_t len, struct cfs_buf *out);
+
 struct cfs_compressor;
 /* level: zstd level (1..19); 3 is the repository default. */
 int cfs_compressor_new(int level, struct cfs_compressor **ret);

@@ -118,3 +118,70 @@ int cfs_pack_parse_header(struct cfs_crypto *c, const void *sealed, size_t n, ui
 /* Convenience: both steps over a whole pack in memory. */
 int cfs_pack_parse(struct cfs_crypto *c, const void *pack, size_t n, struct cfs_pack_entry **ret,
 		   size_t *ret_count);
+
+/*
+ * Index objects (index/<hex>): the entries of many packs in one object, so a
+ * catalog learns where blobs are without reading every pack's header.
+ * Plaintext layout (frozen, version 1; changing it needs a format bump; the
+ * repository seals it with AAD "index"; integers LE):
+ *
+ *    0  8  magic "CFSINDX\x01"
+ *    8  4  version = 1
+ *   12  4  pack count
+ *   16     per pack:  0 32 pack id
+ *                    32  8 pack size (bytes)
+ *                    40  4 entry count
+ *                    44    count entries, each a 56-byte record as in the
+ *                          pack header above
+ *
+ * Nothing follows the last pack. Every entry's [offset, offset + stored_len)
+ * lies within its pack's size (the blob area's end is not known without
+ * the pack's trailer; the pack header is the authority on overlaps).
+ */
+#define CFS_PACK_INDEX_MAGIC "CFSINDX\x01"
+#define CFS_PACK_INDEX_VERSION 1
+#define CFS_PACK_INDEX_FIXED 16
+#define CFS_PACK_INDEX_PACK_FIXED 44
+
+/*
+ * Decoder: checks an index object and calls on_pack for each pack and then
+ * on_entry for each of its entries, in object order, without copying the
+ * object (it may be megabytes of entries). Either callback may be NULL; a
+ * callback's non-zero return stops the walk and is returned. -EPROTO if
+ * malformed (short, bad magic, version 0, counts larger than the bytes
+ * left, a bad entry, an entry outside its pack's size, trailing bytes),
+ * -EPROTONOSUPPORT for a newer version. The callbacks may have been called
+ * for the part before an error: on error the caller discards what it got.
+ */
+typedef int (*cfs_pack_index_pack_fn)(void *ud, const struct cfs_id *pack, uint64_t size, uint32_t count);
+typedef int (*cfs_pack_index_entry_fn)(void *ud, const struct cfs_id *pack, const struct cfs_pack_entry *e);
+int cfs_pack_index_decode(const void *p, size_t n, cfs_pack_index_pack_fn on_pack, cfs_pack_index_entry_fn on_entry,
+			  void *ud);
+
+/*
+ * Encoder, the decoder's mirror: init, then for each pack
+ * cfs_pack_index_enc_pack() followed by exactly `count` calls of
+ * cfs_pack_index_enc_entry(). out is a complete index object whenever no
+ * entry is owed (enc.left == 0): the pack count in it is kept current.
+ * Deterministic: decode -> encode gives back the same bytes. Refuses what
+ * the decoder would refuse: -EINVAL for an entry that is not owed, whose
+ * fields are invalid or that lies outside its pack, or a pack started
+ * while entries are owed; -E2BIG past UINT32_MAX packs. On failure out is
+ * unchanged. out is borrowed for the encoder's life.
+ */
+struct cfs_pack_index_enc {
+	struct cfs_buf *out;
+	uint32_t npacks;    /* packs in out */
+	uint32_t left;      /* entries the current pack still owes */
+	uint64_t pack_size; /* of the current pack */
+};
+/* Reset out and write an index object with no pack. */
+int cfs_pack_index_enc_init(struct cfs_pack_index_enc *enc, struct cfs_buf *out);
+int cfs_pack_index_enc_pack(struct cfs_pack_index_enc *enc, const struct cfs_id *pack, uint64_t size,
+			    uint32_t count);
+int cfs_pack_index_enc_entry(struct cfs_pack_index_enc *enc, const struct cfs_pack_entry *e);
+/* A whole pack whose entries are count records in the 56-byte layout at
+ * recs (as a pack writer's caller keeps them): each record is decoded and
+ * checked as above, and on any failure nothing of the pack is written. */
+int cfs_pack_index_enc_records(struct cfs_pack_index_enc *enc, const struct cfs_id *pack, uint64_t size,
+			       const uint8_t *recs, size_t count);

@@ -61,6 +61,52 @@ int cfs_zdict_new(const void *p, size_t n, int level, struct cfs_zdict **ret)
 	return 0;
 }
 
+int cfs_zdict_object_decode(const void *p, size_t n, struct cfs_zdict_object *ret)
+{
+	const uint8_t *b = p;
+
+	if (!p && n > 0)
+		return -EINVAL;
+	if (n < 12 || memcmp(b, CFS_ZDICT_OBJECT_MAGIC, 8) != 0)
+		return -EPROTO;
+	uint32_t version = cfs_get_le32(b + 8);
+	if (version == 0)
+		return -EPROTO;
+	if (version > CFS_ZDICT_OBJECT_VERSION)
+		return -EPROTONOSUPPORT;
+	if (n < CFS_ZDICT_OBJECT_FIXED)
+		return -EPROTO;
+	uint32_t number = cfs_get_le32(b + 12), len = cfs_get_le32(b + 16);
+	if (len == 0 || len > CFS_ZDICT_MAX_SIZE || len != n - CFS_ZDICT_OBJECT_FIXED)
+		return -EPROTO;
+	/* The id is read from the dictionary's own header (a number of 0 is
+	 * what ZDICT_getDictID() says for "none"). */
+	if (number == 0 || ZDICT_getDictID(b + CFS_ZDICT_OBJECT_FIXED, len) != number)
+		return -EPROTO;
+	*ret = (struct cfs_zdict_object){number, b + CFS_ZDICT_OBJECT_FIXED, len};
+	return 0;
+}
+
+int cfs_zdict_object_encode(const void *dict, size_t len, struct cfs_buf *out)
+{
+	uint8_t fixed[CFS_ZDICT_OBJECT_FIXED];
+
+	uint32_t number = len ? ZDICT_getDictID(dict, len) : 0;
+	if (number == 0 || len > CFS_ZDICT_MAX_SIZE)
+		return -EINVAL;
+	memcpy(fixed, CFS_ZDICT_OBJECT_MAGIC, 8);
+	cfs_put_le32(fixed + 8, CFS_ZDICT_OBJECT_VERSION);
+	cfs_put_le32(fixed + 12, number);
+	cfs_put_le32(fixed + 16, (uint32_t)len);
+	cfs_buf_reset(out);
+	int r = cfs_buf_reserve(out, sizeof(fixed) + len);
+	if (r == 0)
+		r = cfs_buf_append(out, fixed, sizeof(fixed));
+	if (r == 0)
+		r = cfs_buf_append(out, dict, len);
+	return r;
+}
+
 uint32_t cfs_zdict_number(const struct cfs_zdict *d)
 {
 	return d->number;

@@ -14,7 +14,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
-#include "chronofs/crypto.h"
+#include "crypto/crypto-internal.h"
 
 #define KEYFILE_MAGIC "CFSKEY\0\1"
 #define KEYFILE_MAGIC_SIZE 8
@@ -22,7 +22,7 @@
 #define KEYFILE_KDF_SCRYPT 1
 #define KEYFILE_HEADER_SIZE 48
 #define KEYFILE_SALT_OFF 16
-#define KEYFILE_SALT_SIZE 32
+#define KEYFILE_SALT_SIZE CFS_KEYFILE_SALT_SIZE
 #define KEYFILE_PAYLOAD_SIZE (3 * CFS_KEY_SIZE)
 #define KEYFILE_SIZE (KEYFILE_HEADER_SIZE + CFS_AEAD_OVERHEAD + KEYFILE_PAYLOAD_SIZE)
 
@@ -155,17 +155,13 @@ int cfs_keyfile_seal(const struct cfs_keys *k, const struct cfs_kdf_params *kdf,
 	return 0;
 }
 
-int cfs_keyfile_open(const void *p, size_t n, const void *pass, size_t pass_len,
-		     struct cfs_keys *ret)
+int cfs_keyfile_parse(const void *p, size_t n, struct cfs_keyfile_header *ret)
 {
-	_cleanup_(cfs_crypto_freep) struct cfs_crypto *c = NULL;
-	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
 	const uint8_t *b = p;
-	struct cfs_keys k = {.mode = CFS_ENC_AES256GCM};
-	uint8_t kek[CFS_KEY_SIZE];
 	uint32_t version;
-	int r;
 
+	if (!p && n > 0)
+		return -EINVAL;
 	/* Magic and version first, so a newer (possibly longer or shorter)
 	 * format is reported as such rather than as malformed. */
 	if (n < 12 || memcmp(b, KEYFILE_MAGIC, KEYFILE_MAGIC_SIZE) != 0)
@@ -179,14 +175,29 @@ int cfs_keyfile_open(const void *p, size_t n, const void *pass, size_t pass_len,
 		return -EPROTO;
 	if (b[12] != KEYFILE_KDF_SCRYPT || !kdf_params_valid(b[13], b[14], b[15]))
 		return -EPROTO;
+	*ret = (struct cfs_keyfile_header){{b[13], b[14], b[15]}, b + KEYFILE_SALT_OFF};
+	return 0;
+}
 
-	r = derive_kek(pass, pass_len, b + KEYFILE_SALT_OFF, b[13], b[14], b[15], kek);
-	if (r >= 0)
-		r = kek_crypto(kek, &c);
-	OPENSSL_cleanse(kek, sizeof(kek));
+int cfs_keyfile_derive_kek(const struct cfs_keyfile_header *h, const void *pass, size_t pass_len,
+			   uint8_t kek[CFS_KEY_SIZE])
+{
+	return derive_kek(pass, pass_len, h->salt, h->kdf.log2n, h->kdf.r, h->kdf.p, kek);
+}
+
+int cfs_keyfile_unwrap(const void *p, size_t n, const uint8_t kek[CFS_KEY_SIZE], struct cfs_keys *ret)
+{
+	_cleanup_(cfs_crypto_freep) struct cfs_crypto *c = NULL;
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
+	const uint8_t *b = p;
+	struct cfs_keys k = {.mode = CFS_ENC_AES256GCM};
+	int r;
+
+	if (n != KEYFILE_SIZE)
+		return -EPROTO;
+	r = kek_crypto(kek, &c);
 	if (r < 0)
 		return r;
-
 	/* Reserve up front so the plaintext is never copied by a realloc
 	 * that would leave an unwiped copy behind. */
 	r = cfs_buf_reserve(&plain, KEYFILE_PAYLOAD_SIZE);
@@ -209,4 +220,20 @@ int cfs_keyfile_open(const void *p, size_t n, const void *pass, size_t pass_len,
 	*ret = k;
 	cfs_keys_wipe(&k);
 	return 0;
+}
+
+int cfs_keyfile_open(const void *p, size_t n, const void *pass, size_t pass_len,
+		     struct cfs_keys *ret)
+{
+	struct cfs_keyfile_header h;
+	uint8_t kek[CFS_KEY_SIZE];
+
+	int r = cfs_keyfile_parse(p, n, &h);
+	if (r < 0)
+		return r;
+	r = cfs_keyfile_derive_kek(&h, pass, pass_len, kek);
+	if (r >= 0)
+		r = cfs_keyfile_unwrap(p, n, kek, ret);
+	OPENSSL_cleanse(kek, sizeof(kek));
+	return r;
 }

@@ -164,11 +164,25 @@ int cfs_s3_config_from_env(struct cfs_s3_config *c);
 void cfs_s3_config_release(struct cfs_s3_config *c);
 /* RFC 3986 percent-encoding; keep_slash leaves '/' as is. Appends. */
 int cfs_s3_uri_encode(const char *s, bool keep_slash, struct cfs_buf *out);
-/* A ListObjectsV2 result: cb per object key and size, whether it is
- * truncated and the token for the next page. -EPROTO if malformed. */
+/*
+ * S3's XML (s3xml.c, expat; what is accepted is written there). Pure
+ * functions over the body as received.
+ *
+ * A ListObjectsV2 result: cb per object (key NUL-terminated, size) in
+ * document order, called only once the whole document has parsed, so a
+ * malformed page is refused before anything of it is used; a non-zero
+ * return of cb stops and is returned. *ret_truncated tells whether another
+ * page follows, and then ret_token (reset first) holds its continuation
+ * token (NUL-terminated, len without it); both are written only on
+ * success. -EPROTO if malformed or not a ListBucketResult, -ENOMEM.
+ */
 typedef int (*cfs_s3_list_cb)(const char *key, uint64_t size, void *ud);
 int cfs_s3_parse_list(const char *xml, size_t n, cfs_s3_list_cb cb, void *ud, bool *ret_truncated,
 		      struct cfs_buf *ret_token);
+/* An error body (<Error><Code>..</Code><Message>..</Message>...</Error>):
+ * ret_code and ret_message (reset first) get the texts, NUL-terminated and
+ * empty where absent. -EPROTO if malformed or not an Error, -ENOMEM. */
+int cfs_s3_parse_error(const char *xml, size_t n, struct cfs_buf *ret_code, struct cfs_buf *ret_message);
 
 /* Wrap a backend in a store; takes ownership of impl on success only.
  * location is copied. */

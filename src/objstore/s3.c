@@ -196,118 +196,6 @@ int cfs_s3_uri_encode(const char *s, bool keep_slash, struct cfs_buf *out)
 	return 0;
 }
 
-/* XML text with the five predefined entities (and numeric ones) decoded. */
-static int xml_unescape(const char *p, size_t n, struct cfs_buf *out)
-{
-	static const struct {
-		const char *ent;
-		char ch;
-	} ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-	cfs_buf_reset(out);
-	for (size_t i = 0; i < n;) {
-		if (p[i] != '&') {
-			if (cfs_buf_append_u8(out, (uint8_t)p[i++]) < 0)
-				return -ENOMEM;
-			continue;
-		}
-		bool done = false;
-		for (size_t k = 0; k < sizeof(ents) / sizeof(*ents) && !done; k++) {
-			size_t l = strlen(ents[k].ent);
-			if (n - i >= l && memcmp(p + i, ents[k].ent, l) == 0) {
-				if (cfs_buf_append_u8(out, (uint8_t)ents[k].ch) < 0)
-					return -ENOMEM;
-				i += l;
-				done = true;
-			}
-		}
-		if (done)
-			continue;
-		if (n - i >= 4 && p[i + 1] == '#') {
-			/* &#NN; or &#xNN; (ASCII only: keys are names we wrote) */
-			char *end;
-			unsigned long v = p[i + 2] == 'x' ? strtoul(p + i + 3, &end, 16) : strtoul(p + i + 2, &end, 10);
-			if (end < p + n && *end == ';' && v > 0 && v < 128) {
-				if (cfs_buf_append_u8(out, (uint8_t)v) < 0)
-					return -ENOMEM;
-				i = (size_t)(end - p) + 1;
-				continue;
-			}
-		}
-		return -EPROTO;
-	}
-	if (cfs_buf_append_u8(out, 0) < 0)
-		return -ENOMEM;
-	out->len--;
-	return 0;
-}
-
-/* The text of the first <tag> in [p, end), or NULL. */
-static const char *xml_find(const char *p, const char *end, const char *tag, size_t *ret_len)
-{
-	char open[64], close[64];
-	snprintf(open, sizeof(open), "<%s>", tag);
-	snprintf(close, sizeof(close), "</%s>", tag);
-	size_t ol = strlen(open), cl = strlen(close);
-	for (const char *s = p; s + ol <= end; s++) {
-		if (memcmp(s, open, ol) != 0)
-			continue;
-		const char *v = s + ol;
-		for (const char *e = v; e + cl <= end; e++)
-			if (memcmp(e, close, cl) == 0) {
-				*ret_len = (size_t)(e - v);
-				return v;
-			}
-		return NULL;
-	}
-	return NULL;
-}
-
-int cfs_s3_parse_list(const char *xml, size_t n, cfs_s3_list_cb cb, void *ud, bool *ret_truncated,
-		  struct cfs_buf *ret_token)
-{
-	_cleanup_buf_ struct cfs_buf key = CFS_BUF_INIT;
-	const char *end = xml + n, *p = xml;
-	size_t l;
-	int r;
-
-	/* The root element may carry attributes (xmlns). */
-	if (!memmem(xml, n, "<ListBucketResult", 17))
-		return -EPROTO;
-	const char *t = xml_find(xml, end, "IsTruncated", &l);
-	*ret_truncated = t && l == 4 && memcmp(t, "true", 4) == 0;
-	cfs_buf_reset(ret_token);
-	t = xml_find(xml, end, "NextContinuationToken", &l);
-	if (t && (r = xml_unescape(t, l, ret_token)) < 0)
-		return r;
-	if (*ret_truncated && ret_token->len == 0)
-		return -EPROTO;
-	for (;;) {
-		const char *c = xml_find(p, end, "Contents", &l);
-		if (!c)
-			break;
-		const char *cend = c + l;
-		size_t kl, sl;
-		const char *k = xml_find(c, cend, "Key", &kl), *s = xml_find(c, cend, "Size", &sl);
-		if (!k || !s || sl == 0 || sl > 20)
-			return -EPROTO;
-		char num[24];
-		memcpy(num, s, sl);
-		num[sl] = 0;
-		char *e;
-		unsigned long long size = strtoull(num, &e, 10);
-		if (*e)
-			return -EPROTO;
-		r = xml_unescape(k, kl, &key);
-		if (r < 0)
-			return r;
-		r = cb((const char *)key.data, size, ud);
-		if (r != 0)
-			return r;
-		p = cend;
-	}
-	return 0;
-}
-
 /* ---- requests ----------------------------------------------------------- */
 
 struct s3_req {
@@ -495,15 +383,20 @@ static bool retryable(CURLcode cc, long st)
 
 static void log_failure(struct s3 *s, const struct s3_req *q, CURLcode cc, int attempts)
 {
+	_cleanup_buf_ struct cfs_buf c = CFS_BUF_INIT, m = CFS_BUF_INIT;
 	char code[128] = "", msg[256] = "";
-	size_t l;
-	const char *end = (const char *)q->err.data + q->err.len;
-	const char *c = q->err.len ? xml_find((const char *)q->err.data, end, "Code", &l) : NULL;
-	if (c)
-		snprintf(code, sizeof(code), " %.*s", (int)CFS_MIN(l, 100), c);
-	c = q->err.len ? xml_find((const char *)q->err.data, end, "Message", &l) : NULL;
-	if (c)
-		snprintf(msg, sizeof(msg), ": %.*s", (int)CFS_MIN(l, 200), c);
+	if (q->err.len && cfs_s3_parse_error((const char *)q->err.data, q->err.len, &c, &m) == 0) {
+		/* The server's words, on one line. */
+		struct cfs_buf *texts[] = {&c, &m};
+		for (size_t t = 0; t < ARRAY_SIZE(texts); t++)
+			for (size_t i = 0; i < texts[t]->len; i++)
+				if (texts[t]->data[i] < 0x20 || texts[t]->data[i] == 0x7f)
+					texts[t]->data[i] = ' ';
+		if (c.len)
+			snprintf(code, sizeof(code), " %.*s", (int)CFS_MIN(c.len, 100), (const char *)c.data);
+		if (m.len)
+			snprintf(msg, sizeof(msg), ": %.*s", (int)CFS_MIN(m.len, 200), (const char *)m.data);
+	}
 	if (cc != CURLE_OK)
 		log_error("S3 %s s3://%s/%s%s: %s (after %d attempts)", q->method, s->cfg.bucket, s->prefix,
 			  q->name ? q->name : "", curl_easy_strerror(cc), attempts);

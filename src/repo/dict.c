@@ -89,9 +89,7 @@ static int dict_object_load(struct cfs_repo *r, struct cfs_crypto *crypto, const
 			    struct cfs_zdict **ret)
 {
 	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
-	uint8_t magic[8];
-	uint32_t version, number, len;
-	const uint8_t *bytes;
+	struct cfs_zdict_object o;
 
 	int e = cfs_objstore_get(r->store, name, &sealed);
 	if (e < 0)
@@ -99,25 +97,10 @@ static int dict_object_load(struct cfs_repo *r, struct cfs_crypto *crypto, const
 	e = cfs_crypto_open(crypto, sealed.data, sealed.len, "dict", 4, &plain);
 	if (e < 0)
 		return e;
-	struct cfs_rd rd = CFS_RD_INIT(plain.data, plain.len);
-	cfs_rd_bytes(&rd, magic, 8);
-	cfs_rd_le32(&rd, &version);
-	cfs_rd_le32(&rd, &number);
-	cfs_rd_le32(&rd, &len);
-	if (rd.err || memcmp(magic, CFS_DICT_MAGIC, 8) != 0 || version == 0)
-		return -EPROTO;
-	if (version != 1)
-		return -EPROTONOSUPPORT;
-	if (len == 0 || len > CFS_DICT_MAX_SIZE || cfs_rd_ptr(&rd, len, &bytes) < 0 || cfs_rd_left(&rd) != 0)
-		return -EPROTO;
-	e = cfs_zdict_new(bytes, len, level, ret);
+	e = cfs_zdict_object_decode(plain.data, plain.len, &o);
 	if (e < 0)
 		return e;
-	if (cfs_zdict_number(*ret) != number) {
-		*ret = cfs_zdict_free(*ret);
-		return -EPROTO;
-	}
-	return 0;
+	return cfs_zdict_new(o.dict, o.len, level, ret);
 }
 
 struct load_state {
@@ -301,15 +284,7 @@ static int train_and_store(struct train_job *j)
 	if (e < 0)
 		return e;
 	uint32_t number = cfs_zdict_number(zd);
-	e = cfs_buf_append(&plain, CFS_DICT_MAGIC, 8);
-	if (e == 0)
-		e = cfs_buf_append_le32(&plain, 1);
-	if (e == 0)
-		e = cfs_buf_append_le32(&plain, number);
-	if (e == 0)
-		e = cfs_buf_append_le32(&plain, (uint32_t)dict.len);
-	if (e == 0)
-		e = cfs_buf_append(&plain, dict.data, dict.len);
+	e = cfs_zdict_object_encode(dict.data, dict.len, &plain);
 	if (e == 0)
 		e = cfs_crypto_new(&r->keys, &crypto);
 	/* Durable before any blob is compressed with it. */

@@ -44,27 +44,9 @@ int cfs_repo_config_encode(const struct cfs_repo_config *c, uint8_t out[CFS_CONF
 /* -EMEDIUMTYPE bad magic/short, -EPROTONOSUPPORT newer version, -EPROTO malformed. */
 int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret);
 
-/*
- * index/<id> object plaintext (sealed with AAD "index"; frozen, version 1):
- *   0  8  magic "CFSINDX\x01"
- *   8  4  version = 1
- *  12  4  pack count
- *  per pack: id[32], u64 pack size, u32 entry count,
- *            entries in the pack header's 56-byte entry layout (pack.h)
- */
-#define CFS_INDEX_MAGIC "CFSINDX\x01"
+/* index/<id> objects: the codec and their layout are in chronofs/pack.h. */
 
-/*
- * dicts/<hex> object plaintext (sealed with AAD "dict"; format 2 and later;
- * <hex> = SHA-256 of the sealed object):
- *   0  8  magic "CFSDICT\x01"
- *   8  4  version = 1
- *  12  4  number: the zstd dictionary id, non-zero (what pack entries name)
- *  16  4  length of the dictionary, 1..CFS_DICT_MAX_SIZE
- *  20     the zstd dictionary (ZDICT format)
- */
-#define CFS_DICT_MAGIC "CFSDICT\x01"
-#define CFS_DICT_MAX_SIZE (1u << 20)
+/* dicts/<hex> objects: the codec and their layout are in chronofs/compress.h. */
 /* The first repository format whose writers may use dictionaries. */
 #define CFS_REPO_FORMAT_DICTS 2
 /* Data blobs up to this size are compressed with the dictionary. */

@@ -575,14 +575,27 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 
 /* ---- catalog synchronisation ----------------------------------------- */
 
+/* load_index()'s callbacks: a pack and its blobs into the batch. */
+static int index_pack_cb(void *ud, const struct cfs_id *pack, uint64_t size, uint32_t count)
+{
+	struct cfs_pack_info info = {size, count};
+	cfs_catalog_batch_put_pack(ud, pack, &info);
+	return 0;
+}
+
+static int index_entry_cb(void *ud, const struct cfs_id *pack, const struct cfs_pack_entry *pe)
+{
+	struct cfs_blob_loc loc = {*pack, pe->offset, pe->stored_len, pe->raw_len, pe->type, pe->codec, pe->dict};
+	cfs_catalog_batch_put_blob(ud, &pe->id, &loc);
+	return 0;
+}
+
 /* Read, authenticate and parse index object `name`; with apply, add its
  * entries to the catalog in one batch. */
 static int load_index(struct cfs_repo *r, struct cfs_catalog *cat, const char *name, bool apply)
 {
 	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
-	uint8_t magic[8];
-	uint32_t version, npacks;
 	int e;
 
 	e = cfs_objstore_get(r->store, name, &sealed);
@@ -594,43 +607,10 @@ static int load_index(struct cfs_repo *r, struct cfs_catalog *cat, const char *n
 	e = cfs_catalog_batch_new(&b);
 	if (e < 0)
 		return e;
-	struct cfs_rd rd = CFS_RD_INIT(plain.data, plain.len);
-	cfs_rd_bytes(&rd, magic, 8);
-	cfs_rd_le32(&rd, &version);
-	cfs_rd_le32(&rd, &npacks);
-	if (rd.err || memcmp(magic, CFS_INDEX_MAGIC, 8) != 0)
-		return -EPROTO;
-	if (version == 0)
-		return -EPROTO;
-	if (version != 1)
-		return -EPROTONOSUPPORT;
-	for (uint32_t i = 0; i < npacks; i++) {
-		struct cfs_id pack;
-		struct cfs_pack_info info;
-		uint64_t size;
-		uint32_t count;
-		cfs_rd_bytes(&rd, pack.b, CFS_ID_SIZE);
-		cfs_rd_le64(&rd, &size);
-		if (cfs_rd_le32(&rd, &count) < 0)
-			return -EPROTO;
-		if (count > cfs_rd_left(&rd) / CFS_PACK_ENTRY_SIZE)
-			return -EPROTO;
-		info.size = size;
-		info.count = count;
-		cfs_catalog_batch_put_pack(b, &pack, &info);
-		for (uint32_t j = 0; j < count; j++) {
-			struct cfs_pack_entry pe;
-			e = cfs_repo_entry_decode(&rd, &pe);
-			if (e < 0)
-				return e;
-			if (pe.offset > size || pe.stored_len > size - pe.offset)
-				return -EPROTO;
-			struct cfs_blob_loc loc = {pack, pe.offset, pe.stored_len, pe.raw_len, pe.type, pe.codec, pe.dict};
-			cfs_catalog_batch_put_blob(b, &pe.id, &loc);
-		}
-	}
-	if (cfs_rd_left(&rd) != 0)
-		return -EPROTO;
+	/* Streamed into the batch, which is dropped if the object is bad. */
+	e = cfs_pack_index_decode(plain.data, plain.len, index_pack_cb, index_entry_cb, b);
+	if (e < 0)
+		return e;
 	if (!apply)
 		return 0;
 	char key[256];

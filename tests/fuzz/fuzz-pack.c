@@ -11,7 +11,9 @@
  * Keys are CFS_ENC_NONE, so "sealed" is plain and the header is parsed.
  *
  * Invariants checked on every accepted header (pack.h): entries lie inside
- * the blob area [0, H), do not overlap, and hold known types and codecs.
+ * the blob area [0, H), do not overlap, and hold known types and codecs (a
+ * dictionary number exactly with the dictionary codec); each entry's
+ * 56-byte record re-encodes to the bytes in the header.
  */
 #include <string.h>
 
@@ -41,14 +43,20 @@ static int offset_cmp(const void *a, const void *b)
 }
 
 /* Independent check of what an accepted header promises; h is the size of
- * the blob area. */
-static void check_entries(const struct cfs_pack_entry *e, size_t n, uint64_t h)
+ * the blob area, hdr the plaintext header (CFS_ENC_NONE: the sealed bytes). */
+static void check_entries(const struct cfs_pack_entry *e, size_t n, uint64_t h, const uint8_t *hdr)
 {
+	uint8_t rec[CFS_PACK_ENTRY_SIZE];
+
 	FUZZ_CHECK(e != NULL);
 	FUZZ_CHECK(n <= CFS_PACK_MAX_ENTRIES);
 	for (size_t i = 0; i < n; i++) {
+		cfs_pack_entry_encode(&e[i], rec);
+		FUZZ_CHECK(memcmp(rec, hdr + CFS_PACK_HEADER_FIXED + i * CFS_PACK_ENTRY_SIZE, sizeof(rec)) == 0);
 		FUZZ_CHECK(e[i].type == CFS_BLOB_DATA || e[i].type == CFS_BLOB_TREE);
-		FUZZ_CHECK(e[i].codec == CFS_CODEC_RAW || e[i].codec == CFS_CODEC_ZSTD);
+		FUZZ_CHECK(e[i].codec == CFS_CODEC_RAW || e[i].codec == CFS_CODEC_ZSTD ||
+			   e[i].codec == CFS_CODEC_ZSTD_DICT);
+		FUZZ_CHECK((e[i].codec == CFS_CODEC_ZSTD_DICT) == (e[i].dict != 0));
 		FUZZ_CHECK(e[i].raw_len <= CFS_BLOB_MAX_SIZE);
 		FUZZ_CHECK(e[i].stored_len > 0);
 		FUZZ_CHECK(e[i].offset <= h && e[i].stored_len <= h - e[i].offset);
@@ -101,7 +109,7 @@ static void as_pack(const uint8_t *data, size_t size)
 	if (r1 < 0)
 		return;
 	FUZZ_CHECK(n1 == n2 && memcmp(e1, e2, n1 * sizeof(*e1)) == 0);
-	check_entries(e1, n1, size - CFS_PACK_TRAILER_SIZE - hdr_len);
+	check_entries(e1, n1, size - CFS_PACK_TRAILER_SIZE - hdr_len, data + size - CFS_PACK_TRAILER_SIZE - hdr_len);
 }
 
 static void as_header(const uint8_t *data, size_t size)
@@ -115,7 +123,7 @@ static void as_header(const uint8_t *data, size_t size)
 	FUZZ_CHECK(r == 0 || r == -EPROTO || r == -EPROTONOSUPPORT || r == -EBADMSG ||
 		   r == -ENOMEM);
 	if (r == 0)
-		check_entries(e, n, BLOB_AREA);
+		check_entries(e, n, BLOB_AREA, data);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -85,6 +85,14 @@ static void emit(const char *target, const char *name, const void *p, size_t n, 
 	}
 }
 
+/* The encoding p as a newer version 2 (its version field at offset 8, as in
+ * every format here): the decoder must say -EPROTONOSUPPORT. p is changed. */
+static void emit_version_2(const char *target, uint8_t *p, size_t n)
+{
+	cfs_put_le32(p + 8, 2);
+	write_file(target, "version-2", p, n);
+}
+
 static struct cfs_id fake_id(uint8_t seed)
 {
 	struct cfs_id id;
@@ -271,6 +279,12 @@ static void make_pack(void)
 				die("blob", r);
 			e.type = i == 2 ? CFS_BLOB_TREE : CFS_BLOB_DATA;
 			e.codec = (uint8_t)codec;
+			/* Entry 1 as if compressed with dictionary 0x1234
+			 * (the reader checks fields, not frames). */
+			if (i == 1 && codec == CFS_CODEC_ZSTD) {
+				e.codec = CFS_CODEC_ZSTD_DICT;
+				e.dict = 0x1234;
+			}
 			e.raw_len = (uint32_t)plain.len;
 			e.stored_len = (uint32_t)z.len;
 			r = cfs_pack_writer_add(w, &e, z.data, z.len, NULL);
@@ -290,6 +304,123 @@ static void make_pack(void)
 		snprintf(fn, sizeof(fn), "header-%zu", blobs);
 		emit("pack", fn, out.data + out.len - CFS_PACK_TRAILER_SIZE - hdr_len, hdr_len, 0);
 	}
+}
+
+/* ---- index ---- */
+
+static void make_index(void)
+{
+	_cleanup_buf_ struct cfs_buf out = CFS_BUF_INIT;
+	struct cfs_pack_index_enc enc;
+	struct cfs_id p1 = fake_id(20), p2 = fake_id(21);
+	struct cfs_pack_entry e = {0};
+	int r;
+
+	r = cfs_pack_index_enc_init(&enc, &out);
+	if (r < 0)
+		die("cfs_pack_index_enc_init", r);
+	write_file("index", "empty", out.data, out.len);
+
+	/* Two packs: three entries (one of each codec), then none. */
+	r = cfs_pack_index_enc_pack(&enc, &p1, 4096 + 300, 3);
+	for (int i = 0; i < 3 && r >= 0; i++) {
+		e.id = fake_id((uint8_t)(22 + i));
+		e.type = i == 2 ? CFS_BLOB_TREE : CFS_BLOB_DATA;
+		e.codec = (uint8_t)i;
+		e.dict = i == CFS_CODEC_ZSTD_DICT ? 0x1234 : 0;
+		e.raw_len = 1000 * (uint32_t)(i + 1);
+		e.stored_len = 100 * (uint32_t)(i + 1);
+		e.offset = 100 * (uint64_t)i;
+		r = cfs_pack_index_enc_entry(&enc, &e);
+	}
+	if (r >= 0)
+		r = cfs_pack_index_enc_pack(&enc, &p2, 12, 0);
+	if (r < 0)
+		die("index", r);
+	emit("index", "two-packs", out.data, out.len, 0);
+
+	emit_version_2("index", out.data, out.len);
+}
+
+/* ---- dict ---- */
+
+static void make_dict(void)
+{
+	_cleanup_buf_ struct cfs_buf samples = CFS_BUF_INIT, dict = CFS_BUF_INIT, out = CFS_BUF_INIT;
+	static size_t sizes[1000];
+	static const char *words[] = {"alpha ", "beta ", "gamma ", "delta ", "chronofs ", "backup ", "\n"};
+	uint32_t seed = 7;
+	int r;
+
+	/* Small text-like samples, similar but not equal; a small dictionary
+	 * keeps the seed small. */
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		size_t before = samples.len;
+		for (size_t w = 0; w < 20 + k % 30; w++) {
+			seed = seed * 1103515245u + 12345u;
+			const char *word = words[(seed >> 16) % ARRAY_SIZE(words)];
+			if (cfs_buf_append(&samples, word, strlen(word)) < 0)
+				die("append", -ENOMEM);
+		}
+		sizes[k] = samples.len - before;
+	}
+	r = cfs_zdict_train(samples.data, sizes, ARRAY_SIZE(sizes), 1024, &dict);
+	if (r >= 0)
+		r = cfs_zdict_object_encode(dict.data, dict.len, &out);
+	if (r < 0)
+		die("dictionary", r);
+	emit("dict", "trained", out.data, out.len, 0);
+
+	emit_version_2("dict", out.data, out.len);
+}
+
+/* ---- s3xml ---- */
+
+/* mode byte (0 listing, 1 error body), then the body: the target's layout */
+static void emit_s3xml(const char *name, uint8_t mode, const char *xml)
+{
+	_cleanup_buf_ struct cfs_buf in = CFS_BUF_INIT;
+
+	if (cfs_buf_append_u8(&in, mode) < 0 || cfs_buf_append(&in, xml, strlen(xml)) < 0)
+		die("append", -ENOMEM);
+	emit("s3xml", name, in.data, in.len, 1);
+}
+
+static void make_s3xml(void)
+{
+	/* A page as radosgw sends it (ListObjectsV2, truncated). */
+	emit_s3xml("list-radosgw", 0,
+		   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+		   "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		   "<Name>chronofs</Name><Prefix>repo/data/</Prefix><MaxKeys>2</MaxKeys>"
+		   "<IsTruncated>true</IsTruncated>"
+		   "<Contents><Key>repo/data/ab/abcdef</Key><LastModified>2026-12-01T10:00:00.000Z</LastModified>"
+		   "<ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>16777216</Size>"
+		   "<StorageClass>STANDARD</StorageClass><Owner><ID>tester</ID><DisplayName>t</DisplayName></Owner>"
+		   "<Type>Normal</Type></Contents>"
+		   "<Contents><Key>repo/data/cd/cdef01</Key><Size>42</Size></Contents>"
+		   "<KeyCount>2</KeyCount><NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM="
+		   "</NextContinuationToken></ListBucketResult>");
+	/* The forms XML allows in a key: entities, references, CDATA, UTF-8,
+	 * a namespace prefix; unknown elements at any depth. */
+	emit_s3xml("list-forms", 0,
+		   "<s3:ListBucketResult xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		   "<s3:IsTruncated>false</s3:IsTruncated>"
+		   "<s3:Contents><s3:Key>a&amp;b&lt;&gt;&#65;&#x42;</s3:Key><s3:Size>0</s3:Size></s3:Contents>"
+		   "<s3:Contents><s3:Owner><s3:Key>decoy</s3:Key></s3:Owner>"
+		   "<s3:Key><![CDATA[<raw> & ]]>d\xc3\xa9j\xc3\xa0</s3:Key>"
+		   "<s3:Size>18446744073709551615</s3:Size></s3:Contents>"
+		   "</s3:ListBucketResult>");
+	emit_s3xml("list-empty", 0, "<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>");
+	/* refused: a document type with entities */
+	write_file("s3xml", "list-doctype",
+		   "\0<!DOCTYPE l [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;\">]><ListBucketResult>"
+		   "<Contents><Key>&b;</Key><Size>1</Size></Contents></ListBucketResult>", 143);
+	emit_s3xml("error", 1,
+		   "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code>"
+		   "<Message>The specified key &lt;x&gt; does not exist.</Message><Key>repo/config</Key>"
+		   "<RequestId>tx000001</RequestId><HostId>h</HostId></Error>");
+	emit_s3xml("error-latin1", 1, "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><Error><Code>\xe9</Code></Error>");
 }
 
 /* ---- keyfile ---- */
@@ -405,6 +536,9 @@ int main(int argc, char **argv)
 	make_tree();
 	make_snapshot();
 	make_pack();
+	make_index();
+	make_dict();
+	make_s3xml();
 	make_keyfile();
 	make_config();
 	make_compress();

@@ -312,16 +312,24 @@ static void make_samples(unsigned count, struct cfs_buf *all, size_t *sizes)
 	}
 }
 
-static struct cfs_zdict *trained(int level)
+/* A dictionary's bytes (ZDICT format), trained on make_samples(). */
+static void trained_bytes(struct cfs_buf *dict)
 {
-	_cleanup_buf_ struct cfs_buf all = CFS_BUF_INIT, dict = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf all = CFS_BUF_INIT;
 	static size_t sizes[2000];
-	struct cfs_zdict *d = NULL;
 
 	make_samples(2000, &all, sizes);
-	cr_assert_eq(cfs_zdict_train(all.data, sizes, 2000, 16384, &dict), 0);
-	cr_assert_gt(dict.len, 0);
-	cr_assert_leq(dict.len, 16384);
+	cr_assert_eq(cfs_zdict_train(all.data, sizes, 2000, 16384, dict), 0);
+	cr_assert_gt(dict->len, 0);
+	cr_assert_leq(dict->len, 16384);
+}
+
+static struct cfs_zdict *trained(int level)
+{
+	_cleanup_buf_ struct cfs_buf dict = CFS_BUF_INIT;
+	struct cfs_zdict *d = NULL;
+
+	trained_bytes(&dict);
 	cr_assert_eq(cfs_zdict_new(dict.data, dict.len, level, &d), 0);
 	cr_assert_neq(cfs_zdict_number(d), 0);
 	return d;
@@ -377,4 +385,74 @@ Test(compress, dictionary_rejects, .init = setup, .fini = teardown)
 	/* Three tiny samples are not enough to train on. */
 	cr_assert_eq(cfs_zdict_train("aaaaabbbbbccccc", sizes, 3, 4096, &dict), -EINVAL);
 	cr_assert_null(cfs_zdict_free(NULL));
+}
+
+/* ---- dictionary objects (the codec in compress.h) ---- */
+
+/* encode -> decode -> encode is byte-identical, the layout is compress.h's,
+ * and the number is the dictionary's own id. */
+Test(compress, dict_object_round_trip)
+{
+	_cleanup_buf_ struct cfs_buf dict = CFS_BUF_INIT, obj = CFS_BUF_INIT, again = CFS_BUF_INIT;
+	_cleanup_(cfs_zdict_freep) struct cfs_zdict *zd = NULL;
+	struct cfs_zdict_object o;
+
+	trained_bytes(&dict);
+	cr_assert_eq(cfs_zdict_new(dict.data, dict.len, 0, &zd), 0);
+	cr_assert_eq(cfs_zdict_object_encode(dict.data, dict.len, &obj), 0);
+	cr_assert_eq(obj.len, 20 + dict.len);
+	cr_assert_eq(memcmp(obj.data, "CFSDICT\x01", 8), 0);
+	cr_assert_eq(cfs_get_le32(obj.data + 8), 1);
+	cr_assert_eq(cfs_get_le32(obj.data + 12), cfs_zdict_number(zd));
+	cr_assert_eq(cfs_get_le32(obj.data + 16), dict.len);
+
+	cr_assert_eq(cfs_zdict_object_decode(obj.data, obj.len, &o), 0);
+	cr_assert_eq(o.number, cfs_zdict_number(zd));
+	cr_assert_eq(o.dict, obj.data + 20);
+	cr_assert_eq(o.len, dict.len);
+	cr_assert_eq(cfs_zdict_object_encode(o.dict, o.len, &again), 0);
+	cr_assert_eq(again.len, obj.len);
+	cr_assert_eq(memcmp(again.data, obj.data, obj.len), 0);
+}
+
+Test(compress, dict_object_rejects)
+{
+	_cleanup_buf_ struct cfs_buf dict = CFS_BUF_INIT, good = CFS_BUF_INIT, bad = CFS_BUF_INIT;
+	struct cfs_zdict_object o;
+
+	trained_bytes(&dict);
+	cr_assert_eq(cfs_zdict_object_encode(dict.data, dict.len, &good), 0);
+
+#define MUTATE(stmt, expect)                                                                            \
+	do {                                                                                            \
+		cfs_buf_reset(&bad);                                                                    \
+		cr_assert_eq(cfs_buf_append(&bad, good.data, good.len), 0);                             \
+		stmt;                                                                                   \
+		cr_assert_eq(cfs_zdict_object_decode(bad.data, bad.len, &o), expect, "%s", #stmt);    \
+	} while (0)
+
+	for (size_t n = 0; n < 21; n++)
+		MUTATE(bad.len = n, -EPROTO);
+	MUTATE(bad.len--, -EPROTO);
+	MUTATE(cfs_buf_append_u8(&bad, 0), -EPROTO); /* trailing byte */
+	MUTATE(bad.data[3] ^= 1, -EPROTO);
+	MUTATE(cfs_put_le32(bad.data + 8, 0), -EPROTO);
+	MUTATE(cfs_put_le32(bad.data + 8, 2), -EPROTONOSUPPORT);
+	MUTATE(cfs_put_le32(bad.data + 8, 2); bad.len = 12, -EPROTONOSUPPORT);
+	MUTATE(cfs_put_le32(bad.data + 12, cfs_get_le32(bad.data + 12) + 1), -EPROTO); /* not its id */
+	MUTATE(cfs_put_le32(bad.data + 12, 0), -EPROTO);
+	MUTATE(cfs_put_le32(bad.data + 16, 0), -EPROTO);
+	MUTATE(cfs_put_le32(bad.data + 16, (uint32_t)dict.len + 1), -EPROTO);
+	MUTATE(cfs_put_le32(bad.data + 16, 0xffffffff), -EPROTO);
+	MUTATE(bad.data[20] ^= 1, -EPROTO); /* not a ZDICT dictionary */
+	/* Larger than CFS_ZDICT_MAX_SIZE, though consistent. */
+	MUTATE(cfs_buf_resize(&bad, 20 + CFS_ZDICT_MAX_SIZE + 1);
+	       cfs_put_le32(bad.data + 16, CFS_ZDICT_MAX_SIZE + 1), -EPROTO);
+#undef MUTATE
+
+	/* The encoder takes only ZDICT dictionaries of an allowed size. */
+	cr_assert_eq(cfs_zdict_object_encode("not a dictionary", 16, &bad), -EINVAL);
+	cr_assert_eq(cfs_zdict_object_encode(dict.data, 0, &bad), -EINVAL);
+	cr_assert_eq(cfs_buf_resize(&dict, CFS_ZDICT_MAX_SIZE + 1), 0);
+	cr_assert_eq(cfs_zdict_object_encode(dict.data, dict.len, &bad), -EINVAL);
 }

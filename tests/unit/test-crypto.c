@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "chronofs/crypto.h"
+#include "crypto/crypto-internal.h"
 
 static const struct cfs_kdf_params fast_kdf = {10, 8, 1};
 
@@ -344,6 +345,32 @@ Test(crypto, keyfile_round_trip)
 	cr_assert_eq(cfs_keyfile_open(g.data, g.len, "", 0, &got), 0);
 	cr_assert_eq(memcmp(got.enc_key, k.enc_key, CFS_KEY_SIZE), 0);
 	cr_assert_eq(cfs_keyfile_open(g.data, g.len, "x", 1, &got), -EACCES);
+}
+
+/* cfs_keyfile_open() in its three steps (crypto-internal.h): the same keys,
+ * and a wrong KEK is a wrong passphrase. */
+Test(crypto, keyfile_steps)
+{
+	struct cfs_keys k = test_keys(11), got, whole;
+	_cleanup_buf_ struct cfs_buf f = CFS_BUF_INIT;
+	struct cfs_keyfile_header h;
+	uint8_t kek[CFS_KEY_SIZE];
+
+	seal_keyfile(&k, "pw", &f);
+	cr_assert_eq(cfs_keyfile_parse(f.data, f.len, &h), 0);
+	cr_assert_eq(h.kdf.log2n, 10);
+	cr_assert_eq(h.kdf.r, 8);
+	cr_assert_eq(h.kdf.p, 1);
+	cr_assert_eq(h.salt, f.data + 16);
+	cr_assert_eq(cfs_keyfile_derive_kek(&h, "pw", 2, kek), 0);
+	cr_assert_eq(cfs_keyfile_unwrap(f.data, f.len, kek, &got), 0);
+	cr_assert_eq(cfs_keyfile_open(f.data, f.len, "pw", 2, &whole), 0);
+	cr_assert_eq(memcmp(&got, &whole, sizeof(got)), 0);
+	cr_assert_eq(memcmp(got.enc_key, k.enc_key, CFS_KEY_SIZE), 0);
+	kek[0] ^= 1;
+	cr_assert_eq(cfs_keyfile_unwrap(f.data, f.len, kek, &got), -EACCES);
+	cr_assert_eq(cfs_keyfile_unwrap(f.data, f.len - 1, kek, &got), -EPROTO);
+	cr_assert_eq(cfs_keyfile_parse(f.data, 12, &h), -EPROTO);
 }
 
 Test(crypto, keyfile_wrong_passphrase)

@@ -860,6 +860,153 @@ Test(objstore_s3, list_parsing)
 			     "case %zu", i);
 }
 
+static int parse_list(const char *xml, struct listed *l, bool *truncated, struct cfs_buf *token)
+{
+	l->n = 0;
+	return cfs_s3_parse_list(xml, strlen(xml), collect, l, truncated, token);
+}
+
+/* expat decodes what XML allows in a key: predefined entities, character
+ * references, CDATA, UTF-8; any namespace prefix; unknown elements, however
+ * deep, are skipped. */
+Test(objstore_s3, list_xml_forms)
+{
+	_cleanup_buf_ struct cfs_buf token = CFS_BUF_INIT;
+	struct listed l;
+	bool truncated = true;
+
+	const char *page =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<!-- a comment --><?pi data?>"
+		"<s3:ListBucketResult xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		"<s3:Contents><s3:Key>a&amp;b&lt;c&gt;&quot;&apos;</s3:Key><s3:Size>1</s3:Size></s3:Contents>"
+		"<s3:Contents><s3:Owner><s3:ID>x</s3:ID><s3:Key>decoy</s3:Key></s3:Owner>"
+		"<s3:Key><![CDATA[p/<raw> & ]]>x</s3:Key><s3:Size> </s3:Size></s3:Contents>"
+		"</s3:ListBucketResult>";
+	/* A Size of a space is not a number. */
+	cr_assert_eq(parse_list(page, &l, &truncated, &token), -EPROTO);
+
+	page = "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+	       "<Contents><Key>a&amp;b&lt;c&gt;&quot;&apos;&#65;&#x42;</Key><Size>1</Size></Contents>"
+	       "<Contents><Owner><ID>x</ID><Key>decoy</Key></Owner><Key><![CDATA[p/<raw> & ]]>x</Key>"
+	       "<Unknown><Deep><Deeper/></Deep></Unknown><Size>18446744073709551615</Size></Contents>"
+	       "<Contents><Key>d\xc3\xa9j\xc3\xa0/\xe2\x82\xac</Key><Size>0</Size></Contents>"
+	       "<IsTruncated>false</IsTruncated><Contents2><Key>no</Key><Size>1</Size></Contents2>"
+	       "</ListBucketResult>";
+	cr_assert_eq(parse_list(page, &l, &truncated, &token), 0);
+	cr_assert_not(truncated);
+	cr_assert_eq(token.len, 0);
+	cr_assert_eq(l.n, 3);
+	cr_assert_str_eq(l.names[0], "a&b<c>\"'AB");
+	cr_assert_eq(l.sizes[0], 1);
+	cr_assert_str_eq(l.names[1], "p/<raw> & x");
+	cr_assert_eq(l.sizes[1], UINT64_MAX);
+	cr_assert_str_eq(l.names[2], "d\xc3\xa9j\xc3\xa0/\xe2\x82\xac");
+	cr_assert_eq(l.sizes[2], 0);
+
+	/* An empty listing, with or without IsTruncated; a truncated one. */
+	cr_assert_eq(parse_list("<ListBucketResult/>", &l, &truncated, &token), 0);
+	cr_assert_not(truncated);
+	cr_assert_eq(l.n, 0);
+	cr_assert_eq(parse_list("<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>", &l, &truncated,
+				&token), 0);
+	cr_assert_eq(parse_list("<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>"
+				"t&lt;1</NextContinuationToken><Contents><Key>k</Key><Size>5</Size></Contents>"
+				"</ListBucketResult>", &l, &truncated, &token), 0);
+	cr_assert(truncated);
+	cr_assert_str_eq((char *)token.data, "t<1");
+	cr_assert_eq(token.len, 3);
+	cr_assert_eq(l.n, 1);
+}
+
+static int stop_at_second(const char *key, uint64_t size, void *ud)
+{
+	int *calls = ud;
+	(void)key;
+	(void)size;
+	return ++*calls == 2 ? -ECANCELED : 0;
+}
+
+Test(objstore_s3, list_xml_rejects)
+{
+	_cleanup_buf_ struct cfs_buf token = CFS_BUF_INIT;
+	struct listed l;
+	bool truncated = false;
+	const char *bad[] = {
+		"",
+		"not xml",
+		"<ListBucketResult>",                                   /* unterminated */
+		"<ListBucketResult></ListBucketresult>",                /* mismatched */
+		"<ListBucketResult></ListBucketResult><x/>",            /* two roots */
+		"<Error><Code>AccessDenied</Code></Error>",             /* another root */
+		"<x><ListBucketResult></ListBucketResult></x>",         /* not the root */
+		"<p:ListBucketResult></p:ListBucketResult>",            /* unbound prefix */
+		"<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>",   /* no Size */
+		"<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>", /* no Key */
+		"<ListBucketResult><Contents><Key>k</Key><Size>1x</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>k</Key><Size>-1</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>k</Key><Size></Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>k</Key><Size>18446744073709551616</Size></Contents>"
+		"</ListBucketResult>",                                  /* 2^64 */
+		"<ListBucketResult><Contents><Key>k</Key><Key>k</Key><Size>1</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>a<b/>c</Key><Size>1</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>a&nbsp;b</Key><Size>1</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>a&#0;b</Key><Size>1</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",     /* no token */
+		"<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken/></ListBucketResult>",
+		"<ListBucketResult><IsTruncated>yes</IsTruncated></ListBucketResult>",
+		"<ListBucketResult><IsTruncated>false</IsTruncated><IsTruncated>false</IsTruncated></ListBucketResult>",
+		/* a document type: entity expansion is refused before it starts */
+		"<!DOCTYPE l [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>"
+		"<ListBucketResult><Contents><Key>&b;</Key><Size>1</Size></Contents></ListBucketResult>",
+		"<!DOCTYPE ListBucketResult SYSTEM \"file:///etc/passwd\"><ListBucketResult/>",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		cr_assert_eq(parse_list(bad[i], &l, &truncated, &token), -EPROTO, "case %zu", i);
+		cr_assert_eq(l.n, 0, "case %zu: the callback ran on a refused page", i);
+	}
+
+	/* A key longer than any S3 key. */
+	_cleanup_buf_ struct cfs_buf big = CFS_BUF_INIT;
+	cr_assert_eq(cfs_buf_append(&big, "<ListBucketResult><Contents><Key>", 33), 0);
+	for (int i = 0; i < 5000; i++)
+		cr_assert_eq(cfs_buf_append_u8(&big, 'k'), 0);
+	const char *tail = "</Key><Size>1</Size></Contents></ListBucketResult>";
+	cr_assert_eq(cfs_buf_append(&big, tail, strlen(tail)), 0);
+	cr_assert_eq(cfs_s3_parse_list((char *)big.data, big.len, collect, &l, &truncated, &token), -EPROTO);
+
+	/* The callback's non-zero return stops the walk and is returned. */
+	int calls = 0;
+	const char *two = "<ListBucketResult><Contents><Key>a</Key><Size>1</Size></Contents>"
+			  "<Contents><Key>b</Key><Size>2</Size></Contents>"
+			  "<Contents><Key>c</Key><Size>3</Size></Contents></ListBucketResult>";
+	cr_assert_eq(cfs_s3_parse_list(two, strlen(two), stop_at_second, &calls, &truncated, &token), -ECANCELED);
+	cr_assert_eq(calls, 2);
+}
+
+Test(objstore_s3, error_xml)
+{
+	_cleanup_buf_ struct cfs_buf code = CFS_BUF_INIT, msg = CFS_BUF_INIT;
+	const char *body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+			   "<Error><Code>NoSuchKey</Code><Message>The key &lt;x&gt; does not exist.</Message>"
+			   "<Resource>/b/x</Resource><RequestId>1</RequestId></Error>";
+
+	cr_assert_eq(cfs_s3_parse_error(body, strlen(body), &code, &msg), 0);
+	cr_assert_str_eq((char *)code.data, "NoSuchKey");
+	cr_assert_str_eq((char *)msg.data, "The key <x> does not exist.");
+	/* Fields may be missing: empty, NUL-terminated. */
+	body = "<Error><Code>SlowDown</Code></Error>";
+	cr_assert_eq(cfs_s3_parse_error(body, strlen(body), &code, &msg), 0);
+	cr_assert_str_eq((char *)code.data, "SlowDown");
+	cr_assert_eq(msg.len, 0);
+	cr_assert_str_eq((char *)msg.data, "");
+	const char *bad[] = {"", "<html>502 Bad Gateway</html>", "<Error><Code>x</Code>",
+			     "<Error><Code>a</Code><Code>b</Code></Error>",
+			     "<ListBucketResult/>"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		cr_assert_eq(cfs_s3_parse_error(bad[i], strlen(bad[i]), &code, &msg), -EPROTO, "case %zu", i);
+}
+
 /* The disk cache of blocks: a read fetches whole 4 MiB blocks and later
  * reads of them come from disk (here: after the object is gone from the
  * store), reads span blocks and stop at the object's end, the budget

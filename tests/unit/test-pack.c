@@ -687,3 +687,227 @@ Test(pack, garbage_never_crashes)
 		}
 	}
 }
+
+/* ---- index objects (the codec in pack.h) ---- */
+
+static struct cfs_pack_entry index_entry(uint8_t seed, uint8_t codec, uint64_t offset, uint32_t stored)
+{
+	struct cfs_pack_entry e;
+	memset(&e, 0, sizeof(e)); /* padding too: entries compare with memcmp */
+	memset(e.id.b, seed, CFS_ID_SIZE);
+	e.type = seed & 1 ? CFS_BLOB_DATA : CFS_BLOB_TREE;
+	e.codec = codec;
+	e.dict = codec == CFS_CODEC_ZSTD_DICT ? 0x1234 : 0;
+	e.raw_len = 1000u + seed;
+	e.stored_len = stored;
+	e.offset = offset;
+	return e;
+}
+
+/* What the decoder handed out, re-encoded on the fly. */
+struct index_seen {
+	struct cfs_pack_index_enc enc;
+	struct cfs_buf out;
+	struct cfs_pack_entry e[8];
+	struct cfs_id packs[4];
+	size_t ne, np;
+	int stop_at; /* entry callback returns -ECANCELED at this entry (0: never) */
+};
+
+static int seen_pack(void *ud, const struct cfs_id *pack, uint64_t size, uint32_t count)
+{
+	struct index_seen *s = ud;
+	cr_assert_lt(s->np, 4);
+	s->packs[s->np++] = *pack;
+	return cfs_pack_index_enc_pack(&s->enc, pack, size, count);
+}
+
+static int seen_entry(void *ud, const struct cfs_id *pack, const struct cfs_pack_entry *e)
+{
+	struct index_seen *s = ud;
+	cr_assert_lt(s->ne, 8);
+	cr_assert_eq(memcmp(pack, &s->packs[s->np - 1], sizeof(*pack)), 0);
+	s->e[s->ne++] = *e;
+	if (s->stop_at && (int)s->ne == s->stop_at)
+		return -ECANCELED;
+	return cfs_pack_index_enc_entry(&s->enc, e);
+}
+
+/* Two packs (3 entries and none) with the encoder. */
+static void build_index(struct cfs_buf *out, struct cfs_pack_entry e[3])
+{
+	struct cfs_pack_index_enc enc;
+	struct cfs_id p1, p2;
+	memset(p1.b, 0x11, CFS_ID_SIZE);
+	memset(p2.b, 0x22, CFS_ID_SIZE);
+	e[0] = index_entry(1, CFS_CODEC_ZSTD, 0, 100);
+	e[1] = index_entry(2, CFS_CODEC_RAW, 100, 50);
+	e[2] = index_entry(3, CFS_CODEC_ZSTD_DICT, 150, 850); /* ends at the pack's end */
+	cr_assert_eq(cfs_pack_index_enc_init(&enc, out), 0);
+	cr_assert_eq(cfs_pack_index_enc_pack(&enc, &p1, 1000, 3), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(cfs_pack_index_enc_entry(&enc, &e[i]), 0);
+	cr_assert_eq(cfs_pack_index_enc_pack(&enc, &p2, 12, 0), 0);
+	cr_assert_eq(enc.npacks, 2);
+	cr_assert_eq(enc.left, 0);
+}
+
+/* encode -> decode -> encode is byte-identical, the layout is pack.h's. */
+Test(pack_index, round_trip)
+{
+	_cleanup_buf_ struct cfs_buf out = CFS_BUF_INIT;
+	struct index_seen s = {.out = CFS_BUF_INIT};
+	struct cfs_pack_entry e[3];
+
+	build_index(&out, e);
+	cr_assert_eq(out.len, 16 + 2 * 44 + 3 * 56);
+	cr_assert_eq(memcmp(out.data, "CFSINDX\x01", 8), 0);
+	cr_assert_eq(cfs_get_le32(out.data + 8), 1);
+	cr_assert_eq(cfs_get_le32(out.data + 12), 2);
+	cr_assert_eq(cfs_get_le64(out.data + 16 + 32), 1000);
+	cr_assert_eq(cfs_get_le32(out.data + 16 + 40), 3);
+	uint8_t rec[56];
+	cfs_pack_entry_encode(&e[0], rec);
+	cr_assert_eq(memcmp(out.data + 16 + 44, rec, 56), 0);
+
+	cr_assert_eq(cfs_pack_index_enc_init(&s.enc, &s.out), 0);
+	cr_assert_eq(cfs_pack_index_decode(out.data, out.len, seen_pack, seen_entry, &s), 0);
+	cr_assert_eq(s.np, 2);
+	cr_assert_eq(s.ne, 3);
+	cr_assert_eq(memcmp(s.e, e, sizeof(e)), 0);
+	cr_assert_eq(s.out.len, out.len);
+	cr_assert_eq(memcmp(s.out.data, out.data, out.len), 0);
+	cfs_buf_release(&s.out);
+
+	/* No callbacks: a check alone. An empty index object is valid. */
+	cr_assert_eq(cfs_pack_index_decode(out.data, out.len, NULL, NULL, NULL), 0);
+	struct cfs_pack_index_enc enc;
+	cr_assert_eq(cfs_pack_index_enc_init(&enc, &out), 0);
+	cr_assert_eq(out.len, 16);
+	cr_assert_eq(cfs_pack_index_decode(out.data, out.len, NULL, NULL, NULL), 0);
+}
+
+/* Each way an index object can be wrong, one byte or count at a time. */
+Test(pack_index, rejects)
+{
+	_cleanup_buf_ struct cfs_buf good = CFS_BUF_INIT, bad = CFS_BUF_INIT;
+	struct cfs_pack_entry e[3];
+	build_index(&good, e);
+	const size_t entry0 = 16 + 44, pack2 = entry0 + 3 * 56;
+
+#define MUTATE(stmt, expect)                                                                        \
+	do {                                                                                        \
+		cfs_buf_reset(&bad);                                                                \
+		cr_assert_eq(cfs_buf_append(&bad, good.data, good.len), 0);                         \
+		stmt;                                                                               \
+		cr_assert_eq(cfs_pack_index_decode(bad.data, bad.len, NULL, NULL, NULL), expect, "%s", \
+			     #stmt);                                                                \
+	} while (0)
+
+	for (size_t n = 0; n < good.len; n++)
+		MUTATE(bad.len = n, -EPROTO);
+	MUTATE(bad.data[0] ^= 1, -EPROTO);
+	MUTATE(bad.data[7] = 2, -EPROTO);
+	MUTATE(cfs_put_le32(bad.data + 8, 0), -EPROTO);
+	MUTATE(cfs_put_le32(bad.data + 8, 2), -EPROTONOSUPPORT);
+	MUTATE(bad.len = 12; cfs_put_le32(bad.data + 8, 2), -EPROTONOSUPPORT);
+	MUTATE(cfs_put_le32(bad.data + 12, 3), -EPROTO);          /* more packs than bytes */
+	MUTATE(cfs_put_le32(bad.data + 12, 0xffffffff), -EPROTO);
+	MUTATE(cfs_put_le32(bad.data + 12, 1), -EPROTO);          /* trailing bytes */
+	MUTATE(cfs_buf_append_u8(&bad, 0), -EPROTO);
+	MUTATE(cfs_put_le32(bad.data + 16 + 40, 4), -EPROTO);     /* more entries than bytes */
+	MUTATE(cfs_put_le32(bad.data + 16 + 40, 0xffffffff), -EPROTO);
+	MUTATE(cfs_put_le32(bad.data + 16 + 40, 2), -EPROTO);     /* the rest misparses */
+	MUTATE(cfs_put_le64(bad.data + 16 + 32, 999), -EPROTO);   /* last entry past the pack's end */
+	MUTATE(cfs_put_le64(bad.data + entry0 + 44, UINT64_MAX), -EPROTO); /* offset */
+	MUTATE(cfs_put_le32(bad.data + entry0 + 40, 0), -EPROTO);  /* stored_len 0 */
+	MUTATE(bad.data[entry0 + 32] = 3, -EPROTO);                /* type */
+	MUTATE(bad.data[entry0 + 33] = 3, -EPROTO);                /* codec */
+	MUTATE(bad.data[entry0 + 34] = 1, -EPROTO);                /* reserved */
+	MUTATE(cfs_put_le32(bad.data + entry0 + 52, 7), -EPROTO);  /* a dictionary without its codec */
+	MUTATE(cfs_put_le32(bad.data + pack2 + 40, 1), -EPROTO);
+	/* Still fine: another pack size that holds every entry. */
+	MUTATE(cfs_put_le64(bad.data + 16 + 32, UINT64_MAX), 0);
+#undef MUTATE
+}
+
+/* A callback's non-zero return stops the walk and is what decode returns. */
+Test(pack_index, callback_stops)
+{
+	_cleanup_buf_ struct cfs_buf out = CFS_BUF_INIT;
+	struct index_seen s = {.out = CFS_BUF_INIT, .stop_at = 2};
+	struct cfs_pack_entry e[3];
+
+	build_index(&out, e);
+	cr_assert_eq(cfs_pack_index_enc_init(&s.enc, &s.out), 0);
+	cr_assert_eq(cfs_pack_index_decode(out.data, out.len, seen_pack, seen_entry, &s), -ECANCELED);
+	cr_assert_eq(s.ne, 2);
+	cr_assert_eq(s.np, 1);
+	cfs_buf_release(&s.out);
+}
+
+/* The encoder writes nothing the decoder would refuse. */
+Test(pack_index, encoder_refuses)
+{
+	_cleanup_buf_ struct cfs_buf out = CFS_BUF_INIT;
+	struct cfs_pack_index_enc enc;
+	struct cfs_id p;
+	memset(p.b, 0x33, CFS_ID_SIZE);
+	struct cfs_pack_entry ok = index_entry(1, CFS_CODEC_RAW, 0, 10), e;
+
+	cr_assert_eq(cfs_pack_index_enc_init(&enc, &out), 0);
+	cr_assert_eq(cfs_pack_index_enc_entry(&enc, &ok), -EINVAL); /* no pack yet */
+	cr_assert_eq(cfs_pack_index_enc_pack(&enc, &p, 100, 1), 0);
+	size_t len = out.len;
+	cr_assert_eq(cfs_pack_index_enc_pack(&enc, &p, 100, 1), -EINVAL); /* an entry is owed */
+	e = index_entry(1, CFS_CODEC_RAW, 95, 10);
+	cr_assert_eq(cfs_pack_index_enc_entry(&enc, &e), -EINVAL); /* past the pack's end */
+	e = ok;
+	e.codec = 9;
+	cr_assert_eq(cfs_pack_index_enc_entry(&enc, &e), -EINVAL);
+	e = ok;
+	e.stored_len = 0;
+	cr_assert_eq(cfs_pack_index_enc_entry(&enc, &e), -EINVAL);
+	e = ok;
+	e.dict = 5;
+	cr_assert_eq(cfs_pack_index_enc_entry(&enc, &e), -EINVAL);
+	cr_assert_eq(out.len, len);
+	cr_assert_eq(cfs_pack_index_enc_entry(&enc, &ok), 0);
+	cr_assert_eq(cfs_pack_index_enc_entry(&enc, &ok), -EINVAL); /* none owed */
+	cr_assert_eq(cfs_pack_index_decode(out.data, out.len, NULL, NULL, NULL), 0);
+}
+
+/* Records as a pack writer's caller keeps them: the same bytes as entry by
+ * entry, and a pack with one bad record leaves nothing behind. */
+Test(pack_index, encoder_records)
+{
+	_cleanup_buf_ struct cfs_buf out = CFS_BUF_INIT, recs = CFS_BUF_INIT, good = CFS_BUF_INIT;
+	struct cfs_pack_index_enc enc;
+	struct cfs_pack_entry e[3];
+	struct cfs_id p1, p2;
+	uint8_t rec[CFS_PACK_ENTRY_SIZE];
+
+	build_index(&good, e);
+	memset(p1.b, 0x11, CFS_ID_SIZE);
+	memset(p2.b, 0x22, CFS_ID_SIZE);
+	for (int i = 0; i < 3; i++) {
+		cfs_pack_entry_encode(&e[i], rec);
+		cr_assert_eq(cfs_buf_append(&recs, rec, sizeof(rec)), 0);
+	}
+	cr_assert_eq(cfs_pack_index_enc_init(&enc, &out), 0);
+	cr_assert_eq(cfs_pack_index_enc_records(&enc, &p1, 1000, recs.data, 3), 0);
+	cr_assert_eq(cfs_pack_index_enc_records(&enc, &p2, 12, NULL, 0), 0);
+	cr_assert_eq(out.len, good.len);
+	cr_assert_eq(memcmp(out.data, good.data, good.len), 0);
+
+	/* A bad record (reserved byte), an entry past the pack's end. */
+	recs.data[56 + 34] = 1;
+	cr_assert_eq(cfs_pack_index_enc_records(&enc, &p1, 1000, recs.data, 3), -EINVAL);
+	recs.data[56 + 34] = 0;
+	cr_assert_eq(cfs_pack_index_enc_records(&enc, &p1, 999, recs.data, 3), -EINVAL);
+	cr_assert_eq(enc.npacks, 2);
+	cr_assert_eq(enc.left, 0);
+	cr_assert_eq(out.len, good.len);
+	cr_assert_eq(memcmp(out.data, good.data, good.len), 0);
+	cr_assert_eq(cfs_pack_index_decode(out.data, out.len, NULL, NULL, NULL), 0);
+}
