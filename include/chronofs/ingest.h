@@ -33,7 +33,12 @@
  * exclude_caches keeps a directory holding a valid CACHEDIR.TAG and that tag
  * file, and leaves the rest of its contents out. one_file_system stores a
  * mount point met below a source path as an empty directory (the source
- * paths themselves are always entered).
+ * paths themselves are always entered). exclude_nodump leaves out files
+ * and directories (with all below) whose inode carries the nodump flag.
+ *
+ * Inode flags (chattr: immutable, append-only, nodump...) of regular files
+ * and directories are recorded (tree.h, CFS_FSFLAGS_KEPT); other types
+ * cannot be opened safely to read them and record none.
  *
  * Stream sources: each stream becomes a regular file at its absolute path in
  * the snapshot (mode 0600, owned by the running user, time of the
@@ -76,6 +81,7 @@ struct cfs_backup_options {
 	const char *const *excludes; /* patterns, see above */
 	size_t n_excludes;
 	bool exclude_caches;
+	bool exclude_nodump; /* leave out files and directories marked nodump (chattr +d) */
 	bool one_file_system;
 
 	/* Streams: absolute paths in the snapshot. stream_open gives the fd to

@@ -49,8 +49,9 @@
 #include "chronofs/snapshot.h"
 #include "chronofs/tree.h"
 
-/* Written by init; versions 1 (no dictionaries) and 2 are read and written. */
-#define CFS_REPO_FORMAT_VERSION 2
+/* Written by init; versions 1 (no dictionaries), 2 (trees of version 1) and
+ * 3 are read and written (chronofs-repository(5), VERSION POLICY). */
+#define CFS_REPO_FORMAT_VERSION 3
 
 struct cfs_repo;
 
@@ -142,6 +143,20 @@ struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r);
 const char *cfs_repo_location(const struct cfs_repo *r);
 void cfs_repo_id(const struct cfs_repo *r, struct cfs_id *ret);
 enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r);
+/* The repository format version (its config). */
+uint32_t cfs_repo_format(const struct cfs_repo *r);
+/* The tree version written into it (tree.h): 2 from format 3 on (inode
+ * flags, large directories in fragments), else 1. */
+unsigned cfs_repo_tree_version(const struct cfs_repo *r);
+
+/*
+ * Raise the repository format to CFS_REPO_FORMAT_VERSION (writers only):
+ * the config is rewritten with the new version, nothing else changes.
+ * Programs that know only older versions then refuse the repository with a
+ * clear message rather than misread what newer writers store. 0 also when
+ * it is current already (*ret_from tells the version it had).
+ */
+int cfs_repo_upgrade(struct cfs_repo *r, uint32_t *ret_from);
 
 /*
  * Store a blob unless one with the same id exists (dedup). *ret_added tells

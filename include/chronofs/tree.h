@@ -26,7 +26,8 @@
  *      u32 nlink                        (source link count; regular files and
  *                                        others that can be hard-linked)
  *      u32 fsflags                      (inode attribute flags as
- *                                        FS_IOC_GETFLAGS gives them: immutable,
+ *                                        FS_IOC_GETFLAGS gives them, those of
+ *                                        CFS_FSFLAGS_KEPT: immutable,
  *                                        append-only, nodump...; 0 if none or
  *                                        unknown)
  *      u32 xattr count, then per xattr (sorted by name, unique):
@@ -84,6 +85,28 @@ enum cfs_ftype {
 	CFS_FT_BLK = 6,
 };
 
+/*
+ * Inode attribute flags kept in an entry's fsflags (chattr(1) letters), in
+ * the values of linux/fs.h's FS_*_FL (FS_IOC_GETFLAGS). Others the kernel
+ * reports (extents, inline data, encryption...) describe how a file system
+ * stores the file, not the file, and are not kept.
+ */
+#define CFS_FSFLAG_SYNC 0x00000008        /* S: synchronous updates */
+#define CFS_FSFLAG_IMMUTABLE 0x00000010   /* i */
+#define CFS_FSFLAG_APPEND 0x00000020      /* a: append only */
+#define CFS_FSFLAG_NODUMP 0x00000040      /* d: no dump */
+#define CFS_FSFLAG_NOATIME 0x00000080     /* A */
+#define CFS_FSFLAG_COMPR 0x00000004       /* c: compress */
+#define CFS_FSFLAG_NOCOMP 0x00000400      /* m: do not compress */
+#define CFS_FSFLAG_DIRSYNC 0x00010000     /* D */
+#define CFS_FSFLAG_TOPDIR 0x00020000      /* T */
+#define CFS_FSFLAG_NOCOW 0x00800000       /* C: no copy on write */
+#define CFS_FSFLAG_PROJINHERIT 0x20000000 /* P */
+#define CFS_FSFLAGS_KEPT                                                                                       \
+	(CFS_FSFLAG_SYNC | CFS_FSFLAG_IMMUTABLE | CFS_FSFLAG_APPEND | CFS_FSFLAG_NODUMP | CFS_FSFLAG_NOATIME |   \
+	 CFS_FSFLAG_COMPR | CFS_FSFLAG_NOCOMP | CFS_FSFLAG_DIRSYNC | CFS_FSFLAG_TOPDIR | CFS_FSFLAG_NOCOW |     \
+	 CFS_FSFLAG_PROJINHERIT)
+
 struct cfs_xattr {
 	char *name;      /* owned, NUL-terminated */
 	uint8_t *value;  /* owned, may be NULL when len == 0 */
@@ -107,7 +130,7 @@ struct cfs_tree_entry {
 	uint64_t rdev;
 	uint64_t dev, ino;
 	uint32_t nlink;
-	uint32_t fsflags; /* inode attribute flags (FS_IOC_GETFLAGS) */
+	uint32_t fsflags; /* inode attribute flags, CFS_FSFLAGS_KEPT only */
 	struct cfs_xattr *xattrs; /* owned */
 	uint32_t n_xattrs;
 	struct cfs_extent *extents; /* owned, CFS_FT_REG */
@@ -135,8 +158,9 @@ struct cfs_tree {
 	struct cfs_tree_frag *frags; /* owned; n_frags >= 2 in an index, else 0 */
 	size_t n_frags;
 	size_t cap_frags;
+	uint8_t version; /* of the encoding it was decoded from; 0 if built */
 };
-#define CFS_TREE_INIT {NULL, 0, 0, NULL, 0, 0}
+#define CFS_TREE_INIT {NULL, 0, 0, NULL, 0, 0, 0}
 
 /* Fragments: a directory's entries are cut after an entry whose name hashes
  * to 0 modulo CFS_TREE_FRAG_AVG once a fragment holds CFS_TREE_FRAG_MIN
@@ -188,6 +212,10 @@ int cfs_tree_frag_check(const struct cfs_tree *t, const struct cfs_tree_frag *f,
  * tree gives the same bytes.
  */
 int cfs_tree_encode(const struct cfs_tree *t, struct cfs_buf *out);
+/* The same in a given version: 2 (the current), or 1 for repositories whose
+ * readers may predate version 2 (repository format 2 and older): no inode
+ * flags (they are left out) and no fragments (-EINVAL). */
+int cfs_tree_encode_version(const struct cfs_tree *t, unsigned version, struct cfs_buf *out);
 /*
  * Decode untrusted bytes of either version into *ret (initialised by the
  * call): entries, or fragments for an index. -EPROTO on any malformation

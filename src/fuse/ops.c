@@ -78,8 +78,13 @@ static int lookup_root(struct cfs_fs *fs, const char *name, struct fuse_entry_pa
 		ep->attr_timeout = TTL_SNAPSHOT;
 		return e;
 	}
-	/* Any other RFC 3339 time: the snapshot current at that moment. */
-	if (cfs_time_parse(name, &t) < 0)
+	/* Any other RFC 3339 time: the snapshot current at that moment. One
+	 * past what int64 ns hold (after 2262-04-11T23:47:16Z) is still after
+	 * every snapshot; one before 1677 before all of them. */
+	r = cfs_time_parse(name, &t);
+	if (r == -ERANGE)
+		t = strncmp(name, "2000", 4) > 0 ? INT64_MAX : INT64_MIN;
+	else if (r < 0)
 		return -ENOENT;
 	s = fs_snap_at(fs, t);
 	if (!s)

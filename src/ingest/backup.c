@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/ioctl.h>
 #include <sys/xattr.h>
+#include <linux/fs.h>
 
 #include "chronofs/ingest.h"
 #include "chronofs/log.h"
@@ -63,6 +65,8 @@ struct ctx {
 	uint8_t *buf; /* owned read window */
 	size_t buf_cap;
 	bool have_parent;
+	bool tree_v2;        /* the repository takes trees of version 2 */
+	bool flags_warned;   /* inode flags that version 1 cannot hold were seen */
 	/* The parent's start: an entry whose ctime is within
 	 * racy_window_ns() of it, or after it, may have missed a change. */
 	int64_t parent_time_ns;
@@ -400,6 +404,33 @@ static void fill_stat(struct cfs_tree_entry *e, const struct stat *st)
 		e->rdev = st->st_rdev;
 }
 
+/* The inode flags of an open regular file or directory that a snapshot
+ * keeps (tree.h); 0 where the file system has none. Trees of version 1
+ * (repositories of format 2 and older) cannot hold them: said once. */
+static uint32_t read_fsflags(struct ctx *c, int fd, const char *path)
+{
+	int f = 0;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &f) < 0)
+		return 0;
+	uint32_t kept = (uint32_t)f & CFS_FSFLAGS_KEPT;
+	if (kept && !c->tree_v2 && !c->flags_warned) {
+		log_warning("%s has inode flags (chattr), which a repository of format %u cannot hold: they are not "
+			    "stored (chronoctl upgrade raises the format)",
+			    path, (unsigned)cfs_repo_format(c->r));
+		c->flags_warned = true;
+	}
+	return kept;
+}
+
+/* The inode flags of regular file name in dirfd, opened for them alone. */
+static uint32_t flags_of(struct ctx *c, int dirfd, const char *name, const char *path)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	return fd < 0 ? 0 : read_fsflags(c, fd, path);
+}
+
 /* Room for n extents in e. Pipeline jobs write into the array: it moves only
  * once they are done. */
 static int reserve_extents(struct ctx *c, struct cfs_tree_entry *e, size_t n, size_t *cap)
@@ -596,7 +627,8 @@ static int link_member(struct ctx *c, struct link_slot *s, const char *name, con
  *
  * Returns a repository error (< 0) to abort, 0 when the entry is complete,
  * 1 when the file was reported and must be left out, 2 when it vanished
- * (left out, a warning only).
+ * (left out, a warning only), 3 when it is marked nodump and those are
+ * excluded.
  */
 static int backup_file(struct ctx *c, int dirfd, const char *name, const char *path, const struct stat *pre,
 		       struct cfs_tree_entry *e, struct loaded *pl)
@@ -642,6 +674,9 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 	}
 	fill_stat(e, st);
 	e->size = (uint64_t)st->st_size;
+	e->fsflags = read_fsflags(c, fd, path);
+	if (c->o->exclude_nodump && (e->fsflags & CFS_FSFLAG_NODUMP))
+		return 3;
 
 	xattrs_or_report(c, fd, dirfd, name, path, e);
 
@@ -992,7 +1027,7 @@ static int frame_add(struct ctx *c, struct frame *f, struct cfs_tree_entry *e)
 	f->t_bytes += bytes;
 	/* Only a listing comes in name order; the way to the source paths is
 	 * sorted at the end, and is never large. */
-	if (!f->ds.only && cfs_tree_cut_after(&f->t.entries[f->t.n - 1], f->t.n, f->t_bytes))
+	if (!f->ds.only && c->tree_v2 && cfs_tree_cut_after(&f->t.entries[f->t.n - 1], f->t.n, f->t_bytes))
 		return frame_cut(c, f);
 	return 0;
 }
@@ -1101,7 +1136,7 @@ static int list_frame(struct ctx *c, struct frame *k);
 /*
  * Open directory name (of the top frame) whose lstat is st, list it and push
  * it (e: its entry, consumed). Returns 1 when it cannot be read (reported,
- * e released).
+ * e released), 3 when it is marked nodump and those are excluded.
  */
 static int push_dir(struct ctx *c, const char *name, const struct vnode *only, const struct stat *st,
 		    const struct cfs_tree_entry *pe, struct cfs_tree_entry *e)
@@ -1141,6 +1176,11 @@ static int push_dir(struct ctx *c, const char *name, const struct vnode *only, c
 		k->e.size = (uint64_t)fst.st_size;
 		k->dev = fst.st_dev;
 		k->ino = fst.st_ino;
+	}
+	k->e.fsflags = read_fsflags(c, k->fd, path);
+	if (!only && c->o->exclude_nodump && (k->e.fsflags & CFS_FSFLAG_NODUMP)) {
+		frame_free(k);
+		return 3;
 	}
 	xattrs_or_report(c, k->fd, -1, NULL, path, &k->e);
 	if (!only && c->o->one_file_system && k->dev != f->ds.root_dev) {
@@ -1286,11 +1326,20 @@ static int capture(struct ctx *c, const char *name, const struct vnode *only, co
 			goto add;
 		}
 		if (same && parent_trusted(c, pe)) {
-			/* Incremental: the parent's entry as it is, file not opened. */
+			/* Incremental: the parent's entry as it is, file not opened
+			 * (its inode flags too: changing them changes the ctime). */
 			r = cfs_tree_entry_copy(pe, &e);
 			if (r < 0)
 				return r;
 			fill_stat(&e, &st);
+			if (c->tree_v2 && f->pc.t.version == 1)
+				/* A parent from before the repository could hold
+				 * them: the file is opened for its flags alone. */
+				e.fsflags = flags_of(c, f->fd, name, path);
+			if (c->o->exclude_nodump && (e.fsflags & CFS_FSFLAG_NODUMP)) {
+				cfs_tree_entry_release(&e);
+				return 0;
+			}
 			c->st->files_unchanged++;
 		} else {
 			e.name = (uint8_t *)strdup(name);
@@ -1307,7 +1356,7 @@ static int capture(struct ctx *c, const char *name, const struct vnode *only, co
 					c->st->files_skipped++;
 				}
 				drop_entry(c, &e);
-				return 0;
+				return 0; /* 2: vanished, 3: nodump */
 			}
 			count_file(c, pe, same);
 		}
@@ -1336,9 +1385,8 @@ static int capture(struct ctx *c, const char *name, const struct vnode *only, co
 		if (r == 1) {
 			c->res->n_unreadable++;
 			c->st->files_skipped++;
-			return 0;
 		}
-		return r;
+		return r > 0 ? 0 : r;
 	case S_IFLNK: {
 		e.type = CFS_FT_SYMLINK;
 		size_t cap = (size_t)st.st_size + 2;
@@ -1906,6 +1954,7 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	c.uid = (uint32_t)geteuid();
 	c.gid = (uint32_t)getegid();
 	c.t0 = t0;
+	c.tree_v2 = cfs_repo_tree_version(r) >= 2;
 
 	if (o->type == CFS_SNAP_INCREMENTAL || o->type == CFS_SNAP_DIFFERENTIAL) {
 		e = find_parent(r, o->type, host, set, n_set, &parent, &s->parent);

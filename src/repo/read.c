@@ -161,6 +161,7 @@ int cfs_repo_reader_get_tree(struct cfs_repo_reader *rd, const struct cfs_id *id
 	}
 	/* A large directory: its fragments, in order, each checked against
 	 * the index's record of it. */
+	all.version = idx.version;
 	for (size_t k = 0; k < idx.n_frags; k++) {
 		_cleanup_(cfs_tree_release) struct cfs_tree f = CFS_TREE_INIT;
 		e = get_tree_object(rd, &idx.frags[k].id, &b, &f);

@@ -49,6 +49,8 @@ int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret)
 /* dicts/<hex> objects: the codec and their layout are in chronofs/compress.h. */
 /* The first repository format whose writers may use dictionaries. */
 #define CFS_REPO_FORMAT_DICTS 2
+/* The first repository format whose writers write trees of version 2. */
+#define CFS_REPO_FORMAT_TREES2 3
 /* Data blobs up to this size are compressed with the dictionary. */
 #define CFS_DICT_BLOB_MAX (64u * 1024)
 

@@ -72,6 +72,30 @@ struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r) { return r->catalog; }
 const char *cfs_repo_location(const struct cfs_repo *r) { return cfs_objstore_location(r->store); }
 void cfs_repo_id(const struct cfs_repo *r, struct cfs_id *ret) { *ret = r->config.repo_id; }
 enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r) { return r->config.encryption; }
+uint32_t cfs_repo_format(const struct cfs_repo *r) { return r->config.version; }
+unsigned cfs_repo_tree_version(const struct cfs_repo *r)
+{
+	return r->config.version >= CFS_REPO_FORMAT_TREES2 ? 2 : 1;
+}
+
+int cfs_repo_upgrade(struct cfs_repo *r, uint32_t *ret_from)
+{
+	uint8_t b[CFS_CONFIG_SIZE];
+	if (!r->writer)
+		return -EBADF;
+	*ret_from = r->config.version;
+	if (r->config.version >= CFS_REPO_FORMAT_VERSION)
+		return 0;
+	struct cfs_repo_config c = r->config;
+	c.version = CFS_REPO_FORMAT_VERSION;
+	int e = cfs_repo_config_encode(&c, b);
+	if (e == 0)
+		e = cfs_objstore_put(r->store, "config", b, sizeof(b));
+	if (e < 0)
+		return e;
+	r->config = c;
+	return 0;
+}
 
 /* The gear seed of an unencrypted repository: nothing is secret there, so it
  * is derived from the repository id. */

@@ -364,7 +364,7 @@ int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, const struct
 		      uint64_t *ret_stored)
 {
 	_cleanup_buf_ struct cfs_buf enc = CFS_BUF_INIT;
-	int e = cfs_tree_encode(t, &enc);
+	int e = cfs_tree_encode_version(t, cfs_repo_tree_version(r), &enc);
 	if (e < 0)
 		return e;
 	if (ret_stored)

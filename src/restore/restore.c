@@ -38,9 +38,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <linux/fs.h>
 
 #include "chronofs/fault.h"
 #include "chronofs/log.h"
@@ -78,6 +80,12 @@ struct step {
 	size_t idx;
 };
 
+/* A file or directory that gets immutable or append-only last. */
+struct flags_ent {
+	char *path; /* owned, relative to the target */
+	uint32_t flags;
+};
+
 struct rctx {
 	struct cfs_repo *r;
 	struct cfs_restore_stats *st;
@@ -90,6 +98,8 @@ struct rctx {
 	struct cfs_buf path; /* the snapshot path of the entry at hand, NUL-terminated */
 	struct link_ent *links;
 	size_t n_links, cap_links;
+	struct flags_ent *flags; /* in the order restored */
+	size_t n_flags, cap_flags;
 	struct cfs_buf data;
 };
 
@@ -168,16 +178,17 @@ static int add_link(struct rctx *c, uint64_t dev, uint64_t ino)
 }
 
 /*
- * Hard-link `first` (relative to the target) as name in dirfd. Its
+ * The directory holding rel (a path relative to the target, "a/b/c"): its
  * directories are opened one by one from the target without following
- * symlinks: the path may be longer than a system call takes, and a symlink
- * planted in the target must not make us link a file from elsewhere.
+ * symlinks, since the path may be longer than a system call takes, and a
+ * symlink planted in the target must not lead us elsewhere. *ret_fd: the
+ * directory (-1: the target itself), *ret_last: rel's last component.
  */
-static int link_first(struct rctx *c, const char *first, int dirfd, const char *name)
+static int open_parent(struct rctx *c, const char *rel, int *ret_fd, const char **ret_last)
 {
 	_cleanup_close_ int pfd = -1;
 	char comp[NAME_MAX + 1];
-	const char *p = first, *slash;
+	const char *p = rel, *slash;
 
 	while ((slash = strchr(p, '/'))) {
 		size_t n = (size_t)(slash - p);
@@ -192,7 +203,88 @@ static int link_first(struct rctx *c, const char *first, int dirfd, const char *
 		pfd = fd;
 		p = slash + 1;
 	}
-	return linkat(pfd >= 0 ? pfd : c->tfd, p, dirfd, name, 0) < 0 ? -errno : 0;
+	*ret_fd = TAKE_FD(pfd);
+	*ret_last = p;
+	return 0;
+}
+
+/* Hard-link `first` (relative to the target) as name in dirfd. */
+static int link_first(struct rctx *c, const char *first, int dirfd, const char *name)
+{
+	_cleanup_close_ int pfd = -1;
+	const char *last;
+	int r = open_parent(c, first, &pfd, &last);
+	if (r < 0)
+		return r;
+	return linkat(pfd >= 0 ? pfd : c->tfd, last, dirfd, name, 0) < 0 ? -errno : 0;
+}
+
+/*
+ * Inode flags (chattr): set on an open file or directory, leaving the flags
+ * the snapshot does not keep (a file system's own, as ext4's extents) as
+ * they are. Immutable and append-only forbid what the rest of the restore
+ * does (linking, setting times, adding entries to a directory): those are
+ * set last, once everything is in place (deferred_flags).
+ */
+#define FSFLAGS_LAST (CFS_FSFLAG_IMMUTABLE | CFS_FSFLAG_APPEND)
+
+static int set_fsflags(int fd, uint32_t want)
+{
+	int cur = 0;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &cur) < 0) {
+		if (!want)
+			return 0;
+		cur = 0;
+	}
+	int f = (int)(((uint32_t)cur & ~(uint32_t)CFS_FSFLAGS_KEPT) | (want & CFS_FSFLAGS_KEPT));
+	if (f == cur)
+		return 0;
+	return ioctl(fd, FS_IOC_SETFLAGS, &f) < 0 ? -errno : 0;
+}
+
+/* The flags of e but the last ones, on fd (a warning when they cannot be
+ * set). */
+static void apply_fsflags(struct rctx *c, int fd, const struct cfs_tree_entry *e)
+{
+	int r = set_fsflags(fd, e->fsflags & ~(uint32_t)FSFLAGS_LAST);
+	if (r < 0)
+		log_warning_errno(r, "Cannot set the inode flags of %s (chattr): %m", path_str(c));
+}
+
+/* Queue the last flags of e, restored at c->path (only once it is ours in
+ * place: never the flags of a file that was there before). */
+static int queue_fsflags(struct rctx *c, const struct cfs_tree_entry *e)
+{
+	if (!(e->fsflags & FSFLAGS_LAST))
+		return 0;
+	int r = GROW(c->flags, c->n_flags, c->cap_flags);
+	if (r < 0)
+		return r;
+	char *p = strdup(path_str(c) + 1);
+	if (!p)
+		return -ENOMEM;
+	c->flags[c->n_flags++] = (struct flags_ent){p, e->fsflags};
+	return 0;
+}
+
+/* Immutable and append-only flags, after everything else (innermost
+ * first: a directory's flags after those of what it holds). */
+static void deferred_flags(struct rctx *c)
+{
+	for (size_t i = c->n_flags; i-- > 0;) {
+		const struct flags_ent *fe = &c->flags[i];
+		_cleanup_close_ int pfd = -1, fd = -1;
+		const char *last;
+		int r = open_parent(c, fe->path, &pfd, &last);
+		if (r == 0) {
+			fd = openat(pfd >= 0 ? pfd : c->tfd, last, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+			r = fd < 0 ? -errno : set_fsflags(fd, fe->flags);
+		}
+		if (r < 0)
+			log_warning_errno(r, "Cannot set the inode flags of /%s (chattr +%s%s): %m", fe->path,
+					  fe->flags & CFS_FSFLAG_IMMUTABLE ? "i" : "",
+					  fe->flags & CFS_FSFLAG_APPEND ? "a" : "");
+	}
 }
 
 /*
@@ -350,6 +442,9 @@ static int restore_file(struct rctx *c, int dirfd, const struct cfs_tree_entry *
 	r = cfs_tmpfile_open(dirfd, TMP_PREFIX, name, CFS_FAULT("restore.tmpfile") == 0, &t);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create a temporary file for %s: %m", path);
+	/* Before the data: no copy-on-write works only on an empty file. */
+	if (e->fsflags)
+		apply_fsflags(c, t.fd, e);
 	for (uint32_t i = 0; i < e->n_extents; i++) {
 		const struct cfs_extent *x = &e->extents[i];
 		if (interrupted(c))
@@ -386,6 +481,9 @@ static int restore_file(struct rctx *c, int dirfd, const struct cfs_tree_entry *
 	if (r < 0)
 		return log_error_errno(r, "Cannot create %s: %m", path);
 	c->st->bytes += data_bytes; /* holes are not counted */
+	r = queue_fsflags(c, e);
+	if (r < 0)
+		return r;
 	if (e->nlink > 1)
 		return add_link(c, e->dev, e->ino);
 	return 0;
@@ -542,6 +640,12 @@ static int leave_dir(struct rctx *c)
 			return r;
 	}
 	apply_meta(c, &(struct node){.fd = f->fd}, f->self);
+	if (f->self->fsflags) {
+		apply_fsflags(c, f->fd, f->self);
+		r = queue_fsflags(c, f->self);
+		if (r < 0)
+			return r;
+	}
 	if (!f->on_way)
 		c->st->dirs++;
 	cfs_closep(&f->fd);
@@ -663,6 +767,8 @@ int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char
 		c.frames[0].end = c.frames[0].tree.n;
 	}
 	e = walk(&c);
+	if (e == 0 || e == -EINTR)
+		deferred_flags(&c);
 	/* A signal after the last entry still means "stop": say so. */
 	if (e == 0 && interrupted(&c))
 		e = -EINTR;
@@ -681,6 +787,9 @@ out:
 	for (size_t i = 0; i < c.n_links; i++)
 		free(c.links[i].path);
 	free(c.links);
+	for (size_t i = 0; i < c.n_flags; i++)
+		free(c.flags[i].path);
+	free(c.flags);
 	cfs_buf_release(&c.path);
 	cfs_buf_release(&c.data);
 	if (c.tfd >= 0)

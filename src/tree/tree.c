@@ -316,7 +316,7 @@ uint64_t cfs_tree_node_count(const struct cfs_tree *t)
 	return sum;
 }
 
-static int encode_entry(const struct cfs_tree_entry *e, struct cfs_buf *out)
+static int encode_entry(const struct cfs_tree_entry *e, bool v1, struct cfs_buf *out)
 {
 	int r = 0;
 
@@ -333,7 +333,8 @@ static int encode_entry(const struct cfs_tree_entry *e, struct cfs_buf *out)
 	r |= cfs_buf_append_le64(out, e->dev);
 	r |= cfs_buf_append_le64(out, e->ino);
 	r |= cfs_buf_append_le32(out, e->nlink);
-	r |= cfs_buf_append_le32(out, e->fsflags);
+	if (!v1)
+		r |= cfs_buf_append_le32(out, e->fsflags);
 	r |= cfs_buf_append_le32(out, e->n_xattrs);
 	for (uint32_t i = 0; i < e->n_xattrs; i++) {
 		const struct cfs_xattr *x = &e->xattrs[i];
@@ -385,10 +386,20 @@ static bool frags_valid(const struct cfs_tree *t)
 
 int cfs_tree_encode(const struct cfs_tree *t, struct cfs_buf *out)
 {
+	return cfs_tree_encode_version(t, 2, out);
+}
+
+int cfs_tree_encode_version(const struct cfs_tree *t, unsigned version, struct cfs_buf *out)
+{
 	uint64_t nodes;
 	int r;
 
 	cfs_buf_reset(out);
+	if (version != 1 && version != 2)
+		return -EINVAL;
+	bool v1 = version == 1;
+	if (v1 && t->n_frags)
+		return -EINVAL;
 	if (t->n > UINT32_MAX || (t->n && !t->entries) || t->n_frags > UINT32_MAX)
 		return -EINVAL;
 	if (t->n_frags && (t->n || !frags_valid(t)))
@@ -403,15 +414,15 @@ int cfs_tree_encode(const struct cfs_tree *t, struct cfs_buf *out)
 		return -EINVAL;
 
 	bool index = t->n_frags > 0;
-	r = cfs_buf_append(out, TREE_MAGIC_V2, TREE_MAGIC_SIZE);
-	if (r >= 0)
+	r = cfs_buf_append(out, v1 ? TREE_MAGIC_V1 : TREE_MAGIC_V2, TREE_MAGIC_SIZE);
+	if (r >= 0 && !v1)
 		r = cfs_buf_append_u8(out, index ? KIND_INDEX : KIND_ENTRIES);
 	if (r >= 0)
 		r = cfs_buf_append_le32(out, (uint32_t)(index ? t->n_frags : t->n));
 	if (r >= 0)
 		r = cfs_buf_append_le64(out, nodes);
 	for (size_t i = 0; r >= 0 && i < t->n; i++)
-		r = encode_entry(&t->entries[i], out);
+		r = encode_entry(&t->entries[i], v1, out);
 	for (size_t i = 0; r >= 0 && i < t->n_frags; i++) {
 		const struct cfs_tree_frag *f = &t->frags[i];
 		r = cfs_buf_append_le16(out, f->name_len);
@@ -683,6 +694,7 @@ int cfs_tree_decode(const void *p, size_t n, struct cfs_tree *ret)
 	if (!node_count(&t, &nodes) || nodes != claimed)
 		return -EPROTO;
 
+	t.version = v1 ? 1 : 2;
 	*ret = t;
 	t = (struct cfs_tree)CFS_TREE_INIT;
 	return 0;

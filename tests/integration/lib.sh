@@ -53,6 +53,7 @@
 #                          mountinfo; never stats MNT, so a hung daemon
 #                          cannot hang the test)
 #   remove_on_exit PATH    rm -f PATH in cleanup (e.g. a /sbin symlink)
+#   at_exit CMD            eval CMD in cleanup, before $WORK is removed
 # Cleanup always unmounts every registered mount (fusermount3 -u, then
 # aborting the FUSE connection and umount -l as a last resort) before it
 # kills tracked PIDs and removes $WORK.
@@ -109,6 +110,7 @@ mkdir -p "$HOME"
 _LIB_PIDS=()
 _LIB_MOUNTS=()
 _LIB_REMOVE=()
+_LIB_AT_EXIT=()
 declare -A _LIB_MOUNT_PID=()
 
 track_pid() {
@@ -133,6 +135,9 @@ _lib_cleanup() {
 	for p in "${_LIB_PIDS[@]}"; do
 		kill -9 "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
+	done
+	for p in "${_LIB_AT_EXIT[@]}"; do
+		eval "$p"
 	done
 	for p in "${_LIB_REMOVE[@]}"; do
 		rm -f -- "$p"
@@ -387,6 +392,12 @@ register_mount() {
 
 remove_on_exit() {
 	_LIB_REMOVE+=("$1")
+}
+
+# Run a command (a string for eval) in cleanup, before $WORK goes: say, to
+# make immutable files removable again.
+at_exit() {
+	_LIB_AT_EXIT+=("$1")
 }
 
 _lib_unregister_mount() {

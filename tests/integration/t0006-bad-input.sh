@@ -115,8 +115,8 @@ cp -a "$REPO" "$WORK/future"
 # config: "CFSCONF\x01" magic, then the format version as u32 LE at offset 8.
 [ "$(head -c 8 "$WORK/future/config" | od -An -c | tr -d ' ')" = 'CFSCONF001' ] ||
 	fail "config does not start with the CFSCONF\\x01 magic: $(head -c 12 "$WORK/future/config" | od -An -tx1)"
-[ "$(dd if="$WORK/future/config" bs=1 skip=8 count=4 status=none | od -An -tx1 | tr -d ' ')" = 02000000 ] ||
-	fail "config version field at offset 8 is not 2"
+[ "$(dd if="$WORK/future/config" bs=1 skip=8 count=4 status=none | od -An -tx1 | tr -d ' ')" = 03000000 ] ||
+	fail "config version field at offset 8 is not 3"
 printf '\x63\x00\x00\x00' | dd of="$WORK/future/config" bs=1 seek=8 conv=notrunc status=none
 REPO=$WORK/future
 CACHE=$WORK/cache-future

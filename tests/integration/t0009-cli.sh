@@ -13,7 +13,7 @@ set -euo pipefail
 # --- help ------------------------------------------------------------------
 # No repository, no passphrase, and a repository path that must stay absent.
 nohelp_env=(env -u CHRONOFS_PASSWORD -u CHRONOFS_PASSWORD_FILE CHRONOFS_REPO="$WORK/absent" CHRONOFS_CACHE_DIR="$WORK/absent-cache")
-for verb in "" "init" "snapshot" "snapshot create" "snapshot list" "snapshot show" "restore" "check"; do
+for verb in "" "init" "snapshot" "snapshot create" "snapshot list" "snapshot show" "restore" "check" "catalog" "catalog rebuild" "upgrade"; do
 	for h in --help -h; do
 		# shellcheck disable=SC2086
 		run "${nohelp_env[@]}" "$CHRONOCTL" $verb "$h" </dev/null
@@ -28,7 +28,7 @@ done
 [ ! -e "$WORK/absent-cache" ] || fail "a --help created the cache directory"
 # The top-level usage lists every verb.
 run "$CHRONOCTL" --help
-for v in init snapshot restore check; do
+for v in init snapshot restore check catalog upgrade; do
 	grep -qw "$v" "$OUT" || fail "chronoctl --help does not list '$v'"
 done
 

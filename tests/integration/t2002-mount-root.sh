@@ -72,6 +72,9 @@ mid=$(rfc3339 $((t1 + 1)))
 check_time "$mid" "$name1"
 check_time "$(rfc3339 $((t2 + 1)))" "$name2"
 check_time "$(rfc3339 $((t2 + 86400 * 365)))" "$name2"
+# Past what int64 nanoseconds hold: still after every snapshot.
+check_time 2262-04-11T23:47:17Z "$name2"
+check_time 9999-12-31T23:59:59Z "$name2"
 cmp -s "$WORK/state1/d/file" "$MNT/$mid$SRC/d/file" || fail "$mid/ does not show $name1's content"
 before=$(rfc3339 $((t1 - 3600)))
 run ls -d -- "$MNT/$before"

@@ -933,6 +933,14 @@ Test(tree, version1_still_decodes)
 	for (size_t i = 0; i < t.n; i++)
 		assert_entry_eq(&d.entries[i], &t.entries[i]);
 	cfs_tree_release(&d);
+	/* the version 1 encoder writes exactly that (flags are left out) */
+	struct cfs_buf v1 = CFS_BUF_INIT;
+	t.entries[0].fsflags = CFS_FSFLAG_IMMUTABLE;
+	cr_assert_eq(cfs_tree_encode_version(&t, 1, &v1), 0);
+	cr_assert_eq(v1.len, a.len);
+	cr_assert_eq(memcmp(v1.data, a.data, a.len), 0);
+	cr_assert_eq(cfs_tree_encode_version(&t, 3, &v1), -EINVAL);
+	cfs_buf_release(&v1);
 	/* every truncation of a version 1 tree fails too */
 	for (size_t len = 0; len < a.len; len += 7)
 		cr_assert_eq(cfs_tree_decode(a.data, len, &d), -EPROTO, "length %zu", len);
@@ -996,6 +1004,7 @@ Test(tree, index_roundtrip_and_lookup)
 	cr_assert_eq(a.len, b.len);
 	cr_assert_eq(memcmp(a.data, b.data, a.len), 0);
 
+	cr_assert_eq(cfs_tree_encode_version(&d, 1, &b), -EINVAL, "version 1 has no fragments");
 	cr_assert_eq(cfs_tree_find_frag(&d, "0", 1), -ENOENT);
 	cr_assert_eq(cfs_tree_find_frag(&d, "a", 1), 0);
 	cr_assert_eq(cfs_tree_find_frag(&d, "lzz", 3), 0);

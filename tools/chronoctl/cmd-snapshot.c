@@ -17,7 +17,8 @@ static void usage(FILE *f)
 {
 	fputs("Usage: chronoctl snapshot create [OPTIONS] PATH...\n"
 	      "         --type full|incremental|differential   (default incremental)\n"
-	      "         --exclude PATTERN, --exclude-file FILE, --exclude-caches, --one-file-system\n"
+	      "         --exclude PATTERN, --exclude-file FILE, --exclude-caches, --exclude-nodump,\n"
+	      "         --one-file-system\n"
 	      "         --stdin-path PATH, --stream PATH=COMMAND   (store a stream as the file PATH)\n"
 	      "         --tag TAG, --json, --quiet\n"
 	       "       chronoctl snapshot list [--json]\n"
@@ -189,6 +190,7 @@ static int verb_create(int argc, char **argv)
 		OPT_EXCLUDE,
 		OPT_EXCLUDE_FILE,
 		OPT_EXCLUDE_CACHES,
+		OPT_EXCLUDE_NODUMP,
 		OPT_ONE_FS,
 		OPT_STDIN_PATH,
 		OPT_STREAM,
@@ -201,6 +203,7 @@ static int verb_create(int argc, char **argv)
 		{"exclude", required_argument, NULL, OPT_EXCLUDE},
 		{"exclude-file", required_argument, NULL, OPT_EXCLUDE_FILE},
 		{"exclude-caches", no_argument, NULL, OPT_EXCLUDE_CACHES},
+		{"exclude-nodump", no_argument, NULL, OPT_EXCLUDE_NODUMP},
 		{"one-file-system", no_argument, NULL, OPT_ONE_FS},
 		{"stdin-path", required_argument, NULL, OPT_STDIN_PATH},
 		{"stream", required_argument, NULL, OPT_STREAM},
@@ -260,6 +263,9 @@ static int verb_create(int argc, char **argv)
 			break;
 		case OPT_EXCLUDE_CACHES:
 			o.exclude_caches = true;
+			break;
+		case OPT_EXCLUDE_NODUMP:
+			o.exclude_nodump = true;
 			break;
 		case OPT_ONE_FS:
 			o.one_file_system = true;

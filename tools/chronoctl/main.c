@@ -32,6 +32,7 @@ void usage_main(FILE *f)
 	      "  restore SNAP[:PATH] TARGET               restore a snapshot or one path under TARGET\n"
 	      "  check [--read-data]                      verify the repository\n"
 	      "  catalog rebuild                          rebuild the local catalog from the store alone\n"
+	      "  upgrade                                  raise the repository to this release's format\n"
 	      "\n"
 	      "Global options (also CHRONOFS_* environment variables):\n"
 	      "  --repo PATH            repository location (CHRONOFS_REPO)\n"
@@ -99,6 +100,7 @@ static const struct {
 	{"restore", cmd_restore},
 	{"check", cmd_check},
 	{"catalog", cmd_catalog},
+	{"upgrade", cmd_upgrade},
 };
 
 int main(int argc, char **argv)
