@@ -2,9 +2,11 @@
 #include "chronofs/fault.h"
 
 #ifdef CFS_FAULT_INJECTION
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "chronofs/base.h"
@@ -32,7 +34,29 @@ static unsigned long bump(const char *point)
 	return __atomic_add_fetch(&points[i].count, 1, __ATOMIC_SEQ_CST);
 }
 
-int cfs_fault_check(const char *point)
+/* The "run" action: $CHRONOFS_FAULT_RUN through sh, with the point, the
+ * count and the path in its environment; waited for. */
+static void run_hook(const char *point, unsigned long n, const char *path)
+{
+	const char *cmd = getenv("CHRONOFS_FAULT_RUN");
+	if (!cmd || !*cmd)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		char count[32];
+		snprintf(count, sizeof(count), "%lu", n);
+		setenv("CFS_FAULT_POINT", point, 1);
+		setenv("CFS_FAULT_COUNT", count, 1);
+		setenv("CFS_FAULT_PATH", path ? path : "", 1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+int cfs_fault_check_at(const char *point, const char *path)
 {
 	const char *spec = getenv("CHRONOFS_FAULTS");
 	if (!spec || !*spec)
@@ -43,13 +67,27 @@ int cfs_fault_check(const char *point)
 		if (strncmp(p, point, plen) != 0 || p[plen] != ':')
 			continue;
 		char *end;
-		unsigned long want = strtoul(p + plen + 1, &end, 10);
-		if (want != n)
-			continue;
+		const char *q = p + plen + 1;
+		if (*q == '*') {
+			end = (char *)q + 1;
+		} else {
+			unsigned long want = strtoul(q, &end, 10);
+			if (want != n)
+				continue;
+		}
 		if (strncmp(end, ":crash", 6) == 0)
 			_exit(CFS_FAULT_CRASH_STATUS);
+		if (strncmp(end, ":run", 4) == 0) {
+			run_hook(point, n, path);
+			return 0;
+		}
 		return -EIO;
 	}
 	return 0;
+}
+
+int cfs_fault_check(const char *point)
+{
+	return cfs_fault_check_at(point, NULL);
 }
 #endif

@@ -18,6 +18,7 @@
 #include <sys/xattr.h>
 #include <linux/fs.h>
 
+#include "chronofs/fault.h"
 #include "chronofs/ingest.h"
 #include "chronofs/log.h"
 #include "chronofs/pack.h"
@@ -62,6 +63,7 @@ struct ctx {
 	size_t depth, cap;
 	struct cfs_buf path;   /* the path of what is being captured, NUL-terminated */
 	struct uring *ring;    /* owned: batched stat/open/read; NULL: plain calls */
+	const char *read_hook; /* the file whose first read fires "ingest.read" (tests) */
 	uint8_t *buf; /* owned read window */
 	size_t buf_cap;
 	bool have_parent;
@@ -539,6 +541,10 @@ static int read_region(struct ctx *c, int fd, bool stream, uint64_t start, uint6
 			c->st->bytes_read += (uint64_t)n;
 			have += (size_t)n;
 			pos += (uint64_t)n;
+			if (c->read_hook && n > 0) {
+				(void)CFS_FAULT_AT("ingest.read", c->read_hook);
+				c->read_hook = NULL;
+			}
 			if ((size_t)n < want) {
 				/* The end of the file came first: store what is
 				 * there, and say where the file ends. */
@@ -645,6 +651,7 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 		pl->fd = -1;
 		in_mem = true;
 	} else {
+		(void)CFS_FAULT_AT("ingest.open", path);
 		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
 	}
 	if (fd < 0 && errno == EPERM)
@@ -655,6 +662,11 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 		log_warning("%s vanished while the snapshot was taken", path);
 		c->res->n_warnings++;
 		return 2;
+	}
+	if (fd < 0 && errno == ELOOP) {
+		log_error("Cannot read %s: replaced by a symbolic link while being opened (left out of the snapshot)",
+			  path);
+		return 1;
 	}
 	if (fd < 0) {
 		log_error_errno(-errno, "Cannot read %s: %m (left out of the snapshot)", path);
@@ -690,6 +702,7 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 	/* Loaded through io_uring up to size + 1 bytes: fewer means the file
 	 * ended early (it shrank), more that it grew (only its size is kept). */
 	if (in_mem && !pl->error) {
+		(void)CFS_FAULT_AT("ingest.read", path);
 		size_t n = (size_t)CFS_MIN((uint64_t)pl->len, e->size);
 		e->size = n;
 		r = chunk_mem(c, pl->buf, n, e, &ext_cap);
@@ -703,6 +716,7 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 	 * the CPU. */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
+	c->read_hook = path;
 	uint64_t eof_at = UINT64_MAX;
 	if (e->size == 0) {
 		/* Empty, or a pseudo-file whose size is not known before it is
@@ -739,6 +753,7 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 			return r;
 		off = (uint64_t)h;
 	}
+	c->read_hook = NULL;
 	if (src_err) {
 		log_error_errno(src_err, "Cannot read %s: %m (left out of the snapshot)", path);
 		return 1;
@@ -1164,6 +1179,13 @@ static int push_dir(struct ctx *c, const char *name, const struct vnode *only, c
 	k->fd = openat(f->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
 	if (k->fd < 0 && errno == EPERM)
 		k->fd = openat(f->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* A directory on the way to a source path is only passed through:
+	 * searching it is enough (a home directory of mode 0711, say). */
+	bool pass = false;
+	if (k->fd < 0 && errno == EACCES && k->ds.only) {
+		k->fd = openat(f->fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		pass = true;
+	}
 	struct stat fst;
 	if (k->fd < 0 || fstat(k->fd, &fst) < 0) {
 		log_error_errno(-errno, "Cannot open directory %s: %m (left out of the snapshot)", path);
@@ -1177,12 +1199,15 @@ static int push_dir(struct ctx *c, const char *name, const struct vnode *only, c
 		k->dev = fst.st_dev;
 		k->ino = fst.st_ino;
 	}
-	k->e.fsflags = read_fsflags(c, k->fd, path);
+	k->e.fsflags = pass ? 0 : read_fsflags(c, k->fd, path);
 	if (!only && c->o->exclude_nodump && (k->e.fsflags & CFS_FSFLAG_NODUMP)) {
 		frame_free(k);
 		return 3;
 	}
-	xattrs_or_report(c, k->fd, -1, NULL, path, &k->e);
+	if (pass)
+		xattrs_or_report(c, -1, f->fd, name, path, &k->e);
+	else
+		xattrs_or_report(c, k->fd, -1, NULL, path, &k->e);
 	if (!only && c->o->one_file_system && k->dev != f->ds.root_dev) {
 		log_info("Not crossing into another file system at %s (stored empty)", path);
 		k->ds.contents = false;
@@ -1193,7 +1218,9 @@ static int push_dir(struct ctx *c, const char *name, const struct vnode *only, c
 	if (r < 0)
 		return r;
 	c->st->dirs++;
-	return list_frame(c, k);
+	r = list_frame(c, k);
+	(void)CFS_FAULT_AT("ingest.dir", cur_path(c));
+	return r;
 }
 
 /*
@@ -1290,7 +1317,10 @@ static int capture(struct ctx *c, const char *name, const struct vnode *only, co
 		if (r == -ENOENT && only && !vnode_has_capture(only))
 			return push_made_up_dir(c, name, only);
 		if (r == -ENOENT && !only) {
-			/* Vanished between readdir and stat: nothing to capture. */
+			/* Vanished between readdir and stat: not part of the tree
+			 * any more, as if readdir had not seen it. */
+			log_warning("%s vanished while the snapshot was taken", path);
+			c->res->n_warnings++;
 			return 0;
 		}
 		c->res->n_unreadable++;
@@ -1582,6 +1612,11 @@ static size_t load_batch(struct ctx *c, struct frame *f, size_t from)
 		v[k] = (struct uring_file){.name = f->names[i], .buf = l->buf, .cap = cap};
 		idx[k++] = i - f->sts_base;
 		bytes += cap;
+#ifdef CFS_FAULT_INJECTION
+		if (path_push(c, f->names[i]) == 0)
+			(void)CFS_FAULT_AT("ingest.open", cur_path(c));
+		path_set_len(c, f->path_len);
+#endif
 	}
 	if (k && uring_load(c->ring, f->fd, v, k) < 0) {
 		for (size_t j = 0; j < k; j++)
@@ -1679,10 +1714,9 @@ static int frame_step(struct ctx *c, struct frame *f)
 		}
 		if (f->sts) {
 			const struct uring_stat *s = &f->sts[i - f->sts_base];
-			/* An entry gone since the listing is skipped, as the
-			 * plain path would; other errors are reported there. */
-			if (s->error == -ENOENT)
-				return 0;
+			/* An entry the batch could not stat (gone since the
+			 * listing, say) is stat'ed again on its own, and its
+			 * error reported there. */
 			if (!s->error)
 				pre = &s->st;
 			if (pre && i >= f->loaded_upto && load_candidate(c, f, f->names[i], pre))
@@ -1772,6 +1806,8 @@ static int walk(struct ctx *c)
 			continue;
 		struct cfs_id id;
 		uint64_t nodes;
+		path_set_len(c, f->path_len);
+		(void)CFS_FAULT_AT("ingest.leave", cur_path(c));
 		r = frame_finish(c, f, &id, &nodes);
 		if (r < 0)
 			return r;
