@@ -659,7 +659,7 @@ static int list_entry(const char *key, uint64_t size, void *ud)
 static int s3_list(void *impl, const char *prefix, cfs_objstore_list_cb cb, void *ud)
 {
 	struct s3 *s = impl;
-	_cleanup_buf_ struct cfs_buf body = CFS_BUF_INIT, token = CFS_BUF_INIT, query = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf body = CFS_BUF_INIT, token = CFS_BUF_INIT, prev = CFS_BUF_INIT, query = CFS_BUF_INIT;
 	_cleanup_free_ char *full = NULL;
 	struct list_state st = {s, cb, ud};
 	bool truncated = true;
@@ -704,9 +704,19 @@ static int s3_list(void *impl, const char *prefix, cfs_objstore_list_cb cb, void
 			return r;
 		if (body.len > S3_SMALL_BODY_MAX)
 			return -EPROTO;
+		/* A server that says "more" and gives no new place to go on
+		 * from would be listed forever. */
+		cfs_buf_reset(&prev);
+		r = cfs_buf_append(&prev, token.data, token.len);
+		if (r < 0)
+			return r;
 		r = cfs_s3_parse_list((const char *)body.data, body.len, list_entry, &st, &truncated, &token);
 		if (r != 0)
 			return r;
+		if (truncated && (token.len == 0 || (token.len == prev.len && memcmp(token.data, prev.data, token.len) == 0)))
+			return log_error_errno(-EPROTO, "Listing %s under %s: the server said the listing goes on but gave "
+						      "no new continuation token",
+					       full, s->base);
 	}
 	return 0;
 }
