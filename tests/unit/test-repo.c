@@ -14,6 +14,14 @@
 #include "repo/repo-internal.h"
 
 static char tmp[256], repo_dir[300], cache_dir[300];
+static enum cfs_encryption repo_enc;
+
+/* The passphrase of the repository init_repo() made: none for an
+ * unencrypted one (a passphrase given to one is refused). */
+static const char *repo_pw(void)
+{
+	return repo_enc == CFS_ENC_NONE ? NULL : "secret";
+}
 
 static void setup(void)
 {
@@ -32,6 +40,7 @@ static void teardown(void)
 
 static void init_repo(enum cfs_encryption enc)
 {
+	repo_enc = enc;
 	struct cfs_repo_init_options o = {
 		.location = repo_dir,
 		.encryption = enc,
@@ -60,7 +69,7 @@ static int open_repo_with(const char *pw, const char *cache, bool writer, struct
 static struct cfs_repo *open_ok(bool writer)
 {
 	struct cfs_repo *r = NULL;
-	cr_assert_eq(open_repo_with("secret", cache_dir, writer, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), cache_dir, writer, &r), 0);
 	return r;
 }
 
@@ -187,7 +196,7 @@ Test(repo, dedup_and_roundtrip)
 	/* A fresh cache directory rebuilds everything from index/ and snapshots/. */
 	char other[400];
 	snprintf(other, sizeof(other), "%s/other-cache", tmp);
-	cr_assert_eq(open_repo_with("secret", other, false, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), other, false, &r), 0);
 	struct cfs_buf b = CFS_BUF_INIT;
 	cr_assert_eq(cfs_repo_get_blob(r, &id1, &b), 0);
 	cr_assert_eq(b.len, n);
@@ -271,7 +280,7 @@ Test(repo, crash_leaves_reusable_pack)
 	char dead_cache[400];
 	snprintf(dead_cache, sizeof(dead_cache), "%s/dead-cache", tmp);
 	struct cfs_repo *r = NULL;
-	cr_assert_eq(open_repo_with("secret", dead_cache, true, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), dead_cache, true, &r), 0);
 	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, n, &id, &added, NULL), 0);
 	cr_assert_eq(cfs_repo_flush(r), 0);
 	cfs_repo_free(r);
@@ -291,7 +300,7 @@ Test(repo, crash_leaves_reusable_pack)
 	 * cache (which never adopts packs) finds the blob. */
 	char reader_cache[400];
 	snprintf(reader_cache, sizeof(reader_cache), "%s/reader-cache", tmp);
-	cr_assert_eq(open_repo_with("secret", reader_cache, false, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), reader_cache, false, &r), 0);
 	struct cfs_buf b = CFS_BUF_INIT;
 	cr_assert_eq(cfs_repo_get_blob(r, &id, &b), 0);
 	cr_assert_eq(memcmp(b.data, a, n), 0);
@@ -335,7 +344,7 @@ Test(repo, index_objects_are_cut)
 
 	char reader_cache[400];
 	snprintf(reader_cache, sizeof(reader_cache), "%s/reader-cache", tmp);
-	cr_assert_eq(open_repo_with("secret", reader_cache, false, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), reader_cache, false, &r), 0);
 	struct cfs_buf b = CFS_BUF_INIT;
 	for (int k = 0; k < 2; k++) {
 		uint64_t want = k ? v - 1 : 0;
@@ -570,7 +579,7 @@ Test(repo, dictionary_trained_then_used)
 	 * and every pack verifies. */
 	char other[400];
 	snprintf(other, sizeof(other), "%s/other-cache", tmp);
-	cr_assert_eq(open_repo_with("secret", other, false, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), other, false, &r), 0);
 	check_small_texts(r, 0, FIRST + LATER, ids);
 	cr_assert_eq(cfs_repo_blob_loc(r, &ids[FIRST], &loc), 0);
 	cr_assert_eq(loc.codec, CFS_CODEC_ZSTD_DICT);
@@ -644,4 +653,117 @@ Test(repo, format1_repository_gets_no_dictionary)
 	put_small_texts(r, FIRST / 2, 1, ids);
 	r = cfs_repo_free(r);
 	cr_assert_eq(count_dicts(), 0);
+}
+
+/* A passphrase given to a repository whose config says "none" is refused
+ * before anything is read or written (the config is not authenticated). */
+Test(repo, passphrase_for_unencrypted_is_refused)
+{
+	init_repo(CFS_ENC_NONE);
+	struct cfs_repo *r = NULL;
+	cr_assert_eq(open_repo_with("secret", cache_dir, true, &r), -EKEYREVOKED);
+	cr_assert_eq(open_repo_with("secret", cache_dir, false, &r), -EKEYREVOKED);
+	cr_assert_eq(open_repo_with(NULL, cache_dir, true, &r), 0);
+	cfs_repo_free(r);
+}
+
+/* Dedup reuses a blob only while its pack is in the store with the size
+ * recorded: a deleted or truncated pack's blobs are stored again, and the
+ * catalog then points to the new copy. */
+static void lost_pack_is_not_reused(const char *how)
+{
+	init_repo(CFS_ENC_AES256GCM);
+	struct cfs_repo *r = open_ok(true);
+	size_t n = 200000;
+	uint8_t *a = malloc(n);
+	fill(a, n, 7);
+	struct cfs_id id, sid;
+	struct cfs_blob_loc before, after;
+	bool added;
+	uint32_t len = (uint32_t)n;
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, n, &id, &added, NULL), 0);
+	commit_with_blobs(r, &id, &len, 1, &sid, NULL);
+	cr_assert_eq(cfs_repo_blob_state(r, &id, &before), CFS_BLOB_USABLE);
+	r = cfs_repo_free(r);
+
+	char path[600], cmd[700];
+	data_pack_path(path, sizeof(path));
+	if (strcmp(how, "delete") == 0)
+		snprintf(cmd, sizeof(cmd), "rm -f '%s'", path);
+	else
+		snprintf(cmd, sizeof(cmd), "truncate -s 1000 '%s'", path);
+	cr_assert_eq(system(cmd), 0);
+
+	r = open_ok(true);
+	int st = cfs_repo_blob_state(r, &id, NULL);
+	cr_assert(st == CFS_BLOB_PACK_MISSING || st == CFS_BLOB_PACK_DAMAGED, "state %d", st);
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, n, &id, &added, NULL), 0);
+	cr_assert(added, "a blob whose pack is %sd must be stored again", how);
+	cr_assert_eq(cfs_repo_flush(r), 0);
+	cr_assert_eq(cfs_repo_blob_state(r, &id, &after), CFS_BLOB_USABLE);
+	cr_assert_neq(memcmp(&before.pack, &after.pack, sizeof(before.pack)), 0);
+	struct cfs_buf b = CFS_BUF_INIT;
+	cr_assert_eq(cfs_repo_get_blob(r, &id, &b), 0);
+	cr_assert_eq(memcmp(b.data, a, n), 0);
+	cfs_buf_release(&b);
+	cfs_repo_free(r);
+	free(a);
+}
+
+Test(repo, deleted_pack_is_not_reused) { lost_pack_is_not_reused("delete"); }
+Test(repo, truncated_pack_is_not_reused) { lost_pack_is_not_reused("truncate"); }
+
+/* Two writers (two caches) in one second: the second does not know the
+ * first's snapshot, the names/ reservation gives it the next form; a name
+ * held by two snapshots (an older version wrote them) never resolves. */
+Test(repo, names_are_reserved_in_the_store)
+{
+	init_repo(CFS_ENC_AES256GCM);
+	char other[400], hidden[700], cmd[1600], hex[CFS_ID_HEX_SIZE];
+	char n1[80], n2[80];
+	struct cfs_id s1, s2;
+	struct cfs_repo *r = open_ok(true);
+	commit_with_blobs(r, NULL, NULL, 0, &s1, n1);
+	r = cfs_repo_free(r);
+	cr_assert_str_eq(n1, "2026-11-25T03:56:44Z");
+
+	cfs_id_hex(&s1, hex);
+	snprintf(hidden, sizeof(hidden), "%s/hidden", tmp);
+	snprintf(cmd, sizeof(cmd), "mv '%s/snapshots/%s' '%s'", repo_dir, hex, hidden);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(other, sizeof(other), "%s/other-cache", tmp);
+	cr_assert_eq(open_repo_with(repo_pw(), other, true, &r), 0);
+	commit_with_blobs(r, NULL, NULL, 0, &s2, n2);
+	r = cfs_repo_free(r);
+	cr_assert_str_eq(n2, "2026-11-25T03:56:44.000Z");
+	snprintf(cmd, sizeof(cmd), "mv '%s' '%s/snapshots/%s'", hidden, repo_dir, hex);
+	cr_assert_eq(system(cmd), 0);
+
+	/* The names/ object verifies and holds the snapshot id. */
+	snprintf(cmd, sizeof(cmd), "test $(ls '%s/names' | wc -l) = 2", repo_dir);
+	cr_assert_eq(system(cmd), 0);
+
+	/* Duplicates made without names/ (an older version). */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/names' && mv '%s/snapshots/%s' '%s'", repo_dir, repo_dir, hex, hidden);
+	cr_assert_eq(system(cmd), 0);
+	char third[400], n3[80];
+	struct cfs_id s3;
+	snprintf(third, sizeof(third), "%s/third-cache", tmp);
+	cr_assert_eq(open_repo_with(repo_pw(), third, true, &r), 0);
+	/* This cache knows the millisecond snapshot but not the other: it
+	 * takes the bare name (another manifest: one with a blob). */
+	struct cfs_id bid;
+	uint32_t blen = 5;
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, "third", 5, &bid, NULL, NULL), 0);
+	commit_with_blobs(r, &bid, &blen, 1, &s3, n3);
+	r = cfs_repo_free(r);
+	cr_assert_str_eq(n3, "2026-11-25T03:56:44Z");
+	snprintf(cmd, sizeof(cmd), "mv '%s' '%s/snapshots/%s'", hidden, repo_dir, hex);
+	cr_assert_eq(system(cmd), 0);
+	r = open_ok(false);
+	cr_assert_eq(cfs_repo_find_snapshot(r, "2026-11-25T03:56:44Z", NULL, NULL), -ENOTUNIQ);
+	struct cfs_id got;
+	cr_assert_eq(cfs_repo_find_snapshot(r, "2026-11-25T03:56:44.000Z", NULL, &got), 0);
+	cr_assert_eq(memcmp(&got, &s2, sizeof(got)), 0);
+	cfs_repo_free(r);
 }

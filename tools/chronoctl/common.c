@@ -10,7 +10,7 @@ int get_password(bool confirm, char **ret, size_t *ret_len)
 	return cli_get_password(g_opts.password_file, confirm, ret, ret_len);
 }
 
-int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret)
+int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
 {
 	struct cfs_repo_open_options o = {
 		.location = cli_repo_location(g_opts.repo),
@@ -18,10 +18,17 @@ int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret)
 		.lock_wait_sec = g_opts.lock_wait_sec,
 		.writer = writer,
 		.store = &g_opts.store,
-		.rebuild_catalog = rebuild_catalog,
+		.rebuild_catalog = flags & OPEN_REBUILD_CATALOG,
 		.disk_cache_bytes = g_opts.disk_cache_bytes,
+		.allow_damaged = flags & OPEN_ALLOW_DAMAGED,
 	};
 	return cli_open_repo(&o, g_opts.password_file, ret);
+}
+
+int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret)
+{
+	/* A rebuild reads what it can and says what it could not. */
+	return open_repo_flags(writer, rebuild_catalog ? OPEN_REBUILD_CATALOG | OPEN_ALLOW_DAMAGED : 0, ret);
 }
 
 int open_repo(bool writer, struct cfs_repo **ret)
