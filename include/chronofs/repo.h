@@ -351,14 +351,5 @@ struct cfs_repo_repair_result {
 };
 int cfs_repo_repair(struct cfs_repo *r, const struct cfs_repo_repair_options *o, struct cfs_repo_repair_result *ret);
 
-/*
- * A repository that lost data (a sync found missing or damaged packs or a
- * vanished dictionary, or repair lost blobs) is remembered as such by the
- * catalog: its writers then check every blob of the parent trees they
- * build on (see cfs_repo_get_tree). Clear the mark once a check of the
- * whole repository found nothing (chronoctl repair does). Writers only.
- */
-int cfs_repo_clear_lost_mark(struct cfs_repo *r);
-
 /* Object name of a pack: "data/xx/<hex>" (out: at least 72 bytes). */
 void cfs_repo_pack_name(const struct cfs_id *pack, char *out, size_t outlen);

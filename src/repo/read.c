@@ -136,8 +136,8 @@ int cfs_repo_get_tree(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tr
 	if (e < 0)
 		return e;
 	e = cfs_tree_decode(b.data, b.len, ret);
-	if (e == 0 && r->writer && r->suspect) {
-		e = cfs_repo_tree_reusable(r, ret);
+	if (e == 0 && r->writer) {
+		e = cfs_repo_tree_reusable(r, id, ret);
 		if (e < 0)
 			cfs_tree_release(ret);
 	}

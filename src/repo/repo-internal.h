@@ -196,10 +196,12 @@ struct cfs_repo {
 	struct repo_bad_pack *unreadable; /* owned */
 	size_t n_unreadable;
 	bool allow_damaged; /* a writer opens despite unreadable packs (repair) */
-	/* A writer of a repository that lost data (or whose catalog was just
-	 * filled, so nothing tells): trees it builds on are checked blob by
-	 * blob (cfs_repo_get_tree, cfs_repo_put_tree). */
-	bool suspect;
+	/* A writer's memo of the trees whose blob and file blobs it found
+	 * usable (write.c, "usable trees"): valid while their generation is
+	 * usable_gen, which a loss of data bumps; new marks wait in marks
+	 * (under write_lock) for the next commit. */
+	uint64_t usable_gen;
+	struct cfs_catalog_batch *marks; /* owned */
 	/* cfs_repo_blob_reusable()'s memo of the last pack found good; under
 	 * write_lock */
 	struct cfs_id last_good_pack;
@@ -241,9 +243,10 @@ int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret);
 int cfs_repo_put_blob_again(struct cfs_repo *r, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
 			    size_t n, uint64_t *ret_stored);
 
-/* For a writer's tree reads (cfs_repo_get_tree): 0 when every file blob t
- * names is usable (cfs_repo_blob_state), -ENODATA when one is not. */
-int cfs_repo_tree_reusable(struct cfs_repo *r, const struct cfs_tree *t);
+/* For a writer's tree reads (cfs_repo_get_tree): 0 when the tree id and
+ * every file blob t names are usable (the memo, else cfs_repo_blob_state
+ * for each), -ENODATA when one is not. */
+int cfs_repo_tree_reusable(struct cfs_repo *r, const struct cfs_id *id, const struct cfs_tree *t);
 
 /* Flock the per-repository cache dir. */
 int cfs_repo_lock_cache(const char *dir, int wait_sec, int *ret_fd);
@@ -269,10 +272,18 @@ int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs
 bool cfs_repo_dict_have(struct cfs_repo *r, uint32_t number);
 /* Catalog meta key: data/ was listed for packs no index covers. */
 #define CFS_REPO_META_PACKS_SCANNED "synced/packs-scanned"
-/* Catalog meta key: the repository lost data (a sync found missing or
- * damaged packs, repair lost blobs): until a repair ends with nothing
- * lost, writers check what they build on (see suspect). */
-#define CFS_REPO_META_SUSPECT "state/lost-data"
+/* Catalog meta keys of the usable-tree memo (write.c): "usable/<tree
+ * hex>" -> u64 generation, and the current generation. */
+#define CFS_REPO_META_USABLE "usable/"
+#define CFS_REPO_META_USABLE_GEN "state/usable-generation"
+/* The repository lost data (a sync found missing or damaged packs, a
+ * dictionary vanished, repair found bad packs): every usable-tree mark of
+ * catalog cat is void from now on (b, committed by the caller, says so). */
+int cfs_repo_data_lost(struct cfs_repo *r, struct cfs_catalog *cat, struct cfs_catalog_batch *b);
+/* Load the generation at a writer's open. */
+int cfs_repo_usable_init(struct cfs_repo *r);
+/* Commit the marks gathered since the last call (snapshot commit). */
+int cfs_repo_usable_commit(struct cfs_repo *r);
 /* Catalog meta keys "dict/<number>": the dictionaries seen, so that one
  * that vanishes is noticed. */
 #define CFS_REPO_META_DICT "dict/"

@@ -227,6 +227,7 @@ static int check_mode(struct cfs_repo *r)
 struct dict_note {
 	struct cfs_repo *r;
 	struct cfs_catalog_batch *b;
+	bool lost;
 };
 
 /* A dictionary the catalog saw that the store no longer gives: said once,
@@ -249,16 +250,14 @@ static int vanished_dict_cb(const void *key, size_t klen, const void *val, size_
 	log_warning("Dictionary %lu of %s is gone (its dicts/ object is missing or damaged): blobs compressed with it "
 		    "cannot be read, and are stored again when a backup meets them; run chronoctl check",
 		    n, cfs_objstore_location(r->store));
-	r->suspect = true;
 	cfs_catalog_batch_delete_meta(dn->b, k);
-	cfs_catalog_batch_put_meta(dn->b, CFS_REPO_META_SUSPECT, "", 0);
+	dn->lost = true;
 	return 0;
 }
 
 /*
  * A writer remembers the dictionaries it saw (catalog meta "dict/<n>") and
- * notices one that vanished; one that did not load (damaged, logged by
- * dict.c) makes it careful too.
+ * notices one that vanished: data lost.
  */
 static int note_dicts(struct cfs_repo *r)
 {
@@ -266,8 +265,10 @@ static int note_dicts(struct cfs_repo *r)
 	int e = cfs_catalog_batch_new(&b);
 	if (e < 0)
 		return e;
-	struct dict_note dn = {r, b};
+	struct dict_note dn = {r, b, false};
 	e = cfs_catalog_meta_foreach(r->catalog, CFS_REPO_META_DICT, vanished_dict_cb, &dn);
+	if (e == 0 && dn.lost)
+		e = cfs_repo_data_lost(r, r->catalog, b);
 	if (e < 0)
 		return e;
 	pthread_mutex_lock(&r->dicts.lock);
@@ -276,21 +277,7 @@ static int note_dicts(struct cfs_repo *r)
 		snprintf(k, sizeof(k), "%s%" PRIu32, CFS_REPO_META_DICT, cfs_zdict_number(r->dicts.v[i]));
 		cfs_catalog_batch_put_meta(b, k, "", 0);
 	}
-	if (r->dicts.nseen > r->dicts.n)
-		r->suspect = true;
 	pthread_mutex_unlock(&r->dicts.lock);
-	return cfs_catalog_commit(r->catalog, b);
-}
-
-int cfs_repo_clear_lost_mark(struct cfs_repo *r)
-{
-	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
-	if (!r->writer)
-		return -EBADF;
-	int e = cfs_catalog_batch_new(&b);
-	if (e < 0)
-		return e;
-	cfs_catalog_batch_delete_meta(b, CFS_REPO_META_SUSPECT);
 	return cfs_catalog_commit(r->catalog, b);
 }
 
@@ -318,7 +305,9 @@ static int open_writer(struct cfs_repo *r, int wait_sec, bool rebuild)
 	e = cfs_repo_lock_object_put(r);
 	if (e < 0)
 		return e;
-	e = cfs_repo_sync_catalog(r);
+	e = cfs_repo_usable_init(r);
+	if (e == 0)
+		e = cfs_repo_sync_catalog(r);
 	if (e == 0)
 		e = note_dicts(r);
 	if (e < 0)
@@ -635,6 +624,9 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	pthread_mutex_unlock(&r->write_lock);
 	if (r->store)
 		cfs_repo_lock_object_delete(r);
+	/* Trees found usable stay so whether or not a snapshot came of it. */
+	if (r->writer && r->catalog)
+		(void)cfs_repo_usable_commit(r);
 	r->catalog = cfs_catalog_free(r->catalog);
 	if (r->secondary_dir) {
 		(void)cfs_rm_rf(r->secondary_dir);
@@ -655,6 +647,7 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	cfs_idset_release(&r->claimed);
 	cfs_idset_release(&r->bad_packs);
 	free(r->unreadable);
+	cfs_catalog_batch_free(r->marks);
 	pthread_cond_destroy(&r->flights_done);
 	pthread_mutex_destroy(&r->write_lock);
 	cfs_buf_release(&r->zbuf);
@@ -1249,19 +1242,11 @@ static int sync_catalog_in(struct sync_state *st)
 		e = cfs_catalog_pack_foreach(cat, sweep_missing_cb, st);
 	if (e == 0 && !scanned)
 		cfs_catalog_batch_put_meta(b, CFS_REPO_META_PACKS_SCANNED, "", 0);
-	/* Lost data: writers check what they build on until a repair. A
-	 * catalog filled just now cannot tell either. */
-	bool lost = st->gone_packs.n || r->sync_stats.packs_damaged || r->n_unreadable;
-	if (e == 0 && lost)
-		cfs_catalog_batch_put_meta(b, CFS_REPO_META_SUSPECT, "", 0);
+	/* Lost data: trees found usable before may name it. */
+	if (e == 0 && (st->gone_packs.n || r->sync_stats.packs_damaged || r->n_unreadable))
+		e = cfs_repo_data_lost(r, cat, b);
 	if (e == 0)
 		e = commit_batch(st);
-	if (e == 0)
-		e = cfs_catalog_meta_get(cat, CFS_REPO_META_SUSPECT, &v);
-	if (e == 0 || lost || !scanned)
-		r->suspect = true;
-	if (e == -ENOENT)
-		e = 0;
 	cfs_repo_listing_release(&listing);
 	st->packs = NULL;
 	if (e < 0)

@@ -258,19 +258,105 @@ const char *cfs_repo_blob_state_name(int state)
 	}
 }
 
-int cfs_repo_tree_reusable(struct cfs_repo *r, const struct cfs_tree *t)
+/*
+ * Usable trees. A writer builds on its parent snapshot's trees without
+ * claims: unchanged files keep their chunk lists, unchanged directories
+ * their tree ids. So every tree a writer reads (cfs_repo_get_tree) must be
+ * usable itself and name only usable file blobs; one that is not reads as
+ * -ENODATA and ingest reads that directory from the sources again. Checking
+ * every chunk of every parent tree on every run would cost one catalog
+ * look-up per chunk (measured: +0.15-0.3 s on an incremental of 50,000
+ * unchanged small files that takes 0.5 s), so a tree that passes is marked
+ * in the catalog ("usable/<hex>" -> generation) and not checked again;
+ * unchanged directories keep their tree ids, so only the trees of changed
+ * directories are checked after the first run. A loss of data (a sync finds
+ * missing or damaged packs, a dictionary vanished, repair) bumps the
+ * generation: every mark is void at once. Marks are only ever set for what
+ * was checked against durable state, so committing them early is safe.
+ */
+#define MARKS_PER_COMMIT 4096
+
+static int usable_gen_get(struct cfs_catalog *cat, uint64_t *ret)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		const struct cfs_tree_entry *en = &t->entries[i];
-		for (uint32_t k = 0; en->type == CFS_FT_REG && k < en->n_extents; k++) {
-			int e = cfs_repo_blob_state(r, &en->extents[k].id, NULL);
-			if (e < 0)
-				return e;
-			if (e != CFS_BLOB_USABLE)
-				return -ENODATA;
-		}
-	}
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	int e = cfs_catalog_meta_get(cat, CFS_REPO_META_USABLE_GEN, &v);
+	*ret = e == 0 && v.len == 8 ? cfs_get_le64(v.data) : 0;
+	return e == -ENOENT ? 0 : e;
+}
+
+int cfs_repo_usable_init(struct cfs_repo *r)
+{
+	int e = usable_gen_get(r->catalog, &r->usable_gen);
+	return e < 0 ? e : cfs_catalog_batch_new(&r->marks);
+}
+
+int cfs_repo_data_lost(struct cfs_repo *r, struct cfs_catalog *cat, struct cfs_catalog_batch *b)
+{
+	uint8_t v[8];
+	uint64_t gen;
+	int e = usable_gen_get(cat, &gen);
+	if (e < 0)
+		return e;
+	r->usable_gen = gen + 1;
+	cfs_put_le64(v, r->usable_gen);
+	cfs_catalog_batch_put_meta(b, CFS_REPO_META_USABLE_GEN, v, sizeof(v));
 	return 0;
+}
+
+static void usable_key(const struct cfs_id *id, char *out, size_t outlen)
+{
+	char hex[CFS_ID_HEX_SIZE];
+	cfs_id_hex(id, hex);
+	snprintf(out, outlen, "%s%s", CFS_REPO_META_USABLE, hex);
+}
+
+/* 1 when the tree is marked usable in this generation, 0 if not. */
+static int usable_marked(struct cfs_repo *r, const struct cfs_id *id)
+{
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	char key[96];
+	usable_key(id, key, sizeof(key));
+	int e = cfs_catalog_meta_get(r->catalog, key, &v);
+	if (e == -ENOENT)
+		return 0;
+	if (e < 0)
+		return e;
+	return v.len == 8 && cfs_get_le64(v.data) == r->usable_gen;
+}
+
+int cfs_repo_usable_commit(struct cfs_repo *r)
+{
+	pthread_mutex_lock(&r->write_lock);
+	int e = r->marks ? cfs_catalog_commit(r->catalog, r->marks) : 0;
+	pthread_mutex_unlock(&r->write_lock);
+	return e;
+}
+
+int cfs_repo_tree_reusable(struct cfs_repo *r, const struct cfs_id *id, const struct cfs_tree *t)
+{
+	int e = usable_marked(r, id);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	e = cfs_repo_blob_state(r, id, NULL);
+	for (size_t i = 0; i < t->n && e == CFS_BLOB_USABLE; i++) {
+		const struct cfs_tree_entry *en = &t->entries[i];
+		for (uint32_t k = 0; en->type == CFS_FT_REG && k < en->n_extents && e == CFS_BLOB_USABLE; k++)
+			e = cfs_repo_blob_state(r, &en->extents[k].id, NULL);
+	}
+	if (e < 0)
+		return e;
+	if (e != CFS_BLOB_USABLE)
+		return -ENODATA;
+	char key[96];
+	uint8_t v[8];
+	usable_key(id, key, sizeof(key));
+	cfs_put_le64(v, r->usable_gen);
+	pthread_mutex_lock(&r->write_lock);
+	cfs_catalog_batch_put_meta(r->marks, key, v, sizeof(v));
+	if (cfs_catalog_batch_count(r->marks) >= MARKS_PER_COMMIT)
+		e = cfs_catalog_commit(r->catalog, r->marks);
+	pthread_mutex_unlock(&r->write_lock);
+	return e;
 }
 
 /* Claim a blob by its id: 1 when the caller must store it, 0 when it is
@@ -466,13 +552,10 @@ int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, const struct
 	e = cfs_crypto_blob_id(r->crypto, enc.data, enc.len, ret_id);
 	if (e < 0)
 		return e;
-	/* An unchanged directory: its tree is stored already (the parent
-	 * snapshot's), unless the repository lost it since. */
-	if (stored && memcmp(ret_id->b, stored->b, CFS_ID_SIZE) == 0 &&
-	    (!r->suspect || (e = cfs_repo_blob_state(r, ret_id, NULL)) == CFS_BLOB_USABLE))
+	/* An unchanged directory: no catalog look-up. stored is a tree this
+	 * writer read with cfs_repo_get_tree(), which found it usable. */
+	if (stored && memcmp(ret_id->b, stored->b, CFS_ID_SIZE) == 0)
 		return 0;
-	if (e < 0)
-		return e;
 	e = claim_id(r, ret_id);
 	if (e <= 0)
 		return e;
@@ -784,6 +867,10 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 	e = cfs_objstore_put(r->store, name, sealed.data, sealed.len);
 	if (e < 0)
 		return log_error_errno(e, "Cannot store %s in %s: %m", name, cfs_objstore_location(r->store));
+
+	e = cfs_repo_usable_commit(r);
+	if (e < 0)
+		return log_error_errno(e, "Cannot write to the catalog at %s: %m", r->cache_dir);
 
 	/* Step 2c: the local catalog learns it in one atomic batch. */
 	cfs_catalog_batch_put_snapshot(b, &id, man.data, man.len);
