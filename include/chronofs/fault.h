@@ -12,7 +12,8 @@
  *                 cleanup, as a power loss or kill -9 would leave things.
  * Points: "objstore.put" (before an object is written), "catalog.commit"
  * (before a catalog batch is applied), "objstore.tmpfile" (a streamed put
- * of the local store uses a named temporary file, as without O_TMPFILE).
+ * of the local store uses a named temporary file, as without O_TMPFILE),
+ * "repair.delete" (before repair deletes an index object or a pack).
  */
 #pragma once
 

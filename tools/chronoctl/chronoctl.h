@@ -65,6 +65,15 @@ int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret);
  * optind; nargs < 0: the verb checks them). 1 when help was printed (the
  * verb returns 0), 0 to go on, < 0 on bad usage (usage printed). */
 int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs);
+/* The same with up to VERB_FLAGS_MAX boolean flags of the verb's own
+ * ("--read-data" sets *value). */
+struct verb_flag {
+	const char *name;
+	bool *value;
+};
+#define VERB_FLAGS_MAX 4
+int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const struct verb_flag *flags, size_t nflags,
+		       int nargs);
 /* A verb with verbs of its own ("snapshot create", "catalog rebuild"):
  * run the one argv[1] names with argv + 1. */
 struct subverb {
