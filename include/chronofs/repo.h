@@ -12,6 +12,8 @@
  *   index/<hex>           sealed lists of blob -> pack locations, one per commit
  *   dicts/<hex>           sealed zstd dictionaries for small blobs (format 2)
  *   snapshots/<hex>       sealed manifests (snapshot.h), id = blob id of plaintext
+ *   names/<hex>           sealed snapshot-name reservations, <hex> = blob id
+ *                         of the name, holding the snapshot id
  *   locks/<hex>           one per running writer (host, pid, time)
  *
  * Commit protocol (why a crash at any point is safe):
@@ -19,12 +21,17 @@
  *      catalog; its blobs are then committed to the catalog together with a
  *      "pending/<pack>" marker;
  *   2. commit: the last pack is flushed, index/<id> listing every pending pack
- *      is put, then snapshots/<id>, then one catalog batch adds the snapshot
- *      and clears the pending markers.
+ *      is put, then the name is reserved (names/<hex>, create-only), then
+ *      snapshots/<id>, then one catalog batch adds the snapshot and clears
+ *      the pending markers.
  *   A snapshot is therefore listed only when every blob it references is in a
  *   durable pack. Packs left by a killed run are found on the next write open
  *   (listed under data/ but unknown to the catalog), their headers read, and
  *   their blobs reused.
+ *
+ * The store, not the catalog, is the truth for dedup: a writer reuses only
+ * blobs whose pack its open listed with the recorded size (see
+ * cfs_repo_open, cfs_repo_blob_state, cfs_repo_get_tree).
  *
  * Locking: opening takes an exclusive flock on the cache directory of the
  * repository (one process per catalog), waiting up to lock_wait_sec. Writers
