@@ -788,7 +788,8 @@ int cfs_repo_listing_fill(struct cfs_repo *r, struct repo_pack_listing *l)
 		cfs_repo_listing_release(l);
 		return e;
 	}
-	qsort(l->v, l->n, sizeof(*l->v), listed_cmp);
+	if (l->n) /* no qsort of an empty (NULL) array: UBSan */
+		qsort(l->v, l->n, sizeof(*l->v), listed_cmp);
 	l->sorted = l->n;
 	return 0;
 }
