@@ -62,6 +62,12 @@ int cfs_catalog_catch_up(struct cfs_catalog *c);
 struct cfs_catalog *cfs_catalog_free(struct cfs_catalog *c); /* accepts NULL */
 CFS_DEFINE_FREEP(struct cfs_catalog, cfs_catalog_free)
 
+/*
+ * Errors of every call below: -EIO for a RocksDB failure, except those a
+ * user can act on: -ENOSPC (the cache's disk is full), -EDQUOT, -EROFS,
+ * -EACCES, -EMFILE. Callers name the catalog's directory in messages.
+ */
+
 /* Point reads: 0 and *ret filled, or -ENOENT. -EPROTO if a stored value has
  * the wrong size (a damaged catalog: rebuild it). */
 int cfs_catalog_blob_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_blob_loc *ret);
@@ -93,13 +99,16 @@ void cfs_catalog_batch_put_pack(struct cfs_catalog_batch *b, const struct cfs_id
 void cfs_catalog_batch_put_snapshot(struct cfs_catalog_batch *b, const struct cfs_id *id,
 				    const void *manifest, size_t n);
 void cfs_catalog_batch_delete_snapshot(struct cfs_catalog_batch *b, const struct cfs_id *id);
+/* Forget a blob's location / a pack (repair: data the store no longer has). */
+void cfs_catalog_batch_delete_blob(struct cfs_catalog_batch *b, const struct cfs_id *id);
+void cfs_catalog_batch_delete_pack(struct cfs_catalog_batch *b, const struct cfs_id *pack);
 void cfs_catalog_batch_put_tree(struct cfs_catalog_batch *b, const struct cfs_id *id, const void *p,
 				size_t n);
 void cfs_catalog_batch_put_meta(struct cfs_catalog_batch *b, const char *key, const void *p, size_t n);
 void cfs_catalog_batch_delete_meta(struct cfs_catalog_batch *b, const char *key);
 size_t cfs_catalog_batch_count(const struct cfs_catalog_batch *b);
-/* Apply atomically and durably (sync). The batch is left empty. -EIO on
- * failure (nothing applied). */
+/* Apply atomically and durably (sync). The batch is left empty. -EIO (or
+ * -ENOSPC, ... as above) on failure: nothing applied. */
 int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b);
 /* Drop every column family's contents (before a rebuild). */
 int cfs_catalog_clear(struct cfs_catalog *c);

@@ -2,14 +2,18 @@
 /*
  * check.h — verify a repository.
  *
- * Structure: every pack the catalog knows exists with its recorded size;
- * every snapshot's trees read and verify; every blob they reference is
- * indexed. With read_data, every pack is read whole, its header
- * authenticated, and every blob in it decrypted, decompressed and its id
- * recomputed.
+ * Structure: every snapshots/, index/, dicts/ and names/ object verifies;
+ * every pack the catalog knows exists with its recorded size; every
+ * snapshot's trees read and verify; every blob they reference is usable
+ * (cfs_repo_blob_state: indexed, its pack known, its dictionary there); an
+ * unencrypted config is not over objects that look sealed. With read_data,
+ * every pack is read whole, its header authenticated, and every blob in it
+ * decrypted, decompressed and its id recomputed.
  *
- * Each problem is logged once with the object (pack, blob, tree) and, for
- * damaged data, the snapshot paths that use it.
+ * Each problem is logged once with the object (pack, blob, tree,
+ * dictionary) and, for damaged data, the snapshot paths that use it. The
+ * walk keeps its stack on the heap: any depth. Returns < 0 only when it
+ * cannot go on (-ENOMEM, -EINTR, a store or catalog failure).
  */
 #pragma once
 

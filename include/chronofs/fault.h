@@ -23,7 +23,8 @@
  * "ingest.read" (a file's first bytes were read, before the rest and before
  * its after-read stat), "ingest.dir" (a directory was opened and listed,
  * before its entries are captured), "ingest.leave" (a directory is complete,
- * before the walk goes back to its parent).
+ * before the walk goes back to its parent), "repair.delete" (before repair
+ * deletes an index object or a pack).
  */
 #pragma once
 

@@ -12,6 +12,8 @@
  *   index/<hex>           sealed lists of blob -> pack locations, one per commit
  *   dicts/<hex>           sealed zstd dictionaries for small blobs (format 2)
  *   snapshots/<hex>       sealed manifests (snapshot.h), id = blob id of plaintext
+ *   names/<hex>           sealed snapshot-name reservations, <hex> = blob id
+ *                         of the name, holding the snapshot id
  *   locks/<hex>           one per running writer (host, pid, time)
  *
  * Commit protocol (why a crash at any point is safe):
@@ -19,12 +21,17 @@
  *      catalog; its blobs are then committed to the catalog together with a
  *      "pending/<pack>" marker;
  *   2. commit: the last pack is flushed, index/<id> listing every pending pack
- *      is put, then snapshots/<id>, then one catalog batch adds the snapshot
- *      and clears the pending markers.
+ *      is put, then the name is reserved (names/<hex>, create-only), then
+ *      snapshots/<id>, then one catalog batch adds the snapshot and clears
+ *      the pending markers.
  *   A snapshot is therefore listed only when every blob it references is in a
  *   durable pack. Packs left by a killed run are found on the next write open
  *   (listed under data/ but unknown to the catalog), their headers read, and
  *   their blobs reused.
+ *
+ * The store, not the catalog, is the truth for dedup: a writer reuses only
+ * blobs whose pack its open listed with the recorded size (see
+ * cfs_repo_open, cfs_repo_blob_state, cfs_repo_get_tree).
  *
  * Locking: opening takes an exclusive flock on the cache directory of the
  * repository (one process per catalog), waiting up to lock_wait_sec. Writers
@@ -37,6 +44,7 @@
  */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -86,6 +94,10 @@ struct cfs_repo_open_options {
 	 * id>/packs, at most this many bytes (0: none). Another process using
 	 * it only means this one goes without (logged). */
 	uint64_t disk_cache_bytes;
+	/* Writers only: open even when listed packs cannot be read (their
+	 * headers do not parse, and no index object describes them), which
+	 * is refused otherwise (-EUCLEAN): for repair and catalog rebuild. */
+	bool allow_damaged;
 };
 
 /* What bringing the catalog up to date with the store found, since open. */
@@ -94,6 +106,8 @@ struct cfs_repo_sync_stats {
 	uint64_t indexes_bad;      /* index/ objects that could not be read */
 	uint64_t packs_adopted;    /* packs no index covered, read from their headers */
 	uint64_t packs_bad;        /* such packs whose header could not be read */
+	uint64_t packs_missing;    /* packs the catalog or an index object names that the store lacks */
+	uint64_t packs_damaged;    /* packs the store has with another size than recorded */
 	uint64_t snapshots_loaded; /* snapshots/ objects new to the catalog */
 };
 void cfs_repo_sync_stats(const struct cfs_repo *r, struct cfs_repo_sync_stats *ret);
@@ -107,11 +121,24 @@ int cfs_repo_write_pending_index(struct cfs_repo *r);
  * -EPROTONOSUPPORT: newer format version. -EACCES: wrong passphrase (nothing
  * is written). -EBUSY: the cache directory stayed locked for lock_wait_sec.
  * -ENOKEY: an encrypted repository and no password given.
- * -EKEYREJECTED: the config says "no encryption" but key files exist (the
- * unauthenticated config was altered; nothing is written).
+ * -EKEYREVOKED: the config says "no encryption" but a password was given:
+ * refused, whatever else the store holds, so that no arrangement of
+ * objects an attacker can write turns a passphrase into plain text.
+ * -EKEYREJECTED: the config says "no encryption" but key files exist, or
+ * this cache knew the repository as encrypted (the unauthenticated config
+ * was altered; nothing is written).
+ * -EUCLEAN (writers without allow_damaged): packs in the store whose
+ * headers cannot be read (each logged by name); nothing is written.
+ * -ENOSPC, -EDQUOT, -EROFS: the cache directory's file system.
  * -ESOCKTNOSUPPORT: a location scheme this build does not serve.
- * The catalog is synchronised with the store (new index/ and snapshots/
- * objects loaded, vanished snapshots dropped).
+ *
+ * The catalog is synchronised with the store: new index/ and snapshots/
+ * objects loaded, vanished ones dropped. Writers (and a reader filling a
+ * catalog) list data/ first and hold it as the truth: index entries of
+ * packs the store lacks never replace a good location, packs the catalog
+ * knows that the store lacks are forgotten and packs it has with another
+ * size are damaged; a warning names what vanished. Nothing in a missing or
+ * damaged pack is ever deduplicated against (cfs_repo_blob_state()).
  */
 int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret);
 /*
@@ -202,13 +229,41 @@ int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, const struct
 int cfs_repo_flush(struct cfs_repo *r);
 /*
  * Commit a snapshot (steps 2 of the protocol above). The manifest's name is
- * made unique among existing snapshots (seconds, then ".mmm" milliseconds,
- * then further digits) and written back into s->name. ret_id may be NULL.
+ * made unique in the repository (seconds, then ".mmm" milliseconds, then
+ * nanoseconds) and written back into s->name: a form is skipped when a
+ * snapshot the catalog knows has it, and taken only once it is reserved in
+ * the store by a create-only put of names/<hex> (whoever puts it first has
+ * the name: two hosts committing in the same second get two names).
+ * -EEXIST when every form is taken. ret_id may be NULL.
  */
 int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct cfs_id *ret_id);
 
 /* Where a blob lives. -ENOENT if unknown. */
 int cfs_repo_blob_loc(struct cfs_repo *r, const struct cfs_id *id, struct cfs_blob_loc *ret);
+/*
+ * Whether a new snapshot may reference a blob without storing it again, as
+ * far as the catalog and the open's listing of data/ tell (no read):
+ * CFS_BLOB_USABLE, or why not. Dedup uses it for every claim. ret_loc may
+ * be NULL. < 0 on a catalog error.
+ */
+enum cfs_blob_state {
+	CFS_BLOB_USABLE = 0,
+	CFS_BLOB_UNKNOWN,        /* not indexed */
+	CFS_BLOB_PACK_MISSING,   /* its pack is not in the repository */
+	CFS_BLOB_PACK_DAMAGED,   /* its pack has another size than recorded, or no readable header */
+	CFS_BLOB_DICT_MISSING,   /* compressed with a dictionary the repository does not have */
+};
+int cfs_repo_blob_state(struct cfs_repo *r, const struct cfs_id *id, struct cfs_blob_loc *ret_loc);
+const char *cfs_repo_blob_state_name(int state);
+
+/*
+ * Objects of an unencrypted repository that do not start with the
+ * plaintext magic of their kind: index/, snapshots/ and dicts/ objects, and
+ * pack headers. Such objects look sealed: the config was probably switched
+ * to "none" by someone who could write the store. 0 for encrypted
+ * repositories. Reads a few bytes of every object (a pack: two ranges).
+ */
+int cfs_repo_count_sealed_looking(struct cfs_repo *r, uint64_t *ret);
 /*
  * Read, decrypt, decompress and verify a blob into out (reset first).
  * -ENOENT unknown blob or missing pack, -EBADMSG integrity failure (tag, size
@@ -235,16 +290,31 @@ int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id
 int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *loc,
 				struct cfs_buf *out);
 
-/* Read and decode a directory's tree (verified): its entries, also for a
+/*
+ * Read and decode a directory's tree (verified): its entries, also for a
  * large directory stored in fragments (tree.h), which are read and joined,
  * each checked against the index. -EPROTO if anything does not decode or a
- * fragment does not match its index record. */
+ * fragment does not match its index record.
+ * A writer reads trees only to build on them (a parent snapshot's, whose
+ * unchanged files keep their chunk lists): for a writer, a tree that names
+ * a file blob the repository cannot provide (cfs_repo_blob_state() not
+ * usable) is -ENODATA, so that ingest reads that directory from the sources
+ * again instead of carrying the loss into the new snapshot.
+ */
 int cfs_repo_get_tree(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret);
 /* The same through a reader (any thread). */
 int cfs_repo_reader_get_tree(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_tree *ret);
 /* A tree object as stored: entries, or a fragment index (its fragments
- * not read). */
+ * not read); no check of what it names. */
 int cfs_repo_get_tree_object(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret);
+/*
+ * Writers only, for a tree object t (id) read to build on: 0 when the tree
+ * blob and every file blob its entries name are usable (a catalog memo per
+ * tree, else cfs_repo_blob_state() of each), -ENODATA when one is not (its
+ * files must be read from the sources again, its directory entries can
+ * still lead to their own subtrees).
+ */
+int cfs_repo_tree_usable(struct cfs_repo *r, const struct cfs_id *id, const struct cfs_tree *t);
 
 /* Snapshot listing, sorted by time (oldest first). */
 struct cfs_snapshot_list {
@@ -256,7 +326,9 @@ void cfs_snapshot_list_release(struct cfs_snapshot_list *l);
 int cfs_repo_list_snapshots(struct cfs_repo *r, struct cfs_snapshot_list *ret);
 /*
  * Resolve "latest", a snapshot name, or a unique hex id prefix (>= 4 digits).
- * -ENOENT none matches, -ENOTUNIQ prefix ambiguous.
+ * -ENOENT none matches; -ENOTUNIQ a prefix matches several, or a name is
+ * held by several snapshots (older versions or another writer made
+ * duplicates): logged with each one's id prefix and host.
  */
 int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret,
 			   struct cfs_id *ret_id);
@@ -279,6 +351,43 @@ int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo
  * -EBADMSG, -EPROTO, -EPROTONOSUPPORT, -ENOENT as for blobs.
  */
 int cfs_repo_verify_object(struct cfs_repo *r, const char *name);
+
+/*
+ * Repair: make the repository describe only data it has, in this order.
+ *   1. Refuse when the config says "none" over objects that look sealed
+ *      (-EKEYREJECTED), or when another writer holds a locks/ object
+ *      (-EBUSY, each named; a lock of this host whose process is gone is
+ *      stale and removed).
+ *   2. Bad packs: named by the catalog, blob locations or index objects
+ *      but missing; present with another size than recorded; listed with
+ *      a header that cannot be read (nothing else describes them); with
+ *      read_data, any pack whose header or a blob does not verify.
+ *   3. Every blob whose location is in a bad pack is read back and
+ *      verified; those that verify are stored again in new packs through
+ *      the normal write path (bypassing dedup), the others are lost.
+ *   4. Index objects naming a bad or missing pack, or that cannot be read,
+ *      are doomed; their good packs are listed in new index objects, put
+ *      with those of the new packs.
+ *   5. Only then: the doomed index objects and the bad packs are deleted,
+ *      and the catalog forgets them and the lost blobs.
+ * Snapshots are never changed: those that use lost blobs stay incomplete
+ * (cfs_check_run() names their paths) until a backup of their sources
+ * stores the same content again. With dry_run, steps 2-4 only find and
+ * count (blobs are read and verified) and nothing is written or deleted.
+ * The repository must be open as a writer with allow_damaged.
+ */
+struct cfs_repo_repair_options {
+	bool dry_run;
+	bool read_data;
+	volatile sig_atomic_t *interrupted;
+};
+struct cfs_repo_repair_result {
+	uint64_t packs_missing, packs_damaged, packs_unreadable, packs_bad_blobs;
+	uint64_t blobs_salvaged, bytes_salvaged, blobs_lost;
+	uint64_t indexes_deleted, packs_deleted; /* with dry_run: would be */
+	uint64_t locks_removed;
+};
+int cfs_repo_repair(struct cfs_repo *r, const struct cfs_repo_repair_options *o, struct cfs_repo_repair_result *ret);
 
 /* Object name of a pack: "data/xx/<hex>" (out: at least 72 bytes). */
 void cfs_repo_pack_name(const struct cfs_id *pack, char *out, size_t outlen);

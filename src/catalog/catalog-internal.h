@@ -27,3 +27,8 @@ enum cfs_catalog_cf {
  * Errors are sticky in the batch like every other put. */
 void cfs_catalog_batch_put_raw_for_testing(struct cfs_catalog_batch *b, enum cfs_catalog_cf cf,
 					   const void *key, size_t klen, const void *val, size_t vlen);
+
+/* The errno for a RocksDB error message: -ENOSPC for "No space left on
+ * device", -EDQUOT, -EROFS, -EACCES, -EMFILE for their texts, else dflt.
+ * Internal; exported for the unit tests. */
+int cfs_catalog_error_from_text(const char *msg, int dflt);

@@ -42,6 +42,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "catalog/catalog-internal.h"
 #include "chronofs/compress.h"
@@ -65,7 +66,12 @@
 #define MAX_LOG_FILE_BYTES (1u << 20)
 #define BACKGROUND_THREADS 2
 #define BLOOM_BITS_PER_KEY 10
-#define INFO_LOG_LEVEL_WARN 2 /* rocksdb::InfoLogLevel::WARN_LEVEL */
+/* RocksDB's own LOG file gets fatal errors only: its errors reach us as
+ * return values anyway, and when the cache's disk is full a second failed
+ * write to that LOG aborts the process (an assertion in the RocksDB 7.8
+ * Debian ships: WritableFileWriter::AssertFalseAndGetStatusForPrevError),
+ * seen with 9-10 MiB tmpfs caches at WARN level. */
+#define INFO_LOG_LEVEL_FATAL 4 /* rocksdb::InfoLogLevel::FATAL_LEVEL */
 
 /* A reused batch keeps its buffer unless it grew past this. */
 #define BATCH_KEEP_BYTES (1u << 20)
@@ -129,6 +135,51 @@ static bool is_lock_error(const char *msg)
 	return strstr(msg, "While lock file") || strstr(msg, "lock hold by current process");
 }
 
+/*
+ * RocksDB reports failures as text ("IO error: While appending to file:
+ * <path>: No space left on device"); the errno of the system call is only
+ * in the wording. The conditions a user can act on get their own errno, so
+ * that a full cache disk says ENOSPC, not "Input/output error"; anything
+ * else is dflt. The mapping is in one place for every RocksDB call.
+ */
+static const struct {
+	const char *text;
+	int error;
+} rocks_errors[] = {
+	{"No space left on device", -ENOSPC},
+	{"Disk quota exceeded", -EDQUOT},
+	{"Read-only file system", -EROFS},
+	{"Permission denied", -EACCES},
+	{"Too many open files", -EMFILE},
+};
+
+int cfs_catalog_error_from_text(const char *msg, int dflt)
+{
+	for (size_t i = 0; msg && i < ARRAY_SIZE(rocks_errors); i++)
+		if (strstr(msg, rocks_errors[i].text))
+			return rocks_errors[i].error;
+	return dflt;
+}
+
+/* The errno of a RocksDB error string (which it frees). */
+static int rocks_error(char *err, int dflt)
+{
+	int r = cfs_catalog_error_from_text(err, dflt);
+	rocksdb_free(err);
+	return r;
+}
+
+/*
+ * Space a catalog open needs at the least: RocksDB writes its info log
+ * header (the options dump, which no log level silences), MANIFEST and
+ * OPTIONS files. With less, the RocksDB 7.8 that Debian ships does not fail
+ * cleanly: a failed write of that header is followed by an assertion
+ * (abort) in WritableFileWriter (a 64 KiB tmpfs). Refusing with -ENOSPC
+ * first turns that into an error the caller can name; from 1 MiB up, every
+ * tmpfs size tried (1.1-8 MiB) failed cleanly with ENOSPC (t0018).
+ */
+#define MIN_FREE_BYTES (1u << 20)
+
 /* Create dir if needed and make sure nobody but us can look inside: the
  * catalog lists every blob and holds plaintext manifests and trees. */
 static int prepare_dir(const char *dir)
@@ -144,6 +195,9 @@ static int prepare_dir(const char *dir)
 		return -errno;
 	if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0)
 		return -errno;
+	struct statvfs vfs;
+	if (fstatvfs(fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < MIN_FREE_BYTES)
+		return -ENOSPC;
 	return 0;
 }
 
@@ -213,7 +267,7 @@ static void setup_options(struct cfs_catalog *c)
 	rocksdb_options_set_max_open_files(c->opts, MAX_OPEN_FILES);
 	rocksdb_options_set_keep_log_file_num(c->opts, KEEP_LOG_FILES);
 	rocksdb_options_set_max_log_file_size(c->opts, MAX_LOG_FILE_BYTES);
-	rocksdb_options_set_info_log_level(c->opts, INFO_LOG_LEVEL_WARN);
+	rocksdb_options_set_info_log_level(c->opts, INFO_LOG_LEVEL_FATAL);
 
 	/* The table factory copies the table options (sharing the cache and
 	 * the filter), so the table options objects can go right away. */
@@ -279,11 +333,10 @@ static int open_db(const char *dir, const char *secondary_dir, struct cfs_catalo
 		c->db = rocksdb_open_column_families(c->opts, dir, _CFS_CATALOG_CF_MAX, cf_names, cf_opts, c->cf,
 						     &err);
 	if (err) {
-		if (secondary_dir)
-			/* No catalog there yet is the common reason. */
-			r = strstr(err, "does not exist") || strstr(err, "No such file") ? -ENOENT : -EIO;
+		if (secondary_dir && (strstr(err, "does not exist") || strstr(err, "No such file")))
+			r = -ENOENT; /* no catalog there yet is the common reason */
 		else
-			r = is_lock_error(err) ? -EBUSY : -EIO;
+			r = is_lock_error(err) ? -EBUSY : cfs_catalog_error_from_text(err, -EIO);
 		rocksdb_free(err);
 		/* On failure the handles array is not filled; do not destroy
 		 * whatever it holds. */
@@ -321,10 +374,8 @@ int cfs_catalog_catch_up(struct cfs_catalog *c)
 		return 0;
 	char *err = NULL;
 	rocksdb_try_catch_up_with_primary(c->db, &err);
-	if (err) {
-		rocksdb_free(err);
-		return -EIO;
-	}
+	if (err)
+		return rocks_error(err, -EIO);
 	return 0;
 }
 
@@ -337,9 +388,8 @@ static int get_raw(struct cfs_catalog *c, enum cfs_catalog_cf cf, const void *ke
 	size_t vlen = 0;
 	char *v = rocksdb_get_cf(c->db, c->read_opts, c->cf[cf], key, klen, &vlen, &err);
 	if (err) {
-		rocksdb_free(err);
 		rocksdb_free(v);
-		return -EIO;
+		return rocks_error(err, -EIO);
 	}
 	if (!v)
 		return -ENOENT;
@@ -493,10 +543,8 @@ static int iterate(struct cfs_catalog *c, enum cfs_catalog_cf cf, const void *pr
 	if (r == 0) {
 		char *err = NULL;
 		rocksdb_iter_get_error(it, &err);
-		if (err) {
-			rocksdb_free(err);
-			r = -EIO;
-		}
+		if (err)
+			r = rocks_error(err, -EIO);
 	}
 	rocksdb_iter_destroy(it);
 	return r;
@@ -677,6 +725,16 @@ void cfs_catalog_batch_delete_snapshot(struct cfs_catalog_batch *b, const struct
 	batch_add(b, BATCH_DELETE, CFS_CATALOG_CF_SNAPSHOTS, id->b, CFS_ID_SIZE, NULL, 0);
 }
 
+void cfs_catalog_batch_delete_blob(struct cfs_catalog_batch *b, const struct cfs_id *id)
+{
+	batch_add(b, BATCH_DELETE, CFS_CATALOG_CF_BLOBS, id->b, CFS_ID_SIZE, NULL, 0);
+}
+
+void cfs_catalog_batch_delete_pack(struct cfs_catalog_batch *b, const struct cfs_id *pack)
+{
+	batch_add(b, BATCH_DELETE, CFS_CATALOG_CF_PACKS, pack->b, CFS_ID_SIZE, NULL, 0);
+}
+
 void cfs_catalog_batch_put_tree(struct cfs_catalog_batch *b, const struct cfs_id *id, const void *p,
 				size_t n)
 {
@@ -711,7 +769,8 @@ size_t cfs_catalog_batch_count(const struct cfs_catalog_batch *b)
 /* Apply the batch. It is emptied whatever the outcome, so a failed batch
  * can be rebuilt and committed again: on a sticky error (-ENOMEM, -EINVAL)
  * nothing is written and that error is returned; on a RocksDB write failure
- * nothing is applied (the write is atomic) and -EIO is returned. */
+ * nothing is applied (the write is atomic) and -EIO (-ENOSPC, ...: see
+ * rocks_errors) is returned. */
 int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b)
 {
 	if (!c || !b)
@@ -749,11 +808,7 @@ int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b)
 	rocksdb_write(c->db, c->write_opts, wb, &err);
 	rocksdb_writebatch_destroy(wb);
 	batch_reset(b);
-	if (err) {
-		rocksdb_free(err);
-		return -EIO;
-	}
-	return 0;
+	return err ? rocks_error(err, -EIO) : 0;
 }
 
 /* Add a range deletion covering every key of cf to wb: [first, last || 0x00),
@@ -792,8 +847,7 @@ static int clear_cf(struct cfs_catalog *c, enum cfs_catalog_cf cf, rocksdb_write
 	}
 	rocksdb_iter_get_error(it, &err);
 	if (err) {
-		rocksdb_free(err);
-		r = -EIO;
+		r = rocks_error(err, -EIO);
 		goto out;
 	}
 	if (first && limit)
@@ -816,10 +870,8 @@ int cfs_catalog_clear(struct cfs_catalog *c)
 	if (r == 0 && rocksdb_writebatch_count(wb) > 0) {
 		char *err = NULL;
 		rocksdb_write(c->db, c->write_opts, wb, &err);
-		if (err) {
-			rocksdb_free(err);
-			r = -EIO;
-		}
+		if (err)
+			r = rocks_error(err, -EIO);
 	}
 	rocksdb_writebatch_destroy(wb);
 	if (r < 0)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,10 +18,13 @@ struct cctx {
 	struct cfs_repo *r;
 	const struct cfs_check_options *o;
 	struct cfs_check_result *res;
-	struct cfs_idset bad_blobs;  /* blobs that cannot be read back */
+	struct cfs_idset bad_blobs;  /* bad_key()s of blob copies that cannot be read back */
 	struct cfs_idset clean_trees; /* subtrees verified with no problem */
 	struct bad_pack *bad_packs;
 	size_t n_bad_packs;
+	uint32_t *bad_dicts; /* dictionary numbers reported missing */
+	size_t n_bad_dicts;
+	struct cfs_buf path; /* the walk's current path, NUL-terminated */
 };
 
 static const char *reason(int e)
@@ -57,8 +61,18 @@ static int pack_is_bad(const struct cctx *c, const struct cfs_id *id)
 	return 0;
 }
 
+/* A blob can be in two packs, one damaged: the copy is the blob id XOR
+ * the pack id (both uniform hashes), so that only locations in the bad
+ * copy's pack count as bad. */
+static void bad_key(const struct cfs_id *blob, const struct cfs_id *pack, struct cfs_id *ret)
+{
+	for (size_t i = 0; i < CFS_ID_SIZE; i++)
+		ret->b[i] = blob->b[i] ^ pack->b[i];
+}
+
 struct bad_blob_state {
 	struct cctx *c;
+	const struct cfs_id *pack;
 	const char *pack_name;
 };
 
@@ -70,14 +84,16 @@ static int bad_blob_cb(const struct cfs_id *blob, uint64_t offset, int error, vo
 	st->c->res->problems++;
 	log_error("pack %s: blob %s at offset %llu: %s", st->pack_name, hex, (unsigned long long)offset,
 		  reason(error == -EPROTO ? -EBADMSG : error));
-	return cfs_idset_add(&st->c->bad_blobs, blob) < 0 ? -ENOMEM : 0;
+	struct cfs_id key;
+	bad_key(blob, st->pack, &key);
+	return cfs_idset_add(&st->c->bad_blobs, &key) < 0 ? -ENOMEM : 0;
 }
 
 /* Read a whole pack and verify every blob in it. Returns < 0 (reported) when
  * the pack as a whole is unusable. */
 static int read_pack(struct cctx *c, const struct cfs_id *pack, const char *name)
 {
-	struct bad_blob_state st = {c, name};
+	struct bad_blob_state st = {c, pack, name};
 	uint64_t n = 0;
 	int e = cfs_repo_verify_pack(c->r, pack, bad_blob_cb, &st, &n);
 	c->res->blobs_read += n;
@@ -126,82 +142,218 @@ static int pack_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, 
 }
 
 static void report_use(struct cctx *c, const struct cfs_snapshot *s, const char *path, const struct cfs_id *blob,
-		       const char *what)
+		       const struct cfs_blob_loc *loc, const char *what)
 {
 	char hex[CFS_ID_HEX_SIZE], pname[96] = "(no pack)";
-	struct cfs_blob_loc loc;
 	cfs_id_hex(blob, hex);
-	if (cfs_repo_blob_loc(c->r, blob, &loc) == 0)
-		cfs_repo_pack_name(&loc.pack, pname, sizeof(pname));
+	if (loc)
+		cfs_repo_pack_name(&loc->pack, pname, sizeof(pname));
 	c->res->problems++;
 	log_error("snapshot %s: %s uses blob %s in %s: %s", s->name, path[0] ? path : "/", hex, pname, what);
 }
 
-/* Returns 1 if the blob is unusable (and reports it), 0 if fine. */
-static int blob_problem(struct cctx *c, const struct cfs_id *id, const char **ret_what)
+/* A pack that blob locations name and the catalog no longer knows (a
+ * writer's sync forgot it: the store does not have it). Named once. */
+static int note_missing_pack(struct cctx *c, const struct cfs_id *pack)
 {
-	struct cfs_blob_loc loc;
-	if (cfs_repo_blob_loc(c->r, id, &loc) < 0) {
-		*ret_what = "blob not indexed in any pack";
-		return 1;
-	}
-	int pe = pack_is_bad(c, &loc.pack);
-	if (pe) {
-		*ret_what = pe == -ENOENT ? "pack missing" : "pack damaged";
-		return 1;
-	}
-	if (cfs_idset_contains(&c->bad_blobs, id)) {
-		*ret_what = "blob damaged";
-		return 1;
-	}
+	char name[96];
+	if (pack_is_bad(c, pack))
+		return 0;
+	cfs_repo_pack_name(pack, name, sizeof(name));
+	c->res->problems++;
+	log_error("pack %s: missing (blob locations name it; the store does not have it)", name);
+	return add_bad_pack(c, pack, -ENOENT);
+}
+
+static int note_missing_dict(struct cctx *c, uint32_t number)
+{
+	for (size_t i = 0; i < c->n_bad_dicts; i++)
+		if (c->bad_dicts[i] == number)
+			return 0;
+	uint32_t *v = reallocarray(c->bad_dicts, c->n_bad_dicts + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->bad_dicts = v;
+	c->bad_dicts[c->n_bad_dicts++] = number;
+	c->res->problems++;
+	log_error("dictionary %" PRIu32 ": not in the repository (its dicts/ object is missing or damaged); blobs "
+		  "compressed with it cannot be read",
+		  number);
 	return 0;
 }
 
-/* Returns problems found below (>= 0) or a fatal error. */
-static int walk(struct cctx *c, const struct cfs_snapshot *s, const char *path, const struct cfs_id *tree_id)
+/* Whether a snapshot may use blob id: 1 if not (reported with the path),
+ * 0 if fine, < 0 on a fatal error. */
+static int check_blob(struct cctx *c, const struct cfs_snapshot *s, const struct cfs_id *id)
 {
-	_cleanup_(cfs_tree_release) struct cfs_tree t = CFS_TREE_INIT;
-	const char *what;
-	char child[8192];
-	int problems = 0, e;
-
-	if (c->o->interrupted && *c->o->interrupted)
-		return -EINTR;
-	if (cfs_idset_contains(&c->clean_trees, tree_id))
+	struct cfs_blob_loc loc;
+	const char *what = NULL;
+	int st = cfs_repo_blob_state(c->r, id, &loc);
+	int e = 0;
+	if (st < 0)
+		return st;
+	if (st == CFS_BLOB_PACK_MISSING)
+		e = note_missing_pack(c, &loc.pack);
+	else if (st == CFS_BLOB_DICT_MISSING)
+		e = note_missing_dict(c, loc.dict);
+	if (e < 0)
+		return e;
+	int pe = st == CFS_BLOB_USABLE ? pack_is_bad(c, &loc.pack) : 0;
+	struct cfs_id key;
+	bad_key(id, &loc.pack, &key);
+	if (st != CFS_BLOB_USABLE)
+		what = cfs_repo_blob_state_name(st);
+	else if (pe)
+		what = pe == -ENOENT ? "pack missing" : "pack damaged";
+	else if (cfs_idset_contains(&c->bad_blobs, &key))
+		what = "blob damaged";
+	if (!what)
 		return 0;
-	if (blob_problem(c, tree_id, &what)) {
-		report_use(c, s, path, tree_id, what);
-		return 1;
+	report_use(c, s, (const char *)c->path.data, id, st == CFS_BLOB_UNKNOWN ? NULL : &loc, what);
+	return 1;
+}
+
+/* The walk's path: a growable buffer, NUL-terminated at len. */
+static int path_push(struct cctx *c, const uint8_t *name, size_t n)
+{
+	int e = cfs_buf_reserve(&c->path, n + 2);
+	if (e < 0)
+		return e;
+	c->path.data[c->path.len++] = '/';
+	memcpy(c->path.data + c->path.len, name, n);
+	c->path.len += n;
+	c->path.data[c->path.len] = 0;
+	return 0;
+}
+
+static void path_cut(struct cctx *c, size_t len)
+{
+	c->path.len = len;
+	c->path.data[len] = 0;
+}
+
+/* One directory of the walk: its tree, the next entry to look at, where
+ * its path ends, and the problems found below it so far. */
+struct frame {
+	struct cfs_tree t;
+	struct cfs_id id;
+	size_t next;
+	size_t path_len;
+	unsigned problems;
+};
+
+struct walk_stack {
+	struct frame *v;
+	size_t n, cap;
+};
+
+static void stack_release(struct walk_stack *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		cfs_tree_release(&w->v[i].t);
+	free(w->v);
+	*w = (struct walk_stack){0};
+}
+
+/*
+ * Read the directory tree_id (at the current path) and push it: 0 pushed,
+ * 1 a problem (reported: it cannot be used or read), < 0 fatal. A subtree
+ * verified clean before (another snapshot shares it) is skipped: 2.
+ */
+static int enter_dir(struct cctx *c, const struct cfs_snapshot *s, struct walk_stack *w, const struct cfs_id *tree_id)
+{
+	if (cfs_idset_contains(&c->clean_trees, tree_id))
+		return 2;
+	int e = check_blob(c, s, tree_id);
+	if (e != 0)
+		return e;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 16;
+		struct frame *v = reallocarray(w->v, cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		w->v = v;
+		w->cap = cap;
 	}
-	e = cfs_repo_get_tree(c->r, tree_id, &t);
+	struct frame *f = &w->v[w->n];
+	*f = (struct frame){.t = CFS_TREE_INIT, .id = *tree_id, .path_len = c->path.len};
+	e = cfs_repo_get_tree(c->r, tree_id, &f->t);
 	if (e < 0) {
-		report_use(c, s, path, tree_id, e == -EPROTO ? "tree malformed" : reason(e));
+		struct cfs_blob_loc loc = {0};
+		(void)cfs_repo_blob_loc(c->r, tree_id, &loc);
+		report_use(c, s, (const char *)c->path.data, tree_id, &loc,
+			   e == -EPROTO ? "tree malformed" : reason(e));
 		return 1;
 	}
 	c->res->trees++;
-	for (size_t i = 0; i < t.n; i++) {
-		const struct cfs_tree_entry *en = &t.entries[i];
-		snprintf(child, sizeof(child), "%s/%s", path, (const char *)en->name);
+	w->n++;
+	return 0;
+}
+
+/*
+ * Walk a snapshot's trees with an explicit stack on the heap (a tree any
+ * user can make deep must not exhaust the C stack), reporting every path
+ * that uses a blob that cannot be read. Returns < 0 only on a fatal error.
+ */
+static int walk(struct cctx *c, const struct cfs_snapshot *s)
+{
+	struct walk_stack w = {0};
+	int e;
+
+	cfs_buf_reset(&c->path);
+	e = cfs_buf_reserve(&c->path, 1);
+	if (e < 0)
+		return e;
+	c->path.data[0] = 0;
+	e = enter_dir(c, s, &w, &s->root);
+	while (e >= 0 && w.n > 0) {
+		struct frame *f = &w.v[w.n - 1];
+		if (c->o->interrupted && *c->o->interrupted) {
+			e = -EINTR;
+			break;
+		}
+		if (f->next == f->t.n) {
+			/* Done with this directory. */
+			unsigned problems = f->problems;
+			if (problems == 0 && cfs_idset_add(&c->clean_trees, &f->id) < 0) {
+				e = -ENOMEM;
+				break;
+			}
+			path_cut(c, f->path_len);
+			cfs_tree_release(&f->t);
+			w.n--;
+			if (w.n)
+				w.v[w.n - 1].problems += problems;
+			continue;
+		}
+		const struct cfs_tree_entry *en = &f->t.entries[f->next++];
+		size_t len = c->path.len;
+		e = path_push(c, en->name, en->name_len);
+		if (e < 0)
+			break;
 		if (en->type == CFS_FT_DIR) {
-			e = walk(c, s, child, &en->subtree);
-			if (e < 0)
-				return e;
-			problems += e;
-		} else if (en->type == CFS_FT_REG) {
-			for (uint32_t k = 0; k < en->n_extents; k++) {
-				if (blob_problem(c, &en->extents[k].id, &what)) {
-					report_use(c, s, child, &en->extents[k].id, what);
-					problems++;
-				}
+			/* f may move when the stack grows: count through the index. */
+			size_t fi = w.n - 1;
+			e = enter_dir(c, s, &w, &en->subtree);
+			if (e == 1)
+				w.v[fi].problems++;
+			if (e != 0) {
+				path_cut(c, len);
+				e = e < 0 ? e : 0;
+			}
+			continue;
+		}
+		for (uint32_t k = 0; en->type == CFS_FT_REG && k < en->n_extents && e >= 0; k++) {
+			e = check_blob(c, s, &en->extents[k].id);
+			if (e > 0) {
+				f->problems++;
+				e = 0;
 			}
 		}
+		path_cut(c, len);
 	}
-	if (problems == 0) {
-		e = cfs_idset_add(&c->clean_trees, tree_id);
-		if (e < 0)
-			return e;
-	}
-	return problems;
+	stack_release(&w);
+	return e < 0 ? e : 0;
 }
 
 struct obj_state {
@@ -228,22 +380,42 @@ static int object_cb(const char *name, uint64_t size, void *ud)
 	return 0;
 }
 
+/* An unencrypted config over objects that look sealed: someone who could
+ * write the store switched an encrypted repository to "none". */
+static int check_mode(struct cctx *c)
+{
+	uint64_t n = 0;
+	int e = cfs_repo_count_sealed_looking(c->r, &n);
+	if (e < 0)
+		return e;
+	if (n) {
+		c->res->problems++;
+		log_error("%s: its config says it is not encrypted, but %" PRIu64 " of its objects (index, snapshot, "
+			  "dictionary objects, pack headers) do not start as unencrypted ones do: they look encrypted. "
+			  "The config was probably altered; do not back up into this repository, restore its config "
+			  "and key files",
+			  cfs_repo_location(c->r), n);
+	}
+	return 0;
+}
+
 int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct cfs_check_result *ret)
 {
 	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
-	struct cctx c = {.r = r, .o = o, .res = ret};
+	struct cctx c = {.r = r, .o = o, .res = ret, .path = CFS_BUF_INIT};
 	int e;
 
 	memset(ret, 0, sizeof(*ret));
 	/* Metadata objects: a snapshot or index object that does not verify
 	 * is skipped when the catalog is synchronised, so it must be named
 	 * here or nobody would know it is gone. */
+	static const char *const prefixes[] = {"snapshots/", "index/", "dicts/", "names/"};
 	struct obj_state os = {&c, 0};
-	e = cfs_objstore_list(cfs_repo_store(r), "snapshots/", object_cb, &os);
+	e = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes) && e == 0; i++)
+		e = cfs_objstore_list(cfs_repo_store(r), prefixes[i], object_cb, &os);
 	if (e == 0)
-		e = cfs_objstore_list(cfs_repo_store(r), "index/", object_cb, &os);
-	if (e == 0)
-		e = cfs_objstore_list(cfs_repo_store(r), "dicts/", object_cb, &os);
+		e = check_mode(&c);
 	if (e < 0)
 		goto out;
 	e = cfs_catalog_pack_foreach(cfs_repo_catalog(r), pack_cb, &c);
@@ -254,7 +426,7 @@ int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct 
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
 		ret->snapshots++;
-		e = walk(&c, &l.items[i], "", &l.items[i].root);
+		e = walk(&c, &l.items[i]);
 		if (e < 0)
 			goto out;
 	}
@@ -262,6 +434,8 @@ int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct 
 out:
 	cfs_idset_release(&c.bad_blobs);
 	cfs_idset_release(&c.clean_trees);
+	cfs_buf_release(&c.path);
 	free(c.bad_packs);
+	free(c.bad_dicts);
 	return e;
 }

@@ -3,6 +3,8 @@
  * The snapshot table behind the mount root: which snapshots exist, their
  * inode ordinals, and time lookups.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chronofs/log.h"
@@ -44,6 +46,51 @@ static bool ord_taken(struct cfs_fs *fs, uint32_t ord)
 	return false;
 }
 
+/* Order of a list's entries (indexes) by name, for finding duplicates. */
+static int by_name(const void *a, const void *b, void *ud)
+{
+	const struct cfs_snapshot_list *l = ud;
+	const size_t *x = a, *y = b;
+	return strcmp(l->items[*x].name, l->items[*y].name);
+}
+
+/*
+ * Which entries of l share their name with another (repositories written
+ * before names were reserved, or by a hostile writer): dup[i] set.
+ */
+static int find_duplicates(const struct cfs_snapshot_list *l, bool *dup)
+{
+	size_t *order = calloc(l->n ? l->n : 1, sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n; i++)
+		order[i] = i;
+	qsort_r(order, l->n, sizeof(*order), by_name, (void *)l);
+	for (size_t i = 1; i < l->n; i++)
+		if (strcmp(l->items[order[i - 1]].name, l->items[order[i]].name) == 0)
+			dup[order[i - 1]] = dup[order[i]] = true;
+	free(order);
+	return 0;
+}
+
+/*
+ * The name a snapshot has in the mount root: its own, or when another
+ * snapshot has the same one, "<name>~<16 hex digits of its id>" (the name
+ * cut so that it fits): distinct, and the same in every daemon that sees
+ * both. Fixed when the snapshot first appears in this daemon.
+ */
+static void display_name(const struct cfs_snapshot *s, const struct cfs_id *id, bool dup, char *out, size_t outlen)
+{
+	char hex[CFS_ID_HEX_SIZE];
+	if (!dup) {
+		snprintf(out, outlen, "%s", s->name);
+		return;
+	}
+	cfs_id_hex(id, hex);
+	int keep = (int)outlen - 1 - 1 - 16;
+	snprintf(out, outlen, "%.*s~%.16s", keep, s->name, hex);
+}
+
 /*
  * Build the new table from the repository's list (sorted by time). Called
  * with refresh_lock held; takes snap_lock for writing only to swap.
@@ -55,8 +102,12 @@ static int load_list(struct cfs_fs *fs)
 	if (e < 0)
 		return e;
 	struct snapinfo **live = calloc(l.n ? l.n : 1, sizeof(*live));
-	if (!live)
+	bool *dup = calloc(l.n ? l.n : 1, sizeof(*dup));
+	if (!live || !dup || find_duplicates(&l, dup) < 0) {
+		free(live);
+		free(dup);
 		return -ENOMEM;
+	}
 
 	pthread_rwlock_wrlock(&fs->snap_lock);
 	for (size_t i = 0; i < fs->n_all; i++)
@@ -83,7 +134,7 @@ static int load_list(struct cfs_fs *fs)
 			s->root = l.items[i].root;
 			s->nodes = l.items[i].root_nodes;
 			s->time_ns = l.items[i].time_ns;
-			memcpy(s->name, l.items[i].name, sizeof(s->name));
+			display_name(&l.items[i], &l.ids[i], dup[i], s->name, sizeof(s->name));
 			pthread_mutex_init(&s->links_lock, NULL);
 			/* New snapshots are met in time order, so the clash
 			 * resolution is the same in every daemon that sees the
@@ -126,6 +177,7 @@ static int load_list(struct cfs_fs *fs)
 	}
 	pthread_rwlock_unlock(&fs->snap_lock);
 	free(live);
+	free(dup);
 	return e;
 }
 

@@ -851,15 +851,38 @@ struct pfrag {
 	struct cfs_tree t; /* owned: fragment k (empty if it could not be read) */
 	size_t k;
 	bool have;
+	bool usable; /* its files' blobs are all usable (cfs_repo_tree_usable) */
 };
 
+/*
+ * A parent's file entry stands for the file only if the repository still
+ * has every blob it names: a tree (or fragment) that names a lost blob
+ * gives its directories (for their subtrees) but not its files, which are
+ * read again (chronofs-repository(5), what a writer dedups against).
+ */
 struct pcursor {
 	struct cfs_tree t; /* owned: the parent's tree: entries, or fragments */
 	struct cfs_id id;  /* its id (stored in the repository) */
 	bool have;
+	bool usable;          /* t's files' blobs are all usable */
 	struct pfrag frag[2]; /* for an index */
 	unsigned lru;         /* frag[lru] goes next */
 };
+
+/* Whether tree t (id) read to build on names only usable blobs; an error
+ * other than a lost blob is returned. */
+static int tree_usable(struct ctx *c, const struct cfs_id *id, const struct cfs_tree *t, const char *path,
+		       bool *ret)
+{
+	int r = cfs_repo_tree_usable(c->r, id, t);
+	*ret = r == 0;
+	if (r == -ENODATA) {
+		log_info("%s: the parent snapshot's entries name data the repository no longer holds: its files are "
+			 "read again", path);
+		return 0;
+	}
+	return r;
+}
 
 static void pcursor_release(struct pcursor *pc)
 {
@@ -877,8 +900,11 @@ static void pcursor_open(struct ctx *c, struct pcursor *pc, const struct cfs_tre
 	if (!pe || pe->type != CFS_FT_DIR)
 		return;
 	int r = cfs_repo_get_tree_object(c->r, &pe->subtree, &pc->t);
+	if (r == 0)
+		r = tree_usable(c, &pe->subtree, &pc->t, path, &pc->usable);
 	if (r < 0) {
 		/* Not fatal: the directory is read as if it were new. */
+		cfs_tree_release(&pc->t);
 		log_warning_errno(r, "Cannot read the parent snapshot's tree of %s: %m (its files are read again)",
 				  path);
 		return;
@@ -903,6 +929,8 @@ static const struct cfs_tree *pcursor_frag(struct ctx *c, struct pcursor *pc, si
 	int r = cfs_repo_get_tree_object(c->r, &rec->id, &f->t);
 	if (r == 0)
 		r = cfs_tree_frag_check(&f->t, rec, k + 1 < pc->t.n_frags ? rec + 1 : NULL);
+	if (r == 0)
+		r = tree_usable(c, &rec->id, &f->t, cur_path(c), &f->usable);
 	if (r < 0) {
 		char hex[CFS_ID_HEX_SIZE];
 		cfs_id_hex(&rec->id, hex);
@@ -913,19 +941,27 @@ static const struct cfs_tree *pcursor_frag(struct ctx *c, struct pcursor *pc, si
 	return &f->t;
 }
 
-/* The parent's entry named name, or NULL. */
-static const struct cfs_tree_entry *pcursor_find(struct ctx *c, struct pcursor *pc, const char *name, size_t len)
+/* The parent's entry named name, or NULL; *ret_usable: whether a file
+ * entry may stand for the file (its tree names only usable blobs). */
+static const struct cfs_tree_entry *pcursor_find(struct ctx *c, struct pcursor *pc, const char *name, size_t len,
+						 bool *ret_usable)
 {
+	*ret_usable = false;
 	if (!pc->have)
 		return NULL;
 	const struct cfs_tree *t = &pc->t;
+	bool usable = pc->usable;
 	if (t->n_frags) {
 		int k = cfs_tree_find_frag(t, name, len);
 		if (k < 0)
 			return NULL;
 		t = pcursor_frag(c, pc, (size_t)k);
+		for (size_t i = 0; i < ARRAY_SIZE(pc->frag); i++)
+			if (&pc->frag[i].t == t)
+				usable = pc->frag[i].usable;
 	}
 	int k = cfs_tree_find(t, name, len);
+	*ret_usable = usable;
 	return k >= 0 ? &t->entries[k] : NULL;
 }
 
@@ -1336,7 +1372,8 @@ static int capture(struct ctx *c, const char *name, const struct vnode *only, co
 	c->prog.entries++;
 	progress(c, false);
 
-	const struct cfs_tree_entry *pe = pcursor_find(c, &f->pc, name, nlen);
+	bool pe_usable;
+	const struct cfs_tree_entry *pe = pcursor_find(c, &f->pc, name, nlen, &pe_usable);
 
 	if (only && !only->captured && !S_ISDIR(st.st_mode)) {
 		c->res->n_unreadable++;
@@ -1355,7 +1392,7 @@ static int capture(struct ctx *c, const char *name, const struct vnode *only, co
 			count_file(c, pe, same);
 			goto add;
 		}
-		if (same && parent_trusted(c, pe)) {
+		if (same && pe_usable && parent_trusted(c, pe)) {
 			/* Incremental: the parent's entry as it is, file not opened
 			 * (its inode flags too: changing them changes the ctime). */
 			r = cfs_tree_entry_copy(pe, &e);
@@ -1583,8 +1620,9 @@ static bool load_candidate(struct ctx *c, struct frame *f, const char *name, con
 	if (!S_ISREG(st->st_mode) || st->st_size <= 0 || st->st_size > (off_t)LOAD_MAX_FILE || st->st_nlink > 1 ||
 	    (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
 		return false;
-	const struct cfs_tree_entry *pe = pcursor_find(c, &f->pc, name, strlen(name));
-	return !(pe && unchanged(pe, CFS_FT_REG, st) && parent_trusted(c, pe));
+	bool usable;
+	const struct cfs_tree_entry *pe = pcursor_find(c, &f->pc, name, strlen(name), &usable);
+	return !(pe && usable && unchanged(pe, CFS_FT_REG, st) && parent_trusted(c, pe));
 }
 
 /*
@@ -1744,7 +1782,9 @@ static int frame_finish(struct ctx *c, struct frame *f, struct cfs_id *ret_id, u
 	int r = pipeline_wait(c->pipe, &f->g);
 	if (r < 0)
 		return r;
-	const struct cfs_id *stored = f->pc.have ? &f->pc.id : NULL;
+	/* The parent's tree id may stand for this one unclaimed only if it
+	 * names nothing lost (else every file was read and claimed again). */
+	const struct cfs_id *stored = f->pc.have && f->pc.usable ? &f->pc.id : NULL;
 	if (f->idx.n_frags == 0) {
 		r = cfs_tree_sort(&f->t);
 		if (r == 0)
@@ -1916,6 +1956,7 @@ static int find_parent(struct cfs_repo *r, uint8_t type, const char *host, char 
 int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struct cfs_backup_result *ret)
 {
 	_cleanup_(cfs_tree_release) struct cfs_tree proot = CFS_TREE_INIT;
+	bool proot_usable = false;
 	struct cfs_snapshot parent = {0};
 	struct vnode root = {0};
 	struct ctx c = {0};
@@ -1996,6 +2037,8 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 		e = find_parent(r, o->type, host, set, n_set, &parent, &s->parent);
 		if (e == 0) {
 			e = cfs_repo_get_tree_object(r, &parent.root, &proot);
+			if (e == 0)
+				e = tree_usable(&c, &parent.root, &proot, "/", &proot_usable);
 			if (e < 0) {
 				char hex[CFS_ID_HEX_SIZE];
 				cfs_id_hex(&s->parent, hex);
@@ -2051,6 +2094,7 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 		proot = (struct cfs_tree)CFS_TREE_INIT;
 		rf->pc.id = parent.root;
 		rf->pc.have = true;
+		rf->pc.usable = proot_usable;
 	}
 	struct stat rst;
 	rf->fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -240,6 +240,14 @@ int cfs_repo_dict_find(struct cfs_repo *r, uint32_t number, const struct cfs_zdi
 	return *ret ? 0 : -ENOENT;
 }
 
+bool cfs_repo_dict_have(struct cfs_repo *r, uint32_t number)
+{
+	pthread_mutex_lock(&r->dicts.lock);
+	bool have = find_locked(&r->dicts, number) != NULL;
+	pthread_mutex_unlock(&r->dicts.lock);
+	return have;
+}
+
 int cfs_repo_dict_verify_object(struct cfs_repo *r, const char *name)
 {
 	_cleanup_(cfs_crypto_freep) struct cfs_crypto *crypto = NULL;

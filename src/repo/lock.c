@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <time.h>
 
+#include "chronofs/log.h"
 #include "chronofs/util.h"
 #include "repo/repo-internal.h"
 
@@ -73,4 +75,88 @@ void cfs_repo_lock_object_delete(struct cfs_repo *r)
 	(void)cfs_objstore_delete(r->store, r->lock_obj);
 	free(r->lock_obj);
 	r->lock_obj = NULL;
+}
+
+/* The value of "key=" in a lock object's body, as a string (out, NUL-terminated). */
+static void lock_field(const struct cfs_buf *b, const char *key, char *out, size_t outlen)
+{
+	size_t klen = strlen(key);
+	const char *p = (const char *)b->data, *end = p + b->len;
+	out[0] = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (size_t)((nl ? nl : end) - p);
+		if (len > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+			size_t vlen = CFS_MIN(len - klen - 1, outlen - 1);
+			memcpy(out, p + klen + 1, vlen);
+			out[vlen] = 0;
+			for (size_t i = 0; i < vlen; i++)
+				if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+					out[i] = '?'; /* written by anyone: no control bytes in messages */
+			return;
+		}
+		p += len + 1;
+	}
+}
+
+struct locks_state {
+	struct cfs_repo *r;
+	bool remove_stale;
+	char host[256];
+	uint64_t removed, live;
+	int error;
+};
+
+static int locks_cb(const char *name, uint64_t size, void *ud)
+{
+	struct locks_state *st = ud;
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	char host[256], pid[32], kind[32];
+	(void)size;
+	if (st->r->lock_obj && strcmp(name, st->r->lock_obj) == 0)
+		return 0; /* ours */
+	int e = cfs_objstore_get(st->r->store, name, &b);
+	if (e == -ENOENT)
+		return 0; /* its writer just ended */
+	if (e < 0)
+		return e;
+	lock_field(&b, "host", host, sizeof(host));
+	lock_field(&b, "pid", pid, sizeof(pid));
+	lock_field(&b, "kind", kind, sizeof(kind));
+	char *end;
+	long p = strtol(pid, &end, 10);
+	bool stale = host[0] && strcmp(host, st->host) == 0 && pid[0] && !*end && p > 0 &&
+		     kill((pid_t)p, 0) < 0 && errno == ESRCH;
+	if (stale && st->remove_stale) {
+		e = cfs_objstore_delete(st->r->store, name);
+		if (e < 0 && e != -ENOENT)
+			return log_error_errno(e, "Cannot remove stale lock %s in %s: %m", name,
+					       cfs_objstore_location(st->r->store));
+		log_info("Removed %s in %s: a lock of process %ld on this host, which no longer runs", name,
+			 cfs_objstore_location(st->r->store), p);
+		st->removed++;
+		return 0;
+	}
+	if (stale) {
+		log_info("%s in %s is a stale lock (process %ld on this host no longer runs)", name,
+			 cfs_objstore_location(st->r->store), p);
+		return 0;
+	}
+	st->live++;
+	log_error("%s in %s: %s process %s on host %s holds the repository (if it is gone, delete that object)", name,
+		  cfs_objstore_location(st->r->store), kind[0] ? kind : "a", pid[0] ? pid : "?",
+		  host[0] ? host : "?");
+	return 0;
+}
+
+int cfs_repo_locks_check(struct cfs_repo *r, bool remove_stale, uint64_t *ret_removed)
+{
+	struct locks_state st = {.r = r, .remove_stale = remove_stale};
+	(void)gethostname(st.host, sizeof(st.host) - 1);
+	int e = cfs_objstore_list(r->store, "locks/", locks_cb, &st);
+	if (ret_removed)
+		*ret_removed = st.removed;
+	if (e < 0)
+		return e;
+	return st.live ? -EBUSY : 0;
 }

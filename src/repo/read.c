@@ -181,7 +181,14 @@ int cfs_repo_get_tree(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tr
 {
 	struct cfs_repo_reader *rd;
 	int e = own_reader(r, &rd);
-	return e < 0 ? e : cfs_repo_reader_get_tree(rd, id, ret);
+	if (e == 0)
+		e = cfs_repo_reader_get_tree(rd, id, ret);
+	if (e == 0 && r->writer) {
+		e = cfs_repo_tree_usable(r, id, ret);
+		if (e < 0)
+			cfs_tree_release(ret);
+	}
+	return e;
 }
 
 int cfs_repo_get_tree_object(struct cfs_repo *r, const struct cfs_id *id, struct cfs_tree *ret)
@@ -232,6 +239,15 @@ static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 	return 0;
 }
 
+static bool snapshot_after(const struct cfs_snapshot *a, const struct cfs_id *aid, const struct cfs_snapshot *b,
+			   const struct cfs_id *bid)
+{
+	if (a->time_ns != b->time_ns)
+		return a->time_ns > b->time_ns;
+	int c = strcmp(a->name, b->name);
+	return c ? c > 0 : memcmp(aid, bid, sizeof(*aid)) > 0;
+}
+
 int cfs_repo_list_snapshots(struct cfs_repo *r, struct cfs_snapshot_list *ret)
 {
 	struct cfs_snapshot_list l = {0};
@@ -241,13 +257,13 @@ int cfs_repo_list_snapshots(struct cfs_repo *r, struct cfs_snapshot_list *ret)
 		cfs_snapshot_list_release(&l);
 		return e;
 	}
-	/* Insertion sort by (time, name): lists are short and mostly ordered. */
+	/* Insertion sort by (time, name, id): lists are short and mostly
+	 * ordered; the id makes the order total (duplicate names exist). */
 	for (size_t i = 1; i < l.n; i++) {
 		struct cfs_snapshot s = l.items[i];
 		struct cfs_id id = l.ids[i];
 		size_t j = i;
-		while (j > 0 && (l.items[j - 1].time_ns > s.time_ns ||
-				 (l.items[j - 1].time_ns == s.time_ns && strcmp(l.items[j - 1].name, s.name) > 0))) {
+		while (j > 0 && snapshot_after(&l.items[j - 1], &l.ids[j - 1], &s, &id)) {
 			l.items[j] = l.items[j - 1];
 			l.ids[j] = l.ids[j - 1];
 			j--;
@@ -257,6 +273,28 @@ int cfs_repo_list_snapshots(struct cfs_repo *r, struct cfs_snapshot_list *ret)
 	}
 	*ret = l;
 	return 0;
+}
+
+/* Say which snapshots spec (a name, or an id prefix) matches. -ENOTUNIQ. */
+static int ambiguous(struct cfs_repo *r, const struct cfs_snapshot_list *l, const char *spec, bool by_name)
+{
+	char list[1024] = "";
+	size_t used = 0, len = strlen(spec);
+	for (size_t i = 0; i < l->n && used < sizeof(list); i++) {
+		char hex[CFS_ID_HEX_SIZE];
+		cfs_id_hex(&l->ids[i], hex);
+		if (by_name ? strcmp(l->items[i].name, spec) != 0 : strncasecmp(hex, spec, len) != 0)
+			continue;
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%.12s (%s, host %s)", used ? ", " : "",
+					 hex, l->items[i].name, l->items[i].host);
+	}
+	if (by_name)
+		log_error("Snapshot name %s is held by several snapshots in %s: %s. Give an id prefix instead", spec,
+			  cfs_objstore_location(r->store), list);
+	else
+		log_error("Snapshot id prefix %s matches several snapshots in %s: %s. Give more digits", spec,
+			  cfs_objstore_location(r->store), list);
+	return -ENOTUNIQ;
 }
 
 int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret,
@@ -272,9 +310,14 @@ int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snap
 			return -ENOENT;
 		found = (ssize_t)l.n - 1;
 	} else {
+		size_t n = 0;
 		for (size_t i = 0; i < l.n; i++)
-			if (strcmp(l.items[i].name, spec) == 0)
+			if (strcmp(l.items[i].name, spec) == 0 && n++ == 0)
 				found = (ssize_t)i;
+		/* Names are unique since names/ reservations; older versions
+		 * or another writer may have made duplicates: never pick one. */
+		if (n > 1)
+			return ambiguous(r, &l, spec, true);
 		size_t len = strlen(spec);
 		if (found < 0 && len >= 4 && len <= 64) {
 			for (size_t i = 0; i < l.n; i++) {
@@ -282,7 +325,7 @@ int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snap
 				cfs_id_hex(&l.ids[i], hex);
 				if (strncasecmp(hex, spec, len) == 0) {
 					if (found >= 0)
-						return -ENOTUNIQ;
+						return ambiguous(r, &l, spec, false);
 					found = (ssize_t)i;
 				}
 			}

@@ -46,6 +46,15 @@ int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret)
 
 /* index/<id> objects: the codec and their layout are in chronofs/pack.h. */
 
+/*
+ * names/<hex> object plaintext (sealed with AAD "name"; version 1; <hex> =
+ * blob id of the snapshot name, put create-only when the name is taken):
+ *   0  8  magic "CFSNAME\x01"
+ *   8  4  version = 1
+ *  12 32  id of the snapshot the name was reserved for
+ */
+#define CFS_NAME_MAGIC "CFSNAME\x01"
+
 /* dicts/<hex> objects: the codec and their layout are in chronofs/compress.h. */
 /* The first repository format whose writers may use dictionaries. */
 #define CFS_REPO_FORMAT_DICTS 2
@@ -102,6 +111,34 @@ struct repo_flight {
 	struct cfs_idset ids; /* the blobs in the pack, until the catalog has them */
 };
 
+/*
+ * What a listing of data/ found, the truth a writer dedups against: every
+ * pack with its size, sorted by id, plus the packs a HEAD found later
+ * (written by another writer after the listing) in an unsorted tail. It
+ * lives for one sync (or a repair), 40 bytes per pack: 4 MB for 100,000
+ * packs (1.6 TB of data).
+ */
+struct repo_listed_pack {
+	struct cfs_id id;
+	uint64_t size;
+};
+struct repo_pack_listing {
+	struct repo_listed_pack *v; /* owned */
+	size_t n, cap, sorted;
+	struct cfs_idset absent; /* packs a HEAD did not find (asked once each) */
+};
+/* List data/ into l (initialised here; release it either way). */
+int cfs_repo_listing_fill(struct cfs_repo *r, struct repo_pack_listing *l);
+const struct repo_listed_pack *cfs_repo_listing_find(const struct repo_pack_listing *l, const struct cfs_id *id);
+void cfs_repo_listing_release(struct repo_pack_listing *l);
+
+/* A pack the repository cannot use (sync): its header cannot be read. */
+struct repo_bad_pack {
+	struct cfs_id id;
+	uint64_t size;
+	int error;
+};
+
 struct cfs_repo {
 	struct cfs_objstore *store;  /* owned */
 	struct cfs_catalog *catalog; /* owned */
@@ -135,6 +172,24 @@ struct cfs_repo {
 	struct cfs_repo_reader *reader; /* owned: the reader of cfs_repo_get_blob() */
 	struct repo_dicts dicts;
 	struct cfs_repo_sync_stats sync_stats; /* what synchronising the catalog found */
+	/* What the open's listing of data/ found (written during open only):
+	 * packs the catalog knows that the store has with another size, and
+	 * listed packs whose header cannot be read. Nothing in them is
+	 * deduplicated against. */
+	struct cfs_idset bad_packs;
+	struct repo_bad_pack *unreadable; /* owned */
+	size_t n_unreadable;
+	bool allow_damaged; /* a writer opens despite unreadable packs (repair) */
+	/* A writer's memo of the trees whose blob and file blobs it found
+	 * usable (write.c, "usable trees"): valid while their generation is
+	 * usable_gen, which a loss of data bumps; new marks wait in marks
+	 * (under write_lock) for the next commit. */
+	uint64_t usable_gen;
+	struct cfs_catalog_batch *marks; /* owned */
+	/* cfs_repo_blob_reusable()'s memo of the last pack found good; under
+	 * write_lock */
+	struct cfs_id last_good_pack;
+	bool have_last_good_pack;
 };
 
 /* Seal plaintext with crypto (AAD aad) and store it as <dir>/<hex of the
@@ -165,15 +220,49 @@ int cfs_repo_dict_verify_object(struct cfs_repo *r, const char *name);
 int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e);
 int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret);
 
+/* Store a blob whose bytes were read back and verified in a new pack,
+ * bypassing dedup (repair: the catalog names a copy that is going away);
+ * the catalog points to the new copy once its pack is flushed. 0 also when
+ * it is being stored already. */
+int cfs_repo_put_blob_again(struct cfs_repo *r, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
+			    size_t n, uint64_t *ret_stored);
+
 /* Flock the per-repository cache dir. */
 int cfs_repo_lock_cache(const char *dir, int wait_sec, int *ret_fd);
 /* Put / delete locks/<id>. */
 int cfs_repo_lock_object_put(struct cfs_repo *r);
 void cfs_repo_lock_object_delete(struct cfs_repo *r);
+/* Other processes' locks/ objects: one of this host whose process is gone
+ * is stale and removed (with remove_stale; counted in *ret_removed), any
+ * other is logged with its host and PID. -EBUSY if any is held. */
+int cfs_repo_locks_check(struct cfs_repo *r, bool remove_stale, uint64_t *ret_removed);
 
 /* Bring the catalog up to date with the store (repo.c). */
 int cfs_repo_sync_catalog(struct cfs_repo *r);
-/* Add one pack found in the store but unknown to the catalog. */
-int cfs_repo_adopt_pack(struct cfs_repo *r, struct cfs_catalog *cat, const char *name, uint64_t size);
+/* Read pack's trailer and sealed header (two range reads): its entries
+ * (*ret owned by the caller). Errors as cfs_pack_parse_header() and the
+ * store's. */
+int cfs_repo_pack_header_read(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size,
+			      struct cfs_pack_entry **ret, size_t *ret_count);
+/* Verify a names/<hex> object (write.c); *ret_snapshot (may be NULL) gets
+ * the snapshot id it reserves the name for. */
+int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs_id *ret_snapshot);
+/* Whether a dictionary with that number is loaded (no reload; dict.c). */
+bool cfs_repo_dict_have(struct cfs_repo *r, uint32_t number);
 /* Catalog meta key: data/ was listed for packs no index covers. */
 #define CFS_REPO_META_PACKS_SCANNED "synced/packs-scanned"
+/* Catalog meta keys of the usable-tree memo (write.c): "usable/<tree
+ * hex>" -> u64 generation, and the current generation. */
+#define CFS_REPO_META_USABLE "usable/"
+#define CFS_REPO_META_USABLE_GEN "state/usable-generation"
+/* The repository lost data (a sync found missing or damaged packs, a
+ * dictionary vanished, repair found bad packs): every usable-tree mark of
+ * catalog cat is void from now on (b, committed by the caller, says so). */
+int cfs_repo_data_lost(struct cfs_repo *r, struct cfs_catalog *cat, struct cfs_catalog_batch *b);
+/* Load the generation at a writer's open. */
+int cfs_repo_usable_init(struct cfs_repo *r);
+/* Commit the marks gathered since the last call (snapshot commit). */
+int cfs_repo_usable_commit(struct cfs_repo *r);
+/* Catalog meta keys "dict/<number>": the dictionaries seen, so that one
+ * that vanishes is noticed. */
+#define CFS_REPO_META_DICT "dict/"

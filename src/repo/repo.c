@@ -4,6 +4,7 @@
  * object store the source of truth.
  */
 #include <dirent.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -247,6 +248,63 @@ static int check_mode(struct cfs_repo *r)
 	return cfs_catalog_commit(r->catalog, b);
 }
 
+struct dict_note {
+	struct cfs_repo *r;
+	struct cfs_catalog_batch *b;
+	bool lost;
+};
+
+/* A dictionary the catalog saw that the store no longer gives: said once,
+ * and the repository counts as having lost data until a repair. */
+static int vanished_dict_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
+{
+	struct dict_note *dn = ud;
+	struct cfs_repo *r = dn->r;
+	char k[32];
+	(void)val;
+	(void)vlen;
+	if (klen >= sizeof(k))
+		return 0;
+	memcpy(k, key, klen);
+	k[klen] = 0;
+	char *end;
+	unsigned long n = strtoul(k + strlen(CFS_REPO_META_DICT), &end, 10);
+	if (*end || n == 0 || n > UINT32_MAX || cfs_repo_dict_have(r, (uint32_t)n))
+		return 0;
+	log_warning("Dictionary %lu of %s is gone (its dicts/ object is missing or damaged): blobs compressed with it "
+		    "cannot be read, and are stored again when a backup meets them; run chronoctl check",
+		    n, cfs_objstore_location(r->store));
+	cfs_catalog_batch_delete_meta(dn->b, k);
+	dn->lost = true;
+	return 0;
+}
+
+/*
+ * A writer remembers the dictionaries it saw (catalog meta "dict/<n>") and
+ * notices one that vanished: data lost.
+ */
+static int note_dicts(struct cfs_repo *r)
+{
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	int e = cfs_catalog_batch_new(&b);
+	if (e < 0)
+		return e;
+	struct dict_note dn = {r, b, false};
+	e = cfs_catalog_meta_foreach(r->catalog, CFS_REPO_META_DICT, vanished_dict_cb, &dn);
+	if (e == 0 && dn.lost)
+		e = cfs_repo_data_lost(r, r->catalog, b);
+	if (e < 0)
+		return e;
+	pthread_mutex_lock(&r->dicts.lock);
+	for (size_t i = 0; i < r->dicts.n; i++) {
+		char k[32];
+		snprintf(k, sizeof(k), "%s%" PRIu32, CFS_REPO_META_DICT, cfs_zdict_number(r->dicts.v[i]));
+		cfs_catalog_batch_put_meta(b, k, "", 0);
+	}
+	pthread_mutex_unlock(&r->dicts.lock);
+	return cfs_catalog_commit(r->catalog, b);
+}
+
 /* A writer holds the cache lock (and so the catalog) for its whole run. */
 static int open_writer(struct cfs_repo *r, int wait_sec, bool rebuild)
 {
@@ -271,7 +329,24 @@ static int open_writer(struct cfs_repo *r, int wait_sec, bool rebuild)
 	e = cfs_repo_lock_object_put(r);
 	if (e < 0)
 		return e;
-	return cfs_repo_sync_catalog(r);
+	e = cfs_repo_usable_init(r);
+	if (e == 0)
+		e = cfs_repo_sync_catalog(r);
+	if (e == 0)
+		e = note_dicts(r);
+	if (e < 0)
+		return e;
+	if (r->n_unreadable && !r->allow_damaged) {
+		/* Each was named by the sync. A repository whose packs cannot
+		 * be read is damaged, or is not what its config says (an
+		 * encrypted one whose config was switched to "none"): a writer
+		 * adds nothing to it. */
+		log_error("%zu pack(s) of %s cannot be read (named above); nothing is written to it: run chronoctl "
+			  "check, then chronoctl repair",
+			  r->n_unreadable, cfs_objstore_location(r->store));
+		return -EUCLEAN;
+	}
+	return 0;
 }
 
 /* Remove reader directories left by processes that died (kill -9). */
@@ -415,9 +490,13 @@ static int load_keys(struct cfs_repo *r, const struct cfs_repo_open_options *o)
 {
 	if (r->config.encryption == CFS_ENC_NONE) {
 		/* The config is not authenticated (it must be readable before
-		 * any key is): an encrypted repository whose config was flipped
-		 * to "none" still has its key files. Refuse rather than write
-		 * plain text into it. */
+		 * any key is). Whoever gives a passphrase means encryption:
+		 * nothing the store holds may turn it into plain text. */
+		if (o->password)
+			return -EKEYREVOKED;
+		/* An encrypted repository whose config was flipped to "none"
+		 * still has its key files. Refuse rather than write plain text
+		 * into it. */
 		int e = cfs_objstore_list(r->store, "keys/", any_object_cb, NULL);
 		if (e < 0)
 			return e;
@@ -473,6 +552,7 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 		return -ENOMEM;
 	r->lock_fd = -1;
 	r->writer = o->writer;
+	r->allow_damaged = o->allow_damaged;
 	cfs_repo_dicts_init(r);
 	pthread_mutex_init(&r->write_lock, NULL);
 	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++)
@@ -568,6 +648,9 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	pthread_mutex_unlock(&r->write_lock);
 	if (r->store)
 		cfs_repo_lock_object_delete(r);
+	/* Trees found usable stay so whether or not a snapshot came of it. */
+	if (r->writer && r->catalog)
+		(void)cfs_repo_usable_commit(r);
 	r->catalog = cfs_catalog_free(r->catalog);
 	if (r->secondary_dir) {
 		(void)cfs_rm_rf(r->secondary_dir);
@@ -586,6 +669,9 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	r->crypto_w = cfs_crypto_free(r->crypto_w);
 	r->store = cfs_objstore_free(r->store);
 	cfs_idset_release(&r->claimed);
+	cfs_idset_release(&r->bad_packs);
+	free(r->unreadable);
+	cfs_catalog_batch_free(r->marks);
 	pthread_cond_destroy(&r->flights_done);
 	pthread_mutex_destroy(&r->write_lock);
 	cfs_buf_release(&r->zbuf);
@@ -599,24 +685,37 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 
 /* ---- catalog synchronisation ----------------------------------------- */
 
-/* load_index()'s callbacks: a pack and its blobs into the batch. */
+struct sync_state;
+static int index_put_pack(struct sync_state *st, struct cfs_catalog_batch *b, const struct cfs_id *pack,
+			  const struct cfs_pack_info *info);
+static int index_put_blob(struct sync_state *st, struct cfs_catalog_batch *b, const struct cfs_id *id,
+			  const struct cfs_blob_loc *loc);
+
+/* load_index()'s callbacks: a pack and its blobs into the batch, through
+ * the sync's filter. */
+struct index_load {
+	struct sync_state *st; /* NULL: no filter */
+	struct cfs_catalog_batch *b;
+};
+
 static int index_pack_cb(void *ud, const struct cfs_id *pack, uint64_t size, uint32_t count)
 {
+	struct index_load *l = ud;
 	struct cfs_pack_info info = {size, count};
-	cfs_catalog_batch_put_pack(ud, pack, &info);
-	return 0;
+	return index_put_pack(l->st, l->b, pack, &info);
 }
 
 static int index_entry_cb(void *ud, const struct cfs_id *pack, const struct cfs_pack_entry *pe)
 {
+	struct index_load *l = ud;
 	struct cfs_blob_loc loc = {*pack, pe->offset, pe->stored_len, pe->raw_len, pe->type, pe->codec, pe->dict};
-	cfs_catalog_batch_put_blob(ud, &pe->id, &loc);
-	return 0;
+	return index_put_blob(l->st, l->b, &pe->id, &loc);
 }
 
 /* Read, authenticate and parse index object `name`; with apply, add its
- * entries to the catalog in one batch. */
-static int load_index(struct cfs_repo *r, struct cfs_catalog *cat, const char *name, bool apply)
+ * entries to the catalog in one batch, filtered by st (NULL: all). */
+static int load_index(struct cfs_repo *r, struct cfs_catalog *cat, const char *name, bool apply,
+		      struct sync_state *st)
 {
 	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
@@ -632,7 +731,8 @@ static int load_index(struct cfs_repo *r, struct cfs_catalog *cat, const char *n
 	if (e < 0)
 		return e;
 	/* Streamed into the batch, which is dropped if the object is bad. */
-	e = cfs_pack_index_decode(plain.data, plain.len, index_pack_cb, index_entry_cb, b);
+	struct index_load l = {st, b};
+	e = cfs_pack_index_decode(plain.data, plain.len, index_pack_cb, index_entry_cb, &l);
 	if (e < 0)
 		return e;
 	if (!apply)
@@ -643,23 +743,186 @@ static int load_index(struct cfs_repo *r, struct cfs_catalog *cat, const char *n
 	return cfs_catalog_commit(cat, b);
 }
 
+static int listed_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, CFS_ID_SIZE);
+}
+
+static int listing_add(struct repo_pack_listing *l, const struct cfs_id *id, uint64_t size)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		struct repo_listed_pack *v = reallocarray(l->v, cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct repo_listed_pack){*id, size};
+	return 0;
+}
+
+const struct repo_listed_pack *cfs_repo_listing_find(const struct repo_pack_listing *l, const struct cfs_id *id)
+{
+	const struct repo_listed_pack *p = l->sorted ? bsearch(id, l->v, l->sorted, sizeof(*l->v), listed_cmp) : NULL;
+	for (size_t i = l->sorted; !p && i < l->n; i++)
+		if (memcmp(&l->v[i].id, id, sizeof(*id)) == 0)
+			p = &l->v[i];
+	return p;
+}
+
+void cfs_repo_listing_release(struct repo_pack_listing *l)
+{
+	free(l->v);
+	cfs_idset_release(&l->absent);
+	*l = (struct repo_pack_listing){0};
+}
+
+static int list_pack_cb(const char *name, uint64_t size, void *ud)
+{
+	struct repo_pack_listing *l = ud;
+	struct cfs_id pack;
+	if (pack_name_parse(name, &pack) < 0)
+		return 0; /* not ours */
+	return listing_add(l, &pack, size);
+}
+
+int cfs_repo_listing_fill(struct cfs_repo *r, struct repo_pack_listing *l)
+{
+	*l = (struct repo_pack_listing){0};
+	int e = cfs_objstore_list(r->store, "data/", list_pack_cb, l);
+	if (e < 0) {
+		cfs_repo_listing_release(l);
+		return e;
+	}
+	if (l->n) /* no qsort of an empty (NULL) array: UBSan */
+		qsort(l->v, l->n, sizeof(*l->v), listed_cmp);
+	l->sorted = l->n;
+	return 0;
+}
+
+/* The first few names of what vanished, for one warning. */
+#define GONE_NAMES 3
+struct gone {
+	uint64_t n;
+	char names[GONE_NAMES][96];
+};
+
+static void gone_add(struct gone *g, const char *name)
+{
+	if (g->n < GONE_NAMES)
+		snprintf(g->names[g->n], sizeof(g->names[0]), "%s", name);
+	g->n++;
+}
+
 struct sync_state {
 	struct cfs_repo *r;
 	struct cfs_catalog *cat; /* the catalog being synchronised (a primary) */
 	struct cfs_catalog_batch *b;
 	int error;
 	size_t seen;
-	struct cfs_idset listed; /* the snapshots/ objects the store listed */
+	struct cfs_idset listed;  /* the snapshots/ objects the store listed */
+	struct cfs_idset indexes; /* the index/ objects the store listed */
+	struct repo_pack_listing *packs; /* data/ as listed by this sync, or NULL */
+	bool cur_good;            /* load_index: the pack it applies is listed whole */
+	struct gone gone_packs, gone_indexes, gone_snapshots;
 };
+
+enum pack_state { PACK_GOOD, PACK_MISSING, PACK_DAMAGED };
+
+/* A pack an index object or the catalog names, against the listing: good
+ * (listed with the size recorded), missing, or damaged (another size). A
+ * pack not in the listing is asked for once (HEAD): another writer may
+ * have put it, and its index, since data/ was listed. Without a listing
+ * in this sync every pack counts as good (a reader catching up). */
+static int pack_state(struct sync_state *st, const struct cfs_id *pack, uint64_t recorded)
+{
+	struct repo_pack_listing *l = st->packs;
+	if (!l)
+		return PACK_GOOD;
+	const struct repo_listed_pack *p = cfs_repo_listing_find(l, pack);
+	if (!p && !cfs_idset_contains(&l->absent, pack)) {
+		char name[96];
+		uint64_t size;
+		cfs_repo_pack_name(pack, name, sizeof(name));
+		int e = cfs_objstore_head(st->r->store, name, &size);
+		if (e == -ENOENT)
+			e = cfs_idset_add(&l->absent, pack) < 0 ? -ENOMEM : 0;
+		else if (e == 0 && (e = listing_add(l, pack, size)) == 0)
+			p = &l->v[l->n - 1];
+		if (e < 0)
+			return e;
+	}
+	if (!p)
+		return PACK_MISSING;
+	return p->size == recorded ? PACK_GOOD : PACK_DAMAGED;
+}
+
+/*
+ * load_index() applies an entry through these. The rule (a backup never
+ * references data the repository no longer holds): an entry of a pack that
+ * is listed whole replaces whatever the catalog has; one of a missing or
+ * damaged pack is only added when the catalog knows no location at all (a
+ * blob can be in two packs: the good copy wins, in whatever order the
+ * index objects come), and such a pack is never deduplicated against.
+ */
+static int index_put_pack(struct sync_state *st, struct cfs_catalog_batch *b, const struct cfs_id *pack,
+			  const struct cfs_pack_info *info)
+{
+	if (st) {
+		int e = pack_state(st, pack, info->size);
+		if (e < 0)
+			return e;
+		st->cur_good = e == PACK_GOOD;
+		if (!st->cur_good) {
+			struct cfs_pack_info have;
+			e = cfs_catalog_pack_get(st->cat, pack, &have);
+			if (e != -ENOENT)
+				return e; /* 0: keep the size the catalog knows */
+		}
+	}
+	cfs_catalog_batch_put_pack(b, pack, info);
+	return 0;
+}
+
+static int index_put_blob(struct sync_state *st, struct cfs_catalog_batch *b, const struct cfs_id *id,
+			  const struct cfs_blob_loc *loc)
+{
+	if (st && !st->cur_good) {
+		struct cfs_blob_loc have;
+		int e = cfs_catalog_blob_get(st->cat, id, &have);
+		if (e != -ENOENT)
+			return e;
+	}
+	cfs_catalog_batch_put_blob(b, id, loc);
+	return 0;
+}
+
+/* Errors of this host (memory, the cache's disk) stop a sync; an object
+ * that cannot be read is skipped and counted. */
+static bool local_failure(int e)
+{
+	return e == -ENOMEM || e == -ENOSPC || e == -EDQUOT || e == -EROFS || e == -EMFILE;
+}
 
 static int sync_index_cb(const char *name, uint64_t size, void *ud)
 {
 	struct sync_state *st = ud;
 	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	struct cfs_id id;
 	(void)size;
-	if (cfs_catalog_meta_get(st->cat, name, &v) == 0)
+	if (strncmp(name, "index/", 6) != 0 || strlen(name) != 6 + 64 || cfs_hex_decode(name + 6, id.b, CFS_ID_SIZE) < 0)
+		return 0; /* not ours: ignore */
+	if (cfs_idset_add(&st->indexes, &id) < 0)
+		return -ENOMEM;
+	int e = cfs_catalog_meta_get(st->cat, name, &v);
+	if (e == 0)
 		return 0;
-	int e = load_index(st->r, st->cat, name, true);
+	if (e != -ENOENT)
+		return e;
+	e = load_index(st->r, st->cat, name, true, st);
+	if (local_failure(e))
+		return e;
 	/* A damaged index is not fatal: packs are adopted from their own headers
 	 * and `check` names the object. */
 	if (e < 0 && st->error == 0)
@@ -668,6 +931,25 @@ static int sync_index_cb(const char *name, uint64_t size, void *ud)
 		st->r->sync_stats.indexes_bad++;
 	else
 		st->r->sync_stats.indexes_loaded++;
+	return 0;
+}
+
+/* An index object the catalog applied that the store no longer lists. */
+static int drop_vanished_index_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
+{
+	struct sync_state *st = ud;
+	char name[80];
+	struct cfs_id id;
+	(void)val;
+	(void)vlen;
+	if (klen != 6 + 64)
+		return 0;
+	memcpy(name, key, klen);
+	name[klen] = 0;
+	if (cfs_hex_decode(name + 6, id.b, CFS_ID_SIZE) < 0 || cfs_idset_contains(&st->indexes, &id))
+		return 0;
+	gone_add(&st->gone_indexes, name);
+	cfs_catalog_batch_delete_meta(st->b, name);
 	return 0;
 }
 
@@ -707,9 +989,12 @@ static int sync_snapshot_cb(const char *name, uint64_t size, void *ud)
 	st->seen++;
 	if (cfs_idset_add(&st->listed, &id) < 0)
 		return -ENOMEM;
-	if (cfs_catalog_snapshot_get(st->cat, &id, &v) == 0)
+	int e = cfs_catalog_snapshot_get(st->cat, &id, &v);
+	if (e == 0)
 		return 0;
-	int e = snapshot_object_load(st->r, name, &id, st->b);
+	if (e != -ENOENT)
+		return e;
+	e = snapshot_object_load(st->r, name, &id, st->b);
 	if (e < 0 && st->error == 0)
 		st->error = e;
 	if (e == 0)
@@ -723,14 +1008,20 @@ static int sync_snapshot_cb(const char *name, uint64_t size, void *ud)
 static int drop_vanished_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
 {
 	struct sync_state *st = ud;
+	struct cfs_snapshot s;
 	struct cfs_id id;
-	(void)val;
-	(void)vlen;
 	if (klen != CFS_ID_SIZE)
 		return 0;
 	memcpy(id.b, key, CFS_ID_SIZE);
-	if (!cfs_idset_contains(&st->listed, &id))
-		cfs_catalog_batch_delete_snapshot(st->b, &id);
+	if (cfs_idset_contains(&st->listed, &id))
+		return 0;
+	if (cfs_snapshot_decode(val, vlen, &s) == 0) {
+		gone_add(&st->gone_snapshots, s.name);
+		cfs_snapshot_release(&s);
+	} else {
+		gone_add(&st->gone_snapshots, "(undecodable)");
+	}
+	cfs_catalog_batch_delete_snapshot(st->b, &id);
 	return 0;
 }
 
@@ -739,9 +1030,11 @@ int cfs_repo_verify_object(struct cfs_repo *r, const char *name)
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
 	struct cfs_id id;
 	if (strncmp(name, "index/", 6) == 0)
-		return load_index(r, NULL, name, false);
+		return load_index(r, NULL, name, false, NULL);
 	if (strncmp(name, "dicts/", 6) == 0)
 		return cfs_repo_dict_verify_object(r, name);
+	if (strncmp(name, "names/", 6) == 0)
+		return cfs_repo_name_verify_object(r, name, NULL);
 	if (strncmp(name, "snapshots/", 10) == 0) {
 		if (cfs_hex_decode(name + 10, id.b, CFS_ID_SIZE) < 0)
 			return -EPROTO;
@@ -753,26 +1046,19 @@ int cfs_repo_verify_object(struct cfs_repo *r, const char *name)
 	return -EINVAL;
 }
 
-int cfs_repo_adopt_pack(struct cfs_repo *r, struct cfs_catalog *cat, const char *name, uint64_t size)
+int cfs_repo_pack_header_read(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size,
+			      struct cfs_pack_entry **ret, size_t *ret_count)
 {
-	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
 	_cleanup_free_ uint8_t *hdr = NULL;
-	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
-	_cleanup_buf_ struct cfs_buf marker = CFS_BUF_INIT;
 	uint8_t trailer[CFS_PACK_TRAILER_SIZE];
 	uint32_t hdr_len;
-	size_t count;
-	struct cfs_id pack;
-	char key[128], hex[CFS_ID_HEX_SIZE];
+	char name[96];
 	int e;
 
-	e = pack_name_parse(name, &pack);
-	if (e < 0)
-		return e;
+	cfs_repo_pack_name(pack, name, sizeof(name));
 	if (size < CFS_PACK_TRAILER_SIZE)
 		return -EPROTO;
-	e = cfs_objstore_get_range(r->store, name, size - CFS_PACK_TRAILER_SIZE, CFS_PACK_TRAILER_SIZE,
-				   trailer);
+	e = cfs_objstore_get_range(r->store, name, size - CFS_PACK_TRAILER_SIZE, CFS_PACK_TRAILER_SIZE, trailer);
 	if (e < 0)
 		return e;
 	e = cfs_pack_parse_trailer(trailer, sizeof(trailer), size, &hdr_len);
@@ -784,15 +1070,23 @@ int cfs_repo_adopt_pack(struct cfs_repo *r, struct cfs_catalog *cat, const char 
 	e = cfs_objstore_get_range(r->store, name, size - CFS_PACK_TRAILER_SIZE - hdr_len, hdr_len, hdr);
 	if (e < 0)
 		return e;
-	e = cfs_pack_parse_header(r->crypto, hdr, hdr_len, size, &entries, &count);
-	if (e < 0)
-		return e;
-	e = cfs_catalog_batch_new(&b);
+	return cfs_pack_parse_header(r->crypto, hdr, hdr_len, size, ret, ret_count);
+}
+
+/* Add a pack whose header was read to the catalog, pending an index. */
+static int adopt_entries(struct cfs_catalog *cat, const struct cfs_id *pack, uint64_t size,
+			 const struct cfs_pack_entry *entries, size_t count)
+{
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	_cleanup_buf_ struct cfs_buf marker = CFS_BUF_INIT;
+	char key[128], hex[CFS_ID_HEX_SIZE];
+
+	int e = cfs_catalog_batch_new(&b);
 	if (e < 0)
 		return e;
 	e = cfs_buf_append_le64(&marker, size);
 	for (size_t i = 0; i < count && e == 0; i++) {
-		struct cfs_blob_loc loc = {pack, entries[i].offset, entries[i].stored_len, entries[i].raw_len,
+		struct cfs_blob_loc loc = {*pack, entries[i].offset, entries[i].stored_len, entries[i].raw_len,
 					   entries[i].type, entries[i].codec, entries[i].dict};
 		cfs_catalog_batch_put_blob(b, &entries[i].id, &loc);
 		e = cfs_repo_entry_encode(&marker, &entries[i]);
@@ -800,81 +1094,172 @@ int cfs_repo_adopt_pack(struct cfs_repo *r, struct cfs_catalog *cat, const char 
 	if (e < 0)
 		return e;
 	struct cfs_pack_info info = {size, (uint32_t)count};
-	cfs_catalog_batch_put_pack(b, &pack, &info);
-	cfs_id_hex(&pack, hex);
+	cfs_catalog_batch_put_pack(b, pack, &info);
+	cfs_id_hex(pack, hex);
 	snprintf(key, sizeof(key), "pending/%s", hex);
 	cfs_catalog_batch_put_meta(b, key, marker.data, marker.len);
 	return cfs_catalog_commit(cat, b);
 }
 
-static int sync_pack_cb(const char *name, uint64_t size, void *ud)
+static int note_unreadable(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size, int error)
+{
+	struct repo_bad_pack *v = reallocarray(r->unreadable, r->n_unreadable + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	r->unreadable = v;
+	r->unreadable[r->n_unreadable++] = (struct repo_bad_pack){*pack, size, error};
+	return 0;
+}
+
+/* A listed pack: adopted from its header when the catalog does not know it
+ * (left by a killed run, written by another host that has not committed
+ * yet, or its index/ object is lost); compared with the size recorded
+ * when it does. */
+static int sync_listed_pack(struct sync_state *st, const struct repo_listed_pack *lp)
+{
+	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
+	struct cfs_repo *r = st->r;
+	struct cfs_pack_info info;
+	size_t count;
+	char name[96];
+
+	cfs_repo_pack_name(&lp->id, name, sizeof(name));
+	int e = cfs_catalog_pack_get(st->cat, &lp->id, &info);
+	if (e == 0 && info.size != lp->size) {
+		r->sync_stats.packs_damaged++;
+		log_warning("Pack %s in %s has %llu bytes, %llu recorded: it is damaged, and its blobs are not reused "
+			    "(a backup stores them again); run chronoctl check, then chronoctl repair",
+			    name, cfs_objstore_location(r->store), (unsigned long long)lp->size,
+			    (unsigned long long)info.size);
+		return cfs_idset_add(&r->bad_packs, &lp->id) < 0 ? -ENOMEM : 0;
+	}
+	if (e != -ENOENT)
+		return e;
+	e = cfs_repo_pack_header_read(r, &lp->id, lp->size, &entries, &count);
+	if (e == -ENOMEM)
+		return e;
+	if (e < 0) {
+		/* A writer will not add to a repository with packs it cannot
+		 * read (cfs_repo_open says so); readers go on without them. */
+		r->sync_stats.packs_bad++;
+		cfs_log_internal(r->writer ? CFS_LOG_ERROR : CFS_LOG_WARNING, e,
+				 "Cannot read the header of pack %s in %s: %m (its blobs are unknown to the catalog; "
+				 "chronoctl check names it, chronoctl repair removes it)",
+				 name, cfs_objstore_location(r->store));
+		return note_unreadable(r, &lp->id, lp->size, e);
+	}
+	e = adopt_entries(st->cat, &lp->id, lp->size, entries, count);
+	if (e == 0)
+		r->sync_stats.packs_adopted++;
+	return e;
+}
+
+/* A pack the catalog knows (from an index object, or an earlier run) that
+ * the store does not have: forgotten, so that its blobs are never
+ * deduplicated against (cfs_repo_blob_reusable() wants a known pack); a
+ * backup stores them again and the catalog then points to the new copy. */
+static int sweep_missing_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud)
 {
 	struct sync_state *st = ud;
-	struct cfs_pack_info info;
-	struct cfs_id pack;
-	if (pack_name_parse(name, &pack) < 0)
+	char name[96];
+	(void)info;
+	if (cfs_repo_listing_find(st->packs, pack))
 		return 0;
-	if (cfs_catalog_pack_get(st->cat, &pack, &info) == 0)
-		return 0;
-	/* A pack the catalog does not know: left by a killed run, written by
-	 * another host that has not committed yet, or one whose index/ object
-	 * is lost. Its header makes its blobs reusable and readable. A damaged
-	 * one is left for `check` to name. */
-	int e = cfs_repo_adopt_pack(st->r, st->cat, name, size);
-	if (e == 0) {
-		st->r->sync_stats.packs_adopted++;
-	} else {
-		st->r->sync_stats.packs_bad++;
-		(void)log_warning_errno(e, "Cannot read the header of pack %s in %s: %m (its blobs stay unknown to the "
-				     "catalog; chronoctl check names it)",
-				  name, cfs_objstore_location(st->r->store));
-	}
+	cfs_repo_pack_name(pack, name, sizeof(name));
+	gone_add(&st->gone_packs, name);
+	st->r->sync_stats.packs_missing++;
+	cfs_catalog_batch_delete_pack(st->b, pack);
 	return 0;
+}
+
+static void gone_format(const struct gone *g, const char *what, char *out, size_t outlen, size_t *used)
+{
+	if (!g->n)
+		return;
+	*used += (size_t)snprintf(out + *used, outlen - *used, "%s%llu %s (", *used ? ", " : "",
+				  (unsigned long long)g->n, what);
+	for (uint64_t i = 0; i < g->n && i < GONE_NAMES && *used < outlen; i++)
+		*used += (size_t)snprintf(out + *used, outlen - *used, "%s%s", i ? ", " : "", g->names[i]);
+	if (*used < outlen)
+		*used += (size_t)snprintf(out + *used, outlen - *used, "%s)", g->n > GONE_NAMES ? ", ..." : "");
+	if (*used > outlen)
+		*used = outlen;
+}
+
+/* Say once that the store lacks what the catalog or the index objects knew. */
+static void report_gone(struct sync_state *st)
+{
+	char what[1024] = "";
+	size_t used = 0;
+	gone_format(&st->gone_packs, "pack(s)", what, sizeof(what), &used);
+	gone_format(&st->gone_indexes, "index object(s)", what, sizeof(what), &used);
+	gone_format(&st->gone_snapshots, "snapshot(s)", what, sizeof(what), &used);
+	if (!used)
+		return;
+	log_warning("Repository %s no longer has objects that the local catalog (%s) or its index objects name: %s. "
+		    "It was rolled back or objects were deleted: blobs that were in missing packs are stored again "
+		    "when a backup meets them; run chronoctl check",
+		    cfs_objstore_location(st->r->store), st->r->cache_dir, what);
+}
+
+static int commit_batch(struct sync_state *st)
+{
+	return cfs_catalog_commit(st->cat, st->b);
 }
 
 static int sync_catalog_in(struct sync_state *st)
 {
-	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL, *b2 = NULL;
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	struct repo_pack_listing listing = {0};
 	struct cfs_repo *r = st->r;
 	struct cfs_catalog *cat = st->cat;
 	int e;
 
-	e = cfs_objstore_list(r->store, "index/", sync_index_cb, st);
-	if (e < 0)
-		return e;
 	e = cfs_catalog_batch_new(&b);
 	if (e < 0)
 		return e;
 	st->b = b;
-	e = cfs_objstore_list(r->store, "snapshots/", sync_snapshot_cb, st);
-	if (e < 0)
+	/* Packs: a writer looks every time (it reuses what killed runs left,
+	 * and dedups only against packs the store has); a reader the first
+	 * time it fills a catalog, so that a repository whose index/ objects
+	 * are lost still restores and mounts from a fresh cache. data/ is
+	 * listed first, so that index entries of packs the store does not
+	 * have never overwrite good locations. */
+	e = cfs_catalog_meta_get(cat, CFS_REPO_META_PACKS_SCANNED, &v);
+	if (e < 0 && e != -ENOENT)
 		return e;
-	e = cfs_catalog_snapshot_foreach(cat, drop_vanished_cb, st);
-	if (e < 0)
-		return e;
-	e = cfs_catalog_commit(cat, b);
-	if (e < 0)
-		return e;
-	/* Packs no index/ object covers: a writer looks every time (it reuses
-	 * what killed runs left); a reader the first time it fills a catalog,
-	 * so that a repository whose index/ objects are lost still restores
-	 * and mounts from a fresh cache. */
-	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
-	bool scanned = cfs_catalog_meta_get(cat, CFS_REPO_META_PACKS_SCANNED, &v) == 0;
+	bool scanned = e == 0;
 	if (r->writer || !scanned) {
-		e = cfs_objstore_list(r->store, "data/", sync_pack_cb, st);
-		if (e < 0)
-			return e;
+		st->packs = &listing;
+		e = cfs_repo_listing_fill(r, &listing);
 	}
-	if (!scanned) {
-		e = cfs_catalog_batch_new(&b2);
-		if (e < 0)
-			return e;
-		cfs_catalog_batch_put_meta(b2, CFS_REPO_META_PACKS_SCANNED, "", 0);
-		e = cfs_catalog_commit(cat, b2);
-		if (e < 0)
-			return e;
-	}
+	if (e == 0)
+		e = cfs_objstore_list(r->store, "index/", sync_index_cb, st);
+	if (e == 0)
+		e = cfs_catalog_meta_foreach(cat, "index/", drop_vanished_index_cb, st);
+	if (e == 0)
+		e = cfs_objstore_list(r->store, "snapshots/", sync_snapshot_cb, st);
+	if (e == 0)
+		e = cfs_catalog_snapshot_foreach(cat, drop_vanished_cb, st);
+	if (e == 0)
+		e = commit_batch(st);
+	for (size_t i = 0; e == 0 && st->packs && i < listing.n; i++)
+		e = sync_listed_pack(st, &listing.v[i]);
+	if (e == 0 && st->packs)
+		e = cfs_catalog_pack_foreach(cat, sweep_missing_cb, st);
+	if (e == 0 && !scanned)
+		cfs_catalog_batch_put_meta(b, CFS_REPO_META_PACKS_SCANNED, "", 0);
+	/* Lost data: trees found usable before may name it. */
+	if (e == 0 && (st->gone_packs.n || r->sync_stats.packs_damaged || r->n_unreadable))
+		e = cfs_repo_data_lost(r, cat, b);
+	if (e == 0)
+		e = commit_batch(st);
+	cfs_repo_listing_release(&listing);
+	st->packs = NULL;
+	if (e < 0)
+		return e;
+	report_gone(st);
 	/* Damaged index or snapshot objects do not stop an open: `check` names
 	 * them and reads go on for everything else. */
 	return 0;
@@ -882,15 +1267,80 @@ static int sync_catalog_in(struct sync_state *st)
 
 static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat)
 {
-	struct sync_state st = {r, cat, NULL, 0, 0, CFS_IDSET_INIT};
+	struct sync_state st = {.r = r, .cat = cat, .listed = CFS_IDSET_INIT, .indexes = CFS_IDSET_INIT};
 	int e = sync_catalog_in(&st);
 	cfs_idset_release(&st.listed);
+	cfs_idset_release(&st.indexes);
 	return e;
 }
 
 int cfs_repo_sync_catalog(struct cfs_repo *r)
 {
 	return sync_catalog(r, r->catalog);
+}
+
+/* ---- an unencrypted config over sealed objects ------------------------ */
+
+/* The plaintext magics objects of an unencrypted repository start with
+ * (frozen formats: chronofs-repository(5), pack.h, snapshot.h). Sealed
+ * bytes start with a random nonce instead. */
+static const struct {
+	const char *prefix;
+	const char *magic;
+} plain_magics[] = {
+	{"index/", CFS_PACK_INDEX_MAGIC},
+	{"dicts/", CFS_ZDICT_OBJECT_MAGIC},
+	{"snapshots/", "CFSSNAP\x01"},
+};
+#define PACK_HEADER_MAGIC "CFSPHDR\x01"
+
+struct sealed_state {
+	struct cfs_repo *r;
+	const char *magic; /* NULL: packs */
+	uint64_t n;
+};
+
+static int sealed_cb(const char *name, uint64_t size, void *ud)
+{
+	struct sealed_state *st = ud;
+	uint8_t b[8], trailer[CFS_PACK_TRAILER_SIZE];
+	uint64_t off = 0;
+	const char *magic = st->magic;
+	if (!magic) {
+		struct cfs_id pack;
+		uint32_t hdr_len;
+		/* A pack's trailer is plain in every repository: only the
+		 * header it points to is sealed or not. */
+		if (pack_name_parse(name, &pack) < 0 || size < CFS_PACK_TRAILER_SIZE ||
+		    cfs_objstore_get_range(st->r->store, name, size - CFS_PACK_TRAILER_SIZE, sizeof(trailer),
+					   trailer) < 0 ||
+		    cfs_pack_parse_trailer(trailer, sizeof(trailer), size, &hdr_len) < 0)
+			return 0; /* damaged, not sealed: check names it otherwise */
+		off = size - CFS_PACK_TRAILER_SIZE - hdr_len;
+		magic = PACK_HEADER_MAGIC;
+	}
+	int e = cfs_objstore_get_range(st->r->store, name, off, sizeof(b), b);
+	if (e == 0 && memcmp(b, magic, sizeof(b)) != 0)
+		st->n++;
+	return e == -ENOMEM ? e : 0;
+}
+
+int cfs_repo_count_sealed_looking(struct cfs_repo *r, uint64_t *ret)
+{
+	struct sealed_state st = {r, NULL, 0};
+	int e = 0;
+	*ret = 0;
+	if (r->config.encryption != CFS_ENC_NONE)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(plain_magics) && e == 0; i++) {
+		st.magic = plain_magics[i].magic;
+		e = cfs_objstore_list(r->store, plain_magics[i].prefix, sealed_cb, &st);
+	}
+	st.magic = NULL;
+	if (e == 0)
+		e = cfs_objstore_list(r->store, "data/", sealed_cb, &st);
+	*ret = st.n;
+	return e;
 }
 
 void cfs_repo_sync_stats(const struct cfs_repo *r, struct cfs_repo_sync_stats *ret)

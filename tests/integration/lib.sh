@@ -33,6 +33,8 @@
 #   repo_digest DIR        a listing of DIR with modes, sizes and sha256 of
 #                          every file, to prove that nothing changed
 #   dir_size DIR           du -sb DIR in bytes
+#   make_texts DIR FIRST N N small files of word text (400-1000 bytes) in DIR,
+#                          numbered from FIRST (food for a dictionary)
 #   track_pid / untrack_pid PID, cfs_bg NAME ARGS..., wait_rc PID (-> WAIT_RC)
 #
 # Mount helpers (tests of the chronofs FUSE daemon, t2xxx):
@@ -344,6 +346,24 @@ dir_size() {
 	du -sb "$1" | cut -f1
 }
 
+# make_texts DIR FIRST N: N small files of word text (400-1000 bytes) in
+# DIR, numbered from FIRST (f00000.txt ...): food for a dictionary.
+make_texts() {
+	mkdir -p "$1"
+	awk -v dir="$1" -v first="$2" -v n="$3" 'BEGIN {
+		split("config value return static struct buffer length error server client update delete insert select where order table index user group", w, " ")
+		srand(first + 7)
+		for (k = first; k < first + n; k++) {
+			f = sprintf("%s/f%05d.txt", dir, k)
+			want = 400 + int(rand() * 600)
+			s = sprintf("# file %d\n", k)
+			while (length(s) < want)
+				s = s w[1 + int(rand() * 20)] (rand() < 0.15 ? "\n" : " ")
+			printf "%s", s > f
+			close(f)
+		}
+	}'
+}
 # Creates a file of N bytes of random data.
 rand_file() {
 	head -c "$2" /dev/urandom >"$1"

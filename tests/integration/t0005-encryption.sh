@@ -87,6 +87,7 @@ assert_same_tree "$SRC" "$WORK/t$SRC"
 # search above could have found it.
 REPO=$WORK/repo-plain
 CACHE=$WORK/cache-plain
+PASSWORD= # a passphrase given to an unencrypted repository is refused
 ok cfs init --encryption none
 ok cfs snapshot create "$SRC"
 search "$REPO" "$M_CONTENT" ||

@@ -25,6 +25,8 @@ cp -a "$REPO" "$WORK/repo.orig"
 printf '\x00' | dd of="$REPO/config" bs=1 seek=12 conv=notrunc status=none
 printf 'second\n' >"$SRC/d/more.txt"
 expect_exit 1 cfs snapshot create "$SRC"
+expect_in "$ERR" "says it is not encrypted, but a passphrase was given"
+expect_exit 1 env -u CHRONOFS_PASSWORD CHRONOFS_REPO="$REPO" CHRONOFS_CACHE_DIR="$CACHE" "$CHRONOCTL" snapshot create "$SRC"
 expect_in "$ERR" "config was altered"
 # With the key files gone as well, the cache remembers the repository was
 # encrypted.

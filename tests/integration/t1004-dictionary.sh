@@ -15,23 +15,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 SRC=$WORK/src
-# N small files of word text (400-1000 bytes) in DIR, numbered from FIRST.
-make_texts() {
-	mkdir -p "$1"
-	awk -v dir="$1" -v first="$2" -v n="$3" 'BEGIN {
-		split("config value return static struct buffer length error server client update delete insert select where order table index user group", w, " ")
-		srand(first + 7)
-		for (k = first; k < first + n; k++) {
-			f = sprintf("%s/f%05d.txt", dir, k)
-			want = 400 + int(rand() * 600)
-			s = sprintf("# file %d\n", k)
-			while (length(s) < want)
-				s = s w[1 + int(rand() * 20)] (rand() < 0.15 ? "\n" : " ")
-			printf "%s", s > f
-			close(f)
-		}
-	}'
-}
 make_texts "$SRC/a" 0 2500
 
 ok cfs init

@@ -785,3 +785,39 @@ Test(catalog, options_file_shows_tuning, .init = setup, .fini = teardown)
 	free(text);
 	cfs_catalog_free(c);
 }
+
+/* RocksDB's error texts that a user can act on get their errno. */
+Test(catalog, error_texts_map_to_errno)
+{
+	cr_assert_eq(cfs_catalog_error_from_text("IO error: While appending to file: /c/000012.log: No space left on device",
+						 -EIO),
+		     -ENOSPC);
+	cr_assert_eq(cfs_catalog_error_from_text("IO error: While open a file for appending: /c/LOG: Read-only file system",
+						 -EIO),
+		     -EROFS);
+	cr_assert_eq(cfs_catalog_error_from_text("IO error: /c/x: Disk quota exceeded", -EIO), -EDQUOT);
+	cr_assert_eq(cfs_catalog_error_from_text("IO error: /c/x: Permission denied", -EIO), -EACCES);
+	cr_assert_eq(cfs_catalog_error_from_text("Corruption: block checksum mismatch", -EIO), -EIO);
+	cr_assert_eq(cfs_catalog_error_from_text(NULL, -EIO), -EIO);
+}
+
+/* Forgetting a blob and a pack (repair). */
+Test(catalog, delete_blob_and_pack, .init = setup, .fini = teardown)
+{
+	struct cfs_catalog *c = open_cat();
+	struct cfs_catalog_batch *b = NULL;
+	struct cfs_id id = make_id(1, 1), pack = make_id(2, 2);
+	struct cfs_blob_loc loc = make_loc(1), got;
+	struct cfs_pack_info info = {100, 1}, ginfo;
+	cr_assert_eq(cfs_catalog_batch_new(&b), 0);
+	cfs_catalog_batch_put_blob(b, &id, &loc);
+	cfs_catalog_batch_put_pack(b, &pack, &info);
+	cr_assert_eq(cfs_catalog_commit(c, b), 0);
+	cfs_catalog_batch_delete_blob(b, &id);
+	cfs_catalog_batch_delete_pack(b, &pack);
+	cr_assert_eq(cfs_catalog_commit(c, b), 0);
+	cr_assert_eq(cfs_catalog_blob_get(c, &id, &got), -ENOENT);
+	cr_assert_eq(cfs_catalog_pack_get(c, &pack, &ginfo), -ENOENT);
+	cfs_catalog_batch_free(b);
+	cfs_catalog_free(c);
+}

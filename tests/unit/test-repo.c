@@ -9,11 +9,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "chronofs/check.h"
 #include "chronofs/repo.h"
 #include "chronofs/util.h"
 #include "repo/repo-internal.h"
 
 static char tmp[256], repo_dir[300], cache_dir[300];
+static enum cfs_encryption repo_enc;
+
+/* The passphrase of the repository init_repo() made: none for an
+ * unencrypted one (a passphrase given to one is refused). */
+static const char *repo_pw(void)
+{
+	return repo_enc == CFS_ENC_NONE ? NULL : "secret";
+}
 
 static void setup(void)
 {
@@ -32,6 +41,7 @@ static void teardown(void)
 
 static void init_repo(enum cfs_encryption enc)
 {
+	repo_enc = enc;
 	struct cfs_repo_init_options o = {
 		.location = repo_dir,
 		.encryption = enc,
@@ -60,7 +70,7 @@ static int open_repo_with(const char *pw, const char *cache, bool writer, struct
 static struct cfs_repo *open_ok(bool writer)
 {
 	struct cfs_repo *r = NULL;
-	cr_assert_eq(open_repo_with("secret", cache_dir, writer, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), cache_dir, writer, &r), 0);
 	return r;
 }
 
@@ -70,6 +80,25 @@ static void fill(uint8_t *p, size_t n, uint32_t seed)
 		seed = seed * 1103515245u + 12345u;
 		p[i] = (uint8_t)(seed >> 16);
 	}
+}
+
+/* Commit a snapshot of the tree root (nodes entries), at a fixed time. */
+static void commit_root(struct cfs_repo *r, const struct cfs_id *root, uint64_t nodes, struct cfs_id *ret_id,
+			char *ret_name)
+{
+	struct cfs_snapshot s = {0};
+	s.time_ns = 1795579004000000000LL;
+	s.host = strdup("h");
+	s.tier = strdup("");
+	s.paths = calloc(1, sizeof(char *));
+	s.paths[0] = strdup("/x");
+	s.n_paths = 1;
+	s.root = *root;
+	s.root_nodes = nodes;
+	cr_assert_eq(cfs_repo_commit_snapshot(r, &s, ret_id), 0);
+	if (ret_name)
+		strcpy(ret_name, s.name);
+	cfs_snapshot_release(&s);
 }
 
 /* Commit a snapshot whose root tree holds one file with the given blobs. */
@@ -91,19 +120,9 @@ static void commit_with_blobs(struct cfs_repo *r, const struct cfs_id *ids, cons
 	e.n_extents = (uint32_t)n;
 	e.size = off;
 	cr_assert_eq(cfs_tree_add(&t, &e), 0);
-	struct cfs_snapshot s = {0};
-	s.time_ns = 1795579004000000000LL;
-	s.host = strdup("h");
-	s.tier = strdup("");
-	s.paths = calloc(1, sizeof(char *));
-	s.paths[0] = strdup("/x");
-	s.n_paths = 1;
-	cr_assert_eq(cfs_repo_put_tree(r, &t, NULL, &s.root, NULL), 0);
-	s.root_nodes = cfs_tree_node_count(&t);
-	cr_assert_eq(cfs_repo_commit_snapshot(r, &s, ret_id), 0);
-	if (ret_name)
-		strcpy(ret_name, s.name);
-	cfs_snapshot_release(&s);
+	struct cfs_id root;
+	cr_assert_eq(cfs_repo_put_tree(r, &t, NULL, &root, NULL), 0);
+	commit_root(r, &root, cfs_tree_node_count(&t), ret_id, ret_name);
 	cfs_tree_release(&t);
 }
 
@@ -187,7 +206,7 @@ Test(repo, dedup_and_roundtrip)
 	/* A fresh cache directory rebuilds everything from index/ and snapshots/. */
 	char other[400];
 	snprintf(other, sizeof(other), "%s/other-cache", tmp);
-	cr_assert_eq(open_repo_with("secret", other, false, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), other, false, &r), 0);
 	struct cfs_buf b = CFS_BUF_INIT;
 	cr_assert_eq(cfs_repo_get_blob(r, &id1, &b), 0);
 	cr_assert_eq(b.len, n);
@@ -271,7 +290,7 @@ Test(repo, crash_leaves_reusable_pack)
 	char dead_cache[400];
 	snprintf(dead_cache, sizeof(dead_cache), "%s/dead-cache", tmp);
 	struct cfs_repo *r = NULL;
-	cr_assert_eq(open_repo_with("secret", dead_cache, true, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), dead_cache, true, &r), 0);
 	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, n, &id, &added, NULL), 0);
 	cr_assert_eq(cfs_repo_flush(r), 0);
 	cfs_repo_free(r);
@@ -291,7 +310,7 @@ Test(repo, crash_leaves_reusable_pack)
 	 * cache (which never adopts packs) finds the blob. */
 	char reader_cache[400];
 	snprintf(reader_cache, sizeof(reader_cache), "%s/reader-cache", tmp);
-	cr_assert_eq(open_repo_with("secret", reader_cache, false, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), reader_cache, false, &r), 0);
 	struct cfs_buf b = CFS_BUF_INIT;
 	cr_assert_eq(cfs_repo_get_blob(r, &id, &b), 0);
 	cr_assert_eq(memcmp(b.data, a, n), 0);
@@ -335,7 +354,7 @@ Test(repo, index_objects_are_cut)
 
 	char reader_cache[400];
 	snprintf(reader_cache, sizeof(reader_cache), "%s/reader-cache", tmp);
-	cr_assert_eq(open_repo_with("secret", reader_cache, false, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), reader_cache, false, &r), 0);
 	struct cfs_buf b = CFS_BUF_INIT;
 	for (int k = 0; k < 2; k++) {
 		uint64_t want = k ? v - 1 : 0;
@@ -570,7 +589,7 @@ Test(repo, dictionary_trained_then_used)
 	 * and every pack verifies. */
 	char other[400];
 	snprintf(other, sizeof(other), "%s/other-cache", tmp);
-	cr_assert_eq(open_repo_with("secret", other, false, &r), 0);
+	cr_assert_eq(open_repo_with(repo_pw(), other, false, &r), 0);
 	check_small_texts(r, 0, FIRST + LATER, ids);
 	cr_assert_eq(cfs_repo_blob_loc(r, &ids[FIRST], &loc), 0);
 	cr_assert_eq(loc.codec, CFS_CODEC_ZSTD_DICT);
@@ -644,4 +663,192 @@ Test(repo, format1_repository_gets_no_dictionary)
 	put_small_texts(r, FIRST / 2, 1, ids);
 	r = cfs_repo_free(r);
 	cr_assert_eq(count_dicts(), 0);
+}
+
+/* A passphrase given to a repository whose config says "none" is refused
+ * before anything is read or written (the config is not authenticated). */
+Test(repo, passphrase_for_unencrypted_is_refused)
+{
+	init_repo(CFS_ENC_NONE);
+	struct cfs_repo *r = NULL;
+	cr_assert_eq(open_repo_with("secret", cache_dir, true, &r), -EKEYREVOKED);
+	cr_assert_eq(open_repo_with("secret", cache_dir, false, &r), -EKEYREVOKED);
+	cr_assert_eq(open_repo_with(NULL, cache_dir, true, &r), 0);
+	cfs_repo_free(r);
+}
+
+/* Dedup reuses a blob only while its pack is in the store with the size
+ * recorded: a deleted or truncated pack's blobs are stored again, and the
+ * catalog then points to the new copy. */
+static void lost_pack_is_not_reused(const char *how)
+{
+	init_repo(CFS_ENC_AES256GCM);
+	struct cfs_repo *r = open_ok(true);
+	size_t n = 200000;
+	uint8_t *a = malloc(n);
+	fill(a, n, 7);
+	struct cfs_id id, sid;
+	struct cfs_blob_loc before, after;
+	bool added;
+	uint32_t len = (uint32_t)n;
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, n, &id, &added, NULL), 0);
+	commit_with_blobs(r, &id, &len, 1, &sid, NULL);
+	cr_assert_eq(cfs_repo_blob_state(r, &id, &before), CFS_BLOB_USABLE);
+	r = cfs_repo_free(r);
+
+	char path[600], cmd[700];
+	data_pack_path(path, sizeof(path));
+	if (strcmp(how, "delete") == 0)
+		snprintf(cmd, sizeof(cmd), "rm -f '%s'", path);
+	else
+		snprintf(cmd, sizeof(cmd), "truncate -s 1000 '%s'", path);
+	cr_assert_eq(system(cmd), 0);
+
+	r = open_ok(true);
+	int st = cfs_repo_blob_state(r, &id, NULL);
+	cr_assert(st == CFS_BLOB_PACK_MISSING || st == CFS_BLOB_PACK_DAMAGED, "state %d", st);
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, n, &id, &added, NULL), 0);
+	cr_assert(added, "a blob whose pack is %sd must be stored again", how);
+	cr_assert_eq(cfs_repo_flush(r), 0);
+	cr_assert_eq(cfs_repo_blob_state(r, &id, &after), CFS_BLOB_USABLE);
+	cr_assert_neq(memcmp(&before.pack, &after.pack, sizeof(before.pack)), 0);
+	struct cfs_buf b = CFS_BUF_INIT;
+	cr_assert_eq(cfs_repo_get_blob(r, &id, &b), 0);
+	cr_assert_eq(memcmp(b.data, a, n), 0);
+	cfs_buf_release(&b);
+	cfs_repo_free(r);
+	free(a);
+}
+
+Test(repo, deleted_pack_is_not_reused) { lost_pack_is_not_reused("delete"); }
+Test(repo, truncated_pack_is_not_reused) { lost_pack_is_not_reused("truncate"); }
+
+/* Two writers (two caches) in one second: the second does not know the
+ * first's snapshot, the names/ reservation gives it the next form; a name
+ * held by two snapshots (an older version wrote them) never resolves. */
+Test(repo, names_are_reserved_in_the_store)
+{
+	init_repo(CFS_ENC_AES256GCM);
+	char other[400], hidden[700], cmd[1600], hex[CFS_ID_HEX_SIZE];
+	char n1[80], n2[80];
+	struct cfs_id s1, s2;
+	struct cfs_repo *r = open_ok(true);
+	commit_with_blobs(r, NULL, NULL, 0, &s1, n1);
+	r = cfs_repo_free(r);
+	cr_assert_str_eq(n1, "2026-11-25T03:56:44Z");
+
+	cfs_id_hex(&s1, hex);
+	snprintf(hidden, sizeof(hidden), "%s/hidden", tmp);
+	snprintf(cmd, sizeof(cmd), "mv '%s/snapshots/%s' '%s'", repo_dir, hex, hidden);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(other, sizeof(other), "%s/other-cache", tmp);
+	cr_assert_eq(open_repo_with(repo_pw(), other, true, &r), 0);
+	commit_with_blobs(r, NULL, NULL, 0, &s2, n2);
+	r = cfs_repo_free(r);
+	cr_assert_str_eq(n2, "2026-11-25T03:56:44.000Z");
+	snprintf(cmd, sizeof(cmd), "mv '%s' '%s/snapshots/%s'", hidden, repo_dir, hex);
+	cr_assert_eq(system(cmd), 0);
+
+	/* The names/ object verifies and holds the snapshot id. */
+	snprintf(cmd, sizeof(cmd), "test $(ls '%s/names' | wc -l) = 2", repo_dir);
+	cr_assert_eq(system(cmd), 0);
+
+	/* Duplicates made without names/ (an older version). */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/names' && mv '%s/snapshots/%s' '%s'", repo_dir, repo_dir, hex, hidden);
+	cr_assert_eq(system(cmd), 0);
+	char third[400], n3[80];
+	struct cfs_id s3;
+	snprintf(third, sizeof(third), "%s/third-cache", tmp);
+	cr_assert_eq(open_repo_with(repo_pw(), third, true, &r), 0);
+	/* This cache knows the millisecond snapshot but not the other: it
+	 * takes the bare name (another manifest: one with a blob). */
+	struct cfs_id bid;
+	uint32_t blen = 5;
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, "third", 5, &bid, NULL, NULL), 0);
+	commit_with_blobs(r, &bid, &blen, 1, &s3, n3);
+	r = cfs_repo_free(r);
+	cr_assert_str_eq(n3, "2026-11-25T03:56:44Z");
+	snprintf(cmd, sizeof(cmd), "mv '%s' '%s/snapshots/%s'", hidden, repo_dir, hex);
+	cr_assert_eq(system(cmd), 0);
+	r = open_ok(false);
+	cr_assert_eq(cfs_repo_find_snapshot(r, "2026-11-25T03:56:44Z", NULL, NULL), -ENOTUNIQ);
+	struct cfs_id got;
+	cr_assert_eq(cfs_repo_find_snapshot(r, "2026-11-25T03:56:44.000Z", NULL, &got), 0);
+	cr_assert_eq(memcmp(&got, &s2, sizeof(got)), 0);
+	cfs_repo_free(r);
+}
+
+/*
+ * check walks a tree of any depth: 3000 nested directories (a path of
+ * 15,000 bytes; the old recursive walk used 8 KiB of stack per level and
+ * crashed), with a file at the bottom whose blob is not in the repository:
+ * one problem, named with its path.
+ */
+Test(repo, check_walks_deep_trees)
+{
+	enum { DEPTH = 3000 };
+	init_repo(CFS_ENC_NONE);
+	struct cfs_repo *r = open_ok(true);
+	struct cfs_id id, missing;
+	uint64_t nodes = 0;
+	memset(missing.b, 0x5a, sizeof(missing.b));
+	for (int level = DEPTH; level >= 0; level--) {
+		struct cfs_tree t = CFS_TREE_INIT;
+		struct cfs_tree_entry e = {0};
+		char name[8];
+		snprintf(name, sizeof(name), level == DEPTH ? "file" : "dddd");
+		e.name = (uint8_t *)strdup(name);
+		e.name_len = 4;
+		e.mode = 0755;
+		if (level == DEPTH) {
+			e.type = CFS_FT_REG;
+			e.size = 10;
+			e.extents = calloc(1, sizeof(*e.extents));
+			e.extents[0] = (struct cfs_extent){0, 10, missing};
+			e.n_extents = 1;
+		} else {
+			e.type = CFS_FT_DIR;
+			e.subtree = id;
+			e.subtree_nodes = nodes;
+		}
+		cr_assert_eq(cfs_tree_add(&t, &e), 0);
+		nodes = cfs_tree_node_count(&t);
+		cr_assert_eq(cfs_repo_put_tree(r, &t, NULL, &id, NULL), 0);
+		cfs_tree_release(&t);
+	}
+	commit_root(r, &id, nodes, NULL, NULL);
+	r = cfs_repo_free(r);
+
+	/* The report goes to stderr: catch it. */
+	char log[400];
+	snprintf(log, sizeof(log), "%s/check.log", tmp);
+	fflush(stderr);
+	int saved = dup(2);
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	dup2(fd, 2);
+	close(fd);
+	r = open_ok(false);
+	struct cfs_check_options o = {0};
+	struct cfs_check_result res;
+	int e = cfs_check_run(r, &o, &res);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	cr_assert_eq(e, 0);
+	cr_assert_eq(res.problems, 1);
+	cr_assert_eq(res.trees, DEPTH + 1);
+	cfs_repo_free(r);
+
+	struct cfs_buf b = CFS_BUF_INIT;
+	size_t n;
+	char *text = NULL;
+	cr_assert_eq(cfs_read_file(log, false, &text, &n), 0);
+	char *p = strstr(text, "/dddd/dddd");
+	cr_assert_not_null(p, "%s", text);
+	/* The logger cuts a line at 4 KiB: the path fills it. */
+	size_t plen = strcspn(p, " \n");
+	cr_assert_gt(plen, 4000, "path of %zu bytes reported", plen);
+	free(text);
+	cfs_buf_release(&b);
 }

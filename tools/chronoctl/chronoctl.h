@@ -52,13 +52,28 @@ int handle_global_option(int c, const char *arg);
 int get_password(bool confirm, char **ret, size_t *ret_len);
 /* Open the repository named by the global options, with clear messages. */
 int open_repo(bool writer, struct cfs_repo **ret);
-/* The same, throwing the local catalog away first (writer only). */
+/* The same, throwing the local catalog away first (writer only; packs
+ * that cannot be read do not stop it). */
 int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret);
+enum open_flags {
+	OPEN_REBUILD_CATALOG = (1 << 0),
+	OPEN_ALLOW_DAMAGED = (1 << 1), /* cfs_repo_open_options.allow_damaged */
+};
+int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret);
 /* Options of a verb that has few of its own: the global ones, --help,
  * and --json when json is not NULL; then exactly nargs operands (from
  * optind; nargs < 0: the verb checks them). 1 when help was printed (the
  * verb returns 0), 0 to go on, < 0 on bad usage (usage printed). */
 int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs);
+/* The same with up to VERB_FLAGS_MAX boolean flags of the verb's own
+ * ("--read-data" sets *value). */
+struct verb_flag {
+	const char *name;
+	bool *value;
+};
+#define VERB_FLAGS_MAX 4
+int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const struct verb_flag *flags, size_t nflags,
+		       int nargs);
 /* A verb with verbs of its own ("snapshot create", "catalog rebuild"):
  * run the one argv[1] names with argv + 1. */
 struct subverb {
@@ -76,3 +91,4 @@ int cmd_restore(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_catalog(int argc, char **argv);
 int cmd_upgrade(int argc, char **argv);
+int cmd_repair(int argc, char **argv);

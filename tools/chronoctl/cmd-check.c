@@ -18,39 +18,13 @@ static void usage(FILE *f)
 
 int cmd_check(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		GLOBAL_LONG_OPTIONS,
-		{"read-data", no_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{},
-	};
 	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
 	struct cfs_check_options o = {.interrupted = &g_interrupted};
 	struct cfs_check_result res;
-	int c, e;
-
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-		if ((e = handle_global_option(c, optarg)) != 0) {
-			if (e < 0)
-				return e;
-			continue;
-		}
-		switch (c) {
-		case 'r':
-			o.read_data = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return -EINVAL;
-	}
+	const struct verb_flag flags[] = {{"read-data", &o.read_data}};
+	int e = parse_flag_options(argc, argv, usage, flags, ARRAY_SIZE(flags), 0);
+	if (e != 0)
+		return e < 0 ? e : 0;
 	e = open_repo(false, &r);
 	if (e < 0)
 		return e;

@@ -44,7 +44,7 @@ int cmd_restore(int argc, char **argv)
 	if (e == -ENOENT)
 		return log_error_errno(e, "No snapshot \"%s\"", spec);
 	if (e == -ENOTUNIQ)
-		return log_error_errno(e, "Snapshot id prefix \"%s\" is ambiguous", spec);
+		return e; /* the matches are named */
 	if (e < 0)
 		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
 	e = cfs_restore_run(r, &s, path, target, &g_interrupted, &st);

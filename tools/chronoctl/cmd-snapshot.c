@@ -459,7 +459,7 @@ static int verb_show(int argc, char **argv)
 		return log_error_errno(e, "No snapshot \"%s\" (use a name from `snapshot list`, an id prefix, or latest)",
 				       spec);
 	if (e == -ENOTUNIQ)
-		return log_error_errno(e, "Snapshot id prefix \"%s\" is ambiguous: give more digits", spec);
+		return e; /* the matches are named */
 	if (e < 0)
 		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
 	if (json) {

@@ -10,7 +10,7 @@ int get_password(bool confirm, char **ret, size_t *ret_len)
 	return cli_get_password(g_opts.password_file, confirm, ret, ret_len);
 }
 
-int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret)
+int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
 {
 	struct cfs_repo_open_options o = {
 		.location = cli_repo_location(g_opts.repo),
@@ -18,10 +18,17 @@ int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret)
 		.lock_wait_sec = g_opts.lock_wait_sec,
 		.writer = writer,
 		.store = &g_opts.store,
-		.rebuild_catalog = rebuild_catalog,
+		.rebuild_catalog = flags & OPEN_REBUILD_CATALOG,
 		.disk_cache_bytes = g_opts.disk_cache_bytes,
+		.allow_damaged = flags & OPEN_ALLOW_DAMAGED,
 	};
 	return cli_open_repo(&o, g_opts.password_file, ret);
+}
+
+int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret)
+{
+	/* A rebuild reads what it can and says what it could not. */
+	return open_repo_flags(writer, rebuild_catalog ? OPEN_REBUILD_CATALOG | OPEN_ALLOW_DAMAGED : 0, ret);
 }
 
 int open_repo(bool writer, struct cfs_repo **ret)
@@ -29,23 +36,28 @@ int open_repo(bool writer, struct cfs_repo **ret)
 	return open_repo_with(writer, false, ret);
 }
 
-int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs)
+int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const struct verb_flag *flags, size_t nflags,
+		       int nargs)
 {
-	static const struct option opts[] = {
-		GLOBAL_LONG_OPTIONS,
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{},
-	};
+	/* The global options, the verb's flags (values 1..nflags), --help. */
+	static const struct option global[] = {GLOBAL_LONG_OPTIONS};
+	struct option opts[ARRAY_SIZE(global) + VERB_FLAGS_MAX + 2];
 	int c, e;
+	if (nflags > VERB_FLAGS_MAX)
+		return -EINVAL;
+	memcpy(opts, global, sizeof(global));
+	for (size_t i = 0; i < nflags; i++)
+		opts[ARRAY_SIZE(global) + i] = (struct option){flags[i].name, no_argument, NULL, (int)i + 1};
+	opts[ARRAY_SIZE(global) + nflags] = (struct option){"help", no_argument, NULL, 'h'};
+	opts[ARRAY_SIZE(global) + nflags + 1] = (struct option){0};
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
 		if ((e = handle_global_option(c, optarg)) != 0) {
 			if (e < 0)
 				return e;
 			continue;
 		}
-		if (c == 'j' && json) {
-			*json = true;
+		if (c >= 1 && (size_t)c <= nflags) {
+			*flags[c - 1].value = true;
 			continue;
 		}
 		if (c == 'h') {
@@ -60,6 +72,12 @@ int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *js
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs)
+{
+	const struct verb_flag f = {"json", json};
+	return parse_flag_options(argc, argv, usage, &f, json ? 1 : 0, nargs);
 }
 
 int dispatch_subverb(const char *verb, int argc, char **argv, const struct subverb *v, size_t n,

@@ -31,6 +31,7 @@ void usage_main(FILE *f)
 	      "  snapshot show SNAP [--json]              show one snapshot (name, id prefix, latest)\n"
 	      "  restore SNAP[:PATH] TARGET               restore a snapshot or one path under TARGET\n"
 	      "  check [--read-data]                      verify the repository\n"
+	      "  repair [--dry-run] [--read-data]         salvage what a damaged repository still has\n"
 	      "  catalog rebuild                          rebuild the local catalog from the store alone\n"
 	      "  upgrade                                  raise the repository to this release's format\n"
 	      "\n"
@@ -99,6 +100,7 @@ static const struct {
 	{"snapshot", cmd_snapshot},
 	{"restore", cmd_restore},
 	{"check", cmd_check},
+	{"repair", cmd_repair},
 	{"catalog", cmd_catalog},
 	{"upgrade", cmd_upgrade},
 };

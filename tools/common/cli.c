@@ -87,6 +87,15 @@ const char *cli_repo_location(const char *given)
 	return e && *e ? e : NULL;
 }
 
+/* A passphrase the user configured (a file or the environment), as opposed
+ * to one only a prompt could give. An empty CHRONOFS_PASSWORD counts as
+ * unset; an empty file name is an error cli_get_password() reports. */
+static bool password_configured(const char *password_file)
+{
+	const char *env = getenv("CHRONOFS_PASSWORD");
+	return password_file || getenv("CHRONOFS_PASSWORD_FILE") || (env && *env);
+}
+
 int cli_open_repo(const struct cfs_repo_open_options *opts, const char *password_file, struct cfs_repo **ret)
 {
 	_cleanup_free_ char *pw = NULL;
@@ -96,8 +105,17 @@ int cli_open_repo(const struct cfs_repo_open_options *opts, const char *password
 	if (!opts->location)
 		return log_error_errno(-EINVAL, "No repository given: use --repo PATH or set CHRONOFS_REPO");
 	struct cfs_repo_open_options o = *opts;
-	/* Try without a passphrase first only for unencrypted repositories:
-	 * asking for one that is not needed would confuse. */
+	/* A configured passphrase goes in from the start: the repository's
+	 * config is not authenticated, so it must not be what decides
+	 * whether the passphrase is used (it would be what an attacker
+	 * flips). Only the prompt waits until the repository asks. */
+	if (!o.password && password_configured(password_file)) {
+		r = cli_get_password(password_file, false, &pw, &pw_len);
+		if (r < 0)
+			return r;
+		o.password = pw;
+		o.password_len = pw_len;
+	}
 	r = cfs_repo_open(&o, ret);
 	if (r == -ENOKEY && !o.password) {
 		r = cli_get_password(password_file, false, &pw, &pw_len);
@@ -109,12 +127,31 @@ int cli_open_repo(const struct cfs_repo_open_options *opts, const char *password
 	}
 	if (pw)
 		explicit_bzero(pw, pw_len);
+	if (r == -ENOSPC || r == -EDQUOT || r == -EROFS) {
+		_cleanup_free_ char *dflt = NULL;
+		const char *dir = o.cache_dir;
+		if (!dir && cfs_repo_default_cache_dir(&dflt) == 0)
+			dir = dflt;
+		return log_error_errno(r, "Repository %s: cannot write its local catalog under %s: %m (make room there, "
+					  "or use another --cache-dir)",
+				       o.location, dir ? dir : "the cache directory");
+	}
 	return r == 0 ? 0 : cli_open_error(o.location, r, o.lock_wait_sec);
 }
 
 int cli_open_error(const char *loc, int r, int lock_wait_sec)
 {
 	switch (r) {
+	case -EKEYREVOKED:
+		return log_error_errno(r, "Repository %s says it is not encrypted, but a passphrase was given "
+					  "(CHRONOFS_PASSWORD, CHRONOFS_PASSWORD_FILE or --password-file). Its config is not "
+					  "authenticated and may have been altered: refusing to use it. For a repository that "
+					  "really is unencrypted, give no passphrase",
+				       loc);
+	case -EUCLEAN:
+		return log_error_errno(r, "Repository %s has packs that cannot be read (named above); nothing was "
+					  "written. Run chronoctl check, then chronoctl repair",
+				       loc);
 	case 0:
 		return 0;
 	case -EACCES:

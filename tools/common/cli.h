@@ -21,9 +21,12 @@ int cli_get_password(const char *password_file, bool confirm, char **ret, size_t
 const char *cli_repo_location(const char *given);
 
 /*
- * Open the repository o describes, asking for a passphrase only when it is
- * encrypted and o->password is NULL (from password_file, the environment
- * or the terminal); every failure is logged with a message for people.
+ * Open the repository o describes. A passphrase configured by
+ * password_file, $CHRONOFS_PASSWORD_FILE or a non-empty $CHRONOFS_PASSWORD
+ * is passed in from the start (a repository whose config says "not
+ * encrypted" is then refused); the terminal is asked only when the
+ * repository turns out to be encrypted and none is configured. Every
+ * failure is logged with a message for people.
  */
 int cli_open_repo(const struct cfs_repo_open_options *o, const char *password_file, struct cfs_repo **ret);
 
