@@ -79,7 +79,8 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 		goto out_snaps;
 	}
 	if (e == -ENOTUNIQ && o->snapshot) {
-		log_error("Snapshot id prefix \"%s\" is ambiguous: give more digits or the name", o->snapshot);
+		log_error("Snapshot \"%s\" names more than one snapshot (listed above): give its id, or more digits of it",
+			  o->snapshot);
 		goto out_snaps;
 	}
 	if (e < 0) {
