@@ -154,10 +154,11 @@ static bool has_url_scheme(const char *s)
 	return strncmp(s + i, "://", 3) == 0;
 }
 
+/* *ret_local: whether it is a local directory (its location is the path). */
 static int open_backend(const char *location, bool create, const struct cfs_objstore_options *o,
-			struct cfs_objstore **ret)
+			struct cfs_objstore **ret, bool *ret_local)
 {
-
+	*ret_local = false;
 	if (strcmp(location, "mem:") == 0)
 		return cfs_objstore_mem_new(ret);
 	/* "mem:anything" is almost certainly a typo, not a directory name. */
@@ -178,10 +179,12 @@ static int open_backend(const char *location, bool create, const struct cfs_objs
 		r = percent_decode(rest, &path);
 		if (r < 0)
 			return r;
+		*ret_local = true;
 		return cfs_objstore_local_new(path, create, ret);
 	}
 	if (has_url_scheme(location))
 		return -EINVAL;
+	*ret_local = true;
 	return cfs_objstore_local_new(location, create, ret);
 }
 
@@ -195,10 +198,17 @@ int cfs_objstore_open_with(const char *location, bool create, const struct cfs_o
 		o = &defaults;
 	if (o->transfers > CFS_OBJSTORE_TRANSFERS_MAX)
 		return -EINVAL;
-	int r = open_backend(location, create, o, ret);
+	bool local;
+	int r = open_backend(location, create, o, ret, &local);
 	if (r < 0)
 		return r;
 	struct cfs_objstore *s = *ret;
+	/* Tests only: a fault-injecting wrapper, when asked for. */
+	r = cfs_objstore_faulty_from_env(s, local);
+	if (r < 0) {
+		*ret = cfs_objstore_free(s);
+		return r;
+	}
 	if (o->transfers)
 		s->transfers = o->transfers;
 	if (!s->ops->limits_itself) {
