@@ -586,7 +586,7 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 	snprintf(name, sizeof(name), "snapshots/%s", hex);
 	e = cfs_objstore_put(r->store, name, sealed.data, sealed.len);
 	if (e < 0)
-		return e;
+		return log_error_errno(e, "Cannot store %s in %s: %m", name, cfs_objstore_location(r->store));
 
 	/* Step 2c: the local catalog learns it in one atomic batch. */
 	cfs_catalog_batch_put_snapshot(b, &id, man.data, man.len);
