@@ -9,7 +9,10 @@
  * a backend, so backends may assume a name is a non-empty, relative,
  * '/'-separated path of at most CFS_OBJSTORE_NAME_MAX bytes whose components
  * are non-empty, not "." or "..", at most CFS_OBJSTORE_COMPONENT_MAX bytes and
- * do not start with the reserved CFS_OBJSTORE_TMP_PREFIX.
+ * do not start with the reserved CFS_OBJSTORE_TMP_PREFIX. After every put,
+ * put_new and upload_commit that returned 0 the wrappers call head on the
+ * name and compare the size with what was written (objstore.h), so head
+ * must see a put that has returned (read-after-write consistency).
  *
  * Every callback returns 0 (or, for list, the callback's non-zero value) on
  * success and a negative errno on failure; out-parameters are written only on

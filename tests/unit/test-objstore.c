@@ -336,7 +336,10 @@ static void *thread_main(void *p)
 
 	for (int i = 0; i < 50; i++) {
 		snprintf(name, sizeof(name), "data/%02d/t%d-%d", i % 8, a->id, i);
-		snprintf(body, sizeof(body), "thread %d object %d", a->id, i);
+		/* One length for every body: a put checks the size it left
+		 * (objstore.c), and callers never put bytes of another size
+		 * under a name another thread is putting. */
+		snprintf(body, sizeof(body), "thread %d object %02d", a->id, i);
 		if (cfs_objstore_put(a->s, name, body, strlen(body)) < 0)
 			a->failures++;
 		/* Everyone also hammers one shared name. */
@@ -1360,6 +1363,53 @@ Test(objstore_faulty, trace, .init = setup, .fini = teardown)
 	}
 	cr_assert_null(fgets(line, sizeof(line), f), "extra trace line: %s", line);
 	fclose(f);
+}
+
+/*
+ * What objstore.c makes of a store that keeps only part of an object and
+ * says it kept it all: a put, put_new or buffered commit stores it again
+ * (the bytes are at hand) and fails with -EIO if that is short too; a
+ * streamed commit removes what the store kept and fails.
+ */
+static void check_short_puts(struct cfs_objstore *(*open_fn)(void), bool streams)
+{
+	struct cfs_objstore_upload *u = NULL;
+	struct collected c;
+	{
+		_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_fn();
+		cr_assert_eq(cfs_objstore_faulty_arm(s, "short@1,short@3,short@5", NULL, 0), 0);
+		cr_assert_eq(cfs_objstore_put(s, "index/a", "twelve bytes", 12), 0);
+		expect_content(s, "index/a", "twelve bytes");
+		cr_assert_eq(cfs_objstore_put_new(s, "locks/b", "lock body", 9), 0);
+		expect_content(s, "locks/b", "lock body");
+		cr_assert_eq(cfs_objstore_upload_begin(s, &u), 0);
+		cr_assert_eq(cfs_objstore_upload_append(u, "pack bytes", 10), 0);
+		int r = cfs_objstore_upload_commit(u, "data/cc/c");
+		u = cfs_objstore_upload_free(u);
+		if (streams) {
+			cr_assert_eq(r, -EIO);
+			cr_assert_eq(list_count(s, "data/", &c), 0, "the short pack was left");
+		} else {
+			cr_assert_eq(r, 0);
+			expect_content(s, "data/cc/c", "pack bytes");
+		}
+	}
+	{
+		/* Short twice in a row: given up. */
+		_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_fn();
+		cr_assert_eq(cfs_objstore_faulty_arm(s, "short@1,short@2", NULL, 0), 0);
+		cr_assert_eq(cfs_objstore_put(s, "index/a", "twelve bytes", 12), -EIO);
+	}
+}
+
+Test(objstore_faulty, short_puts_are_caught_mem, .init = setup, .fini = teardown)
+{
+	check_short_puts(open_mem, false);
+}
+
+Test(objstore_faulty, short_puts_are_caught_local, .init = setup, .fini = teardown)
+{
+	check_short_puts(open_local, true);
 }
 
 /*
