@@ -43,10 +43,14 @@
  *                   it), fsynced, never renamed. Other backends: powerloss.
  *   torn@N          a prefix (n / 2 bytes) becomes visible under the name,
  *                   then power loss: a store without atomic puts.
- * trace=PATH appends one line per counted operation to PATH:
- *   "<n> <put|put_new|commit|delete> <name> <bytes> <kind or ->\n"
- * (O_APPEND, one write(2) per line), so a test can count the operations of
- * a clean run and tell which object the Nth one was.
+ * trace=PATH appends one line per counted operation to PATH when it ends:
+ *   "<n> <put|put_new|commit|delete> <name> <bytes> <kind or -> <result>\n"
+ * with the result 0 or a negative errno, or "lost" for the operation the
+ * power went in (O_APPEND, one write(2) per line). A test counts the
+ * operations of a clean run with it, tells which object the Nth one was,
+ * and which ones had ended before the power went: with several threads
+ * (S3 writes four packs at once) operations before the Nth may still have
+ * been in flight, and they have no line.
  *
  * Durability modelled: an operation that returned is durable (the local
  * backend fsyncs the file and its directory before returning, S3 answers
@@ -176,36 +180,49 @@ static int parse_spec(struct faulty *f, const char *spec)
 	return 0;
 }
 
-static void trace(struct faulty *f, uint64_t n, enum faulty_op op, const char *name, size_t bytes,
-		  enum faulty_kind kind)
-{
-	char line[CFS_OBJSTORE_NAME_MAX + 96];
-	if (f->trace_fd < 0)
-		return;
-	int len = snprintf(line, sizeof(line), "%llu %s %s %zu %s\n", (unsigned long long)n, op_names[op], name,
-			   bytes, kind_names[kind]);
-	if (len > 0)
-		(void)cfs_write_all(f->trace_fd, line, CFS_MIN((size_t)len, sizeof(line) - 1));
-}
+/* One counted operation, for the fault and the trace. */
+struct faulty_call {
+	uint64_t n;
+	enum faulty_op op;
+	const char *name;
+	size_t bytes;
+	enum faulty_kind kind; /* armed for it, or FAULTY_NONE */
+	bool lost;             /* the power went in it: traced already */
+};
 
-/* Count one mutating operation: the fault armed for it, or FAULTY_NONE. */
-static enum faulty_kind next_op(struct faulty *f, enum faulty_op op, const char *name, size_t bytes)
+/* Count one mutating operation: its number and the fault armed for it. */
+static struct faulty_call next_op(struct faulty *f, enum faulty_op op, const char *name, size_t bytes)
 {
-	uint64_t n = atomic_fetch_add(&f->count, 1) + 1;
-	enum faulty_kind kind = FAULTY_NONE;
+	struct faulty_call c = {atomic_fetch_add(&f->count, 1) + 1, op, name, bytes, FAULTY_NONE, false};
 	for (size_t i = 0; i < f->n_items; i++)
-		if (f->items[i].n == n) {
-			kind = f->items[i].kind;
+		if (f->items[i].n == c.n) {
+			c.kind = f->items[i].kind;
 			break;
 		}
-	trace(f, n, op, name, bytes, kind);
-	return kind;
+	return c;
 }
 
-/* The power goes: the process ends here (or, for unit tests, everything
- * after this returns -ECANCELED). */
-static int power_off(struct faulty *f)
+/* The operation has ended with r (or, result "lost", the power went):
+ * its trace line, unless power_off wrote it. Returns r. */
+static int trace(struct faulty *f, const struct faulty_call *c, int r, bool lost)
 {
+	char line[CFS_OBJSTORE_NAME_MAX + 128], result[16];
+	if (f->trace_fd < 0 || (c->lost && !lost))
+		return r;
+	snprintf(result, sizeof(result), "%d", r);
+	int len = snprintf(line, sizeof(line), "%llu %s %s %zu %s %s\n", (unsigned long long)c->n, op_names[c->op],
+			   c->name, c->bytes, kind_names[c->kind], lost ? "lost" : result);
+	if (len > 0)
+		(void)cfs_write_all(f->trace_fd, line, CFS_MIN((size_t)len, sizeof(line) - 1));
+	return r;
+}
+
+/* The power goes during c: the process ends here (or, for unit tests,
+ * everything after this returns -ECANCELED). */
+static int power_off(struct faulty *f, struct faulty_call *c)
+{
+	trace(f, c, 0, true);
+	c->lost = true;
 	if (!f->no_exit)
 		_exit(CFS_FAULT_CRASH_STATUS);
 	atomic_store(&f->dead, true);
@@ -249,40 +266,40 @@ static int inner_put(struct faulty *f, enum faulty_op op, const char *name, cons
 }
 
 /*
- * Apply kind to a put-like operation (put, put_new, or a commit whose bytes
- * are p/n). Returns 1 when the operation should go on normally, else its
- * result.
+ * Apply c's fault to a put-like operation (put, put_new, or a commit whose
+ * bytes are p/n). Returns 1 when the operation should go on normally, else
+ * its result.
  */
-static int inject_put(struct faulty *f, enum faulty_kind kind, enum faulty_op op, const char *name, const void *p,
-		      size_t n)
+static int inject_put(struct faulty *f, struct faulty_call *c, const void *p, size_t n)
 {
-	switch (kind) {
+	switch (c->kind) {
 	case FAULTY_NONE:
 		return 1;
 	case FAULTY_FAIL:
 		return -EIO;
 	case FAULTY_SHORT:
-		return inner_put(f, op, name, p, n / 2);
+		return inner_put(f, c->op, c->name, p, n / 2);
 	case FAULTY_POWERLOSS:
-		return power_off(f);
+		return power_off(f, c);
 	case FAULTY_POWERLOSS_TMP:
 		if (f->local_root) {
-			const char *slash = strrchr(name, '/');
+			const char *slash = strrchr(c->name, '/');
 			_cleanup_free_ char *dir = NULL;
-			if (op == OP_COMMIT)
+			if (c->op == OP_COMMIT)
 				dir = strdup(".");
 			else
-				dir = slash ? strndup(name, (size_t)(slash - name)) : strdup(".");
+				dir = slash ? strndup(c->name, (size_t)(slash - c->name)) : strdup(".");
 			if (!dir)
 				return -ENOMEM;
-			int r = leave_local_tmp(f, dir, op == OP_COMMIT ? "upload" : (slash ? slash + 1 : name), p, n);
+			int r = leave_local_tmp(f, dir, c->op == OP_COMMIT ? "upload" : (slash ? slash + 1 : c->name), p,
+						n);
 			if (r < 0)
-				(void)log_warning_errno(r, "faulty: cannot leave the temporary of %s: %m", name);
+				(void)log_warning_errno(r, "faulty: cannot leave the temporary of %s: %m", c->name);
 		}
-		return power_off(f);
+		return power_off(f, c);
 	case FAULTY_TORN:
-		(void)inner_put(f, op, name, p, n / 2);
-		return power_off(f);
+		(void)inner_put(f, c->op, c->name, p, n / 2);
+		return power_off(f, c);
 	}
 	return 1;
 }
@@ -291,8 +308,9 @@ static int faulty_put_common(struct faulty *f, enum faulty_op op, const char *na
 {
 	if (atomic_load(&f->dead))
 		return -ECANCELED;
-	int r = inject_put(f, next_op(f, op, name, n), op, name, p, n);
-	return r == 1 ? inner_put(f, op, name, p, n) : r;
+	struct faulty_call c = next_op(f, op, name, n);
+	int r = inject_put(f, &c, p, n);
+	return trace(f, &c, r == 1 ? inner_put(f, op, name, p, n) : r, false);
 }
 
 static int faulty_put(void *impl, const char *name, const void *p, size_t n)
@@ -310,18 +328,19 @@ static int faulty_delete(void *impl, const char *name)
 	struct faulty *f = impl;
 	if (atomic_load(&f->dead))
 		return -ECANCELED;
-	switch (next_op(f, OP_DELETE, name, 0)) {
+	struct faulty_call c = next_op(f, OP_DELETE, name, 0);
+	switch (c.kind) {
 	case FAULTY_FAIL:
-		return -EIO;
+		return trace(f, &c, -EIO, false);
 	case FAULTY_POWERLOSS:
 	case FAULTY_POWERLOSS_TMP:
 	case FAULTY_TORN:
-		return power_off(f);
+		return power_off(f, &c);
 	case FAULTY_NONE:
 	case FAULTY_SHORT:
 		break;
 	}
-	return f->inner_ops->delete(f->inner, name);
+	return trace(f, &c, f->inner_ops->delete(f->inner, name), false);
 }
 
 static int faulty_upload_begin(void *impl, void **ret_handle)
@@ -359,9 +378,9 @@ static int faulty_upload_commit(void *impl, void *handle, const char *name)
 		return -ECANCELED;
 	/* Without a copy (no kind armed needs the bytes) the kind is fail,
 	 * powerloss or none, which do not look at them. */
-	int r = inject_put(f, next_op(f, OP_COMMIT, name, (size_t)u->size), OP_COMMIT, name, u->copy.data,
-			   u->copy.len);
-	return r == 1 ? f->inner_ops->upload_commit(f->inner, u->inner, name) : r;
+	struct faulty_call c = next_op(f, OP_COMMIT, name, (size_t)u->size);
+	int r = inject_put(f, &c, u->copy.data, u->copy.len);
+	return trace(f, &c, r == 1 ? f->inner_ops->upload_commit(f->inner, u->inner, name) : r, false);
 }
 
 static void faulty_upload_free(void *impl, void *handle)

@@ -16,15 +16,18 @@
 #   pl_store_mark / pl_store_back
 #                   remember the store as the fault left it / bring it
 #                   back to that after the cache-kept checks wrote to it
-# and calls pl_stage STAGE KINDS STEP: stage 0 backs up into the state
-# saved as $WORK/base0, stage 1 into $WORK/base1 (pl_stage 0 saves it, the
-# state after a clean run); KINDS are faulty.c's kinds; STEP runs every
-# STEP-th N (1: all). What each point checks is described in t5003.
-#
-# After all stages, pl_figures prints per kind: points run, points where
+#   pl_after_fault WHAT KIND TRACE-LINE (optional)
+#                   checks of its own right after the faulted run
+# then calls pl_run KINDS, with $REPO (an empty location) and $CACHE set.
+# KINDS: "KIND[:STEP[:FIRST]] ...", faulty.c's kinds, each at every STEP-th
+# N from FIRST (default 1:1). pl_run makes the tree, inits the repository
+# (saved as $WORK/base0), runs stage 0 (a full backup into base0; the
+# state after its clean run is base1), changes the tree, runs stage 1 (an
+# incremental into base1), and prints per kind: points run, points where
 # the fault was reached, points where the faulted run still committed its
 # snapshot, points with something to detect (the run failed and said so,
-# or check named the damaged object).
+# or check named the damaged object). What each point checks is described
+# in t5003.
 
 KiB=1024
 MiB=$((1024 * KiB))
@@ -126,10 +129,10 @@ pl_check() { # WHAT [--read-data]
 	case $RC in
 	0) ;;
 	1)
-		[ -n "$PL_DAMAGED" ] && grep -qF "$PL_DAMAGED" "$ERR" || {
+		if [ -z "$PL_DAMAGED" ] || ! grep -qF "$PL_DAMAGED" "$ERR"; then
 			_lib_show_output
 			fail "$what: check $* found problems${PL_DAMAGED:+, and does not name $PL_DAMAGED}"
-		}
+		fi
 		PL_FOUND=1
 		;;
 	*)
@@ -164,9 +167,11 @@ pl_next() { # WHAT STORED_BEFORE
 	[ "$2" = 0 ] || PL_REUSED=$((PL_REUSED + 1))
 }
 
-# Bytes of packs stored whole before operation N, from the run's trace.
+# Bytes of packs stored whole before operation N: from the run's trace,
+# where an operation has a line once it has ended (those still in flight
+# on other threads when the power went have none).
 pl_stored_before() { # TRACE N
-	awk -v n="$2" '$1 < n && ($2 == "commit" || $2 == "put") && $3 ~ /^data\// && $5 == "-" { s += $4 }
+	awk -v n="$2" '$1 < n && ($2 == "commit" || $2 == "put") && $3 ~ /^data\// && $5 == "-" && $6 == "0" { s += $4 }
 		END { print s + 0 }' "$1"
 }
 
@@ -221,6 +226,7 @@ pl_point() { # STAGE KIND N
 		esac
 	fi
 	before=$(pl_stored_before "$trace" "$n")
+	! declare -F pl_after_fault >/dev/null || pl_after_fault "$what" "$kind" "$line"
 	pl_store_mark
 
 	# The cache kept (the local catalog synced every commit: a real
@@ -264,7 +270,6 @@ pl_clean_run() { # STAGE
 	[ "$PL_OPS" -ge 5 ] || fail "stage $1: only $PL_OPS operations: the workload does not exercise the commit protocol"
 }
 
-# KINDS: "KIND[:STEP[:FIRST]] ...": every STEP-th N from FIRST (default 1:1).
 pl_stage() { # STAGE KINDS
 	local stage=$1 spec kind step first n
 	rm -rf "$WORK/tree-$stage"
@@ -297,4 +302,14 @@ pl_figures() { # KINDS
 		log "  $kind: ${PL_RUN[$kind]:-0} / ${PL_REACHED[$kind]:-0} / ${PL_COMMITTED[$kind]:-0} / ${PL_DETECTED[$kind]:-0}"
 	done
 	log "ok: $PL_POINTS points: every listed snapshot restored, every next backup succeeded ($PL_REUSED of them reused packs stored before the fault, $PL_REPAIRS after chronoctl repair)"
+}
+
+pl_run() { # KINDS
+	pl_make_tree
+	ok cfs init
+	pl_state_save "$WORK/base0"
+	pl_stage 0 "$1"
+	pl_change_tree
+	pl_stage 1 "$1"
+	pl_figures "$1"
 }

@@ -1349,11 +1349,11 @@ Test(objstore_faulty, trace, .init = setup, .fini = teardown)
 	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
 	cr_assert_eq(cfs_objstore_get(s, "config", &b), 0);
 	static const char *const want[] = {
-		"1 put config 12 -\n",
-		"2 put_new locks/l1 8 -\n",
-		"3 commit data/ab/pack1 21 fail\n",
-		"4 delete locks/l1 0 -\n",
-		"5 put index/i1 12 -\n",
+		"1 put config 12 - 0\n",
+		"2 put_new locks/l1 8 - 0\n",
+		"3 commit data/ab/pack1 21 fail -5\n",
+		"4 delete locks/l1 0 - 0\n",
+		"5 put index/i1 12 - 0\n",
 	};
 	FILE *f = fopen(path, "r");
 	cr_assert_not_null(f);
@@ -1361,6 +1361,22 @@ Test(objstore_faulty, trace, .init = setup, .fini = teardown)
 		cr_assert_not_null(fgets(line, sizeof(line), f), "trace line %zu missing", i + 1);
 		cr_assert_str_eq(line, want[i]);
 	}
+	cr_assert_null(fgets(line, sizeof(line), f), "extra trace line: %s", line);
+	fclose(f);
+
+	/* The operation the power went in says so; nothing follows it. */
+	snprintf(path, sizeof(path), "%s/trace2", tmpdir);
+	snprintf(spec, sizeof(spec), "powerloss@2,trace=%s", path);
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *t = open_mem();
+	cr_assert_eq(cfs_objstore_faulty_arm(t, spec, NULL, CFS_FAULTY_NO_EXIT), 0);
+	for (size_t i = 0; i < SEQ_N; i++)
+		(void)raw_op(t, i);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_assert_str_eq(line, "1 put config 12 - 0\n");
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_assert_str_eq(line, "2 put_new locks/l1 8 powerloss lost\n");
 	cr_assert_null(fgets(line, sizeof(line), f), "extra trace line: %s", line);
 	fclose(f);
 }
