@@ -13,9 +13,10 @@
 #   pl_state_save DIR / pl_state_load DIR
 #                   keep the repository ($REPO) and its cache ($CACHE)
 #                   aside / bring them back
-#   pl_store_mark / pl_store_back
-#                   remember the store as the fault left it / bring it
-#                   back to that after the cache-kept checks wrote to it
+#   pl_store_mark   copy the store as the fault left it to $PL_FRESH_REPO
+#                   (default $WORK/after): the checks with a fresh cache run
+#                   there, at the same time as those with the cache kept
+#                   (two cores: a point's time nearly halves)
 #   pl_after_fault WHAT KIND TRACE-LINE (optional)
 #                   checks of its own right after the faulted run
 # then calls pl_run KINDS, with $REPO (an empty location) and $CACHE set.
@@ -85,12 +86,17 @@ PL_CUR_TREE=
 PL_CUR_DUMP=
 PL_BASE_IDS=()
 
+# Where a path of checks restores and keeps its listing (the two paths of
+# a point may run at once).
+PL_TAG=kept
+
 pl_restore_compare() { # ID WHAT
-	rm -rf "$WORK/r"
-	mkdir "$WORK/r"
-	expect_exit 0 cfs restore "$1" "$WORK/r"
-	assert_same_tree "${PL_TREE[$1]}" "$WORK/r$SRC"
-	cmp -s "${PL_DUMP[$1]}" "$WORK/r$STREAM" || fail "$2: snapshot $1: the stream $STREAM does not restore byte-identical"
+	local r=$WORK/r-$PL_TAG
+	rm -rf "$r"
+	mkdir "$r"
+	expect_exit 0 cfs restore "$1" "$r"
+	assert_same_tree "${PL_TREE[$1]}" "$r$SRC"
+	cmp -s "${PL_DUMP[$1]}" "$r$STREAM" || fail "$2: snapshot $1: the stream $STREAM does not restore byte-identical"
 }
 
 # Listed snapshot ids, sorted, into FILE. (One jq per JSON: a point runs
@@ -102,13 +108,14 @@ pl_list_ids() { # FILE WHAT
 
 # Every snapshot listed before is listed still; at most one new one (this
 # run's), which captured the current tree. With RESTORE=1 every listed
-# snapshot restores what it captured. Sets PL_NEW_ID.
+# snapshot restores what it captured. Sets PL_NEW_ID; the ids in
+# $WORK/ids-$PL_TAG.
 pl_verify_listed() { # WHAT RESTORE
-	local id
+	local id ids=$WORK/ids-$PL_TAG
 	PL_NEW_ID=
-	pl_list_ids "$WORK/ids" "$1"
+	pl_list_ids "$ids" "$1"
 	for id in "${PL_BASE_IDS[@]}"; do
-		grep -qx "$id" "$WORK/ids" || fail "$1: snapshot $id, committed before, is no longer listed"
+		grep -qx "$id" "$ids" || fail "$1: snapshot $id, committed before, is no longer listed"
 	done
 	while read -r id; do
 		if [ -z "${PL_TREE[$id]:-}" ]; then
@@ -118,7 +125,7 @@ pl_verify_listed() { # WHAT RESTORE
 			PL_DUMP[$id]=$PL_CUR_DUMP
 		fi
 		[ "$2" = 0 ] || pl_restore_compare "$id" "$1"
-	done <"$WORK/ids"
+	done <"$ids"
 }
 
 # check: no problem, or (when the fault damaged an object) exit 1 naming it.
@@ -177,6 +184,7 @@ pl_stored_before() { # TRACE N
 
 declare -A PL_RUN=() PL_REACHED=() PL_COMMITTED=() PL_DETECTED=()
 PL_POINTS=0
+PL_FRESH_REPO=$WORK/after
 PL_REUSED=0
 PL_REPAIRS=0
 PL_HAVE_REPAIR=0
@@ -228,30 +236,54 @@ pl_point() { # STAGE KIND N
 	before=$(pl_stored_before "$trace" "$n")
 	! declare -F pl_after_fault >/dev/null || pl_after_fault "$what" "$kind" "$line"
 	pl_store_mark
-
-	# The cache kept (the local catalog synced every commit: a real
-	# power loss keeps what it acknowledged).
-	pl_check "$what, cache kept"
-	pl_verify_listed "$what, cache kept" 1
-	cp "$WORK/ids" "$WORK/ids-kept"
+	(
+		set -E # say where it stopped, also inside functions
+		trap 'printf "%s: FAIL: line %s: command exited %s: %s\n" "$TEST_NAME" "$LINENO" "$?" "$BASH_COMMAND" >&2' ERR
+		pl_fresh "$what" "$before" "$full" "$PL_FRESH_REPO"
+	) &
+	local pid=$!
+	track_pid "$pid"
+	pl_kept "$what" "$before"
+	wait_rc "$pid"
+	[ "$WAIT_RC" = 0 ] || fail "$what: the checks with a fresh cache failed (above)"
+	cmp -s "$WORK/ids-fresh" "$WORK/ids-kept" || fail "$what: a fresh cache lists other snapshots than the kept one"
+	local found reused repairs
+	read -r found reused repairs <"$WORK/fresh.result"
+	PL_REUSED=$((PL_REUSED + reused))
+	PL_REPAIRS=$((PL_REPAIRS + repairs))
+	[ "$PL_FOUND$found" = 00 ] || PL_DETECTED[$kind]=$((${PL_DETECTED[$kind]:-0} + 1))
 	[ -z "$PL_NEW_ID" ] || PL_COMMITTED[$kind]=$((${PL_COMMITTED[$kind]:-0} + 1))
-	pl_next "$what, cache kept" "$before"
+	log "$what: ${line:-not reached}: exit $rc, ${PL_NEW_ID:+its snapshot committed, }$before bytes of packs before it$([ "$PL_FOUND$found" = 00 ] || printf ', detected')"
+}
 
-	# The cache lost with the machine: a fresh one, over the store as the
-	# fault left it.
-	pl_store_back
+# The cache kept (the local catalog syncs every commit: a real power loss
+# keeps what it acknowledged): check, every listed snapshot restores, the
+# next backup. Sets PL_NEW_ID.
+pl_kept() { # WHAT STORED_BEFORE
+	PL_TAG=kept
+	pl_check "$1, cache kept"
+	pl_verify_listed "$1, cache kept" 1
+	pl_next "$1, cache kept" "$2"
+}
+
+# The cache lost with the machine: a fresh one over REPO, a copy of the
+# store as the fault left it. With FULL, check --read-data and every
+# snapshot restored, the next backup's too. It runs in a subshell (its
+# variables are its own): what it found goes to $WORK/fresh.result
+# ("FOUND REUSED REPAIRS").
+pl_fresh() { # WHAT STORED_BEFORE FULL REPO
+	REPO=$4 OUT=$WORK/.out-fresh ERR=$WORK/.err-fresh CACHE=$WORK/cache-fresh PL_TAG=fresh
+	PL_FOUND=0 PL_REUSED=0 PL_REPAIRS=0
 	rm -rf "$CACHE"
-	if [ "$full" = 1 ]; then
-		pl_check "$what, fresh cache" --read-data
+	if [ "$3" = 1 ]; then
+		pl_check "$1, fresh cache" --read-data
 	else
-		pl_check "$what, fresh cache"
+		pl_check "$1, fresh cache"
 	fi
-	pl_verify_listed "$what, fresh cache" "$full"
-	cmp -s "$WORK/ids" "$WORK/ids-kept" || fail "$what: a fresh cache lists other snapshots than the kept one"
-	pl_next "$what, fresh cache" "$before"
-	[ "$full" = 0 ] || pl_restore_compare "$PL_NEXT_ID" "$what, fresh cache: the next backup"
-	[ "$PL_FOUND" = 0 ] || PL_DETECTED[$kind]=$((${PL_DETECTED[$kind]:-0} + 1))
-	log "$what: ${line:-not reached}: exit $rc, ${PL_NEW_ID:+its snapshot committed, }$before bytes of packs before it$([ "$PL_FOUND" = 0 ] || printf ', detected')"
+	pl_verify_listed "$1, fresh cache" "$3"
+	pl_next "$1, fresh cache" "$2"
+	[ "$3" = 0 ] || pl_restore_compare "$PL_NEXT_ID" "$1, fresh cache: the next backup"
+	echo "$PL_FOUND $PL_REUSED $PL_REPAIRS" >"$WORK/fresh.result"
 }
 
 # A clean run at STAGE: its operations (the trace), its bytes added (a full

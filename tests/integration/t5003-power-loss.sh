@@ -25,10 +25,11 @@
 #   - the next backup succeeds and reuses what the faulted run stored:
 #     the bytes it adds plus those of the packs stored before the fault are
 #     at most a full upload (+ 256 KiB);
-#   - the cache lost with the machine (a fresh one) over the store as the
-#     fault left it: the same check, the same snapshots listed, the next
-#     backup as above; every 4th point `check --read-data` and restores of
-#     every listed snapshot and of the next backup's.
+#   - the cache lost with the machine (a fresh one) over a copy of the
+#     store as the fault left it, at the same time as the above: the same
+#     check, the same snapshots listed, the next backup as above; every 4th
+#     point `check --read-data` and restores of every listed snapshot and
+#     of the next backup's.
 # The figures (points per kind, faults reached, snapshots committed anyway,
 # faults that had to be detected) are printed at the end.
 set -euo pipefail
@@ -59,10 +60,6 @@ pl_state_load() {
 pl_store_mark() {
 	rm -rf "$WORK/after"
 	cp -al "$REPO" "$WORK/after"
-}
-pl_store_back() {
-	rm -rf "$REPO"
-	mv "$WORK/after" "$REPO"
 }
 
 # powerloss-tmp leaves the put's temporary file (one, unless the Nth

@@ -80,16 +80,11 @@ pl_state_load() {
 	rm -rf "$CACHE"
 	cp -a "$1/cache" "$CACHE"
 }
-# The store as the fault left it: what the cache-kept checks add is removed
-# again; nothing of it may have gone or changed size meanwhile.
+# The checks with a fresh cache run on a copy under after/.
+PL_FRESH_REPO=s3://$BUCKET/after
 pl_store_mark() {
-	s3_objects "$WORKING" >"$WORK/mark"
-}
-pl_store_back() {
-	s3_objects "$WORKING" >"$WORK/now"
-	comm -23 "$WORK/mark" "$WORK/now" >"$WORK/gone"
-	[ ! -s "$WORK/gone" ] || fail "objects changed or gone after the fault: $(cat "$WORK/gone")"
-	comm -13 "$WORK/mark" "$WORK/now" | awk '{ print "DELETE", $1 }' | s3_batch
+	s3_delete_all after
+	s3_copy_all "$WORKING" after
 }
 
 radosgw_start
