@@ -4,7 +4,10 @@
  * "data/<xx>/<pack>", "index/<id>", "snapshots/<id>", "locks/<id>").
  *
  * Backends (src/objstore/): `local` (a directory; the embedded default), `s3`
- * (s3://BUCKET[/PREFIX], s3.c) and `mem` (tests). Names are '/'-separated,
+ * (s3://BUCKET[/PREFIX], s3.c) and `mem` (tests); in -Dfault_injection
+ * builds, `faulty` (faulty.c) wraps any of them when
+ * CHRONOFS_OBJSTORE_FAULT is set (tests: failures, short and torn writes,
+ * power loss at the Nth operation). Names are '/'-separated,
  * never start with '/', never contain "..", '\0' or empty components;
  * anything else is -EINVAL.
  *
