@@ -185,6 +185,14 @@ pl_stored_before() { # TRACE N
 declare -A PL_RUN=() PL_REACHED=() PL_COMMITTED=() PL_DETECTED=()
 PL_POINTS=0
 PL_FRESH_REPO=$WORK/after
+# When the checks with the cache kept fail, those with a fresh cache are
+# waited for, not killed: killing the subshell would leave the chronoctl it
+# runs writing into $WORK while it is removed.
+PL_FRESH_PID=
+pl_wait_fresh() {
+	[ -z "$PL_FRESH_PID" ] || wait "$PL_FRESH_PID" 2>/dev/null || true
+}
+at_exit pl_wait_fresh
 PL_REUSED=0
 PL_REPAIRS=0
 PL_HAVE_REPAIR=0
@@ -241,10 +249,10 @@ pl_point() { # STAGE KIND N
 		trap 'printf "%s: FAIL: line %s: command exited %s: %s\n" "$TEST_NAME" "$LINENO" "$?" "$BASH_COMMAND" >&2' ERR
 		pl_fresh "$what" "$before" "$full" "$PL_FRESH_REPO"
 	) &
-	local pid=$!
-	track_pid "$pid"
+	PL_FRESH_PID=$!
 	pl_kept "$what" "$before"
-	wait_rc "$pid"
+	wait_rc "$PL_FRESH_PID"
+	PL_FRESH_PID=
 	[ "$WAIT_RC" = 0 ] || fail "$what: the checks with a fresh cache failed (above)"
 	cmp -s "$WORK/ids-fresh" "$WORK/ids-kept" || fail "$what: a fresh cache lists other snapshots than the kept one"
 	local found reused repairs
