@@ -4,7 +4,10 @@
  * "data/<xx>/<pack>", "index/<id>", "snapshots/<id>", "locks/<id>").
  *
  * Backends (src/objstore/): `local` (a directory; the embedded default), `s3`
- * (s3://BUCKET[/PREFIX], s3.c) and `mem` (tests). Names are '/'-separated,
+ * (s3://BUCKET[/PREFIX], s3.c) and `mem` (tests); in -Dfault_injection
+ * builds, `faulty` (faulty.c) wraps any of them when
+ * CHRONOFS_OBJSTORE_FAULT is set (tests: failures, short and torn writes,
+ * power loss at the Nth operation). Names are '/'-separated,
  * never start with '/', never contain "..", '\0' or empty components;
  * anything else is -EINVAL.
  *
@@ -12,6 +15,14 @@
  * to a temporary name, fsynced, renamed, directory fsynced), and it is atomic:
  * a reader sees the old object, the new one, or none, never a torn one.
  * Local files are created 0600 in 0700 directories.
+ *
+ * Every put (put, put_new, upload commit) then checks that the store holds
+ * the object with all its bytes (a head: a stat, or a HEAD request on S3),
+ * so that a store which reports success for part of an object is caught
+ * while the bytes are at hand (objstore.c). Callers therefore never put
+ * bytes of different sizes under one name at the same time: chronofs names
+ * objects by their contents (packs, index, snapshot, dictionary objects) or
+ * owns the name (locks, config).
  *
  * Threading: every call is safe from several threads at once.
  */
@@ -73,13 +84,18 @@ CFS_DEFINE_FREEP(struct cfs_objstore, cfs_objstore_free)
 /* Human-readable location for messages (borrowed). */
 const char *cfs_objstore_location(const struct cfs_objstore *s);
 
-/* Store an object, replacing any previous one. Idempotent. */
+/* Store an object, replacing any previous one. Idempotent. If the store
+ * then holds another size, the bytes are put once more; -EIO (logged,
+ * naming the object and both sizes) if it still does. */
 int cfs_objstore_put(struct cfs_objstore *s, const char *name, const void *p, size_t n);
 /*
  * A streamed put, for objects built piece by piece whose name is known only
  * at the end (packs: named by their hash). Nothing is visible before
  * commit, which gives the guarantees of put (durable, atomic, replaces);
- * free without commit abandons the bytes. Backends that cannot stream keep
+ * free without commit abandons the bytes. A commit after which the store
+ * holds another size than was appended removes the object and returns
+ * -EIO (logged): the bytes cannot be put again, and a partial object under
+ * a name that promises its contents must not stay. Backends that cannot stream keep
  * the bytes in memory and put them at commit. One thread at a time per
  * upload.
  */
@@ -91,7 +107,8 @@ int cfs_objstore_upload_commit(struct cfs_objstore_upload *u, const char *name);
 uint64_t cfs_objstore_upload_size(const struct cfs_objstore_upload *u);
 struct cfs_objstore_upload *cfs_objstore_upload_free(struct cfs_objstore_upload *u); /* accepts NULL */
 
-/* Store only if absent: -EEXIST if the name exists (used for locks). */
+/* Store only if absent: -EEXIST if the name exists (used for locks). The
+ * size is checked as for put (a second put replaces: the name is ours). */
 int cfs_objstore_put_new(struct cfs_objstore *s, const char *name, const void *p, size_t n);
 /* Whole object into out (reset first). -ENOENT if absent. */
 int cfs_objstore_get(struct cfs_objstore *s, const char *name, struct cfs_buf *out);

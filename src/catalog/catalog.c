@@ -261,6 +261,11 @@ static void setup_options(struct cfs_catalog *c)
 	rocksdb_options_set_create_if_missing(c->opts, 1);
 	rocksdb_options_set_create_missing_column_families(c->opts, 1);
 	rocksdb_options_increase_parallelism(c->opts, BACKGROUND_THREADS);
+	/* Table files are opened on the opening thread: RocksDB's default (16
+	 * threads per column family and version) started about 400 threads in
+	 * every open of a small catalog, a third of what `chronoctl snapshot
+	 * list` cost (102 -> 70 ms). */
+	rocksdb_options_set_max_file_opening_threads(c->opts, 1);
 	rocksdb_options_set_write_buffer_size(c->opts, WRITE_BUFFER_BYTES);
 	rocksdb_options_set_db_write_buffer_size(c->opts, DB_WRITE_BUFFER_BYTES);
 	rocksdb_options_set_max_total_wal_size(c->opts, MAX_TOTAL_WAL_BYTES);

@@ -9,7 +9,10 @@
  * a backend, so backends may assume a name is a non-empty, relative,
  * '/'-separated path of at most CFS_OBJSTORE_NAME_MAX bytes whose components
  * are non-empty, not "." or "..", at most CFS_OBJSTORE_COMPONENT_MAX bytes and
- * do not start with the reserved CFS_OBJSTORE_TMP_PREFIX.
+ * do not start with the reserved CFS_OBJSTORE_TMP_PREFIX. After every put,
+ * put_new and upload_commit that returned 0 the wrappers call head on the
+ * name and compare the size with what was written (objstore.h), so head
+ * must see a put that has returned (read-after-write consistency).
  *
  * Every callback returns 0 (or, for list, the callback's non-zero value) on
  * success and a negative errno on failure; out-parameters are written only on
@@ -183,6 +186,32 @@ int cfs_s3_parse_list(const char *xml, size_t n, cfs_s3_list_cb cb, void *ud, bo
  * ret_code and ret_message (reset first) get the texts, NUL-terminated and
  * empty where absent. -EPROTO if malformed or not an Error, -ENOMEM. */
 int cfs_s3_parse_error(const char *xml, size_t n, struct cfs_buf *ret_code, struct cfs_buf *ret_message);
+
+/*
+ * The fault-injecting wrapper (faulty.c; the kinds, what counts and the
+ * durability modelled are described there). Only in -Dfault_injection
+ * builds; otherwise cfs_objstore_faulty_from_env() is 0 and does nothing.
+ *
+ * cfs_objstore_faulty_arm: wrap s's backend in place per spec
+ * ("KIND@N[,...]", "trace=PATH"); local_root: the directory of a local
+ * store (for powerloss-tmp), else NULL. -EINVAL for a malformed spec (s
+ * unchanged). With CFS_FAULTY_NO_EXIT a power loss does not end the
+ * process: that operation and every later mutating one return -ECANCELED
+ * (for unit tests, which then inspect the store).
+ * cfs_objstore_faulty_from_env: the same per $CHRONOFS_OBJSTORE_FAULT, if
+ * set (cfs_objstore_open()'s hook; local: s is a local directory). A
+ * malformed spec is logged and returned.
+ */
+enum cfs_faulty_flags {
+	CFS_FAULTY_NO_EXIT = (1 << 0),
+};
+#ifdef CFS_FAULT_INJECTION
+int cfs_objstore_faulty_arm(struct cfs_objstore *s, const char *spec, const char *local_root,
+			    enum cfs_faulty_flags flags);
+int cfs_objstore_faulty_from_env(struct cfs_objstore *s, bool local);
+#else
+#define cfs_objstore_faulty_from_env(s, local) 0
+#endif
 
 /* Wrap a backend in a store; takes ownership of impl on success only.
  * location is copied. */

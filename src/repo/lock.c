@@ -59,7 +59,8 @@ int cfs_repo_lock_object_put(struct cfs_repo *r)
 			 (long)getpid(), (long long)cfs_now_ns());
 	r_ = cfs_objstore_put_new(r->store, name, body, (size_t)n);
 	if (r_ < 0)
-		return r_;
+		return log_error_errno(r_, "Cannot store the lock object %s in %s: %m", name,
+				       cfs_objstore_location(r->store));
 	r->lock_obj = strdup(name);
 	if (!r->lock_obj) {
 		(void)cfs_objstore_delete(r->store, name);
@@ -72,7 +73,10 @@ void cfs_repo_lock_object_delete(struct cfs_repo *r)
 {
 	if (!r->lock_obj)
 		return;
-	(void)cfs_objstore_delete(r->store, r->lock_obj);
+	int e = cfs_objstore_delete(r->store, r->lock_obj);
+	if (e < 0 && e != -ENOENT)
+		(void)log_warning_errno(e, "Cannot remove the lock object %s from %s: %m (it stays behind, as after a crash)",
+					r->lock_obj, cfs_objstore_location(r->store));
 	free(r->lock_obj);
 	r->lock_obj = NULL;
 }

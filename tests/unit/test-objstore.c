@@ -13,7 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "chronofs/fault.h"
 #include "chronofs/objstore.h"
+#include "chronofs/util.h"
 #include "objstore/objstore-internal.h"
 
 static char tmpdir[64];
@@ -334,7 +336,10 @@ static void *thread_main(void *p)
 
 	for (int i = 0; i < 50; i++) {
 		snprintf(name, sizeof(name), "data/%02d/t%d-%d", i % 8, a->id, i);
-		snprintf(body, sizeof(body), "thread %d object %d", a->id, i);
+		/* One length for every body: a put checks the size it left
+		 * (objstore.c), and callers never put bytes of another size
+		 * under a name another thread is putting. */
+		snprintf(body, sizeof(body), "thread %d object %02d", a->id, i);
 		if (cfs_objstore_put(a->s, name, body, strlen(body)) < 0)
 			a->failures++;
 		/* Everyone also hammers one shared name. */
@@ -1130,3 +1135,376 @@ Test(objstore_diskcache, one_fetch_per_block, .init = setup, .fini = teardown)
 	cr_assert_eq(st.hits, 7);
 	cfs_objstore_free(s);
 }
+
+/* ---- the fault-injecting wrapper (faulty.c) ---- */
+
+#ifdef CFS_FAULT_INJECTION
+#include <sys/wait.h>
+
+/*
+ * A fixed sequence of mutating operations, through the backend's own calls
+ * (below objstore.c's checks, so what is seen is faulty.c's doing). A
+ * commit is a streamed upload where the backend has them, else the put
+ * objstore.c would make of it.
+ */
+enum seq_op { SEQ_PUT, SEQ_PUT_NEW, SEQ_COMMIT, SEQ_DELETE };
+static const struct {
+	enum seq_op op;
+	const char *name, *text;
+} seq[] = {
+	{SEQ_PUT, "config", "config bytes"},
+	{SEQ_PUT_NEW, "locks/l1", "lock one"},
+	{SEQ_COMMIT, "data/ab/pack1", "the bytes of pack one"},
+	{SEQ_DELETE, "locks/l1", NULL},
+	{SEQ_PUT, "index/i1", "index object"},
+};
+#define SEQ_N ARRAY_SIZE(seq)
+
+static int raw_op(struct cfs_objstore *s, size_t i)
+{
+	const char *name = seq[i].name, *text = seq[i].text;
+	void *h = NULL;
+	int r;
+
+	switch (seq[i].op) {
+	case SEQ_PUT:
+		return s->ops->put(s->impl, name, text, strlen(text));
+	case SEQ_PUT_NEW:
+		return s->ops->put_new(s->impl, name, text, strlen(text));
+	case SEQ_DELETE:
+		return s->ops->delete(s->impl, name);
+	case SEQ_COMMIT:
+		if (!s->ops->upload_begin)
+			return s->ops->put(s->impl, name, text, strlen(text));
+		r = s->ops->upload_begin(s->impl, &h);
+		if (r == 0)
+			r = s->ops->upload_append(s->impl, h, text, strlen(text));
+		if (r == 0)
+			r = s->ops->upload_commit(s->impl, h, name);
+		if (h)
+			s->ops->upload_free(s->impl, h);
+		return r;
+	}
+	return -EINVAL;
+}
+
+/* What name should hold after the sequence with kind at operation n
+ * (1-based; kind "" for none): its bytes in *want (NULL: absent). */
+static size_t expected(const char *kind, size_t n, const char *name, const char **want)
+{
+	size_t len = 0;
+	*want = NULL;
+	bool off = false; /* the power went */
+	for (size_t i = 0; i < SEQ_N; i++) {
+		bool here = i + 1 == n, power = strcmp(kind, "powerloss") == 0 || strcmp(kind, "powerloss-tmp") == 0 ||
+						strcmp(kind, "torn") == 0;
+		if (off)
+			break;
+		if (here && power)
+			off = true;
+		if (strcmp(seq[i].name, name) != 0)
+			continue;
+		if (seq[i].op == SEQ_DELETE) {
+			if (!(here && (power || strcmp(kind, "fail") == 0)))
+				*want = NULL;
+			continue;
+		}
+		if (here && (strcmp(kind, "fail") == 0 || strcmp(kind, "powerloss") == 0 ||
+			     strcmp(kind, "powerloss-tmp") == 0))
+			continue;
+		*want = seq[i].text;
+		len = strlen(seq[i].text);
+		if (here && (strcmp(kind, "short") == 0 || strcmp(kind, "torn") == 0))
+			len /= 2;
+	}
+	return len;
+}
+
+static void expect_state(struct cfs_objstore *s, const char *kind, size_t n)
+{
+	static const char *const names[] = {"config", "locks/l1", "data/ab/pack1", "index/i1"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+		const char *want;
+		size_t len = expected(kind, n, names[i], &want);
+		int r = cfs_objstore_get(s, names[i], &b);
+		if (!want) {
+			cr_assert_eq(r, -ENOENT, "%s@%zu: %s should be absent (get: %d)", kind, n, names[i], r);
+			continue;
+		}
+		cr_assert_eq(r, 0, "%s@%zu: %s missing", kind, n, names[i]);
+		cr_assert_eq(b.len, len, "%s@%zu: %s has %zu bytes, expected %zu", kind, n, names[i], b.len, len);
+		cr_assert(len == 0 || memcmp(b.data, want, len) == 0, "%s@%zu: %s: wrong bytes", kind, n, names[i]);
+	}
+}
+
+static void run_kind(struct cfs_objstore *(*open_fn)(void), const char *kind)
+{
+	for (size_t n = 1; n <= SEQ_N + 1; n++) {
+		_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_fn();
+		char spec[64];
+		bool power = strcmp(kind, "powerloss") == 0 || strcmp(kind, "powerloss-tmp") == 0 ||
+			     strcmp(kind, "torn") == 0;
+		snprintf(spec, sizeof(spec), "%s@%zu", kind, n);
+		cr_assert_eq(cfs_objstore_faulty_arm(s, spec, NULL, CFS_FAULTY_NO_EXIT), 0, "%s", spec);
+		for (size_t i = 0; i < SEQ_N; i++) {
+			int r = raw_op(s, i), want = 0;
+			if (i + 1 == n && strcmp(kind, "fail") == 0)
+				want = -EIO;
+			/* The delete of a lock whose put_new failed. */
+			if (seq[i].op == SEQ_DELETE && n < i + 1 && strcmp(seq[n - 1].name, seq[i].name) == 0 &&
+			    strcmp(kind, "fail") == 0)
+				want = -ENOENT;
+			if (i + 1 >= n && power)
+				want = -ECANCELED;
+			cr_assert_eq(r, want, "%s: operation %zu (%s) returned %d, expected %d", spec, i + 1, seq[i].name,
+				     r, want);
+		}
+		expect_state(s, kind, n);
+		/* Without a local root, powerloss-tmp leaves no file anywhere. */
+		if (open_fn == open_local)
+			cr_assert_eq(count_tmp(), 0, "%s", spec);
+		s = cfs_objstore_free(s);
+		teardown();
+		setup();
+	}
+}
+
+#define FAULTY_KIND(kind_id, kind)                                             \
+	Test(objstore_faulty, kind_id##_mem, .init = setup, .fini = teardown)  \
+	{                                                                      \
+		run_kind(open_mem, kind);                                      \
+	}                                                                      \
+	Test(objstore_faulty, kind_id##_local, .init = setup, .fini = teardown) \
+	{                                                                      \
+		run_kind(open_local, kind);                                    \
+	}
+
+FAULTY_KIND(fail, "fail")
+FAULTY_KIND(short, "short")
+FAULTY_KIND(powerloss, "powerloss")
+FAULTY_KIND(powerloss_tmp, "powerloss-tmp")
+FAULTY_KIND(torn, "torn")
+
+Test(objstore_faulty, spec_syntax, .init = setup, .fini = teardown)
+{
+	static const char *const bad[] = {
+		"fail", "fail@", "fail@0", "fail@-1", "fail@1x", "@3", "crash@1", "fail@1,,short@2", ",fail@1",
+		"trace=", "FAIL@1", "fail@ 1", "fail@99999999999999999999999",
+	};
+	char good[300];
+	snprintf(good, sizeof(good), "fail@1,short@2,powerloss@3,powerloss-tmp@4,torn@5,trace=%s/trace", tmpdir);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_mem();
+		const struct cfs_objstore_ops *ops = s->ops;
+		cr_assert_eq(cfs_objstore_faulty_arm(s, bad[i], NULL, 0), -EINVAL, "\"%s\" accepted", bad[i]);
+		cr_assert_eq(s->ops, ops, "\"%s\": the store changed although refused", bad[i]);
+	}
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_mem();
+	cr_assert_eq(cfs_objstore_faulty_arm(s, good, NULL, 0), 0);
+	/* A trailing comma is tolerated (specs are often built in loops). */
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *t = open_mem();
+	cr_assert_eq(cfs_objstore_faulty_arm(t, "fail@1,", NULL, 0), 0);
+}
+
+/* The hook in cfs_objstore_open(): unset, nothing is wrapped; malformed,
+ * the open fails; set, the store fails where told, reads pass through. */
+Test(objstore_faulty, armed_by_environment, .init = setup, .fini = teardown)
+{
+	struct cfs_objstore *s = NULL;
+	const struct cfs_objstore_ops *plain;
+
+	unsetenv("CHRONOFS_OBJSTORE_FAULT");
+	s = open_mem();
+	plain = s->ops;
+	cfs_objstore_free(s);
+	setenv("CHRONOFS_OBJSTORE_FAULT", "fail@", 1);
+	s = NULL;
+	cr_assert_eq(cfs_objstore_open("mem:", false, &s), -EINVAL);
+	cr_assert_null(s);
+	setenv("CHRONOFS_OBJSTORE_FAULT", "fail@2", 1);
+	s = open_local();
+	cr_assert_neq(s->ops, plain);
+	cr_assert_eq(cfs_objstore_put(s, "a", "1", 1), 0);
+	cr_assert_eq(cfs_objstore_put(s, "b", "2", 1), -EIO);
+	cr_assert_eq(cfs_objstore_put(s, "c", "3", 1), 0);
+	expect_content(s, "a", "1");
+	expect_content(s, "c", "3");
+	struct collected c;
+	cr_assert_eq(list_count(s, "", &c), 2);
+	cfs_objstore_free(s);
+	unsetenv("CHRONOFS_OBJSTORE_FAULT");
+}
+
+Test(objstore_faulty, trace, .init = setup, .fini = teardown)
+{
+	char spec[300], path[200], line[256];
+	snprintf(path, sizeof(path), "%s/trace", tmpdir);
+	snprintf(spec, sizeof(spec), "trace=%s,fail@3", path);
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_local();
+	cr_assert_eq(cfs_objstore_faulty_arm(s, spec, NULL, 0), 0);
+	for (size_t i = 0; i < SEQ_N; i++)
+		(void)raw_op(s, i);
+	/* Reads are not counted. */
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	cr_assert_eq(cfs_objstore_get(s, "config", &b), 0);
+	static const char *const want[] = {
+		"1 put config 12 - 0\n",
+		"2 put_new locks/l1 8 - 0\n",
+		"3 commit data/ab/pack1 21 fail -5\n",
+		"4 delete locks/l1 0 - 0\n",
+		"5 put index/i1 12 - 0\n",
+	};
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f);
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		cr_assert_not_null(fgets(line, sizeof(line), f), "trace line %zu missing", i + 1);
+		cr_assert_str_eq(line, want[i]);
+	}
+	cr_assert_null(fgets(line, sizeof(line), f), "extra trace line: %s", line);
+	fclose(f);
+
+	/* The operation the power went in says so; nothing follows it. */
+	snprintf(path, sizeof(path), "%s/trace2", tmpdir);
+	snprintf(spec, sizeof(spec), "powerloss@2,trace=%s", path);
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *t = open_mem();
+	cr_assert_eq(cfs_objstore_faulty_arm(t, spec, NULL, CFS_FAULTY_NO_EXIT), 0);
+	for (size_t i = 0; i < SEQ_N; i++)
+		(void)raw_op(t, i);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_assert_str_eq(line, "1 put config 12 - 0\n");
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_assert_str_eq(line, "2 put_new locks/l1 8 powerloss lost\n");
+	cr_assert_null(fgets(line, sizeof(line), f), "extra trace line: %s", line);
+	fclose(f);
+}
+
+/*
+ * What objstore.c makes of a store that keeps only part of an object and
+ * says it kept it all: a put, put_new or buffered commit stores it again
+ * (the bytes are at hand) and fails with -EIO if that is short too; a
+ * streamed commit removes what the store kept and fails.
+ */
+static void check_short_puts(struct cfs_objstore *(*open_fn)(void), bool streams)
+{
+	struct cfs_objstore_upload *u = NULL;
+	struct collected c;
+	{
+		_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_fn();
+		cr_assert_eq(cfs_objstore_faulty_arm(s, "short@1,short@3,short@5", NULL, 0), 0);
+		cr_assert_eq(cfs_objstore_put(s, "index/a", "twelve bytes", 12), 0);
+		expect_content(s, "index/a", "twelve bytes");
+		cr_assert_eq(cfs_objstore_put_new(s, "locks/b", "lock body", 9), 0);
+		expect_content(s, "locks/b", "lock body");
+		cr_assert_eq(cfs_objstore_upload_begin(s, &u), 0);
+		cr_assert_eq(cfs_objstore_upload_append(u, "pack bytes", 10), 0);
+		int r = cfs_objstore_upload_commit(u, "data/cc/c");
+		u = cfs_objstore_upload_free(u);
+		if (streams) {
+			cr_assert_eq(r, -EIO);
+			cr_assert_eq(list_count(s, "data/", &c), 0, "the short pack was left");
+		} else {
+			cr_assert_eq(r, 0);
+			expect_content(s, "data/cc/c", "pack bytes");
+		}
+	}
+	{
+		/* Short twice in a row: given up. */
+		_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_fn();
+		cr_assert_eq(cfs_objstore_faulty_arm(s, "short@1,short@2", NULL, 0), 0);
+		cr_assert_eq(cfs_objstore_put(s, "index/a", "twelve bytes", 12), -EIO);
+	}
+}
+
+Test(objstore_faulty, short_puts_are_caught_mem, .init = setup, .fini = teardown)
+{
+	check_short_puts(open_mem, false);
+}
+
+Test(objstore_faulty, short_puts_are_caught_local, .init = setup, .fini = teardown)
+{
+	check_short_puts(open_local, true);
+}
+
+/*
+ * The real thing: the process ends with CFS_FAULT_CRASH_STATUS at the Nth
+ * operation, armed through the environment as chronoctl is; the parent
+ * finds on disk what a power loss would have left.
+ */
+static int crash_child(const char *spec)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct cfs_objstore *s = NULL;
+		setenv("CHRONOFS_OBJSTORE_FAULT", spec, 1);
+		if (cfs_objstore_open(repodir, true, &s) < 0)
+			_exit(2);
+		for (size_t i = 0; i < SEQ_N; i++)
+			if (raw_op(s, i) < 0)
+				_exit(3);
+		_exit(0);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "%s: the child did not exit", spec);
+	return WEXITSTATUS(status);
+}
+
+/* The temporary files under the root, and the bytes of the one there is. */
+static int tmp_files(char *ret_path, size_t len)
+{
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "find '%s' -name '.tmp.*' | head -n 1", repodir);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	ret_path[0] = 0;
+	if (fgets(ret_path, (int)len, f))
+		ret_path[strcspn(ret_path, "\n")] = 0;
+	pclose(f);
+	return count_tmp();
+}
+
+Test(objstore_faulty, local_power_loss_ends_the_process, .init = setup, .fini = teardown)
+{
+	static const char *const kinds[] = {"powerloss", "powerloss-tmp", "torn"};
+	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+		for (size_t n = 1; n <= SEQ_N; n++) {
+			char spec[64], tmp[512];
+			snprintf(spec, sizeof(spec), "%s@%zu", kinds[k], n);
+			cr_assert_eq(crash_child(spec), CFS_FAULT_CRASH_STATUS, "%s", spec);
+			_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_local();
+			expect_state(s, kinds[k], n);
+			int tmps = tmp_files(tmp, sizeof(tmp));
+			bool leaves_tmp = strcmp(kinds[k], "powerloss-tmp") == 0 && seq[n - 1].op != SEQ_DELETE;
+			cr_assert_eq(tmps, leaves_tmp ? 1 : 0, "%s: %d temporary files", spec, tmps);
+			if (leaves_tmp) {
+				/* The whole object, fsynced, in the directory the put
+				 * would have renamed it in (a streamed upload: the
+				 * root), and never listed. */
+				char dir[256], *slash = strrchr(tmp, '/');
+				const char *name = seq[n - 1].name, *nslash = strrchr(name, '/');
+				cr_assert_not_null(slash);
+				if (seq[n - 1].op == SEQ_COMMIT || !nslash)
+					snprintf(dir, sizeof(dir), "%s", repodir);
+				else
+					snprintf(dir, sizeof(dir), "%s/%.*s", repodir, (int)(nslash - name), name);
+				cr_assert_eq((size_t)(slash - tmp), strlen(dir), "%s: temporary %s", spec, tmp);
+				cr_assert_eq(strncmp(tmp, dir, strlen(dir)), 0, "%s: temporary %s", spec, tmp);
+				_cleanup_free_ char *bytes = NULL;
+				size_t len = 0;
+				cr_assert_eq(cfs_read_file(tmp, false, &bytes, &len), 0);
+				cr_assert_eq(len, strlen(seq[n - 1].text));
+				cr_assert_eq(memcmp(bytes, seq[n - 1].text, len), 0);
+			}
+			s = cfs_objstore_free(s);
+			teardown();
+			setup();
+		}
+	}
+	/* Armed past the end: the child runs through. */
+	cr_assert_eq(crash_child("powerloss@6"), 0);
+}
+#endif
