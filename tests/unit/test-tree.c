@@ -1011,6 +1011,7 @@ Test(tree, index_roundtrip_and_lookup)
 	cr_assert_eq(cfs_tree_find_frag(&d, "m", 1), 1);
 	cr_assert_eq(cfs_tree_find_frag(&d, "m\x01", 2), 2);
 	cr_assert_eq(cfs_tree_find_frag(&d, "\xff", 1), 2);
+	cfs_tree_release(&d);
 
 	/* every truncation and trailing bytes fail */
 	for (size_t len = 0; len < a.len; len++)
