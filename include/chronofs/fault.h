@@ -41,3 +41,43 @@ int cfs_fault_check_at(const char *point, const char *path);
 #endif
 
 #define CFS_FAULT_CRASH_STATUS 99
+
+/*
+ * Allocation failure (STYLE.md habit 17; SQLite's test_malloc.c countdown).
+ *
+ * Compiled in only with meson -Dalloc_failure=true: src/base/alloc-fail.c
+ * joins the library and every program linked with it is linked with
+ * -Wl,--wrap=malloc,calloc,realloc,reallocarray,strdup,strndup,asprintf,
+ * vasprintf,aligned_alloc,posix_memalign, so that OUR code's calls (the
+ * static library, tools/, tests/) go through the countdown while shared
+ * libraries (libc's own opendir/qsort/realpath, RocksDB, OpenSSL, zstd,
+ * curl, libfuse) keep the real allocator: they are out of scope (RocksDB
+ * aborts on std::bad_alloc anyway). free() is not wrapped.
+ *
+ * Armed at run time, read once at the first allocation:
+ *   CHRONOFS_ALLOC_FAIL=N    the Nth allocation (1-based) fails once: NULL
+ *                            (asprintf -1, posix_memalign ENOMEM) and errno
+ *                            ENOMEM; every other one succeeds;
+ *   CHRONOFS_ALLOC_FAIL=N+   the Nth and every later allocation fails (memory
+ *                            that never comes back);
+ *   CHRONOFS_ALLOC_COUNT=FILE  at exit(), FILE gets "allocations C\n
+ *                            injected I\n": how many allocations the run made
+ *                            and how many failed by injection;
+ *   CHRONOFS_ALLOC_TRACE=1   each injected failure writes a backtrace to
+ *                            stderr (to find the call site of an N).
+ * Counted: every call with a non-zero size (realloc(p, 0) frees, it is not
+ * counted), on every thread, in one process-wide atomic counter. The order
+ * of allocations made by concurrent threads varies between runs, so an N
+ * names one allocation only up to that interleaving; CHRONOFS_ALLOC_TRACE
+ * shows which one it was. Unarmed, the wrappers cost one relaxed load.
+ */
+#ifdef CFS_ALLOC_FAILURE
+#include <stdbool.h>
+/* Unit tests (only in -Dalloc_failure=true builds): arm the countdown from
+ * code, as CHRONOFS_ALLOC_FAIL would: the nth allocation from now fails
+ * (and, with persist, every later one); n = 0 disarms. The counts start
+ * again from 0. Call it while no other thread allocates. */
+void cfs_alloc_fail_arm(unsigned long n, bool persist);
+/* How many allocations failed by injection since the last arm. */
+unsigned long cfs_alloc_fail_injected(void);
+#endif

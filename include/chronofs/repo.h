@@ -234,7 +234,9 @@ int cfs_repo_flush(struct cfs_repo *r);
  * snapshot the catalog knows has it, and taken only once it is reserved in
  * the store by a create-only put of names/<hex> (whoever puts it first has
  * the name: two hosts committing in the same second get two names).
- * -EEXIST when every form is taken. ret_id may be NULL.
+ * -EEXIST when every form is taken. ret_id may be NULL. Once the manifest is
+ * in the store the snapshot is committed: a catalog that cannot record it
+ * after that is a warning (the next open loads it), and 0 is returned.
  */
 int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct cfs_id *ret_id);
 

@@ -80,6 +80,9 @@ static int bad_blob_cb(const struct cfs_id *blob, uint64_t offset, int error, vo
 {
 	struct bad_blob_state *st = ud;
 	char hex[CFS_ID_HEX_SIZE];
+	/* Memory running out says nothing about the blob: the check stops. */
+	if (error == -ENOMEM)
+		return error;
 	cfs_id_hex(blob, hex);
 	st->c->res->problems++;
 	log_error("pack %s: blob %s at offset %llu: %s", st->pack_name, hex, (unsigned long long)offset,
@@ -278,6 +281,8 @@ static int enter_dir(struct cctx *c, const struct cfs_snapshot *s, struct walk_s
 	struct frame *f = &w->v[w->n];
 	*f = (struct frame){.t = CFS_TREE_INIT, .id = *tree_id, .path_len = c->path.len};
 	e = cfs_repo_get_tree(c->r, tree_id, &f->t);
+	if (e == -ENOMEM)
+		return e;
 	if (e < 0) {
 		struct cfs_blob_loc loc = {0};
 		(void)cfs_repo_blob_loc(c->r, tree_id, &loc);

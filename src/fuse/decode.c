@@ -94,7 +94,13 @@ static int buf_take(struct cfs_fs *fs, size_t need, struct cfs_buf *ret)
 	/* Exactly sized (cfs_buf_reserve would round up to a power of two). */
 	size_t cap = need ? (need + BUF_ROUND - 1) / BUF_ROUND * BUF_ROUND : BUF_ROUND;
 	*ret = (struct cfs_buf){.data = malloc(cap), .cap = cap};
-	return ret->data ? 0 : -ENOMEM;
+	if (!ret->data) {
+		/* Empty, so that buf_give() never keeps a capacity without
+		 * memory behind it for the next load to write into. */
+		*ret = (struct cfs_buf)CFS_BUF_INIT;
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Give a buffer back to the idle list; the oldest idle buffers make room

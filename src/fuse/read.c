@@ -291,7 +291,9 @@ int fs_try_read(struct cfs_fs *fs, struct job *j)
 			pos = z;
 		}
 		if (e < 0) {
-			fs_report_blob(fs, n.snap, n.index, &x->id, e);
+			/* Memory running out is no fault of the blob. */
+			if (e != -ENOMEM)
+				fs_report_blob(fs, n.snap, n.index, &x->id, e);
 			/* Fail the whole request, never answer short: FUSE takes a
 			 * short read for end of file and would shrink the file.
 			 * The kernel re-reads the pages a reader waits for one by

@@ -63,16 +63,17 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 
 	pthread_mutex_init(&fs.report_lock, NULL);
 	if (pthread_key_create(&fs.reader_key, reader_destroy) != 0)
-		return -EAGAIN;
+		return log_error_errno(-EAGAIN, "Cannot start: %m");
 	/* Defaults sized so the daemon stays within 128 MiB resident: these
 	 * two, the catalog's 8 MiB block cache, read-ahead and scratch. */
 	e = fs_caches_new(&fs, o->tree_cache_bytes ? o->tree_cache_bytes : (12u << 20),
 			  o->chunk_cache_bytes ? o->chunk_cache_bytes : (24u << 20));
-	if (e < 0)
+	if (e == 0)
+		e = fs_seq_new(&fs);
+	if (e < 0) {
+		log_error_errno(e, "Cannot set up the caches: %m");
 		goto out_caches;
-	e = fs_seq_new(&fs);
-	if (e < 0)
-		goto out_caches;
+	}
 	e = fs_snaps_init(&fs);
 	if (e == -ENOENT && o->snapshot) {
 		log_error("No snapshot \"%s\" in the repository", o->snapshot);
@@ -88,11 +89,15 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 		goto out_snaps;
 	}
 	e = fs_ra_start(&fs);
-	if (e < 0)
+	if (e < 0) {
+		log_error_errno(e, "Cannot start the read-ahead threads: %m");
 		goto out_ra;
+	}
 	e = fs_pool_start(&fs, o->threads ? o->threads : 16);
-	if (e < 0)
+	if (e < 0) {
+		log_error_errno(e, "Cannot start the worker threads: %m");
 		goto out_pool;
+	}
 
 	snprintf(fsname, sizeof(fsname), "%s", o->fsname ? o->fsname : "chronofs");
 	sanitize(fsname);
@@ -102,16 +107,16 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 		 o->allow_other ? ",allow_other" : "");
 	if (fuse_opt_add_arg(&args, "chronofs") != 0 || fuse_opt_add_arg(&args, "-o") != 0 ||
 	    fuse_opt_add_arg(&args, opts) != 0 || (o->debug && fuse_opt_add_arg(&args, "-d") != 0)) {
-		e = -ENOMEM;
+		e = log_error_errno(-ENOMEM, "Cannot build the mount options: %m");
 		goto out_args;
 	}
 	fs.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
 	if (!fs.se) {
-		e = -EIO;
+		e = log_error_errno(-EIO, "Cannot create the FUSE session");
 		goto out_args;
 	}
 	if (fuse_set_signal_handlers(fs.se) != 0) {
-		e = -EIO;
+		e = log_error_errno(-EIO, "Cannot set the signal handlers");
 		goto out_session;
 	}
 	if (fuse_session_mount(fs.se, o->mountpoint) != 0) {
@@ -136,7 +141,7 @@ int cfs_fuse_run(struct cfs_repo *r, const struct cfs_fuse_options *o)
 	 */
 	cfg = fuse_loop_cfg_create();
 	if (!cfg) {
-		e = -ENOMEM;
+		e = log_error_errno(-ENOMEM, "Cannot start the FUSE loop: %m");
 		goto out_mount;
 	}
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -374,13 +374,15 @@ static int read_xattrs(int fd, int dirfd, const char *name, struct cfs_tree_entr
 }
 
 /* Extended attributes that cannot be read are reported and count as a file
- * not captured completely (exit 3); the entry is kept without them. */
-static void xattrs_or_report(struct ctx *c, int fd, int dirfd, const char *name, const char *path,
-			     struct cfs_tree_entry *e)
+ * not captured completely (exit 3); the entry is kept without them, and 0
+ * returned. Memory running out is no property of the file: -ENOMEM fails the
+ * run (the entry's xattrs are then released as well). */
+static int xattrs_or_report(struct ctx *c, int fd, int dirfd, const char *name, const char *path,
+			    struct cfs_tree_entry *e)
 {
 	int r = read_xattrs(fd, dirfd, name, e);
 	if (r == 0)
-		return;
+		return 0;
 	for (uint32_t i = 0; i < e->n_xattrs; i++) {
 		free(e->xattrs[i].name);
 		free(e->xattrs[i].value);
@@ -388,8 +390,11 @@ static void xattrs_or_report(struct ctx *c, int fd, int dirfd, const char *name,
 	free(e->xattrs);
 	e->xattrs = NULL;
 	e->n_xattrs = 0;
+	if (r == -ENOMEM)
+		return log_error_errno(r, "Cannot read extended attributes of %s: %m", path);
 	log_error_errno(r, "Cannot read extended attributes of %s: %m (stored without them)", path);
 	c->res->n_unreadable++;
+	return 0;
 }
 
 static void fill_stat(struct cfs_tree_entry *e, const struct stat *st)
@@ -690,7 +695,9 @@ static int backup_file(struct ctx *c, int dirfd, const char *name, const char *p
 	if (c->o->exclude_nodump && (e->fsflags & CFS_FSFLAG_NODUMP))
 		return 3;
 
-	xattrs_or_report(c, fd, dirfd, name, path, e);
+	r = xattrs_or_report(c, fd, dirfd, name, path, e);
+	if (r < 0)
+		return r;
 
 	/* The extents' room up front (every chunk is at least min_size but the
 	 * last), so the array rarely moves under the pipeline's jobs. */
@@ -1240,17 +1247,19 @@ static int push_dir(struct ctx *c, const char *name, const struct vnode *only, c
 		frame_free(k);
 		return 3;
 	}
-	if (pass)
-		xattrs_or_report(c, -1, f->fd, name, path, &k->e);
-	else
-		xattrs_or_report(c, k->fd, -1, NULL, path, &k->e);
+	int r = pass ? xattrs_or_report(c, -1, f->fd, name, path, &k->e)
+		     : xattrs_or_report(c, k->fd, -1, NULL, path, &k->e);
+	if (r < 0) {
+		frame_free(k);
+		return r;
+	}
 	if (!only && c->o->one_file_system && k->dev != f->ds.root_dev) {
 		log_info("Not crossing into another file system at %s (stored empty)", path);
 		k->ds.contents = false;
 	}
 	if (k->ds.contents)
 		pcursor_open(c, &k->pc, pe, path);
-	int r = frame_push(c, k);
+	r = frame_push(c, k);
 	if (r < 0)
 		return r;
 	c->st->dirs++;
@@ -1476,7 +1485,8 @@ static int capture(struct ctx *c, const char *name, const struct vnode *only, co
 		e.target[n] = 0;
 		e.target_len = (uint32_t)n;
 		e.size = (uint64_t)n;
-		xattrs_or_report(c, -1, f->fd, name, path, &e);
+		if ((r = xattrs_or_report(c, -1, f->fd, name, path, &e)) < 0)
+			return cfs_tree_entry_release(&e), r;
 		count_file(c, pe, pe && unchanged(pe, CFS_FT_SYMLINK, &st));
 		break;
 	}
@@ -1484,7 +1494,8 @@ static int capture(struct ctx *c, const char *name, const struct vnode *only, co
 	case S_IFCHR:
 	case S_IFBLK:
 		e.type = S_ISFIFO(st.st_mode) ? CFS_FT_FIFO : S_ISCHR(st.st_mode) ? CFS_FT_CHR : CFS_FT_BLK;
-		xattrs_or_report(c, -1, f->fd, name, path, &e);
+		if ((r = xattrs_or_report(c, -1, f->fd, name, path, &e)) < 0)
+			return cfs_tree_entry_release(&e), r;
 		count_file(c, pe, pe && unchanged(pe, e.type, &st));
 		break;
 	case S_IFSOCK:

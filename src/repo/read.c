@@ -231,8 +231,13 @@ static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 		l->ids = nd;
 		st->cap = ncap;
 	}
-	/* The catalog holds manifests that were verified when loaded. */
-	if (cfs_snapshot_decode(val, vlen, &l->items[l->n]) < 0)
+	/* The catalog holds manifests that were verified when loaded; one that
+	 * does not decode is left out, but memory running out is no reason to
+	 * list fewer snapshots. */
+	int e = cfs_snapshot_decode(val, vlen, &l->items[l->n]);
+	if (e == -ENOMEM)
+		return e;
+	if (e < 0)
 		return 0;
 	memcpy(l->ids[l->n].b, key, CFS_ID_SIZE);
 	l->n++;

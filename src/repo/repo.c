@@ -995,6 +995,8 @@ static int sync_snapshot_cb(const char *name, uint64_t size, void *ud)
 	if (e != -ENOENT)
 		return e;
 	e = snapshot_object_load(st->r, name, &id, st->b);
+	if (local_failure(e))
+		return e;
 	if (e < 0 && st->error == 0)
 		st->error = e;
 	if (e == 0)

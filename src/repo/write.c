@@ -861,17 +861,19 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 	if (e < 0)
 		return log_error_errno(e, "Cannot store %s in %s: %m", name, cfs_objstore_location(r->store));
 
+	/* From here on the snapshot is committed: a catalog that cannot learn
+	 * it is left as a crash here would leave it (the next open loads the
+	 * snapshot from the store and adopts its packs), with a warning. */
 	e = cfs_repo_usable_commit(r);
+	if (e == 0) {
+		/* Step 2c: the local catalog learns it in one atomic batch. */
+		cfs_catalog_batch_put_snapshot(b, &id, man.data, man.len);
+		e = cfs_catalog_commit(r->catalog, b);
+	}
 	if (e < 0)
-		return log_error_errno(e, "Cannot write to the catalog at %s: %m", r->cache_dir);
-
-	/* Step 2c: the local catalog learns it in one atomic batch. */
-	cfs_catalog_batch_put_snapshot(b, &id, man.data, man.len);
-	e = cfs_catalog_commit(r->catalog, b);
-	if (e < 0)
-		return log_error_errno(e, "Cannot record snapshot %s of %s in the catalog at %s: %m (it is loaded from "
-					  "the store by the next run)",
-				       s->name, cfs_objstore_location(r->store), r->cache_dir);
+		log_warning_errno(e, "Snapshot %s is committed to %s, but the catalog at %s could not record it: %m (it "
+				     "is loaded from the store by the next run)",
+				  s->name, cfs_objstore_location(r->store), r->cache_dir);
 	if (ret_id)
 		*ret_id = id;
 	/* The snapshot is safe: now a dictionary being trained is finished,

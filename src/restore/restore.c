@@ -323,9 +323,9 @@ static int node_setxattr(const struct node *n, const struct cfs_xattr *x)
 		return fsetxattr(n->fd, x->name, x->value, x->len, 0) < 0 ? -errno : 0;
 	/* The l* call on /proc/self/fd/<dirfd>/<name> acts on the node itself
 	 * (there is no xattr call relative to a directory descriptor). */
-	_cleanup_free_ char *p = NULL;
-	if (asprintf(&p, "/proc/self/fd/%d/%s", n->dirfd, n->name) < 0)
-		return -ENOMEM;
+	char p[32 + NAME_MAX];
+	if (snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", n->dirfd, n->name) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
 	return lsetxattr(p, x->name, x->value, x->len, 0) < 0 ? -errno : 0;
 }
 

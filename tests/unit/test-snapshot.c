@@ -459,3 +459,41 @@ Test(snapshot, type_names)
 	cr_assert_str_eq(cfs_snapshot_type_name(3), "unknown");
 	cr_assert_str_eq(cfs_snapshot_type_name(255), "unknown");
 }
+
+#ifdef CFS_ALLOC_FAILURE
+#include "chronofs/fault.h"
+
+/* Every allocation of a decode and a copy fails in turn (fault.h's
+ * countdown): -ENOMEM with the output zeroed, nothing leaked (ASan build);
+ * the first call no failure reaches succeeds. */
+Test(snapshot, every_allocation_failure)
+{
+	struct cfs_snapshot s;
+	struct cfs_buf a = CFS_BUF_INIT;
+	unsigned long n, failed[2] = {0};
+
+	make_full(&s);
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	for (int op = 0; op < 2; op++) {
+		for (n = 1;; n++) {
+			struct cfs_snapshot d = {0};
+			cfs_alloc_fail_arm(n, false);
+			int r = op == 0 ? cfs_snapshot_decode(a.data, a.len, &d) : cfs_snapshot_copy(&s, &d);
+			unsigned long injected = cfs_alloc_fail_injected();
+			cfs_alloc_fail_arm(0, false);
+			if (!injected) {
+				cr_assert_eq(r, 0, "op %d: %d", op, r);
+				assert_snapshot_eq(&d, &s);
+				cfs_snapshot_release(&d);
+				break;
+			}
+			cr_assert_eq(r, -ENOMEM, "op %d, allocation %lu: %d", op, n, r);
+			assert_zeroed(&d);
+			failed[op]++;
+		}
+	}
+	cr_assert(failed[0] >= 4 && failed[1] >= 4, "%lu %lu", failed[0], failed[1]);
+	cfs_snapshot_release(&s);
+	cfs_buf_release(&a);
+}
+#endif

@@ -1110,3 +1110,57 @@ Test(tree, cut_rule)
 	cr_assert(cuts >= 8 && cuts <= 60, "%u cuts in %u names", cuts, n);
 	cfs_tree_entry_release(&e);
 }
+
+/* ---- allocation failure ------------------------------------------------ */
+
+#ifdef CFS_ALLOC_FAILURE
+#include "chronofs/fault.h"
+
+/* Every allocation of a decode, an encode and a copy fails in turn (the
+ * countdown of fault.h): each such call returns -ENOMEM with its output
+ * empty, and leaks nothing (LeakSanitizer in the SANITIZE=1 build); the
+ * first call no failure reaches succeeds. */
+Test(tree, every_allocation_failure)
+{
+	struct cfs_tree t = CFS_TREE_INIT;
+	struct cfs_buf a = CFS_BUF_INIT;
+	unsigned long n, failed[3] = {0};
+
+	build_rich(&t);
+	cr_assert_eq(cfs_tree_sort(&t), 0);
+	cr_assert_eq(cfs_tree_encode(&t, &a), 0);
+	int rich = cfs_tree_find(&t, "file.txt", 8); /* a name, xattrs, extents */
+	cr_assert_geq(rich, 0);
+	for (int op = 0; op < 3; op++) {
+		for (n = 1;; n++) {
+			struct cfs_tree d = CFS_TREE_INIT;
+			struct cfs_buf b = CFS_BUF_INIT;
+			struct cfs_tree_entry e = {0};
+			int r;
+			cfs_alloc_fail_arm(n, false);
+			if (op == 0)
+				r = cfs_tree_decode(a.data, a.len, &d);
+			else if (op == 1)
+				r = cfs_tree_encode(&t, &b);
+			else
+				r = cfs_tree_entry_copy(&t.entries[rich], &e);
+			unsigned long injected = cfs_alloc_fail_injected();
+			cfs_alloc_fail_arm(0, false);
+			if (!injected) {
+				cr_assert_eq(r, 0, "op %d: %d", op, r);
+				cfs_tree_release(&d);
+				cfs_buf_release(&b);
+				cfs_tree_entry_release(&e);
+				break;
+			}
+			cr_assert_eq(r, -ENOMEM, "op %d, allocation %lu: %d", op, n, r);
+			assert_tree_empty(&d);
+			cfs_buf_release(&b);
+			failed[op]++;
+		}
+	}
+	cr_assert(failed[0] >= 10 && failed[1] >= 1 && failed[2] >= 2, "%lu %lu %lu", failed[0], failed[1], failed[2]);
+	cfs_tree_release(&t);
+	cfs_buf_release(&a);
+}
+#endif

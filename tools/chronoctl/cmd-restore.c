@@ -28,7 +28,7 @@ int cmd_restore(int argc, char **argv)
 		return e < 0 ? e : 0;
 	spec = strdup(argv[optind]);
 	if (!spec)
-		return -ENOMEM;
+		return log_error_errno(-ENOMEM, "Cannot parse the command line: %m");
 	const char *target = argv[optind + 1];
 	/* SNAP:PATH — PATH is absolute, so split at the first ":/". Names
 	 * contain ':' themselves (RFC 3339). */
@@ -55,6 +55,11 @@ int cmd_restore(int argc, char **argv)
 		return log_error_errno(e,
 				       "Restore interrupted by a signal: %llu files and %llu directories (%s) restored "
 				       "under %s so far; a file being written was discarded",
+				       (unsigned long long)st.files, (unsigned long long)st.dirs, b, target);
+	if (e == -ENOMEM)
+		return log_error_errno(e,
+				       "Restore stopped: %m; %llu files and %llu directories (%s) restored under %s "
+				       "so far",
 				       (unsigned long long)st.files, (unsigned long long)st.dirs, b, target);
 	if (e < 0)
 		return e;

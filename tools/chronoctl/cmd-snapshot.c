@@ -142,13 +142,13 @@ static int read_exclude_file(const char *path, char ***pats, size_t *n, size_t *
 			size_t ncap = *cap ? *cap * 2 : 16;
 			char **np = realloc(*pats, ncap * sizeof(*np));
 			if (!np)
-				return -ENOMEM;
+				return log_error_errno(-ENOMEM, "Cannot read exclude file %s: %m", path);
 			*pats = np;
 			*cap = ncap;
 		}
 		(*pats)[*n] = strdup(line);
 		if (!(*pats)[*n])
-			return -ENOMEM;
+			return log_error_errno(-ENOMEM, "Cannot read exclude file %s: %m", path);
 		(*n)++;
 	}
 	return 0;
@@ -171,7 +171,10 @@ static int parse_type(const char *s, uint8_t *ret)
 static int check_snapshot_path(const char *opt, const char *p)
 {
 	_cleanup_free_ char *norm = NULL;
-	if (p[0] != '/' || cfs_path_normalize(p, &norm) < 0 || strcmp(norm, "/") == 0)
+	int e = p[0] == '/' ? cfs_path_normalize(p, &norm) : -EINVAL;
+	if (e == -ENOMEM)
+		return log_error_errno(e, "Cannot check %s %s: %m", opt, p);
+	if (e < 0 || strcmp(norm, "/") == 0)
 		return log_error_errno(-EINVAL, "%s %s: give an absolute file path without \"..\"", opt, p);
 	return 0;
 }
@@ -225,7 +228,7 @@ static int verb_create(int argc, char **argv)
 	srcs = calloc((size_t)argc + 1, sizeof(*srcs));
 	spaths = calloc((size_t)argc + 1, sizeof(*spaths));
 	if (!tags || !srcs || !spaths)
-		return -ENOMEM;
+		return log_error_errno(-ENOMEM, "Cannot parse the command line: %m");
 	while ((c = getopt_long(argc, argv, "ht:", opts, NULL)) >= 0) {
 		if ((e = handle_global_option(c, optarg)) != 0) {
 			if (e < 0)
@@ -251,7 +254,7 @@ static int verb_create(int argc, char **argv)
 			char **np = n_pats == cap_pats ? realloc(pats, (cap_pats = cap_pats * 2 + 8) * sizeof(*np)) : pats;
 			if (!p || !np) {
 				free(p);
-				e = -ENOMEM;
+				e = log_error_errno(-ENOMEM, "Cannot parse the command line: %m");
 				break;
 			}
 			pats = np;
@@ -318,7 +321,9 @@ static int verb_create(int argc, char **argv)
 		_cleanup_free_ char *norm = NULL;
 		if (argv[i][0] != '/')
 			e = log_error_errno(-EINVAL, "%s: not an absolute path (snapshots record absolute paths)", argv[i]);
-		else if (cfs_path_normalize(argv[i], &norm) < 0)
+		else if ((e = cfs_path_normalize(argv[i], &norm)) == -ENOMEM)
+			e = log_error_errno(e, "Cannot check path %s: %m", argv[i]);
+		else if (e < 0)
 			e = log_error_errno(-EINVAL, "%s: path must not contain \"..\"", argv[i]);
 		else if (lstat(argv[i], &st) < 0)
 			e = log_error_errno(-errno, "%s: %m", argv[i]);
@@ -334,8 +339,10 @@ static int verb_create(int argc, char **argv)
 	for (size_t i = 0; i < n_srcs; i++)
 		spaths[i] = srcs[i].path;
 	e = streams_new(srcs, n_srcs, &streams);
-	if (e < 0)
+	if (e < 0) {
+		e = log_error_errno(e, "Cannot set up the streams: %m");
 		goto out;
+	}
 	/* The catalog is read in point lookups by blob id (dedup): a small
 	 * block cache does, and keeps ingest within its memory budget. */
 	cfs_catalog_set_cache_budget(8u << 20);

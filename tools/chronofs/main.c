@@ -127,7 +127,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		total += strlen(argv[i]) + 1;
 	a->opt_storage = malloc(total + 1);
 	if (!a->opt_storage)
-		return -ENOMEM;
+		return log_error_errno(-ENOMEM, "Cannot parse the command line: %m");
 	char *store = a->opt_storage;
 	const char *pos[2];
 	int npos = 0;

@@ -56,7 +56,7 @@ int cli_get_password(const char *password_file, bool confirm, char **ret, size_t
 	if (env) {
 		*ret = strdup(env);
 		if (!*ret)
-			return -ENOMEM;
+			return log_error_errno(-ENOMEM, "Cannot copy the passphrase from CHRONOFS_PASSWORD: %m");
 		*ret_len = strlen(env);
 		return 0;
 	}
