@@ -50,7 +50,7 @@
 #include "chronofs/util.h"
 
 /* Directory descriptors kept open besides the target's (see above). */
-#define DIR_FDS 64
+#define DIR_FDS 32
 #define TMP_PREFIX ".chronofs-restore."
 
 /* Hard-link groups: (dev, ino) of the source -> path of the first member
