@@ -88,13 +88,10 @@ out:
 static int dict_object_load(struct cfs_repo *r, struct cfs_crypto *crypto, const char *name, int level,
 			    struct cfs_zdict **ret)
 {
-	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
 	struct cfs_zdict_object o;
 
-	int e = cfs_objstore_get(r->store, name, &sealed);
-	if (e < 0)
-		return e;
-	e = cfs_crypto_open(crypto, sealed.data, sealed.len, "dict", 4, &plain);
+	int e = cfs_repo_get_sealed_object(r, crypto, name, CFS_REPO_AAD_DICT, &plain);
 	if (e < 0)
 		return e;
 	e = cfs_zdict_object_decode(plain.data, plain.len, &o);
@@ -297,7 +294,8 @@ static int train_and_store(struct train_job *j)
 		e = cfs_crypto_new(&r->keys, &crypto);
 	/* Durable before any blob is compressed with it. */
 	if (e == 0)
-		e = cfs_repo_put_sealed_object(r, crypto, "dicts", "dict", plain.data, plain.len, name, sizeof(name));
+		e = cfs_repo_put_sealed_object(r, crypto, "dicts", CFS_REPO_AAD_DICT, plain.data, plain.len, name,
+					       sizeof(name));
 	if (e < 0) {
 		cfs_zdict_free(zd);
 		return e;

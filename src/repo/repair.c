@@ -241,11 +241,8 @@ static int walk_entry_cb(void *ud, const struct cfs_id *pack, const struct cfs_p
 
 static int index_foreach_pack(struct cfs_repo *r, const char *name, index_pack_cb cb, void *ud)
 {
-	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
-	int e = cfs_objstore_get(r->store, name, &sealed);
-	if (e < 0)
-		return e;
-	e = cfs_crypto_open(r->crypto, sealed.data, sealed.len, "index", 5, &plain);
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
+	int e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_INDEX, &plain);
 	if (e < 0)
 		return e;
 	struct index_walk w = {.cb = cb, .ud = ud, .rec = CFS_BUF_INIT};

@@ -192,10 +192,27 @@ struct cfs_repo {
 	bool have_last_good_pack;
 };
 
+/* The AAD each kind of sealed object is sealed with (frozen:
+ * chronofs-repository(5), "Sealing"). */
+#define CFS_REPO_AAD_INDEX "index"
+#define CFS_REPO_AAD_DICT "dict"
+#define CFS_REPO_AAD_SNAPSHOT "snapshot"
+#define CFS_REPO_AAD_NAME "name"
+
 /* Seal plaintext with crypto (AAD aad) and store it as <dir>/<hex of the
  * SHA-256 of the sealed bytes>; the name goes to name (>= 96 bytes). */
 int cfs_repo_put_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, const char *dir, const char *aad,
 			       const void *p, size_t n, char *name, size_t namelen);
+/*
+ * Its read side, for every sealed object (index/, dicts/, snapshots/,
+ * names/): get object name from the store and open it with crypto (AAD
+ * aad) into plain (reset first). What the plaintext says (magic, version,
+ * layout) is for the kind's pure decoder. crypto: the caller's thread's.
+ * -ENOENT missing, the store's errors, -EBADMSG it does not authenticate,
+ * -EPROTO shorter than a tag.
+ */
+int cfs_repo_get_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, const char *name, const char *aad,
+			       struct cfs_buf *plain);
 
 /* Dictionaries (dict.c). init before anything else touches r->dicts. */
 void cfs_repo_dicts_init(struct cfs_repo *r);

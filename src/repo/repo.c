@@ -717,14 +717,11 @@ static int index_entry_cb(void *ud, const struct cfs_id *pack, const struct cfs_
 static int load_index(struct cfs_repo *r, struct cfs_catalog *cat, const char *name, bool apply,
 		      struct sync_state *st)
 {
-	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
 	int e;
 
-	e = cfs_objstore_get(r->store, name, &sealed);
-	if (e < 0)
-		return e;
-	e = cfs_crypto_open(r->crypto, sealed.data, sealed.len, "index", 5, &plain);
+	e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_INDEX, &plain);
 	if (e < 0)
 		return e;
 	e = cfs_catalog_batch_new(&b);
@@ -956,13 +953,10 @@ static int drop_vanished_index_cb(const void *key, size_t klen, const void *val,
 static int snapshot_object_load(struct cfs_repo *r, const char *name, const struct cfs_id *id,
 				struct cfs_catalog_batch *b)
 {
-	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
 	struct cfs_snapshot s;
 	struct cfs_id got;
-	int e = cfs_objstore_get(r->store, name, &sealed);
-	if (e < 0)
-		return e;
-	e = cfs_crypto_open(r->crypto, sealed.data, sealed.len, "snapshot", 8, &plain);
+	int e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_SNAPSHOT, &plain);
 	if (e < 0)
 		return e;
 	e = cfs_crypto_blob_id(r->crypto, plain.data, plain.len, &got);

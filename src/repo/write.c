@@ -601,6 +601,17 @@ int cfs_repo_put_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, co
 	return 0;
 }
 
+int cfs_repo_get_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, const char *name, const char *aad,
+			       struct cfs_buf *plain)
+{
+	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT;
+	cfs_buf_reset(plain);
+	int e = cfs_objstore_get(r->store, name, &sealed);
+	if (e < 0)
+		return e;
+	return cfs_crypto_open(crypto, sealed.data, sealed.len, aad, strlen(aad), plain);
+}
+
 /* Seal and store the index object built so far, and start the next one. */
 static int index_flush(struct pending_state *st)
 {
@@ -608,8 +619,8 @@ static int index_flush(struct pending_state *st)
 
 	if (st->enc.npacks == 0)
 		return 0;
-	int e = cfs_repo_put_sealed_object(st->r, st->r->crypto, "index", "index", st->out.data, st->out.len, name,
-					   sizeof(name));
+	int e = cfs_repo_put_sealed_object(st->r, st->r->crypto, "index", CFS_REPO_AAD_INDEX, st->out.data,
+					   st->out.len, name, sizeof(name));
 	if (e < 0)
 		return e;
 	cfs_catalog_batch_put_meta(st->b, name, "", 0);
@@ -707,19 +718,26 @@ static int name_object_name(struct cfs_repo *r, const char *snap_name, char *out
 	return 0;
 }
 
-int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs_id *ret_snapshot)
+/* names/ object plaintext (layout in repo-internal.h), encoded and decoded
+ * in one place. */
+static int name_object_encode(const struct cfs_id *snapshot, struct cfs_buf *out)
 {
-	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	cfs_buf_reset(out);
+	int e = cfs_buf_append(out, CFS_NAME_MAGIC, 8);
+	if (e == 0)
+		e = cfs_buf_append_le32(out, 1);
+	if (e == 0)
+		e = cfs_buf_append(out, snapshot->b, CFS_ID_SIZE);
+	return e;
+}
+
+/* -EPROTO malformed, -EPROTONOSUPPORT a newer version. */
+static int name_object_decode(const void *p, size_t n, struct cfs_id *ret_snapshot)
+{
 	uint8_t magic[8];
 	uint32_t version;
 	struct cfs_id id;
-	int e = cfs_objstore_get(r->store, name, &sealed);
-	if (e < 0)
-		return e;
-	e = cfs_crypto_open(r->crypto, sealed.data, sealed.len, "name", 4, &plain);
-	if (e < 0)
-		return e;
-	struct cfs_rd rd = CFS_RD_INIT(plain.data, plain.len);
+	struct cfs_rd rd = CFS_RD_INIT(p, n);
 	cfs_rd_bytes(&rd, magic, 8);
 	cfs_rd_le32(&rd, &version);
 	if (rd.err || memcmp(magic, CFS_NAME_MAGIC, 8) != 0 || version == 0)
@@ -728,9 +746,20 @@ int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs
 		return -EPROTONOSUPPORT;
 	if (cfs_rd_bytes(&rd, id.b, CFS_ID_SIZE) < 0 || cfs_rd_left(&rd) != 0)
 		return -EPROTO;
-	if (ret_snapshot)
-		*ret_snapshot = id;
+	*ret_snapshot = id;
 	return 0;
+}
+
+int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs_id *ret_snapshot)
+{
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
+	struct cfs_id id;
+	int e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_NAME, &plain);
+	if (e == 0)
+		e = name_object_decode(plain.data, plain.len, &id);
+	if (e == 0 && ret_snapshot)
+		*ret_snapshot = id;
+	return e;
 }
 
 /*
@@ -758,16 +787,12 @@ static int reserve_name(struct cfs_repo *r, struct cfs_snapshot *s, struct cfs_b
 			e = cfs_crypto_blob_id(r->crypto, man->data, man->len, ret_id);
 		if (e == 0)
 			e = name_object_name(r, s->name, oname, sizeof(oname));
-		cfs_buf_reset(&plain);
 		if (e == 0)
-			e = cfs_buf_append(&plain, CFS_NAME_MAGIC, 8);
-		if (e == 0)
-			e = cfs_buf_append_le32(&plain, 1);
-		if (e == 0)
-			e = cfs_buf_append(&plain, ret_id->b, CFS_ID_SIZE);
+			e = name_object_encode(ret_id, &plain);
 		cfs_buf_reset(&sealed);
 		if (e == 0)
-			e = cfs_crypto_seal(r->crypto, plain.data, plain.len, "name", 4, &sealed);
+			e = cfs_crypto_seal(r->crypto, plain.data, plain.len, CFS_REPO_AAD_NAME,
+					    strlen(CFS_REPO_AAD_NAME), &sealed);
 		if (e < 0)
 			return e;
 		e = cfs_objstore_put_new(r->store, oname, sealed.data, sealed.len);
@@ -852,7 +877,8 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 	if (e < 0)
 		return e;
 	cfs_buf_reset(&sealed);
-	e = cfs_crypto_seal(r->crypto, man.data, man.len, "snapshot", 8, &sealed);
+	e = cfs_crypto_seal(r->crypto, man.data, man.len, CFS_REPO_AAD_SNAPSHOT, strlen(CFS_REPO_AAD_SNAPSHOT),
+			    &sealed);
 	if (e < 0)
 		return e;
 	cfs_id_hex(&id, hex);
