@@ -101,14 +101,31 @@ struct repo_open_pack {
 /* A finished pack on its way to the store and the catalog; committed
  * without write_lock, so sealing and claims go on meanwhile. */
 struct repo_flight {
-	struct repo_flight *next;
-	struct cfs_repo *r; /* borrowed: for a flight ended on its own thread */
+	struct repo_flight *next;  /* r->flights; under write_lock */
+	struct repo_flight *qnext; /* the uploaders' queue; under uploaders.lock */
 	struct cfs_objstore_upload *up; /* owned: the pack's bytes */
 	uint64_t size;
 	struct cfs_id pack;
 	struct cfs_pack_entry *entries; /* owned */
 	size_t count;
 	struct cfs_idset ids; /* the blobs in the pack, until the catalog has them */
+};
+
+/*
+ * The uploaders (write.c): a fixed pool of max_flights threads that end
+ * flights (write the pack, then index its blobs), started at the first
+ * pack that needs one and joined by cfs_repo_free(). Only for a store that
+ * takes several transfers at once: with one (a local directory) a pack is
+ * ended on the thread that filled it.
+ */
+struct repo_uploaders {
+	pthread_mutex_t lock; /* protects everything below; a leaf: nothing is taken under it */
+	pthread_cond_t work;  /* a flight was queued, or stop was set */
+	struct repo_flight *head, *tail; /* queued, not taken yet (all of them are in r->flights too) */
+	pthread_t *threads;   /* owned: n running uploaders */
+	unsigned n;
+	bool started;         /* the pool was started (n may be 0 if no thread could be made) */
+	bool stop;            /* cfs_repo_free(): leave when the queue is empty */
 };
 
 /*
@@ -158,14 +175,20 @@ struct cfs_repo {
 	 * an open pack's writer by its own lock, so that writing blobs to the
 	 * store never holds up claims. A blob being
 	 * stored is in exactly one of claimed, an open pack's ids or a
-	 * flight's ids until the catalog has it. */
+	 * flight's ids until the catalog has it.
+	 * Lock order: open[i].lock, then write_lock, then uploaders.lock (a
+	 * leaf); never two open packs' locks at once. */
 	pthread_mutex_t write_lock;
 	pthread_cond_t flights_done; /* a flight ended */
 	struct cfs_crypto *crypto_w; /* owned: pack headers, under write_lock */
 	struct repo_open_pack open[CFS_REPO_OPEN_PACKS];
 	struct repo_flight *flights; /* owned: packs being written to the store */
 	unsigned nflights, max_flights; /* max: the store's transfers */
-	_Atomic int flight_error;    /* a pack written in the background failed */
+	/* The first failure of a pack written in the background: set under
+	 * write_lock, read anywhere (atomic), sticky for the repository's
+	 * life (no index or manifest may follow a lost pack). */
+	_Atomic int flight_error;
+	struct repo_uploaders uploaders;
 	struct cfs_idset claimed;   /* ids claimed for storing, not yet in a pack */
 	struct cfs_buf zbuf, sbuf; /* scratch: compressed, sealed bytes */
 	/* read side */
@@ -243,6 +266,10 @@ int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret);
  * it is being stored already. */
 int cfs_repo_put_blob_again(struct cfs_repo *r, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
 			    size_t n, uint64_t *ret_stored);
+
+/* Let the uploaders finish what is queued, then join them (cfs_repo_free,
+ * after every flight ended; write.c). */
+void cfs_repo_uploaders_stop(struct cfs_repo *r);
 
 /* Flock the per-repository cache dir. */
 int cfs_repo_lock_cache(const char *dir, int wait_sec, int *ret_fd);

@@ -558,6 +558,8 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++)
 		pthread_mutex_init(&r->open[i].lock, NULL);
 	pthread_cond_init(&r->flights_done, NULL);
+	pthread_mutex_init(&r->uploaders.lock, NULL);
+	pthread_cond_init(&r->uploaders.work, NULL);
 
 	e = cfs_objstore_open_with(o->location, false, o->store, &r->store);
 	if (e == -ENOENT || e == -ENOTDIR)
@@ -646,6 +648,7 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	while (r->flights)
 		pthread_cond_wait(&r->flights_done, &r->write_lock);
 	pthread_mutex_unlock(&r->write_lock);
+	cfs_repo_uploaders_stop(r);
 	if (r->store)
 		cfs_repo_lock_object_delete(r);
 	/* Trees found usable stay so whether or not a snapshot came of it. */
@@ -674,6 +677,8 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	cfs_catalog_batch_free(r->marks);
 	pthread_cond_destroy(&r->flights_done);
 	pthread_mutex_destroy(&r->write_lock);
+	pthread_cond_destroy(&r->uploaders.work);
+	pthread_mutex_destroy(&r->uploaders.lock);
 	cfs_buf_release(&r->zbuf);
 	cfs_buf_release(&r->sbuf);
 	r->reader = cfs_repo_reader_free(r->reader);

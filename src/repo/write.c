@@ -3,6 +3,7 @@
  * The write path: dedup, compress, seal, pack, flush, commit.
  * See the commit protocol in repo.h.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,8 +117,8 @@ out:
 		pp = &(*pp)->next;
 	*pp = f->next;
 	r->nflights--;
-	if (e < 0 && r->flight_error == 0)
-		r->flight_error = e;
+	if (e < 0 && atomic_load(&r->flight_error) == 0)
+		atomic_store(&r->flight_error, e);
 	pthread_cond_broadcast(&r->flights_done);
 	pthread_mutex_unlock(&r->write_lock);
 
@@ -128,31 +129,87 @@ out:
 	return e;
 }
 
-static void *flight_thread(void *arg)
+/* An uploader: end queued flights until told to stop with nothing queued.
+ * A failure is in flight_error, which the next flush returns. */
+static void *uploader_main(void *arg)
 {
-	struct repo_flight *f = arg;
-	(void)flight_end(f->r, f); /* a failure is in flight_error */
-	return NULL;
+	struct cfs_repo *r = arg;
+	struct repo_uploaders *u = &r->uploaders;
+	for (;;) {
+		pthread_mutex_lock(&u->lock);
+		while (!u->head && !u->stop)
+			pthread_cond_wait(&u->work, &u->lock);
+		struct repo_flight *f = u->head;
+		if (f) {
+			u->head = f->qnext;
+			if (!u->head)
+				u->tail = NULL;
+		}
+		pthread_mutex_unlock(&u->lock);
+		if (!f)
+			return NULL; /* stop, and the queue is empty */
+		(void)flight_end(r, f);
+	}
+}
+
+/* Start the pool (u->lock held): max_flights threads, or as many as can
+ * be made; with none, flights are ended on their callers' threads. */
+static void uploaders_start_locked(struct cfs_repo *r)
+{
+	struct repo_uploaders *u = &r->uploaders;
+	u->started = true;
+	u->threads = calloc(r->max_flights, sizeof(*u->threads));
+	for (unsigned i = 0; u->threads && i < r->max_flights; i++) {
+		int e = pthread_create(&u->threads[u->n], NULL, uploader_main, r);
+		if (e != 0) {
+			log_warning_errno(-e, "Cannot start an uploader thread for %s: %m (%u of %u run)",
+					  cfs_objstore_location(r->store), u->n, r->max_flights);
+			break;
+		}
+		u->n++;
+	}
+}
+
+void cfs_repo_uploaders_stop(struct cfs_repo *r)
+{
+	struct repo_uploaders *u = &r->uploaders;
+	pthread_mutex_lock(&u->lock);
+	u->stop = true;
+	pthread_cond_broadcast(&u->work);
+	pthread_mutex_unlock(&u->lock);
+	for (unsigned i = 0; i < u->n; i++)
+		pthread_join(u->threads[i], NULL);
+	free(u->threads);
+	u->threads = NULL;
+	u->n = 0;
 }
 
 /*
- * End f: on this thread when the store takes one transfer at a time (a
- * local directory), else on a thread of its own, so that up to
- * max_flights packs travel at once while sealing goes on. Returns
- * flight_end's result, or 0 when f went to the background (its failure is
- * in flight_error, which flush returns).
+ * End f: queued for an uploader when the store takes several transfers at
+ * once, so that up to max_flights packs travel while sealing goes on; else
+ * (a local directory, or no uploader could be started) on this thread.
+ * Returns flight_end's result, or 0 when f was queued (its failure is in
+ * flight_error, which flush returns). No lock held.
  */
 static int flight_launch(struct cfs_repo *r, struct repo_flight *f)
 {
+	struct repo_uploaders *u = &r->uploaders;
 	if (r->max_flights > 1) {
-		pthread_attr_t a;
-		pthread_t t;
-		f->r = r;
-		pthread_attr_init(&a);
-		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		int e = pthread_create(&t, &a, flight_thread, f);
-		pthread_attr_destroy(&a);
-		if (e == 0)
+		pthread_mutex_lock(&u->lock);
+		if (!u->started)
+			uploaders_start_locked(r);
+		bool queued = u->n > 0;
+		if (queued) {
+			f->qnext = NULL;
+			if (u->tail)
+				u->tail->qnext = f;
+			else
+				u->head = f;
+			u->tail = f;
+			pthread_cond_signal(&u->work);
+		}
+		pthread_mutex_unlock(&u->lock);
+		if (queued)
 			return 0;
 	}
 	return flight_end(r, f);
@@ -180,7 +237,7 @@ int cfs_repo_flush(struct cfs_repo *r)
 	while (r->flights)
 		pthread_cond_wait(&r->flights_done, &r->write_lock);
 	if (e == 0)
-		e = r->flight_error;
+		e = atomic_load(&r->flight_error);
 	pthread_mutex_unlock(&r->write_lock);
 	return e;
 }
@@ -464,7 +521,9 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 	struct repo_open_pack *op = &r->open[b->type == CFS_BLOB_TREE ? CFS_REPO_OPEN_TREE : CFS_REPO_OPEN_DATA];
 	struct repo_flight *f = NULL;
 	pthread_mutex_lock(&op->lock);
-	int e = r->flight_error; /* read racily: a later check catches it */
+	/* An early way out: a failure after this read is caught below or by
+	 * the flush. */
+	int e = atomic_load(&r->flight_error);
 	if (e == 0)
 		e = open_pack_ready(r, op);
 	if (e == 0)
@@ -479,9 +538,9 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 		/* At most max_flights full packs in flight bounds memory (a
 		 * store that buffers holds each pack until it is written);
 		 * the lock is free meanwhile. */
-		while (r->nflights >= r->max_flights && r->flight_error == 0)
+		while (r->nflights >= r->max_flights && atomic_load(&r->flight_error) == 0)
 			pthread_cond_wait(&r->flights_done, &r->write_lock);
-		e = r->flight_error;
+		e = atomic_load(&r->flight_error);
 		if (e == 0)
 			e = flight_begin_locked(r, op, &f);
 	}

@@ -852,3 +852,59 @@ Test(repo, check_walks_deep_trees)
 	free(text);
 	cfs_buf_release(&b);
 }
+
+/* Count the objects under repo_dir/dir. */
+static int count_objects(const char *dir)
+{
+	char cmd[400], line[64];
+	snprintf(cmd, sizeof(cmd), "find '%s/%s' -type f 2>/dev/null | wc -l", repo_dir, dir);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	pclose(f);
+	return atoi(line);
+}
+
+/*
+ * The uploaders (a store of several transfers): flushed packs go to the
+ * pool, the flush waits for them all and says if one failed; the failure
+ * sticks (no index or manifest may follow a lost pack) and freeing the
+ * repository joins the pool.
+ */
+Test(repo, uploaders_fail_the_flush)
+{
+#ifndef CFS_FAULT_INJECTION
+	cr_skip_test("needs -Dfault_injection=true");
+#else
+	init_repo(CFS_ENC_AES256GCM);
+	struct cfs_objstore_options so = {.transfers = 4};
+	struct cfs_repo_open_options o = {.location = repo_dir, .cache_dir = cache_dir, .password = "secret",
+					  .password_len = 6, .writer = true, .store = &so};
+	struct cfs_repo *r = NULL;
+	cr_assert_eq(cfs_repo_open(&o, &r), 0);
+	static uint8_t a[100000];
+	struct cfs_id id;
+	/* Good packs first: the pool writes them, the flush waits. */
+	for (uint32_t i = 0; i < 3; i++) {
+		fill(a, sizeof(a), i);
+		cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, sizeof(a), &id, NULL, NULL), 0);
+		cr_assert_eq(cfs_repo_flush(r), 0);
+	}
+	cr_assert_eq(r->uploaders.n, 4);
+	cr_assert_eq(count_objects("data"), 3);
+	/* Then every put fails. */
+	setenv("CHRONOFS_FAULTS", "objstore.put:*", 1);
+	fill(a, sizeof(a), 99);
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, sizeof(a), &id, NULL, NULL), 0);
+	cr_assert_eq(cfs_repo_flush(r), -EIO);
+	unsetenv("CHRONOFS_FAULTS");
+	cr_assert_eq(count_objects("data"), 3);
+	struct cfs_id root = {{0}};
+	struct cfs_snapshot s = {.time_ns = 1795579004000000000LL, .root = root};
+	cr_assert_eq(cfs_repo_commit_snapshot(r, &s, NULL), -EIO);
+	cfs_snapshot_release(&s);
+	cr_assert_eq(count_objects("index"), 0);
+	cr_assert_eq(count_objects("snapshots"), 0);
+	cfs_repo_free(r);
+#endif
+}
