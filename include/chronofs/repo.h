@@ -168,8 +168,6 @@ const struct cfs_chunker *cfs_repo_chunker(const struct cfs_repo *r);
 struct cfs_objstore *cfs_repo_store(struct cfs_repo *r);
 struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r);
 const char *cfs_repo_location(const struct cfs_repo *r);
-void cfs_repo_id(const struct cfs_repo *r, struct cfs_id *ret);
-enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r);
 /* The repository format version (its config). */
 uint32_t cfs_repo_format(const struct cfs_repo *r);
 /* The tree version written into it (tree.h): 2 from format 3 on (inode
@@ -225,8 +223,6 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
  * looked up again. */
 int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, const struct cfs_id *stored, struct cfs_id *ret_id,
 		      uint64_t *ret_stored);
-/* Flush the open pack (if any) to the store and the catalog. */
-int cfs_repo_flush(struct cfs_repo *r);
 /*
  * Commit a snapshot (steps 2 of the protocol above). The manifest's name is
  * made unique in the repository (seconds, then ".mmm" milliseconds, then
@@ -282,11 +278,10 @@ CFS_DEFINE_FREEP(struct cfs_repo_reader, cfs_repo_reader_free)
 /* Scratch memory a reader keeps between calls (default: two of the largest
  * chunks). Processes with many reader threads lower it to bound memory. */
 void cfs_repo_reader_set_scratch_limit(struct cfs_repo_reader *rd, size_t bytes);
-/* As cfs_repo_get_blob(); thread-safe across readers. out's capacity is
- * used when it suffices (callers may hand in a recycled buffer). */
-int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out);
-/* The same for a blob whose location the caller looked up already
- * (cfs_repo_blob_loc), e.g. to size out first: one catalog look-up. */
+/* As cfs_repo_get_blob(), for a blob whose location the caller looked up
+ * already (cfs_repo_blob_loc), e.g. to size out first: one catalog
+ * look-up. Thread-safe across readers. out's capacity is used when it
+ * suffices (callers may hand in a recycled buffer). */
 int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *loc,
 				struct cfs_buf *out);
 

@@ -53,7 +53,8 @@ struct cfs_repo_reader *cfs_repo_reader_free(struct cfs_repo_reader *rd)
 	return NULL;
 }
 
-int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out)
+/* A blob by its id through a reader: its location, then the read. */
+static int reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out)
 {
 	struct cfs_blob_loc loc;
 	int e = cfs_catalog_blob_get(rd->r->catalog, id, &loc);
@@ -154,7 +155,7 @@ int cfs_repo_get_blob(struct cfs_repo *r, const struct cfs_id *id, struct cfs_bu
 {
 	struct cfs_repo_reader *rd;
 	int e = own_reader(r, &rd);
-	return e < 0 ? e : cfs_repo_reader_get_blob(rd, id, out);
+	return e < 0 ? e : reader_get_blob(rd, id, out);
 }
 
 /* A tree object as stored: entries, or a fragment index. */
@@ -162,7 +163,7 @@ static int get_tree_object(struct cfs_repo_reader *rd, const struct cfs_id *id, 
 			   struct cfs_tree *ret)
 {
 	*ret = (struct cfs_tree)CFS_TREE_INIT;
-	int e = cfs_repo_reader_get_blob(rd, id, scratch);
+	int e = reader_get_blob(rd, id, scratch);
 	if (e < 0)
 		return e;
 	return cfs_tree_decode(scratch->data, scratch->len, ret);

@@ -209,7 +209,7 @@ struct cfs_repo {
 	 * (under write_lock) for the next commit. */
 	uint64_t usable_gen;
 	struct cfs_catalog_batch *marks; /* owned */
-	/* cfs_repo_blob_reusable()'s memo of the last pack found good; under
+	/* blob_state_locked()'s memo of the last pack found good; under
 	 * write_lock */
 	struct cfs_id last_good_pack;
 	bool have_last_good_pack;
@@ -256,9 +256,8 @@ void cfs_repo_dicts_settle(struct cfs_repo *r, bool train);
 void cfs_repo_dicts_release(struct cfs_repo *r);
 int cfs_repo_dict_verify_object(struct cfs_repo *r, const char *name);
 
-/* Encode/decode pack entries in the 56-byte layout shared with pack headers. */
+/* Append a pack entry in the 56-byte layout shared with pack headers. */
 int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e);
-int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret);
 
 /* Store a blob whose bytes were read back and verified in a new pack,
  * bypassing dedup (repair: the catalog names a copy that is going away);
@@ -267,6 +266,10 @@ int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret);
 int cfs_repo_put_blob_again(struct cfs_repo *r, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
 			    size_t n, uint64_t *ret_stored);
 
+/* Flush the open packs (if any) to the store and the catalog, and wait
+ * for every pack in flight: 0, or the first failure of any of them
+ * (sticky). Snapshot commit and cfs_repo_write_pending_index() do it. */
+int cfs_repo_flush(struct cfs_repo *r);
 /* Let the uploaders finish what is queued, then join them (cfs_repo_free,
  * after every flight ended; write.c). */
 void cfs_repo_uploaders_stop(struct cfs_repo *r);

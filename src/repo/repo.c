@@ -25,15 +25,6 @@ int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e)
 	return cfs_buf_append(out, b, sizeof(b));
 }
 
-int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret)
-{
-	const uint8_t *b;
-	int r = cfs_rd_ptr(rd, CFS_PACK_ENTRY_SIZE, &b);
-	if (r < 0)
-		return r;
-	return cfs_pack_entry_decode(b, ret);
-}
-
 void cfs_repo_pack_name(const struct cfs_id *pack, char *out, size_t outlen)
 {
 	char hex[CFS_ID_HEX_SIZE];
@@ -71,8 +62,6 @@ const struct cfs_chunker *cfs_repo_chunker(const struct cfs_repo *r) { return &r
 struct cfs_objstore *cfs_repo_store(struct cfs_repo *r) { return r->store; }
 struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r) { return r->catalog; }
 const char *cfs_repo_location(const struct cfs_repo *r) { return cfs_objstore_location(r->store); }
-void cfs_repo_id(const struct cfs_repo *r, struct cfs_id *ret) { *ret = r->config.repo_id; }
-enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r) { return r->config.encryption; }
 uint32_t cfs_repo_format(const struct cfs_repo *r) { return r->config.version; }
 unsigned cfs_repo_tree_version(const struct cfs_repo *r)
 {
@@ -1155,7 +1144,7 @@ static int sync_listed_pack(struct sync_state *st, const struct repo_listed_pack
 
 /* A pack the catalog knows (from an index object, or an earlier run) that
  * the store does not have: forgotten, so that its blobs are never
- * deduplicated against (cfs_repo_blob_reusable() wants a known pack); a
+ * deduplicated against (cfs_repo_blob_state() wants a known pack); a
  * backup stores them again and the catalog then points to the new copy. */
 static int sweep_missing_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud)
 {

@@ -174,7 +174,7 @@ Test(repo, none_mode_needs_no_password)
 	init_repo(CFS_ENC_NONE);
 	struct cfs_repo *r = NULL;
 	cr_assert_eq(open_repo_with(NULL, cache_dir, true, &r), 0);
-	cr_assert_eq(cfs_repo_encryption(r), CFS_ENC_NONE);
+	cr_assert_eq(r->config.encryption, CFS_ENC_NONE);
 	cfs_repo_free(r);
 }
 
