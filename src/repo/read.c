@@ -369,11 +369,20 @@ int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo
 	size_t count;
 	int e;
 
+	uint8_t h[32];
+
 	*ret_blobs = 0;
 	cfs_repo_pack_name(pack, name, sizeof(name));
 	e = cfs_objstore_get(r->store, name, &whole);
 	if (e < 0)
 		return e;
+	/* Before the blobs are opened in place. A pack is named by the
+	 * SHA-256 of its bytes: this sees any change, also where no tag or id
+	 * would (an unencrypted header's entry types, say). */
+	e = cfs_sha256(whole.data, whole.len, h);
+	if (e < 0)
+		return e;
+	bool renamed = memcmp(h, pack->b, sizeof(h)) != 0;
 	e = cfs_pack_parse(r->crypto, whole.data, whole.len, &entries, &count);
 	if (e < 0)
 		return e;
@@ -385,9 +394,11 @@ int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo
 		(*ret_blobs)++;
 		if (e < 0) {
 			e = cb(&pe->id, pe->offset, e, ud);
+			if (e == -ECANCELED)
+				break;
 			if (e < 0)
-				return e == -ECANCELED ? 0 : e;
+				return e;
 		}
 	}
-	return 0;
+	return renamed ? -EUCLEAN : 0;
 }

@@ -71,6 +71,7 @@ struct repo_dicts {
 	size_t nseen;
 	int64_t reloaded_ns;         /* when a reader last listed dicts/ (cfs_mono_ns) */
 	struct cfs_zdict **v;        /* owned: every dictionary loaded */
+	char **names;                /* owned: v[i]'s dicts/ object name */
 	size_t n, cap;
 	/* What new small data blobs are compressed with (one of v, or NULL);
 	 * set once, read without the lock (atomic). */
@@ -228,10 +229,15 @@ int cfs_repo_put_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, co
 			       const void *p, size_t n, char *name, size_t namelen);
 /*
  * Its read side, for every sealed object (index/, dicts/, snapshots/,
- * names/): get object name from the store and open it with crypto (AAD
- * aad) into plain (reset first). What the plaintext says (magic, version,
- * layout) is for the kind's pure decoder. crypto: the caller's thread's.
- * -ENOENT missing, the store's errors, -EBADMSG it does not authenticate,
+ * names/): get object name from the store, check that an object named by
+ * the SHA-256 of its bytes (index/, dicts/: the ones
+ * cfs_repo_put_sealed_object() writes) has those bytes, and open it with
+ * crypto (AAD aad) into plain (reset first). The name check is what
+ * catches an object swapped with another valid one of its kind, and any
+ * damage at all in an unencrypted repository, where sealing is a copy.
+ * What the plaintext says (magic, version, layout) is for the kind's pure
+ * decoder. crypto: the caller's thread's. -ENOENT missing, the store's
+ * errors, -EBADMSG it does not authenticate or its bytes are not its name,
  * -EPROTO shorter than a tag.
  */
 int cfs_repo_get_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, const char *name, const char *aad,
@@ -292,7 +298,8 @@ int cfs_repo_sync_catalog(struct cfs_repo *r);
 int cfs_repo_pack_header_read(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size,
 			      struct cfs_pack_entry **ret, size_t *ret_count);
 /* Verify a names/<hex> object (write.c); *ret_snapshot (may be NULL) gets
- * the snapshot id it reserves the name for. */
+ * the snapshot id it reserves the name for. -ENOTUNIQ: the catalog has
+ * that snapshot, under a name the object is not named after (swapped). */
 int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs_id *ret_snapshot);
 /* Whether a dictionary with that number is loaded (no reload; dict.c). */
 bool cfs_repo_dict_have(struct cfs_repo *r, uint32_t number);
@@ -310,6 +317,12 @@ int cfs_repo_data_lost(struct cfs_repo *r, struct cfs_catalog *cat, struct cfs_c
 int cfs_repo_usable_init(struct cfs_repo *r);
 /* Commit the marks gathered since the last call (snapshot commit). */
 int cfs_repo_usable_commit(struct cfs_repo *r);
+/* Catalog meta keys "damaged/<pack hex>": packs a check --read-data found
+ * damaged (cfs_repo_mark_damaged). */
+#define CFS_REPO_META_DAMAGED "damaged/"
+/* Catalog meta key: the config as the catalog first saw it (64 bytes;
+ * repo.c, check_mode). */
+#define CFS_REPO_META_CONFIG "config"
 /* Catalog meta keys "dict/<number>": the dictionaries seen, so that one
  * that vanishes is noticed. */
 #define CFS_REPO_META_DICT "dict/"

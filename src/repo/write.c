@@ -668,6 +668,16 @@ int cfs_repo_get_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, co
 	int e = cfs_objstore_get(r->store, name, &sealed);
 	if (e < 0)
 		return e;
+	if (strncmp(name, "index/", 6) == 0 || strncmp(name, "dicts/", 6) == 0) {
+		uint8_t want[32], got[32];
+		e = cfs_hex_decode(name + 6, want, sizeof(want));
+		if (e == 0)
+			e = cfs_sha256(sealed.data, sealed.len, got);
+		if (e < 0)
+			return e == -ENOMEM ? e : -EBADMSG;
+		if (memcmp(want, got, sizeof(got)) != 0)
+			return -EBADMSG;
+	}
 	return cfs_crypto_open(crypto, sealed.data, sealed.len, aad, strlen(aad), plain);
 }
 
@@ -809,6 +819,30 @@ static int name_object_decode(const void *p, size_t n, struct cfs_id *ret_snapsh
 	return 0;
 }
 
+/* The snapshot a names/ object reserves for, when the catalog has it, must
+ * have the name the object is named after: nothing in the sealed bytes
+ * binds them to their name, so this is what shows two of them swapped
+ * (-ENOTUNIQ). A reservation whose snapshot never came is legitimate (a
+ * commit killed after it). */
+static int name_binding_check(struct cfs_repo *r, const char *name, const struct cfs_id *snapshot)
+{
+	_cleanup_buf_ struct cfs_buf man = CFS_BUF_INIT;
+	char want[96];
+	struct cfs_snapshot s;
+	int e = cfs_catalog_snapshot_get(r->catalog, snapshot, &man);
+	if (e == -ENOENT)
+		return 0;
+	if (e == 0)
+		e = cfs_snapshot_decode(man.data, man.len, &s);
+	if (e < 0)
+		return e;
+	e = name_object_name(r, s.name, want, sizeof(want));
+	cfs_snapshot_release(&s);
+	if (e < 0)
+		return e;
+	return strcmp(want, name) == 0 ? 0 : -ENOTUNIQ;
+}
+
 int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs_id *ret_snapshot)
 {
 	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
@@ -816,6 +850,8 @@ int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs
 	int e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_NAME, &plain);
 	if (e == 0)
 		e = name_object_decode(plain.data, plain.len, &id);
+	if (e == 0)
+		e = name_binding_check(r, name, &id);
 	if (e == 0 && ret_snapshot)
 		*ret_snapshot = id;
 	return e;

@@ -614,7 +614,8 @@ Test(repo, missing_dictionary_is_an_integrity_error)
 	put_small_texts(r, FIRST, 1, ids + FIRST);
 	r = cfs_repo_free(r);
 
-	/* A damaged dictionary object does not verify. */
+	/* A damaged dictionary object does not verify: its bytes no longer
+	 * hash to its name (unencrypted: that is all there is to catch it). */
 	snprintf(cmd, sizeof(cmd), "cd '%s' && f=$(ls dicts/*) && printf 'X' | dd of=$f bs=1 seek=30 conv=notrunc 2>/dev/null",
 		 repo_dir);
 	cr_assert_eq(system(cmd), 0);
@@ -625,7 +626,7 @@ Test(repo, missing_dictionary_is_an_integrity_error)
 	cr_assert_not_null(fgets(name, sizeof(name), f));
 	pclose(f);
 	name[strcspn(name, "\n")] = 0;
-	cr_assert_eq(cfs_repo_verify_object(r, name), -EPROTO);
+	cr_assert_eq(cfs_repo_verify_object(r, name), -EBADMSG);
 	r = cfs_repo_free(r);
 
 	/* Gone: blobs compressed with it fail as damaged, the others read. */
@@ -907,4 +908,88 @@ Test(repo, uploaders_fail_the_flush)
 	cr_assert_eq(count_objects("snapshots"), 0);
 	cfs_repo_free(r);
 #endif
+}
+
+/* The config is not authenticated: the catalog remembers the one it saw
+ * and names any change but an upgrade, at every open. */
+Test(repo, changed_config_is_named)
+{
+	init_repo(CFS_ENC_AES256GCM);
+	struct cfs_repo *r = open_ok(true);
+	struct cfs_repo_sync_stats st;
+	cfs_repo_sync_stats(r, &st);
+	cr_assert_eq(st.config_changed, 0);
+	r = cfs_repo_free(r);
+
+	char path[400];
+	snprintf(path, sizeof(path), "%s/config", repo_dir);
+	int fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	uint8_t orig[4], v[4];
+	cr_assert_eq(pread(fd, orig, 4, 48), 4);
+	cfs_put_le32(v, cfs_get_le32(orig) + 4096); /* the minimum chunk size */
+	cr_assert_eq(pwrite(fd, v, 4, 48), 4);
+	for (int writer = 0; writer < 2; writer++) {
+		r = open_ok(writer);
+		cfs_repo_sync_stats(r, &st);
+		cr_assert_eq(st.config_changed, 1, "writer %d", writer);
+		r = cfs_repo_free(r);
+	}
+	cr_assert_eq(pwrite(fd, orig, 4, 48), 4);
+	/* An older version: a rollback of an upgrade. */
+	cfs_put_le32(v, CFS_REPO_FORMAT_VERSION - 1);
+	cr_assert_eq(pwrite(fd, v, 4, 8), 4);
+	r = open_ok(false);
+	cfs_repo_sync_stats(r, &st);
+	cr_assert_eq(st.config_changed, 1);
+	r = cfs_repo_free(r);
+	/* Upgraded again: remembered, not named. */
+	r = open_ok(true);
+	uint32_t from;
+	cr_assert_eq(cfs_repo_upgrade(r, &from), 0);
+	cr_assert_eq(from, CFS_REPO_FORMAT_VERSION - 1);
+	r = cfs_repo_free(r);
+	r = open_ok(false);
+	cfs_repo_sync_stats(r, &st);
+	cr_assert_eq(st.config_changed, 0);
+	r = cfs_repo_free(r);
+	close(fd);
+}
+
+/* A pack check --read-data found damaged is not deduplicated against by
+ * writers of that cache while the store lists it; a good read clears it. */
+Test(repo, marked_damaged_pack_is_not_reused)
+{
+	init_repo(CFS_ENC_AES256GCM);
+	struct cfs_repo *r = open_ok(true);
+	static uint8_t a[5000];
+	struct cfs_id id;
+	struct cfs_blob_loc loc;
+	fill(a, sizeof(a), 7);
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, sizeof(a), &id, NULL, NULL), 0);
+	commit_with_blobs(r, &id, (uint32_t[]){sizeof(a)}, 1, NULL, NULL);
+	cr_assert_eq(cfs_repo_blob_state(r, &id, &loc), CFS_BLOB_USABLE);
+	r = cfs_repo_free(r);
+
+	/* A reader records it (through a primary of its own). */
+	r = open_ok(false);
+	bool bad = true;
+	cr_assert_eq(cfs_repo_mark_damaged(r, &loc.pack, &bad, 1), 0);
+	r = cfs_repo_free(r);
+	r = open_ok(true);
+	cr_assert(cfs_repo_pack_marked_damaged(r, &loc.pack));
+	cr_assert_eq(cfs_repo_blob_state(r, &id, NULL), CFS_BLOB_PACK_DAMAGED);
+	/* The writer stores it again; the catalog points to the new copy. */
+	bool added = false;
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, sizeof(a), &id, &added, NULL), 0);
+	cr_assert(added);
+	cr_assert_eq(cfs_repo_flush(r), 0);
+	struct cfs_blob_loc now;
+	cr_assert_eq(cfs_repo_blob_loc(r, &id, &now), 0);
+	cr_assert_neq(memcmp(&now.pack, &loc.pack, sizeof(now.pack)), 0);
+	/* Read whole again: the mark goes. */
+	bad = false;
+	cr_assert_eq(cfs_repo_mark_damaged(r, &loc.pack, &bad, 1), 0);
+	cr_assert_not(cfs_repo_pack_marked_damaged(r, &loc.pack));
+	r = cfs_repo_free(r);
 }
