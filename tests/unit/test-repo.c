@@ -11,6 +11,7 @@
 
 #include "chronofs/check.h"
 #include "chronofs/repo.h"
+#include "chronofs/restore.h"
 #include "chronofs/util.h"
 #include "repo/repo-internal.h"
 
@@ -991,5 +992,96 @@ Test(repo, marked_damaged_pack_is_not_reused)
 	bad = false;
 	cr_assert_eq(cfs_repo_mark_damaged(r, &loc.pack, &bad, 1), 0);
 	cr_assert_not(cfs_repo_pack_marked_damaged(r, &loc.pack));
+	r = cfs_repo_free(r);
+}
+
+/* A tree blob whose one entry is named `bad`: encoded with a placeholder of
+ * its length, then patched, as someone who can write the repository (and,
+ * unencrypted, compute ids) could. */
+static struct cfs_id hostile_tree(struct cfs_repo *r, const char *bad, uint8_t type, const struct cfs_id *sub)
+{
+	struct cfs_tree t = CFS_TREE_INIT;
+	struct cfs_tree_entry e = {0};
+	size_t n = strlen(bad);
+	e.name = (uint8_t *)strndup("QQQQQQQQ", n);
+	e.name_len = (uint16_t)n;
+	e.type = type;
+	e.mode = type == CFS_FT_DIR ? 0755 : 0644;
+	if (sub) {
+		e.subtree = *sub;
+		e.subtree_nodes = 1;
+	}
+	cr_assert_eq(cfs_tree_add(&t, &e), 0);
+	struct cfs_buf enc = CFS_BUF_INIT;
+	cr_assert_eq(cfs_tree_encode_version(&t, cfs_repo_tree_version(r), &enc), 0);
+	uint8_t *at = memmem(enc.data, enc.len, "QQQQQQQQ", n);
+	cr_assert_not_null(at);
+	memcpy(at, bad, n);
+	struct cfs_id id;
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_TREE, enc.data, enc.len, &id, NULL, NULL), 0);
+	cfs_buf_release(&enc);
+	cfs_tree_release(&t);
+	return id;
+}
+
+/*
+ * A hostile repository's trees never lead restore outside its target: an
+ * entry named "..", ".", or with a '/' in it makes the tree malformed
+ * (-EPROTO, named), and nothing is created but under the target.
+ */
+Test(repo, hostile_names_stay_inside_the_target)
+{
+	static const struct {
+		const char *name;
+		uint8_t type;
+	} bad[] = {{"..", CFS_FT_DIR}, {".", CFS_FT_DIR}, {"../x", CFS_FT_REG}, {"a/b", CFS_FT_REG}};
+	init_repo(CFS_ENC_NONE);
+	struct cfs_repo *r = open_ok(true);
+	/* A subtree for the directories: one empty file named "escaped". */
+	struct cfs_tree t = CFS_TREE_INIT;
+	struct cfs_tree_entry e = {.name = (uint8_t *)strdup("escaped"), .name_len = 7, .type = CFS_FT_REG,
+				   .mode = 0644};
+	cr_assert_eq(cfs_tree_add(&t, &e), 0);
+	struct cfs_id sub, roots[ARRAY_SIZE(bad)];
+	char names[ARRAY_SIZE(bad)][64];
+	cr_assert_eq(cfs_repo_put_tree(r, &t, NULL, &sub, NULL), 0);
+	cfs_tree_release(&t);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		roots[i] = hostile_tree(r, bad[i].name, bad[i].type, bad[i].type == CFS_FT_DIR ? &sub : NULL);
+		struct cfs_snapshot s = {0};
+		s.time_ns = 1795579004000000000LL + (int64_t)i * 1000000000LL;
+		s.host = strdup("h");
+		s.tier = strdup("");
+		s.paths = calloc(1, sizeof(char *));
+		s.paths[0] = strdup("/x");
+		s.n_paths = 1;
+		s.root = roots[i];
+		s.root_nodes = 3;
+		cr_assert_eq(cfs_repo_commit_snapshot(r, &s, NULL), 0);
+		strcpy(names[i], s.name);
+		cfs_snapshot_release(&s);
+	}
+	r = cfs_repo_free(r);
+
+	r = open_ok(false);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct cfs_tree got = CFS_TREE_INIT;
+		cr_assert_eq(cfs_repo_get_tree(r, &roots[i], &got), -EPROTO, "%s", bad[i].name);
+		char parent[400], target[450], cmd[1000];
+		snprintf(parent, sizeof(parent), "%s/p%zu", tmp, i);
+		snprintf(target, sizeof(target), "%s/target", parent);
+		cr_assert_eq(mkdir(parent, 0700), 0);
+		cr_assert_eq(mkdir(target, 0700), 0);
+		struct cfs_snapshot s;
+		cr_assert_eq(cfs_repo_find_snapshot(r, names[i], &s, NULL), 0);
+		struct cfs_restore_stats st = {0};
+		int e2 = cfs_restore_run(r, &s, NULL, target, NULL, &st);
+		cr_assert(e2 < 0 || st.errors > 0, "%s: restored without an error", bad[i].name);
+		cfs_snapshot_release(&s);
+		/* Nothing beside the target, nothing named "escaped" anywhere. */
+		snprintf(cmd, sizeof(cmd), "test \"$(ls -A '%s')\" = target && ! find '%s' -name escaped | grep -q .",
+			 parent, tmp);
+		cr_assert_eq(system(cmd), 0, "%s: restore wrote outside its target", bad[i].name);
+	}
 	r = cfs_repo_free(r);
 }
