@@ -590,8 +590,10 @@ static int open_reader(struct cfs_repo *r, int wait_sec)
 }
 
 /* The key files tried and why each did not open, said only when none
- * does (a user with the right passphrase needs to know which file is
- * damaged; one whose passphrase is wrong sees every file named). */
+ * does, and only for those that are damaged (a wrong passphrase is said
+ * once, by the caller: -EACCES). A key file is named by the SHA-256 of
+ * its bytes: one that does not open and does not hash to its name is
+ * damaged, not just locked with another passphrase. */
 #define KEYS_NAMED 4
 struct key_try {
 	struct cfs_objstore *s;
@@ -615,6 +617,10 @@ static int try_key(const char *name, uint64_t size, void *ud)
 		t->result = 1;
 		return 1; /* stop */
 	}
+	uint8_t want[32], got[32];
+	if ((r == -EACCES || r == -EPROTO) && strlen(name) == 5 + 64 && cfs_hex_decode(name + 5, want, 32) == 0 &&
+	    cfs_sha256(b.data, b.len, got) == 0 && memcmp(want, got, 32) != 0)
+		r = -EBADMSG;
 	if (t->n < KEYS_NAMED) {
 		snprintf(t->names[t->n], sizeof(t->names[0]), "%s", name);
 		t->errors[t->n] = r;
@@ -632,14 +638,14 @@ static void keys_report(const struct key_try *t, const char *loc)
 		log_error("Repository %s is encrypted but has no key file (keys/ is empty)", loc);
 	for (unsigned i = 0; i < t->n && i < KEYS_NAMED; i++) {
 		int e = t->errors[i];
+		if (e == -EACCES)
+			continue;
 		log_error("Key file %s of %s %s", t->names[i], loc,
-			  e == -EACCES		? "does not open with this passphrase (a wrong passphrase, or the file is damaged)"
-			  : e == -EPROTO	? "is malformed (truncated or damaged)"
+			  e == -EBADMSG	      ? "is damaged (its bytes do not hash to its name)"
+			  : e == -EPROTO	      ? "is malformed"
 			  : e == -EPROTONOSUPPORT ? "was written by a newer chronofs"
 						: strerror(-e));
 	}
-	if (t->n > KEYS_NAMED)
-		log_error("... and %u more key files of %s", t->n - KEYS_NAMED, loc);
 }
 
 static int load_keys(struct cfs_repo *r, const struct cfs_repo_open_options *o)
