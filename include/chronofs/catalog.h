@@ -8,7 +8,6 @@
  *   blobs      blob id (32)      -> struct cfs_blob_loc (56 bytes, LE)
  *   packs      pack id (32)      -> u64 size, u32 blob count
  *   snapshots  snapshot id (32)  -> plaintext manifest (cfs_snapshot_encode)
- *   trees      tree id (32)      -> plaintext tree (cache of verified reads)
  *   meta       UTF-8 key         -> bytes (e.g. "index/<name>" markers)
  *
  * All writes go through a batch committed atomically with a synced WAL write:
@@ -73,7 +72,6 @@ CFS_DEFINE_FREEP(struct cfs_catalog, cfs_catalog_free)
 int cfs_catalog_blob_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_blob_loc *ret);
 int cfs_catalog_pack_get(struct cfs_catalog *c, const struct cfs_id *pack, struct cfs_pack_info *ret);
 int cfs_catalog_snapshot_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_buf *out);
-int cfs_catalog_tree_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_buf *out);
 int cfs_catalog_meta_get(struct cfs_catalog *c, const char *key, struct cfs_buf *out);
 
 /* Iteration in key order; a non-zero return from cb stops and is returned. */
@@ -102,13 +100,9 @@ void cfs_catalog_batch_delete_snapshot(struct cfs_catalog_batch *b, const struct
 /* Forget a blob's location / a pack (repair: data the store no longer has). */
 void cfs_catalog_batch_delete_blob(struct cfs_catalog_batch *b, const struct cfs_id *id);
 void cfs_catalog_batch_delete_pack(struct cfs_catalog_batch *b, const struct cfs_id *pack);
-void cfs_catalog_batch_put_tree(struct cfs_catalog_batch *b, const struct cfs_id *id, const void *p,
-				size_t n);
 void cfs_catalog_batch_put_meta(struct cfs_catalog_batch *b, const char *key, const void *p, size_t n);
 void cfs_catalog_batch_delete_meta(struct cfs_catalog_batch *b, const char *key);
 size_t cfs_catalog_batch_count(const struct cfs_catalog_batch *b);
 /* Apply atomically and durably (sync). The batch is left empty. -EIO (or
  * -ENOSPC, ... as above) on failure: nothing applied. */
 int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b);
-/* Drop every column family's contents (before a rebuild). */
-int cfs_catalog_clear(struct cfs_catalog *c);

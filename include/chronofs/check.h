@@ -2,13 +2,18 @@
 /*
  * check.h — verify a repository.
  *
- * Structure: every snapshots/, index/, dicts/ and names/ object verifies;
- * every pack the catalog knows exists with its recorded size; every
- * snapshot's trees read and verify; every blob they reference is usable
+ * Structure: every snapshots/, index/, dicts/ and names/ object verifies
+ * (cfs_repo_verify_object); every pack the catalog knows exists with its
+ * recorded size and is not recorded as damaged; every snapshot's trees
+ * read and verify; every blob they reference is usable
  * (cfs_repo_blob_state: indexed, its pack known, its dictionary there); an
- * unencrypted config is not over objects that look sealed. With read_data,
- * every pack is read whole, its header authenticated, and every blob in it
- * decrypted, decompressed and its id recomputed.
+ * unencrypted config is not over objects that look sealed; the config is
+ * the one the catalog saw before; nothing the catalog knew vanished (what
+ * this open's synchronisation found: cfs_repo_sync_stats). With read_data,
+ * every pack is read whole, its bytes hashed against its name, its header
+ * authenticated, and every blob in it decrypted, decompressed and its id
+ * recomputed; what that finds is recorded (cfs_repo_mark_damaged), so
+ * that backups from this cache do not reuse a damaged pack.
  *
  * Each problem is logged once with the object (pack, blob, tree,
  * dictionary) and, for damaged data, the snapshot paths that use it. The

@@ -109,6 +109,13 @@ struct cfs_repo_sync_stats {
 	uint64_t packs_missing;    /* packs the catalog or an index object names that the store lacks */
 	uint64_t packs_damaged;    /* packs the store has with another size than recorded */
 	uint64_t snapshots_loaded; /* snapshots/ objects new to the catalog */
+	/* What the catalog knew that the store no longer lists (each named
+	 * in a warning when found; the catalog then forgets it, so only the
+	 * first open after the loss counts it). */
+	uint64_t snapshots_gone, indexes_gone;
+	/* 1: the config differs from the one the catalog first saw, other
+	 * than by an upgrade (named in a warning at every open). */
+	uint64_t config_changed;
 };
 void cfs_repo_sync_stats(const struct cfs_repo *r, struct cfs_repo_sync_stats *ret);
 /* Write index/ objects for the packs the catalog knows that no index/
@@ -168,8 +175,6 @@ const struct cfs_chunker *cfs_repo_chunker(const struct cfs_repo *r);
 struct cfs_objstore *cfs_repo_store(struct cfs_repo *r);
 struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r);
 const char *cfs_repo_location(const struct cfs_repo *r);
-void cfs_repo_id(const struct cfs_repo *r, struct cfs_id *ret);
-enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r);
 /* The repository format version (its config). */
 uint32_t cfs_repo_format(const struct cfs_repo *r);
 /* The tree version written into it (tree.h): 2 from format 3 on (inode
@@ -225,8 +230,6 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
  * looked up again. */
 int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, const struct cfs_id *stored, struct cfs_id *ret_id,
 		      uint64_t *ret_stored);
-/* Flush the open pack (if any) to the store and the catalog. */
-int cfs_repo_flush(struct cfs_repo *r);
 /*
  * Commit a snapshot (steps 2 of the protocol above). The manifest's name is
  * made unique in the repository (seconds, then ".mmm" milliseconds, then
@@ -259,6 +262,13 @@ int cfs_repo_blob_state(struct cfs_repo *r, const struct cfs_id *id, struct cfs_
 const char *cfs_repo_blob_state_name(int state);
 
 /*
+ * The dicts/ object in which a writer with this cache last saw dictionary
+ * number (out: at least 96 bytes), for naming one that is gone. -ENOENT
+ * when this cache never saw it.
+ */
+int cfs_repo_dict_object_name(struct cfs_repo *r, uint32_t number, char *out, size_t outlen);
+
+/*
  * Objects of an unencrypted repository that do not start with the
  * plaintext magic of their kind: index/, snapshots/ and dicts/ objects, and
  * pack headers. Such objects look sealed: the config was probably switched
@@ -284,11 +294,10 @@ CFS_DEFINE_FREEP(struct cfs_repo_reader, cfs_repo_reader_free)
 /* Scratch memory a reader keeps between calls (default: two of the largest
  * chunks). Processes with many reader threads lower it to bound memory. */
 void cfs_repo_reader_set_scratch_limit(struct cfs_repo_reader *rd, size_t bytes);
-/* As cfs_repo_get_blob(); thread-safe across readers. out's capacity is
- * used when it suffices (callers may hand in a recycled buffer). */
-int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out);
-/* The same for a blob whose location the caller looked up already
- * (cfs_repo_blob_loc), e.g. to size out first: one catalog look-up. */
+/* As cfs_repo_get_blob(), for a blob whose location the caller looked up
+ * already (cfs_repo_blob_loc), e.g. to size out first: one catalog
+ * look-up. Thread-safe across readers. out's capacity is used when it
+ * suffices (callers may hand in a recycled buffer). */
 int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *loc,
 				struct cfs_buf *out);
 
@@ -336,20 +345,39 @@ int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snap
 			   struct cfs_id *ret_id);
 
 /*
- * Read a whole pack and verify it: the header authenticates and parses, and
- * every blob in it decrypts, decompresses to its recorded size and has the
- * id it is filed under. cb is called once per bad blob with the reason
- * (-EBADMSG or -EPROTO); *ret_blobs counts the blobs checked. Returns < 0
- * when the pack as a whole cannot be used (-ENOENT missing, -ERANGE/-EPROTO
- * truncated or malformed, -EBADMSG header does not authenticate).
+ * Read a whole pack and verify it: its bytes hash to its name, the header
+ * authenticates and parses, and every blob in it decrypts, decompresses to
+ * its recorded size and has the id it is filed under. cb is called once per
+ * bad blob with the reason (-EBADMSG or -EPROTO; -ECANCELED from cb stops
+ * the blobs); *ret_blobs counts the blobs checked. Returns < 0 when the
+ * pack as a whole cannot be used (-ENOENT missing, -ERANGE/-EPROTO
+ * truncated or malformed, -EBADMSG header does not authenticate), or, once
+ * its blobs were checked, -EUCLEAN when its bytes do not hash to its name
+ * (damaged where no tag or id covers it, or replaced).
  */
 typedef int (*cfs_repo_bad_blob_cb)(const struct cfs_id *blob, uint64_t offset, int error, void *ud);
 int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo_bad_blob_cb cb, void *ud,
 			 uint64_t *ret_blobs);
 
 /*
- * Read and verify a metadata object: "index/<hex>" (authenticates and
- * parses) or "snapshots/<hex>" (authenticates, id matches, parses).
+ * What reading found (check --read-data): each of packs[i] that damaged[i]
+ * says is recorded in the catalog as damaged, so that no backup from this
+ * cache deduplicates against its blobs (they are stored again, and the
+ * catalog then points to the new copies) while the store lists it, check
+ * names it, and repair removes it; the others lose such a record. A reader
+ * writes through a primary handle of its own: -EBUSY (nothing recorded)
+ * when another process holds the cache.
+ */
+int cfs_repo_mark_damaged(struct cfs_repo *r, const struct cfs_id *packs, const bool *damaged, size_t n);
+/* Whether pack is recorded as damaged (no store access). */
+bool cfs_repo_pack_marked_damaged(struct cfs_repo *r, const struct cfs_id *pack);
+
+/*
+ * Read and verify a metadata object: "index/<hex>" and "dicts/<hex>" (its
+ * bytes hash to its name, it authenticates and parses), "snapshots/<hex>"
+ * (authenticates, its id is its name, parses) or "names/<hex>"
+ * (authenticates, parses, and the snapshot it reserves the name for, if
+ * the catalog has it, has that name: else -ENOTUNIQ).
  * -EBADMSG, -EPROTO, -EPROTONOSUPPORT, -ENOENT as for blobs.
  */
 int cfs_repo_verify_object(struct cfs_repo *r, const char *name);
@@ -362,8 +390,10 @@ int cfs_repo_verify_object(struct cfs_repo *r, const char *name);
  *      stale and removed).
  *   2. Bad packs: named by the catalog, blob locations or index objects
  *      but missing; present with another size than recorded; listed with
- *      a header that cannot be read (nothing else describes them); with
- *      read_data, any pack whose header or a blob does not verify.
+ *      a header that cannot be read (nothing else describes them);
+ *      recorded as damaged by an earlier check --read-data
+ *      (cfs_repo_mark_damaged); with read_data, any pack whose bytes,
+ *      header or a blob does not verify.
  *   3. Every blob whose location is in a bad pack is read back and
  *      verified; those that verify are stored again in new packs through
  *      the normal write path (bypassing dedup), the others are lost.

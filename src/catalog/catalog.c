@@ -22,8 +22,13 @@
  *   packs      key: pack id (32 bytes)
  *              value (12 bytes): size u64 | blob count u32
  *   snapshots  key: snapshot id (32 bytes); value: plaintext manifest bytes
- *   trees      key: tree id (32 bytes); value: plaintext tree bytes
  *   meta       key: UTF-8 string without its NUL; value: opaque bytes
+ *
+ * Retired column families, which catalogs written by older versions still
+ * have: "trees" (plaintext trees; written and read by nobody but the unit
+ * tests, removed in issue 12). RocksDB opens a database only with every
+ * column family it has named, so an open names them too, and a primary
+ * drops them.
  *
  * A blobs/packs value of the wrong size, or a blobs/packs/snapshots key that
  * is not 32 bytes, is malformed: -EPROTO.
@@ -57,7 +62,7 @@
  * of blobs a run adds (a 4 MiB memtable holds ~30,000 blob entries; flushes
  * and compactions run in RocksDB's background threads). */
 #define WRITE_BUFFER_BYTES (4u << 20)
-/* Caps memtables over all six column families (6 x 2 x 4 MiB otherwise). */
+/* Caps memtables over all five column families (5 x 2 x 4 MiB otherwise). */
 #define DB_WRITE_BUFFER_BYTES (16u << 20)
 /* Forces flushes of quiet column families so the WAL cannot grow unbounded. */
 #define MAX_TOTAL_WAL_BYTES (64u << 20)
@@ -81,9 +86,11 @@ static const char *const cf_names[_CFS_CATALOG_CF_MAX] = {
 	[CFS_CATALOG_CF_BLOBS] = "blobs",
 	[CFS_CATALOG_CF_PACKS] = "packs",
 	[CFS_CATALOG_CF_SNAPSHOTS] = "snapshots",
-	[CFS_CATALOG_CF_TREES] = "trees",
 	[CFS_CATALOG_CF_META] = "meta",
 };
+
+static const char *const retired_cf_names[] = {"trees"};
+#define CF_OPEN_MAX (_CFS_CATALOG_CF_MAX + ARRAY_SIZE(retired_cf_names))
 
 struct cfs_catalog {
 	rocksdb_t *db;
@@ -181,7 +188,7 @@ static int rocks_error(char *err, int dflt)
 #define MIN_FREE_BYTES (1u << 20)
 
 /* Create dir if needed and make sure nobody but us can look inside: the
- * catalog lists every blob and holds plaintext manifests and trees. */
+ * catalog lists every blob and holds plaintext manifests. */
 static int prepare_dir(const char *dir)
 {
 	int r = cfs_mkdir_p(dir, 0700);
@@ -298,6 +305,22 @@ static void setup_options(struct cfs_catalog *c)
 	rocksdb_writeoptions_set_sync(c->write_opts, 1);
 }
 
+/* Whether the database in dir has column family name (false also when
+ * there is no database yet, or it cannot be listed: the open says why). */
+static bool has_cf(const rocksdb_options_t *opts, const char *dir, const char *name)
+{
+	char *err = NULL;
+	size_t n = 0;
+	char **v = rocksdb_list_column_families(opts, dir, &n, &err);
+	bool found = false;
+	for (size_t i = 0; v && i < n && !found; i++)
+		found = strcmp(v[i], name) == 0;
+	if (v)
+		rocksdb_list_column_families_destroy(v, n);
+	rocksdb_free(err);
+	return found;
+}
+
 /*
  * Open the database in dir: as the primary (secondary_dir NULL), or as a
  * secondary instance keeping its own files in secondary_dir.
@@ -326,17 +349,27 @@ static int open_db(const char *dir, const char *secondary_dir, struct cfs_catalo
 		c->secondary = true;
 	}
 
-	const rocksdb_options_t *cf_opts[_CFS_CATALOG_CF_MAX];
-	for (size_t i = 0; i < ARRAY_SIZE(cf_opts); i++)
-		cf_opts[i] = i == CFS_CATALOG_CF_BLOBS ? c->blob_opts : c->opts;
+	/* Ours, then the retired ones the database still has. */
+	const char *names[CF_OPEN_MAX];
+	const rocksdb_options_t *cf_opts[CF_OPEN_MAX];
+	rocksdb_column_family_handle_t *handles[CF_OPEN_MAX] = {0};
+	size_t n = 0;
+	for (; n < _CFS_CATALOG_CF_MAX; n++) {
+		names[n] = cf_names[n];
+		cf_opts[n] = n == CFS_CATALOG_CF_BLOBS ? c->blob_opts : c->opts;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(retired_cf_names); i++)
+		if (has_cf(c->opts, dir, retired_cf_names[i])) {
+			names[n] = retired_cf_names[i];
+			cf_opts[n++] = c->opts;
+		}
 
 	char *err = NULL;
 	if (secondary_dir)
-		c->db = rocksdb_open_as_secondary_column_families(c->opts, dir, secondary_dir, _CFS_CATALOG_CF_MAX,
-								  cf_names, cf_opts, c->cf, &err);
+		c->db = rocksdb_open_as_secondary_column_families(c->opts, dir, secondary_dir, (int)n, names, cf_opts,
+								  handles, &err);
 	else
-		c->db = rocksdb_open_column_families(c->opts, dir, _CFS_CATALOG_CF_MAX, cf_names, cf_opts, c->cf,
-						     &err);
+		c->db = rocksdb_open_column_families(c->opts, dir, (int)n, names, cf_opts, handles, &err);
 	if (err) {
 		if (secondary_dir && (strstr(err, "does not exist") || strstr(err, "No such file")))
 			r = -ENOENT; /* no catalog there yet is the common reason */
@@ -345,7 +378,6 @@ static int open_db(const char *dir, const char *secondary_dir, struct cfs_catalo
 		rocksdb_free(err);
 		/* On failure the handles array is not filled; do not destroy
 		 * whatever it holds. */
-		memset(c->cf, 0, sizeof(c->cf));
 		if (c->db) {
 			rocksdb_close(c->db);
 			c->db = NULL;
@@ -354,6 +386,18 @@ static int open_db(const char *dir, const char *secondary_dir, struct cfs_catalo
 	}
 	if (!c->db)
 		return -EIO;
+	memcpy(c->cf, handles, sizeof(c->cf));
+	/* A retired column family goes with its contents; a failure leaves it
+	 * for the next open (it costs a little disk, nothing else). A
+	 * secondary cannot drop anything: its primary does. */
+	for (size_t i = _CFS_CATALOG_CF_MAX; i < n; i++) {
+		if (!secondary_dir) {
+			rocksdb_drop_column_family(c->db, handles[i], &err);
+			rocksdb_free(err);
+			err = NULL;
+		}
+		rocksdb_column_family_handle_destroy(handles[i]);
+	}
 
 	*ret = TAKE_PTR(c);
 	return 0;
@@ -504,13 +548,6 @@ int cfs_catalog_snapshot_get(struct cfs_catalog *c, const struct cfs_id *id, str
 	if (!c || !id || !out)
 		return -EINVAL;
 	return get_into_buf(c, CFS_CATALOG_CF_SNAPSHOTS, id->b, CFS_ID_SIZE, out);
-}
-
-int cfs_catalog_tree_get(struct cfs_catalog *c, const struct cfs_id *id, struct cfs_buf *out)
-{
-	if (!c || !id || !out)
-		return -EINVAL;
-	return get_into_buf(c, CFS_CATALOG_CF_TREES, id->b, CFS_ID_SIZE, out);
 }
 
 int cfs_catalog_meta_get(struct cfs_catalog *c, const char *key, struct cfs_buf *out)
@@ -740,12 +777,6 @@ void cfs_catalog_batch_delete_pack(struct cfs_catalog_batch *b, const struct cfs
 	batch_add(b, BATCH_DELETE, CFS_CATALOG_CF_PACKS, pack->b, CFS_ID_SIZE, NULL, 0);
 }
 
-void cfs_catalog_batch_put_tree(struct cfs_catalog_batch *b, const struct cfs_id *id, const void *p,
-				size_t n)
-{
-	batch_add(b, BATCH_PUT, CFS_CATALOG_CF_TREES, id->b, CFS_ID_SIZE, p, n);
-}
-
 void cfs_catalog_batch_put_meta(struct cfs_catalog_batch *b, const char *key, const void *p, size_t n)
 {
 	if (!key) {
@@ -814,77 +845,4 @@ int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b)
 	rocksdb_writebatch_destroy(wb);
 	batch_reset(b);
 	return err ? rocks_error(err, -EIO) : 0;
-}
-
-/* Add a range deletion covering every key of cf to wb: [first, last || 0x00),
- * the end being the smallest key above last in bytewise order. One range
- * tombstone per column family keeps the whole clear a single atomic write
- * whatever the catalog's size. */
-static int clear_cf(struct cfs_catalog *c, enum cfs_catalog_cf cf, rocksdb_writebatch_t *wb)
-{
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(c->db, c->scan_opts, c->cf[cf]);
-	_cleanup_free_ char *first = NULL;
-	_cleanup_free_ char *limit = NULL;
-	size_t flen = 0, llen = 0;
-	char *err = NULL;
-	int r = 0;
-
-	rocksdb_iter_seek_to_first(it);
-	if (rocksdb_iter_valid(it)) {
-		const char *k = rocksdb_iter_key(it, &flen);
-		first = malloc(flen ? flen : 1);
-		if (!first) {
-			r = -ENOMEM;
-			goto out;
-		}
-		memcpy(first, k, flen);
-		rocksdb_iter_seek_to_last(it);
-		if (rocksdb_iter_valid(it)) {
-			k = rocksdb_iter_key(it, &llen);
-			limit = malloc(llen + 1);
-			if (!limit) {
-				r = -ENOMEM;
-				goto out;
-			}
-			memcpy(limit, k, llen);
-			limit[llen++] = 0;
-		}
-	}
-	rocksdb_iter_get_error(it, &err);
-	if (err) {
-		r = rocks_error(err, -EIO);
-		goto out;
-	}
-	if (first && limit)
-		rocksdb_writebatch_delete_range_cf(wb, c->cf[cf], first, flen, limit, llen);
-out:
-	rocksdb_iter_destroy(it);
-	return r;
-}
-
-/* Not meant to race with commits: a key written between reading the bounds
- * and the write may survive. Callers clear before a rebuild, alone. */
-int cfs_catalog_clear(struct cfs_catalog *c)
-{
-	if (!c)
-		return -EINVAL;
-	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	int r = 0;
-	for (int cf = 0; cf < _CFS_CATALOG_CF_MAX && r == 0; cf++)
-		r = clear_cf(c, cf, wb);
-	if (r == 0 && rocksdb_writebatch_count(wb) > 0) {
-		char *err = NULL;
-		rocksdb_write(c->db, c->write_opts, wb, &err);
-		if (err)
-			r = rocks_error(err, -EIO);
-	}
-	rocksdb_writebatch_destroy(wb);
-	if (r < 0)
-		return r;
-	/* Reclaim the space now rather than carry tombstones into the rebuild;
-	 * a failure here leaves correct (just larger) files, so it is not
-	 * reported (the C API has no error out-parameter for it anyway). */
-	for (int cf = 0; cf < _CFS_CATALOG_CF_MAX; cf++)
-		rocksdb_compact_range_cf(c->db, c->cf[cf], NULL, 0, NULL, 0);
-	return 0;
 }

@@ -24,6 +24,11 @@ struct cctx {
 	size_t n_bad_packs;
 	uint32_t *bad_dicts; /* dictionary numbers reported missing */
 	size_t n_bad_dicts;
+	/* With read_data: every pack read, and whether it was damaged (for
+	 * cfs_repo_mark_damaged). */
+	struct cfs_id *read_ids;
+	bool *read_bad;
+	size_t n_read, cap_read;
 	struct cfs_buf path; /* the walk's current path, NUL-terminated */
 };
 
@@ -74,6 +79,7 @@ struct bad_blob_state {
 	struct cctx *c;
 	const struct cfs_id *pack;
 	const char *pack_name;
+	uint64_t bad;
 };
 
 static int bad_blob_cb(const struct cfs_id *blob, uint64_t offset, int error, void *ud)
@@ -85,6 +91,7 @@ static int bad_blob_cb(const struct cfs_id *blob, uint64_t offset, int error, vo
 		return error;
 	cfs_id_hex(blob, hex);
 	st->c->res->problems++;
+	st->bad++;
 	log_error("pack %s: blob %s at offset %llu: %s", st->pack_name, hex, (unsigned long long)offset,
 		  reason(error == -EPROTO ? -EBADMSG : error));
 	struct cfs_id key;
@@ -92,15 +99,50 @@ static int bad_blob_cb(const struct cfs_id *blob, uint64_t offset, int error, vo
 	return cfs_idset_add(&st->c->bad_blobs, &key) < 0 ? -ENOMEM : 0;
 }
 
+/* Remember what reading pack found, for cfs_repo_mark_damaged(). */
+static int note_read(struct cctx *c, const struct cfs_id *pack, bool bad)
+{
+	if (c->n_read == c->cap_read) {
+		size_t cap = c->cap_read ? 2 * c->cap_read : 64;
+		struct cfs_id *ids = reallocarray(c->read_ids, cap, sizeof(*ids));
+		if (ids)
+			c->read_ids = ids;
+		bool *v = ids ? reallocarray(c->read_bad, cap, sizeof(*v)) : NULL;
+		if (!v)
+			return -ENOMEM;
+		c->read_bad = v;
+		c->cap_read = cap;
+	}
+	c->read_ids[c->n_read] = *pack;
+	c->read_bad[c->n_read++] = bad;
+	return 0;
+}
+
 /* Read a whole pack and verify every blob in it. Returns < 0 (reported) when
  * the pack as a whole is unusable. */
 static int read_pack(struct cctx *c, const struct cfs_id *pack, const char *name)
 {
-	struct bad_blob_state st = {c, pack, name};
+	struct bad_blob_state st = {c, pack, name, 0};
 	uint64_t n = 0;
 	int e = cfs_repo_verify_pack(c->r, pack, bad_blob_cb, &st, &n);
 	c->res->blobs_read += n;
-	if (e < 0 && e != -ENOMEM) {
+	if (e != -ENOMEM && e != -EINTR) {
+		int e2 = note_read(c, pack, e < 0 || st.bad > 0);
+		if (e2 < 0)
+			return e2;
+	}
+	if (e == -EUCLEAN) {
+		/* Its blobs were checked one by one: the bad ones are named
+		 * and the others are fine. Only damage no blob shows (where
+		 * no tag or id reaches) is worth a line of its own. */
+		if (st.bad == 0) {
+			c->res->problems++;
+			log_error("pack %s: its bytes do not hash to its name (damaged where no blob shows it, or "
+				  "replaced by another)",
+				  name);
+		}
+		e = 0;
+	} else if (e < 0 && e != -ENOMEM) {
 		c->res->problems++;
 		log_error("pack %s: %s: %s", name, e == -EBADMSG ? "header does not authenticate" : reason(e),
 			  strerror(-e));
@@ -122,6 +164,13 @@ static int pack_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, 
 	e = cfs_objstore_head(cfs_repo_store(c->r), name, &size);
 	if (e == 0 && size != info->size)
 		e = size < info->size ? -ERANGE : -EBADMSG;
+	if (e == 0 && !c->o->read_data && cfs_repo_pack_marked_damaged(c->r, pack)) {
+		c->res->problems++;
+		log_error("pack %s: damaged, as an earlier check --read-data found (chronoctl repair removes it, "
+			  "after storing again what it still holds)",
+			  name);
+		return add_bad_pack(c, pack, -EBADMSG);
+	}
 	if (e == 0 && c->o->read_data) {
 		e = read_pack(c, pack, name);
 		if (e == -ENOMEM || e == -EINTR)
@@ -179,9 +228,12 @@ static int note_missing_dict(struct cctx *c, uint32_t number)
 	c->bad_dicts = v;
 	c->bad_dicts[c->n_bad_dicts++] = number;
 	c->res->problems++;
-	log_error("dictionary %" PRIu32 ": not in the repository (its dicts/ object is missing or damaged); blobs "
-		  "compressed with it cannot be read",
-		  number);
+	char obj[96];
+	if (cfs_repo_dict_object_name(c->r, number, obj, sizeof(obj)) < 0)
+		snprintf(obj, sizeof(obj), "its dicts/ object");
+	log_error("dictionary %" PRIu32 ": not in the repository (%s is missing or damaged); blobs compressed with it "
+		  "cannot be read",
+		  number, obj);
 	return 0;
 }
 
@@ -379,8 +431,10 @@ static int object_cb(const char *name, uint64_t size, void *ud)
 		st->c->res->problems++;
 		log_error("%s: %s%s", name, e == -EBADMSG ? "does not authenticate (damaged, or not ours)"
 					    : e == -EPROTONOSUPPORT ? "written by a newer chronofs version"
-								    : reason(e),
-			  e == -EBADMSG || e == -EPROTONOSUPPORT ? "" : " object");
+					    : e == -ENOTUNIQ ? "reserves the name of a snapshot that has another name "
+							       "(swapped with another names/ object, or replaced)"
+							     : reason(e),
+			  e == -EBADMSG || e == -EPROTONOSUPPORT || e == -ENOTUNIQ ? "" : " object");
 	}
 	return 0;
 }
@@ -404,6 +458,41 @@ static int check_mode(struct cctx *c)
 	return 0;
 }
 
+/* What reading found goes into the catalog: no backup from this cache
+ * deduplicates against a damaged pack, and later checks name it until
+ * repair removes it; a pack that reads whole again loses its mark. */
+static void record_damage(struct cctx *c)
+{
+	size_t bad = 0;
+	for (size_t i = 0; i < c->n_read; i++)
+		bad += c->read_bad[i];
+	int e = cfs_repo_mark_damaged(c->r, c->read_ids, c->read_bad, c->n_read);
+	if (e < 0 && bad)
+		log_warning_errno(e, "Cannot record the %zu damaged pack(s) in the local catalog: %m%s; until chronoctl "
+				     "repair --read-data, a backup may still reuse what they hold",
+				  bad, e == -EBUSY ? " (another process holds it)" : "");
+}
+
+/* What this open's synchronisation found gone that the cache knew (it
+ * named each in a warning, and forgot them: a later run cannot say it). */
+static void check_gone(struct cctx *c)
+{
+	struct cfs_repo_sync_stats st;
+	cfs_repo_sync_stats(c->r, &st);
+	if (st.config_changed) {
+		c->res->problems++;
+		log_error("%s: its config is not the one the local catalog saw before (named above)",
+			  cfs_repo_location(c->r));
+	}
+	if (!st.snapshots_gone && !st.indexes_gone && !st.packs_missing)
+		return;
+	c->res->problems++;
+	log_error("%s: %llu snapshot(s), %llu index object(s) and %llu pack(s) that the local catalog knew are gone "
+		  "(named above): the repository was rolled back, or objects were deleted",
+		  cfs_repo_location(c->r), (unsigned long long)st.snapshots_gone,
+		  (unsigned long long)st.indexes_gone, (unsigned long long)st.packs_missing);
+}
+
 int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct cfs_check_result *ret)
 {
 	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
@@ -423,9 +512,12 @@ int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct 
 		e = check_mode(&c);
 	if (e < 0)
 		goto out;
+	check_gone(&c);
 	e = cfs_catalog_pack_foreach(cfs_repo_catalog(r), pack_cb, &c);
 	if (e < 0)
 		goto out;
+	if (o->read_data)
+		record_damage(&c);
 	e = cfs_repo_list_snapshots(r, &l);
 	if (e < 0)
 		goto out;
@@ -442,5 +534,7 @@ out:
 	cfs_buf_release(&c.path);
 	free(c.bad_packs);
 	free(c.bad_dicts);
+	free(c.read_ids);
+	free(c.read_bad);
 	return e;
 }

@@ -2046,24 +2046,43 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 
 	if (o->type == CFS_SNAP_INCREMENTAL || o->type == CFS_SNAP_DIFFERENTIAL) {
 		e = find_parent(r, o->type, host, set, n_set, &parent, &s->parent);
-		if (e == 0) {
+		bool found = e == 0;
+		if (e == -ENOENT)
+			e = 0;
+		else if (e < 0) {
+			log_error_errno(e, "Cannot look for a parent snapshot: %m");
+			goto out;
+		}
+		if (found) {
 			e = cfs_repo_get_tree_object(r, &parent.root, &proot);
 			if (e == 0)
 				e = tree_usable(&c, &parent.root, &proot, "/", &proot_usable);
-			if (e < 0) {
-				char hex[CFS_ID_HEX_SIZE];
-				cfs_id_hex(&s->parent, hex);
-				log_error_errno(e, "Cannot read the root tree of parent snapshot %s (%s): %m", parent.name, hex);
+		}
+		if (e < 0) {
+			char hex[CFS_ID_HEX_SIZE];
+			cfs_id_hex(&s->parent, hex);
+			if (e == -ENOMEM) {
+				log_error_errno(e, "Cannot read the root tree of parent snapshot %s (%s): %m", parent.name,
+						hex);
 				goto out;
 			}
+			/* Not fatal, as for any directory of the parent: a
+			 * repository that lost the parent's root tree (rolled
+			 * back, damaged) gets a snapshot read whole from the
+			 * sources, as a first one is (t3004). */
+			log_warning_errno(e, "Cannot read the root tree of parent snapshot %s (%s): %m; every file is "
+					  "read again", parent.name, hex);
+			cfs_tree_release(&proot);
+			s->parent = (struct cfs_id){{0}};
+			found = false;
+			e = 0;
+		}
+		if (found) {
 			s->type = o->type;
 			s->has_parent = true;
 			c.have_parent = true;
 			c.parent_time_ns = parent.time_ns;
 			c.prog.entries_total = parent.root_nodes;
-		} else if (e != -ENOENT) {
-			log_error_errno(e, "Cannot look for a parent snapshot: %m");
-			goto out;
 		}
 	}
 

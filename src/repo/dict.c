@@ -56,13 +56,15 @@ static struct cfs_zdict *find_locked(struct repo_dicts *d, uint32_t number)
 	return NULL;
 }
 
-/* Add zd unless a dictionary with its number is there already; zd is
- * consumed. Returns the dictionary filed under the number. */
-static struct cfs_zdict *add(struct repo_dicts *d, struct cfs_zdict *zd, int *ret)
+/* Add zd, the dicts/ object name, unless a dictionary with its number is
+ * there already; zd is consumed. Returns the dictionary filed under the
+ * number. */
+static struct cfs_zdict *add(struct repo_dicts *d, struct cfs_zdict *zd, const char *name, int *ret)
 {
 	*ret = 0;
 	pthread_mutex_lock(&d->lock);
 	struct cfs_zdict *have = find_locked(d, cfs_zdict_number(zd));
+	char *nm = NULL;
 	if (have) {
 		cfs_zdict_free(zd);
 		goto out;
@@ -70,14 +72,25 @@ static struct cfs_zdict *add(struct repo_dicts *d, struct cfs_zdict *zd, int *re
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? 2 * d->cap : 4;
 		struct cfs_zdict **v = reallocarray(d->v, cap, sizeof(*v));
-		if (!v) {
+		char **names = v ? reallocarray(d->names, cap, sizeof(*names)) : NULL;
+		if (v)
+			d->v = v;
+		if (names)
+			d->names = names;
+		if (!v || !names) {
 			cfs_zdict_free(zd);
 			*ret = -ENOMEM;
 			goto out;
 		}
-		d->v = v;
 		d->cap = cap;
 	}
+	nm = strdup(name);
+	if (!nm) {
+		cfs_zdict_free(zd);
+		*ret = -ENOMEM;
+		goto out;
+	}
+	d->names[d->n] = nm;
 	d->v[d->n++] = have = zd;
 out:
 	pthread_mutex_unlock(&d->lock);
@@ -88,13 +101,10 @@ out:
 static int dict_object_load(struct cfs_repo *r, struct cfs_crypto *crypto, const char *name, int level,
 			    struct cfs_zdict **ret)
 {
-	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
 	struct cfs_zdict_object o;
 
-	int e = cfs_objstore_get(r->store, name, &sealed);
-	if (e < 0)
-		return e;
-	e = cfs_crypto_open(crypto, sealed.data, sealed.len, "dict", 4, &plain);
+	int e = cfs_repo_get_sealed_object(r, crypto, name, CFS_REPO_AAD_DICT, &plain);
 	if (e < 0)
 		return e;
 	e = cfs_zdict_object_decode(plain.data, plain.len, &o);
@@ -158,7 +168,7 @@ static int load_cb(const char *name, uint64_t size, void *ud)
 							 : strerror(-e));
 		return 0;
 	}
-	(void)add(&st->r->dicts, zd, &e);
+	(void)add(&st->r->dicts, zd, name, &e);
 	if (e < 0) {
 		st->error = e;
 		return 1;
@@ -248,6 +258,21 @@ bool cfs_repo_dict_have(struct cfs_repo *r, uint32_t number)
 	return have;
 }
 
+int cfs_repo_dict_object_name(struct cfs_repo *r, uint32_t number, char *out, size_t outlen)
+{
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	char key[32];
+	snprintf(key, sizeof(key), "%s%" PRIu32, CFS_REPO_META_DICT, number);
+	int e = cfs_catalog_meta_get(r->catalog, key, &v);
+	if (e == 0 && (v.len == 0 || v.len >= outlen))
+		e = -ENOENT; /* remembered by an older version, without its name */
+	if (e < 0)
+		return e;
+	memcpy(out, v.data, v.len);
+	out[v.len] = 0;
+	return 0;
+}
+
 int cfs_repo_dict_verify_object(struct cfs_repo *r, const char *name)
 {
 	_cleanup_(cfs_crypto_freep) struct cfs_crypto *crypto = NULL;
@@ -297,12 +322,13 @@ static int train_and_store(struct train_job *j)
 		e = cfs_crypto_new(&r->keys, &crypto);
 	/* Durable before any blob is compressed with it. */
 	if (e == 0)
-		e = cfs_repo_put_sealed_object(r, crypto, "dicts", "dict", plain.data, plain.len, name, sizeof(name));
+		e = cfs_repo_put_sealed_object(r, crypto, "dicts", CFS_REPO_AAD_DICT, plain.data, plain.len, name,
+					       sizeof(name));
 	if (e < 0) {
 		cfs_zdict_free(zd);
 		return e;
 	}
-	zd = add(&r->dicts, zd, &e);
+	zd = add(&r->dicts, zd, name, &e);
 	if (e < 0)
 		return e;
 	atomic_store(&r->dicts.wdict, zd);
@@ -435,9 +461,12 @@ void cfs_repo_dicts_release(struct cfs_repo *r)
 {
 	struct repo_dicts *d = &r->dicts;
 	cfs_repo_dicts_settle(r, false);
-	for (size_t i = 0; i < d->n; i++)
+	for (size_t i = 0; i < d->n; i++) {
 		cfs_zdict_free(d->v[i]);
+		free(d->names[i]);
+	}
 	free(d->v);
+	free(d->names);
 	for (size_t i = 0; i < d->nseen; i++)
 		free(d->seen[i]);
 	free(d->seen);

@@ -53,7 +53,8 @@ struct cfs_repo_reader *cfs_repo_reader_free(struct cfs_repo_reader *rd)
 	return NULL;
 }
 
-int cfs_repo_reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out)
+/* A blob by its id through a reader: its location, then the read. */
+static int reader_get_blob(struct cfs_repo_reader *rd, const struct cfs_id *id, struct cfs_buf *out)
 {
 	struct cfs_blob_loc loc;
 	int e = cfs_catalog_blob_get(rd->r->catalog, id, &loc);
@@ -77,11 +78,44 @@ static int blob_dict(struct cfs_repo *r, const struct cfs_id *id, uint32_t numbe
 	return e;
 }
 
+/*
+ * The one way stored bytes become a blob: open the sealed bytes in place
+ * (tag, with the id as AAD), decompress them with the codec and dictionary
+ * the entry names to exactly raw_len bytes, and recompute the id from what
+ * came out. Every read goes through here (cfs_repo_reader_get_blob_at,
+ * cfs_repo_verify_pack, and so repair's salvage), so every caller verifies
+ * as strongly as the others: tag and id re-hash, always (DESIGN.md, "Blob
+ * encoding"). sealed is overwritten. Into out (reset first). -EBADMSG for
+ * any mismatch, a corrupt frame, an unknown codec or a dictionary the
+ * repository lacks; -EPROTO for sealed bytes shorter than a tag.
+ */
+static int blob_open(struct cfs_repo *r, struct cfs_crypto *crypto, struct cfs_compressor *zc,
+		     const struct cfs_id *id, uint8_t codec, uint32_t dict, uint32_t raw_len, uint8_t *sealed,
+		     size_t n, struct cfs_buf *out)
+{
+	const struct cfs_zdict *d = NULL;
+	struct cfs_id got;
+	uint8_t *plain;
+	size_t plain_len;
+	int e = cfs_crypto_open_inplace(crypto, sealed, n, id->b, CFS_ID_SIZE, &plain, &plain_len);
+	if (e == 0 && codec == CFS_CODEC_ZSTD_DICT)
+		e = blob_dict(r, id, dict, &d);
+	if (e == 0) {
+		e = cfs_decompress(zc, codec, d, plain, plain_len, raw_len, out);
+		if (e == -EPROTO)
+			e = -EBADMSG; /* an unknown codec: the entry is damaged */
+	}
+	if (e == 0)
+		e = cfs_crypto_blob_id(crypto, out->data, out->len, &got);
+	if (e == 0 && memcmp(&got, id, sizeof(got)) != 0)
+		e = -EBADMSG;
+	return e;
+}
+
 int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *locp,
 				struct cfs_buf *out)
 {
 	const struct cfs_blob_loc loc = *locp;
-	struct cfs_id got;
 	char name[96];
 	int e;
 
@@ -91,23 +125,9 @@ int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id 
 	e = cfs_buf_resize(&rd->rbuf, loc.stored_len);
 	if (e == 0)
 		e = cfs_objstore_get_range(rd->r->store, name, loc.offset, loc.stored_len, rd->rbuf.data);
-	uint8_t *plain;
-	size_t plain_len;
 	if (e == 0)
-		e = cfs_crypto_open_inplace(rd->crypto, rd->rbuf.data, rd->rbuf.len, id->b, CFS_ID_SIZE, &plain,
-					    &plain_len);
-	const struct cfs_zdict *d = NULL;
-	if (e == 0 && loc.codec == CFS_CODEC_ZSTD_DICT)
-		e = blob_dict(rd->r, id, loc.dict, &d);
-	if (e == 0) {
-		e = cfs_decompress(rd->zc, loc.codec, d, plain, plain_len, loc.raw_len, out);
-		if (e == -EPROTO)
-			e = -EBADMSG;
-	}
-	if (e == 0)
-		e = cfs_crypto_blob_id(rd->crypto, out->data, out->len, &got);
-	if (e == 0 && memcmp(&got, id, sizeof(got)) != 0)
-		e = -EBADMSG;
+		e = blob_open(rd->r, rd->crypto, rd->zc, id, loc.codec, loc.dict, loc.raw_len, rd->rbuf.data,
+			      rd->rbuf.len, out);
 	/* Do not pin big scratch buffers between calls beyond the limit. */
 	if (rd->rbuf.cap > rd->scratch_limit)
 		cfs_buf_release(&rd->rbuf);
@@ -135,7 +155,7 @@ int cfs_repo_get_blob(struct cfs_repo *r, const struct cfs_id *id, struct cfs_bu
 {
 	struct cfs_repo_reader *rd;
 	int e = own_reader(r, &rd);
-	return e < 0 ? e : cfs_repo_reader_get_blob(rd, id, out);
+	return e < 0 ? e : reader_get_blob(rd, id, out);
 }
 
 /* A tree object as stored: entries, or a fragment index. */
@@ -143,7 +163,7 @@ static int get_tree_object(struct cfs_repo_reader *rd, const struct cfs_id *id, 
 			   struct cfs_tree *ret)
 {
 	*ret = (struct cfs_tree)CFS_TREE_INIT;
-	int e = cfs_repo_reader_get_blob(rd, id, scratch);
+	int e = reader_get_blob(rd, id, scratch);
 	if (e < 0)
 		return e;
 	return cfs_tree_decode(scratch->data, scratch->len, ret);
@@ -349,39 +369,41 @@ int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo
 			 uint64_t *ret_blobs)
 {
 	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
-	_cleanup_buf_ struct cfs_buf whole = CFS_BUF_INIT, opened = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf whole = CFS_BUF_INIT, plain = CFS_BUF_INIT;
 	char name[96];
 	size_t count;
 	int e;
+
+	uint8_t h[32];
 
 	*ret_blobs = 0;
 	cfs_repo_pack_name(pack, name, sizeof(name));
 	e = cfs_objstore_get(r->store, name, &whole);
 	if (e < 0)
 		return e;
+	/* Before the blobs are opened in place. A pack is named by the
+	 * SHA-256 of its bytes: this sees any change, also where no tag or id
+	 * would (an unencrypted header's entry types, say). */
+	e = cfs_sha256(whole.data, whole.len, h);
+	if (e < 0)
+		return e;
+	bool renamed = memcmp(h, pack->b, sizeof(h)) != 0;
 	e = cfs_pack_parse(r->crypto, whole.data, whole.len, &entries, &count);
 	if (e < 0)
 		return e;
 	for (size_t i = 0; i < count; i++) {
 		const struct cfs_pack_entry *pe = &entries[i];
-		struct cfs_id got;
-		cfs_buf_reset(&opened);
-		e = cfs_crypto_open(r->crypto, whole.data + pe->offset, pe->stored_len, pe->id.b, CFS_ID_SIZE, &opened);
-		const struct cfs_zdict *d = NULL;
-		if (e == 0 && pe->codec == CFS_CODEC_ZSTD_DICT)
-			e = blob_dict(r, &pe->id, pe->dict, &d);
-		if (e == 0)
-			e = cfs_decompress(r->zc, pe->codec, d, opened.data, opened.len, pe->raw_len, &plain);
-		if (e == 0)
-			e = cfs_crypto_blob_id(r->crypto, plain.data, plain.len, &got);
-		if (e == 0 && memcmp(&got, &pe->id, sizeof(got)) != 0)
-			e = -EBADMSG;
+		/* Entries lie inside the pack (cfs_pack_parse): open in place. */
+		e = blob_open(r, r->crypto, r->zc, &pe->id, pe->codec, pe->dict, pe->raw_len, whole.data + pe->offset,
+			      pe->stored_len, &plain);
 		(*ret_blobs)++;
 		if (e < 0) {
 			e = cb(&pe->id, pe->offset, e, ud);
+			if (e == -ECANCELED)
+				break;
 			if (e < 0)
-				return e == -ECANCELED ? 0 : e;
+				return e;
 		}
 	}
-	return 0;
+	return renamed ? -EUCLEAN : 0;
 }

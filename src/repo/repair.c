@@ -130,6 +130,25 @@ static int read_data_cb(const struct cfs_id *pack, const struct cfs_pack_info *i
 	return 0;
 }
 
+/* A pack an earlier check --read-data recorded as damaged is bad without
+ * reading it again (salvage still reads and verifies each of its blobs). */
+static int marked_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
+{
+	struct repair *rp = ud;
+	size_t plen = strlen(CFS_REPO_META_DAMAGED);
+	char hex[CFS_ID_HEX_SIZE];
+	struct cfs_id pack;
+	(void)val;
+	(void)vlen;
+	if (klen != plen + 64)
+		return 0;
+	memcpy(hex, (const char *)key + plen, 64);
+	hex[64] = 0;
+	if (cfs_hex_decode(hex, pack.b, CFS_ID_SIZE) < 0 || !cfs_repo_listing_find(&rp->listing, &pack))
+		return 0; /* not there any more: the next sync drops the mark */
+	return add_bad(rp, &pack, BAD_BLOBS);
+}
+
 /* Blobs whose location is in a bad pack, or in a pack the catalog forgot
  * (a sync found it missing) and the store does not list. */
 static int victim_cb(const struct cfs_id *id, const struct cfs_blob_loc *loc, void *ud)
@@ -241,11 +260,8 @@ static int walk_entry_cb(void *ud, const struct cfs_id *pack, const struct cfs_p
 
 static int index_foreach_pack(struct cfs_repo *r, const char *name, index_pack_cb cb, void *ud)
 {
-	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
-	int e = cfs_objstore_get(r->store, name, &sealed);
-	if (e < 0)
-		return e;
-	e = cfs_crypto_open(r->crypto, sealed.data, sealed.len, "index", 5, &plain);
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
+	int e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_INDEX, &plain);
 	if (e < 0)
 		return e;
 	struct index_walk w = {.cb = cb, .ud = ud, .rec = CFS_BUF_INIT};
@@ -381,6 +397,8 @@ static int forget_old(struct repair *rp)
 		cfs_id_hex(&rp->bad[i].id, hex);
 		snprintf(key, sizeof(key), "pending/%s", hex);
 		cfs_catalog_batch_delete_meta(b, key);
+		snprintf(key, sizeof(key), "%s%s", CFS_REPO_META_DAMAGED, hex);
+		cfs_catalog_batch_delete_meta(b, key);
 	}
 	for (size_t i = 0; i < rp->n_doomed; i++)
 		cfs_catalog_batch_delete_meta(b, rp->doomed_indexes[i]);
@@ -437,6 +455,8 @@ static int repair_run(struct repair *rp)
 		e = cfs_catalog_pack_foreach(r->catalog, classify_cb, rp);
 	for (size_t i = 0; e == 0 && i < r->n_unreadable; i++)
 		e = add_bad(rp, &r->unreadable[i].id, BAD_HEADER);
+	if (e == 0)
+		e = cfs_catalog_meta_foreach(r->catalog, CFS_REPO_META_DAMAGED, marked_cb, rp);
 	if (e == 0 && rp->o->read_data)
 		e = cfs_catalog_pack_foreach(r->catalog, read_data_cb, rp);
 	if (e == 0)

@@ -71,6 +71,7 @@ struct repo_dicts {
 	size_t nseen;
 	int64_t reloaded_ns;         /* when a reader last listed dicts/ (cfs_mono_ns) */
 	struct cfs_zdict **v;        /* owned: every dictionary loaded */
+	char **names;                /* owned: v[i]'s dicts/ object name */
 	size_t n, cap;
 	/* What new small data blobs are compressed with (one of v, or NULL);
 	 * set once, read without the lock (atomic). */
@@ -101,14 +102,31 @@ struct repo_open_pack {
 /* A finished pack on its way to the store and the catalog; committed
  * without write_lock, so sealing and claims go on meanwhile. */
 struct repo_flight {
-	struct repo_flight *next;
-	struct cfs_repo *r; /* borrowed: for a flight ended on its own thread */
+	struct repo_flight *next;  /* r->flights; under write_lock */
+	struct repo_flight *qnext; /* the uploaders' queue; under uploaders.lock */
 	struct cfs_objstore_upload *up; /* owned: the pack's bytes */
 	uint64_t size;
 	struct cfs_id pack;
 	struct cfs_pack_entry *entries; /* owned */
 	size_t count;
 	struct cfs_idset ids; /* the blobs in the pack, until the catalog has them */
+};
+
+/*
+ * The uploaders (write.c): a fixed pool of max_flights threads that end
+ * flights (write the pack, then index its blobs), started at the first
+ * pack that needs one and joined by cfs_repo_free(). Only for a store that
+ * takes several transfers at once: with one (a local directory) a pack is
+ * ended on the thread that filled it.
+ */
+struct repo_uploaders {
+	pthread_mutex_t lock; /* protects everything below; a leaf: nothing is taken under it */
+	pthread_cond_t work;  /* a flight was queued, or stop was set */
+	struct repo_flight *head, *tail; /* queued, not taken yet (all of them are in r->flights too) */
+	pthread_t *threads;   /* owned: n running uploaders */
+	unsigned n;
+	bool started;         /* the pool was started (n may be 0 if no thread could be made) */
+	bool stop;            /* cfs_repo_free(): leave when the queue is empty */
 };
 
 /*
@@ -158,14 +176,20 @@ struct cfs_repo {
 	 * an open pack's writer by its own lock, so that writing blobs to the
 	 * store never holds up claims. A blob being
 	 * stored is in exactly one of claimed, an open pack's ids or a
-	 * flight's ids until the catalog has it. */
+	 * flight's ids until the catalog has it.
+	 * Lock order: open[i].lock, then write_lock, then uploaders.lock (a
+	 * leaf); never two open packs' locks at once. */
 	pthread_mutex_t write_lock;
 	pthread_cond_t flights_done; /* a flight ended */
 	struct cfs_crypto *crypto_w; /* owned: pack headers, under write_lock */
 	struct repo_open_pack open[CFS_REPO_OPEN_PACKS];
 	struct repo_flight *flights; /* owned: packs being written to the store */
 	unsigned nflights, max_flights; /* max: the store's transfers */
-	_Atomic int flight_error;    /* a pack written in the background failed */
+	/* The first failure of a pack written in the background: set under
+	 * write_lock, read anywhere (atomic), sticky for the repository's
+	 * life (no index or manifest may follow a lost pack). */
+	_Atomic int flight_error;
+	struct repo_uploaders uploaders;
 	struct cfs_idset claimed;   /* ids claimed for storing, not yet in a pack */
 	struct cfs_buf zbuf, sbuf; /* scratch: compressed, sealed bytes */
 	/* read side */
@@ -186,16 +210,38 @@ struct cfs_repo {
 	 * (under write_lock) for the next commit. */
 	uint64_t usable_gen;
 	struct cfs_catalog_batch *marks; /* owned */
-	/* cfs_repo_blob_reusable()'s memo of the last pack found good; under
+	/* blob_state_locked()'s memo of the last pack found good; under
 	 * write_lock */
 	struct cfs_id last_good_pack;
 	bool have_last_good_pack;
 };
 
+/* The AAD each kind of sealed object is sealed with (frozen:
+ * chronofs-repository(5), "Sealing"). */
+#define CFS_REPO_AAD_INDEX "index"
+#define CFS_REPO_AAD_DICT "dict"
+#define CFS_REPO_AAD_SNAPSHOT "snapshot"
+#define CFS_REPO_AAD_NAME "name"
+
 /* Seal plaintext with crypto (AAD aad) and store it as <dir>/<hex of the
  * SHA-256 of the sealed bytes>; the name goes to name (>= 96 bytes). */
 int cfs_repo_put_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, const char *dir, const char *aad,
 			       const void *p, size_t n, char *name, size_t namelen);
+/*
+ * Its read side, for every sealed object (index/, dicts/, snapshots/,
+ * names/): get object name from the store, check that an object named by
+ * the SHA-256 of its bytes (index/, dicts/: the ones
+ * cfs_repo_put_sealed_object() writes) has those bytes, and open it with
+ * crypto (AAD aad) into plain (reset first). The name check is what
+ * catches an object swapped with another valid one of its kind, and any
+ * damage at all in an unencrypted repository, where sealing is a copy.
+ * What the plaintext says (magic, version, layout) is for the kind's pure
+ * decoder. crypto: the caller's thread's. -ENOENT missing, the store's
+ * errors, -EBADMSG it does not authenticate or its bytes are not its name,
+ * -EPROTO shorter than a tag.
+ */
+int cfs_repo_get_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, const char *name, const char *aad,
+			       struct cfs_buf *plain);
 
 /* Dictionaries (dict.c). init before anything else touches r->dicts. */
 void cfs_repo_dicts_init(struct cfs_repo *r);
@@ -216,9 +262,8 @@ void cfs_repo_dicts_settle(struct cfs_repo *r, bool train);
 void cfs_repo_dicts_release(struct cfs_repo *r);
 int cfs_repo_dict_verify_object(struct cfs_repo *r, const char *name);
 
-/* Encode/decode pack entries in the 56-byte layout shared with pack headers. */
+/* Append a pack entry in the 56-byte layout shared with pack headers. */
 int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e);
-int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret);
 
 /* Store a blob whose bytes were read back and verified in a new pack,
  * bypassing dedup (repair: the catalog names a copy that is going away);
@@ -226,6 +271,14 @@ int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret);
  * it is being stored already. */
 int cfs_repo_put_blob_again(struct cfs_repo *r, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
 			    size_t n, uint64_t *ret_stored);
+
+/* Flush the open packs (if any) to the store and the catalog, and wait
+ * for every pack in flight: 0, or the first failure of any of them
+ * (sticky). Snapshot commit and cfs_repo_write_pending_index() do it. */
+int cfs_repo_flush(struct cfs_repo *r);
+/* Let the uploaders finish what is queued, then join them (cfs_repo_free,
+ * after every flight ended; write.c). */
+void cfs_repo_uploaders_stop(struct cfs_repo *r);
 
 /* Flock the per-repository cache dir. */
 int cfs_repo_lock_cache(const char *dir, int wait_sec, int *ret_fd);
@@ -245,7 +298,8 @@ int cfs_repo_sync_catalog(struct cfs_repo *r);
 int cfs_repo_pack_header_read(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size,
 			      struct cfs_pack_entry **ret, size_t *ret_count);
 /* Verify a names/<hex> object (write.c); *ret_snapshot (may be NULL) gets
- * the snapshot id it reserves the name for. */
+ * the snapshot id it reserves the name for. -ENOTUNIQ: the catalog has
+ * that snapshot, under a name the object is not named after (swapped). */
 int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs_id *ret_snapshot);
 /* Whether a dictionary with that number is loaded (no reload; dict.c). */
 bool cfs_repo_dict_have(struct cfs_repo *r, uint32_t number);
@@ -263,6 +317,12 @@ int cfs_repo_data_lost(struct cfs_repo *r, struct cfs_catalog *cat, struct cfs_c
 int cfs_repo_usable_init(struct cfs_repo *r);
 /* Commit the marks gathered since the last call (snapshot commit). */
 int cfs_repo_usable_commit(struct cfs_repo *r);
+/* Catalog meta keys "damaged/<pack hex>": packs a check --read-data found
+ * damaged (cfs_repo_mark_damaged). */
+#define CFS_REPO_META_DAMAGED "damaged/"
+/* Catalog meta key: the config as the catalog first saw it (64 bytes;
+ * repo.c, check_mode). */
+#define CFS_REPO_META_CONFIG "config"
 /* Catalog meta keys "dict/<number>": the dictionaries seen, so that one
  * that vanishes is noticed. */
 #define CFS_REPO_META_DICT "dict/"

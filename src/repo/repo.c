@@ -25,15 +25,6 @@ int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e)
 	return cfs_buf_append(out, b, sizeof(b));
 }
 
-int cfs_repo_entry_decode(struct cfs_rd *rd, struct cfs_pack_entry *ret)
-{
-	const uint8_t *b;
-	int r = cfs_rd_ptr(rd, CFS_PACK_ENTRY_SIZE, &b);
-	if (r < 0)
-		return r;
-	return cfs_pack_entry_decode(b, ret);
-}
-
 void cfs_repo_pack_name(const struct cfs_id *pack, char *out, size_t outlen)
 {
 	char hex[CFS_ID_HEX_SIZE];
@@ -71,13 +62,13 @@ const struct cfs_chunker *cfs_repo_chunker(const struct cfs_repo *r) { return &r
 struct cfs_objstore *cfs_repo_store(struct cfs_repo *r) { return r->store; }
 struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r) { return r->catalog; }
 const char *cfs_repo_location(const struct cfs_repo *r) { return cfs_objstore_location(r->store); }
-void cfs_repo_id(const struct cfs_repo *r, struct cfs_id *ret) { *ret = r->config.repo_id; }
-enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r) { return r->config.encryption; }
 uint32_t cfs_repo_format(const struct cfs_repo *r) { return r->config.version; }
 unsigned cfs_repo_tree_version(const struct cfs_repo *r)
 {
 	return r->config.version >= CFS_REPO_FORMAT_TREES2 ? 2 : 1;
 }
+
+static void config_remember(struct cfs_repo *r, struct cfs_catalog_batch *b);
 
 int cfs_repo_upgrade(struct cfs_repo *r, uint32_t *ret_from)
 {
@@ -95,7 +86,14 @@ int cfs_repo_upgrade(struct cfs_repo *r, uint32_t *ret_from)
 	if (e < 0)
 		return e;
 	r->config = c;
-	return 0;
+	/* The catalog would take it as an upgrade at the next open anyway. */
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *cb = NULL;
+	e = cfs_catalog_batch_new(&cb);
+	if (e == 0) {
+		config_remember(r, cb);
+		e = cfs_catalog_commit(r->catalog, cb);
+	}
+	return e;
 }
 
 /* The gear seed of an unencrypted repository: nothing is secret there, so it
@@ -231,21 +229,96 @@ int cfs_repo_probe(const char *location, enum cfs_encryption *ret)
  * was encrypted yesterday and claims not to be today was tampered with
  * (deleting its key files too would get past the check in load_keys).
  */
-static int check_mode(struct cfs_repo *r)
+/*
+ * The catalog also remembers the whole config it first saw (meta
+ * CFS_REPO_META_CONFIG): the config is not authenticated, and a change to
+ * its chunker sizes, zstd level or version would otherwise go unseen.
+ * Only an upgrade (a higher version, nothing else changed) is legitimate:
+ * it is remembered; any other change is named by config_compare() at
+ * every open until it is undone. (A changed repository id cannot be seen
+ * this way: the id names the cache, so it opens another, fresh one.)
+ */
+static bool config_same_but_version(const struct cfs_repo_config *a, const struct cfs_repo_config *b)
+{
+	return a->encryption == b->encryption && a->zstd_level == b->zstd_level &&
+	       memcmp(&a->repo_id, &b->repo_id, sizeof(a->repo_id)) == 0 && a->chunk_min == b->chunk_min &&
+	       a->chunk_avg == b->chunk_avg && a->chunk_max == b->chunk_max;
+}
+
+static bool config_upgraded(const struct cfs_repo_config *was, const struct cfs_repo_config *now)
+{
+	return was->version < now->version && config_same_but_version(was, now);
+}
+
+/* The config this catalog remembers: 0 and *ret, -ENOENT, or -EPROTO. */
+static int config_remembered(struct cfs_catalog *cat, struct cfs_repo_config *ret)
 {
 	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	int e = cfs_catalog_meta_get(cat, CFS_REPO_META_CONFIG, &v);
+	if (e == 0)
+		e = v.len == CFS_CONFIG_SIZE ? cfs_repo_config_decode(v.data, v.len, ret) : -EPROTO;
+	return e == -ENOENT ? e : e < 0 ? -EPROTO : 0;
+}
+
+/* Put the config in b for the catalog to remember. */
+static void config_remember(struct cfs_repo *r, struct cfs_catalog_batch *b)
+{
+	uint8_t cur[CFS_CONFIG_SIZE];
+	cfs_repo_config_encode(&r->config, cur);
+	cfs_catalog_batch_put_meta(b, CFS_REPO_META_CONFIG, cur, sizeof(cur));
+}
+
+static int check_mode(struct cfs_repo *r)
+{
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	struct cfs_repo_config was;
 	uint8_t mode = (uint8_t)r->config.encryption;
 	int e = cfs_catalog_meta_get(r->catalog, "encryption", &v);
-	if (e == 0)
-		return v.len == 1 && v.data[0] == mode ? 0 : -EKEYREJECTED;
-	if (e != -ENOENT)
+	if (e == 0 && !(v.len == 1 && v.data[0] == mode))
+		return -EKEYREJECTED;
+	if (e < 0 && e != -ENOENT)
 		return e;
-	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
-	e = cfs_catalog_batch_new(&b);
-	if (e < 0)
-		return e;
-	cfs_catalog_batch_put_meta(b, "encryption", &mode, 1);
+	int e2 = cfs_catalog_batch_new(&b);
+	if (e2 < 0)
+		return e2;
+	if (e == -ENOENT)
+		cfs_catalog_batch_put_meta(b, "encryption", &mode, 1);
+	e = config_remembered(r->catalog, &was);
+	if (e == -ENOENT || (e == 0 && config_upgraded(&was, &r->config)))
+		config_remember(r, b);
 	return cfs_catalog_commit(r->catalog, b);
+}
+
+/* Name a config that differs from the one the catalog remembers (any
+ * catalog, a reader's secondary too); counted in sync_stats. */
+static int config_compare(struct cfs_repo *r)
+{
+	struct cfs_repo_config was;
+	const struct cfs_repo_config *now = &r->config;
+	char what[160] = "";
+	size_t used = 0;
+	int e = config_remembered(r->catalog, &was);
+	if (e == -ENOENT ||
+	    (e == 0 && config_same_but_version(&was, now) && was.version <= now->version))
+		return 0;
+	if (e == -EPROTO)
+		used += (size_t)snprintf(what, sizeof(what), "the remembered copy is unreadable");
+#define CONFIG_FIELD(cond, name) \
+	if (e == 0 && (cond) && used < sizeof(what)) \
+		used += (size_t)snprintf(what + used, sizeof(what) - used, "%s%s", used ? ", " : "", name)
+	CONFIG_FIELD(was.version > now->version, "an older format version");
+	CONFIG_FIELD(was.zstd_level != now->zstd_level, "the zstd level");
+	CONFIG_FIELD(was.chunk_min != now->chunk_min || was.chunk_avg != now->chunk_avg ||
+			     was.chunk_max != now->chunk_max,
+		     "the chunk sizes");
+	CONFIG_FIELD(was.encryption != now->encryption, "the encryption");
+#undef CONFIG_FIELD
+	r->sync_stats.config_changed = 1;
+	log_warning("The config of %s is not the one the local catalog (%s) saw before (%s): it was altered or "
+		    "rolled back (it is not authenticated); put the right one back (chronofs-repository(5), config)",
+		    cfs_objstore_location(r->store), r->cache_dir, what);
+	return 0;
 }
 
 struct dict_note {
@@ -260,20 +333,22 @@ static int vanished_dict_cb(const void *key, size_t klen, const void *val, size_
 {
 	struct dict_note *dn = ud;
 	struct cfs_repo *r = dn->r;
-	char k[32];
-	(void)val;
-	(void)vlen;
+	char k[32], obj[96] = "its dicts/ object";
 	if (klen >= sizeof(k))
 		return 0;
+	if (vlen > 0 && vlen < sizeof(obj)) {
+		memcpy(obj, val, vlen);
+		obj[vlen] = 0;
+	}
 	memcpy(k, key, klen);
 	k[klen] = 0;
 	char *end;
 	unsigned long n = strtoul(k + strlen(CFS_REPO_META_DICT), &end, 10);
 	if (*end || n == 0 || n > UINT32_MAX || cfs_repo_dict_have(r, (uint32_t)n))
 		return 0;
-	log_warning("Dictionary %lu of %s is gone (its dicts/ object is missing or damaged): blobs compressed with it "
-		    "cannot be read, and are stored again when a backup meets them; run chronoctl check",
-		    n, cfs_objstore_location(r->store));
+	log_warning("Dictionary %lu of %s is gone (%s is missing or damaged): blobs compressed with it cannot be "
+		    "read, and are stored again when a backup meets them; run chronoctl check",
+		    n, cfs_objstore_location(r->store), obj);
 	cfs_catalog_batch_delete_meta(dn->b, k);
 	dn->lost = true;
 	return 0;
@@ -299,7 +374,7 @@ static int note_dicts(struct cfs_repo *r)
 	for (size_t i = 0; i < r->dicts.n; i++) {
 		char k[32];
 		snprintf(k, sizeof(k), "%s%" PRIu32, CFS_REPO_META_DICT, cfs_zdict_number(r->dicts.v[i]));
-		cfs_catalog_batch_put_meta(b, k, "", 0);
+		cfs_catalog_batch_put_meta(b, k, r->dicts.names[i], strlen(r->dicts.names[i]));
 	}
 	pthread_mutex_unlock(&r->dicts.lock);
 	return cfs_catalog_commit(r->catalog, b);
@@ -377,18 +452,26 @@ static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat);
  * store through a short-lived primary handle. 0 also when it is held (the
  * holder, a writer, synchronised when it opened).
  */
+/* A reader's way to write its catalog: the cache lock (not waited for:
+ * -EBUSY when another process holds it) and a short-lived primary handle,
+ * both the caller's to close. */
+static int reader_primary(struct cfs_repo *r, int *ret_lock_fd, struct cfs_catalog **ret)
+{
+	char path[4096];
+	int e = cfs_repo_lock_cache(r->cache_dir, 0, ret_lock_fd);
+	if (e < 0)
+		return e;
+	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
+	return cfs_catalog_open(path, ret);
+}
+
 static int sync_if_unlocked(struct cfs_repo *r)
 {
 	_cleanup_(cfs_catalog_freep) struct cfs_catalog *prim = NULL;
 	_cleanup_close_ int lock_fd = -1;
-	char path[4096];
-	int e = cfs_repo_lock_cache(r->cache_dir, 0, &lock_fd);
+	int e = reader_primary(r, &lock_fd, &prim);
 	if (e == -EBUSY)
 		return 0;
-	if (e < 0)
-		return e;
-	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
-	e = cfs_catalog_open(path, &prim);
 	if (e < 0)
 		return e;
 	if (!r->catalog) {
@@ -401,6 +484,54 @@ static int sync_if_unlocked(struct cfs_repo *r)
 			return e;
 	}
 	return sync_catalog(r, prim);
+}
+
+int cfs_repo_mark_damaged(struct cfs_repo *r, const struct cfs_id *packs, const bool *damaged, size_t n)
+{
+	_cleanup_(cfs_catalog_freep) struct cfs_catalog *prim = NULL;
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	_cleanup_close_ int lock_fd = -1;
+	struct cfs_catalog *cat = r->catalog;
+	char key[128], hex[CFS_ID_HEX_SIZE];
+	bool any = false;
+	int e;
+
+	if (n == 0)
+		return 0;
+	/* A reader writes through a primary handle of its own, as
+	 * sync_if_unlocked() does; a writer (or a reader that holds the
+	 * primary) through its catalog. */
+	if (!r->writer && r->secondary_dir) {
+		e = reader_primary(r, &lock_fd, &prim);
+		if (e < 0)
+			return e;
+		cat = prim;
+	}
+	e = cfs_catalog_batch_new(&b);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < n; i++) {
+		cfs_id_hex(&packs[i], hex);
+		snprintf(key, sizeof(key), "%s%s", CFS_REPO_META_DAMAGED, hex);
+		if (damaged[i])
+			cfs_catalog_batch_put_meta(b, key, "", 0);
+		else
+			cfs_catalog_batch_delete_meta(b, key);
+		any = any || damaged[i];
+	}
+	/* Trees found usable before may name what is damaged. */
+	if (any)
+		e = cfs_repo_data_lost(r, cat, b);
+	return e < 0 ? e : cfs_catalog_commit(cat, b);
+}
+
+bool cfs_repo_pack_marked_damaged(struct cfs_repo *r, const struct cfs_id *pack)
+{
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	char key[128], hex[CFS_ID_HEX_SIZE];
+	cfs_id_hex(pack, hex);
+	snprintf(key, sizeof(key), "%s%s", CFS_REPO_META_DAMAGED, hex);
+	return cfs_catalog_meta_get(r->catalog, key, &v) == 0;
 }
 
 int cfs_repo_refresh(struct cfs_repo *r)
@@ -458,11 +589,20 @@ static int open_reader(struct cfs_repo *r, int wait_sec)
 	return e;
 }
 
+/* The key files tried and why each did not open, said only when none
+ * does, and only for those that are damaged (a wrong passphrase is said
+ * once, by the caller: -EACCES). A key file is named by the SHA-256 of
+ * its bytes: one that does not open and does not hash to its name is
+ * damaged, not just locked with another passphrase. */
+#define KEYS_NAMED 4
 struct key_try {
 	struct cfs_objstore *s;
 	const struct cfs_repo_open_options *o;
 	struct cfs_keys *keys;
 	int result; /* 1 found, else last error */
+	unsigned n;
+	char names[KEYS_NAMED][80];
+	int errors[KEYS_NAMED];
 };
 
 static int try_key(const char *name, uint64_t size, void *ud)
@@ -471,19 +611,41 @@ static int try_key(const char *name, uint64_t size, void *ud)
 	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
 	(void)size;
 	int r = cfs_objstore_get(t->s, name, &b);
-	if (r < 0) {
-		t->result = r;
-		return 0;
-	}
-	r = cfs_keyfile_open(b.data, b.len, t->o->password, t->o->password_len, t->keys);
+	if (r == 0)
+		r = cfs_keyfile_open(b.data, b.len, t->o->password, t->o->password_len, t->keys);
 	if (r == 0) {
 		t->result = 1;
 		return 1; /* stop */
 	}
+	uint8_t want[32], got[32];
+	if ((r == -EACCES || r == -EPROTO) && strlen(name) == 5 + 64 && cfs_hex_decode(name + 5, want, 32) == 0 &&
+	    cfs_sha256(b.data, b.len, got) == 0 && memcmp(want, got, 32) != 0)
+		r = -EBADMSG;
+	if (t->n < KEYS_NAMED) {
+		snprintf(t->names[t->n], sizeof(t->names[0]), "%s", name);
+		t->errors[t->n] = r;
+	}
+	t->n++;
 	/* A malformed key file must not mask a wrong passphrase on a good one. */
 	if (t->result == -ENOENT || r == -EACCES)
 		t->result = r;
 	return 0;
+}
+
+static void keys_report(const struct key_try *t, const char *loc)
+{
+	if (t->n == 0)
+		log_error("Repository %s is encrypted but has no key file (keys/ is empty)", loc);
+	for (unsigned i = 0; i < t->n && i < KEYS_NAMED; i++) {
+		int e = t->errors[i];
+		if (e == -EACCES)
+			continue;
+		log_error("Key file %s of %s %s", t->names[i], loc,
+			  e == -EBADMSG	      ? "is damaged (its bytes do not hash to its name)"
+			  : e == -EPROTO	      ? "is malformed"
+			  : e == -EPROTONOSUPPORT ? "was written by a newer chronofs"
+						: strerror(-e));
+	}
 }
 
 static int load_keys(struct cfs_repo *r, const struct cfs_repo_open_options *o)
@@ -512,6 +674,7 @@ static int load_keys(struct cfs_repo *r, const struct cfs_repo_open_options *o)
 		return e;
 	if (t.result == 1)
 		return 0;
+	keys_report(&t, cfs_objstore_location(r->store));
 	return t.result == -ENOENT ? -ENOKEY : t.result;
 }
 
@@ -558,6 +721,8 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	for (size_t i = 0; i < CFS_REPO_OPEN_PACKS; i++)
 		pthread_mutex_init(&r->open[i].lock, NULL);
 	pthread_cond_init(&r->flights_done, NULL);
+	pthread_mutex_init(&r->uploaders.lock, NULL);
+	pthread_cond_init(&r->uploaders.work, NULL);
 
 	e = cfs_objstore_open_with(o->location, false, o->store, &r->store);
 	if (e == -ENOENT || e == -ENOTDIR)
@@ -629,6 +794,8 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 		e = open_writer(r, o->lock_wait_sec, o->rebuild_catalog);
 	else
 		e = open_reader(r, o->lock_wait_sec);
+	if (e == 0)
+		e = config_compare(r);
 	if (e < 0)
 		return e;
 	*ret = TAKE_PTR(r);
@@ -646,6 +813,7 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	while (r->flights)
 		pthread_cond_wait(&r->flights_done, &r->write_lock);
 	pthread_mutex_unlock(&r->write_lock);
+	cfs_repo_uploaders_stop(r);
 	if (r->store)
 		cfs_repo_lock_object_delete(r);
 	/* Trees found usable stay so whether or not a snapshot came of it. */
@@ -674,6 +842,8 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	cfs_catalog_batch_free(r->marks);
 	pthread_cond_destroy(&r->flights_done);
 	pthread_mutex_destroy(&r->write_lock);
+	pthread_cond_destroy(&r->uploaders.work);
+	pthread_mutex_destroy(&r->uploaders.lock);
 	cfs_buf_release(&r->zbuf);
 	cfs_buf_release(&r->sbuf);
 	r->reader = cfs_repo_reader_free(r->reader);
@@ -717,14 +887,11 @@ static int index_entry_cb(void *ud, const struct cfs_id *pack, const struct cfs_
 static int load_index(struct cfs_repo *r, struct cfs_catalog *cat, const char *name, bool apply,
 		      struct sync_state *st)
 {
-	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
 	int e;
 
-	e = cfs_objstore_get(r->store, name, &sealed);
-	if (e < 0)
-		return e;
-	e = cfs_crypto_open(r->crypto, sealed.data, sealed.len, "index", 5, &plain);
+	e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_INDEX, &plain);
 	if (e < 0)
 		return e;
 	e = cfs_catalog_batch_new(&b);
@@ -805,7 +972,7 @@ int cfs_repo_listing_fill(struct cfs_repo *r, struct repo_pack_listing *l)
 #define GONE_NAMES 3
 struct gone {
 	uint64_t n;
-	char names[GONE_NAMES][96];
+	char names[GONE_NAMES][160];
 };
 
 static void gone_add(struct gone *g, const char *name)
@@ -956,13 +1123,10 @@ static int drop_vanished_index_cb(const void *key, size_t klen, const void *val,
 static int snapshot_object_load(struct cfs_repo *r, const char *name, const struct cfs_id *id,
 				struct cfs_catalog_batch *b)
 {
-	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
 	struct cfs_snapshot s;
 	struct cfs_id got;
-	int e = cfs_objstore_get(r->store, name, &sealed);
-	if (e < 0)
-		return e;
-	e = cfs_crypto_open(r->crypto, sealed.data, sealed.len, "snapshot", 8, &plain);
+	int e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_SNAPSHOT, &plain);
 	if (e < 0)
 		return e;
 	e = cfs_crypto_blob_id(r->crypto, plain.data, plain.len, &got);
@@ -1017,12 +1181,15 @@ static int drop_vanished_cb(const void *key, size_t klen, const void *val, size_
 	memcpy(id.b, key, CFS_ID_SIZE);
 	if (cfs_idset_contains(&st->listed, &id))
 		return 0;
+	char hex[CFS_ID_HEX_SIZE], what[160];
+	cfs_id_hex(&id, hex);
 	if (cfs_snapshot_decode(val, vlen, &s) == 0) {
-		gone_add(&st->gone_snapshots, s.name);
+		snprintf(what, sizeof(what), "%s, snapshots/%s", s.name, hex);
 		cfs_snapshot_release(&s);
 	} else {
-		gone_add(&st->gone_snapshots, "(undecodable)");
+		snprintf(what, sizeof(what), "snapshots/%s", hex);
 	}
+	gone_add(&st->gone_snapshots, what);
 	cfs_catalog_batch_delete_snapshot(st->b, &id);
 	return 0;
 }
@@ -1158,7 +1325,7 @@ static int sync_listed_pack(struct sync_state *st, const struct repo_listed_pack
 
 /* A pack the catalog knows (from an index object, or an earlier run) that
  * the store does not have: forgotten, so that its blobs are never
- * deduplicated against (cfs_repo_blob_reusable() wants a known pack); a
+ * deduplicated against (cfs_repo_blob_state() wants a known pack); a
  * backup stores them again and the catalog then points to the new copy. */
 static int sweep_missing_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud)
 {
@@ -1172,6 +1339,30 @@ static int sweep_missing_cb(const struct cfs_id *pack, const struct cfs_pack_inf
 	st->r->sync_stats.packs_missing++;
 	cfs_catalog_batch_delete_pack(st->b, pack);
 	return 0;
+}
+
+/* A pack an earlier check --read-data found damaged (cfs_repo_mark_damaged):
+ * never deduplicated against while the store lists it; its mark goes with
+ * it. */
+static int marked_damaged_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
+{
+	struct sync_state *st = ud;
+	size_t plen = strlen(CFS_REPO_META_DAMAGED);
+	char k[128];
+	struct cfs_id pack;
+	(void)val;
+	(void)vlen;
+	if (klen >= sizeof(k))
+		return 0;
+	memcpy(k, key, klen);
+	k[klen] = 0;
+	if (klen != plen + 64 || cfs_hex_decode(k + plen, pack.b, CFS_ID_SIZE) < 0)
+		return 0;
+	if (!cfs_repo_listing_find(st->packs, &pack)) {
+		cfs_catalog_batch_delete_meta(st->b, k);
+		return 0;
+	}
+	return cfs_idset_add(&st->r->bad_packs, &pack) < 0 ? -ENOMEM : 0;
 }
 
 static void gone_format(const struct gone *g, const char *what, char *out, size_t outlen, size_t *used)
@@ -1250,6 +1441,8 @@ static int sync_catalog_in(struct sync_state *st)
 		e = sync_listed_pack(st, &listing.v[i]);
 	if (e == 0 && st->packs)
 		e = cfs_catalog_pack_foreach(cat, sweep_missing_cb, st);
+	if (e == 0 && st->packs)
+		e = cfs_catalog_meta_foreach(cat, CFS_REPO_META_DAMAGED, marked_damaged_cb, st);
 	if (e == 0 && !scanned)
 		cfs_catalog_batch_put_meta(b, CFS_REPO_META_PACKS_SCANNED, "", 0);
 	/* Lost data: trees found usable before may name it. */
@@ -1261,6 +1454,8 @@ static int sync_catalog_in(struct sync_state *st)
 	st->packs = NULL;
 	if (e < 0)
 		return e;
+	r->sync_stats.snapshots_gone += st->gone_snapshots.n;
+	r->sync_stats.indexes_gone += st->gone_indexes.n;
 	report_gone(st);
 	/* Damaged index or snapshot objects do not stop an open: `check` names
 	 * them and reads go on for everything else. */

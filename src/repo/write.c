@@ -3,6 +3,7 @@
  * The write path: dedup, compress, seal, pack, flush, commit.
  * See the commit protocol in repo.h.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,8 +117,8 @@ out:
 		pp = &(*pp)->next;
 	*pp = f->next;
 	r->nflights--;
-	if (e < 0 && r->flight_error == 0)
-		r->flight_error = e;
+	if (e < 0 && atomic_load(&r->flight_error) == 0)
+		atomic_store(&r->flight_error, e);
 	pthread_cond_broadcast(&r->flights_done);
 	pthread_mutex_unlock(&r->write_lock);
 
@@ -128,31 +129,87 @@ out:
 	return e;
 }
 
-static void *flight_thread(void *arg)
+/* An uploader: end queued flights until told to stop with nothing queued.
+ * A failure is in flight_error, which the next flush returns. */
+static void *uploader_main(void *arg)
 {
-	struct repo_flight *f = arg;
-	(void)flight_end(f->r, f); /* a failure is in flight_error */
-	return NULL;
+	struct cfs_repo *r = arg;
+	struct repo_uploaders *u = &r->uploaders;
+	for (;;) {
+		pthread_mutex_lock(&u->lock);
+		while (!u->head && !u->stop)
+			pthread_cond_wait(&u->work, &u->lock);
+		struct repo_flight *f = u->head;
+		if (f) {
+			u->head = f->qnext;
+			if (!u->head)
+				u->tail = NULL;
+		}
+		pthread_mutex_unlock(&u->lock);
+		if (!f)
+			return NULL; /* stop, and the queue is empty */
+		(void)flight_end(r, f);
+	}
+}
+
+/* Start the pool (u->lock held): max_flights threads, or as many as can
+ * be made; with none, flights are ended on their callers' threads. */
+static void uploaders_start_locked(struct cfs_repo *r)
+{
+	struct repo_uploaders *u = &r->uploaders;
+	u->started = true;
+	u->threads = calloc(r->max_flights, sizeof(*u->threads));
+	for (unsigned i = 0; u->threads && i < r->max_flights; i++) {
+		int e = pthread_create(&u->threads[u->n], NULL, uploader_main, r);
+		if (e != 0) {
+			log_warning_errno(-e, "Cannot start an uploader thread for %s: %m (%u of %u run)",
+					  cfs_objstore_location(r->store), u->n, r->max_flights);
+			break;
+		}
+		u->n++;
+	}
+}
+
+void cfs_repo_uploaders_stop(struct cfs_repo *r)
+{
+	struct repo_uploaders *u = &r->uploaders;
+	pthread_mutex_lock(&u->lock);
+	u->stop = true;
+	pthread_cond_broadcast(&u->work);
+	pthread_mutex_unlock(&u->lock);
+	for (unsigned i = 0; i < u->n; i++)
+		pthread_join(u->threads[i], NULL);
+	free(u->threads);
+	u->threads = NULL;
+	u->n = 0;
 }
 
 /*
- * End f: on this thread when the store takes one transfer at a time (a
- * local directory), else on a thread of its own, so that up to
- * max_flights packs travel at once while sealing goes on. Returns
- * flight_end's result, or 0 when f went to the background (its failure is
- * in flight_error, which flush returns).
+ * End f: queued for an uploader when the store takes several transfers at
+ * once, so that up to max_flights packs travel while sealing goes on; else
+ * (a local directory, or no uploader could be started) on this thread.
+ * Returns flight_end's result, or 0 when f was queued (its failure is in
+ * flight_error, which flush returns). No lock held.
  */
 static int flight_launch(struct cfs_repo *r, struct repo_flight *f)
 {
+	struct repo_uploaders *u = &r->uploaders;
 	if (r->max_flights > 1) {
-		pthread_attr_t a;
-		pthread_t t;
-		f->r = r;
-		pthread_attr_init(&a);
-		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		int e = pthread_create(&t, &a, flight_thread, f);
-		pthread_attr_destroy(&a);
-		if (e == 0)
+		pthread_mutex_lock(&u->lock);
+		if (!u->started)
+			uploaders_start_locked(r);
+		bool queued = u->n > 0;
+		if (queued) {
+			f->qnext = NULL;
+			if (u->tail)
+				u->tail->qnext = f;
+			else
+				u->head = f;
+			u->tail = f;
+			pthread_cond_signal(&u->work);
+		}
+		pthread_mutex_unlock(&u->lock);
+		if (queued)
 			return 0;
 	}
 	return flight_end(r, f);
@@ -180,7 +237,7 @@ int cfs_repo_flush(struct cfs_repo *r)
 	while (r->flights)
 		pthread_cond_wait(&r->flights_done, &r->write_lock);
 	if (e == 0)
-		e = r->flight_error;
+		e = atomic_load(&r->flight_error);
 	pthread_mutex_unlock(&r->write_lock);
 	return e;
 }
@@ -464,7 +521,9 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 	struct repo_open_pack *op = &r->open[b->type == CFS_BLOB_TREE ? CFS_REPO_OPEN_TREE : CFS_REPO_OPEN_DATA];
 	struct repo_flight *f = NULL;
 	pthread_mutex_lock(&op->lock);
-	int e = r->flight_error; /* read racily: a later check catches it */
+	/* An early way out: a failure after this read is caught below or by
+	 * the flush. */
+	int e = atomic_load(&r->flight_error);
 	if (e == 0)
 		e = open_pack_ready(r, op);
 	if (e == 0)
@@ -479,9 +538,9 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 		/* At most max_flights full packs in flight bounds memory (a
 		 * store that buffers holds each pack until it is written);
 		 * the lock is free meanwhile. */
-		while (r->nflights >= r->max_flights && r->flight_error == 0)
+		while (r->nflights >= r->max_flights && atomic_load(&r->flight_error) == 0)
 			pthread_cond_wait(&r->flights_done, &r->write_lock);
-		e = r->flight_error;
+		e = atomic_load(&r->flight_error);
 		if (e == 0)
 			e = flight_begin_locked(r, op, &f);
 	}
@@ -601,6 +660,27 @@ int cfs_repo_put_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, co
 	return 0;
 }
 
+int cfs_repo_get_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, const char *name, const char *aad,
+			       struct cfs_buf *plain)
+{
+	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT;
+	cfs_buf_reset(plain);
+	int e = cfs_objstore_get(r->store, name, &sealed);
+	if (e < 0)
+		return e;
+	if (strncmp(name, "index/", 6) == 0 || strncmp(name, "dicts/", 6) == 0) {
+		uint8_t want[32], got[32];
+		e = cfs_hex_decode(name + 6, want, sizeof(want));
+		if (e == 0)
+			e = cfs_sha256(sealed.data, sealed.len, got);
+		if (e < 0)
+			return e == -ENOMEM ? e : -EBADMSG;
+		if (memcmp(want, got, sizeof(got)) != 0)
+			return -EBADMSG;
+	}
+	return cfs_crypto_open(crypto, sealed.data, sealed.len, aad, strlen(aad), plain);
+}
+
 /* Seal and store the index object built so far, and start the next one. */
 static int index_flush(struct pending_state *st)
 {
@@ -608,8 +688,8 @@ static int index_flush(struct pending_state *st)
 
 	if (st->enc.npacks == 0)
 		return 0;
-	int e = cfs_repo_put_sealed_object(st->r, st->r->crypto, "index", "index", st->out.data, st->out.len, name,
-					   sizeof(name));
+	int e = cfs_repo_put_sealed_object(st->r, st->r->crypto, "index", CFS_REPO_AAD_INDEX, st->out.data,
+					   st->out.len, name, sizeof(name));
 	if (e < 0)
 		return e;
 	cfs_catalog_batch_put_meta(st->b, name, "", 0);
@@ -707,19 +787,26 @@ static int name_object_name(struct cfs_repo *r, const char *snap_name, char *out
 	return 0;
 }
 
-int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs_id *ret_snapshot)
+/* names/ object plaintext (layout in repo-internal.h), encoded and decoded
+ * in one place. */
+static int name_object_encode(const struct cfs_id *snapshot, struct cfs_buf *out)
 {
-	_cleanup_buf_ struct cfs_buf sealed = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	cfs_buf_reset(out);
+	int e = cfs_buf_append(out, CFS_NAME_MAGIC, 8);
+	if (e == 0)
+		e = cfs_buf_append_le32(out, 1);
+	if (e == 0)
+		e = cfs_buf_append(out, snapshot->b, CFS_ID_SIZE);
+	return e;
+}
+
+/* -EPROTO malformed, -EPROTONOSUPPORT a newer version. */
+static int name_object_decode(const void *p, size_t n, struct cfs_id *ret_snapshot)
+{
 	uint8_t magic[8];
 	uint32_t version;
 	struct cfs_id id;
-	int e = cfs_objstore_get(r->store, name, &sealed);
-	if (e < 0)
-		return e;
-	e = cfs_crypto_open(r->crypto, sealed.data, sealed.len, "name", 4, &plain);
-	if (e < 0)
-		return e;
-	struct cfs_rd rd = CFS_RD_INIT(plain.data, plain.len);
+	struct cfs_rd rd = CFS_RD_INIT(p, n);
 	cfs_rd_bytes(&rd, magic, 8);
 	cfs_rd_le32(&rd, &version);
 	if (rd.err || memcmp(magic, CFS_NAME_MAGIC, 8) != 0 || version == 0)
@@ -728,9 +815,46 @@ int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs
 		return -EPROTONOSUPPORT;
 	if (cfs_rd_bytes(&rd, id.b, CFS_ID_SIZE) < 0 || cfs_rd_left(&rd) != 0)
 		return -EPROTO;
-	if (ret_snapshot)
-		*ret_snapshot = id;
+	*ret_snapshot = id;
 	return 0;
+}
+
+/* The snapshot a names/ object reserves for, when the catalog has it, must
+ * have the name the object is named after: nothing in the sealed bytes
+ * binds them to their name, so this is what shows two of them swapped
+ * (-ENOTUNIQ). A reservation whose snapshot never came is legitimate (a
+ * commit killed after it). */
+static int name_binding_check(struct cfs_repo *r, const char *name, const struct cfs_id *snapshot)
+{
+	_cleanup_buf_ struct cfs_buf man = CFS_BUF_INIT;
+	char want[96];
+	struct cfs_snapshot s;
+	int e = cfs_catalog_snapshot_get(r->catalog, snapshot, &man);
+	if (e == -ENOENT)
+		return 0;
+	if (e == 0)
+		e = cfs_snapshot_decode(man.data, man.len, &s);
+	if (e < 0)
+		return e;
+	e = name_object_name(r, s.name, want, sizeof(want));
+	cfs_snapshot_release(&s);
+	if (e < 0)
+		return e;
+	return strcmp(want, name) == 0 ? 0 : -ENOTUNIQ;
+}
+
+int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs_id *ret_snapshot)
+{
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
+	struct cfs_id id;
+	int e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_NAME, &plain);
+	if (e == 0)
+		e = name_object_decode(plain.data, plain.len, &id);
+	if (e == 0)
+		e = name_binding_check(r, name, &id);
+	if (e == 0 && ret_snapshot)
+		*ret_snapshot = id;
+	return e;
 }
 
 /*
@@ -758,16 +882,12 @@ static int reserve_name(struct cfs_repo *r, struct cfs_snapshot *s, struct cfs_b
 			e = cfs_crypto_blob_id(r->crypto, man->data, man->len, ret_id);
 		if (e == 0)
 			e = name_object_name(r, s->name, oname, sizeof(oname));
-		cfs_buf_reset(&plain);
 		if (e == 0)
-			e = cfs_buf_append(&plain, CFS_NAME_MAGIC, 8);
-		if (e == 0)
-			e = cfs_buf_append_le32(&plain, 1);
-		if (e == 0)
-			e = cfs_buf_append(&plain, ret_id->b, CFS_ID_SIZE);
+			e = name_object_encode(ret_id, &plain);
 		cfs_buf_reset(&sealed);
 		if (e == 0)
-			e = cfs_crypto_seal(r->crypto, plain.data, plain.len, "name", 4, &sealed);
+			e = cfs_crypto_seal(r->crypto, plain.data, plain.len, CFS_REPO_AAD_NAME,
+					    strlen(CFS_REPO_AAD_NAME), &sealed);
 		if (e < 0)
 			return e;
 		e = cfs_objstore_put_new(r->store, oname, sealed.data, sealed.len);
@@ -852,7 +972,8 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 	if (e < 0)
 		return e;
 	cfs_buf_reset(&sealed);
-	e = cfs_crypto_seal(r->crypto, man.data, man.len, "snapshot", 8, &sealed);
+	e = cfs_crypto_seal(r->crypto, man.data, man.len, CFS_REPO_AAD_SNAPSHOT, strlen(CFS_REPO_AAD_SNAPSHOT),
+			    &sealed);
 	if (e < 0)
 		return e;
 	cfs_id_hex(&id, hex);

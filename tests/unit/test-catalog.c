@@ -9,6 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Only to write a catalog as older versions did (old_catalog_with_trees_opens). */
+#include <rocksdb/c.h>
+
 #include "catalog/catalog-internal.h"
 #include "chronofs/catalog.h"
 #include "chronofs/util.h"
@@ -211,7 +214,7 @@ Test(catalog, pack_put_get, .init = setup, .fini = teardown)
 	cr_assert_eq(cfs_catalog_blob_get(c, &p, &(struct cfs_blob_loc){0}), -ENOENT);
 }
 
-Test(catalog, snapshot_tree_meta_put_get_delete, .init = setup, .fini = teardown)
+Test(catalog, snapshot_meta_put_get_delete, .init = setup, .fini = teardown)
 {
 	_cleanup_(cfs_catalog_freep) struct cfs_catalog *c = open_cat();
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
@@ -220,11 +223,11 @@ Test(catalog, snapshot_tree_meta_put_get_delete, .init = setup, .fini = teardown
 
 	struct cfs_id s = make_id(3, 1), t = make_id(4, 1);
 	static const char manifest[] = "manifest bytes\0with a NUL";
-	uint8_t tree[5000];
-	for (size_t i = 0; i < sizeof(tree); i++)
-		tree[i] = (uint8_t)(i * 31);
+	uint8_t big[5000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 31);
 	cfs_catalog_batch_put_snapshot(b, &s, manifest, sizeof(manifest));
-	cfs_catalog_batch_put_tree(b, &t, tree, sizeof(tree));
+	cfs_catalog_batch_put_meta(b, "big", big, sizeof(big));
 	cfs_catalog_batch_put_meta(b, "index/abc", "x", 1);
 	cfs_catalog_batch_put_meta(b, "empty", NULL, 0);
 	cr_assert_eq(cfs_catalog_batch_count(b), 4);
@@ -236,9 +239,9 @@ Test(catalog, snapshot_tree_meta_put_get_delete, .init = setup, .fini = teardown
 	cr_assert_eq(out.len, sizeof(manifest));
 	cr_assert(memcmp(out.data, manifest, sizeof(manifest)) == 0);
 
-	cr_assert_eq(cfs_catalog_tree_get(c, &t, &out), 0);
-	cr_assert_eq(out.len, sizeof(tree));
-	cr_assert(memcmp(out.data, tree, sizeof(tree)) == 0);
+	cr_assert_eq(cfs_catalog_meta_get(c, "big", &out), 0);
+	cr_assert_eq(out.len, sizeof(big));
+	cr_assert(memcmp(out.data, big, sizeof(big)) == 0);
 
 	cr_assert_eq(cfs_catalog_meta_get(c, "index/abc", &out), 0);
 	cr_assert_eq(out.len, 1);
@@ -249,7 +252,6 @@ Test(catalog, snapshot_tree_meta_put_get_delete, .init = setup, .fini = teardown
 	/* Absent keys, including ids present in other column families. */
 	cr_assert_eq(cfs_catalog_snapshot_get(c, &t, &out), -ENOENT);
 	cr_assert_eq(out.len, 0);
-	cr_assert_eq(cfs_catalog_tree_get(c, &s, &out), -ENOENT);
 	cr_assert_eq(cfs_catalog_meta_get(c, "index/ab", &out), -ENOENT);
 	cr_assert_eq(cfs_catalog_meta_get(c, "index/abcd", &out), -ENOENT);
 
@@ -260,7 +262,7 @@ Test(catalog, snapshot_tree_meta_put_get_delete, .init = setup, .fini = teardown
 	commit(c, b);
 	cr_assert_eq(cfs_catalog_snapshot_get(c, &s, &out), -ENOENT);
 	cr_assert_eq(cfs_catalog_meta_get(c, "index/abc", &out), -ENOENT);
-	cr_assert_eq(cfs_catalog_tree_get(c, &t, &out), 0);
+	cr_assert_eq(cfs_catalog_meta_get(c, "big", &out), 0);
 
 	cr_assert_eq(cfs_catalog_meta_get(c, NULL, &out), -EINVAL);
 	cr_assert_eq(cfs_catalog_snapshot_get(c, &s, NULL), -EINVAL);
@@ -438,15 +440,16 @@ Test(catalog, batch_is_atomic_and_reusable, .init = setup, .fini = teardown)
 	cr_assert_eq(cfs_catalog_batch_new(&b), 0);
 
 	enum { N = 2000 };
+	struct cfs_id first_absent = make_id(7, N);
 	for (uint32_t i = 0; i < N; i++) {
 		struct cfs_id id = make_id(7, i);
 		struct cfs_blob_loc loc = make_loc(i);
 		cfs_catalog_batch_put_blob(b, &id, &loc);
 	}
-	struct cfs_id p = make_id(8, 0), s = make_id(8, 1), t = make_id(8, 2);
+	struct cfs_id p = make_id(8, 0), s = make_id(8, 1);
 	cfs_catalog_batch_put_pack(b, &p, &(struct cfs_pack_info){.size = 1, .count = N});
 	cfs_catalog_batch_put_snapshot(b, &s, "snap", 4);
-	cfs_catalog_batch_put_tree(b, &t, "tree", 4);
+	cfs_catalog_batch_delete_blob(b, &first_absent);
 	cfs_catalog_batch_put_meta(b, "index/p", "", 0);
 	cr_assert_eq(cfs_catalog_batch_count(b), N + 4);
 
@@ -457,7 +460,6 @@ Test(catalog, batch_is_atomic_and_reusable, .init = setup, .fini = teardown)
 	cr_assert_eq(cfs_catalog_blob_get(c, &last, &got), -ENOENT);
 	cr_assert_eq(cfs_catalog_pack_get(c, &p, &(struct cfs_pack_info){0}), -ENOENT);
 	cr_assert_eq(cfs_catalog_snapshot_get(c, &s, &out), -ENOENT);
-	cr_assert_eq(cfs_catalog_tree_get(c, &t, &out), -ENOENT);
 	cr_assert_eq(cfs_catalog_meta_get(c, "index/p", &out), -ENOENT);
 
 	commit(c, b);
@@ -470,7 +472,6 @@ Test(catalog, batch_is_atomic_and_reusable, .init = setup, .fini = teardown)
 	}
 	cr_assert_eq(cfs_catalog_pack_get(c, &p, &(struct cfs_pack_info){0}), 0);
 	cr_assert_eq(cfs_catalog_snapshot_get(c, &s, &out), 0);
-	cr_assert_eq(cfs_catalog_tree_get(c, &t, &out), 0);
 	cr_assert_eq(cfs_catalog_meta_get(c, "index/p", &out), 0);
 
 	/* Committing the emptied batch again is a no-op that succeeds. */
@@ -506,13 +507,13 @@ Test(catalog, batch_sticky_error_applies_nothing, .init = setup, .fini = teardow
 	/* A record whose size cannot be represented fails without reading p
 	 * (it cannot be allocated): the batch must remember it, not drop it. */
 	static const uint8_t small[1];
-	cfs_catalog_batch_put_tree(b, &t, small, SIZE_MAX - 8);
+	cfs_catalog_batch_put_snapshot(b, &t, small, SIZE_MAX - 8);
 	cfs_catalog_batch_put_blob(b, &z, &loc);
 	cr_assert_eq(cfs_catalog_commit(c, b), -ENOMEM);
 	cr_assert_eq(cfs_catalog_batch_count(b), 0);
 	cr_assert_eq(cfs_catalog_blob_get(c, &a, &loc), -ENOENT);
 	cr_assert_eq(cfs_catalog_blob_get(c, &z, &loc), -ENOENT);
-	cr_assert_eq(cfs_catalog_tree_get(c, &t, &out), -ENOENT);
+	cr_assert_eq(cfs_catalog_snapshot_get(c, &t, &out), -ENOENT);
 
 	/* NULL meta keys are a sticky -EINVAL. */
 	cfs_catalog_batch_put_meta(b, "ok", "v", 1);
@@ -530,7 +531,7 @@ Test(catalog, batch_sticky_error_applies_nothing, .init = setup, .fini = teardow
 
 Test(catalog, reopen_persists, .init = setup, .fini = teardown)
 {
-	struct cfs_id id = make_id(11, 1), p = make_id(11, 2), s = make_id(11, 3), t = make_id(11, 4);
+	struct cfs_id id = make_id(11, 1), p = make_id(11, 2), s = make_id(11, 3);
 	struct cfs_blob_loc loc = make_loc(11), got;
 	{
 		_cleanup_(cfs_catalog_freep) struct cfs_catalog *c = open_cat();
@@ -539,7 +540,6 @@ Test(catalog, reopen_persists, .init = setup, .fini = teardown)
 		cfs_catalog_batch_put_blob(b, &id, &loc);
 		cfs_catalog_batch_put_pack(b, &p, &(struct cfs_pack_info){.size = 77, .count = 3});
 		cfs_catalog_batch_put_snapshot(b, &s, "S", 1);
-		cfs_catalog_batch_put_tree(b, &t, "T", 1);
 		cfs_catalog_batch_put_meta(b, "m", "M", 1);
 		commit(c, b);
 	}
@@ -553,8 +553,6 @@ Test(catalog, reopen_persists, .init = setup, .fini = teardown)
 	cr_assert_eq(info.count, 3);
 	cr_assert_eq(cfs_catalog_snapshot_get(c, &s, &out), 0);
 	cr_assert(out.len == 1 && out.data[0] == 'S');
-	cr_assert_eq(cfs_catalog_tree_get(c, &t, &out), 0);
-	cr_assert(out.len == 1 && out.data[0] == 'T');
 	cr_assert_eq(cfs_catalog_meta_get(c, "m", &out), 0);
 	cr_assert(out.len == 1 && out.data[0] == 'M');
 }
@@ -633,51 +631,72 @@ static size_t count_all(struct cfs_catalog *c)
 	return n;
 }
 
-Test(catalog, clear_empties_every_cf, .init = setup, .fini = teardown)
+/* A catalog as versions before issue 12 left it: six column families,
+ * "trees" among them, written with RocksDB directly. */
+static void make_old_catalog(void)
+{
+	static const char *const names[] = {"default", "blobs", "packs", "snapshots", "trees", "meta"};
+	rocksdb_options_t *o = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(o, 1);
+	rocksdb_options_set_create_missing_column_families(o, 1);
+	const rocksdb_options_t *opts[6] = {o, o, o, o, o, o};
+	rocksdb_column_family_handle_t *h[6];
+	char *err = NULL;
+	cr_assert_eq(mkdir(catdir, 0700), 0);
+	rocksdb_t *db = rocksdb_open_column_families(o, catdir, 6, names, opts, h, &err);
+	cr_assert_null(err, "%s", err);
+	rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
+	rocksdb_put_cf(db, w, h[4], "tree-id", 7, "tree bytes", 10, &err);
+	cr_assert_null(err);
+	rocksdb_put_cf(db, w, h[5], "m", 1, "M", 1, &err);
+	cr_assert_null(err);
+	rocksdb_writeoptions_destroy(w);
+	for (int i = 0; i < 6; i++)
+		rocksdb_column_family_handle_destroy(h[i]);
+	rocksdb_close(db);
+	rocksdb_options_destroy(o);
+}
+
+static bool old_catalog_has(const char *cf)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	char *err = NULL;
+	size_t n = 0;
+	char **v = rocksdb_list_column_families(o, catdir, &n, &err);
+	cr_assert_null(err, "%s", err);
+	bool found = false;
+	for (size_t i = 0; i < n; i++)
+		found = found || strcmp(v[i], cf) == 0;
+	rocksdb_list_column_families_destroy(v, n);
+	rocksdb_options_destroy(o);
+	return found;
+}
+
+/* The retired "trees" column family: an old catalog still opens, as a
+ * secondary (which leaves it) and as the primary (which drops it), and
+ * keeps everything else. */
+Test(catalog, old_catalog_with_trees_opens, .init = setup, .fini = teardown)
 {
 	_cleanup_buf_ struct cfs_buf out = CFS_BUF_INIT;
-	struct cfs_id t = make_id(13, 0xffffffff);
+	char secdir[160];
+	make_old_catalog();
+	snprintf(secdir, sizeof(secdir), "%s/secondary", tmpdir);
+	{
+		_cleanup_(cfs_catalog_freep) struct cfs_catalog *c = NULL;
+		cr_assert_eq(cfs_catalog_open_secondary(catdir, secdir, &c), 0);
+		cr_assert_eq(cfs_catalog_meta_get(c, "m", &out), 0);
+	}
+	cr_assert(old_catalog_has("trees"));
 	{
 		_cleanup_(cfs_catalog_freep) struct cfs_catalog *c = open_cat();
-		_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
-		cr_assert_eq(cfs_catalog_batch_new(&b), 0);
-
-		/* Clearing an empty catalog is fine. */
-		cr_assert_eq(cfs_catalog_clear(c), 0);
-
-		for (uint32_t i = 0; i < 300; i++) {
-			struct cfs_id id = make_id(13, i);
-			struct cfs_blob_loc loc = make_loc(i);
-			cfs_catalog_batch_put_blob(b, &id, &loc);
-			if (i % 10 == 0) {
-				cfs_catalog_batch_put_pack(b, &id, &(struct cfs_pack_info){.size = i});
-				cfs_catalog_batch_put_snapshot(b, &id, "s", 1);
-			}
-		}
-		/* Edge keys: all-0xff id and the empty meta key. */
-		memset(t.b, 0xff, sizeof(t.b));
-		cfs_catalog_batch_put_tree(b, &t, "t", 1);
-		cfs_catalog_batch_put_meta(b, "", "e", 1);
-		cfs_catalog_batch_put_meta(b, "\xff\xff", "f", 1);
-		cfs_catalog_batch_put_meta(b, "index/x", "x", 1);
-		commit(c, b);
-		cr_assert_eq(count_all(c), 300 + 30 + 30 + 3);
-
-		cr_assert_eq(cfs_catalog_clear(c), 0);
-		cr_assert_eq(count_all(c), 0);
-		cr_assert_eq(cfs_catalog_tree_get(c, &t, &out), -ENOENT);
-		cr_assert_eq(cfs_catalog_meta_get(c, "", &out), -ENOENT);
-
-		/* Usable again right away. */
-		cfs_catalog_batch_put_meta(b, "after", "a", 1);
-		commit(c, b);
+		cr_assert_eq(cfs_catalog_meta_get(c, "m", &out), 0);
+		cr_assert(out.len == 1 && out.data[0] == 'M');
+		cr_assert_eq(count_all(c), 1);
 	}
-	/* The clear is durable and the post-clear write survived. */
+	cr_assert_not(old_catalog_has("trees"));
+	cr_assert(old_catalog_has("meta"));
 	_cleanup_(cfs_catalog_freep) struct cfs_catalog *c = open_cat();
-	cr_assert_eq(count_all(c), 1);
-	cr_assert_eq(cfs_catalog_meta_get(c, "after", &out), 0);
-	cr_assert_eq(cfs_catalog_tree_get(c, &t, &out), -ENOENT);
-	cr_assert_eq(cfs_catalog_clear(NULL), -EINVAL);
+	cr_assert_eq(cfs_catalog_meta_get(c, "m", &out), 0);
 }
 
 Test(catalog, damaged_values_are_eproto, .init = setup, .fini = teardown)
@@ -766,7 +785,7 @@ Test(catalog, options_file_shows_tuning, .init = setup, .fini = teardown)
 	cr_assert_not_null(strstr(text, "write_buffer_size=16777216"));
 	cr_assert_not_null(strstr(text, "keep_log_file_num=2"));
 	/* Every column family is there; only blobs has a bloom filter. */
-	static const char *const cfs[] = {"default", "blobs", "packs", "snapshots", "trees", "meta"};
+	static const char *const cfs[] = {"default", "blobs", "packs", "snapshots", "meta"};
 	for (size_t i = 0; i < ARRAY_SIZE(cfs); i++) {
 		char hdr[64];
 		snprintf(hdr, sizeof(hdr), "[CFOptions \"%s\"]", cfs[i]);
