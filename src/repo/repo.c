@@ -250,14 +250,17 @@ static bool config_upgraded(const struct cfs_repo_config *was, const struct cfs_
 	return was->version < now->version && config_same_but_version(was, now);
 }
 
-/* The config this catalog remembers: 0 and *ret, -ENOENT, or -EPROTO. */
+/* The config this catalog remembers: 0 and *ret, -ENOENT, -EPROTO (the
+ * remembered bytes do not decode), or the catalog's error (-ENOMEM, -EIO:
+ * not evidence of anything). */
 static int config_remembered(struct cfs_catalog *cat, struct cfs_repo_config *ret)
 {
 	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
 	int e = cfs_catalog_meta_get(cat, CFS_REPO_META_CONFIG, &v);
-	if (e == 0)
-		e = v.len == CFS_CONFIG_SIZE ? cfs_repo_config_decode(v.data, v.len, ret) : -EPROTO;
-	return e == -ENOENT ? e : e < 0 ? -EPROTO : 0;
+	if (e < 0)
+		return e;
+	e = v.len == CFS_CONFIG_SIZE ? cfs_repo_config_decode(v.data, v.len, ret) : -EPROTO;
+	return e < 0 ? -EPROTO : 0;
 }
 
 /* Put the config in b for the catalog to remember. */
@@ -285,6 +288,8 @@ static int check_mode(struct cfs_repo *r)
 	if (e == -ENOENT)
 		cfs_catalog_batch_put_meta(b, "encryption", &mode, 1);
 	e = config_remembered(r->catalog, &was);
+	if (e < 0 && e != -ENOENT && e != -EPROTO)
+		return e;
 	if (e == -ENOENT || (e == 0 && config_upgraded(&was, &r->config)))
 		config_remember(r, b);
 	return cfs_catalog_commit(r->catalog, b);
@@ -299,6 +304,8 @@ static int config_compare(struct cfs_repo *r)
 	char what[160] = "";
 	size_t used = 0;
 	int e = config_remembered(r->catalog, &was);
+	if (e < 0 && e != -ENOENT && e != -EPROTO)
+		return e;
 	if (e == -ENOENT ||
 	    (e == 0 && config_same_but_version(&was, now) && was.version <= now->version))
 		return 0;

@@ -126,9 +126,15 @@ expect_in "$OUT" "0 bad pack(s)"
 expect_exit 1 cfs repair --read-data
 expect_in "$OUT" "1 with damaged data"
 grep -qE "blobs: [1-9][0-9]* salvaged" "$OUT" || fail "nothing salvaged: $(cat "$OUT")"
-expect_in "$ERR" "snapshot $old: $SRC/f1"
-ok cfs restore "$old:$SRC/f4" "$WORK/r4"
-cmp "$SRC/f4" "$WORK/r4$SRC/f4" || fail "a salvaged file restores differently"
+# The pipeline seals files in parallel: which file's blob lies at byte 100
+# of the pack is not fixed. Exactly one is named; the others restore.
+bad=$(grep -oE "snapshot $old: $SRC/f[1-4]" "$ERR" | sort -u)
+[ "$(printf '%s\n' "$bad" | grep -c .)" = 1 ] || fail "not exactly one damaged file named: $(cat "$ERR")"
+for i in 1 2 3 4; do
+	[ "$bad" = "snapshot $old: $SRC/f$i" ] && continue
+	ok cfs restore "$old:$SRC/f$i" "$WORK/r$i"
+	cmp "$SRC/f$i" "$WORK/r$i$SRC/f$i" || fail "salvaged file f$i restores differently"
+done
 snap_create "$SRC"
 check_new_clean "$SNAP_NAME"
 log "--read-data: the damaged blob found, the others salvaged"
