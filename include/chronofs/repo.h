@@ -175,6 +175,8 @@ const struct cfs_chunker *cfs_repo_chunker(const struct cfs_repo *r);
 struct cfs_objstore *cfs_repo_store(struct cfs_repo *r);
 struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r);
 const char *cfs_repo_location(const struct cfs_repo *r);
+/* Its directory in the cache (<cache>/<repo id hex>), the catalog's home. */
+const char *cfs_repo_cache_path(const struct cfs_repo *r);
 /* The repository format version (its config). */
 uint32_t cfs_repo_format(const struct cfs_repo *r);
 /* The tree version written into it (tree.h): 2 from format 3 on (inode

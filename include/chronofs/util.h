@@ -97,6 +97,14 @@ int cfs_tmpfile_open(int dir_fd, const char *prefix, const char *hint, bool unna
  * atomically. The fd stays open; -EBUSY if already linked.
  */
 int cfs_tmpfile_link(struct cfs_tmpfile *t, int to_fd, const char *name, bool noreplace);
+/*
+ * A scratch file in dir (spilled working data): open read-write with mode
+ * 0600 and already without a name, so that nothing outlives its fd, a
+ * kill -9 included (O_TMPFILE | O_EXCL; where the file system lacks it, a
+ * named temporary removed at once). Returns the fd or -errno.
+ */
+int cfs_scratch_open(const char *dir);
+
 /* Close the file; a named temporary that was not linked is removed. Safe
  * on CFS_TMPFILE_INIT and twice; preserves errno. */
 void cfs_tmpfile_release(struct cfs_tmpfile *t);

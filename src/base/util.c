@@ -422,6 +422,34 @@ int cfs_tmpfile_open(int dir_fd, const char *prefix, const char *hint, bool unna
 	return -EEXIST;
 }
 
+int cfs_scratch_open(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	for (int attempt = 0; attempt < 16; attempt++) {
+		char rnd[17], name[64];
+		cfs_random_suffix(rnd);
+		snprintf(name, sizeof(name), ".scratch.%s", rnd);
+		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			(void)unlinkat(dfd, name, 0);
+			break;
+		}
+		if (errno != EEXIST)
+			break;
+		errno = EEXIST;
+	}
+	int e = fd >= 0 ? 0 : -errno;
+	close(dfd);
+	return fd >= 0 ? fd : e;
+}
+
 /* Move from to name without replacing: RENAME_NOREPLACE where the file
  * system supports it, else link + unlink, which is as atomic for "exactly
  * one creator wins" (link fails with EEXIST). */

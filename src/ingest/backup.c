@@ -988,11 +988,11 @@ struct frame {
 	size_t t_bytes;          /* their encoding's size */
 	struct cfs_tree idx;     /* a large directory: the fragments stored so far */
 	struct pipeline_group g; /* the jobs of its files; frames never move */
-	/* What is left to capture: the kids of ds.only, or names. */
+	/* What is left to capture: the kids of ds.only, or names from next. */
 	size_t next;
-	char **names; /* owned: the listing, sorted, without what is excluded */
-	size_t n_names;
-	struct uring_stat *sts; /* owned: names[sts_base, sts_base + n_sts) stat'ed */
+	struct names *names; /* owned: the listing, sorted, without what is
+				excluded (bounded memory); NULL: none left */
+	struct uring_stat *sts; /* owned: names [sts_base, sts_base + n_sts) stat'ed */
 	size_t sts_base, n_sts;
 	struct loaded *ld;  /* owned, parallel to sts: small files read ahead */
 	size_t loaded_upto; /* names below this were considered for reading ahead */
@@ -1026,9 +1026,7 @@ static void frame_free(struct frame *f)
 	if (!f)
 		return;
 	frame_drop_batch(f);
-	for (size_t i = 0; i < f->n_names; i++)
-		free(f->names[i]);
-	free(f->names);
+	names_free(f->names);
 	cfs_tree_release(&f->t);
 	cfs_tree_release(&f->idx);
 	cfs_tree_entry_release(&f->e);
@@ -1154,7 +1152,9 @@ static int frame_reopen(struct ctx *c, size_t level)
 static void frame_stop(struct frame *f)
 {
 	frame_drop_batch(f);
-	f->next = f->ds.only ? f->ds.only->n_kids : f->n_names;
+	f->names = names_free(f->names);
+	if (f->ds.only)
+		f->next = f->ds.only->n_kids;
 }
 
 /*
@@ -1561,14 +1561,18 @@ static bool is_cache_dir(int dirfd)
 	return cfs_pread_full(fd, b, sizeof(b), 0) == (ssize_t)sizeof(b) && memcmp(b, CACHEDIR_SIGNATURE, sizeof(b)) == 0;
 }
 
-/* The names in a directory, sorted, without "." and "..". Returns 1 when
- * listing failed part way (reported; the names read are kept). */
-static int list_dir(struct ctx *c, int fd, const char *path, char ***ret, size_t *ret_n)
+/* A directory's names are sorted in memory up to this many; a larger one
+ * spills sorted runs to a scratch file in the cache (names.c). */
+#define NAMES_RUN 16384
+
+/* List the directory of frame k (the top frame) into k->names,
+ * without "." and ".." and what is excluded. An error of the listing part
+ * way is reported (the names read are kept); -errno when the names cannot
+ * be kept. */
+static int list_dir(struct ctx *c, struct frame *k)
 {
-	char **names = NULL;
-	size_t n = 0, cap = 0;
 	int r = 0;
-	int dfd = dup(fd);
+	int dfd = dup(k->fd);
 	if (dfd < 0)
 		return -errno;
 	DIR *d = fdopendir(dfd);
@@ -1576,45 +1580,33 @@ static int list_dir(struct ctx *c, int fd, const char *path, char ***ret, size_t
 		close(dfd);
 		return -errno;
 	}
+	bool cache = c->o->exclude_caches && is_cache_dir(k->fd);
+	if (cache)
+		log_info("%s is a cache directory (CACHEDIR.TAG): only the tag is stored", cur_path(c));
 	struct dirent *de;
 	errno = 0;
 	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		const char *name = de->d_name;
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			char **nn = realloc(names, ncap * sizeof(*nn));
-			if (!nn) {
-				r = -ENOMEM;
-				break;
-			}
-			names = nn;
-			cap = ncap;
+		bool keep = !cache || strcmp(name, CACHEDIR_TAG) == 0;
+		if (keep && c->o->n_excludes) {
+			r = path_push(c, name);
+			keep = r == 0 && !excluded(c, cur_path(c), name);
+			path_set_len(c, k->path_len);
 		}
-		names[n] = strdup(de->d_name);
-		if (!names[n]) {
-			r = -ENOMEM;
+		if (keep && r == 0)
+			r = names_add(k->names, name);
+		if (r < 0)
 			break;
-		}
-		n++;
 		errno = 0;
 	}
 	if (r == 0 && errno != 0) {
-		log_error_errno(-errno, "Cannot list directory %s: %m (entries may be missing)", path);
+		log_error_errno(-errno, "Cannot list directory %s: %m (entries may be missing)", cur_path(c));
 		c->res->n_unreadable++;
 	}
 	closedir(d);
-	if (r < 0) {
-		for (size_t i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
-		return r;
-	}
-	if (n > 1)
-		qsort(names, n, sizeof(*names), cfs_strptr_cmp);
-	*ret = names;
-	*ret_n = n;
-	return 0;
+	return r;
 }
 
 /* Small files of a directory are read ahead in batches of this many bytes
@@ -1651,18 +1643,18 @@ static size_t load_batch(struct ctx *c, struct frame *f, size_t from)
 		const struct uring_stat *s = &f->sts[i - f->sts_base];
 		if (!s->error && S_ISDIR(s->st.st_mode))
 			break;
-		if (s->error || !load_candidate(c, f, f->names[i], &s->st))
+		if (s->error || !load_candidate(c, f, s->name, &s->st))
 			continue;
 		struct loaded *l = &f->ld[i - f->sts_base];
 		size_t cap = (size_t)s->st.st_size + 1;
 		l->buf = malloc(cap);
 		if (!l->buf)
 			continue; /* read the plain way */
-		v[k] = (struct uring_file){.name = f->names[i], .buf = l->buf, .cap = cap};
+		v[k] = (struct uring_file){.name = s->name, .buf = l->buf, .cap = cap};
 		idx[k++] = i - f->sts_base;
 		bytes += cap;
 #ifdef CFS_FAULT_INJECTION
-		if (path_push(c, f->names[i]) == 0)
+		if (path_push(c, s->name) == 0)
 			(void)CFS_FAULT_AT("ingest.open", cur_path(c));
 		path_set_len(c, f->path_len);
 #endif
@@ -1688,20 +1680,28 @@ static size_t load_batch(struct ctx *c, struct frame *f, size_t from)
 static int stat_batch(struct ctx *c, struct frame *f, size_t from)
 {
 	frame_drop_batch(f);
-	size_t n = CFS_MIN((size_t)STAT_BATCH, f->n_names - from);
-	f->sts = calloc(n, sizeof(*f->sts));
-	f->ld = calloc(n, sizeof(*f->ld));
+	f->sts = calloc(STAT_BATCH, sizeof(*f->sts));
+	f->ld = calloc(STAT_BATCH, sizeof(*f->ld));
 	if (!f->sts || !f->ld) {
 		frame_drop_batch(f);
 		return -ENOMEM;
 	}
+	size_t n = 0;
+	while (n < STAT_BATCH) {
+		const char *name;
+		int r = names_get(f->names, from + n, &name);
+		if (r < 0) {
+			frame_drop_batch(f);
+			return r;
+		}
+		if (!name)
+			break;
+		f->sts[n].name = name;
+		f->ld[n++].fd = -1;
+	}
 	f->sts_base = from;
 	f->n_sts = n;
 	f->loaded_upto = from;
-	for (size_t i = 0; i < n; i++) {
-		f->sts[i].name = f->names[from + i];
-		f->ld[i].fd = -1;
-	}
 	if (uring_stat(c->ring, f->fd, f->sts, n) < 0) {
 		frame_drop_batch(f); /* the ring failed: plain system calls */
 		f->sts_base = from;
@@ -1713,31 +1713,17 @@ static int stat_batch(struct ctx *c, struct frame *f, size_t from)
 /* List the directory of the top frame k, sorted, without what is excluded. */
 static int list_frame(struct ctx *c, struct frame *k)
 {
-	char **names = NULL;
-	size_t n = 0, m = 0;
-
 	if (k->ds.only || !k->ds.contents)
 		return 0;
-	int r = list_dir(c, k->fd, cur_path(c), &names, &n);
+	int r = names_new(cfs_repo_cache_path(c->r), NAMES_RUN, &k->names);
 	if (r < 0)
 		return r;
-	bool cache = c->o->exclude_caches && is_cache_dir(k->fd);
-	if (cache)
-		log_info("%s is a cache directory (CACHEDIR.TAG): only the tag is stored", cur_path(c));
-	for (size_t i = 0; i < n; i++) {
-		bool keep = !cache || strcmp(names[i], CACHEDIR_TAG) == 0;
-		if (keep && c->o->n_excludes && r == 0) {
-			r = path_push(c, names[i]);
-			keep = r == 0 && !excluded(c, cur_path(c), names[i]);
-			path_set_len(c, k->path_len);
-		}
-		if (keep)
-			names[m++] = names[i];
-		else
-			free(names[i]);
-	}
-	k->names = names;
-	k->n_names = m;
+	r = list_dir(c, k);
+	if (r == 0)
+		r = names_seal(k->names);
+	if (r == 0 && names_runs(k->names))
+		log_debug("%s: a large directory, its names sorted on disk (%zu runs)", cur_path(c),
+			  names_runs(k->names));
 	return r;
 }
 
@@ -1750,14 +1736,25 @@ static int frame_step(struct ctx *c, struct frame *f)
 		const struct vnode *k = &f->ds.only->kids[f->next++];
 		return capture(c, k->name, k, NULL, NULL);
 	}
-	if (f->next >= f->n_names)
+	if (!f->names)
 		return 1;
-	size_t i = f->next++;
+	size_t i = f->next;
+	const char *name;
+	names_forget_below(f->names, i); /* the entries before are captured */
+	int r = names_get(f->names, i, &name);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read back the names of directory %.*s: %m", (int)f->path_len,
+				       cur_path(c));
+	if (!name) {
+		f->names = names_free(f->names);
+		return 1;
+	}
+	f->next++;
 	const struct stat *pre = NULL;
 	struct loaded *pl = NULL;
 	if (c->ring) {
 		if (i < f->sts_base || i >= f->sts_base + f->n_sts) {
-			int r = stat_batch(c, f, i);
+			r = stat_batch(c, f, i);
 			if (r < 0)
 				return r;
 		}
@@ -1768,12 +1765,12 @@ static int frame_step(struct ctx *c, struct frame *f)
 			 * error reported there. */
 			if (!s->error)
 				pre = &s->st;
-			if (pre && i >= f->loaded_upto && load_candidate(c, f, f->names[i], pre))
+			if (pre && i >= f->loaded_upto && load_candidate(c, f, name, pre))
 				f->loaded_upto = load_batch(c, f, i);
 			pl = &f->ld[i - f->sts_base];
 		}
 	}
-	int r = capture(c, f->names[i], NULL, pre, pl);
+	r = capture(c, name, NULL, pre, pl);
 	if (pl && f->ld) {
 		/* Whatever capture() did not take; f's batch is still there
 		 * (frame_push drops only batches STAT_KEEP levels up). */

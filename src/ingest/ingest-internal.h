@@ -104,3 +104,26 @@ struct uring_file {
 	bool eof;    /* result: a read returned 0 */
 };
 int uring_load(struct uring *u, int dirfd, struct uring_file *v, size_t n);
+
+/*
+ * The names of one directory, sorted and each once, in memory that does
+ * not grow with the directory (names.c): up to `run` names stay in memory;
+ * a larger listing spills sorted runs to a scratch file in scratch_dir and
+ * merges them as it is read.
+ *
+ * names_add() while listing, names_seal() once, then names_get(i) reads
+ * forward: i at or above the index last given to names_forget_below(),
+ * which frees the names below it (at most one past the last index read).
+ */
+struct names;
+int names_new(const char *scratch_dir, size_t run, struct names **ret);
+struct names *names_free(struct names *n);
+/* -ENAMETOOLONG for an empty name or one over 255 bytes. */
+int names_add(struct names *n, const char *name);
+int names_seal(struct names *n);
+/* 0 and *ret (valid until forgotten), *ret NULL past the last name; or
+ * -errno (the scratch file could not be read back). */
+int names_get(struct names *n, size_t i, const char **ret);
+void names_forget_below(struct names *n, size_t i);
+/* Sorted runs written to the scratch file (0: all in memory). */
+size_t names_runs(const struct names *n);

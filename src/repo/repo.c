@@ -62,6 +62,7 @@ const struct cfs_chunker *cfs_repo_chunker(const struct cfs_repo *r) { return &r
 struct cfs_objstore *cfs_repo_store(struct cfs_repo *r) { return r->store; }
 struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r) { return r->catalog; }
 const char *cfs_repo_location(const struct cfs_repo *r) { return cfs_objstore_location(r->store); }
+const char *cfs_repo_cache_path(const struct cfs_repo *r) { return r->cache_dir; }
 uint32_t cfs_repo_format(const struct cfs_repo *r) { return r->config.version; }
 unsigned cfs_repo_tree_version(const struct cfs_repo *r)
 {

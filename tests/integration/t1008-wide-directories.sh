@@ -5,7 +5,10 @@
 # and comes back whole (issue 12, finding 10): 40,000 entries back up,
 # restore and mount byte-identical; an incremental snapshot after one change
 # stores only that change's fragment; the fragments are content-defined, so
-# a full snapshot of the same directory gives the same trees.
+# a full snapshot of the same directory gives the same trees. Its names
+# are more than the walk sorts in memory: they are sorted on disk, in the
+# tree's byte order (names with bytes above 0x7f among them), and the
+# scratch file leaves nothing in the cache.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -24,12 +27,20 @@ for i in range(0, 40000, 5000):
     with open(os.path.join(d, "dir-%06d" % i, "inner"), "w") as f:
         f.write("inner %d\n" % i)
 os.symlink("file-000001", os.path.join(d, "zz-link"))
+db = os.fsencode(d)
+for i in range(300):
+    # Bytes that sort differently as signed chars, spread over the runs.
+    n = bytes([0x80 + i % 128, 0x41 + i % 26]) + b"-%d" % i
+    with open(os.path.join(db, n if i % 2 else b"file-0%d" % (i * 130) + n), "wb") as f:
+        f.write(n)
 EOF
 printf 'small\n' >"$SRC/other/f"
 ok cfs init
-snap_create "$SRC"
-[ "$(json_get "$WORK/snap.json" .stats.files_new)" = 40010 ] ||
-	fail "files_new is $(json_get "$WORK/snap.json" .stats.files_new), expected 40010"
+snap_create --verbose "$SRC"
+[ "$(json_get "$WORK/snap.json" .stats.files_new)" = 40310 ] ||
+	fail "files_new is $(json_get "$WORK/snap.json" .stats.files_new), expected 40310"
+expect_in "$ERR" "$SRC/wide: a large directory, its names sorted on disk"
+[ -z "$(find "$CACHE" -name '.scratch.*')" ] || fail "a scratch file was left in the cache"
 blobs=$(json_get "$WORK/snap.json" .stats.blobs_added)
 
 ok cfs restore latest "$WORK/r1"
