@@ -307,7 +307,7 @@ static int merge_one(struct names *n)
 			int r = mem_push(n, k->cur);
 			if (r < 0)
 				return r;
-			strcpy(n->last, k->cur);
+			memcpy(n->last, k->cur, strlen(k->cur) + 1);
 			n->have_last = true;
 		}
 		int r = run_next(n, k);
