@@ -210,6 +210,11 @@ struct cfs_repo {
 	 * (under write_lock) for the next commit. */
 	uint64_t usable_gen;
 	struct cfs_catalog_batch *marks; /* owned */
+	/* The trees this writer put since its last snapshot commit (at most
+	 * PUT_TREES_MAX; under write_lock): marked usable once that commit
+	 * made every blob they name durable. */
+	struct cfs_id *put_trees; /* owned */
+	size_t n_put_trees, cap_put_trees;
 	/* blob_state_locked()'s memo of the last pack found good; under
 	 * write_lock */
 	struct cfs_id last_good_pack;

@@ -848,6 +848,7 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	cfs_idset_release(&r->bad_packs);
 	free(r->unreadable);
 	cfs_catalog_batch_free(r->marks);
+	free(r->put_trees);
 	pthread_cond_destroy(&r->flights_done);
 	pthread_mutex_destroy(&r->write_lock);
 	pthread_cond_destroy(&r->uploaders.work);

@@ -103,10 +103,9 @@ static void commit_root(struct cfs_repo *r, const struct cfs_id *root, uint64_t 
 }
 
 /* Commit a snapshot whose root tree holds one file with the given blobs. */
-static void commit_with_blobs(struct cfs_repo *r, const struct cfs_id *ids, const uint32_t *lens, size_t n,
-			      struct cfs_id *ret_id, char *ret_name)
+/* A tree of one file "file" made of blobs ids (lens). */
+static void one_file_tree(struct cfs_tree *t, const struct cfs_id *ids, const uint32_t *lens, size_t n)
 {
-	struct cfs_tree t = CFS_TREE_INIT;
 	struct cfs_tree_entry e = {0};
 	e.name = (uint8_t *)strdup("file");
 	e.name_len = 4;
@@ -120,7 +119,14 @@ static void commit_with_blobs(struct cfs_repo *r, const struct cfs_id *ids, cons
 	}
 	e.n_extents = (uint32_t)n;
 	e.size = off;
-	cr_assert_eq(cfs_tree_add(&t, &e), 0);
+	cr_assert_eq(cfs_tree_add(t, &e), 0);
+}
+
+static void commit_with_blobs(struct cfs_repo *r, const struct cfs_id *ids, const uint32_t *lens, size_t n,
+			      struct cfs_id *ret_id, char *ret_name)
+{
+	struct cfs_tree t = CFS_TREE_INIT;
+	one_file_tree(&t, ids, lens, n);
 	struct cfs_id root;
 	cr_assert_eq(cfs_repo_put_tree(r, &t, NULL, &root, NULL), 0);
 	commit_root(r, &root, cfs_tree_node_count(&t), ret_id, ret_name);
@@ -1084,4 +1090,60 @@ Test(repo, hostile_names_stay_inside_the_target)
 		cr_assert_eq(system(cmd), 0, "%s: restore wrote outside its target", bad[i].name);
 	}
 	r = cfs_repo_free(r);
+}
+
+/* Whether the catalog holds a usable mark of the current generation for
+ * tree id. */
+static bool marked_usable(struct cfs_repo *r, const struct cfs_id *id)
+{
+	char hex[CFS_ID_HEX_SIZE], key[96];
+	struct cfs_buf v = CFS_BUF_INIT;
+	cfs_id_hex(id, hex);
+	snprintf(key, sizeof(key), "%s%s", CFS_REPO_META_USABLE, hex);
+	int e = cfs_catalog_meta_get(cfs_repo_catalog(r), key, &v);
+	bool ok = e == 0 && v.len == 8 && cfs_get_le64(v.data) == r->usable_gen;
+	cfs_buf_release(&v);
+	return ok;
+}
+
+/* The trees a writer puts are marked usable when the snapshot naming them
+ * commits (not before: their blobs are durable only then), so the next
+ * incremental does not check their chunks; a loss of data voids the marks. */
+Test(repo, put_trees_are_marked_usable_at_commit)
+{
+	init_repo(CFS_ENC_AES256GCM);
+	struct cfs_repo *r = open_ok(true);
+	size_t n = 200000;
+	uint8_t *a = malloc(n);
+	fill(a, n, 11);
+	struct cfs_id id, tid, sid;
+	bool added;
+	uint32_t len = (uint32_t)n;
+	cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, n, &id, &added, NULL), 0);
+
+	struct cfs_tree t = CFS_TREE_INIT;
+	one_file_tree(&t, &id, &len, 1);
+	cr_assert_eq(cfs_repo_put_tree(r, &t, NULL, &tid, NULL), 0);
+	cr_assert_eq(cfs_repo_usable_commit(r), 0);
+	cr_assert_not(marked_usable(r, &tid), "a tree is marked before its blobs are durable");
+
+	commit_root(r, &tid, cfs_tree_node_count(&t), &sid, NULL);
+	cr_assert(marked_usable(r, &tid), "a committed tree is not marked usable");
+	r = cfs_repo_free(r);
+
+	r = open_ok(true);
+	cr_assert(marked_usable(r, &tid), "the mark did not last");
+	cr_assert_eq(cfs_repo_tree_usable(r, &tid, &t), 0);
+	r = cfs_repo_free(r);
+
+	char path[600], cmd[700];
+	data_pack_path(path, sizeof(path));
+	snprintf(cmd, sizeof(cmd), "rm -f '%s'", path);
+	cr_assert_eq(system(cmd), 0);
+	r = open_ok(true);
+	cr_assert_not(marked_usable(r, &tid), "a loss of data left the mark valid");
+	cr_assert_eq(cfs_repo_tree_usable(r, &tid, &t), -ENODATA);
+	cfs_tree_release(&t);
+	cfs_repo_free(r);
+	free(a);
 }
