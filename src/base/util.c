@@ -443,7 +443,6 @@ int cfs_scratch_open(const char *dir)
 		}
 		if (errno != EEXIST)
 			break;
-		errno = EEXIST;
 	}
 	int e = fd >= 0 ? 0 : -errno;
 	close(dfd);
