@@ -106,3 +106,20 @@ size_t cfs_catalog_batch_count(const struct cfs_catalog_batch *b);
 /* Apply atomically and durably (sync). The batch is left empty. -EIO (or
  * -ENOSPC, ... as above) on failure: nothing applied. */
 int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b);
+
+/*
+ * A set of 32-byte ids on disk (src/catalog/idstore.c): for sets as large
+ * as a repository (prune's reachable blobs) in memory bounded by settings
+ * (~20 MiB whatever its size). Scratch: dir is emptied at creation and
+ * removed at free; nothing is durable. One thread at a time.
+ */
+struct cfs_catalog_idstore;
+int cfs_catalog_idstore_new(const char *dir, struct cfs_catalog_idstore **ret);
+struct cfs_catalog_idstore *cfs_catalog_idstore_free(struct cfs_catalog_idstore *s); /* accepts NULL */
+CFS_DEFINE_FREEP(struct cfs_catalog_idstore, cfs_catalog_idstore_free)
+/* 1 when added, 0 when it was in the set already, < 0 on error. */
+int cfs_catalog_idstore_add(struct cfs_catalog_idstore *s, const struct cfs_id *id);
+/* 1 in the set, 0 not, < 0 on error. */
+int cfs_catalog_idstore_contains(struct cfs_catalog_idstore *s, const struct cfs_id *id);
+/* Ids added (each counted once). */
+uint64_t cfs_catalog_idstore_count(const struct cfs_catalog_idstore *s);

@@ -259,6 +259,7 @@ enum cfs_blob_state {
 	CFS_BLOB_PACK_MISSING,   /* its pack is not in the repository */
 	CFS_BLOB_PACK_DAMAGED,   /* its pack has another size than recorded, or no readable header */
 	CFS_BLOB_DICT_MISSING,   /* compressed with a dictionary the repository does not have */
+	CFS_BLOB_CONDEMNED,      /* its pack is condemned by a prune (cfs_repo_prune) */
 };
 int cfs_repo_blob_state(struct cfs_repo *r, const struct cfs_id *id, struct cfs_blob_loc *ret_loc);
 const char *cfs_repo_blob_state_name(int state);
@@ -425,3 +426,86 @@ int cfs_repo_repair(struct cfs_repo *r, const struct cfs_repo_repair_options *o,
 
 /* Object name of a pack: "data/xx/<hex>" (out: at least 72 bytes). */
 void cfs_repo_pack_name(const struct cfs_id *pack, char *out, size_t outlen);
+
+/*
+ * Retention: holds, forget and prune (gc.c, prune.c; the deletion protocol
+ * is in chronofs-repository(5), DELETION). They live in repo, not in a
+ * module above it, because the protocol is one with the dedup rule it must
+ * hold against (cfs_repo_blob_state) and with the catalog's sync.
+ *
+ * Holds: holds/<snapshot id hex>, one per held snapshot, sealed. A held
+ * snapshot is never forgotten.
+ */
+struct cfs_repo_hold {
+	struct cfs_id snapshot;
+	int64_t time_ns; /* when it was put */
+	char host[256];  /* where */
+	char reason[1024];
+};
+/* Put a hold (reason: 1..1023 bytes, -EINVAL otherwise). -EEXIST: held
+ * already (cfs_repo_hold_get tells by whom and why). */
+int cfs_repo_hold(struct cfs_repo *r, const struct cfs_id *snapshot, const char *reason);
+/* -ENOENT: not held. */
+int cfs_repo_release(struct cfs_repo *r, const struct cfs_id *snapshot);
+/* -ENOENT not held; -EBADMSG, -EPROTO a damaged hold object (which still
+ * holds: forget asks whether the object exists). */
+int cfs_repo_hold_get(struct cfs_repo *r, const struct cfs_id *snapshot, struct cfs_repo_hold *ret);
+/* Every hold (one that cannot be read is passed with a reason saying so);
+ * a non-zero return of cb stops and is returned. */
+typedef int (*cfs_repo_hold_cb)(const struct cfs_repo_hold *h, void *ud);
+int cfs_repo_holds_foreach(struct cfs_repo *r, cfs_repo_hold_cb cb, void *ud);
+
+/*
+ * Forget snapshots (writers only): a forget record (gc/<hex>) is put,
+ * which every catalog applies at its next sync (the snapshots leave
+ * listings and mounts, without the "vanished" warning of a loss), then
+ * their manifests are deleted. Their data stays until a prune. -EPERM:
+ * one of them is held (checked in the store right before; nothing is
+ * forgotten). After the record is put, 0 is returned even when a manifest
+ * could not be deleted (logged; prune deletes it).
+ */
+int cfs_repo_forget(struct cfs_repo *r, const struct cfs_id *ids, size_t n);
+
+/*
+ * Prune (writers only): reclaim the space of data no snapshot references,
+ * while backups, mounts and restores go on (no exclusive lock but one
+ * prune at a time: locks/prune). In this order:
+ *   1. condemn records of earlier prunes whose writers (the lock objects
+ *      that existed when they were put) have all ended are finished: the
+ *      catalog is synchronised again, every snapshot marked, and each
+ *      condemned pack that holds a blob a snapshot now uses is released,
+ *      the others deleted (then the index objects that went with them, a
+ *      done record, and the condemn record);
+ *   2. every live snapshot's trees are read (each unique tree once) and
+ *      the blobs they reach marked, in a disk-backed set;
+ *   3. packs are accounted from the catalog (no pack is read): a pack no
+ *      marked blob is located in is garbage; one whose unused bytes exceed
+ *      max_unused_pct of its size has its live blobs read, verified and
+ *      stored again in new packs (repacked), and is garbage too;
+ *   4. index objects that name garbage packs are listed again without
+ *      them, then a condemn record names the garbage packs and those index
+ *      objects; if no other writer's lock object exists once it is put,
+ *      it is finished at once as in 1, else by a later prune.
+ * dry_run: steps 1-3 only count (nothing is read but trees, nothing
+ * written). -EBUSY: another prune holds locks/prune (named).
+ */
+struct cfs_repo_prune_options {
+	unsigned max_unused_pct; /* 0..100 */
+	bool dry_run;
+	volatile sig_atomic_t *interrupted;
+};
+struct cfs_repo_prune_result {
+	uint64_t snapshots, trees, blobs_live;  /* marked */
+	uint64_t packs, bytes;                   /* in the repository before */
+	uint64_t bytes_unused;                   /* held by no snapshot, before */
+	uint64_t packs_unused, bytes_packs_unused; /* packs holding nothing live */
+	uint64_t packs_repacked, blobs_moved, bytes_moved;
+	uint64_t packs_condemned, bytes_condemned; /* by this prune */
+	uint64_t packs_deleted, bytes_deleted, packs_released;
+	uint64_t indexes_written, indexes_deleted;
+	uint64_t records_finished; /* condemn records finished (this one included) */
+	uint64_t records_waiting;  /* condemn records left for a later prune */
+	uint64_t writers_waiting;  /* lock objects they wait for */
+	uint64_t snapshots_deleted; /* manifests of forgotten snapshots deleted late */
+};
+int cfs_repo_prune(struct cfs_repo *r, const struct cfs_repo_prune_options *o, struct cfs_repo_prune_result *ret);

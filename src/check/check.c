@@ -247,6 +247,11 @@ static int check_blob(struct cctx *c, const struct cfs_snapshot *s, const struct
 	int e = 0;
 	if (st < 0)
 		return st;
+	/* A condemned pack is still there: a snapshot committed by a backup
+	 * that ran while the prune condemned it uses it, and the next prune
+	 * releases it instead of deleting it (chronofs-repository(5)). */
+	if (st == CFS_BLOB_CONDEMNED)
+		st = CFS_BLOB_USABLE;
 	if (st == CFS_BLOB_PACK_MISSING)
 		e = note_missing_pack(c, &loc.pack);
 	else if (st == CFS_BLOB_DICT_MISSING)

@@ -160,10 +160,14 @@ int fs_chunk_loader(void *ud, const void *id, void **ret, size_t *ret_cost)
 	/* A damaged catalog entry must not size an absurd buffer: the
 	 * reader refuses it below, before anything is allocated for it. */
 	e = buf_take(fs, CFS_MIN((size_t)loc.raw_len, (size_t)CFS_BLOB_MAX_SIZE), &c->b);
-	if (e == 0) {
+	for (int attempt = 0; e == 0; attempt++) {
 		struct cfs_repo_reader *rd = decoder_take(fs);
 		e = cfs_repo_reader_get_blob_at(rd, id, &loc, &c->b);
 		decoder_give(fs, rd);
+		/* Its pack is gone: prune may have moved it (once). */
+		if (e != -ENOENT || attempt || !fs_blob_moved(fs, id, &loc.pack))
+			break;
+		e = cfs_repo_blob_loc(fs->repo, id, &loc);
 	}
 	if (e < 0) {
 		buf_give(fs, &c->b);

@@ -239,6 +239,13 @@ void fs_snaps_free(struct cfs_fs *fs);
 /* Re-read the snapshot list if older than max_age_ns (0: always).
  * -EWOULDBLOCK on the loop thread when a refresh is due. */
 int fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns);
+/* A read met a pack that is not there (-ENOENT): a prune may have moved
+ * what it held to new packs and deleted it. Refresh (at most once a
+ * second; never on the loop thread) and say whether the repository now
+ * locates blob id elsewhere than in old_pack: 1 (read it again), else 0.
+ * id NULL: refresh, and 1 unless on the loop thread (a large directory
+ * names many blobs: read it again). */
+int fs_blob_moved(struct cfs_fs *fs, const struct cfs_id *id, const struct cfs_id *old_pack);
 struct snapinfo *fs_snap_by_ord(struct cfs_fs *fs, uint32_t ord);
 struct snapinfo *fs_snap_by_name(struct cfs_fs *fs, const char *name);
 /* The newest live snapshot with time <= t_ns; NULL if none. */

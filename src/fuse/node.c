@@ -38,6 +38,9 @@ static int load_tree(void *ud, const void *id, void **ret, size_t *ret_cost)
 		return -ENOMEM;
 	/* A large directory's fragments are joined into one listing. */
 	int e = cfs_repo_reader_get_tree(rd, id, &ft->t);
+	/* A pack gone: prune may have moved the tree or a fragment. */
+	if (e == -ENOENT && fs_blob_moved(fs, NULL, NULL))
+		e = cfs_repo_reader_get_tree(rd, id, &ft->t);
 	if (e < 0) {
 		free(ft);
 		return e;

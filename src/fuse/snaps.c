@@ -189,6 +189,22 @@ int64_t fs_root_mtime(struct cfs_fs *fs)
 	return t;
 }
 
+int fs_blob_moved(struct cfs_fs *fs, const struct cfs_id *id, const struct cfs_id *old_pack)
+{
+	struct cfs_blob_loc loc;
+	if (fs_inline)
+		return 0;
+	if (id && cfs_repo_blob_loc(fs->repo, id, &loc) == 0 && memcmp(loc.pack.b, old_pack->b, CFS_ID_SIZE) != 0)
+		return 1; /* another reader's refresh found it already */
+	if (fs->single) /* no periodic refresh: this is the only one */
+		(void)cfs_repo_refresh(fs->repo);
+	else
+		(void)fs_snaps_refresh(fs, 1000000000);
+	if (!id)
+		return 1;
+	return cfs_repo_blob_loc(fs->repo, id, &loc) == 0 && memcmp(loc.pack.b, old_pack->b, CFS_ID_SIZE) != 0;
+}
+
 int fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns)
 {
 	if (fs->single)

@@ -103,64 +103,150 @@ static void lock_field(const struct cfs_buf *b, const char *key, char *out, size
 	}
 }
 
-struct locks_state {
+/* Every lock object but ours, read and judged (lock.c's one walk). */
+struct locks_walk {
 	struct cfs_repo *r;
-	bool remove_stale;
+	cfs_repo_lock_cb cb;
+	void *ud;
 	char host[256];
-	uint64_t removed, live;
-	int error;
 };
 
-static int locks_cb(const char *name, uint64_t size, void *ud)
+static int locks_walk_cb(const char *name, uint64_t size, void *ud)
 {
-	struct locks_state *st = ud;
+	struct locks_walk *w = ud;
 	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
-	char host[256], pid[32], kind[32];
+	struct repo_lock_info l = {.name = name};
+	char pid[32];
 	(void)size;
-	if (st->r->lock_obj && strcmp(name, st->r->lock_obj) == 0)
+	if (w->r->lock_obj && strcmp(name, w->r->lock_obj) == 0)
 		return 0; /* ours */
-	int e = cfs_objstore_get(st->r->store, name, &b);
+	int e = cfs_objstore_get(w->r->store, name, &b);
 	if (e == -ENOENT)
 		return 0; /* its writer just ended */
 	if (e < 0)
 		return e;
-	lock_field(&b, "host", host, sizeof(host));
+	lock_field(&b, "host", l.host, sizeof(l.host));
 	lock_field(&b, "pid", pid, sizeof(pid));
-	lock_field(&b, "kind", kind, sizeof(kind));
+	lock_field(&b, "kind", l.kind, sizeof(l.kind));
 	char *end;
-	long p = strtol(pid, &end, 10);
-	bool stale = host[0] && strcmp(host, st->host) == 0 && pid[0] && !*end && p > 0 &&
-		     kill((pid_t)p, 0) < 0 && errno == ESRCH;
-	if (stale && st->remove_stale) {
-		e = cfs_objstore_delete(st->r->store, name);
-		if (e < 0 && e != -ENOENT)
-			return log_error_errno(e, "Cannot remove stale lock %s in %s: %m", name,
-					       cfs_objstore_location(st->r->store));
-		log_info("Removed %s in %s: a lock of process %ld on this host, which no longer runs", name,
-			 cfs_objstore_location(st->r->store), p);
+	l.pid = strtol(pid, &end, 10);
+	if (!pid[0] || *end || l.pid <= 0)
+		l.pid = 0;
+	l.stale = l.host[0] && strcmp(l.host, w->host) == 0 && l.pid > 0 && kill((pid_t)l.pid, 0) < 0 &&
+		  errno == ESRCH;
+	return w->cb(&l, w->ud);
+}
+
+int cfs_repo_locks_foreach(struct cfs_repo *r, cfs_repo_lock_cb cb, void *ud)
+{
+	struct locks_walk w = {.r = r, .cb = cb, .ud = ud};
+	(void)gethostname(w.host, sizeof(w.host) - 1);
+	return cfs_objstore_list(r->store, "locks/", locks_walk_cb, &w);
+}
+
+int cfs_repo_lock_remove_stale(struct cfs_repo *r, const struct repo_lock_info *l)
+{
+	int e = cfs_objstore_delete(r->store, l->name);
+	if (e < 0 && e != -ENOENT)
+		return log_error_errno(e, "Cannot remove stale lock %s in %s: %m", l->name,
+				       cfs_objstore_location(r->store));
+	log_info("Removed %s in %s: a lock of process %ld on this host, which no longer runs", l->name,
+		 cfs_objstore_location(r->store), l->pid);
+	return 0;
+}
+
+struct locks_state {
+	struct cfs_repo *r;
+	bool remove_stale;
+	uint64_t removed, live;
+};
+
+static int locks_cb(const struct repo_lock_info *l, void *ud)
+{
+	struct locks_state *st = ud;
+	if (l->stale && st->remove_stale) {
+		int e = cfs_repo_lock_remove_stale(st->r, l);
+		if (e < 0)
+			return e;
 		st->removed++;
 		return 0;
 	}
-	if (stale) {
-		log_info("%s in %s is a stale lock (process %ld on this host no longer runs)", name,
-			 cfs_objstore_location(st->r->store), p);
+	if (l->stale) {
+		log_info("%s in %s is a stale lock (process %ld on this host no longer runs)", l->name,
+			 cfs_objstore_location(st->r->store), l->pid);
 		return 0;
 	}
 	st->live++;
-	log_error("%s in %s: %s process %s on host %s holds the repository (if it is gone, delete that object)", name,
-		  cfs_objstore_location(st->r->store), kind[0] ? kind : "a", pid[0] ? pid : "?",
-		  host[0] ? host : "?");
+	log_error("%s in %s: %s process %ld on host %s holds the repository (if it is gone, delete that object)",
+		  l->name, cfs_objstore_location(st->r->store), l->kind[0] ? l->kind : "a", l->pid,
+		  l->host[0] ? l->host : "?");
 	return 0;
 }
 
 int cfs_repo_locks_check(struct cfs_repo *r, bool remove_stale, uint64_t *ret_removed)
 {
 	struct locks_state st = {.r = r, .remove_stale = remove_stale};
-	(void)gethostname(st.host, sizeof(st.host) - 1);
-	int e = cfs_objstore_list(r->store, "locks/", locks_cb, &st);
+	int e = cfs_repo_locks_foreach(r, locks_cb, &st);
 	if (ret_removed)
 		*ret_removed = st.removed;
 	if (e < 0)
 		return e;
 	return st.live ? -EBUSY : 0;
+}
+
+/*
+ * One prune at a time: locks/prune, created exclusively. One left by a
+ * prune of this host whose process is gone is taken over; any other
+ * makes this one -EBUSY (named).
+ */
+#define PRUNE_LOCK "locks/prune"
+
+int cfs_repo_prune_lock(struct cfs_repo *r)
+{
+	char host[256] = "", body[512];
+	(void)gethostname(host, sizeof(host) - 1);
+	int n = snprintf(body, sizeof(body), "host=%s\npid=%ld\ntime_ns=%lld\nkind=prune\n", host, (long)getpid(),
+			 (long long)cfs_now_ns());
+	for (int attempt = 0;; attempt++) {
+		int e = cfs_objstore_put_new(r->store, PRUNE_LOCK, body, (size_t)n);
+		if (e != -EEXIST)
+			return e;
+		_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+		char ohost[256], opid[32];
+		e = cfs_objstore_get(r->store, PRUNE_LOCK, &b);
+		if (e == -ENOENT && attempt < 3)
+			continue;
+		if (e < 0)
+			return e;
+		lock_field(&b, "host", ohost, sizeof(ohost));
+		lock_field(&b, "pid", opid, sizeof(opid));
+		char *end;
+		long pid = strtol(opid, &end, 10);
+		bool stale = strcmp(ohost, host) == 0 && opid[0] && !*end && pid > 0 && kill((pid_t)pid, 0) < 0 &&
+			     errno == ESRCH;
+		if (!stale || attempt >= 3) {
+			log_error("%s in %s: prune process %s on host %s is running (if it is gone, delete that object)",
+				  PRUNE_LOCK, cfs_objstore_location(r->store), opid[0] ? opid : "?",
+				  ohost[0] ? ohost : "?");
+			return -EBUSY;
+		}
+		log_info("Taking over %s in %s: prune process %ld on this host no longer runs", PRUNE_LOCK,
+			 cfs_objstore_location(r->store), pid);
+		e = cfs_objstore_delete(r->store, PRUNE_LOCK);
+		if (e < 0 && e != -ENOENT)
+			return e;
+	}
+}
+
+void cfs_repo_prune_unlock(struct cfs_repo *r)
+{
+	int e = cfs_objstore_delete(r->store, PRUNE_LOCK);
+	if (e < 0 && e != -ENOENT)
+		(void)log_warning_errno(e, "Cannot remove %s from %s: %m (the next prune on this host takes it over)",
+					PRUNE_LOCK, cfs_objstore_location(r->store));
+}
+
+bool cfs_repo_lock_is_prune(const char *name)
+{
+	return strcmp(name, PRUNE_LOCK) == 0;
 }

@@ -135,16 +135,11 @@ static int read_data_cb(const struct cfs_id *pack, const struct cfs_pack_info *i
 static int marked_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
 {
 	struct repair *rp = ud;
-	size_t plen = strlen(CFS_REPO_META_DAMAGED);
-	char hex[CFS_ID_HEX_SIZE];
 	struct cfs_id pack;
 	(void)val;
 	(void)vlen;
-	if (klen != plen + 64)
-		return 0;
-	memcpy(hex, (const char *)key + plen, 64);
-	hex[64] = 0;
-	if (cfs_hex_decode(hex, pack.b, CFS_ID_SIZE) < 0 || !cfs_repo_listing_find(&rp->listing, &pack))
+	if (cfs_repo_meta_key_id(key, klen, CFS_REPO_META_DAMAGED, &pack) < 0 ||
+	    !cfs_repo_listing_find(&rp->listing, &pack))
 		return 0; /* not there any more: the next sync drops the mark */
 	return add_bad(rp, &pack, BAD_BLOBS);
 }
@@ -219,10 +214,8 @@ static int salvage(struct repair *rp)
  * object has it (u64 size, u32 count, count 56-byte entries), decoded and
  * checked by the index codec (pack.h) and encoded back.
  */
-typedef int (*index_pack_cb)(const struct cfs_id *pack, const uint8_t *rec, size_t rec_len, void *ud);
-
 struct index_walk {
-	index_pack_cb cb;
+	cfs_repo_index_pack_cb cb;
 	void *ud;
 	struct cfs_id pack;
 	uint32_t left;     /* entries of the pack still to come */
@@ -258,7 +251,7 @@ static int walk_entry_cb(void *ud, const struct cfs_id *pack, const struct cfs_p
 	return e;
 }
 
-static int index_foreach_pack(struct cfs_repo *r, const char *name, index_pack_cb cb, void *ud)
+int cfs_repo_index_foreach_pack(struct cfs_repo *r, const char *name, cfs_repo_index_pack_cb cb, void *ud)
 {
 	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
 	int e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_INDEX, &plain);
@@ -271,7 +264,9 @@ static int index_foreach_pack(struct cfs_repo *r, const char *name, index_pack_c
 }
 
 struct index_scan {
-	struct repair *rp;
+	cfs_repo_pack_pred goes;
+	void *ud;
+	struct cfs_catalog_batch *b;
 	bool affected;
 };
 
@@ -280,20 +275,20 @@ static int affected_cb(const struct cfs_id *pack, const uint8_t *rec, size_t rec
 	struct index_scan *is = ud;
 	(void)rec;
 	(void)rec_len;
-	if (cfs_idset_contains(&is->rp->bad_set, pack) || !cfs_repo_listing_find(&is->rp->listing, pack))
+	if (is->goes(pack, is->ud))
 		is->affected = true;
 	return 0;
 }
 
-/* The good packs of an index object that goes: pending, so that the next
- * index object lists them. rec: u64 size, u32 count, entries; a marker is
- * u64 size, entries. */
-static int keep_good_cb(const struct cfs_id *pack, const uint8_t *rec, size_t rec_len, void *ud)
+/* The packs of an index object that stay: pending, so that the next index
+ * object lists them. rec: u64 size, u32 count, entries; a marker is u64
+ * size, entries. */
+static int keep_cb(const struct cfs_id *pack, const uint8_t *rec, size_t rec_len, void *ud)
 {
 	struct index_scan *is = ud;
 	_cleanup_buf_ struct cfs_buf marker = CFS_BUF_INIT;
 	char key[128], hex[CFS_ID_HEX_SIZE];
-	if (cfs_idset_contains(&is->rp->bad_set, pack) || !cfs_repo_listing_find(&is->rp->listing, pack))
+	if (is->goes(pack, is->ud))
 		return 0;
 	int e = cfs_buf_append(&marker, rec, 8);
 	if (e == 0)
@@ -302,8 +297,26 @@ static int keep_good_cb(const struct cfs_id *pack, const uint8_t *rec, size_t re
 		return e;
 	cfs_id_hex(pack, hex);
 	snprintf(key, sizeof(key), "pending/%s", hex);
-	cfs_catalog_batch_put_meta(is->rp->b, key, marker.data, marker.len);
+	cfs_catalog_batch_put_meta(is->b, key, marker.data, marker.len);
 	return 0;
+}
+
+int cfs_repo_index_relist(struct cfs_repo *r, const char *name, cfs_repo_pack_pred goes, void *ud,
+			  struct cfs_catalog_batch *b)
+{
+	struct index_scan is = {goes, ud, b, false};
+	int e = cfs_repo_index_foreach_pack(r, name, affected_cb, &is);
+	if (e < 0 || !is.affected)
+		return e;
+	e = cfs_repo_index_foreach_pack(r, name, keep_cb, &is);
+	return e < 0 ? e : 1;
+}
+
+/* Repair: a pack goes when it is bad or the store does not list it. */
+static bool repair_goes(const struct cfs_id *pack, void *ud)
+{
+	struct repair *rp = ud;
+	return cfs_idset_contains(&rp->bad_set, pack) || !cfs_repo_listing_find(&rp->listing, pack);
 }
 
 static int doom_index(struct repair *rp, const char *name)
@@ -325,13 +338,12 @@ static int doom_index(struct repair *rp, const char *name)
 static int index_cb(const char *name, uint64_t size, void *ud)
 {
 	struct repair *rp = ud;
-	struct index_scan is = {rp, false};
 	(void)size;
 	if (strncmp(name, "index/", 6) != 0 || strlen(name) != 6 + 64)
 		return 0;
 	if (interrupted(rp))
 		return -EINTR;
-	int e = index_foreach_pack(rp->r, name, affected_cb, &is);
+	int e = cfs_repo_index_relist(rp->r, name, repair_goes, rp, rp->b);
 	if (e == -EBADMSG || e == -EPROTO) {
 		log_info("Index object %s cannot be read (%s): it goes; the packs it described are read from their "
 			 "own headers",
@@ -340,10 +352,7 @@ static int index_cb(const char *name, uint64_t size, void *ud)
 	}
 	if (e < 0)
 		return e == -ENOMEM ? e : 0; /* a newer format, or the store failed: left alone */
-	if (!is.affected)
-		return 0;
-	e = index_foreach_pack(rp->r, name, keep_good_cb, &is);
-	return e < 0 ? e : doom_index(rp, name);
+	return e == 0 ? 0 : doom_index(rp, name);
 }
 
 /* After the new objects are durable: the doomed index objects, then the bad

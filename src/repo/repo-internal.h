@@ -201,6 +201,10 @@ struct cfs_repo {
 	 * listed packs whose header cannot be read. Nothing in them is
 	 * deduplicated against. */
 	struct cfs_idset bad_packs;
+	/* Packs a prune condemned (gc.c, from the catalog at every sync):
+	 * never deduplicated against, and an index entry in one never
+	 * replaces a location (chronofs-repository(5), DELETION). */
+	struct cfs_idset condemned;
 	struct repo_bad_pack *unreadable; /* owned */
 	size_t n_unreadable;
 	bool allow_damaged; /* a writer opens despite unreadable packs (repair) */
@@ -294,6 +298,22 @@ void cfs_repo_lock_object_delete(struct cfs_repo *r);
  * is stale and removed (with remove_stale; counted in *ret_removed), any
  * other is logged with its host and PID. -EBUSY if any is held. */
 int cfs_repo_locks_check(struct cfs_repo *r, bool remove_stale, uint64_t *ret_removed);
+/* Other processes' lock objects, each read: its host, PID and kind, and
+ * whether it is stale (this host, process gone). */
+struct repo_lock_info {
+	const char *name; /* locks/... */
+	char host[256];
+	long pid; /* 0: none or malformed */
+	char kind[32];
+	bool stale;
+};
+typedef int (*cfs_repo_lock_cb)(const struct repo_lock_info *l, void *ud);
+int cfs_repo_locks_foreach(struct cfs_repo *r, cfs_repo_lock_cb cb, void *ud);
+int cfs_repo_lock_remove_stale(struct cfs_repo *r, const struct repo_lock_info *l);
+/* locks/prune: one prune at a time (-EBUSY, named, when another runs). */
+int cfs_repo_prune_lock(struct cfs_repo *r);
+void cfs_repo_prune_unlock(struct cfs_repo *r);
+bool cfs_repo_lock_is_prune(const char *name);
 
 /* Bring the catalog up to date with the store (repo.c). */
 int cfs_repo_sync_catalog(struct cfs_repo *r);
@@ -308,6 +328,9 @@ int cfs_repo_pack_header_read(struct cfs_repo *r, const struct cfs_id *pack, uin
 int cfs_repo_name_verify_object(struct cfs_repo *r, const char *name, struct cfs_id *ret_snapshot);
 /* Whether a dictionary with that number is loaded (no reload; dict.c). */
 bool cfs_repo_dict_have(struct cfs_repo *r, uint32_t number);
+/* The id in a catalog meta key "<prefix><64 hex digits>": 0, or -EINVAL
+ * when key is not of that form. */
+int cfs_repo_meta_key_id(const void *key, size_t klen, const char *prefix, struct cfs_id *ret);
 /* Catalog meta key: data/ was listed for packs no index covers. */
 #define CFS_REPO_META_PACKS_SCANNED "synced/packs-scanned"
 /* Catalog meta keys of the usable-tree memo (write.c): "usable/<tree
@@ -331,3 +354,99 @@ int cfs_repo_usable_commit(struct cfs_repo *r);
 /* Catalog meta keys "dict/<number>": the dictionaries seen, so that one
  * that vanishes is noticed. */
 #define CFS_REPO_META_DICT "dict/"
+
+/*
+ * Deletion records: gc/<hex> objects (gc.c; sealed with AAD "gc", <hex> =
+ * the SHA-256 of the sealed bytes, as index/ objects), what forget and
+ * prune tell every other catalog (chronofs-repository(5), DELETION).
+ * Plaintext (version 1, integers LE, str = u16 length + bytes):
+ *   0  8  magic "CFSGCRD\x01"
+ *   8  4  version = 1
+ *  12  1  kind (enum repo_record_kind)
+ *  13  8  i64 time_ns
+ *  21     str host
+ *         record (32): arm, done: the SHA-256 naming the condemn record
+ *                      they belong to; zeros otherwise
+ *         u32 n, n x snapshot id (32)         forget: the snapshots
+ *         u32 n, n x (pack id (32), u64 size) condemn: the packs condemned;
+ *                                             done: those deleted
+ *         u32 n, n x pack id (32)             done: the packs released
+ *         u32 n, n x index id (32)            condemn: index objects to go
+ *                                             with the packs; done: gone
+ *         u32 n, n x index id (32)            condemn: index objects written
+ *                                             for what moved (re-applied)
+ *         u32 n, n x str                      arm: lock objects to wait for
+ * Frozen: a change needs a new version.
+ */
+#define CFS_RECORD_MAGIC "CFSGCRD\x01"
+#define CFS_REPO_AAD_RECORD "gc"
+#define CFS_REPO_AAD_HOLD "hold"
+enum repo_record_kind {
+	REPO_RECORD_FORGET = 1,
+	REPO_RECORD_CONDEMN = 2,
+	REPO_RECORD_ARM = 3,
+	REPO_RECORD_DONE = 4,
+};
+struct repo_record_pack {
+	struct cfs_id id;
+	uint64_t size;
+};
+struct repo_record {
+	uint8_t kind;
+	int64_t time_ns;
+	char host[256];
+	struct cfs_id of; /* arm, done: the condemn record */
+	struct cfs_id *snapshots; /* owned */
+	size_t n_snapshots;
+	struct repo_record_pack *packs; /* owned */
+	size_t n_packs;
+	struct cfs_id *released; /* owned */
+	size_t n_released;
+	struct cfs_id *indexes; /* owned */
+	size_t n_indexes;
+	struct cfs_id *written; /* owned */
+	size_t n_written;
+	char **locks; /* owned */
+	size_t n_locks;
+};
+void cfs_repo_record_release(struct repo_record *rec);
+int cfs_repo_record_encode(const struct repo_record *rec, struct cfs_buf *out);
+/* Untrusted bytes: -EPROTO malformed, -EPROTONOSUPPORT a newer version. */
+int cfs_repo_record_decode(const void *p, size_t n, struct repo_record *ret);
+/* Put rec (time and host filled in here); *ret_id: the SHA-256 naming it. */
+int cfs_repo_record_put(struct cfs_repo *r, struct repo_record *rec, struct cfs_id *ret_id);
+/* Read and verify gc/<hex of id>. */
+int cfs_repo_record_get(struct cfs_repo *r, const struct cfs_id *id, struct repo_record *ret);
+/* Catalog meta keys: "gc/<hex>" a record applied (value: its kind);
+ * "forgot/<snapshot hex>" a forgotten snapshot (never loaded again);
+ * "condemned/<pack hex>" -> the condemn record's id (32 bytes); "retiring/
+ * <index hex>" an index object a condemn record lets go. */
+#define CFS_REPO_META_RECORD "gc/"
+#define CFS_REPO_META_FORGOT "forgot/"
+#define CFS_REPO_META_CONDEMNED "condemned/"
+#define CFS_REPO_META_RETIRING "retiring/"
+/* Apply a record to catalog batch b (the caller commits). *ret_lost: it
+ * condemned packs (trees found usable may name them). */
+int cfs_repo_record_apply(struct cfs_repo *r, const struct cfs_id *id, const struct repo_record *rec,
+			  struct cfs_catalog_batch *b, bool *ret_lost);
+/* r->condemned from the catalog's condemned/ keys. */
+int cfs_repo_condemned_load(struct cfs_repo *r, struct cfs_catalog *cat);
+/* Whether a pack is condemned (no lock: r->condemned changes only in syncs). */
+bool cfs_repo_pack_condemned(const struct cfs_repo *r, const struct cfs_id *pack);
+/* Walk index object name a pack at a time (repair.c): cb gets each pack's
+ * record as the object has it (u64 size, u32 count, count entries). */
+typedef int (*cfs_repo_index_pack_cb)(const struct cfs_id *pack, const uint8_t *rec, size_t rec_len, void *ud);
+int cfs_repo_index_foreach_pack(struct cfs_repo *r, const char *name, cfs_repo_index_pack_cb cb, void *ud);
+/*
+ * An index object whose packs partly go (goes(pack, ud) true): the others
+ * are marked pending in b, so that the next index object written lists
+ * them again. 1 when it names a pack that goes (the caller deletes it once
+ * b is committed and the new index objects are put), 0 when not, < 0 as
+ * cfs_repo_index_foreach_pack (-EBADMSG, -EPROTO: it cannot be read).
+ */
+typedef bool (*cfs_repo_pack_pred)(const struct cfs_id *pack, void *ud);
+int cfs_repo_index_relist(struct cfs_repo *r, const char *name, cfs_repo_pack_pred goes, void *ud,
+			  struct cfs_catalog_batch *b);
+/* Index objects for the pending packs, as a commit writes them; the
+ * 32-byte ids of those written are appended to ids (may be NULL). */
+int cfs_repo_write_pending_index_ids(struct cfs_repo *r, struct cfs_buf *ids);

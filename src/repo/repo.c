@@ -846,6 +846,7 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r)
 	r->store = cfs_objstore_free(r->store);
 	cfs_idset_release(&r->claimed);
 	cfs_idset_release(&r->bad_packs);
+	cfs_idset_release(&r->condemned);
 	free(r->unreadable);
 	cfs_catalog_batch_free(r->marks);
 	free(r->put_trees);
@@ -1002,6 +1003,9 @@ struct sync_state {
 	struct repo_pack_listing *packs; /* data/ as listed by this sync, or NULL */
 	bool cur_good;            /* load_index: the pack it applies is listed whole */
 	struct gone gone_packs, gone_indexes, gone_snapshots;
+	struct cfs_idset records;  /* the gc/ objects the store listed */
+	struct cfs_buf reapply;    /* ids of index objects new condemn records name as written */
+	bool lost;                 /* a new record condemned packs */
 };
 
 enum pack_state { PACK_GOOD, PACK_MISSING, PACK_DAMAGED };
@@ -1049,7 +1053,9 @@ static int index_put_pack(struct sync_state *st, struct cfs_catalog_batch *b, co
 		int e = pack_state(st, pack, info->size);
 		if (e < 0)
 			return e;
-		st->cur_good = e == PACK_GOOD;
+		/* An entry in a condemned pack never replaces a location:
+		 * prune moved what that pack still held elsewhere. */
+		st->cur_good = e == PACK_GOOD && !cfs_repo_pack_condemned(st->r, pack);
 		if (!st->cur_good) {
 			struct cfs_pack_info have;
 			e = cfs_catalog_pack_get(st->cat, pack, &have);
@@ -1079,6 +1085,27 @@ static int index_put_blob(struct sync_state *st, struct cfs_catalog_batch *b, co
 static bool local_failure(int e)
 {
 	return e == -ENOMEM || e == -ENOSPC || e == -EDQUOT || e == -EROFS || e == -EMFILE;
+}
+
+int cfs_repo_meta_key_id(const void *key, size_t klen, const char *prefix, struct cfs_id *ret)
+{
+	size_t plen = strlen(prefix);
+	char hex[CFS_ID_HEX_SIZE];
+	if (klen != plen + 64 || memcmp(key, prefix, plen) != 0)
+		return -EINVAL;
+	memcpy(hex, (const char *)key + plen, 64);
+	hex[64] = 0;
+	return cfs_hex_decode(hex, ret->b, CFS_ID_SIZE) < 0 ? -EINVAL : 0;
+}
+
+/* Whether the catalog has meta key <prefix><hex of id>. */
+static bool meta_has(struct cfs_catalog *cat, const char *prefix, const struct cfs_id *id)
+{
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	char key[128], hex[CFS_ID_HEX_SIZE];
+	cfs_id_hex(id, hex);
+	snprintf(key, sizeof(key), "%s%s", prefix, hex);
+	return cfs_catalog_meta_get(cat, key, &v) == 0;
 }
 
 static int sync_index_cb(const char *name, uint64_t size, void *ud)
@@ -1124,7 +1151,8 @@ static int drop_vanished_index_cb(const void *key, size_t klen, const void *val,
 	name[klen] = 0;
 	if (cfs_hex_decode(name + 6, id.b, CFS_ID_SIZE) < 0 || cfs_idset_contains(&st->indexes, &id))
 		return 0;
-	gone_add(&st->gone_indexes, name);
+	if (!meta_has(st->cat, CFS_REPO_META_RETIRING, &id)) /* else: a prune let it go */
+		gone_add(&st->gone_indexes, name);
 	cfs_catalog_batch_delete_meta(st->b, name);
 	return 0;
 }
@@ -1160,6 +1188,9 @@ static int sync_snapshot_cb(const char *name, uint64_t size, void *ud)
 	if (strncmp(name, "snapshots/", 10) != 0 || cfs_hex_decode(name + 10, id.b, CFS_ID_SIZE) < 0)
 		return 0; /* not ours: ignore */
 	st->seen++;
+	/* Forgotten: its record is applied, its manifest not deleted yet. */
+	if (meta_has(st->cat, CFS_REPO_META_FORGOT, &id))
+		return 0;
 	if (cfs_idset_add(&st->listed, &id) < 0)
 		return -ENOMEM;
 	int e = cfs_catalog_snapshot_get(st->cat, &id, &v);
@@ -1343,10 +1374,12 @@ static int sweep_missing_cb(const struct cfs_id *pack, const struct cfs_pack_inf
 	(void)info;
 	if (cfs_repo_listing_find(st->packs, pack))
 		return 0;
+	cfs_catalog_batch_delete_pack(st->b, pack);
+	if (cfs_repo_pack_condemned(st->r, pack))
+		return 0; /* a prune deleted it; its done record says so */
 	cfs_repo_pack_name(pack, name, sizeof(name));
 	gone_add(&st->gone_packs, name);
 	st->r->sync_stats.packs_missing++;
-	cfs_catalog_batch_delete_pack(st->b, pack);
 	return 0;
 }
 
@@ -1356,18 +1389,15 @@ static int sweep_missing_cb(const struct cfs_id *pack, const struct cfs_pack_inf
 static int marked_damaged_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
 {
 	struct sync_state *st = ud;
-	size_t plen = strlen(CFS_REPO_META_DAMAGED);
 	char k[128];
 	struct cfs_id pack;
 	(void)val;
 	(void)vlen;
-	if (klen >= sizeof(k))
-		return 0;
-	memcpy(k, key, klen);
-	k[klen] = 0;
-	if (klen != plen + 64 || cfs_hex_decode(k + plen, pack.b, CFS_ID_SIZE) < 0)
+	if (cfs_repo_meta_key_id(key, klen, CFS_REPO_META_DAMAGED, &pack) < 0)
 		return 0;
 	if (!cfs_repo_listing_find(st->packs, &pack)) {
+		memcpy(k, key, klen);
+		k[klen] = 0;
 		cfs_catalog_batch_delete_meta(st->b, k);
 		return 0;
 	}
@@ -1409,6 +1439,105 @@ static int commit_batch(struct sync_state *st)
 	return cfs_catalog_commit(st->cat, st->b);
 }
 
+/* Deletion records (gc.c), applied before anything else of a sync: done
+ * records after the others, so that a condemn record and its done record
+ * seen together leave nothing condemned. */
+struct records_pass {
+	struct sync_state *st;
+	bool done; /* this pass applies done records (else every other kind) */
+};
+
+static int sync_record_cb(const char *name, uint64_t size, void *ud)
+{
+	struct records_pass *rp = ud;
+	struct sync_state *st = rp->st;
+	struct repo_record rec = {0};
+	struct cfs_id id;
+	(void)size;
+	if (strncmp(name, "gc/", 3) != 0 || strlen(name) != 3 + 64 || cfs_hex_decode(name + 3, id.b, CFS_ID_SIZE) < 0)
+		return 0; /* not ours */
+	if (!rp->done && cfs_idset_add(&st->records, &id) < 0)
+		return -ENOMEM;
+	if (meta_has(st->cat, CFS_REPO_META_RECORD, &id))
+		return 0;
+	int e = cfs_repo_record_get(st->r, &id, &rec);
+	if (e == -ENOENT)
+		return 0; /* a prune finished with it meanwhile */
+	if (local_failure(e))
+		return e;
+	if (e < 0) {
+		/* Skipped: its snapshots stay listed, its packs are not
+		 * condemned here (a prune reads it itself); check names it. */
+		log_warning_errno(e, "Cannot read deletion record %s in %s: %m", name, cfs_objstore_location(st->r->store));
+		if (st->error == 0)
+			st->error = e;
+		return 0;
+	}
+	if ((rec.kind == REPO_RECORD_DONE) == rp->done) {
+		e = cfs_repo_record_apply(st->r, &id, &rec, st->b, &st->lost);
+		for (size_t i = 0; e == 0 && rec.kind == REPO_RECORD_CONDEMN && i < rec.n_written; i++)
+			e = cfs_buf_append(&st->reapply, rec.written[i].b, CFS_ID_SIZE);
+	}
+	cfs_repo_record_release(&rec);
+	return e;
+}
+
+/* A record the catalog applied that the store no longer lists: prune is
+ * through with it; its marker goes (what it said stays applied). */
+static int drop_vanished_record_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
+{
+	struct sync_state *st = ud;
+	char name[80];
+	struct cfs_id id;
+	(void)val;
+	(void)vlen;
+	if (klen != 3 + 64)
+		return 0;
+	memcpy(name, key, klen);
+	name[klen] = 0;
+	if (cfs_hex_decode(name + 3, id.b, CFS_ID_SIZE) == 0 && !cfs_idset_contains(&st->records, &id))
+		cfs_catalog_batch_delete_meta(st->b, name);
+	return 0;
+}
+
+static int sync_records(struct sync_state *st)
+{
+	struct records_pass pass = {st, false};
+	int e = cfs_objstore_list(st->r->store, "gc/", sync_record_cb, &pass);
+	if (e == 0) {
+		pass.done = true;
+		e = cfs_objstore_list(st->r->store, "gc/", sync_record_cb, &pass);
+	}
+	if (e == 0)
+		e = cfs_catalog_meta_foreach(st->cat, CFS_REPO_META_RECORD, drop_vanished_record_cb, st);
+	if (e == 0 && st->lost)
+		e = cfs_repo_data_lost(st->r, st->cat, st->b);
+	if (e == 0)
+		e = commit_batch(st);
+	if (e == 0)
+		e = cfs_repo_condemned_load(st->r, st->cat);
+	return e;
+}
+
+/* Index objects a new condemn record names as written by its prune (what
+ * moved out of the condemned packs) are applied again, now that the packs
+ * are known condemned: their entries replace locations in those packs,
+ * whatever order this catalog first met the index objects in. */
+static int reapply_moved(struct sync_state *st)
+{
+	char hex[CFS_ID_HEX_SIZE], name[96];
+	for (size_t off = 0; off + CFS_ID_SIZE <= st->reapply.len; off += CFS_ID_SIZE) {
+		struct cfs_id id;
+		memcpy(id.b, st->reapply.data + off, CFS_ID_SIZE);
+		cfs_id_hex(&id, hex);
+		snprintf(name, sizeof(name), "index/%s", hex);
+		int e = load_index(st->r, st->cat, name, true, st);
+		if (local_failure(e))
+			return e;
+	}
+	return 0;
+}
+
 static int sync_catalog_in(struct sync_state *st)
 {
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
@@ -1437,7 +1566,11 @@ static int sync_catalog_in(struct sync_state *st)
 		e = cfs_repo_listing_fill(r, &listing);
 	}
 	if (e == 0)
+		e = sync_records(st);
+	if (e == 0)
 		e = cfs_objstore_list(r->store, "index/", sync_index_cb, st);
+	if (e == 0)
+		e = reapply_moved(st);
 	if (e == 0)
 		e = cfs_catalog_meta_foreach(cat, "index/", drop_vanished_index_cb, st);
 	if (e == 0)
@@ -1473,10 +1606,17 @@ static int sync_catalog_in(struct sync_state *st)
 
 static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat)
 {
-	struct sync_state st = {.r = r, .cat = cat, .listed = CFS_IDSET_INIT, .indexes = CFS_IDSET_INIT};
+	struct sync_state st = {.r = r,
+				.cat = cat,
+				.listed = CFS_IDSET_INIT,
+				.indexes = CFS_IDSET_INIT,
+				.records = CFS_IDSET_INIT,
+				.reapply = CFS_BUF_INIT};
 	int e = sync_catalog_in(&st);
 	cfs_idset_release(&st.listed);
 	cfs_idset_release(&st.indexes);
+	cfs_idset_release(&st.records);
+	cfs_buf_release(&st.reapply);
 	return e;
 }
 

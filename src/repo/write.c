@@ -274,6 +274,8 @@ static int blob_state_locked(struct cfs_repo *r, const struct cfs_id *id, struct
 		return e;
 	if (cfs_idset_contains(&r->bad_packs, &loc->pack))
 		return CFS_BLOB_PACK_DAMAGED;
+	if (cfs_idset_contains(&r->condemned, &loc->pack))
+		return CFS_BLOB_CONDEMNED;
 	if (!r->have_last_good_pack || memcmp(&r->last_good_pack, &loc->pack, sizeof(loc->pack)) != 0) {
 		e = cfs_catalog_pack_get(r->catalog, &loc->pack, &info);
 		if (e == -ENOENT)
@@ -310,6 +312,8 @@ const char *cfs_repo_blob_state_name(int state)
 		return "pack damaged";
 	case CFS_BLOB_DICT_MISSING:
 		return "its compression dictionary is missing";
+	case CFS_BLOB_CONDEMNED:
+		return "its pack is condemned by a prune";
 	default:
 		return "unknown state";
 	}
@@ -671,6 +675,7 @@ int cfs_repo_put_tree(struct cfs_repo *r, const struct cfs_tree *t, const struct
 
 struct pending_state {
 	struct cfs_repo *r;
+	struct cfs_buf *ids; /* NULL, or gets the id of each index object put */
 	struct cfs_buf out;          /* the index object being built */
 	struct cfs_pack_index_enc enc; /* writes out */
 	struct cfs_catalog_batch *b; /* gets the markers' deletions and index names */
@@ -709,9 +714,12 @@ int cfs_repo_get_sealed_object(struct cfs_repo *r, struct cfs_crypto *crypto, co
 	int e = cfs_objstore_get(r->store, name, &sealed);
 	if (e < 0)
 		return e;
-	if (strncmp(name, "index/", 6) == 0 || strncmp(name, "dicts/", 6) == 0) {
+	size_t plen = strncmp(name, "index/", 6) == 0 || strncmp(name, "dicts/", 6) == 0 ? 6
+		      : strncmp(name, "gc/", 3) == 0					 ? 3
+											 : 0;
+	if (plen) {
 		uint8_t want[32], got[32];
-		e = cfs_hex_decode(name + 6, want, sizeof(want));
+		e = cfs_hex_decode(name + plen, want, sizeof(want));
 		if (e == 0)
 			e = cfs_sha256(sealed.data, sealed.len, got);
 		if (e < 0)
@@ -734,6 +742,14 @@ static int index_flush(struct pending_state *st)
 	if (e < 0)
 		return e;
 	cfs_catalog_batch_put_meta(st->b, name, "", 0);
+	if (st->ids) {
+		uint8_t id[CFS_ID_SIZE];
+		e = cfs_hex_decode(name + 6, id, sizeof(id));
+		if (e == 0)
+			e = cfs_buf_append(st->ids, id, sizeof(id));
+		if (e < 0)
+			return e;
+	}
 	return index_start(st);
 }
 
@@ -749,6 +765,12 @@ static int pending_cb(const void *key, size_t klen, const void *val, size_t vlen
 	k[klen] = 0;
 	if (cfs_hex_decode(k + 8, pack.b, CFS_ID_SIZE) < 0)
 		return 0;
+	/* A condemned pack goes: an index object naming it would name a
+	 * missing pack once prune deletes it. */
+	if (cfs_repo_pack_condemned(st->r, &pack)) {
+		cfs_catalog_batch_delete_meta(st->b, k);
+		return 0;
+	}
 	/* The marker is local state, checked like the rest: a pack with an
 	 * entry the loader of the index object would refuse is not published. */
 	int e = cfs_pack_index_enc_records(&st->enc, &pack, cfs_get_le64(val), (const uint8_t *)val + 8,
@@ -949,9 +971,9 @@ static int reserve_name(struct cfs_repo *r, struct cfs_snapshot *s, struct cfs_b
 
 /* index/ objects for the pending packs; b drops their pending/ keys (the
  * caller commits it). */
-static int write_pending_index(struct cfs_repo *r, struct cfs_catalog_batch *b)
+static int write_pending_index(struct cfs_repo *r, struct cfs_catalog_batch *b, struct cfs_buf *ids)
 {
-	struct pending_state ps = {.r = r, .out = CFS_BUF_INIT, .b = b};
+	struct pending_state ps = {.r = r, .ids = ids, .out = CFS_BUF_INIT, .b = b};
 	int e = index_start(&ps);
 	if (e == 0)
 		e = cfs_catalog_meta_foreach(r->catalog, "pending/", pending_cb, &ps);
@@ -963,6 +985,11 @@ static int write_pending_index(struct cfs_repo *r, struct cfs_catalog_batch *b)
 
 int cfs_repo_write_pending_index(struct cfs_repo *r)
 {
+	return cfs_repo_write_pending_index_ids(r, NULL);
+}
+
+int cfs_repo_write_pending_index_ids(struct cfs_repo *r, struct cfs_buf *ids)
+{
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
 	if (!r->writer)
 		return -EBADF;
@@ -970,7 +997,7 @@ int cfs_repo_write_pending_index(struct cfs_repo *r)
 	if (e == 0)
 		e = cfs_catalog_batch_new(&b);
 	if (e == 0)
-		e = write_pending_index(r, b);
+		e = write_pending_index(r, b, ids);
 	if (e == 0)
 		e = cfs_catalog_commit(r->catalog, b);
 	return e;
@@ -997,7 +1024,7 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 		return e;
 
 	/* Step 2a: index/<id> objects for every pack not yet covered by one. */
-	e = write_pending_index(r, b);
+	e = write_pending_index(r, b, NULL);
 	if (e < 0)
 		return e;
 

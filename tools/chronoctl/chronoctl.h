@@ -65,13 +65,15 @@ int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret);
  * optind; nargs < 0: the verb checks them). 1 when help was printed (the
  * verb returns 0), 0 to go on, < 0 on bad usage (usage printed). */
 int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs);
-/* The same with up to VERB_FLAGS_MAX boolean flags of the verb's own
- * ("--read-data" sets *value). */
+/* The same with up to VERB_FLAGS_MAX options of the verb's own: flags
+ * ("--read-data" sets *value) and, where arg is set, options with a value
+ * (the last one given is left in *arg; the verb checks it). */
 struct verb_flag {
 	const char *name;
 	bool *value;
+	const char **arg; /* NULL: a flag */
 };
-#define VERB_FLAGS_MAX 4
+#define VERB_FLAGS_MAX 16
 int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const struct verb_flag *flags, size_t nflags,
 		       int nargs);
 /* A verb with verbs of its own ("snapshot create", "catalog rebuild"):
@@ -92,3 +94,5 @@ int cmd_check(int argc, char **argv);
 int cmd_catalog(int argc, char **argv);
 int cmd_upgrade(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
+int cmd_prune(int argc, char **argv);

@@ -23,6 +23,9 @@ static void usage(FILE *f)
 	      "         --tag TAG, --json, --quiet\n"
 	       "       chronoctl snapshot list [--json]\n"
 	       "       chronoctl snapshot show SNAP [--json]\n"
+	       "       chronoctl snapshot hold SNAP --reason TEXT   (never forgotten until released)\n"
+	       "       chronoctl snapshot release SNAP\n"
+	       "       chronoctl snapshot holds [--json]\n"
 	       "SNAP is a snapshot name (its UTC time), a unique id prefix, or \"latest\".\n",
 	       f);
 }
@@ -479,12 +482,151 @@ static int verb_show(int argc, char **argv)
 	return 0;
 }
 
+/* The snapshot SNAP names, with the usual messages. */
+static int find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *s, struct cfs_id *id)
+{
+	int e = cfs_repo_find_snapshot(r, spec, s, id);
+	if (e == -ENOENT)
+		return log_error_errno(e, "No snapshot \"%s\" (use a name from `snapshot list`, an id prefix, or latest)",
+				       spec);
+	if (e < 0 && e != -ENOTUNIQ) /* the matches are named */
+		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
+	return e;
+}
+
+static int verb_hold(int argc, char **argv)
+{
+	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
+	const char *reason = NULL;
+	struct cfs_snapshot s;
+	struct cfs_id id;
+	const struct verb_flag flags[] = {{"reason", NULL, &reason}};
+	int e = parse_flag_options(argc, argv, usage, flags, ARRAY_SIZE(flags), -1);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	if (optind + 1 != argc || !reason || !*reason) {
+		log_error("snapshot hold takes one SNAP and --reason TEXT (why it is kept, for whoever meets the hold)");
+		return -EINVAL;
+	}
+	e = open_repo(false, &r);
+	if (e == 0)
+		e = find_snapshot(r, argv[optind], &s, &id);
+	if (e < 0)
+		return e;
+	e = cfs_repo_hold(r, &id, reason);
+	if (e == -EEXIST) {
+		struct cfs_repo_hold h;
+		if (cfs_repo_hold_get(r, &id, &h) == 0)
+			log_error("Snapshot %s is held already (%s, by %s)", s.name, h.reason, h.host);
+		else
+			log_error("Snapshot %s is held already", s.name);
+	} else if (e == -EINVAL) {
+		log_error("The reason of a hold is 1 to 1023 bytes");
+	} else if (e < 0) {
+		log_error_errno(e, "Cannot hold snapshot %s in %s: %m", s.name, cfs_repo_location(r));
+	} else {
+		printf("held %s: %s\n", s.name, reason);
+	}
+	cfs_snapshot_release(&s);
+	return e;
+}
+
+static int verb_release(int argc, char **argv)
+{
+	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
+	struct cfs_snapshot s;
+	struct cfs_id id;
+	int e = parse_simple_options(argc, argv, usage, NULL, 1);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	e = open_repo(false, &r);
+	if (e == 0)
+		e = find_snapshot(r, argv[optind], &s, &id);
+	if (e < 0)
+		return e;
+	e = cfs_repo_release(r, &id);
+	if (e == -ENOENT)
+		log_error("Snapshot %s is not held", s.name);
+	else if (e < 0)
+		log_error_errno(e, "Cannot release snapshot %s in %s: %m", s.name, cfs_repo_location(r));
+	else
+		printf("released %s\n", s.name);
+	cfs_snapshot_release(&s);
+	return e;
+}
+
+struct holds_print {
+	struct cfs_repo *r;
+	bool json;
+	size_t n;
+};
+
+static int print_hold_cb(const struct cfs_repo_hold *h, void *ud)
+{
+	struct holds_print *hp = ud;
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	struct cfs_snapshot s;
+	char hex[CFS_ID_HEX_SIZE], when[64] = "";
+	const char *name = "(forgotten or unknown)";
+	bool have = cfs_catalog_snapshot_get(cfs_repo_catalog(hp->r), &h->snapshot, &v) == 0 &&
+		    cfs_snapshot_decode(v.data, v.len, &s) == 0;
+	if (have)
+		name = s.name;
+	cfs_id_hex(&h->snapshot, hex);
+	if (h->time_ns)
+		(void)cfs_time_format(h->time_ns, when, sizeof(when));
+	if (hp->json) {
+		printf("%s{\"snapshot\":", hp->n ? "," : "");
+		cfs_json_string(stdout, name);
+		printf(",\"id\":\"%s\",\"time\":", hex);
+		cfs_json_string(stdout, when);
+		printf(",\"host\":");
+		cfs_json_string(stdout, h->host);
+		printf(",\"reason\":");
+		cfs_json_string(stdout, h->reason);
+		putchar('}');
+	} else {
+		hex[12] = 0;
+		printf("%-30s %-12s %-20s %s  ", name, hex, when, h->host);
+		cfs_print_escaped(stdout, h->reason);
+		putchar('\n');
+	}
+	hp->n++;
+	if (have)
+		cfs_snapshot_release(&s);
+	return 0;
+}
+
+static int verb_holds(int argc, char **argv)
+{
+	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
+	struct holds_print hp = {0};
+	int e = parse_simple_options(argc, argv, usage, &hp.json, 0);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	e = open_repo(false, &r);
+	if (e < 0)
+		return e;
+	hp.r = r;
+	if (hp.json)
+		putchar('[');
+	e = cfs_repo_holds_foreach(r, print_hold_cb, &hp);
+	if (hp.json)
+		puts("]");
+	if (e < 0)
+		return log_error_errno(e, "Cannot list the holds of %s: %m", cfs_repo_location(r));
+	return 0;
+}
+
 int cmd_snapshot(int argc, char **argv)
 {
 	static const struct subverb verbs[] = {
 		{"create", verb_create},
 		{"list", verb_list},
 		{"show", verb_show},
+		{"hold", verb_hold},
+		{"release", verb_release},
+		{"holds", verb_holds},
 	};
 	return dispatch_subverb("snapshot", argc, argv, verbs, ARRAY_SIZE(verbs), usage);
 }

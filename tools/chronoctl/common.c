@@ -47,7 +47,8 @@ int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const stru
 		return -EINVAL;
 	memcpy(opts, global, sizeof(global));
 	for (size_t i = 0; i < nflags; i++)
-		opts[ARRAY_SIZE(global) + i] = (struct option){flags[i].name, no_argument, NULL, (int)i + 1};
+		opts[ARRAY_SIZE(global) + i] =
+			(struct option){flags[i].name, flags[i].arg ? required_argument : no_argument, NULL, (int)i + 1};
 	opts[ARRAY_SIZE(global) + nflags] = (struct option){"help", no_argument, NULL, 'h'};
 	opts[ARRAY_SIZE(global) + nflags + 1] = (struct option){0};
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
@@ -57,7 +58,10 @@ int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const stru
 			continue;
 		}
 		if (c >= 1 && (size_t)c <= nflags) {
-			*flags[c - 1].value = true;
+			if (flags[c - 1].arg)
+				*flags[c - 1].arg = optarg;
+			else
+				*flags[c - 1].value = true;
 			continue;
 		}
 		if (c == 'h') {

@@ -32,6 +32,10 @@ void usage_main(FILE *f)
 	      "  restore SNAP[:PATH] TARGET               restore a snapshot or one path under TARGET\n"
 	      "  check [--read-data]                      verify the repository\n"
 	      "  repair [--dry-run] [--read-data]         salvage what a damaged repository still has\n"
+	      "  forget [--dry-run] [--json] SNAP...      remove snapshots (their data goes in prune)\n"
+	      "  prune [--max-unused PCT] [--dry-run]     reclaim the space no snapshot uses\n"
+	      "  snapshot hold SNAP --reason TEXT         never forget SNAP until it is released\n"
+	      "  snapshot release SNAP                    remove SNAP's hold\n"
 	      "  catalog rebuild                          rebuild the local catalog from the store alone\n"
 	      "  upgrade                                  raise the repository to this release's format\n"
 	      "\n"
@@ -101,6 +105,8 @@ static const struct {
 	{"restore", cmd_restore},
 	{"check", cmd_check},
 	{"repair", cmd_repair},
+	{"forget", cmd_forget},
+	{"prune", cmd_prune},
 	{"catalog", cmd_catalog},
 	{"upgrade", cmd_upgrade},
 };

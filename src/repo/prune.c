@@ -1,0 +1,943 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * prune.c — reclaim the space of data no snapshot references, while
+ * backups, mounts and restores go on (the steps are in repo.h, the
+ * protocol and why it holds in chronofs-repository(5), DELETION).
+ *
+ * Memory is bounded by settings, not by the repository: the marked blobs
+ * live in a disk-backed set (cfs_catalog_idstore, ~20 MiB), trees are
+ * read one at a time from an explicit stack of ids, index objects one at
+ * a time. What grows with the repository is one accounting record per
+ * pack (64 bytes: 4 MiB for 65,536 packs, a terabyte of data) and the
+ * condemn record's list of packs.
+ *
+ * Cost follows the work: a tree already marked is not read again (a
+ * subtree shared by thirty snapshots is read once), packs are accounted
+ * from the catalog (no pack is read unless it is repacked), and only the
+ * live blobs of a repacked pack are read.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chronofs/fault.h"
+#include "chronofs/log.h"
+#include "chronofs/util.h"
+#include "repo/repo-internal.h"
+
+/* Forget and done records are kept this long after they were put, so that
+ * a catalog that has not synchronised for less than that learns from them
+ * why snapshots and packs went (one older than that warns once, as after a
+ * loss). */
+#define RECORD_KEEP_NS (30LL * 24 * 3600 * 1000000000LL)
+
+enum pack_fate {
+	FATE_KEEP,
+	FATE_REPACK,  /* live blobs move to new packs, then it is garbage */
+	FATE_GARBAGE, /* condemned by this prune */
+	FATE_WAITING, /* condemned by an earlier prune that waits for writers */
+};
+
+struct pack_acct {
+	struct cfs_id id;
+	uint64_t size;
+	uint64_t live_bytes; /* stored bytes of marked blobs located in it */
+	uint64_t live_blobs;
+	uint32_t count; /* its entries, as the catalog records them */
+	uint8_t fate;
+};
+
+/* Bytes of a pack that are not blobs: its header with count entries,
+ * sealed (nonce and tag, 28 bytes at most), and the trailer. They are no
+ * waste: a repacked pack has them too. */
+static uint64_t pack_overhead(uint32_t count)
+{
+	return CFS_PACK_HEADER_FIXED + (uint64_t)count * CFS_PACK_ENTRY_SIZE + 28 + CFS_PACK_TRAILER_SIZE;
+}
+
+/* A condemn record of an earlier prune and what belongs to it. */
+struct pending_record {
+	struct cfs_id id;
+	struct repo_record rec;     /* the condemn record (kind 0 if gone) */
+	struct repo_record arm_rec; /* its arm record: the lock objects to wait for */
+	bool have_arm, have_done, ready;
+	struct cfs_id arm;
+};
+
+struct prune {
+	struct cfs_repo *r;
+	const struct cfs_repo_prune_options *o;
+	struct cfs_repo_prune_result *res;
+	struct cfs_catalog_idstore *marks; /* owned: blobs (trees and data) reached */
+	struct cfs_idset snaps_marked;     /* snapshots whose trees are marked */
+	struct pack_acct *packs;           /* owned, sorted by id */
+	size_t n_packs, cap_packs;
+	struct pending_record *pending;    /* owned */
+	size_t n_pending;
+	struct cfs_id *expired;            /* owned: forget and done records past RECORD_KEEP_NS */
+	size_t n_expired;
+	struct cfs_catalog_batch *b;       /* owned: dead blob entries to drop */
+};
+
+static int check_interrupted(const struct prune *p)
+{
+	return p->o->interrupted && *p->o->interrupted ? -EINTR : 0;
+}
+
+static const char *where(const struct prune *p)
+{
+	return cfs_objstore_location(p->r->store);
+}
+
+/* ---- marking ----------------------------------------------------------- */
+
+static int push_id(struct cfs_buf *stack, const struct cfs_id *id)
+{
+	return cfs_buf_append(stack, id->b, CFS_ID_SIZE);
+}
+
+/* Mark everything a snapshot's root tree reaches. A tree already marked
+ * was read, with everything below it, by an earlier snapshot or this one:
+ * it is not read again. A tree that cannot be read stops the prune (what
+ * it references is unknown, so nothing may be deleted). */
+static int mark_tree(struct prune *p, const struct cfs_snapshot *s, const struct cfs_id *root)
+{
+	_cleanup_buf_ struct cfs_buf stack = CFS_BUF_INIT;
+	int e = cfs_catalog_idstore_add(p->marks, root);
+	if (e <= 0)
+		return e;
+	e = push_id(&stack, root);
+	while (e == 0 && stack.len) {
+		struct cfs_id id;
+		_cleanup_(cfs_tree_release) struct cfs_tree t = CFS_TREE_INIT;
+		stack.len -= CFS_ID_SIZE;
+		memcpy(id.b, stack.data + stack.len, CFS_ID_SIZE);
+		e = check_interrupted(p);
+		if (e == 0)
+			e = cfs_repo_get_tree_object(p->r, &id, &t);
+		if (e < 0) {
+			char hex[CFS_ID_HEX_SIZE];
+			cfs_id_hex(&id, hex);
+			if (e != -EINTR && e != -ENOMEM)
+				log_error("Cannot read tree %s of snapshot %s in %s: %s; nothing is deleted (what it "
+					  "references is unknown): run chronoctl check",
+					  hex, s->name, where(p), strerror(-e));
+			return e;
+		}
+		p->res->trees++;
+		for (size_t k = 0; k < t.n_frags && e == 0; k++) {
+			e = cfs_catalog_idstore_add(p->marks, &t.frags[k].id);
+			if (e > 0)
+				e = push_id(&stack, &t.frags[k].id);
+		}
+		for (size_t i = 0; i < t.n && e >= 0; i++) {
+			const struct cfs_tree_entry *en = &t.entries[i];
+			for (uint32_t x = 0; x < en->n_extents && e >= 0; x++)
+				e = cfs_catalog_idstore_add(p->marks, &en->extents[x].id);
+			if (e >= 0 && en->type == CFS_FT_DIR) {
+				e = cfs_catalog_idstore_add(p->marks, &en->subtree);
+				if (e > 0)
+					e = push_id(&stack, &en->subtree);
+			}
+		}
+		if (e > 0)
+			e = 0;
+	}
+	return e < 0 ? e : 0;
+}
+
+/* Mark every snapshot the catalog lists that is not marked yet. */
+static int mark_snapshots(struct prune *p)
+{
+	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
+	int e = cfs_repo_list_snapshots(p->r, &l);
+	for (size_t i = 0; i < l.n && e == 0; i++) {
+		if (cfs_idset_contains(&p->snaps_marked, &l.ids[i]))
+			continue;
+		e = mark_tree(p, &l.items[i], &l.items[i].root);
+		if (e == 0 && cfs_idset_add(&p->snaps_marked, &l.ids[i]) < 0)
+			e = -ENOMEM;
+		if (e == 0)
+			p->res->snapshots++;
+	}
+	return e;
+}
+
+/* ---- records of earlier prunes ----------------------------------------- */
+
+static struct pending_record *pending_find(struct prune *p, const struct cfs_id *id)
+{
+	for (size_t i = 0; i < p->n_pending; i++)
+		if (memcmp(p->pending[i].id.b, id->b, CFS_ID_SIZE) == 0)
+			return &p->pending[i];
+	return NULL;
+}
+
+static int pending_add(struct prune *p, const struct cfs_id *id, struct pending_record **ret)
+{
+	struct pending_record *pr = pending_find(p, id);
+	if (!pr) {
+		struct pending_record *v = reallocarray(p->pending, p->n_pending + 1, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->pending = v;
+		pr = &v[p->n_pending++];
+		*pr = (struct pending_record){.id = *id};
+	}
+	*ret = pr;
+	return 0;
+}
+
+static int expire_add(struct prune *p, const struct cfs_id *id)
+{
+	struct cfs_id *v = reallocarray(p->expired, p->n_expired + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->expired = v;
+	v[p->n_expired++] = *id;
+	return 0;
+}
+
+static int record_cb(const char *name, uint64_t size, void *ud)
+{
+	struct prune *p = ud;
+	struct repo_record rec = {0};
+	struct pending_record *pr;
+	struct cfs_id id;
+	(void)size;
+	if (strncmp(name, "gc/", 3) != 0 || strlen(name) != 3 + 64 || cfs_hex_decode(name + 3, id.b, CFS_ID_SIZE) < 0)
+		return 0;
+	int e = cfs_repo_record_get(p->r, &id, &rec);
+	if (e == -ENOENT)
+		return 0;
+	if (e < 0) {
+		/* A condemn record that cannot be read would condemn packs
+		 * this prune cannot see: nothing is deleted until check and
+		 * repair dealt with it. */
+		log_error("Cannot read deletion record %s in %s: %s; prune stops (run chronoctl check)", name, where(p),
+			  strerror(-e));
+		return e == -ENOMEM ? e : -EUCLEAN;
+	}
+	switch (rec.kind) {
+	case REPO_RECORD_CONDEMN:
+		e = pending_add(p, &id, &pr);
+		if (e == 0) {
+			cfs_repo_record_release(&pr->rec);
+			pr->rec = rec;
+			rec = (struct repo_record){0};
+		}
+		break;
+	case REPO_RECORD_ARM:
+	case REPO_RECORD_DONE:
+		e = pending_add(p, &rec.of, &pr);
+		if (e == 0 && rec.kind == REPO_RECORD_ARM) {
+			pr->have_arm = true;
+			pr->arm = id;
+			cfs_repo_record_release(&pr->arm_rec);
+			pr->arm_rec = rec;
+			rec = (struct repo_record){0};
+		} else if (e == 0) {
+			pr->have_done = true;
+		}
+		if (e == 0 && rec.kind == REPO_RECORD_DONE && cfs_now_ns() - rec.time_ns > RECORD_KEEP_NS)
+			e = expire_add(p, &id);
+		break;
+	case REPO_RECORD_FORGET:
+		/* Manifests a killed forget left behind go now. */
+		for (size_t i = 0; i < rec.n_snapshots && e == 0 && !p->o->dry_run; i++) {
+			char hex[CFS_ID_HEX_SIZE], obj[96];
+			cfs_id_hex(&rec.snapshots[i], hex);
+			snprintf(obj, sizeof(obj), "snapshots/%s", hex);
+			uint64_t sz;
+			if (cfs_objstore_head(p->r->store, obj, &sz) != 0)
+				continue;
+			e = cfs_objstore_delete(p->r->store, obj);
+			if (e == -ENOENT)
+				e = 0;
+			else if (e == 0)
+				p->res->snapshots_deleted++;
+		}
+		if (e == 0 && cfs_now_ns() - rec.time_ns > RECORD_KEEP_NS)
+			e = expire_add(p, &id);
+		break;
+	default:
+		break;
+	}
+	cfs_repo_record_release(&rec);
+	return e;
+}
+
+/* Lock objects of other writers, for an arm record (ours and locks/prune
+ * are not writers to wait for; a stale one of this host is removed: its
+ * process is gone and committed nothing after). */
+struct lock_names {
+	struct prune *p;
+	char **v;
+	size_t n;
+};
+
+static int lock_names_cb(const struct repo_lock_info *l, void *ud)
+{
+	struct lock_names *ln = ud;
+	if (cfs_repo_lock_is_prune(l->name))
+		return 0;
+	if (l->stale && !ln->p->o->dry_run)
+		return cfs_repo_lock_remove_stale(ln->p->r, l);
+	char **v = reallocarray(ln->v, ln->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	ln->v = v;
+	v[ln->n] = strdup(l->name);
+	if (!v[ln->n])
+		return -ENOMEM;
+	ln->n++;
+	return 0;
+}
+
+static void lock_names_release(struct lock_names *ln)
+{
+	for (size_t i = 0; i < ln->n; i++)
+		free(ln->v[i]);
+	free(ln->v);
+	ln->v = NULL;
+	ln->n = 0;
+}
+
+static int lock_names_get(struct prune *p, struct lock_names *ret)
+{
+	*ret = (struct lock_names){.p = p};
+	int e = cfs_repo_locks_foreach(p->r, lock_names_cb, ret);
+	if (e < 0)
+		lock_names_release(ret);
+	return e;
+}
+
+static bool lock_names_has(const struct lock_names *ln, const char *name)
+{
+	for (size_t i = 0; i < ln->n; i++)
+		if (strcmp(ln->v[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Put the arm record of condemn record `of`: the writers (lock objects)
+ * now running, any of which may have missed it. *ret_ready: none. */
+static int arm(struct prune *p, const struct cfs_id *of, bool *ret_ready, struct cfs_id *ret_arm)
+{
+	struct lock_names ln;
+	struct repo_record rec = {.kind = REPO_RECORD_ARM, .of = *of};
+	int e = lock_names_get(p, &ln);
+	if (e < 0)
+		return e;
+	*ret_ready = ln.n == 0;
+	rec.locks = ln.v;
+	rec.n_locks = ln.n;
+	if (ln.n) {
+		e = CFS_FAULT("prune.arm");
+		if (e == 0)
+			e = cfs_repo_record_put(p->r, &rec, ret_arm);
+		p->res->writers_waiting += ln.n;
+	}
+	lock_names_release(&ln);
+	return e;
+}
+
+/* Whether every writer an earlier condemn record waits for has ended. */
+static int pending_ready(struct prune *p, struct pending_record *pr, const struct lock_names *now)
+{
+	if (!pr->have_arm) {
+		/* Killed between its condemn and arm records: the writers
+		 * running now are a superset of those that may have missed
+		 * it (it is durable). */
+		bool ready;
+		int e = arm(p, &pr->id, &ready, &pr->arm);
+		if (e < 0)
+			return e;
+		pr->have_arm = !ready;
+		pr->ready = ready;
+		return 0;
+	}
+	size_t waiting = 0;
+	for (size_t i = 0; i < pr->arm_rec.n_locks; i++)
+		if (lock_names_has(now, pr->arm_rec.locks[i]))
+			waiting++;
+	pr->ready = waiting == 0;
+	p->res->writers_waiting += waiting;
+	return 0;
+}
+
+/* ---- finishing a condemn record ---------------------------------------- */
+
+/* A condemned pack: released when a marked blob is located in it (a backup
+ * that ran while it was condemned uses it), else deleted. Its entries
+ * located in it are dropped from the catalog when it goes. *ret_release. */
+static int judge_pack(struct prune *p, const struct repo_record_pack *pk, bool *ret_release, bool *ret_gone,
+		      struct cfs_catalog_batch *b)
+{
+	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
+	size_t count = 0;
+	char name[96];
+	*ret_release = false;
+	*ret_gone = false;
+	int e = cfs_repo_pack_header_read(p->r, &pk->id, pk->size, &entries, &count);
+	cfs_repo_pack_name(&pk->id, name, sizeof(name));
+	if (e == -ENOENT) {
+		*ret_gone = true; /* a prune killed midway deleted it */
+		return 0;
+	}
+	if (e < 0) {
+		if (e == -ENOMEM || e == -EIO)
+			return e;
+		log_warning("Cannot read the header of condemned pack %s in %s: %s; it is kept (run chronoctl check)",
+			    name, where(p), strerror(-e));
+		*ret_release = true;
+		return 0;
+	}
+	for (size_t i = 0; i < count && !*ret_release; i++) {
+		struct cfs_blob_loc loc;
+		e = cfs_catalog_blob_get(p->r->catalog, &entries[i].id, &loc);
+		if (e == -ENOENT)
+			continue;
+		if (e < 0)
+			return e;
+		if (memcmp(loc.pack.b, pk->id.b, CFS_ID_SIZE) != 0)
+			continue;
+		e = cfs_catalog_idstore_contains(p->marks, &entries[i].id);
+		if (e < 0)
+			return e;
+		if (e)
+			*ret_release = true;
+	}
+	if (*ret_release) {
+		/* Listed again by an index object: the one that named it
+		 * goes with the record. */
+		_cleanup_buf_ struct cfs_buf marker = CFS_BUF_INIT;
+		char key[128], hex[CFS_ID_HEX_SIZE];
+		e = cfs_buf_append_le64(&marker, pk->size);
+		for (size_t i = 0; i < count && e == 0; i++)
+			e = cfs_repo_entry_encode(&marker, &entries[i]);
+		if (e < 0)
+			return e;
+		cfs_id_hex(&pk->id, hex);
+		snprintf(key, sizeof(key), "pending/%s", hex);
+		cfs_catalog_batch_put_meta(b, key, marker.data, marker.len);
+		return 0;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct cfs_blob_loc loc;
+		e = cfs_catalog_blob_get(p->r->catalog, &entries[i].id, &loc);
+		if (e == 0 && memcmp(loc.pack.b, pk->id.b, CFS_ID_SIZE) == 0)
+			cfs_catalog_batch_delete_blob(b, &entries[i].id);
+		else if (e < 0 && e != -ENOENT)
+			return e;
+	}
+	return 0;
+}
+
+static int delete_object(struct prune *p, const char *name)
+{
+	int e = CFS_FAULT("prune.delete");
+	if (e == 0)
+		e = cfs_objstore_delete(p->r->store, name);
+	if (e < 0 && e != -ENOENT)
+		return log_error_errno(e, "Cannot delete %s from %s: %m (the next prune goes on with it)", name,
+				       where(p));
+	return 0;
+}
+
+static int delete_record(struct prune *p, const struct cfs_id *id)
+{
+	char hex[CFS_ID_HEX_SIZE], name[96];
+	cfs_id_hex(id, hex);
+	snprintf(name, sizeof(name), "gc/%s", hex);
+	return delete_object(p, name);
+}
+
+/* Apply a record this prune put to its own catalog, as a sync would. */
+static int apply_own(struct prune *p, const struct cfs_id *id, const struct repo_record *rec)
+{
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	bool lost = false;
+	int e = cfs_catalog_batch_new(&b);
+	if (e == 0)
+		e = cfs_repo_record_apply(p->r, id, rec, b, &lost);
+	if (e == 0 && lost)
+		e = cfs_repo_data_lost(p->r, p->r->catalog, b);
+	if (e == 0)
+		e = cfs_catalog_commit(p->r->catalog, b);
+	if (e == 0)
+		e = cfs_repo_condemned_load(p->r, p->r->catalog);
+	return e;
+}
+
+/*
+ * Finish condemn record pr (its writers have ended, and every snapshot
+ * committed since is marked): release or delete each pack, index the
+ * released ones again, delete the index objects that went with the packs,
+ * put the done record, delete the arm and condemn records.
+ */
+static int finish(struct prune *p, struct pending_record *pr)
+{
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	struct repo_record done = {.kind = REPO_RECORD_DONE, .of = pr->id};
+	struct cfs_id done_id;
+	char name[96];
+	bool any_released = false;
+	int e = cfs_catalog_batch_new(&b);
+	if (e < 0)
+		return e;
+	done.packs = calloc(pr->rec.n_packs + 1, sizeof(*done.packs));
+	done.released = calloc(pr->rec.n_packs + 1, sizeof(*done.released));
+	if (!done.packs || !done.released) {
+		e = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < pr->rec.n_packs && e == 0; i++) {
+		bool release, gone;
+		e = check_interrupted(p);
+		if (e == 0)
+			e = judge_pack(p, &pr->rec.packs[i], &release, &gone, b);
+		if (e < 0)
+			break;
+		if (release) {
+			char key[128], hex[CFS_ID_HEX_SIZE];
+			cfs_id_hex(&pr->rec.packs[i].id, hex);
+			snprintf(key, sizeof(key), "%s%s", CFS_REPO_META_CONDEMNED, hex);
+			cfs_catalog_batch_delete_meta(b, key);
+			done.released[done.n_released++] = pr->rec.packs[i].id;
+			any_released = true;
+		} else {
+			done.packs[done.n_packs++] = pr->rec.packs[i];
+		}
+	}
+	/* The released packs are listed by new index objects before the ones
+	 * that named them go. */
+	if (e == 0)
+		e = cfs_catalog_commit(p->r->catalog, b);
+	if (e == 0 && any_released) {
+		e = cfs_repo_condemned_load(p->r, p->r->catalog);
+		if (e == 0)
+			e = cfs_repo_write_pending_index(p->r);
+		if (e == 0)
+			p->res->indexes_written++;
+	}
+	for (size_t i = 0; i < done.n_packs && e == 0; i++) {
+		cfs_repo_pack_name(&done.packs[i].id, name, sizeof(name));
+		e = delete_object(p, name);
+		if (e == 0) {
+			p->res->packs_deleted++;
+			p->res->bytes_deleted += done.packs[i].size;
+		}
+	}
+	for (size_t i = 0; i < pr->rec.n_indexes && e == 0; i++) {
+		char hex[CFS_ID_HEX_SIZE];
+		cfs_id_hex(&pr->rec.indexes[i], hex);
+		snprintf(name, sizeof(name), "index/%s", hex);
+		e = delete_object(p, name);
+		if (e == 0)
+			p->res->indexes_deleted++;
+	}
+	if (e < 0)
+		goto out;
+	done.indexes = pr->rec.indexes;
+	done.n_indexes = pr->rec.n_indexes;
+	p->res->packs_released += done.n_released;
+	e = cfs_repo_record_put(p->r, &done, &done_id);
+	if (e == 0)
+		e = apply_own(p, &done_id, &done);
+	done.indexes = NULL;
+	done.n_indexes = 0;
+	if (e == 0 && pr->have_arm)
+		e = delete_record(p, &pr->arm);
+	if (e == 0)
+		e = delete_record(p, &pr->id);
+	if (e == 0)
+		p->res->records_finished++;
+out:
+	cfs_repo_record_release(&done);
+	return e;
+}
+
+/* The records of a condemn record whose done record exists: a prune was
+ * killed after it. */
+static int tidy(struct prune *p, struct pending_record *pr)
+{
+	int e = 0;
+	if (pr->have_arm)
+		e = delete_record(p, &pr->arm);
+	if (e == 0 && pr->rec.kind == REPO_RECORD_CONDEMN)
+		e = delete_record(p, &pr->id);
+	return e;
+}
+
+/* ---- accounting -------------------------------------------------------- */
+
+static int pack_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud)
+{
+	struct prune *p = ud;
+	if (p->n_packs == p->cap_packs) {
+		size_t cap = p->cap_packs ? 2 * p->cap_packs : 256;
+		struct pack_acct *v = reallocarray(p->packs, cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->packs = v;
+		p->cap_packs = cap;
+	}
+	p->packs[p->n_packs++] = (struct pack_acct){.id = *pack, .size = info->size, .count = info->count};
+	return 0;
+}
+
+static struct pack_acct *pack_find(struct prune *p, const struct cfs_id *id)
+{
+	size_t lo = 0, hi = p->n_packs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(p->packs[mid].id.b, id->b, CFS_ID_SIZE);
+		if (c == 0)
+			return &p->packs[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int account_cb(const struct cfs_id *id, const struct cfs_blob_loc *loc, void *ud)
+{
+	struct prune *p = ud;
+	struct pack_acct *pa = pack_find(p, &loc->pack);
+	if (!pa) {
+		/* Its pack is gone (deleted by a prune, or lost): the entry
+		 * is dead weight in the catalog. */
+		cfs_catalog_batch_delete_blob(p->b, id);
+		return 0;
+	}
+	int e = cfs_catalog_idstore_contains(p->marks, id);
+	if (e <= 0)
+		return e;
+	pa->live_bytes += loc->stored_len;
+	pa->live_blobs++;
+	p->res->blobs_live++;
+	return 0;
+}
+
+static int account(struct prune *p)
+{
+	p->n_packs = 0;
+	int e = cfs_catalog_pack_foreach(p->r->catalog, pack_cb, p);
+	if (e == 0)
+		e = cfs_catalog_blob_foreach(p->r->catalog, account_cb, p);
+	if (e == 0 && !p->o->dry_run)
+		e = cfs_catalog_commit(p->r->catalog, p->b);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < p->n_packs; i++) {
+		struct pack_acct *pa = &p->packs[i];
+		uint64_t used = pa->live_bytes + pack_overhead(pa->count);
+		uint64_t unused = pa->live_blobs && pa->size > used ? pa->size - used
+				  : pa->live_blobs				? 0
+										: pa->size;
+		p->res->packs++;
+		p->res->bytes += pa->size;
+		p->res->bytes_unused += unused;
+		if (cfs_repo_pack_condemned(p->r, &pa->id))
+			pa->fate = FATE_WAITING;
+		else if (pa->live_blobs == 0)
+			pa->fate = FATE_GARBAGE;
+		else if (unused * 100 > (uint64_t)p->o->max_unused_pct * pa->size)
+			pa->fate = FATE_REPACK;
+		else
+			pa->fate = FATE_KEEP;
+		if (pa->live_blobs == 0) {
+			p->res->packs_unused++;
+			p->res->bytes_packs_unused += pa->size;
+		}
+	}
+	return 0;
+}
+
+/* The live blobs of a pack to repack are read (verified: tag and id) and
+ * stored again in new packs; the catalog points to the copies once they
+ * are flushed. */
+static int repack(struct prune *p, struct pack_acct *pa)
+{
+	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
+	size_t count = 0;
+	char name[96];
+	cfs_repo_pack_name(&pa->id, name, sizeof(name));
+	int e = cfs_repo_pack_header_read(p->r, &pa->id, pa->size, &entries, &count);
+	if (e < 0)
+		return log_error_errno(e, "Cannot read the header of pack %s in %s to repack it: %m", name, where(p));
+	for (size_t i = 0; i < count && e == 0; i++) {
+		struct cfs_blob_loc loc;
+		e = check_interrupted(p);
+		if (e == 0)
+			e = cfs_catalog_blob_get(p->r->catalog, &entries[i].id, &loc);
+		if (e == -ENOENT) {
+			e = 0;
+			continue;
+		}
+		if (e < 0 || memcmp(loc.pack.b, pa->id.b, CFS_ID_SIZE) != 0 || loc.offset != entries[i].offset)
+			continue;
+		e = cfs_catalog_idstore_contains(p->marks, &entries[i].id);
+		if (e <= 0)
+			continue;
+		e = cfs_repo_get_blob(p->r, &entries[i].id, &plain);
+		if (e < 0) {
+			char hex[CFS_ID_HEX_SIZE];
+			cfs_id_hex(&entries[i].id, hex);
+			return log_error_errno(e, "Cannot read blob %s of pack %s in %s to repack it: %m (the pack is "
+						  "kept; run chronoctl check --read-data)",
+					       hex, name, where(p));
+		}
+		uint64_t stored = 0;
+		e = cfs_repo_put_blob_again(p->r, entries[i].type, &entries[i].id, plain.data, plain.len, &stored);
+		if (e == 0) {
+			p->res->blobs_moved++;
+			p->res->bytes_moved += stored;
+		}
+	}
+	return e;
+}
+
+/* ---- index objects that name condemned packs --------------------------- */
+
+struct index_list {
+	struct prune *p;
+	struct cfs_idset *garbage;
+	struct cfs_catalog_batch *b;
+	struct cfs_buf ids; /* affected index objects */
+};
+
+static bool prune_goes(const struct cfs_id *pack, void *ud)
+{
+	return cfs_idset_contains(ud, pack);
+}
+
+/* An index object that names garbage: what else it lists is listed again
+ * (pending), and it goes with the condemn record. One that cannot be read
+ * is left alone (check names it, repair replaces it). */
+static int index_cb(const char *name, uint64_t size, void *ud)
+{
+	struct index_list *il = ud;
+	struct cfs_id id;
+	(void)size;
+	if (strncmp(name, "index/", 6) != 0 || strlen(name) != 6 + 64 || cfs_hex_decode(name + 6, id.b, CFS_ID_SIZE) < 0)
+		return 0;
+	int e = check_interrupted(il->p);
+	if (e == 0)
+		e = cfs_repo_index_relist(il->p->r, name, prune_goes, il->garbage, il->b);
+	if (e == 1)
+		return cfs_buf_append(&il->ids, id.b, CFS_ID_SIZE);
+	return e == -ENOMEM || e == -EIO || e == -EINTR ? e : 0;
+}
+
+/* ---- this prune's condemn record --------------------------------------- */
+
+static int condemn(struct prune *p)
+{
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	_cleanup_buf_ struct cfs_buf written = CFS_BUF_INIT;
+	struct cfs_idset garbage = CFS_IDSET_INIT;
+	struct index_list il = {.ids = CFS_BUF_INIT};
+	struct repo_record rec = {.kind = REPO_RECORD_CONDEMN};
+	struct pending_record pr = {0};
+	int e = 0;
+
+	/* Packs that go are never listed by an index object this prune
+	 * writes (those adopted at its open, left by killed backups, are
+	 * pending). */
+	e = cfs_catalog_batch_new(&b);
+	for (size_t i = 0; i < p->n_packs && e == 0; i++) {
+		char key[128], hex[CFS_ID_HEX_SIZE];
+		if (p->packs[i].fate != FATE_GARBAGE && p->packs[i].fate != FATE_REPACK)
+			continue;
+		cfs_id_hex(&p->packs[i].id, hex);
+		snprintf(key, sizeof(key), "pending/%s", hex);
+		cfs_catalog_batch_delete_meta(b, key);
+	}
+	if (e == 0)
+		e = cfs_catalog_commit(p->r->catalog, b);
+	/* Repack first: once the copies are durable and indexed, the old
+	 * packs hold nothing a snapshot needs. */
+	for (size_t i = 0; i < p->n_packs && e == 0; i++) {
+		if (p->packs[i].fate != FATE_REPACK)
+			continue;
+		e = repack(p, &p->packs[i]);
+		if (e == 0) {
+			p->packs[i].fate = FATE_GARBAGE;
+			p->res->packs_repacked++;
+		}
+	}
+	if (e == 0 && p->res->packs_repacked) {
+		e = cfs_repo_write_pending_index_ids(p->r, &written);
+		if (e == 0)
+			e = CFS_FAULT("prune.repacked");
+	}
+	if (e < 0)
+		goto out;
+
+	rec.packs = calloc(p->n_packs + 1, sizeof(*rec.packs));
+	if (!rec.packs) {
+		e = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < p->n_packs && e == 0; i++) {
+		if (p->packs[i].fate != FATE_GARBAGE)
+			continue;
+		rec.packs[rec.n_packs++] = (struct repo_record_pack){p->packs[i].id, p->packs[i].size};
+		p->res->packs_condemned++;
+		p->res->bytes_condemned += p->packs[i].size;
+		if (cfs_idset_add(&garbage, &p->packs[i].id) < 0)
+			e = -ENOMEM;
+	}
+	if (e < 0 || !rec.n_packs)
+		goto out;
+
+	/* Index objects that name garbage: what else they list is listed
+	 * again first (a pack listed twice is harmless). */
+	il.p = p;
+	il.garbage = &garbage;
+	il.b = b;
+	e = cfs_objstore_list(p->r->store, "index/", index_cb, &il);
+	if (e == 0)
+		e = cfs_catalog_commit(p->r->catalog, b);
+	/* keep_cb leaves garbage packs out; repacked ones may have been
+	 * listed by an index object with garbage: not again either. */
+	for (size_t i = 0; i < rec.n_packs && e == 0; i++) {
+		char key[128], hex[CFS_ID_HEX_SIZE];
+		cfs_id_hex(&rec.packs[i].id, hex);
+		snprintf(key, sizeof(key), "pending/%s", hex);
+		cfs_catalog_batch_delete_meta(b, key);
+	}
+	if (e == 0)
+		e = cfs_catalog_commit(p->r->catalog, b);
+	if (e == 0)
+		e = cfs_repo_write_pending_index_ids(p->r, &written);
+	if (e < 0)
+		goto out;
+	p->res->indexes_written += written.len / CFS_ID_SIZE;
+	rec.indexes = (struct cfs_id *)il.ids.data;
+	rec.n_indexes = il.ids.len / CFS_ID_SIZE;
+	rec.written = (struct cfs_id *)written.data;
+	rec.n_written = written.len / CFS_ID_SIZE;
+
+	e = cfs_repo_record_put(p->r, &rec, &pr.id);
+	if (e == 0)
+		e = apply_own(p, &pr.id, &rec);
+	if (e == 0)
+		e = CFS_FAULT("prune.condemned");
+	if (e < 0)
+		goto out;
+
+	/* Writers that may have missed the record: none, and it is finished
+	 * now (after a sync, for the snapshots of writers that ended
+	 * meanwhile); else the arm record names them for a later prune. */
+	bool ready;
+	e = arm(p, &pr.id, &ready, &pr.arm);
+	if (e < 0)
+		goto out;
+	if (!ready) {
+		p->res->records_waiting++;
+		goto out;
+	}
+	e = cfs_repo_sync_catalog(p->r);
+	if (e == 0)
+		e = mark_snapshots(p);
+	if (e == 0) {
+		pr.rec = rec;
+		e = finish(p, &pr);
+		pr.rec = (struct repo_record){0};
+	}
+out:
+	rec.indexes = NULL;
+	rec.n_indexes = 0;
+	rec.written = NULL;
+	rec.n_written = 0;
+	cfs_repo_record_release(&rec);
+	cfs_idset_release(&garbage);
+	cfs_buf_release(&il.ids);
+	return e;
+}
+
+/* ---- the whole run ------------------------------------------------------ */
+
+static int prune_run(struct prune *p)
+{
+	char dir[4200];
+	struct lock_names now = {0};
+	int e;
+
+	snprintf(dir, sizeof(dir), "%s/prune-marks", p->r->cache_dir);
+	e = cfs_catalog_idstore_new(dir, &p->marks);
+	if (e == 0)
+		e = cfs_catalog_batch_new(&p->b);
+	if (e < 0)
+		return e;
+
+	/* Earlier prunes' records: which are done, which may finish now. */
+	e = cfs_objstore_list(p->r->store, "gc/", record_cb, p);
+	if (e < 0)
+		return e;
+	bool any_ready = false;
+	if (p->n_pending && !p->o->dry_run) {
+		e = lock_names_get(p, &now);
+		for (size_t i = 0; i < p->n_pending && e == 0; i++) {
+			struct pending_record *pr = &p->pending[i];
+			if (pr->have_done)
+				e = tidy(p, pr);
+			else if (pr->rec.kind == REPO_RECORD_CONDEMN)
+				e = pending_ready(p, pr, &now);
+			any_ready |= pr->ready;
+			if (e == 0 && !pr->have_done && !pr->ready && pr->rec.kind == REPO_RECORD_CONDEMN)
+				p->res->records_waiting++;
+		}
+		lock_names_release(&now);
+		if (e < 0)
+			return e;
+	}
+	/* Snapshots committed by the writers those records waited for are
+	 * in the catalog before the marking. */
+	if (any_ready)
+		e = cfs_repo_sync_catalog(p->r);
+	if (e == 0)
+		e = mark_snapshots(p);
+	for (size_t i = 0; i < p->n_pending && e == 0; i++)
+		if (p->pending[i].ready)
+			e = finish(p, &p->pending[i]);
+	if (e == 0)
+		e = check_interrupted(p);
+	if (e == 0)
+		e = account(p);
+	if (e == 0 && !p->o->dry_run)
+		e = condemn(p);
+	for (size_t i = 0; i < p->n_expired && e == 0 && !p->o->dry_run; i++)
+		e = delete_record(p, &p->expired[i]);
+	return e;
+}
+
+int cfs_repo_prune(struct cfs_repo *r, const struct cfs_repo_prune_options *o, struct cfs_repo_prune_result *ret)
+{
+	struct prune p = {.r = r, .o = o, .res = ret, .snaps_marked = CFS_IDSET_INIT};
+	*ret = (struct cfs_repo_prune_result){0};
+	if (!r->writer || o->max_unused_pct > 100)
+		return -EINVAL;
+	int e = cfs_repo_prune_lock(r);
+	if (e < 0)
+		return e;
+	e = prune_run(&p);
+	cfs_repo_prune_unlock(r);
+	p.marks = cfs_catalog_idstore_free(p.marks);
+	cfs_idset_release(&p.snaps_marked);
+	free(p.packs);
+	for (size_t i = 0; i < p.n_pending; i++) {
+		cfs_repo_record_release(&p.pending[i].rec);
+		cfs_repo_record_release(&p.pending[i].arm_rec);
+	}
+	free(p.pending);
+	free(p.expired);
+	cfs_catalog_batch_free(p.b);
+	return e;
+}
