@@ -24,7 +24,16 @@
  * its after-read stat), "ingest.dir" (a directory was opened and listed,
  * before its entries are captured), "ingest.leave" (a directory is complete,
  * before the walk goes back to its parent), "repair.delete" (before repair
- * deletes an index object or a pack).
+ * deletes an index object or a pack); of forget and prune (chronoctl
+ * forget, prune; src/repo/gc.c, prune.c): "gc.record" (before a deletion
+ * record is put), "forget.delete" (before a forgotten manifest is
+ * deleted), "prune.marked" (every snapshot is marked), "prune.finish"
+ * (before a condemn record is finished), "prune.delete" (before each
+ * object a prune deletes), "prune.deleted" (a record's packs and index
+ * objects are deleted, its done record not put), "prune.accounted" (packs
+ * accounted, nothing written yet), "prune.repacked" (repacked blobs are
+ * in new packs and index objects), "prune.condemned" (the condemn record
+ * is put, its writers not listed), "prune.arm" (before an arm record).
  */
 #pragma once
 

@@ -483,7 +483,9 @@ static int finish(struct prune *p, struct pending_record *pr)
 	struct cfs_id done_id;
 	char name[96];
 	bool any_released = false;
-	int e = cfs_catalog_batch_new(&b);
+	int e = CFS_FAULT("prune.finish");
+	if (e == 0)
+		e = cfs_catalog_batch_new(&b);
 	if (e < 0)
 		return e;
 	done.packs = calloc(pr->rec.n_packs + 1, sizeof(*done.packs));
@@ -537,6 +539,8 @@ static int finish(struct prune *p, struct pending_record *pr)
 		if (e == 0)
 			p->res->indexes_deleted++;
 	}
+	if (e == 0)
+		e = CFS_FAULT("prune.deleted");
 	if (e < 0)
 		goto out;
 	done.indexes = pr->rec.indexes;
@@ -904,6 +908,8 @@ static int prune_run(struct prune *p)
 		e = cfs_repo_sync_catalog(p->r);
 	if (e == 0)
 		e = mark_snapshots(p);
+	if (e == 0)
+		e = CFS_FAULT("prune.marked");
 	for (size_t i = 0; i < p->n_pending && e == 0; i++)
 		if (p->pending[i].ready)
 			e = finish(p, &p->pending[i]);
@@ -911,6 +917,8 @@ static int prune_run(struct prune *p)
 		e = check_interrupted(p);
 	if (e == 0)
 		e = account(p);
+	if (e == 0)
+		e = CFS_FAULT("prune.accounted");
 	if (e == 0 && !p->o->dry_run)
 		e = condemn(p);
 	for (size_t i = 0; i < p->n_expired && e == 0 && !p->o->dry_run; i++)
