@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * policy.h — retention rules: which snapshots a `forget --keep-*` keeps.
+ *
+ * Pure logic: the caller lists the snapshots (time, host, source paths,
+ * tags, hold) and gets one decision per snapshot, with the reasons it is
+ * kept. No repository access, no I/O, no logging; the only outside input is
+ * the process's time zone (TZ), which places snapshots in hours, days,
+ * weeks, months and years.
+ *
+ * Semantics, as restic's `forget` users know them:
+ *
+ *   Groups. Snapshots are split into groups by a key made of the host
+ *   (CFS_GROUP_HOST), the set of source paths (CFS_GROUP_PATHS) and the
+ *   set of tags (CFS_GROUP_TAGS): sets, so order and repeats do not matter.
+ *   group_by 0 makes one group. Each group is judged on its own: "keep the
+ *   last 7" keeps 7 per group.
+ *
+ *   Order. Within a group snapshots are taken newest first; of two with the
+ *   same time_ns, the one later in the items array counts as newer (a list
+ *   in commit order has the later commit later).
+ *
+ *   last N      the N newest snapshots.
+ *   hourly N, daily N, weekly N, monthly N, yearly N
+ *               walking newest first, a snapshot is kept when its bucket
+ *               (local year-month-day-hour, year-month-day, ISO 8601
+ *               week-year and week, year-month, year) is older than the
+ *               bucket of the last snapshot this rule kept (or the rule has
+ *               kept none yet), until the rule has kept N. So each rule
+ *               keeps the newest snapshot of each of its N most recent
+ *               buckets that have snapshots; empty buckets cost nothing.
+ *               ("Older than", not just "other than": the two agree while
+ *               local time runs forward; where a zone's clock is set back
+ *               across a bucket boundary, e.g. a DST end at 00:30 that
+ *               repeats half an hour of the previous day, a bucket seen
+ *               again later in the walk does not get a second keeper.)
+ *               N = UINT_MAX means every bucket.
+ *   within D    every snapshot whose time is at most D before the NEWEST
+ *               snapshot of its group (t >= newest - D). Relative to the
+ *               newest snapshot, not to now: when backups stop (a machine
+ *               retired, a broken schedule), running forget later does not
+ *               expire everything the rule was meant to protect.
+ *   tag         every snapshot carrying at least one of the tags.
+ *   hold        a held snapshot is always kept (CFS_KEEP_HOLD). It ALSO
+ *               goes through the rules like any other snapshot: it counts
+ *               against last N and takes its bucket as any snapshot would,
+ *               so its reasons may include others. Consequence, and the
+ *               point of the choice: placing or lifting a hold changes the
+ *               fate of that one snapshot only, never of another.
+ *
+ *   A snapshot kept by several rules has all their bits in `reasons`;
+ *   every snapshot no rule keeps is to be removed.
+ *
+ * Local time. Buckets are taken in the process's local time (localtime_r
+ * after tzset(), so the TZ environment variable as it is at the call):
+ * operators think of "daily" as their own calendar day, and restic and
+ * borg do the same. Daylight saving time: in the autumn the repeated hour
+ * is ONE hourly bucket (both occurrences read 02:xx); in the spring the
+ * skipped hour has no bucket (no snapshot can be in it); days, months and
+ * years are calendar ones, so a 23- or 25-hour day is one daily bucket.
+ * The same snapshots may thus be judged differently under another TZ; the
+ * caller that wants repeatable results runs with a fixed TZ (UTC).
+ *
+ * Threading: no shared state apart from the time zone; callable from
+ * several threads as long as none changes TZ meanwhile.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chronofs/base.h"
+
+/* Why a snapshot is kept: bit flags, OR'ed in cfs_retention_result.reasons. */
+enum cfs_keep_reason {
+	CFS_KEEP_LAST = 1 << 0,
+	CFS_KEEP_HOURLY = 1 << 1,
+	CFS_KEEP_DAILY = 1 << 2,
+	CFS_KEEP_WEEKLY = 1 << 3,
+	CFS_KEEP_MONTHLY = 1 << 4,
+	CFS_KEEP_YEARLY = 1 << 5,
+	CFS_KEEP_WITHIN = 1 << 6,
+	CFS_KEEP_TAG = 1 << 7,
+	CFS_KEEP_HOLD = 1 << 8,
+};
+#define CFS_KEEP_REASON_ALL ((1u << 9) - 1)
+
+/* "last", "hourly", "daily", "weekly", "monthly", "yearly", "within",
+ * "tag", "hold" for one bit of enum cfs_keep_reason; NULL for anything
+ * else (0, several bits, unknown bits). Static strings. */
+const char *cfs_keep_reason_name(unsigned bit);
+
+struct cfs_keep_rules {
+	/* Counts; 0: the rule is not used. */
+	unsigned last, hourly, daily, weekly, monthly, yearly;
+	int64_t within_ns;        /* 0: not used; negative: -EINVAL */
+	const char *const *tags;  /* borrowed; any of them keeps a snapshot */
+	size_t n_tags;            /* 0: not used */
+};
+
+/* True when no rule is used (every count, within_ns and n_tags 0): such
+ * rules would remove every snapshot not held, so apply refuses them. */
+bool cfs_keep_rules_empty(const struct cfs_keep_rules *r);
+
+enum cfs_group_by {
+	CFS_GROUP_HOST = 1 << 0,
+	CFS_GROUP_PATHS = 1 << 1,
+	CFS_GROUP_TAGS = 1 << 2,
+};
+
+/*
+ * Parse a --group-by value: comma-separated "host", "paths", "tags", in
+ * any order, each at most once, lower case, no blanks; "" is 0 (one
+ * group). *ret written only on success. -EINVAL for anything else (NULL,
+ * an unknown or repeated word, an empty element as in "host," or ",,");
+ * the error names nothing: the caller logs the value it passed.
+ */
+int cfs_group_by_parse(const char *s, unsigned *ret);
+
+/* One snapshot. Every pointer is borrowed for the call. */
+struct cfs_retention_item {
+	int64_t time_ns;              /* UTC ns since the epoch */
+	const char *host;             /* NULL reads as "" */
+	const char *const *paths;     /* the source set, any order */
+	size_t n_paths;
+	const char *const *tags;      /* any order */
+	size_t n_tags;
+	bool held;
+};
+
+struct cfs_retention_result {
+	bool keep;        /* reasons != 0 */
+	unsigned reasons; /* enum cfs_keep_reason bits; 0 when removed */
+	size_t group;     /* 0..n_groups-1, numbered in order of first
+			     appearance in items */
+};
+
+/*
+ * Decide for items[0..n) under rules, grouped by group_by (enum
+ * cfs_group_by bits). On success returns 0, fills results[0..n) (index i
+ * is items[i]), sets *ret_n_groups, and, when ret_emptied is not NULL
+ * (a caller-owned array of at least n bools, as n_groups <= n), sets
+ * ret_emptied[g] for g in [0, n_groups) to whether every snapshot of group
+ * g is to be removed; entries from n_groups on are not touched. n = 0 is
+ * fine (no groups). Outputs are written only on success.
+ *
+ * Errors: -EINVAL when the rules are empty (cfs_keep_rules_empty), when
+ * within_ns < 0 or when group_by has unknown bits; -ENOMEM; -EOVERFLOW if
+ * the C library cannot convert a time to local time (it can for every
+ * int64 ns with a 64-bit time_t).
+ *
+ * Memory: O(n + total paths and tags) for the call, freed before return.
+ * Time: O(n log n) comparisons of group keys.
+ */
+int cfs_retention_apply(const struct cfs_keep_rules *rules, unsigned group_by,
+			const struct cfs_retention_item *items, size_t n,
+			struct cfs_retention_result *results, size_t *ret_n_groups, bool *ret_emptied);
+
+/*
+ * Parse a duration for --keep-within: one or more <decimal number><unit>,
+ * units from largest to smallest, each at most once, nothing between
+ * them ("90d", "1y6m", "1d12h", "2w", "1h30min"). Units are fixed lengths,
+ * as the result is elapsed ns and not calendar arithmetic:
+ *   y    year   = 365 d
+ *   m    month  = 30 d   (as restic; so "12m" is 360 d, not "1y")
+ *   w    week   = 7 d
+ *   d    day    = 24 h
+ *   h    hour
+ *   min  minute (never "m", which is the month)
+ *   s    second
+ * Case-sensitive. *ret_ns written only on success. -EINVAL for NULL, "",
+ * a unit missing, unknown, repeated or out of order, any other character
+ * (signs, blanks, fractions) and for a total of zero (within_ns 0 means
+ * "rule not used", which "0d" surely did not mean); -ERANGE when the total
+ * does not fit int64 ns (about 292 years).
+ */
+int cfs_duration_parse(const char *s, int64_t *ret_ns);
