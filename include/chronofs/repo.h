@@ -509,3 +509,22 @@ struct cfs_repo_prune_result {
 	uint64_t snapshots_deleted; /* manifests of forgotten snapshots deleted late */
 };
 int cfs_repo_prune(struct cfs_repo *r, const struct cfs_repo_prune_options *o, struct cfs_repo_prune_result *ret);
+
+/*
+ * What the repository's space holds, measured as prune's steps 2-3 do it
+ * (every live snapshot's trees read, packs accounted from the catalog; no
+ * pack read, nothing written but the catalog's memo below), by any open:
+ * check reports it. The result is remembered in the catalog when it can
+ * be written (cfs_repo_space_last), with when it was measured.
+ */
+struct cfs_repo_space {
+	int64_t measured_ns; /* when (UTC ns) */
+	uint64_t packs, bytes;
+	uint64_t bytes_unused;      /* held by no snapshot (whole packs and parts) */
+	uint64_t packs_unused, bytes_packs_unused; /* packs holding nothing live */
+	uint64_t packs_condemned, bytes_condemned; /* condemned, waiting for writers to end */
+	uint64_t snapshots, trees, blobs_live;
+};
+int cfs_repo_space(struct cfs_repo *r, volatile sig_atomic_t *interrupted, struct cfs_repo_space *ret);
+/* The last measure this catalog remembers (by check or prune). -ENOENT none. */
+int cfs_repo_space_last(struct cfs_repo *r, struct cfs_repo_space *ret);

@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chronofs/fault.h"
 #include "chronofs/log.h"
@@ -77,6 +78,8 @@ struct prune {
 	struct cfs_id *expired;            /* owned: forget and done records past RECORD_KEEP_NS */
 	size_t n_expired;
 	struct cfs_catalog_batch *b;       /* owned: dead blob entries to drop */
+	uint64_t packs_condemned, bytes_condemned; /* by earlier prunes, still there */
+	bool measure_only; /* cfs_repo_space: any open, no lock, catalog not written */
 };
 
 static int check_interrupted(const struct prune *p)
@@ -632,7 +635,7 @@ static int account(struct prune *p)
 	int e = cfs_catalog_pack_foreach(p->r->catalog, pack_cb, p);
 	if (e == 0)
 		e = cfs_catalog_blob_foreach(p->r->catalog, account_cb, p);
-	if (e == 0 && !p->o->dry_run)
+	if (e == 0 && !p->o->dry_run && !p->measure_only)
 		e = cfs_catalog_commit(p->r->catalog, p->b);
 	if (e < 0)
 		return e;
@@ -645,9 +648,11 @@ static int account(struct prune *p)
 		p->res->packs++;
 		p->res->bytes += pa->size;
 		p->res->bytes_unused += unused;
-		if (cfs_repo_pack_condemned(p->r, &pa->id))
+		if (cfs_repo_pack_condemned(p->r, &pa->id)) {
 			pa->fate = FATE_WAITING;
-		else if (pa->live_blobs == 0)
+			p->packs_condemned++;
+			p->bytes_condemned += pa->size;
+		} else if (pa->live_blobs == 0)
 			pa->fate = FATE_GARBAGE;
 		else if (unused * 100 > (uint64_t)p->o->max_unused_pct * pa->size)
 			pa->fate = FATE_REPACK;
@@ -868,16 +873,105 @@ out:
 
 /* ---- the whole run ------------------------------------------------------ */
 
-static int prune_run(struct prune *p)
+/* The marks live in <cache>/readers/<pid>-marks: reaped with a reader's
+ * directory when the process was killed (repo.c, reap_readers), and two
+ * processes on one cache (a prune and a check) never share them. */
+static int prune_begin(struct prune *p)
 {
 	char dir[4200];
-	struct lock_names now = {0};
-	int e;
-
-	snprintf(dir, sizeof(dir), "%s/prune-marks", p->r->cache_dir);
-	e = cfs_catalog_idstore_new(dir, &p->marks);
+	snprintf(dir, sizeof(dir), "%s/readers/%ld-marks", p->r->cache_dir, (long)getpid());
+	int e = cfs_catalog_idstore_new(dir, &p->marks);
 	if (e == 0)
 		e = cfs_catalog_batch_new(&p->b);
+	return e;
+}
+
+static void prune_end(struct prune *p)
+{
+	p->marks = cfs_catalog_idstore_free(p->marks);
+	cfs_idset_release(&p->snaps_marked);
+	free(p->packs);
+	for (size_t i = 0; i < p->n_pending; i++) {
+		cfs_repo_record_release(&p->pending[i].rec);
+		cfs_repo_record_release(&p->pending[i].arm_rec);
+	}
+	free(p->pending);
+	free(p->expired);
+	cfs_catalog_batch_free(p->b);
+}
+
+#define META_SPACE "stats/space"
+
+/* Remembered for `snapshot list` (best effort: a reader's secondary
+ * catalog cannot be written). */
+static void space_remember(struct cfs_repo *r, const struct cfs_repo_space *s)
+{
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	uint64_t v[11] = {(uint64_t)s->measured_ns, s->packs, s->bytes, s->bytes_unused, s->packs_unused,
+			  s->bytes_packs_unused, s->packs_condemned, s->bytes_condemned, s->snapshots, s->trees,
+			  s->blobs_live};
+	uint8_t enc[sizeof(v)];
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+		cfs_put_le64(enc + 8 * i, v[i]);
+	if (cfs_catalog_batch_new(&b) < 0)
+		return;
+	cfs_catalog_batch_put_meta(b, META_SPACE, enc, sizeof(enc));
+	(void)cfs_catalog_commit(r->catalog, b);
+}
+
+int cfs_repo_space_last(struct cfs_repo *r, struct cfs_repo_space *ret)
+{
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	int e = cfs_catalog_meta_get(r->catalog, META_SPACE, &v);
+	if (e < 0)
+		return e;
+	if (v.len != 11 * 8)
+		return -EPROTO;
+	uint64_t x[11];
+	for (size_t i = 0; i < 11; i++)
+		x[i] = cfs_get_le64(v.data + 8 * i);
+	*ret = (struct cfs_repo_space){(int64_t)x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9], x[10]};
+	return 0;
+}
+
+static void space_from(const struct prune *p, struct cfs_repo_space *s)
+{
+	const struct cfs_repo_prune_result *res = p->res;
+	*s = (struct cfs_repo_space){cfs_now_ns(),
+				     res->packs,
+				     res->bytes,
+				     res->bytes_unused,
+				     res->packs_unused,
+				     res->bytes_packs_unused,
+				     p->packs_condemned,
+				     p->bytes_condemned,
+				     res->snapshots,
+				     res->trees,
+				     res->blobs_live};
+}
+
+int cfs_repo_space(struct cfs_repo *r, volatile sig_atomic_t *interrupted, struct cfs_repo_space *ret)
+{
+	struct cfs_repo_prune_options o = {.dry_run = true, .interrupted = interrupted};
+	struct cfs_repo_prune_result res = {0};
+	struct prune p = {.r = r, .o = &o, .res = &res, .snaps_marked = CFS_IDSET_INIT, .measure_only = true};
+	int e = prune_begin(&p);
+	if (e == 0)
+		e = mark_snapshots(&p);
+	if (e == 0)
+		e = account(&p);
+	if (e == 0) {
+		space_from(&p, ret);
+		space_remember(r, ret);
+	}
+	prune_end(&p);
+	return e;
+}
+
+static int prune_run(struct prune *p)
+{
+	struct lock_names now = {0};
+	int e = prune_begin(p);
 	if (e < 0)
 		return e;
 
@@ -937,15 +1031,20 @@ int cfs_repo_prune(struct cfs_repo *r, const struct cfs_repo_prune_options *o, s
 		return e;
 	e = prune_run(&p);
 	cfs_repo_prune_unlock(r);
-	p.marks = cfs_catalog_idstore_free(p.marks);
-	cfs_idset_release(&p.snaps_marked);
-	free(p.packs);
-	for (size_t i = 0; i < p.n_pending; i++) {
-		cfs_repo_record_release(&p.pending[i].rec);
-		cfs_repo_record_release(&p.pending[i].arm_rec);
+	if (e == 0) {
+		/* What is left, for snapshot list: the packs as they are now,
+		 * against the marks of this prune (new snapshots since are
+		 * not marked: a measure, not a decision). */
+		struct cfs_repo_prune_result after = {.snapshots = ret->snapshots, .trees = ret->trees};
+		struct cfs_repo_space s;
+		p.res = &after;
+		p.packs_condemned = p.bytes_condemned = 0;
+		if (o->dry_run || account(&p) == 0) {
+			space_from(&p, &s);
+			space_remember(r, &s);
+		}
+		p.res = ret;
 	}
-	free(p.pending);
-	free(p.expired);
-	cfs_catalog_batch_free(p.b);
+	prune_end(&p);
 	return e;
 }

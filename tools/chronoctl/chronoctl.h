@@ -67,11 +67,15 @@ int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret);
 int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs);
 /* The same with up to VERB_FLAGS_MAX options of the verb's own: flags
  * ("--read-data" sets *value) and, where arg is set, options with a value
- * (the last one given is left in *arg; the verb checks it). */
+ * (the last one given is left in *arg; the verb checks it), or where add
+ * is set, options that may be repeated (add(ud, value) for each; a
+ * negative return, logged by add, stops the parse). */
 struct verb_flag {
 	const char *name;
 	bool *value;
 	const char **arg; /* NULL: a flag */
+	int (*add)(void *ud, const char *value);
+	void *ud;
 };
 #define VERB_FLAGS_MAX 16
 int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const struct verb_flag *flags, size_t nflags,

@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * chronoctl forget: by name, or by keep rules (src/policy/retention.c
+ * decides; this file lists, prints and refuses). Holds are read from the
+ * store once here, and again by cfs_repo_forget() right before the record.
+ */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chronofs/idset.h"
 #include "chronofs/log.h"
+#include "chronofs/policy.h"
 #include "chronofs/report.h"
 #include "chronofs/util.h"
 #include "chronoctl.h"
@@ -11,103 +19,347 @@
 static void usage(FILE *f)
 {
 	fputs("Usage: chronoctl forget [--dry-run] [--json] SNAP...\n"
-	      "Remove snapshots from the repository (a name, a unique id prefix, or latest).\n"
-	      "Their data stays until chronoctl prune; a held snapshot is never forgotten\n"
-	      "(chronoctl snapshot release first).\n"
-	      "  --dry-run  only say what would be forgotten\n"
-	      "  --json     one JSON object per snapshot\n",
+	      "       chronoctl forget [--dry-run] [--json] [--group-by host,paths,tags] [--allow-empty]\n"
+	      "                        [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]\n"
+	      "                        [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION]\n"
+	      "                        [--keep-tag TAG]...\n"
+	      "Remove snapshots from the repository: those named (a name, a unique id prefix, or\n"
+	      "latest), or every snapshot no keep rule keeps. Their data stays until chronoctl\n"
+	      "prune. A held snapshot is never forgotten (chronoctl snapshot release first).\n"
+	      "  --keep-last N        the N newest of each group\n"
+	      "  --keep-hourly N ...  the newest of each of the N most recent hours (days, ISO\n"
+	      "                       weeks, months, years) that have snapshots, in local time (TZ)\n"
+	      "  --keep-within D      every snapshot at most D older than its group's newest\n"
+	      "                       (D: 1y2m3w4d5h6min7s; m is 30 days, y 365)\n"
+	      "  --keep-tag TAG       every snapshot with that tag (repeat for more tags)\n"
+	      "  --group-by LIST      judge each group apart: host, paths, tags (host,paths);\n"
+	      "                       \"\" for one group\n"
+	      "  --allow-empty        let the rules remove every snapshot of a group (refused\n"
+	      "                       otherwise)\n"
+	      "  --dry-run            only print what would be kept and removed, and why\n"
+	      "  --json               a JSON array, one object per snapshot\n",
 	      f);
 }
 
-struct forget_item {
-	struct cfs_snapshot s;
-	struct cfs_id id;
+struct strs {
+	char **v;
+	size_t n;
 };
 
-static void print_item(const struct forget_item *it, bool json, bool dry_run)
+static int strs_add(void *ud, const char *s)
 {
+	struct strs *l = ud;
+	char **v = reallocarray(l->v, l->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n] = strdup(s);
+	if (!v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static void strs_release(struct strs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+struct forget {
+	struct cfs_repo *r;
+	bool dry_run, json, allow_empty;
+	struct cfs_snapshot_list snaps; /* every snapshot, oldest first */
+	bool *held;                     /* per snapshot */
+	struct cfs_retention_result *res; /* per snapshot */
+	struct cfs_idset held_ids;
+};
+
+static int hold_cb(const struct cfs_repo_hold *h, void *ud)
+{
+	struct forget *f = ud;
+	return cfs_idset_add(&f->held_ids, &h->snapshot) < 0 ? -ENOMEM : 0;
+}
+
+static int parse_count(const char *opt, const char *s, unsigned *ret)
+{
+	char *end;
+	unsigned long v = s ? strtoul(s, &end, 10) : 0;
+	if (!s)
+		return 0;
+	if (!*s || *end || *s == '-' || v == 0 || v > UINT_MAX)
+		return log_error_errno(-EINVAL, "Invalid %s \"%s\": a count of 1 or more expected", opt, s);
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static void print_reasons(unsigned reasons, bool json)
+{
+	bool first = true;
+	for (unsigned bit = 1; bit <= CFS_KEEP_REASON_ALL; bit <<= 1) {
+		if (!(reasons & bit))
+			continue;
+		if (json)
+			printf("%s\"%s\"", first ? "" : ",", cfs_keep_reason_name(bit));
+		else
+			printf("%s%s", first ? "" : ",", cfs_keep_reason_name(bit));
+		first = false;
+	}
+}
+
+static void print_one(const struct forget *f, size_t i, bool first)
+{
+	const struct cfs_snapshot *s = &f->snaps.items[i];
+	const struct cfs_retention_result *res = &f->res[i];
 	char hex[CFS_ID_HEX_SIZE];
-	cfs_id_hex(&it->id, hex);
-	if (json) {
-		printf("{\"name\":");
-		cfs_json_string(stdout, it->s.name);
-		printf(",\"id\":\"%s\",\"action\":\"remove\",\"reasons\":[\"named\"]}\n", hex);
+	cfs_id_hex(&f->snaps.ids[i], hex);
+	if (f->json) {
+		printf("%s{\"name\":", first ? "" : ",");
+		cfs_json_string(stdout, s->name);
+		printf(",\"id\":\"%s\",\"host\":", hex);
+		cfs_json_string(stdout, s->host ? s->host : "");
+		printf(",\"paths\":[");
+		for (size_t k = 0; k < s->n_paths; k++) {
+			if (k)
+				putchar(',');
+			cfs_json_string(stdout, s->paths[k]);
+		}
+		printf("],\"group\":%zu,\"action\":\"%s\",\"reasons\":[", res->group, res->keep ? "keep" : "remove");
+		print_reasons(res->reasons, true);
+		printf("]}");
 		return;
 	}
 	hex[12] = 0;
-	printf("%s %-30s %s\n", dry_run ? "would remove" : "removed", it->s.name, hex);
+	printf("%-6s %-30s %-12s ", res->keep ? "keep" : f->dry_run ? "remove" : "removed", s->name, hex);
+	print_reasons(res->reasons, false);
+	putchar('\n');
+}
+
+/* The group's key as people read it, from its first snapshot. */
+static void print_group(const struct forget *f, size_t g)
+{
+	for (size_t i = 0; i < f->snaps.n; i++) {
+		if (f->res[i].group != g)
+			continue;
+		const struct cfs_snapshot *s = &f->snaps.items[i];
+		printf("group %zu: host %s, paths", g + 1, s->host ? s->host : "");
+		for (size_t k = 0; k < s->n_paths; k++) {
+			putchar(' ');
+			cfs_print_escaped(stdout, s->paths[k]);
+		}
+		putchar('\n');
+		return;
+	}
+}
+
+static void print_all(const struct forget *f, size_t n_groups)
+{
+	if (f->json)
+		putchar('[');
+	for (size_t g = 0, printed = 0; g < n_groups; g++) {
+		if (!f->json)
+			print_group(f, g);
+		/* Newest first, as the rules read them. */
+		for (size_t i = f->snaps.n; i-- > 0;)
+			if (f->res[i].group == g)
+				print_one(f, i, printed++ == 0);
+	}
+	if (f->json)
+		puts("]");
+}
+
+/* The ids to remove; refuse (-EPERM) if any is held. */
+static int forget_marked(struct forget *f)
+{
+	_cleanup_free_ struct cfs_id *ids = calloc(f->snaps.n + 1, sizeof(*ids));
+	size_t n = 0;
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->snaps.n; i++)
+		if (!f->res[i].keep)
+			ids[n++] = f->snaps.ids[i];
+	if (f->dry_run || !n)
+		return 0;
+	int e = cfs_repo_forget(f->r, ids, n);
+	if (e == -EPERM)
+		return log_error_errno(e, "A snapshot was held while this forget ran: nothing is forgotten");
+	if (e < 0)
+		return log_error_errno(e, "Cannot forget in %s: %m", cfs_repo_location(f->r));
+	return 0;
+}
+
+static int by_rules(struct forget *f, const struct cfs_keep_rules *rules, unsigned group_by)
+{
+	_cleanup_free_ struct cfs_retention_item *items = calloc(f->snaps.n + 1, sizeof(*items));
+	_cleanup_free_ bool *emptied = calloc(f->snaps.n + 1, sizeof(*emptied));
+	size_t n_groups = 0;
+	if (!items || !emptied)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->snaps.n; i++) {
+		const struct cfs_snapshot *s = &f->snaps.items[i];
+		items[i] = (struct cfs_retention_item){s->time_ns,
+						       s->host,
+						       (const char *const *)s->paths,
+						       s->n_paths,
+						       (const char *const *)s->tags,
+						       s->n_tags,
+						       cfs_idset_contains(&f->held_ids, &f->snaps.ids[i])};
+	}
+	int e = cfs_retention_apply(rules, group_by, items, f->snaps.n, f->res, &n_groups, emptied);
+	if (e < 0)
+		return log_error_errno(e, "Cannot apply the keep rules: %m");
+	bool refuse = false;
+	for (size_t g = 0; g < n_groups && !f->allow_empty; g++) {
+		if (!emptied[g])
+			continue;
+		for (size_t i = 0; i < f->snaps.n; i++) {
+			if (f->res[i].group != g)
+				continue;
+			log_error("These rules would remove every snapshot of group %zu (host %s, %zu path(s), newest %s): "
+				  "nothing is forgotten; keep more, or pass --allow-empty",
+				  g + 1, f->snaps.items[i].host, f->snaps.items[i].n_paths, f->snaps.items[f->snaps.n - 1].name);
+			break;
+		}
+		refuse = true;
+	}
+	if (refuse)
+		return -ENOTEMPTY;
+	e = forget_marked(f);
+	if (e == 0)
+		print_all(f, n_groups);
+	return e;
+}
+
+static int by_name(struct forget *f, char **specs, size_t n)
+{
+	for (size_t i = 0; i < f->snaps.n; i++)
+		f->res[i] = (struct cfs_retention_result){.keep = true};
+	for (size_t k = 0; k < n; k++) {
+		struct cfs_snapshot s;
+		struct cfs_id id;
+		int e = cfs_repo_find_snapshot(f->r, specs[k], &s, &id);
+		if (e == -ENOENT)
+			return log_error_errno(e, "No snapshot \"%s\" (use a name from `snapshot list`, an id prefix, or "
+						  "latest)",
+					       specs[k]);
+		if (e == -ENOTUNIQ)
+			return e; /* the matches are named */
+		if (e < 0)
+			return log_error_errno(e, "Cannot read snapshot %s: %m", specs[k]);
+		if (cfs_idset_contains(&f->held_ids, &id)) {
+			struct cfs_repo_hold h = {0};
+			(void)cfs_repo_hold_get(f->r, &id, &h);
+			log_error("Snapshot %s is held (%s, by %s): nothing is forgotten; release it first with chronoctl "
+				  "snapshot release %s",
+				  s.name, h.reason[0] ? h.reason : "reason unreadable", h.host[0] ? h.host : "?", s.name);
+			cfs_snapshot_release(&s);
+			return -EPERM;
+		}
+		cfs_snapshot_release(&s);
+		for (size_t i = 0; i < f->snaps.n; i++)
+			if (memcmp(f->snaps.ids[i].b, id.b, CFS_ID_SIZE) == 0)
+				f->res[i].keep = false;
+	}
+	int e = forget_marked(f);
+	if (e < 0)
+		return e;
+	if (f->json)
+		putchar('[');
+	for (size_t i = 0, printed = 0; i < f->snaps.n; i++) {
+		if (f->res[i].keep)
+			continue;
+		if (f->json)
+			print_one(f, i, printed++ == 0);
+		else
+			printf("%s %s\n", f->dry_run ? "would remove" : "removed", f->snaps.items[i].name);
+	}
+	if (f->json)
+		puts("]");
+	return 0;
 }
 
 int cmd_forget(int argc, char **argv)
 {
 	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
-	struct forget_item *items = NULL;
-	struct cfs_id *ids = NULL;
-	size_t n = 0;
-	bool dry_run = false, json = false;
-	const struct verb_flag flags[] = {{"dry-run", &dry_run, NULL}, {"json", &json, NULL}};
+	struct forget f = {.held_ids = CFS_IDSET_INIT};
+	struct cfs_keep_rules rules = {0};
+	struct strs tags = {0};
+	const char *last = NULL, *hourly = NULL, *daily = NULL, *weekly = NULL, *monthly = NULL, *yearly = NULL;
+	const char *within = NULL, *group = "host,paths";
+	unsigned group_by = 0;
+	const struct verb_flag flags[] = {
+		{"dry-run", &f.dry_run},
+		{"json", &f.json},
+		{"allow-empty", &f.allow_empty},
+		{"keep-last", NULL, &last},
+		{"keep-hourly", NULL, &hourly},
+		{"keep-daily", NULL, &daily},
+		{"keep-weekly", NULL, &weekly},
+		{"keep-monthly", NULL, &monthly},
+		{"keep-yearly", NULL, &yearly},
+		{"keep-within", NULL, &within},
+		{"keep-tag", NULL, NULL, strs_add, &tags},
+		{"group-by", NULL, &group},
+	};
 	int e = parse_flag_options(argc, argv, usage, flags, ARRAY_SIZE(flags), -1);
 	if (e != 0)
-		return e < 0 ? e : 0;
-	if (optind >= argc) {
-		usage(stderr);
-		return -EINVAL;
-	}
-	e = open_repo(!dry_run, &r);
+		goto out;
+	e = parse_count("--keep-last", last, &rules.last);
+	if (e == 0)
+		e = parse_count("--keep-hourly", hourly, &rules.hourly);
+	if (e == 0)
+		e = parse_count("--keep-daily", daily, &rules.daily);
+	if (e == 0)
+		e = parse_count("--keep-weekly", weekly, &rules.weekly);
+	if (e == 0)
+		e = parse_count("--keep-monthly", monthly, &rules.monthly);
+	if (e == 0)
+		e = parse_count("--keep-yearly", yearly, &rules.yearly);
+	if (e == 0 && within && cfs_duration_parse(within, &rules.within_ns) < 0)
+		e = log_error_errno(-EINVAL, "Invalid --keep-within \"%s\": a duration such as 7d, 1y6m or 36h expected",
+				    within);
+	if (e == 0 && cfs_group_by_parse(group, &group_by) < 0)
+		e = log_error_errno(-EINVAL, "Invalid --group-by \"%s\": host, paths and tags, comma-separated", group);
 	if (e < 0)
-		return e;
-	items = calloc((size_t)(argc - optind), sizeof(*items));
-	ids = calloc((size_t)(argc - optind), sizeof(*ids));
-	if (!items || !ids) {
+		goto out;
+	rules.tags = (const char *const *)tags.v;
+	rules.n_tags = tags.n;
+	bool have_rules = !cfs_keep_rules_empty(&rules);
+	if (have_rules == (optind < argc)) {
+		log_error(have_rules ? "forget takes SNAP... or --keep-* rules, not both"
+				     : "forget needs SNAP... or at least one --keep-* rule");
+		usage(stderr);
+		e = -EINVAL;
+		goto out;
+	}
+	e = open_repo(!f.dry_run, &r);
+	if (e < 0)
+		goto out;
+	f.r = r;
+	e = cfs_repo_list_snapshots(r, &f.snaps);
+	if (e < 0) {
+		log_error_errno(e, "Cannot list snapshots: %m");
+		goto out;
+	}
+	e = cfs_repo_holds_foreach(r, hold_cb, &f);
+	if (e < 0) {
+		log_error_errno(e, "Cannot list the holds of %s: %m", cfs_repo_location(r));
+		goto out;
+	}
+	f.res = calloc(f.snaps.n + 1, sizeof(*f.res));
+	if (!f.res) {
 		e = -ENOMEM;
 		goto out;
 	}
-	for (int i = optind; i < argc; i++) {
-		struct forget_item *it = &items[n];
-		struct cfs_repo_hold h;
-		e = cfs_repo_find_snapshot(r, argv[i], &it->s, &it->id);
-		if (e == -ENOENT) {
-			log_error("No snapshot \"%s\" (use a name from `snapshot list`, an id prefix, or latest)", argv[i]);
-			goto out;
-		}
-		if (e < 0) {
-			if (e != -ENOTUNIQ)
-				log_error_errno(e, "Cannot read snapshot %s: %m", argv[i]);
-			goto out;
-		}
-		n++;
-		e = cfs_repo_hold_get(r, &it->id, &h);
-		if (e != -ENOENT) {
-			if (e == 0)
-				log_error("Snapshot %s is held (%s, by %s): nothing is forgotten; release it first with "
-					  "chronoctl snapshot release %s",
-					  it->s.name, h.reason, h.host, it->s.name);
-			else
-				log_error("Snapshot %s is held (its hold object cannot be read: %s): nothing is forgotten",
-					  it->s.name, strerror(-e));
-			e = -EPERM;
-			goto out;
-		}
-		ids[n - 1] = it->id;
-	}
-	if (!dry_run) {
-		e = cfs_repo_forget(r, ids, n);
-		if (e == -EPERM) {
-			log_error("A snapshot was held while this forget ran: nothing is forgotten");
-			goto out;
-		}
-		if (e < 0) {
-			log_error_errno(e, "Cannot forget in %s: %m", cfs_repo_location(r));
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		print_item(&items[i], json, dry_run);
-	e = 0;
+	if (have_rules)
+		e = by_rules(&f, &rules, group_by);
+	else
+		e = by_name(&f, argv + optind, (size_t)(argc - optind));
 out:
-	for (size_t i = 0; i < n; i++)
-		cfs_snapshot_release(&items[i].s);
-	free(items);
-	free(ids);
-	return e;
+	cfs_snapshot_list_release(&f.snaps);
+	cfs_idset_release(&f.held_ids);
+	free(f.res);
+	strs_release(&tags);
+	return e < 0 ? e : 0;
 }

@@ -448,6 +448,18 @@ static int verb_list(int argc, char **argv)
 		}
 		putchar('\n');
 	}
+	/* What the last check or prune from this cache measured. */
+	struct cfs_repo_space sp;
+	if (cfs_repo_space_last(r, &sp) == 0) {
+		char b1[32], b2[32], when[64] = "";
+		cfs_format_bytes(sp.bytes, b1, sizeof(b1));
+		cfs_format_bytes(sp.bytes_unused, b2, sizeof(b2));
+		(void)cfs_time_format(sp.measured_ns, when, sizeof(when));
+		printf("repository: %s in %llu packs, %s held by no snapshot", b1, (unsigned long long)sp.packs, b2);
+		if (sp.packs_condemned)
+			printf(", %llu pack(s) condemned", (unsigned long long)sp.packs_condemned);
+		printf(" (as of %s)\n", when);
+	}
 	return 0;
 }
 

@@ -48,7 +48,8 @@ int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const stru
 	memcpy(opts, global, sizeof(global));
 	for (size_t i = 0; i < nflags; i++)
 		opts[ARRAY_SIZE(global) + i] =
-			(struct option){flags[i].name, flags[i].arg ? required_argument : no_argument, NULL, (int)i + 1};
+			(struct option){flags[i].name, flags[i].arg || flags[i].add ? required_argument : no_argument,
+					NULL, (int)i + 1};
 	opts[ARRAY_SIZE(global) + nflags] = (struct option){"help", no_argument, NULL, 'h'};
 	opts[ARRAY_SIZE(global) + nflags + 1] = (struct option){0};
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
@@ -58,10 +59,14 @@ int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const stru
 			continue;
 		}
 		if (c >= 1 && (size_t)c <= nflags) {
-			if (flags[c - 1].arg)
+			if (flags[c - 1].add) {
+				if ((e = flags[c - 1].add(flags[c - 1].ud, optarg)) < 0)
+					return e;
+			} else if (flags[c - 1].arg) {
 				*flags[c - 1].arg = optarg;
-			else
+			} else {
 				*flags[c - 1].value = true;
+			}
 			continue;
 		}
 		if (c == 'h') {
