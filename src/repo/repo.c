@@ -475,8 +475,11 @@ static int reader_primary(struct cfs_repo *r, int *ret_lock_fd, struct cfs_catal
 
 static int sync_if_unlocked(struct cfs_repo *r)
 {
-	_cleanup_(cfs_catalog_freep) struct cfs_catalog *prim = NULL;
+	/* Declared first, released last: the catalog must be closed (its
+	 * RocksDB LOCK released) before the cache lock lets a writer in, or
+	 * the writer's open fails with -EBUSY at once. */
 	_cleanup_close_ int lock_fd = -1;
+	_cleanup_(cfs_catalog_freep) struct cfs_catalog *prim = NULL;
 	int e = reader_primary(r, &lock_fd, &prim);
 	if (e == -EBUSY)
 		return 0;
@@ -496,9 +499,9 @@ static int sync_if_unlocked(struct cfs_repo *r)
 
 int cfs_repo_mark_damaged(struct cfs_repo *r, const struct cfs_id *packs, const bool *damaged, size_t n)
 {
+	_cleanup_close_ int lock_fd = -1; /* released after prim is closed: see sync_if_unlocked */
 	_cleanup_(cfs_catalog_freep) struct cfs_catalog *prim = NULL;
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
-	_cleanup_close_ int lock_fd = -1;
 	struct cfs_catalog *cat = r->catalog;
 	char key[128], hex[CFS_ID_HEX_SIZE];
 	bool any = false;
