@@ -45,6 +45,7 @@ struct pack_acct {
 	uint64_t live_bytes; /* stored bytes of marked blobs located in it */
 	uint64_t live_blobs;
 	uint32_t count; /* its entries, as the catalog records them */
+	uint64_t unused; /* its bytes that are neither live blobs nor overhead */
 	uint8_t fate;
 };
 
@@ -629,6 +630,54 @@ static int account_cb(const struct cfs_id *id, const struct cfs_blob_loc *loc, v
 	return 0;
 }
 
+static int by_unused_desc(const void *a, const void *b)
+{
+	const struct pack_acct *x = *(const struct pack_acct *const *)a, *y = *(const struct pack_acct *const *)b;
+	return x->unused < y->unused ? 1 : x->unused > y->unused ? -1 : 0;
+}
+
+/*
+ * Packs below the per-pack threshold can still add up: thirty packs each
+ * 9 % unused keep 9 % of the repository. So the kept packs' unused bytes
+ * are also capped at a quarter of the threshold of the repository's size:
+ * the most unused of them are repacked until they are under it (at the
+ * default 10 %, a pruned repository keeps at most ~2.5 % it does not need;
+ * t3005's ten-day history, forgotten but for its last day, measured
+ * 1.039-1.046x a fresh repository of that day before the cap). A quarter,
+ * not more: the issue's bound is 1.05x, and index objects, records and
+ * pack headers take their share too.
+ */
+static int cap_unused(struct prune *p)
+{
+	uint64_t total = 0, unused = 0;
+	size_t n = 0;
+	for (size_t i = 0; i < p->n_packs; i++) {
+		if (p->packs[i].fate == FATE_GARBAGE || p->packs[i].fate == FATE_REPACK)
+			continue;
+		total += p->packs[i].size;
+		if (p->packs[i].fate == FATE_KEEP && p->packs[i].unused) {
+			unused += p->packs[i].unused;
+			n++;
+		}
+	}
+	if (!n || p->o->max_unused_pct >= 100 || unused * 400 <= (uint64_t)p->o->max_unused_pct * total)
+		return 0; /* 100: never repack */
+	_cleanup_free_ struct pack_acct **v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < p->n_packs; i++)
+		if (p->packs[i].fate == FATE_KEEP && p->packs[i].unused)
+			v[n++] = &p->packs[i];
+	qsort(v, n, sizeof(*v), by_unused_desc);
+	for (size_t i = 0; i < n && unused * 400 > (uint64_t)p->o->max_unused_pct * total; i++) {
+		v[i]->fate = FATE_REPACK;
+		unused -= v[i]->unused;
+		total -= v[i]->unused; /* what repacking it gives back */
+	}
+	return 0;
+}
+
 static int account(struct prune *p)
 {
 	p->n_packs = 0;
@@ -645,6 +694,7 @@ static int account(struct prune *p)
 		uint64_t unused = pa->live_blobs && pa->size > used ? pa->size - used
 				  : pa->live_blobs				? 0
 										: pa->size;
+		pa->unused = unused;
 		p->res->packs++;
 		p->res->bytes += pa->size;
 		p->res->bytes_unused += unused;
@@ -663,7 +713,7 @@ static int account(struct prune *p)
 			p->res->bytes_packs_unused += pa->size;
 		}
 	}
-	return 0;
+	return cap_unused(p);
 }
 
 /* The live blobs of a pack to repack are read (verified: tag and id) and

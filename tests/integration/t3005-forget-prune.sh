@@ -164,17 +164,18 @@ ok cfs restore latest "$WORK/r"
 cmp -s "$WORK/day.10" "$WORK/r$SRC/day" || fail "latest does not restore byte-identical"
 
 # --- space: ten churned snapshots, all but the last forgotten ----------------
+# The bench corpus (scripts/bench-corpus --mount), small: its "next day"
+# mutation rewrites 1 % of the small files, deletes and adds 0.5 %, appends
+# to the dump and inserts 64 KiB into the half-random image.
 REPO=$WORK/repo2
 CACHE=$WORK/cache2
 ok cfs init
-rm -rf "$SRC"
-mkdir -p "$SRC/texts"
-make_texts "$SRC/texts" 0 400
-for i in $(seq 0 19); do head -c 200000 /dev/urandom >"$SRC/bin$i"; done
+CORPUS=$WORK/corpus
+python3 "$SRCDIR/scripts/bench-corpus" --mount "$CORPUS" 3000 6 6 >/dev/null || fail "bench-corpus failed"
+SRC=$CORPUS/data
 for day in $(seq 1 10); do
-	# 10 % of the binaries and 5 % of the texts change every day.
-	for i in 0 1; do head -c 200000 /dev/urandom >"$SRC/bin$(((day * 2 + i) % 20))"; done
-	make_texts "$SRC/texts" $(((day * 20) % 400)) 20
+	[ "$day" = 1 ] || python3 "$SRCDIR/scripts/bench-corpus" --mutate "$CORPUS" "$day" >/dev/null ||
+		fail "bench-corpus --mutate failed"
 	CHRONOFS_TEST_SNAPSHOT_TIME=2026-10-$((10 + day))T02:00:00Z ok cfs snapshot create --quiet "$SRC"
 done
 ok cfs forget --keep-last 1
