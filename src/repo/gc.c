@@ -346,27 +346,35 @@ static void hold_name(const struct cfs_id *snap, char *out, size_t outlen)
 	snprintf(out, outlen, "holds/%s", hex);
 }
 
-/* Hold objects: sealed with AAD "hold" (chronofs-repository(5), HOLDS):
- *   0  8 magic "CFSHOLD\x01"   8  4 version = 1
- *  12 32 snapshot id           44 8 i64 time_ns
- *  52    str host, str reason */
+/* Hold objects: layout in repo-internal.h and chronofs-repository(5). */
 #define HOLD_MAGIC "CFSHOLD\x01"
 
-int cfs_repo_hold_get(struct cfs_repo *r, const struct cfs_id *snap, struct cfs_repo_hold *ret)
+int cfs_repo_hold_encode(const struct cfs_repo_hold *h, struct cfs_buf *out)
 {
-	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
+	cfs_buf_reset(out);
+	int e = cfs_buf_append(out, HOLD_MAGIC, 8);
+	if (e == 0)
+		e = cfs_buf_append_le32(out, 1);
+	if (e == 0)
+		e = cfs_buf_append(out, h->snapshot.b, CFS_ID_SIZE);
+	if (e == 0)
+		e = cfs_buf_append_le64(out, (uint64_t)h->time_ns);
+	if (e == 0)
+		e = put_str(out, h->host);
+	if (e == 0)
+		e = put_str(out, h->reason);
+	return e;
+}
+
+int cfs_repo_hold_decode(const void *p, size_t n, struct cfs_repo_hold *ret)
+{
 	_cleanup_free_ char *host = NULL, *reason = NULL;
-	char name[96];
 	const uint8_t *magic;
 	uint32_t version;
 	uint64_t t;
-	hold_name(snap, name, sizeof(name));
-	int e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_HOLD, &plain);
-	if (e < 0)
-		return e;
-	struct cfs_rd rd = CFS_RD_INIT(plain.data, plain.len);
+	struct cfs_rd rd = CFS_RD_INIT(p, n);
 	struct cfs_repo_hold h = {0};
-	e = cfs_rd_ptr(&rd, 8, &magic);
+	int e = cfs_rd_ptr(&rd, 8, &magic);
 	if (e == 0 && memcmp(magic, HOLD_MAGIC, 8) != 0)
 		e = -EPROTO;
 	if (e == 0)
@@ -381,15 +389,13 @@ int cfs_repo_hold_get(struct cfs_repo *r, const struct cfs_id *snap, struct cfs_
 		e = get_str(&rd, &host);
 	if (e == 0)
 		e = get_str(&rd, &reason);
-	if (e == 0 && (cfs_rd_left(&rd) || strlen(host) >= sizeof(h.host) || strlen(reason) >= sizeof(h.reason)))
+	if (e == 0 && (cfs_rd_left(&rd) || strlen(host) >= sizeof(h.host) || !*reason ||
+		       strlen(reason) >= sizeof(h.reason)))
 		e = -EPROTO;
 	if (e == -ERANGE || e == -EINVAL)
 		e = -EPROTO;
 	if (e < 0)
 		return e;
-	/* A hold moved to another snapshot's name is not that snapshot's. */
-	if (memcmp(h.snapshot.b, snap->b, CFS_ID_SIZE) != 0)
-		return -EBADMSG;
 	h.time_ns = (int64_t)t;
 	snprintf(h.host, sizeof(h.host), "%s", host);
 	snprintf(h.reason, sizeof(h.reason), "%s", reason);
@@ -397,24 +403,34 @@ int cfs_repo_hold_get(struct cfs_repo *r, const struct cfs_id *snap, struct cfs_
 	return 0;
 }
 
+int cfs_repo_hold_get(struct cfs_repo *r, const struct cfs_id *snap, struct cfs_repo_hold *ret)
+{
+	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT;
+	struct cfs_repo_hold h;
+	char name[96];
+	hold_name(snap, name, sizeof(name));
+	int e = cfs_repo_get_sealed_object(r, r->crypto, name, CFS_REPO_AAD_HOLD, &plain);
+	if (e == 0)
+		e = cfs_repo_hold_decode(plain.data, plain.len, &h);
+	if (e < 0)
+		return e;
+	/* A hold moved to another snapshot's name is not that snapshot's. */
+	if (memcmp(h.snapshot.b, snap->b, CFS_ID_SIZE) != 0)
+		return -EBADMSG;
+	*ret = h;
+	return 0;
+}
+
 int cfs_repo_hold(struct cfs_repo *r, const struct cfs_id *snap, const char *reason)
 {
 	_cleanup_buf_ struct cfs_buf plain = CFS_BUF_INIT, sealed = CFS_BUF_INIT;
-	char host[256] = "", name[96];
-	if (!reason || !*reason || strlen(reason) >= sizeof(((struct cfs_repo_hold *)0)->reason))
+	struct cfs_repo_hold h = {.snapshot = *snap, .time_ns = cfs_now_ns()};
+	char name[96];
+	if (!reason || !*reason || strlen(reason) >= sizeof(h.reason))
 		return -EINVAL;
-	(void)gethostname(host, sizeof(host) - 1);
-	int e = cfs_buf_append(&plain, HOLD_MAGIC, 8);
-	if (e == 0)
-		e = cfs_buf_append_le32(&plain, 1);
-	if (e == 0)
-		e = cfs_buf_append(&plain, snap->b, CFS_ID_SIZE);
-	if (e == 0)
-		e = cfs_buf_append_le64(&plain, (uint64_t)cfs_now_ns());
-	if (e == 0)
-		e = put_str(&plain, host);
-	if (e == 0)
-		e = put_str(&plain, reason);
+	(void)gethostname(h.host, sizeof(h.host) - 1);
+	snprintf(h.reason, sizeof(h.reason), "%s", reason);
+	int e = cfs_repo_hold_encode(&h, &plain);
 	if (e == 0)
 		e = cfs_crypto_seal(r->crypto, plain.data, plain.len, CFS_REPO_AAD_HOLD, strlen(CFS_REPO_AAD_HOLD),
 				    &sealed);

@@ -417,6 +417,13 @@ int cfs_repo_record_decode(const void *p, size_t n, struct repo_record *ret);
 int cfs_repo_record_put(struct cfs_repo *r, struct repo_record *rec, struct cfs_id *ret_id);
 /* Read and verify gc/<hex of id>. */
 int cfs_repo_record_get(struct cfs_repo *r, const struct cfs_id *id, struct repo_record *ret);
+/* Hold objects (holds/<snapshot hex>, sealed with AAD "hold"; gc.c):
+ *   0  8 magic "CFSHOLD\x01"   8  4 version = 1
+ *  12 32 snapshot id           44  8 i64 time_ns
+ *  52    str host (< 256 bytes), str reason (1..1023 bytes)
+ * Pure codec; decode takes untrusted bytes (-EPROTO, -EPROTONOSUPPORT). */
+int cfs_repo_hold_encode(const struct cfs_repo_hold *h, struct cfs_buf *out);
+int cfs_repo_hold_decode(const void *p, size_t n, struct cfs_repo_hold *ret);
 /* Catalog meta keys: "gc/<hex>" a record applied (value: its kind);
  * "forgot/<snapshot hex>" a forgotten snapshot (never loaded again);
  * "condemned/<pack hex>" -> the condemn record's id (32 bytes); "retiring/

@@ -526,6 +526,46 @@ static void make_compress(void)
 	emit_compress("empty", codec, 0, z.data, z.len);
 }
 
+/* ---- record (deletion records and holds) ---- */
+
+static void make_record(void)
+{
+	struct cfs_buf out = CFS_BUF_INIT;
+	struct cfs_id ids[3];
+	struct repo_record_pack packs[2];
+	char *locks[] = {"locks/00112233445566778899aabbccddeeff", "locks/ffeeddccbbaa99887766554433221100"};
+	for (int i = 0; i < 3; i++)
+		memset(ids[i].b, 0x11 * (i + 1), CFS_ID_SIZE);
+	packs[0] = (struct repo_record_pack){ids[0], 16777216};
+	packs[1] = (struct repo_record_pack){ids[1], 4096};
+	struct repo_record forget = {.kind = REPO_RECORD_FORGET, .time_ns = 1765000000000000000, .snapshots = ids,
+				     .n_snapshots = 2};
+	snprintf(forget.host, sizeof(forget.host), "backup-host");
+	struct repo_record condemn = {.kind = REPO_RECORD_CONDEMN, .time_ns = 1765000000000000001, .packs = packs,
+				      .n_packs = 2, .indexes = ids + 2, .n_indexes = 1, .written = ids, .n_written = 1};
+	struct repo_record arm = {.kind = REPO_RECORD_ARM, .of = ids[2], .locks = locks, .n_locks = 2};
+	struct repo_record done = {.kind = REPO_RECORD_DONE, .of = ids[2], .packs = packs, .n_packs = 1,
+				   .released = ids + 1, .n_released = 1, .indexes = ids + 2, .n_indexes = 1};
+	const struct {
+		const char *name;
+		struct repo_record *rec;
+	} v[] = {{"forget", &forget}, {"condemn", &condemn}, {"arm", &arm}, {"done", &done}};
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		int r = cfs_repo_record_encode(v[i].rec, &out);
+		if (r < 0)
+			die("cfs_repo_record_encode", r);
+		emit("record", v[i].name, out.data, out.len, 0);
+	}
+	struct cfs_repo_hold h = {.snapshot = ids[0], .time_ns = 1765000000000000002};
+	snprintf(h.host, sizeof(h.host), "backup-host");
+	snprintf(h.reason, sizeof(h.reason), "FY2026 audit");
+	int r = cfs_repo_hold_encode(&h, &out);
+	if (r < 0)
+		die("cfs_repo_hold_encode", r);
+	emit("record", "hold", out.data, out.len, 0);
+	cfs_buf_release(&out);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -542,5 +582,6 @@ int main(int argc, char **argv)
 	make_keyfile();
 	make_config();
 	make_compress();
+	make_record();
 	return 0;
 }

@@ -840,3 +840,40 @@ Test(catalog, delete_blob_and_pack, .init = setup, .fini = teardown)
 	cfs_catalog_batch_free(b);
 	cfs_catalog_free(c);
 }
+
+/* The disk-backed id set: membership across its in-memory batch and the
+ * database (more ids than one batch holds), each id counted once, and its
+ * directory emptied at creation and gone at free. */
+Test(catalog, idstore_add_contains_count, .init = setup, .fini = teardown)
+{
+	char dir[128], junk[160];
+	struct cfs_catalog_idstore *s = NULL;
+	struct cfs_id id;
+	const uint32_t n = 150000; /* > two batches of 65,536 */
+	snprintf(dir, sizeof(dir), "%s/marks", tmpdir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	snprintf(junk, sizeof(junk), "%s/junk", dir);
+	cr_assert_eq(mkdir(junk, 0700), 0);
+	cr_assert_eq(cfs_catalog_idstore_new(dir, &s), 0);
+	struct stat st;
+	cr_assert_neq(stat(junk, &st), 0, "an old set's files survived");
+	for (uint32_t i = 0; i < n; i += 2) {
+		memset(&id, 0, sizeof(id));
+		cfs_put_le32(id.b, i * 2654435761u);
+		cfs_put_le32(id.b + 28, i);
+		cr_assert_eq(cfs_catalog_idstore_add(s, &id), 1);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		memset(&id, 0, sizeof(id));
+		cfs_put_le32(id.b, i * 2654435761u);
+		cfs_put_le32(id.b + 28, i);
+		cr_assert_eq(cfs_catalog_idstore_contains(s, &id), i % 2 == 0, "id %u", i);
+		if (i % 2 == 0 && i % 1000 == 0)
+			cr_assert_eq(cfs_catalog_idstore_add(s, &id), 0, "id %u added twice", i);
+	}
+	cr_assert_eq(cfs_catalog_idstore_count(s), n / 2);
+	s = cfs_catalog_idstore_free(s);
+	cr_assert_null(s);
+	cr_assert_neq(stat(dir, &st), 0, "the set's directory is left behind");
+	cfs_catalog_idstore_free(NULL);
+}
