@@ -24,6 +24,16 @@ printf 'first\n' >"$SRC/big/c"
 # another directory: the hard-link table must get its chunk ids.
 mkdir -p "$SRC/big2"
 ln "$SRC/big/a" "$SRC/big2/a-link"
+# The tree of the unprivileged incremental below, made now: an entry whose
+# ctime is within the racy window (50 ms, 2 s for whole-millisecond times)
+# of its parent's start is read again, which is not what that part tests.
+SRC2=$WORK/src2
+mkdir -p "$SRC2/d"
+printf 'public\n' >"$SRC2/d/public"
+printf 'root only\n' >"$SRC2/d/secret"
+chmod 0600 "$SRC2/d/secret"
+chmod 0755 "$WORK"
+src2_made=$(date +%s%N)
 
 stat_of() { json_get "$WORK/snap.json" ".stats.$1"; }
 field() { json_get "$WORK/snap.json" ".$1"; }
@@ -119,12 +129,8 @@ fi
 
 # A file the backup user cannot open, unchanged since the parent, is taken
 # from the parent: run the incremental as an unprivileged user.
-SRC2=$WORK/src2
-mkdir -p "$SRC2/d"
-printf 'public\n' >"$SRC2/d/public"
-printf 'root only\n' >"$SRC2/d/secret"
-chmod 0600 "$SRC2/d/secret"
-chmod 0755 "$WORK"
+left=$((2100000000 - ($(date +%s%N) - src2_made)))
+[ "$left" -le 0 ] || sleep "$(printf '%d.%09d' $((left / 1000000000)) $((left % 1000000000)))"
 snap_create "$SRC2"
 p1=$SNAP_ID
 chown -R 65534:65534 "$REPO" "$CACHE"
