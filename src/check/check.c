@@ -293,7 +293,8 @@ static void path_cut(struct cctx *c, size_t len)
 }
 
 /* One directory of the walk: its tree, the next entry to look at, where
- * its path ends, and the problems found below it so far. */
+ * the path ends without its name (cut back to that when it is done), and
+ * the problems found below it so far. */
 struct frame {
 	struct cfs_tree t;
 	struct cfs_id id;
@@ -316,11 +317,13 @@ static void stack_release(struct walk_stack *w)
 }
 
 /*
- * Read the directory tree_id (at the current path) and push it: 0 pushed,
- * 1 a problem (reported: it cannot be used or read), < 0 fatal. A subtree
- * verified clean before (another snapshot shares it) is skipped: 2.
+ * Read the directory tree_id (at the current path, which ends at
+ * parent_len without its name) and push it: 0 pushed, 1 a problem
+ * (reported: it cannot be used or read), < 0 fatal. A subtree verified
+ * clean before (another snapshot shares it) is skipped: 2.
  */
-static int enter_dir(struct cctx *c, const struct cfs_snapshot *s, struct walk_stack *w, const struct cfs_id *tree_id)
+static int enter_dir(struct cctx *c, const struct cfs_snapshot *s, struct walk_stack *w, const struct cfs_id *tree_id,
+		     size_t parent_len)
 {
 	if (cfs_idset_contains(&c->clean_trees, tree_id))
 		return 2;
@@ -336,7 +339,10 @@ static int enter_dir(struct cctx *c, const struct cfs_snapshot *s, struct walk_s
 		w->cap = cap;
 	}
 	struct frame *f = &w->v[w->n];
-	*f = (struct frame){.t = CFS_TREE_INIT, .id = *tree_id, .path_len = c->path.len};
+	/* parent_len, not the path's length now: a finished directory's
+	 * name must go, or the entries after it in its parent were named as
+	 * if inside it ("a/b/c" for "a/c"). */
+	*f = (struct frame){.t = CFS_TREE_INIT, .id = *tree_id, .path_len = parent_len};
 	e = cfs_repo_get_tree(c->r, tree_id, &f->t);
 	if (e == -ENOMEM)
 		return e;
@@ -367,7 +373,7 @@ static int walk(struct cctx *c, const struct cfs_snapshot *s)
 	if (e < 0)
 		return e;
 	c->path.data[0] = 0;
-	e = enter_dir(c, s, &w, &s->root);
+	e = enter_dir(c, s, &w, &s->root, 0);
 	while (e >= 0 && w.n > 0) {
 		struct frame *f = &w.v[w.n - 1];
 		if (c->o->interrupted && *c->o->interrupted) {
@@ -396,7 +402,7 @@ static int walk(struct cctx *c, const struct cfs_snapshot *s)
 		if (en->type == CFS_FT_DIR) {
 			/* f may move when the stack grows: count through the index. */
 			size_t fi = w.n - 1;
-			e = enter_dir(c, s, &w, &en->subtree);
+			e = enter_dir(c, s, &w, &en->subtree, len);
 			if (e == 1)
 				w.v[fi].problems++;
 			if (e != 0) {
