@@ -374,6 +374,11 @@ int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo
 int cfs_repo_mark_damaged(struct cfs_repo *r, const struct cfs_id *packs, const bool *damaged, size_t n);
 /* Whether pack is recorded as damaged (no store access). */
 bool cfs_repo_pack_marked_damaged(struct cfs_repo *r, const struct cfs_id *pack);
+/* Whether pack is condemned by a prune: a condemn record the catalog
+ * applied names it, and no done record yet. The store may have deleted it
+ * already (the prune is past its deletes, or was killed among them). No
+ * store access; no lock: the set changes only in syncs. */
+bool cfs_repo_pack_condemned(const struct cfs_repo *r, const struct cfs_id *pack);
 
 /*
  * Read and verify a metadata object: "index/<hex>" and "dicts/<hex>" (its

@@ -179,6 +179,14 @@ static int pack_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, 
 			return add_bad_pack(c, pack, e); /* already reported */
 		return 0;
 	}
+	if (e == -ENOENT && cfs_repo_pack_condemned(c->r, pack)) {
+		/* A prune deleted it and has not put its done record yet (it
+		 * runs still, or was killed among its deletes; the next prune
+		 * finishes): no loss, as a writer's sync says too. Only a
+		 * snapshot that still uses a blob located in it is a problem,
+		 * and the walk names that use. */
+		return add_bad_pack(c, pack, -ENOENT);
+	}
 	if (e < 0) {
 		c->res->problems++;
 		if (e == -ENOENT)
@@ -247,11 +255,20 @@ static int check_blob(struct cctx *c, const struct cfs_snapshot *s, const struct
 	int e = 0;
 	if (st < 0)
 		return st;
-	/* A condemned pack is still there: a snapshot committed by a backup
-	 * that ran while the prune condemned it uses it, and the next prune
-	 * releases it instead of deleting it (chronofs-repository(5)). */
-	if (st == CFS_BLOB_CONDEMNED)
-		st = CFS_BLOB_USABLE;
+	/* A condemned pack that is still there: a snapshot committed by a
+	 * backup that ran while the prune condemned it uses it, and the next
+	 * prune releases it instead of deleting it (chronofs-repository(5)).
+	 * One a writer's sync found deleted and forgot (the done record not
+	 * applied yet) is a missing pack, whatever the condemn record says;
+	 * one this catalog still knows is judged by pack_cb's head. */
+	if (st == CFS_BLOB_CONDEMNED) {
+		struct cfs_pack_info info;
+		e = cfs_catalog_pack_get(cfs_repo_catalog(c->r), &loc.pack, &info);
+		if (e < 0 && e != -ENOENT)
+			return e;
+		st = e == -ENOENT ? CFS_BLOB_PACK_MISSING : CFS_BLOB_USABLE;
+		e = 0;
+	}
 	if (st == CFS_BLOB_PACK_MISSING)
 		e = note_missing_pack(c, &loc.pack);
 	else if (st == CFS_BLOB_DICT_MISSING)

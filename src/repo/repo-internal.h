@@ -438,8 +438,6 @@ int cfs_repo_record_apply(struct cfs_repo *r, const struct cfs_id *id, const str
 			  struct cfs_catalog_batch *b, bool *ret_lost);
 /* r->condemned from the catalog's condemned/ keys. */
 int cfs_repo_condemned_load(struct cfs_repo *r, struct cfs_catalog *cat);
-/* Whether a pack is condemned (no lock: r->condemned changes only in syncs). */
-bool cfs_repo_pack_condemned(const struct cfs_repo *r, const struct cfs_id *pack);
 /* Walk index object name a pack at a time (repair.c): cb gets each pack's
  * record as the object has it (u64 size, u32 count, count entries). */
 typedef int (*cfs_repo_index_pack_cb)(const struct cfs_id *pack, const uint8_t *rec, size_t rec_len, void *ud);
