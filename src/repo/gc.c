@@ -259,11 +259,23 @@ static void meta_key(char *out, size_t outlen, const char *prefix, const struct 
 	snprintf(out, outlen, "%s%s", prefix, hex);
 }
 
-int cfs_repo_record_apply(struct cfs_repo *r, const struct cfs_id *id, const struct repo_record *rec,
+/* Whether the catalog has pack key condemned by a record other than of. */
+static int condemned_by_other(struct cfs_catalog *cat, const char *key, const struct cfs_id *of)
+{
+	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;
+	int e = cfs_catalog_meta_get(cat, key, &v);
+	if (e == -ENOENT)
+		return 0;
+	if (e < 0)
+		return e;
+	return v.len == CFS_ID_SIZE && memcmp(v.data, of->b, CFS_ID_SIZE) != 0;
+}
+
+int cfs_repo_record_apply(struct cfs_catalog *cat, const struct cfs_id *id, const struct repo_record *rec,
 			  struct cfs_catalog_batch *b, bool *ret_lost)
 {
 	char key[128];
-	(void)r;
+	int e;
 	switch (rec->kind) {
 	case REPO_RECORD_FORGET:
 		for (size_t i = 0; i < rec->n_snapshots; i++) {
@@ -292,9 +304,21 @@ int cfs_repo_record_apply(struct cfs_repo *r, const struct cfs_id *id, const str
 			meta_key(key, sizeof(key), "pending/", &rec->packs[i].id);
 			cfs_catalog_batch_delete_meta(b, key);
 		}
+		/* A released pack is released from this record's condemn
+		 * record only. The prune that released it may have repacked
+		 * and condemned it again in a record of its own, and a catalog
+		 * that meets both in one sync applies this done record after
+		 * that condemn record: un-condemned, the pack would let the
+		 * index object that listed it again put back locations in it,
+		 * which the next prune deletes (restores from that catalog
+		 * then fail, "pack missing", until its catalog is rebuilt). */
 		for (size_t i = 0; i < rec->n_released; i++) {
 			meta_key(key, sizeof(key), CFS_REPO_META_CONDEMNED, &rec->released[i]);
-			cfs_catalog_batch_delete_meta(b, key);
+			e = condemned_by_other(cat, key, &rec->of);
+			if (e < 0)
+				return e;
+			if (!e)
+				cfs_catalog_batch_delete_meta(b, key);
 		}
 		for (size_t i = 0; i < rec->n_indexes; i++) {
 			meta_key(key, sizeof(key), "index/", &rec->indexes[i]);
@@ -518,7 +542,7 @@ int cfs_repo_forget(struct cfs_repo *r, const struct cfs_id *ids, size_t n)
 	 * for the next forget or prune to delete. */
 	e = cfs_catalog_batch_new(&b);
 	if (e == 0)
-		e = cfs_repo_record_apply(r, &rid, &rec, b, &lost);
+		e = cfs_repo_record_apply(r->catalog, &rid, &rec, b, &lost);
 	if (e == 0)
 		e = cfs_catalog_commit(r->catalog, b);
 	if (e < 0)

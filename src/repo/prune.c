@@ -464,7 +464,7 @@ static int apply_own(struct prune *p, const struct cfs_id *id, const struct repo
 	bool lost = false;
 	int e = cfs_catalog_batch_new(&b);
 	if (e == 0)
-		e = cfs_repo_record_apply(p->r, id, rec, b, &lost);
+		e = cfs_repo_record_apply(p->r->catalog, id, rec, b, &lost);
 	if (e == 0 && lost)
 		e = cfs_repo_data_lost(p->r, p->r->catalog, b);
 	if (e == 0)

@@ -432,9 +432,10 @@ int cfs_repo_hold_decode(const void *p, size_t n, struct cfs_repo_hold *ret);
 #define CFS_REPO_META_FORGOT "forgot/"
 #define CFS_REPO_META_CONDEMNED "condemned/"
 #define CFS_REPO_META_RETIRING "retiring/"
-/* Apply a record to catalog batch b (the caller commits). *ret_lost: it
- * condemned packs (trees found usable may name them). */
-int cfs_repo_record_apply(struct cfs_repo *r, const struct cfs_id *id, const struct repo_record *rec,
+/* Apply a record to catalog batch b of cat (the caller commits). *ret_lost:
+ * it condemned packs (trees found usable may name them). A done record
+ * reads cat: the condemn records applied before it must be committed. */
+int cfs_repo_record_apply(struct cfs_catalog *cat, const struct cfs_id *id, const struct repo_record *rec,
 			  struct cfs_catalog_batch *b, bool *ret_lost);
 /* r->condemned from the catalog's condemned/ keys. */
 int cfs_repo_condemned_load(struct cfs_repo *r, struct cfs_catalog *cat);

@@ -1477,7 +1477,7 @@ static int sync_record_cb(const char *name, uint64_t size, void *ud)
 		return 0;
 	}
 	if ((rec.kind == REPO_RECORD_DONE) == rp->done) {
-		e = cfs_repo_record_apply(st->r, &id, &rec, st->b, &st->lost);
+		e = cfs_repo_record_apply(st->cat, &id, &rec, st->b, &st->lost);
 		for (size_t i = 0; e == 0 && rec.kind == REPO_RECORD_CONDEMN && i < rec.n_written; i++)
 			e = cfs_buf_append(&st->reapply, rec.written[i].b, CFS_ID_SIZE);
 	}
@@ -1507,6 +1507,9 @@ static int sync_records(struct sync_state *st)
 {
 	struct records_pass pass = {st, false};
 	int e = cfs_objstore_list(st->r->store, "gc/", sync_record_cb, &pass);
+	/* Done records read what the condemn records did (record_apply). */
+	if (e == 0)
+		e = commit_batch(st);
 	if (e == 0) {
 		pass.done = true;
 		e = cfs_objstore_list(st->r->store, "gc/", sync_record_cb, &pass);
