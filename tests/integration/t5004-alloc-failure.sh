@@ -28,9 +28,13 @@
 # Operations: init; snapshot list, with the catalog in the cache and with an
 # empty cache (the open rebuilds it from the store); snapshot create of a
 # small tree onto the same tree and onto a changed one (incremental);
-# restore; check --read-data; a mount read whole. Snapshot create and the
-# mount cost ~0.4 s per N: they try every 3rd N (ALLOC_STEP=1 tries every N:
-# ~6 minutes in all, ~10 under ASan); the others try every N.
+# restore; check --read-data; a mount read whole; forget of a second
+# snapshot (then the repository is whole, and forgets it if the run did
+# not); prune (--max-unused 0: repack too) after that forget (then the
+# repository is whole, and the next prune finishes and checks clean with
+# --read-data). Snapshot create, the mount, forget and prune cost 0.4-0.8 s
+# per N: they try every 3rd N (ALLOC_STEP=1 tries every N: about three
+# times as long); the others try every N.
 # Knobs: ALLOC_STEP=K tries every Kth N for the expensive operations;
 # ALLOC_OPS="init snapshot ..." runs some operations only; ALLOC_KEEP_GOING=1
 # lists every failing N instead of stopping at the first; ALLOC_FROM=N and
@@ -50,7 +54,7 @@ run env CHRONOFS_ALLOC_COUNT="$WORK/probe.count" "$CHRONOCTL" --help
 [ -s "$WORK/probe.count" ] || skip "chronoctl built without -Dalloc_failure=true"
 
 STEP=${ALLOC_STEP:-3}
-OPS=${ALLOC_OPS:-init list sync snapshot incremental restore check mount}
+OPS=${ALLOC_OPS:-init list sync snapshot incremental restore check mount forget prune}
 export CFS_TIMEOUT=60
 
 # The small tree: files, an empty one, a subdirectory, a hard link, a
@@ -407,6 +411,75 @@ op_mount() {
 }
 
 start=$SECONDS
+# The base repository plus a second snapshot of a changed tree (what only
+# it holds is garbage once it is forgotten): $PBASE; SECOND its name.
+prune_base() {
+	[ -z "${SECOND:-}" ] || return 0
+	fresh
+	head -c 200000 /dev/urandom >"$WORK/extra.bin"
+	cp "$WORK/extra.bin" "$SRC/extra.bin"
+	CHRONOFS_TEST_SNAPSHOT_TIME=2030-01-01T00:00:00Z snap_create "$SRC"
+	SECOND=$SNAP_ID
+	rm "$SRC/extra.bin"
+	PBASE=$WORK/pbase
+	rm -rf "$PBASE"
+	mkdir -p "$PBASE"
+	cp -a "$REPO" "$PBASE/repo"
+	cp -a "$CACHE" "$PBASE/cache"
+}
+
+pfresh() {
+	rm -rf "$REPO" "$CACHE"
+	cp -a "$PBASE/repo" "$REPO"
+	cp -a "$PBASE/cache" "$CACHE"
+}
+
+op_forget() {
+	local n
+	prune_base
+	pfresh
+	count_allocs "${CFS[@]}" forget "$SECOND"
+	for ((n = ${ALLOC_FROM:-1}; n <= ${ALLOC_TO:-ALLOCS + 5}; n += STEP)); do
+		pfresh
+		armed "$n" "${CFS[@]}" forget "$SECOND"
+		judge "forget, allocation $n" || continue
+		# Forgotten or not, whole: then forgotten by the next one.
+		if [ "$RC" -eq 0 ]; then
+			repo_intact "forget, allocation $n" 1 || continue
+		else
+			run cfs forget "$SECOND"
+			[ "$RC" -eq 0 ] || { problem "forget, allocation $n: the next forget fails"; continue; }
+			repo_intact "forget, allocation $n" 1 || continue
+		fi
+	done
+	TRIED[forget]="1..$((ALLOCS + 5)) step $STEP (C=$ALLOCS)"
+}
+
+op_prune() {
+	local n
+	prune_base
+	pfresh
+	ok cfs forget "$SECOND"
+	cp -a "$REPO" "$PBASE/repo.forgotten"
+	cp -a "$CACHE" "$PBASE/cache.forgotten"
+	count_allocs "${CFS[@]}" prune --max-unused 0
+	for ((n = ${ALLOC_FROM:-1}; n <= ${ALLOC_TO:-ALLOCS + 5}; n += STEP)); do
+		rm -rf "$REPO" "$CACHE"
+		cp -a "$PBASE/repo.forgotten" "$REPO"
+		cp -a "$PBASE/cache.forgotten" "$CACHE"
+		armed "$n" "${CFS[@]}" prune --max-unused 0
+		judge "prune, allocation $n" || continue
+		repo_intact "prune, allocation $n" 1 || continue
+		# The next prune finishes the work, and nothing is lost.
+		run cfs prune --max-unused 0
+		[ "$RC" -eq 0 ] || { problem "prune, allocation $n: the next prune fails"; continue; }
+		run cfs check --read-data
+		[ "$RC" -eq 0 ] || { problem "prune, allocation $n: check --read-data after the next prune"; continue; }
+		repo_intact "prune, allocation $n (pruned again)" 1 || continue
+	done
+	TRIED[prune]="1..$((ALLOCS + 5)) step $STEP (C=$ALLOCS)"
+}
+
 for op in $OPS; do
 	t0=$SECONDS
 	"op_$op"

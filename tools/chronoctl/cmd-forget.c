@@ -175,7 +175,7 @@ static int forget_marked(struct forget *f)
 	_cleanup_free_ struct cfs_id *ids = calloc(f->snaps.n + 1, sizeof(*ids));
 	size_t n = 0;
 	if (!ids)
-		return -ENOMEM;
+		return log_error_errno(-ENOMEM, "Cannot forget in %s: %m", cfs_repo_location(f->r));
 	for (size_t i = 0; i < f->snaps.n; i++)
 		if (!f->res[i].keep)
 			ids[n++] = f->snaps.ids[i];
@@ -195,7 +195,7 @@ static int by_rules(struct forget *f, const struct cfs_keep_rules *rules, unsign
 	_cleanup_free_ bool *emptied = calloc(f->snaps.n + 1, sizeof(*emptied));
 	size_t n_groups = 0;
 	if (!items || !emptied)
-		return -ENOMEM;
+		return log_error_errno(-ENOMEM, "Cannot apply the keep rules: %m");
 	for (size_t i = 0; i < f->snaps.n; i++) {
 		const struct cfs_snapshot *s = &f->snaps.items[i];
 		items[i] = (struct cfs_retention_item){s->time_ns,
@@ -349,7 +349,7 @@ int cmd_forget(int argc, char **argv)
 	}
 	f.res = calloc(f.snaps.n + 1, sizeof(*f.res));
 	if (!f.res) {
-		e = -ENOMEM;
+		e = log_error_errno(-ENOMEM, "Cannot judge %zu snapshots: %m", f.snaps.n);
 		goto out;
 	}
 	if (have_rules)

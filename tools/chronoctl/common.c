@@ -61,7 +61,7 @@ int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const stru
 		if (c >= 1 && (size_t)c <= nflags) {
 			if (flags[c - 1].add) {
 				if ((e = flags[c - 1].add(flags[c - 1].ud, optarg)) < 0)
-					return e;
+					return log_error_errno(e, "Cannot take --%s %s: %m", flags[c - 1].name, optarg);
 			} else if (flags[c - 1].arg) {
 				*flags[c - 1].arg = optarg;
 			} else {
