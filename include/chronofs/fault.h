@@ -29,7 +29,9 @@
  * record is put), "forget.delete" (before a forgotten manifest is
  * deleted), "prune.marked" (every snapshot is marked), "prune.finish"
  * (before a condemn record is finished), "prune.delete" (before each
- * object a prune deletes), "prune.deleted" (a record's packs and index
+ * batch a prune deletes: a record's packs, then its index objects, a
+ * forget record's leftover manifests, the expired records, each arm or
+ * condemn record; an eio fails every object of the batch), "prune.deleted" (a record's packs and index
  * objects are deleted, its done record not put), "prune.accounted" (packs
  * accounted, nothing written yet), "prune.repacked" (repacked blobs are
  * in new packs and index objects), "prune.condemned" (the condemn record

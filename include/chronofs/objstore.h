@@ -120,6 +120,36 @@ int cfs_objstore_get_range(struct cfs_objstore *s, const char *name, uint64_t of
 int cfs_objstore_head(struct cfs_objstore *s, const char *name, uint64_t *ret_size);
 /* Remove. -ENOENT if absent. */
 int cfs_objstore_delete(struct cfs_objstore *s, const char *name);
+/*
+ * Remove many objects, in as few requests as the backend allows (S3: one
+ * multi-object delete per 1000 names; a local directory: one fsync per
+ * directory; prune deletes its packs and index objects with it).
+ *
+ * Every name is tried, whatever happens to the others: a failure of one
+ * name, or of one batch, does not stop the rest. A name is done when it is
+ * absent: deleted now, or missing already (a missing object counts as
+ * deleted, where cfs_objstore_delete() says -ENOENT; deleting again is
+ * harmless). Returns 0 when every name is done, else the error of the
+ * first name (in the order given) that is not: -EINVAL for an invalid
+ * name (never sent), -EACCES (the store refused), -EIO (a backend failure
+ * after retries, or a name the store's answer did not account for),
+ * -EPROTO (an answer that does not parse), -ENOMEM, or the local
+ * backend's errno.
+ *
+ * ret_errs (may be NULL) gets n results, always: ret_errs[i] is 0 when
+ * names[i] is gone, durably as after cfs_objstore_delete(), else its
+ * error (the state of that object is then unknown: a retry deletes it
+ * again). The S3 backend logs each name the server refused, with the
+ * server's code and message; callers log what they decide.
+ *
+ * The same name twice is allowed. n may be 0 (names may then be NULL).
+ * Atomic per object only, in no particular order: a crash or power loss
+ * in the middle leaves any subset of the names deleted (the
+ * fault-injecting backend counts each name as one mutating operation, so
+ * power-loss tests stop between two of them). A caller for whom order
+ * matters (a pack before the index object that lists it) makes two calls.
+ */
+int cfs_objstore_delete_many(struct cfs_objstore *s, const char *const *names, size_t n, int *ret_errs);
 
 /*
  * Call cb for every object whose name starts with `prefix` ("" lists all),

@@ -16,6 +16,24 @@ void cfs_hex_encode(const void *p, size_t n, char *out);
 /* Parse exactly 2n hex digits into out; -EINVAL on bad input. */
 int cfs_hex_decode(const char *s, void *out, size_t n);
 
+/*
+ * Base64 (RFC 4648, with '=' padding) of n bytes into out, which holds
+ * CFS_BASE64_SIZE(n) bytes (NUL-terminated).
+ */
+#define CFS_BASE64_SIZE(n) (4 * (((n) + 2) / 3) + 1)
+void cfs_base64_encode(const void *p, size_t n, char *out);
+
+/* MD5 (RFC 1321) of n bytes: only for checksums that protocols demand (S3's
+ * Content-MD5), never where collisions matter (src/base/md5.c says why it
+ * is here). */
+#define CFS_MD5_SIZE 16
+void cfs_md5(const void *p, size_t n, uint8_t out[CFS_MD5_SIZE]);
+
+/* Length of the valid UTF-8 sequence at p (1..4: no overlong forms, no
+ * surrogates, at most U+10FFFF), or 0 if there is none. p is
+ * NUL-terminated; nothing past its NUL is read. */
+size_t cfs_utf8_len(const char *p);
+
 /* qsort(3) comparator for an array of C strings (char *), by strcmp. */
 int cfs_strptr_cmp(const void *a, const void *b);
 

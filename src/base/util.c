@@ -21,6 +21,53 @@ void cfs_hex_encode(const void *p, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
+void cfs_base64_encode(const void *p, size_t n, char *out)
+{
+	static const char d[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const uint8_t *b = p;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)b[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)b[i + 1] << 8;
+		if (i + 2 < n)
+			v |= b[i + 2];
+		out[o++] = d[v >> 18];
+		out[o++] = d[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? d[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? d[v & 63] : '=';
+	}
+	out[o] = 0;
+}
+
+size_t cfs_utf8_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	/* Each test of a continuation byte fails on the NUL, which ends the
+	 * && chain before anything past it is read. */
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+			return 0;
+		if (p[0] == 0xe0 && p[1] < 0xa0)
+			return 0; /* overlong */
+		if (p[0] == 0xed && p[1] >= 0xa0)
+			return 0; /* surrogates */
+		return 3;
+	}
+	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+			return 0;
+		if ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+			return 0; /* overlong, or past U+10FFFF */
+		return 4;
+	}
+	return 0;
+}
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')

@@ -18,7 +18,8 @@
  * the order they are called (an atomic increment, so with several threads
  * "the Nth" is the Nth to start): put, put_new, delete, and the commit of a
  * streamed upload (upload_commit; for a backend without streamed uploads,
- * s3 and mem, objstore.c turns the commit into a put, which counts once).
+ * s3 and mem, objstore.c turns the commit into a put, which counts once),
+ * and each name of a delete_many, one by one (faulty_delete_many()).
  * Reads (get, get_range, get_upto, head, list) and upload begin, append
  * and free do not count. The counter is per store, and a process such as
  * `chronoctl snapshot create` opens one store that writes (a probe of the
@@ -323,24 +324,80 @@ static int faulty_put_new(void *impl, const char *name, const void *p, size_t n)
 	return faulty_put_common(impl, OP_PUT_NEW, name, p, n);
 }
 
+/* Apply c's fault to a delete: 1 when it should go on normally (no fault,
+ * or short, which means nothing to a delete), else its result. */
+static int inject_delete(struct faulty *f, struct faulty_call *c)
+{
+	switch (c->kind) {
+	case FAULTY_FAIL:
+		return trace(f, c, -EIO, false);
+	case FAULTY_POWERLOSS:
+	case FAULTY_POWERLOSS_TMP:
+	case FAULTY_TORN:
+		return power_off(f, c);
+	case FAULTY_NONE:
+	case FAULTY_SHORT:
+		break;
+	}
+	return 1;
+}
+
 static int faulty_delete(void *impl, const char *name)
 {
 	struct faulty *f = impl;
 	if (atomic_load(&f->dead))
 		return -ECANCELED;
 	struct faulty_call c = next_op(f, OP_DELETE, name, 0);
-	switch (c.kind) {
-	case FAULTY_FAIL:
-		return trace(f, &c, -EIO, false);
-	case FAULTY_POWERLOSS:
-	case FAULTY_POWERLOSS_TMP:
-	case FAULTY_TORN:
-		return power_off(f, &c);
-	case FAULTY_NONE:
-	case FAULTY_SHORT:
-		break;
+	int r = inject_delete(f, &c);
+	return r == 1 ? trace(f, &c, f->inner_ops->delete(f->inner, name), false) : r;
+}
+
+/*
+ * Each name is one mutating operation, a delete in the trace, numbered in
+ * order. The names up to one a fault is armed for go to the inner backend
+ * in one call (its own delete_many, so that a batch of the real backend is
+ * what runs), and then the fault applies to that one: fail gives it -EIO
+ * and the rest go on, as they would with a real store; with powerloss@N in
+ * the middle of a batch, the names numbered before N are deleted and
+ * durable, N and the rest are not (the rest never reach the backend and
+ * get no number).
+ */
+static void faulty_flush_deletes(struct faulty *f, const char *const *names, struct faulty_call *calls, size_t n,
+				 int *errs)
+{
+	(void)cfs_objstore_ops_delete_many(f->inner_ops, f->inner, names, n, errs);
+	for (size_t i = 0; i < n; i++)
+		trace(f, &calls[i], errs[i], false);
+}
+
+static int faulty_delete_many(void *impl, const char *const *names, size_t n, int *errs)
+{
+	struct faulty *f = impl;
+	_cleanup_free_ struct faulty_call *calls = calloc(n, sizeof(*calls));
+	size_t start = 0;
+	int first = 0;
+
+	for (size_t i = 0; i < n; i++)
+		errs[i] = -ECANCELED;
+	if (!calls) {
+		for (size_t i = 0; i < n; i++)
+			errs[i] = -ENOMEM;
+		return -ENOMEM;
 	}
-	return trace(f, &c, f->inner_ops->delete(f->inner, name), false);
+	for (size_t i = 0; i < n && !atomic_load(&f->dead); i++) {
+		calls[i] = next_op(f, OP_DELETE, names[i], 0);
+		if (calls[i].kind == FAULTY_NONE || calls[i].kind == FAULTY_SHORT)
+			continue;
+		faulty_flush_deletes(f, names + start, calls + start, i - start, errs + start);
+		int r = inject_delete(f, &calls[i]);
+		errs[i] = r == 1 ? 0 : r; /* (1 cannot be: this call has a fault) */
+		start = i + 1;
+	}
+	if (!atomic_load(&f->dead))
+		faulty_flush_deletes(f, names + start, calls + start, n - start, errs + start);
+	for (size_t i = 0; i < n && first == 0; i++)
+		first = errs[i];
+	return first;
 }
 
 static int faulty_upload_begin(void *impl, void **ret_handle)
@@ -461,6 +518,9 @@ int cfs_objstore_faulty_arm(struct cfs_objstore *s, const char *spec, const char
 	f->ops.put = faulty_put;
 	f->ops.put_new = faulty_put_new;
 	f->ops.delete = faulty_delete;
+	/* Always ours, also over a backend without one: a copy of the inner
+	 * op would be called with our impl. */
+	f->ops.delete_many = faulty_delete_many;
 	f->ops.get = faulty_get;
 	f->ops.get_range = faulty_get_range;
 	f->ops.get_upto = s->ops->get_upto ? faulty_get_upto : NULL;

@@ -502,6 +502,87 @@ static int local_delete(void *impl, const char *name)
 }
 
 /*
+ * delete_many: unlink name by name, in order, then fsync every directory
+ * that lost an entry, once, where delete fsyncs once per object: prune
+ * removes thousands of packs spread over the 256 directories data/00..ff,
+ * and an fsync costs a journal commit (milliseconds) where an unlink costs
+ * microseconds. A name is therefore gone durably only once its directory's
+ * fsync has returned: when that fails, every name unlinked from the
+ * directory gets its error. A name found missing is taken as deleted
+ * without an fsync, as delete's -ENOENT is.
+ *
+ * The directories touched are found by a linear search from the most
+ * recent one: prune's names are grouped by directory, and there are at
+ * most a few hundred directories.
+ */
+static int touched_add(char ***v, size_t *n, size_t *cap, const char *dir, size_t *ret_idx)
+{
+	for (size_t k = *n; k > 0; k--)
+		if (strcmp((*v)[k - 1], dir) == 0) {
+			*ret_idx = k - 1;
+			return 0;
+		}
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		char **nv = reallocarray(*v, c, sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	char *copy = strdup(dir);
+	if (!copy)
+		return -ENOMEM;
+	*ret_idx = *n;
+	(*v)[(*n)++] = copy;
+	return 0;
+}
+
+static int local_delete_many(void *impl, const char *const *names, size_t n, int *errs)
+{
+	struct local *l = impl;
+	_cleanup_free_ size_t *dir_of = calloc(n, sizeof(*dir_of)); /* SIZE_MAX: no fsync needed */
+	char **dirs = NULL;
+	size_t n_dirs = 0, cap = 0;
+	int first = 0;
+
+	if (!dir_of) {
+		for (size_t i = 0; i < n; i++)
+			errs[i] = -ENOMEM;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char dir[CFS_OBJSTORE_NAME_MAX + 1];
+		errs[i] = 0;
+		dir_of[i] = SIZE_MAX;
+		fd_forget(l, names[i]);
+		/* unlinkat without AT_REMOVEDIR fails with EISDIR on a
+		 * directory: not an object, so not there. */
+		if (unlinkat(l->root_fd, names[i], 0) < 0) {
+			int e = map_missing(errno);
+			errs[i] = e == -ENOENT ? 0 : e;
+			continue;
+		}
+		split_name(names[i], dir);
+		errs[i] = touched_add(&dirs, &n_dirs, &cap, dir, &dir_of[i]); /* else not fsynced */
+	}
+	for (size_t k = 0; k < n_dirs; k++) {
+		int fd = open_dir_at(l->root_fd, dirs[k]);
+		int e = fd < 0 ? fd : fsync_fd(fd);
+		if (fd >= 0)
+			close(fd);
+		for (size_t i = 0; e < 0 && i < n; i++)
+			if (dir_of[i] == k && errs[i] == 0)
+				errs[i] = e;
+		free(dirs[k]);
+	}
+	free(dirs);
+	for (size_t i = 0; i < n && first == 0; i++)
+		first = errs[i];
+	return first;
+}
+
+/*
  * list: a depth-first walk starting at the directory part of the prefix. A
  * directory is entered only if its path + "/" and the prefix agree on their
  * common length, so listing "data/ab" reads only "data/" and "data/ab*".
@@ -679,6 +760,7 @@ static const struct cfs_objstore_ops local_ops = {
 	.head = local_head,
 	.list = local_list,
 	.delete = local_delete,
+	.delete_many = local_delete_many,
 	.upload_begin = local_upload_begin,
 	.upload_append = local_upload_append,
 	.upload_commit = local_upload_commit,

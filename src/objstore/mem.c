@@ -156,25 +156,44 @@ static int mem_head(void *impl, const char *name, uint64_t *ret_size)
 	return r;
 }
 
+/* Remove name; -ENOENT if absent. Caller holds m->lock. */
+static int mem_remove_locked(struct mem *m, const char *name)
+{
+	bool found;
+	size_t i = mem_find(m, name, &found);
+
+	if (!found)
+		return -ENOENT;
+	free(m->objs[i].name);
+	free(m->objs[i].data);
+	memmove(m->objs + i, m->objs + i + 1, (m->n - i - 1) * sizeof(*m->objs));
+	m->n--;
+	return 0;
+}
+
 static int mem_delete(void *impl, const char *name)
 {
 	struct mem *m = impl;
-	bool found;
-	size_t i;
-	int r = 0;
 
 	pthread_mutex_lock(&m->lock);
-	i = mem_find(m, name, &found);
-	if (!found) {
-		r = -ENOENT;
-	} else {
-		free(m->objs[i].name);
-		free(m->objs[i].data);
-		memmove(m->objs + i, m->objs + i + 1, (m->n - i - 1) * sizeof(*m->objs));
-		m->n--;
-	}
+	int r = mem_remove_locked(m, name);
 	pthread_mutex_unlock(&m->lock);
 	return r;
+}
+
+/* All under one hold of the lock: nothing else sees half a batch, which is
+ * more than the contract asks and costs nothing here. */
+static int mem_delete_many(void *impl, const char *const *names, size_t n, int *errs)
+{
+	struct mem *m = impl;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t k = 0; k < n; k++) {
+		(void)mem_remove_locked(m, names[k]); /* absent: deleted */
+		errs[k] = 0;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return 0;
 }
 
 struct mem_listing {
@@ -247,6 +266,7 @@ static const struct cfs_objstore_ops mem_ops = {
 	.head = mem_head,
 	.list = mem_list,
 	.delete = mem_delete,
+	.delete_many = mem_delete_many,
 	.free = mem_free,
 };
 

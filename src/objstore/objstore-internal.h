@@ -90,6 +90,17 @@ struct cfs_objstore_ops {
 	/* delete: remove name. -ENOENT if absent. Durable on return. */
 	int (*delete)(void *impl, const char *name);
 	/*
+	 * delete_many (optional; without it the wrappers call delete once per
+	 * name, cfs_objstore_ops_delete_many()): remove names[0..n), n >= 1,
+	 * every name valid, duplicates allowed, trying every name whatever
+	 * happens to the others. A missing name counts as deleted. errs gets n
+	 * results: 0 for a name gone (durable), else its error. Returns 0 when
+	 * all are gone, else the error of the first name (in array order) not
+	 * gone. Idempotent. Not atomic, no order: a crash leaves any subset
+	 * deleted.
+	 */
+	int (*delete_many)(void *impl, const char *const *names, size_t n, int *errs);
+	/*
 	 * Streamed puts (optional; without them the wrapper buffers and calls
 	 * put). upload_begin makes a backend handle; upload_append adds bytes;
 	 * upload_commit makes them the object name with put's guarantees;
@@ -182,6 +193,29 @@ int cfs_s3_uri_encode(const char *s, bool keep_slash, struct cfs_buf *out);
 typedef int (*cfs_s3_list_cb)(const char *key, uint64_t size, void *ud);
 int cfs_s3_parse_list(const char *xml, size_t n, cfs_s3_list_cb cb, void *ud, bool *ret_truncated,
 		      struct cfs_buf *ret_token);
+/*
+ * A DeleteObjects (multi-object delete) result, <DeleteResult> with
+ * <Deleted><Key>..</Key>...</Deleted> and <Error><Key>..</Key><Code>..</Code>
+ * <Message>..</Message>...</Error> children: cb per Deleted (code and
+ * message NULL) and per Error (code, and message "" where absent) in
+ * document order, every text NUL-terminated UTF-8, called only once the
+ * whole document has parsed, as for a listing; a non-zero return of cb
+ * stops and is returned. Keys are as the server wrote them: nothing says
+ * they are keys that were asked for, or that each appears once.
+ * -EPROTO if malformed, not a DeleteResult, or a Deleted without Key or an
+ * Error without Key or Code; -ENOMEM.
+ */
+typedef int (*cfs_s3_delete_cb)(const char *key, const char *code, const char *message, void *ud);
+int cfs_s3_parse_delete(const char *xml, size_t n, cfs_s3_delete_cb cb, void *ud);
+/*
+ * s escaped as XML character data (s3xml.c), appended to out unless out is
+ * NULL; its length added to *len. -EINVAL (nothing appended) if XML 1.0
+ * cannot carry it: a control character other than tab, LF and CR (not
+ * even as a character reference), bytes that are not UTF-8, U+FFFE or
+ * U+FFFF. & < > " ' become entities; tab, LF and CR references (a
+ * literal CR would be read back as LF). -ENOMEM.
+ */
+int cfs_s3_xml_escape(const char *s, struct cfs_buf *out, size_t *len);
 /* An error body (<Error><Code>..</Code><Message>..</Message>...</Error>):
  * ret_code and ret_message (reset first) get the texts, NUL-terminated and
  * empty where absent. -EPROTO if malformed or not an Error, -ENOMEM. */
@@ -212,6 +246,14 @@ int cfs_objstore_faulty_from_env(struct cfs_objstore *s, bool local);
 #else
 #define cfs_objstore_faulty_from_env(s, local) 0
 #endif
+
+/* delete_many through ops: ops->delete_many where the backend has one,
+ * else ops->delete name by name (-ENOENT counted as deleted), with the
+ * contract of the delete_many op; n may be 0. For objstore.c and the
+ * fault-injecting wrapper, which hands runs of names to its inner
+ * backend. */
+int cfs_objstore_ops_delete_many(const struct cfs_objstore_ops *ops, void *impl, const char *const *names, size_t n,
+				 int *errs);
 
 /* Wrap a backend in a store; takes ownership of impl on success only.
  * location is copied. */

@@ -480,6 +480,74 @@ int cfs_objstore_delete(struct cfs_objstore *s, const char *name)
 	return s->ops->delete(s->impl, name);
 }
 
+int cfs_objstore_ops_delete_many(const struct cfs_objstore_ops *ops, void *impl, const char *const *names, size_t n,
+				 int *errs)
+{
+	int first = 0;
+
+	if (n == 0)
+		return 0;
+	if (ops->delete_many)
+		return ops->delete_many(impl, names, n, errs);
+	for (size_t i = 0; i < n; i++) {
+		int r = ops->delete(impl, names[i]);
+		errs[i] = r == -ENOENT ? 0 : r;
+		if (errs[i] < 0 && first == 0)
+			first = errs[i];
+	}
+	return first;
+}
+
+int cfs_objstore_delete_many(struct cfs_objstore *s, const char *const *names, size_t n, int *ret_errs)
+{
+	_cleanup_free_ int *own = NULL;
+	_cleanup_free_ const char **valid = NULL;
+	_cleanup_free_ size_t *at = NULL;
+	int *errs = ret_errs;
+	size_t n_valid = 0;
+	int r;
+
+	if (n == 0)
+		return 0;
+	if (!names)
+		return -EINVAL;
+	if (!errs) {
+		errs = own = calloc(n, sizeof(*own));
+		if (!own)
+			return -ENOMEM;
+	}
+	/* The valid names go to the backend, as one array; the invalid ones
+	 * are never sent. */
+	for (size_t i = 0; i < n; i++) {
+		errs[i] = cfs_objstore_name_valid(names[i]) == 0 ? 0 : -EINVAL;
+		n_valid += errs[i] == 0;
+	}
+	if (n_valid == n) {
+		r = cfs_objstore_ops_delete_many(s->ops, s->impl, names, n, errs);
+	} else {
+		_cleanup_free_ int *verrs = calloc(n_valid ? n_valid : 1, sizeof(*verrs));
+		valid = calloc(n_valid ? n_valid : 1, sizeof(*valid));
+		at = calloc(n_valid ? n_valid : 1, sizeof(*at));
+		if (!verrs || !valid || !at) {
+			for (size_t i = 0; i < n; i++)
+				errs[i] = errs[i] ? errs[i] : -ENOMEM;
+			return errs[0];
+		}
+		for (size_t i = 0, k = 0; i < n; i++)
+			if (errs[i] == 0) {
+				valid[k] = names[i];
+				at[k++] = i;
+			}
+		(void)cfs_objstore_ops_delete_many(s->ops, s->impl, valid, n_valid, verrs);
+		for (size_t k = 0; k < n_valid; k++)
+			errs[at[k]] = verrs[k];
+	}
+	r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = errs[i];
+	return r;
+}
+
 int cfs_objstore_list(struct cfs_objstore *s, const char *prefix, cfs_objstore_list_cb cb,
 		      void *userdata)
 {

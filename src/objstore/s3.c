@@ -18,10 +18,12 @@
  * Requests that fail with a connection error, a timeout, 5xx or 429 are
  * retried with exponential backoff and jitter, within a total deadline per
  * call (S3_DEADLINE_S); a conditional PUT that meets its own object after
- * an ambiguous failure succeeds. Handles are pooled so connections are
- * reused; every callback is safe from several threads at once, and the
- * callers run --transfers of them at once (default 4). --limit-upload and
- * --limit-download are applied as the bytes move, over all transfers.
+ * an ambiguous failure succeeds. Many objects are deleted 1000 at a time
+ * (DeleteObjects, "multi-object delete" below). Handles are pooled so
+ * connections are reused; every callback is safe from several threads at
+ * once, and the callers run --transfers of them at once (default 4).
+ * --limit-upload and --limit-download are applied as the bytes move, over
+ * all transfers.
  */
 #include <curl/curl.h>
 #include <netinet/in.h>
@@ -201,15 +203,19 @@ int cfs_s3_uri_encode(const char *s, bool keep_slash, struct cfs_buf *out)
 struct s3_req {
 	struct s3 *s;            /* set by s3_do */
 	struct s3_conn *conn;    /* the handle of the attempt in progress */
-	const char *method;      /* GET PUT HEAD DELETE */
+	const char *method;      /* GET PUT HEAD DELETE POST */
 	const char *name;        /* object name (without the prefix), or NULL */
 	const char *query;       /* canonical query string, or NULL */
-	const void *body;        /* PUT */
+	const void *body;        /* PUT, POST */
 	size_t body_len;
+	const char *content_md5; /* POST: base64 of the body's MD5, or NULL */
 	const char *range;       /* "bytes=a-b", or NULL */
 	bool if_none_match;      /* PUT only if absent */
-	/* GET: into out (growing) or into fixed (exactly fixed_cap at most) */
+	/* GET, POST: into out (growing; at most out_max bytes unless 0: more
+	 * fails the request with -ERANGE) or into fixed (exactly fixed_cap
+	 * at most) */
 	struct cfs_buf *out;
+	size_t out_max;
 	uint8_t *fixed;
 	size_t fixed_cap;
 	/* results */
@@ -241,6 +247,10 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
 		}
 		memcpy(q->fixed + q->got, p, n);
 	} else if (q->out) {
+		if (q->out_max && n > q->out_max - q->out->len) {
+			q->overflow = true;
+			return 0;
+		}
 		if (cfs_buf_append(q->out, p, n) < 0)
 			return 0;
 	}
@@ -381,17 +391,21 @@ static bool retryable(CURLcode cc, long st)
 	return st == 429 || st >= 500;
 }
 
+/* The server's words, on one line: control characters become spaces. */
+static void one_line(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			p[i] = ' ';
+}
+
 static void log_failure(struct s3 *s, const struct s3_req *q, CURLcode cc, int attempts)
 {
 	_cleanup_buf_ struct cfs_buf c = CFS_BUF_INIT, m = CFS_BUF_INIT;
 	char code[128] = "", msg[256] = "";
 	if (q->err.len && cfs_s3_parse_error((const char *)q->err.data, q->err.len, &c, &m) == 0) {
-		/* The server's words, on one line. */
-		struct cfs_buf *texts[] = {&c, &m};
-		for (size_t t = 0; t < ARRAY_SIZE(texts); t++)
-			for (size_t i = 0; i < texts[t]->len; i++)
-				if (texts[t]->data[i] < 0x20 || texts[t]->data[i] == 0x7f)
-					texts[t]->data[i] = ' ';
+		one_line(c.data, c.len);
+		one_line(m.data, m.len);
 		if (c.len)
 			snprintf(code, sizeof(code), " %.*s", (int)CFS_MIN(c.len, 100), (const char *)c.data);
 		if (m.len)
@@ -405,10 +419,24 @@ static void log_failure(struct s3 *s, const struct s3_req *q, CURLcode cc, int a
 			  s->prefix, q->name ? q->name : "", q->status, code, msg, attempts);
 }
 
+/* Sleep a random time between half of *backoff_ms and all of it (jitter),
+ * then double it, up to 10 s. *rnd: any per-thread sequence. */
+static void backoff_sleep(uint64_t *rnd, uint64_t *backoff_ms)
+{
+	*rnd ^= *rnd << 13;
+	*rnd ^= *rnd >> 7;
+	*rnd ^= *rnd << 17;
+	uint64_t ms = *backoff_ms / 2 + *rnd % (*backoff_ms / 2 + 1);
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+	if (*backoff_ms < 10000)
+		*backoff_ms *= 2;
+}
+
 static int s3_do(struct s3 *s, struct s3_req *q)
 {
 	_cleanup_buf_ struct cfs_buf url = CFS_BUF_INIT;
-	char range_hdr[96], token_hdr[4096];
+	char range_hdr[96], token_hdr[4096], md5_hdr[64];
 	q->s = s;
 	int r = url_of(s, q, &url);
 	if (r < 0)
@@ -448,6 +476,12 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 		}
 		if (q->if_none_match)
 			hdrs = curl_slist_append(hdrs, "If-None-Match: *");
+		if (q->content_md5) {
+			snprintf(md5_hdr, sizeof(md5_hdr), "Content-MD5: %s", q->content_md5);
+			hdrs = curl_slist_append(hdrs, md5_hdr);
+		}
+		if (strcmp(q->method, "POST") == 0)
+			hdrs = curl_slist_append(hdrs, "Content-Type: application/xml");
 		/* (No "Expect:" override: libcurl 7.88 signs the empty header
 		 * it would not send, and radosgw then rejects the signature.) */
 
@@ -478,6 +512,11 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 			curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 		} else if (strcmp(q->method, "DELETE") == 0) {
 			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+		} else if (strcmp(q->method, "POST") == 0) {
+			curl_easy_setopt(c, CURLOPT_POST, 1L);
+			curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
+			curl_easy_setopt(c, CURLOPT_READDATA, q);
+			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
 		}
 		CURLcode cc = curl_easy_perform(c);
 		long st = 0;
@@ -491,7 +530,7 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 		curl_slist_free_all(hdrs);
 		conn_put(s, k);
 		if (cc == CURLE_WRITE_ERROR && q->overflow)
-			return -ERANGE; /* more bytes than asked for */
+			return -ERANGE; /* more bytes than asked for, or than out_max */
 		if (cc == CURLE_OK && st < 300)
 			return 0;
 		if (cc == CURLE_OK && !retryable(cc, st)) {
@@ -504,15 +543,7 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 			log_failure(s, q, cc, attempts);
 			return cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : cc != CURLE_OK ? -EIO : status_errno(st);
 		}
-		/* Full jitter: sleep a random time up to the backoff. */
-		rnd ^= rnd << 13;
-		rnd ^= rnd >> 7;
-		rnd ^= rnd << 17;
-		uint64_t ms = backoff_ms / 2 + rnd % (backoff_ms / 2 + 1);
-		struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
-		nanosleep(&ts, NULL);
-		if (backoff_ms < 10000)
-			backoff_ms *= 2;
+		backoff_sleep(&rnd, &backoff_ms);
 	}
 }
 
@@ -637,6 +668,339 @@ static int s3_delete(void *impl, const char *name)
 	return r;
 }
 
+/*
+ * ---- multi-object delete (DeleteObjects, POST /?delete) ---------------------
+ *
+ * Names go in batches of consecutive names, each one request:
+ *   <Delete xmlns=".."><Quiet>false</Quiet><Object><Key>K</Key></Object>...</Delete>
+ * with Content-MD5 (AWS refuses the request without it; radosgw 16.2
+ * neither requires nor checks it: a wrong one deleted all the same, in
+ * tests). The answer lists every key as <Deleted> or <Error> (with Code
+ * and Message), in no particular order (radosgw's is not the request's).
+ * A missing key is reported Deleted, which is the contract. Not Quiet,
+ * although quiet answers list only the errors: with Quiet, an answer cut
+ * short or emptied on the way (a proxy, a server bug) would read as "all
+ * deleted", and prune would then forget packs that are still there; here
+ * every key must be accounted for, and one the answer does not name is a
+ * failure (-EIO).
+ *
+ * Retries: the request as a whole is retried by s3_do (a DeleteObjects is
+ * idempotent); the keys an answer reports with a transient code
+ * (InternalError, ServiceUnavailable, SlowDown) are sent again, in a
+ * request of their own, with backoff, within S3_DEADLINE_S, as long as the
+ * first key not deleted is one of them.
+ *
+ * A key XML 1.0 cannot carry (a control character other than tab, LF, CR;
+ * bytes that are not UTF-8; U+FFFE, U+FFFF) is deleted with its own DELETE
+ * request, between the batches.
+ */
+
+/* The most keys of one DeleteObjects (AWS's limit). */
+#define S3_DELETE_BATCH 1000
+/* A batch's body stays under this, so that the answer, which names every
+ * key again (escaped as the server likes it: at worst 6 bytes per byte,
+ * "&apos;") plus a record's overhead, stays under S3_SMALL_BODY_MAX. Only
+ * names of hundreds of bytes make a batch smaller than 1000. */
+#define S3_DELETE_BODY_MAX (512u << 10)
+#define S3_DELETE_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>" \
+	"<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>false</Quiet>"
+#define S3_DELETE_TAIL "</Delete>"
+#define S3_DELETE_OBJECT_OVERHEAD (sizeof("<Object><Key></Key></Object>") - 1)
+
+/* What the answer said of one key. */
+enum del_state {
+	DEL_PENDING,   /* not (yet) in an answer */
+	DEL_GONE,      /* Deleted, or an Error NoSuchKey */
+	DEL_TRANSIENT, /* an Error worth sending again */
+	DEL_FAILED,    /* any other Error, or not named by an answer */
+};
+
+struct del_key {
+	const char *key; /* borrowed from del_batch.keys */
+	size_t idx;
+};
+
+/* One batch: keys[i] = prefix + names[i]. */
+struct del_batch {
+	size_t n;
+	char **keys;             /* owned, each owned */
+	struct del_key *sorted;  /* owned: keys by strcmp, for the answer's keys */
+	enum del_state *state;   /* owned */
+	int *err;                /* owned: per key, for DEL_FAILED/DEL_TRANSIENT */
+	char **code, **message;  /* owned, each owned or NULL: the server's words */
+	bool *sent;              /* owned: in the request being answered */
+};
+
+static void del_batch_release(struct del_batch *b)
+{
+	for (size_t i = 0; b->keys && i < b->n; i++)
+		free(b->keys[i]);
+	for (size_t i = 0; b->code && i < b->n; i++)
+		free(b->code[i]);
+	for (size_t i = 0; b->message && i < b->n; i++)
+		free(b->message[i]);
+	free(b->keys);
+	free(b->sorted);
+	free(b->state);
+	free(b->err);
+	free(b->code);
+	free(b->message);
+	free(b->sent);
+}
+
+static int del_key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct del_key *)a)->key, ((const struct del_key *)b)->key);
+}
+
+static int del_batch_init(struct s3 *s, const char *const *names, size_t n, struct del_batch *b)
+{
+	*b = (struct del_batch){.n = n};
+	b->keys = calloc(n, sizeof(*b->keys));
+	b->sorted = calloc(n, sizeof(*b->sorted));
+	b->state = calloc(n, sizeof(*b->state));
+	b->err = calloc(n, sizeof(*b->err));
+	b->code = calloc(n, sizeof(*b->code));
+	b->message = calloc(n, sizeof(*b->message));
+	b->sent = calloc(n, sizeof(*b->sent));
+	if (!b->keys || !b->sorted || !b->state || !b->err || !b->code || !b->message || !b->sent)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (asprintf(&b->keys[i], "%s%s", s->prefix, names[i]) < 0) {
+			b->keys[i] = NULL;
+			return -ENOMEM;
+		}
+		b->sorted[i] = (struct del_key){b->keys[i], i};
+	}
+	qsort(b->sorted, n, sizeof(*b->sorted), del_key_cmp);
+	return 0;
+}
+
+/* The answer's codes: which are worth another try, which mean the key is
+ * not there (no S3 server sends that for a delete; some might). */
+static enum del_state state_of_code(const char *code, int *ret_err)
+{
+	static const char *const transient[] = {"InternalError", "ServiceUnavailable", "SlowDown"};
+	if (strcmp(code, "NoSuchKey") == 0)
+		return DEL_GONE;
+	*ret_err = strcmp(code, "AccessDenied") == 0 ? -EACCES : -EIO;
+	for (size_t i = 0; i < ARRAY_SIZE(transient); i++)
+		if (strcmp(code, transient[i]) == 0)
+			return DEL_TRANSIENT;
+	return DEL_FAILED;
+}
+
+/* An answer's record: applies to every key sent that it names (the same
+ * key may be there twice); keys not asked for are ignored. An Error wins
+ * over a Deleted of the same key. */
+static int del_record(const char *key, const char *code, const char *message, void *ud)
+{
+	struct del_batch *b = ud;
+	size_t lo = 0, hi = b->n;
+	while (lo < hi) { /* the first sorted key >= key */
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(b->sorted[mid].key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < b->n && strcmp(b->sorted[lo].key, key) == 0; lo++) {
+		size_t i = b->sorted[lo].idx;
+		if (!b->sent[i])
+			continue;
+		int err = 0;
+		enum del_state st = code ? state_of_code(code, &err) : DEL_GONE;
+		if (st == DEL_GONE) {
+			if (b->state[i] == DEL_PENDING)
+				b->state[i] = DEL_GONE;
+			continue;
+		}
+		b->state[i] = st;
+		b->err[i] = err;
+		free(b->code[i]);
+		free(b->message[i]);
+		b->code[i] = strdup(code);
+		b->message[i] = strdup(message);
+		if (!b->code[i] || !b->message[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One DeleteObjects for the keys sent (the answer's states are in b):
+ * 0, or the request's error (logged). */
+static int del_request(struct s3 *s, struct del_batch *b)
+{
+	_cleanup_buf_ struct cfs_buf body = CFS_BUF_INIT, answer = CFS_BUF_INIT, code = CFS_BUF_INIT,
+				     msg = CFS_BUF_INIT;
+	uint8_t md5[CFS_MD5_SIZE];
+	char md5_b64[CFS_BASE64_SIZE(CFS_MD5_SIZE)];
+	size_t len = 0;
+
+	int r = cfs_buf_append(&body, S3_DELETE_HEAD, strlen(S3_DELETE_HEAD));
+	for (size_t i = 0; r == 0 && i < b->n; i++) {
+		if (!b->sent[i])
+			continue;
+		b->state[i] = DEL_PENDING;
+		r = cfs_buf_append(&body, "<Object><Key>", 13);
+		if (r == 0)
+			r = cfs_s3_xml_escape(b->keys[i], &body, &len);
+		if (r == 0)
+			r = cfs_buf_append(&body, "</Key></Object>", 15);
+	}
+	if (r == 0)
+		r = cfs_buf_append(&body, S3_DELETE_TAIL, strlen(S3_DELETE_TAIL));
+	if (r < 0)
+		return r;
+	cfs_md5(body.data, body.len, md5);
+	cfs_base64_encode(md5, sizeof(md5), md5_b64);
+
+	/* "delete=": SigV4's canonical form of the bare "?delete", which
+	 * libcurl would sign as it is (see the top of this file). */
+	struct s3_req q = {.method = "POST", .query = "delete=", .body = body.data, .body_len = body.len,
+			   .content_md5 = md5_b64, .out = &answer, .out_max = S3_SMALL_BODY_MAX};
+	r = s3_do(s, &q);
+	cfs_buf_release(&q.err);
+	if (r == -ERANGE)
+		return log_error_errno(-EPROTO, "S3 POST s3://%s/?delete: an answer of more than %u bytes",
+				       s->cfg.bucket, S3_SMALL_BODY_MAX);
+	if (r == -ENOENT) /* not logged by s3_do: on a bucket, 404 is a failure */
+		return log_error_errno(-EIO, "S3 POST s3://%s/?delete: HTTP 404 (no such bucket?)", s->cfg.bucket);
+	if (r < 0)
+		return r;
+	r = cfs_s3_parse_delete((const char *)answer.data, answer.len, del_record, b);
+	if (r == -EPROTO && cfs_s3_parse_error((const char *)answer.data, answer.len, &code, &msg) == 0) {
+		/* An error in a 200, as S3 sends for some operations. */
+		one_line(code.data, code.len);
+		one_line(msg.data, msg.len);
+		return log_error_errno(-EIO, "S3 POST s3://%s/?delete: HTTP %ld with an error: %.100s: %.200s",
+				       s->cfg.bucket, q.status, (const char *)code.data, (const char *)msg.data);
+	}
+	if (r == -EPROTO)
+		return log_error_errno(r, "S3 POST s3://%s/?delete: HTTP %ld with an answer that is not a "
+					  "DeleteResult",
+				       s->cfg.bucket, q.status);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->sent[i] && b->state[i] == DEL_PENDING) {
+			b->state[i] = DEL_FAILED;
+			b->err[i] = -EIO;
+		}
+	return 0;
+}
+
+/* Every key the answers refused (or left out), each on its own line with
+ * the server's words: prune's log then names each pack that stays. */
+static void del_log_refused(struct s3 *s, const struct del_batch *b, int attempts)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->state[i] != DEL_FAILED && b->state[i] != DEL_TRANSIENT)
+			continue;
+		char code[104] = "", msg[204] = "";
+		if (b->code[i]) {
+			snprintf(code, sizeof(code), "%.100s", b->code[i]);
+			snprintf(msg, sizeof(msg), "%.200s", b->message[i]);
+			one_line((uint8_t *)code, strlen(code));
+			one_line((uint8_t *)msg, strlen(msg));
+		}
+		log_error("S3 multi-object delete of s3://%s/%s: %s%s%s (%d request%s)", s->cfg.bucket, b->keys[i],
+			  b->code[i] ? code : "not in the server's answer", msg[0] ? ": " : "", msg, attempts,
+			  attempts == 1 ? "" : "s");
+	}
+}
+
+/* names[0..n): one batch, every key representable in XML; errs[0..n) as
+ * the delete_many op. The keys an answer reports with a transient code go
+ * again, alone, until the deadline; a request that fails as a whole (after
+ * s3_do's retries) fails the keys it carried, with its error. */
+static int s3_delete_batch(struct s3 *s, const char *const *names, size_t n, int *errs)
+{
+	struct del_batch b;
+	uint64_t rnd = (uint64_t)cfs_mono_ns() ^ (uint64_t)pthread_self(), backoff_ms = 100;
+	int64_t deadline = cfs_mono_ns() + (int64_t)S3_DEADLINE_S * 1000000000;
+	int attempts = 0, r, first = 0;
+
+	r = del_batch_init(s, names, n, &b);
+	if (r < 0) {
+		del_batch_release(&b);
+		for (size_t i = 0; i < n; i++)
+			errs[i] = r;
+		return r;
+	}
+	for (size_t i = 0; i < n; i++)
+		b.sent[i] = true;
+	for (;;) {
+		bool again = false;
+		attempts++;
+		r = del_request(s, &b);
+		if (r < 0)
+			break;
+		for (size_t i = 0; i < n; i++)
+			again |= b.state[i] == DEL_TRANSIENT;
+		if (!again || cfs_mono_ns() + (int64_t)backoff_ms * 1000000 > deadline)
+			break;
+		for (size_t i = 0; i < n; i++)
+			b.sent[i] = b.state[i] == DEL_TRANSIENT;
+		backoff_sleep(&rnd, &backoff_ms);
+	}
+	if (r == 0)
+		del_log_refused(s, &b, attempts);
+	for (size_t i = 0; i < n; i++) {
+		if (b.state[i] == DEL_GONE)
+			errs[i] = 0;
+		else if (b.sent[i] && r < 0)
+			errs[i] = r; /* the request that carried it failed */
+		else
+			errs[i] = b.err[i] ? b.err[i] : -EIO;
+		if (errs[i] < 0 && first == 0)
+			first = errs[i];
+	}
+	del_batch_release(&b);
+	return first;
+}
+
+/* A key that cannot go in a batch: its own DELETE, without the HEAD of
+ * s3_delete (a missing key counts as deleted here). */
+static int s3_delete_alone(struct s3 *s, const char *name)
+{
+	struct s3_req q = {.method = "DELETE", .name = name};
+	int r = s3_do(s, &q);
+	cfs_buf_release(&q.err);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int s3_delete_many(void *impl, const char *const *names, size_t n, int *errs)
+{
+	struct s3 *s = impl;
+	size_t i = 0, prefix_len = 0;
+	int first = 0;
+
+	if (cfs_s3_xml_escape(s->prefix, NULL, &prefix_len) < 0)
+		prefix_len = SIZE_MAX; /* no key of this store can go in a batch */
+	while (i < n) {
+		/* The batch: as many names as fit, up to one XML cannot carry. */
+		size_t j = i, bytes = strlen(S3_DELETE_HEAD) + strlen(S3_DELETE_TAIL);
+		while (prefix_len != SIZE_MAX && j < n && j - i < S3_DELETE_BATCH) {
+			size_t len = prefix_len + S3_DELETE_OBJECT_OVERHEAD;
+			if (cfs_s3_xml_escape(names[j], NULL, &len) < 0 || (j > i && bytes + len > S3_DELETE_BODY_MAX))
+				break;
+			bytes += len;
+			j++;
+		}
+		if (j == i) {
+			errs[i] = s3_delete_alone(s, names[i]);
+			j = i + 1;
+		} else {
+			(void)s3_delete_batch(s, names + i, j - i, errs + i);
+		}
+		for (; i < j; i++)
+			if (errs[i] < 0 && first == 0)
+				first = errs[i];
+	}
+	return first;
+}
+
 struct list_state {
 	struct s3 *s;
 	cfs_objstore_list_cb cb;
@@ -744,6 +1108,7 @@ static const struct cfs_objstore_ops s3_ops = {
 	.head = s3_head,
 	.list = s3_list,
 	.delete = s3_delete,
+	.delete_many = s3_delete_many,
 	.free = s3_free,
 	.limits_itself = true,
 	.default_transfers = 4,

@@ -93,6 +93,85 @@ static const char *where(const struct prune *p)
 	return cfs_objstore_location(p->r->store);
 }
 
+/* ---- deleting ---------------------------------------------------------- */
+
+/* Object names to delete in one call, and their results. */
+struct name_list {
+	char (*buf)[96];   /* owned: the names */
+	const char **v;    /* owned: v[i] = buf[i] */
+	int *errs;         /* owned: the result of each */
+	size_t n;
+};
+
+static void name_list_release(struct name_list *l)
+{
+	free(l->buf);
+	free(l->v);
+	free(l->errs);
+	*l = (struct name_list){0};
+}
+
+/* Room for n names (n >= 1 is allocated even for 0), all empty. */
+static int name_list_init(struct name_list *l, size_t n)
+{
+	*l = (struct name_list){.n = n};
+	l->buf = calloc(n ? n : 1, sizeof(*l->buf));
+	l->v = calloc(n ? n : 1, sizeof(*l->v));
+	l->errs = calloc(n ? n : 1, sizeof(*l->errs));
+	if (!l->buf || !l->v || !l->errs) {
+		name_list_release(l);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		l->v[i] = l->buf[i];
+	return 0;
+}
+
+/* prefix + the id's hex into l's name i. */
+static void name_list_set_id(struct name_list *l, size_t i, const char *prefix, const struct cfs_id *id)
+{
+	char hex[CFS_ID_HEX_SIZE];
+	cfs_id_hex(id, hex);
+	snprintf(l->buf[i], sizeof(l->buf[i]), "%s%s", prefix, hex);
+}
+
+/* The names prune's log names one by one before it counts the rest (the
+ * S3 backend has logged each refused key with the server's words). */
+#define DELETE_LOG_NAMES 10
+
+/*
+ * Delete l's names in as few requests as the store allows
+ * (cfs_objstore_delete_many: 1000 names a request on S3), every name tried
+ * whatever happens to the others; a name already missing is deleted.
+ * l->errs gets each name's result. Returns 0, or the first error, logged
+ * with the names that stay (the next prune goes on with them). The fault
+ * point "prune.delete" is checked once per call, before it: calls are the
+ * steps of the protocol (a record's packs, then its index objects), and a
+ * failure there fails every name of the call.
+ */
+static int delete_objects(struct prune *p, struct name_list *l)
+{
+	size_t failed = 0;
+	int e = l->n ? CFS_FAULT("prune.delete") : 0;
+	if (e < 0) {
+		for (size_t i = 0; i < l->n; i++)
+			l->errs[i] = e;
+	} else {
+		e = cfs_objstore_delete_many(p->r->store, l->v, l->n, l->errs);
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->errs[i] == 0)
+			continue;
+		if (failed++ < DELETE_LOG_NAMES)
+			log_error("Cannot delete %s from %s: %s (the next prune goes on with it)", l->v[i], where(p),
+				  strerror(-l->errs[i]));
+	}
+	if (failed > DELETE_LOG_NAMES)
+		log_error("Cannot delete %zu more of %zu objects from %s (the next prune goes on with them)",
+			  failed - DELETE_LOG_NAMES, l->n, where(p));
+	return e;
+}
+
 /* ---- marking ----------------------------------------------------------- */
 
 static int push_id(struct cfs_buf *stack, const struct cfs_id *id)
@@ -247,19 +326,24 @@ static int record_cb(const char *name, uint64_t size, void *ud)
 			e = expire_add(p, &id);
 		break;
 	case REPO_RECORD_FORGET:
-		/* Manifests a killed forget left behind go now. */
-		for (size_t i = 0; i < rec.n_snapshots && e == 0 && !p->o->dry_run; i++) {
-			char hex[CFS_ID_HEX_SIZE], obj[96];
-			cfs_id_hex(&rec.snapshots[i], hex);
-			snprintf(obj, sizeof(obj), "snapshots/%s", hex);
-			uint64_t sz;
-			if (cfs_objstore_head(p->r->store, obj, &sz) != 0)
-				continue;
-			e = cfs_objstore_delete(p->r->store, obj);
-			if (e == -ENOENT)
-				e = 0;
-			else if (e == 0)
-				p->res->snapshots_deleted++;
+		/* Manifests a killed forget left behind go now, in one call
+		 * (a HEAD each first: only those still there are counted). */
+		if (rec.n_snapshots && !p->o->dry_run) {
+			struct name_list l;
+			size_t k = 0;
+			e = name_list_init(&l, rec.n_snapshots);
+			for (size_t i = 0; i < rec.n_snapshots && e == 0; i++) {
+				uint64_t sz;
+				name_list_set_id(&l, k, "snapshots/", &rec.snapshots[i]);
+				if (cfs_objstore_head(p->r->store, l.v[k], &sz) == 0)
+					k++;
+			}
+			l.n = k;
+			if (e == 0)
+				e = delete_objects(p, &l);
+			for (size_t i = 0; i < l.n; i++)
+				p->res->snapshots_deleted += l.errs[i] == 0;
+			name_list_release(&l);
 		}
 		if (e == 0 && cfs_now_ns() - rec.time_ns > RECORD_KEEP_NS)
 			e = expire_add(p, &id);
@@ -438,23 +522,18 @@ static int judge_pack(struct prune *p, const struct repo_record_pack *pk, bool *
 	return 0;
 }
 
-static int delete_object(struct prune *p, const char *name)
-{
-	int e = CFS_FAULT("prune.delete");
-	if (e == 0)
-		e = cfs_objstore_delete(p->r->store, name);
-	if (e < 0 && e != -ENOENT)
-		return log_error_errno(e, "Cannot delete %s from %s: %m (the next prune goes on with it)", name,
-				       where(p));
-	return 0;
-}
-
+/* A record object (gc/<id>): one call, as its order with the others
+ * matters (an arm record goes before its condemn record). */
 static int delete_record(struct prune *p, const struct cfs_id *id)
 {
-	char hex[CFS_ID_HEX_SIZE], name[96];
-	cfs_id_hex(id, hex);
-	snprintf(name, sizeof(name), "gc/%s", hex);
-	return delete_object(p, name);
+	struct name_list l;
+	int e = name_list_init(&l, 1);
+	if (e < 0)
+		return e;
+	name_list_set_id(&l, 0, "gc/", id);
+	e = delete_objects(p, &l);
+	name_list_release(&l);
+	return e;
 }
 
 /* Apply a record this prune put to its own catalog, as a sync would. */
@@ -485,7 +564,7 @@ static int finish(struct prune *p, struct pending_record *pr)
 	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
 	struct repo_record done = {.kind = REPO_RECORD_DONE, .of = pr->id};
 	struct cfs_id done_id;
-	char name[96];
+	struct name_list l = {0};
 	bool any_released = false;
 	int e = CFS_FAULT("prune.finish");
 	if (e == 0)
@@ -527,21 +606,33 @@ static int finish(struct prune *p, struct pending_record *pr)
 		if (e == 0)
 			p->res->indexes_written++;
 	}
-	for (size_t i = 0; i < done.n_packs && e == 0; i++) {
-		cfs_repo_pack_name(&done.packs[i].id, name, sizeof(name));
-		e = delete_object(p, name);
-		if (e == 0) {
-			p->res->packs_deleted++;
-			p->res->bytes_deleted += done.packs[i].size;
-		}
-	}
-	for (size_t i = 0; i < pr->rec.n_indexes && e == 0; i++) {
-		char hex[CFS_ID_HEX_SIZE];
-		cfs_id_hex(&pr->rec.indexes[i], hex);
-		snprintf(name, sizeof(name), "index/%s", hex);
-		e = delete_object(p, name);
+	/* Every pack, then the index objects that listed them, as
+	 * chronofs-repository(5) (Finishing) orders it: two calls, as a
+	 * batch has no order, and the second only once the first deleted
+	 * them all, so that a pack that stays is still listed by its index
+	 * object. */
+	if (e == 0 && done.n_packs) {
+		e = name_list_init(&l, done.n_packs);
+		for (size_t i = 0; i < done.n_packs && e == 0; i++)
+			cfs_repo_pack_name(&done.packs[i].id, l.buf[i], sizeof(l.buf[i]));
 		if (e == 0)
-			p->res->indexes_deleted++;
+			e = delete_objects(p, &l);
+		for (size_t i = 0; i < l.n; i++)
+			if (l.errs[i] == 0) {
+				p->res->packs_deleted++;
+				p->res->bytes_deleted += done.packs[i].size;
+			}
+		name_list_release(&l);
+	}
+	if (e == 0 && pr->rec.n_indexes) {
+		e = name_list_init(&l, pr->rec.n_indexes);
+		for (size_t i = 0; i < pr->rec.n_indexes && e == 0; i++)
+			name_list_set_id(&l, i, "index/", &pr->rec.indexes[i]);
+		if (e == 0)
+			e = delete_objects(p, &l);
+		for (size_t i = 0; i < l.n; i++)
+			p->res->indexes_deleted += l.errs[i] == 0;
+		name_list_release(&l);
 	}
 	if (e == 0)
 		e = CFS_FAULT("prune.deleted");
@@ -1065,8 +1156,17 @@ static int prune_run(struct prune *p)
 		e = CFS_FAULT("prune.accounted");
 	if (e == 0 && !p->o->dry_run)
 		e = condemn(p);
-	for (size_t i = 0; i < p->n_expired && e == 0 && !p->o->dry_run; i++)
-		e = delete_record(p, &p->expired[i]);
+	/* Expired records stand alone (forget and done records of the
+	 * past): one call for all. */
+	if (e == 0 && p->n_expired && !p->o->dry_run) {
+		struct name_list l;
+		e = name_list_init(&l, p->n_expired);
+		for (size_t i = 0; i < p->n_expired && e == 0; i++)
+			name_list_set_id(&l, i, "gc/", &p->expired[i]);
+		if (e == 0)
+			e = delete_objects(p, &l);
+		name_list_release(&l);
+	}
 	return e;
 }
 

@@ -2,32 +2,7 @@
 #include <string.h>
 
 #include "chronofs/report.h"
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *p)
-{
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
-			return 0;
-		if (p[0] == 0xe0 && p[1] < 0xa0)
-			return 0; /* overlong */
-		if (p[0] == 0xed && p[1] >= 0xa0)
-			return 0; /* surrogates */
-		return 3;
-	}
-	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
-			return 0;
-		if ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
+#include "chronofs/util.h"
 
 void cfs_json_string(FILE *f, const char *s)
 {
@@ -63,7 +38,7 @@ void cfs_json_string(FILE *f, const char *s)
 			p++;
 			continue;
 		}
-		size_t n = utf8_len(p);
+		size_t n = cfs_utf8_len((const char *)p);
 		if (n == 0) {
 			fprintf(f, "\\u00%02x", *p);
 			p++;

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz-s3xml.c — the S3 XML parsers (objstore-internal.h) on arbitrary
- * bodies. Byte 0 picks the document: even a ListObjectsV2 result
- * (cfs_s3_parse_list), odd an error body (cfs_s3_parse_error); the rest
- * is the body.
+ * bodies. Byte 0 picks the document: odd an error body
+ * (cfs_s3_parse_error), 2 mod 8 a DeleteObjects result
+ * (cfs_s3_parse_delete), any other even value a ListObjectsV2 result
+ * (cfs_s3_parse_list); the rest is the body. (2 mod 8 because no input of
+ * the corpus had it when delete results came: each kept its meaning.)
  *
  * Invariants checked beyond "no crash, no leak":
  *  - only the documented errors, and on failure the callback never ran;
  *  - what is accepted comes out as UTF-8 without NUL, within the length
- *    limit, a truncated listing with a token;
- *  - written out again as plain XML (escaped) and parsed, an accepted
- *    document gives the same keys, sizes, token, code and message.
+ *    limit, a truncated listing with a token, an error record with a code;
+ *  - written out again as plain XML (escaped; a delete result's keys with
+ *    cfs_s3_xml_escape, which must take every key a parser gives) and
+ *    parsed, an accepted document gives the same keys, sizes, token,
+ *    codes and messages.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -152,12 +156,83 @@ static void as_error(const uint8_t *data, size_t size)
 	FUZZ_CHECK(same(&code2, &code) && same(&msg2, &msg));
 }
 
+/* A delete result's records: u8 error (1) or deleted (0), key + NUL, and
+ * for an error code + NUL + message + NUL. */
+struct del_records {
+	struct cfs_buf rec;
+	size_t n;
+};
+
+static int collect_delete(const char *key, const char *code, const char *message, void *ud)
+{
+	struct del_records *d = ud;
+	FUZZ_CHECK((code == NULL) == (message == NULL));
+	check_text((const uint8_t *)key, strlen(key));
+	FUZZ_CHECK(cfs_buf_append_u8(&d->rec, code != NULL) == 0);
+	FUZZ_CHECK(cfs_buf_append(&d->rec, key, strlen(key) + 1) == 0);
+	if (code) {
+		check_text((const uint8_t *)code, strlen(code));
+		check_text((const uint8_t *)message, strlen(message));
+		FUZZ_CHECK(cfs_buf_append(&d->rec, code, strlen(code) + 1) == 0);
+		FUZZ_CHECK(cfs_buf_append(&d->rec, message, strlen(message) + 1) == 0);
+	}
+	d->n++;
+	return 0;
+}
+
+static void as_delete(const uint8_t *data, size_t size)
+{
+	_cleanup_buf_ struct cfs_buf xml = CFS_BUF_INIT;
+	struct del_records d = {CFS_BUF_INIT, 0}, d2 = {CFS_BUF_INIT, 0};
+	int r;
+
+	r = cfs_s3_parse_delete((const char *)data, size, collect_delete, &d);
+	FUZZ_CHECK(r == 0 || r == -EPROTO || r == -ENOMEM);
+	if (r < 0) {
+		FUZZ_CHECK(d.n == 0);
+		goto out;
+	}
+
+	/* The same result, written plainly. */
+	put(&xml, "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	for (size_t off = 0; off < d.rec.len;) {
+		bool error = d.rec.data[off++];
+		const char *key = (const char *)d.rec.data + off;
+		size_t len = 0;
+		off += strlen(key) + 1;
+		put(&xml, error ? "<Error><Key>" : "<Deleted><Key>");
+		FUZZ_CHECK(cfs_s3_xml_escape(key, &xml, &len) == 0);
+		put(&xml, "</Key>");
+		if (error) {
+			const char *code = (const char *)d.rec.data + off;
+			off += strlen(code) + 1;
+			const char *message = (const char *)d.rec.data + off;
+			off += strlen(message) + 1;
+			put(&xml, "<Code>");
+			put_text(&xml, (const uint8_t *)code, strlen(code));
+			put(&xml, "</Code><Message>");
+			put_text(&xml, (const uint8_t *)message, strlen(message));
+			put(&xml, "</Message>");
+		}
+		put(&xml, error ? "</Error>" : "</Deleted>");
+	}
+	put(&xml, "</DeleteResult>");
+	r = cfs_s3_parse_delete((const char *)xml.data, xml.len, collect_delete, &d2);
+	FUZZ_CHECK(r == 0);
+	FUZZ_CHECK(d2.n == d.n && same(&d2.rec, &d.rec));
+out:
+	cfs_buf_release(&d.rec);
+	cfs_buf_release(&d2.rec);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
 	if (data[0] & 1)
 		as_error(data + 1, size - 1);
+	else if (data[0] % 8 == 2)
+		as_delete(data + 1, size - 1);
 	else
 		as_list(data + 1, size - 1);
 	return 0;

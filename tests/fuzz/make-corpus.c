@@ -376,7 +376,8 @@ static void make_dict(void)
 
 /* ---- s3xml ---- */
 
-/* mode byte (0 listing, 1 error body), then the body: the target's layout */
+/* mode byte (0 listing, 1 error body, 2 delete result), then the body: the
+ * target's layout */
 static void emit_s3xml(const char *name, uint8_t mode, const char *xml)
 {
 	_cleanup_buf_ struct cfs_buf in = CFS_BUF_INIT;
@@ -421,6 +422,25 @@ static void make_s3xml(void)
 		   "<Message>The specified key &lt;x&gt; does not exist.</Message><Key>repo/config</Key>"
 		   "<RequestId>tx000001</RequestId><HostId>h</HostId></Error>");
 	emit_s3xml("error-latin1", 1, "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><Error><Code>\xe9</Code></Error>");
+	/* A DeleteObjects answer as radosgw 16.2.15 gave it: an error for a
+	 * key a bucket policy protects, missing and duplicate keys Deleted. */
+	emit_s3xml("delete-radosgw", 2,
+		   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+		   "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		   "<Error><Key>r4/locked/b</Key><VersionId></VersionId><Code>AccessDenied</Code>"
+		   "<Message>AccessDenied</Message></Error>"
+		   "<Deleted><Key>r4/missing</Key></Deleted><Deleted><Key>r4/c</Key></Deleted>"
+		   "<Deleted><Key>r4/c</Key></Deleted></DeleteResult>");
+	/* AWS's forms: versions, delete markers, a prefix, escapes, CDATA,
+	 * decoys, an Error without Message. */
+	emit_s3xml("delete-forms", 2,
+		   "<s3:DeleteResult xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		   "<s3:Deleted><s3:Key>a&amp;b&lt;&#x41;&#9;</s3:Key><s3:VersionId>v1</s3:VersionId>"
+		   "<s3:DeleteMarker>true</s3:DeleteMarker></s3:Deleted>"
+		   "<s3:Error><s3:Key><![CDATA[x<y]]>\xc3\xa9&#13;</s3:Key><s3:Code>SlowDown</s3:Code></s3:Error>"
+		   "<s3:Other><s3:Deleted><s3:Key>decoy</s3:Key></s3:Deleted></s3:Other>"
+		   "</s3:DeleteResult>");
+	emit_s3xml("delete-quiet", 2, "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></DeleteResult>");
 }
 
 /* ---- keyfile ---- */

@@ -15,7 +15,11 @@
 #     no range GET) within the budget;
 #   - TLS: the server's certificate is verified (refused without its CA,
 #     accepted with AWS_CA_BUNDLE);
-#   - a wrong secret key fails with exit 1 and names the HTTP status.
+#   - a wrong secret key fails with exit 1 and names the HTTP status;
+#   - forget and prune: the packs of 15 forgotten snapshots and their index
+#     objects go in batches (DeleteObjects: a few POSTs, no DELETE per
+#     object, counted by the proxy), and the repository checks clean and
+#     restores after.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -123,6 +127,58 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null 2>&1 && command -v pyth
 	kill "$S3_PROXY_PID"
 	wait_rc "$S3_PROXY_PID"
 	export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
+fi
+
+# Forget and prune: the many packs go in batched deletes. 16 snapshots
+# of a changed file, each with its own pack and index object (forced
+# times: a -Dfault_injection build), 15 forgotten.
+if command -v python3 >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
+	REPO=s3://chronofs-t6001/repos/prune
+	CACHE=$WORK/cache-prune
+	t0=$SECONDS
+	ok cfs init
+	mkdir -p "$WORK/psrc"
+	for i in $(seq -w 1 16); do
+		head -c 20000 /dev/urandom >"$WORK/psrc/day"
+		CHRONOFS_TEST_SNAPSHOT_TIME=2026-11-${i}T10:00:00Z snap_create "$WORK/psrc"
+	done
+	if [ "$SNAP_NAME" = 2026-11-16T10:00:00Z ]; then
+		ok cfs forget --keep-last 1
+		[ "$(snap_count)" = 1 ] || fail "forget --keep-last 1 left $(snap_count) snapshots"
+		PROXY_PORT=$(free_port)
+		s3_proxy_start "$PROXY_PORT" 0
+		ok cfs prune --json
+		cp "$OUT" "$WORK/prune.json"
+		s3_curl -o "$WORK/prune-stats.json" "http://127.0.0.1:$PROXY_PORT/__proxy/stats"
+		kill "$S3_PROXY_PID"
+		wait_rc "$S3_PROXY_PID"
+		export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
+		packs=$(json_get "$WORK/prune.json" .packs_deleted)
+		indexes=$(json_get "$WORK/prune.json" .indexes_deleted)
+		posts=$(jq '.requests.POST // 0' "$WORK/prune-stats.json")
+		dels=$(jq '.requests.DELETE // 0' "$WORK/prune-stats.json")
+		[ "$packs" -ge 15 ] || fail "prune deleted $packs packs, expected the 15 forgotten snapshots' (at least)"
+		[ "$indexes" -ge 15 ] || fail "prune deleted $indexes index objects, expected at least 15"
+		# One batch of packs, one of index objects, the records: a few
+		# POSTs; DELETEs only for what goes alone (the prune lock).
+		{ [ "$posts" -ge 2 ] && [ "$posts" -le 6 ]; } ||
+			fail "prune sent $posts DeleteObjects requests for $packs packs and $indexes index objects: $(cat "$WORK/prune-stats.json")"
+		[ "$dels" -le 2 ] || fail "prune sent $dels DELETE requests: the objects did not go in batches: $(cat "$WORK/prune-stats.json")"
+		log "prune over S3: $packs packs and $indexes index objects in $posts DeleteObjects requests and $dels DELETEs (a HEAD and a DELETE each before: $((2 * (packs + indexes))))"
+		ok cfs check --read-data --json
+		[ "$(json_get "$OUT" .problems)" = 0 ] || fail "check --read-data after the prune over S3 found problems"
+		mkdir "$WORK/r-prune"
+		ok cfs restore latest "$WORK/r-prune"
+		assert_same_tree "$WORK/psrc" "$WORK/r-prune$WORK/psrc"
+		CACHE=$WORK/cache-prune-fresh
+		[ "$(snap_count)" = 1 ] || fail "a fresh cache lists $(snap_count) snapshots after the prune, expected 1"
+		ok cfs check
+		log "forget and prune over S3: $((SECONDS - t0)) s"
+	else
+		log "SKIP forget and prune: the commit time is not forced (chronoctl built without -Dfault_injection=true)"
+	fi
+	REPO=s3://chronofs-t6001/repos/one
+	CACHE=$WORK/cache-fresh
 fi
 
 # TLS: verified by default (an unknown CA is refused, naming the

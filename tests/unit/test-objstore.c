@@ -377,6 +377,68 @@ static void check_threads(struct cfs_objstore *s)
 	cr_assert_eq(n, 4 * 7, "got %zu", n); /* i % 8 == 0 for 7 of 50 */
 }
 
+/*
+ * delete_many: missing names and duplicates count as deleted, names spread
+ * over directories and the root, n == 0, and an invalid name fails alone
+ * (-EINVAL in its place) while every other name is deleted.
+ */
+static void check_delete_many(struct cfs_objstore *s)
+{
+	static const char *const keep[] = {"config", "data/00/keep", "index/keep"};
+	char names[40][32];
+	const char *v[48];
+	int errs[48];
+	size_t n = 0;
+	struct collected c;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+		cr_assert_eq(cfs_objstore_put(s, keep[i], "k", 1), 0);
+	for (int i = 0; i < 40; i++) {
+		if (i % 10 == 9)
+			snprintf(names[i], sizeof(names[i]), "top%d", i);
+		else
+			snprintf(names[i], sizeof(names[i]), "data/%02x/p%d", i % 3, i);
+		cr_assert_eq(cfs_objstore_put(s, names[i], names[i], strlen(names[i])), 0);
+		v[n++] = names[i];
+		if (i % 13 == 0)
+			v[n++] = names[i]; /* twice */
+	}
+	v[n++] = "data/07/never-there";
+	v[n++] = "no/such/dir/obj";
+	v[n++] = "config/below"; /* through an object */
+	memset(errs, 0x55, sizeof(errs));
+	cr_assert_eq(cfs_objstore_delete_many(s, v, n, errs), 0);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(errs[i], 0, "%s: %d", v[i], errs[i]);
+	cr_assert_eq(list_count(s, "", &c), ARRAY_SIZE(keep));
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+		cr_assert(collected_has(&c, keep[i], 1), "%s", keep[i]);
+	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+	cr_assert_eq(cfs_objstore_get(s, names[5], &b), -ENOENT);
+	/* Again: all missing now, which is success; ret_errs may be NULL. */
+	cr_assert_eq(cfs_objstore_delete_many(s, v, n, NULL), 0);
+
+	cr_assert_eq(cfs_objstore_delete_many(s, NULL, 0, errs), 0);
+	cr_assert_eq(cfs_objstore_delete_many(s, NULL, 1, errs), -EINVAL);
+
+	/* Invalid names fail in their places; all the others go. */
+	cr_assert_eq(cfs_objstore_put(s, "a", "a", 1), 0);
+	cr_assert_eq(cfs_objstore_put(s, "data/b", "b", 1), 0);
+	const char *bad[] = {"a", "data/../x", "data/b", "/abs", "config"};
+	cr_assert_eq(cfs_objstore_delete_many(s, bad, ARRAY_SIZE(bad), errs), -EINVAL);
+	cr_assert(errs[0] == 0 && errs[1] == -EINVAL && errs[2] == 0 && errs[3] == -EINVAL && errs[4] == 0);
+	cr_assert_eq(list_count(s, "", &c), ARRAY_SIZE(keep) - 1);
+	for (size_t i = 0; bad_names[i]; i++) {
+		const char *one[] = {bad_names[i]};
+		cr_assert_eq(cfs_objstore_delete_many(s, one, 1, errs), -EINVAL, "'%s'", bad_names[i]);
+		cr_assert_eq(errs[0], -EINVAL);
+	}
+	const char *null_name[] = {NULL, "index/keep"};
+	cr_assert_eq(cfs_objstore_delete_many(s, null_name, 2, errs), -EINVAL);
+	cr_assert(errs[0] == -EINVAL && errs[1] == 0);
+	cr_assert_eq(cfs_objstore_get(s, "index/keep", &b), -ENOENT);
+}
+
 #define BOTH_BACKENDS(name, fn)                                               \
 	Test(objstore_local, name, .init = setup, .fini = teardown)           \
 	{                                                                     \
@@ -398,6 +460,91 @@ BOTH_BACKENDS(invalid_names, check_invalid_names)
 BOTH_BACKENDS(list, check_list)
 BOTH_BACKENDS(list_reentrant, check_list_reentrant)
 BOTH_BACKENDS(threads, check_threads)
+BOTH_BACKENDS(delete_many, check_delete_many)
+
+/*
+ * The wrappers' fallback for a backend without delete_many: delete name by
+ * name, -ENOENT counted as deleted, a failure in its place and the rest
+ * tried all the same. A mem store whose ops lack delete_many and whose delete fails
+ * for names containing "fail".
+ */
+static const struct cfs_objstore_ops *fallback_inner;
+static size_t fallback_deletes;
+
+static int fallback_delete(void *impl, const char *name)
+{
+	fallback_deletes++;
+	if (strstr(name, "fail"))
+		return -EIO;
+	return fallback_inner->delete(impl, name);
+}
+
+Test(objstore_mem, delete_many_fallback, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_mem();
+	struct cfs_objstore_ops ops = *s->ops;
+	const struct cfs_objstore_ops *saved = s->ops;
+	struct collected c;
+	int errs[5];
+
+	ops.delete_many = NULL;
+	ops.delete = fallback_delete;
+	fallback_inner = saved;
+	s->ops = &ops;
+	check_delete_many(s);
+
+	const char *v[] = {"x/1", "missing", "x/2", "x/fail", "x/3"};
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+		if (strcmp(v[i], "missing") != 0)
+			cr_assert_eq(cfs_objstore_put(s, v[i], "v", 1), 0);
+	fallback_deletes = 0;
+	cr_assert_eq(cfs_objstore_delete_many(s, v, ARRAY_SIZE(v), errs), -EIO);
+	cr_assert(errs[0] == 0 && errs[1] == 0 && errs[2] == 0 && errs[3] == -EIO && errs[4] == 0);
+	cr_assert_eq(fallback_deletes, 5, "the fallback stopped at the failure");
+	cr_assert_eq(list_count(s, "x/", &c), 1);
+	cr_assert(collected_has(&c, "x/fail", 1));
+	s->ops = saved;
+}
+
+/* Open descriptors of this process (the directory stream's own included,
+ * the same each time). */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	cr_assert_not_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* The local backend's batch: no descriptor left open (one per directory
+ * while fsyncing), a range read's cached descriptor dropped, and an
+ * emptied directory left in place (as delete leaves it). */
+Test(objstore_local, delete_many_on_disk, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_local();
+	char names[300][32], out[4], path[256];
+	const char *v[300];
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(names[i], sizeof(names[i]), "data/%02x/pack%03d", i % 100, i);
+		cr_assert_eq(cfs_objstore_put(s, names[i], "pack", 4), 0);
+		v[i] = names[i];
+	}
+	cr_assert_eq(cfs_objstore_get_range(s, names[7], 0, 4, out), 0);
+	int fds = count_fds();
+	cr_assert_eq(cfs_objstore_delete_many(s, v, 300, NULL), 0);
+	cr_assert_eq(count_fds(), fds - 1, "descriptors: only the cached one is gone");
+	cr_assert_eq(cfs_objstore_get_range(s, names[7], 0, 4, out), -ENOENT);
+	snprintf(path, sizeof(path), "%s/data/07", repodir);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert(S_ISDIR(st.st_mode));
+	struct collected c;
+	cr_assert_eq(list_count(s, "", &c), 0);
+}
 
 /* ---- local backend on disk ---- */
 
@@ -1012,6 +1159,161 @@ Test(objstore_s3, error_xml)
 		cr_assert_eq(cfs_s3_parse_error(bad[i], strlen(bad[i]), &code, &msg), -EPROTO, "case %zu", i);
 }
 
+/* DeleteObjects answers: what each record says, in document order. */
+struct del_records {
+	char keys[8][64], codes[8][32], messages[8][64];
+	bool error[8];
+	size_t n, stop_at; /* stop_at: return -ECANCELED at that record (1-based), 0 never */
+};
+
+static int del_collect(const char *key, const char *code, const char *message, void *ud)
+{
+	struct del_records *d = ud;
+	cr_assert_lt(d->n, 8);
+	cr_assert_eq(code == NULL, message == NULL);
+	snprintf(d->keys[d->n], sizeof(d->keys[0]), "%s", key);
+	d->error[d->n] = code != NULL;
+	snprintf(d->codes[d->n], sizeof(d->codes[0]), "%s", code ? code : "");
+	snprintf(d->messages[d->n], sizeof(d->messages[0]), "%s", message ? message : "");
+	d->n++;
+	return d->stop_at && d->n == d->stop_at ? -ECANCELED : 0;
+}
+
+static int parse_delete(const char *xml, struct del_records *d)
+{
+	size_t stop = d->stop_at;
+	memset(d, 0, sizeof(*d));
+	d->stop_at = stop;
+	return cfs_s3_parse_delete(xml, strlen(xml), del_collect, d);
+}
+
+Test(objstore_s3, delete_xml)
+{
+	struct del_records d = {0};
+
+	/* As radosgw 16.2.15 answered (tests/integration/t6004): missing and
+	 * duplicate keys are Deleted, an error has an empty VersionId. */
+	const char *rgw = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+			  "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+			  "<Error><Key>r4/locked/b</Key><VersionId></VersionId><Code>AccessDenied</Code>"
+			  "<Message>AccessDenied</Message></Error>"
+			  "<Deleted><Key>r4/c</Key></Deleted><Deleted><Key>r4/c</Key></Deleted></DeleteResult>";
+	cr_assert_eq(parse_delete(rgw, &d), 0);
+	cr_assert_eq(d.n, 3);
+	cr_assert(d.error[0]);
+	cr_assert_str_eq(d.keys[0], "r4/locked/b");
+	cr_assert_str_eq(d.codes[0], "AccessDenied");
+	cr_assert_str_eq(d.messages[0], "AccessDenied");
+	cr_assert_not(d.error[1]);
+	cr_assert_str_eq(d.keys[1], "r4/c");
+	cr_assert_str_eq(d.keys[2], "r4/c");
+
+	/* AWS's forms: version ids and delete markers, a prefix, entities and
+	 * CDATA in keys, an Error without Message (""), decoys deeper down,
+	 * an empty Key (a key, if not one asked for), a Quiet answer. */
+	const char *aws = "<s3:DeleteResult xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+			  "<s3:Deleted><s3:Key>a&amp;b&lt;&#x41;</s3:Key><s3:VersionId>v1</s3:VersionId>"
+			  "<s3:DeleteMarker>true</s3:DeleteMarker><s3:DeleteMarkerVersionId>m</s3:DeleteMarkerVersionId>"
+			  "</s3:Deleted>"
+			  "<s3:Error><s3:Key><![CDATA[x<y]]>\xc3\xa9</s3:Key><s3:Code>InternalError</s3:Code></s3:Error>"
+			  "<s3:Other><s3:Deleted><s3:Key>decoy</s3:Key></s3:Deleted></s3:Other>"
+			  "<s3:Deleted><s3:Info><s3:Key>decoy</s3:Key></s3:Info><s3:Key></s3:Key></s3:Deleted>"
+			  "</s3:DeleteResult>";
+	cr_assert_eq(parse_delete(aws, &d), 0);
+	cr_assert_eq(d.n, 3);
+	cr_assert_str_eq(d.keys[0], "a&b<A");
+	cr_assert(d.error[1]);
+	cr_assert_str_eq(d.keys[1], "x<y\xc3\xa9");
+	cr_assert_str_eq(d.codes[1], "InternalError");
+	cr_assert_str_eq(d.messages[1], "");
+	cr_assert_str_eq(d.keys[2], "");
+	cr_assert_eq(parse_delete("<DeleteResult/>", &d), 0);
+	cr_assert_eq(d.n, 0);
+	/* A Message of one record never shows in the next. */
+	const char *two = "<DeleteResult><Error><Key>a</Key><Code>C</Code><Message>first</Message></Error>"
+			  "<Error><Key>b</Key><Code>D</Code></Error></DeleteResult>";
+	cr_assert_eq(parse_delete(two, &d), 0);
+	cr_assert_str_eq(d.messages[0], "first");
+	cr_assert_str_eq(d.messages[1], "");
+
+	/* The callback's non-zero return stops and is returned. */
+	d.stop_at = 2;
+	cr_assert_eq(parse_delete(rgw, &d), -ECANCELED);
+	cr_assert_eq(d.n, 2);
+	d.stop_at = 0;
+
+	/* Refused, and then the callback never ran (the good records before
+	 * the fault included). */
+	char long_key[5000];
+	memcpy(long_key, "<DeleteResult><Deleted><Key>", 28);
+	memset(long_key + 28, 'k', 4097);
+	snprintf(long_key + 28 + 4097, sizeof(long_key) - 28 - 4097, "</Key></Deleted></DeleteResult>");
+	const char *bad[] = {
+		"",
+		"<html>502 Bad Gateway</html>",
+		"<Error><Code>InternalError</Code></Error>", /* an error body, not a result */
+		"<ListBucketResult/>",
+		"<DeleteResult><Deleted><Key>a</Key></Deleted>",       /* cut short */
+		"<DeleteResult><Deleted><Key>a</Key></Deleted><Deleted></Deleted></DeleteResult>", /* no Key */
+		"<DeleteResult><Deleted><Key>a</Key></Deleted><Error><Code>X</Code></Error></DeleteResult>",
+		"<DeleteResult><Deleted><Key>a</Key></Deleted><Error><Key>b</Key></Error></DeleteResult>", /* no Code */
+		"<DeleteResult><Deleted><Key>a</Key><Key>b</Key></Deleted></DeleteResult>",
+		"<DeleteResult><Error><Key>a</Key><Code>X</Code><Code>Y</Code></Error></DeleteResult>",
+		"<DeleteResult><Deleted><Key>a<b/></Key></Deleted></DeleteResult>",
+		"<DeleteResult><Deleted><Key>a&nbsp;</Key></Deleted></DeleteResult>",
+		"<DeleteResult><Deleted><Key>a&#0;</Key></Deleted></DeleteResult>",
+		"<DeleteResult><Deleted><Key>a&#1;</Key></Deleted></DeleteResult>",
+		"<DeleteResult><Deleted><Key>\xff</Key></Deleted></DeleteResult>",
+		"<!DOCTYPE d [<!ENTITY e \"x\">]><DeleteResult><Deleted><Key>&e;</Key></Deleted></DeleteResult>",
+		"<DeleteResult><Deleted><Key>a</Key></Deleted></DeleteResult><DeleteResult/>",
+		long_key,
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		cr_assert_eq(parse_delete(bad[i], &d), -EPROTO, "case %zu", i);
+		cr_assert_eq(d.n, 0, "case %zu: the callback ran", i);
+	}
+	/* Embedded NUL: the body's length, not strlen, is what is parsed. */
+	const char nul[] = "<DeleteResult><Deleted><Key>a\0b</Key></Deleted></DeleteResult>";
+	cr_assert_eq(cfs_s3_parse_delete(nul, sizeof(nul) - 1, del_collect, &d), -EPROTO);
+	cr_assert_eq(cfs_s3_parse_delete(NULL, 0, del_collect, &d), -EPROTO);
+	cr_assert_eq(cfs_s3_parse_delete(NULL, 1, del_collect, &d), -EINVAL);
+}
+
+/* Keys for a DeleteObjects request: what XML 1.0 can carry, escaped so that
+ * the parser gives back the same bytes; the rest refused. */
+Test(objstore_s3, xml_escape)
+{
+	static const char *const good[] = {
+		"data/ab/0123", "a&b", "<x>", "\"q\" 'a'", "tab\there", "lf\nhere", "cr\rhere", "]]>",
+		"\xc3\xa9t\xc3\xa9", "\xef\xbf\xbd", "\xf4\x8f\xbf\xbf", "\x7f", "",
+	};
+	static const char *const bad[] = {
+		"\x01", "a\x1f", "\x0b", "\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xef\xbf\xbe", "\xef\xbf\xbf",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		_cleanup_buf_ struct cfs_buf xml = CFS_BUF_INIT;
+		struct del_records d = {0};
+		size_t len = 5, len2 = 0;
+		cr_assert_eq(cfs_buf_append(&xml, "<DeleteResult><Deleted><Key>", 28), 0);
+		size_t before = xml.len;
+		cr_assert_eq(cfs_s3_xml_escape(good[i], &xml, &len), 0, "case %zu", i);
+		cr_assert_eq(len - 5, xml.len - before, "case %zu: the length is not what was appended", i);
+		cr_assert_eq(cfs_s3_xml_escape(good[i], NULL, &len2), 0);
+		cr_assert_eq(len2, len - 5, "case %zu: a different length without out", i);
+		cr_assert_eq(cfs_buf_append(&xml, "</Key></Deleted></DeleteResult>", 31), 0);
+		cr_assert_eq(cfs_s3_parse_delete((const char *)xml.data, xml.len, del_collect, &d), 0, "case %zu", i);
+		cr_assert_eq(d.n, 1);
+		cr_assert_str_eq(d.keys[0], good[i], "case %zu", i);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		_cleanup_buf_ struct cfs_buf xml = CFS_BUF_INIT;
+		size_t len = 0;
+		cr_assert_eq(cfs_s3_xml_escape(bad[i], &xml, &len), -EINVAL, "case %zu", i);
+		cr_assert_eq(xml.len, 0);
+		cr_assert_eq(len, 0);
+	}
+}
+
 /* The disk cache of blocks: a read fetches whole 4 MiB blocks and later
  * reads of them come from disk (here: after the object is gone from the
  * store), reads span blocks and stop at the object's end, the budget
@@ -1506,5 +1808,90 @@ Test(objstore_faulty, local_power_loss_ends_the_process, .init = setup, .fini = 
 	}
 	/* Armed past the end: the child runs through. */
 	cr_assert_eq(crash_child("powerloss@6"), 0);
+}
+/*
+ * A batched delete counts one mutating operation per name: a fault at N
+ * in the middle of a batch fails that name; fail (-EIO) leaves every
+ * other name deleted, a power loss (-ECANCELED, and then every later
+ * operation) leaves the names before N deleted and N and the rest not.
+ * The same over a backend with its own delete_many (mem, local) and over
+ * one without (the wrappers' fallback underneath).
+ */
+static void check_delete_many_faults(struct cfs_objstore *(*open_fn)(void), bool strip_batch)
+{
+	static const char *const kinds[] = {"fail", "powerloss", "short"};
+	char names[10][32], path[256], spec[300], line[128];
+	const char *v[10];
+	int errs[10];
+
+	for (size_t i = 0; i < 10; i++) {
+		snprintf(names[i], sizeof(names[i]), "data/%02zx/p%zu", i % 3, i);
+		v[i] = names[i];
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+		_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = open_fn();
+		struct cfs_objstore_ops ops = *s->ops;
+		bool fail = strcmp(kinds[k], "fail") == 0, power = strcmp(kinds[k], "powerloss") == 0;
+		if (strip_batch) {
+			ops.delete_many = NULL;
+			s->ops = &ops;
+		}
+		for (size_t i = 0; i < 10; i++)
+			if (i != 2) /* one missing: still an operation */
+				cr_assert_eq(cfs_objstore_put(s, names[i], "p", 1), 0);
+		/* Counting starts when armed. */
+		snprintf(path, sizeof(path), "%s/trace-%s", tmpdir, kinds[k]);
+		snprintf(spec, sizeof(spec), "%s@5,trace=%s", kinds[k], path);
+		cr_assert_eq(cfs_objstore_faulty_arm(s, spec, NULL, CFS_FAULTY_NO_EXIT), 0);
+		int r = cfs_objstore_delete_many(s, v, 10, errs);
+		cr_assert_eq(r, fail ? -EIO : power ? -ECANCELED : 0, "%s: %d", spec, r);
+		for (size_t i = 0; i < 10; i++) {
+			int want = i < 4 || (!power && i > 4) ? 0 : fail ? -EIO : power ? -ECANCELED : 0;
+			cr_assert_eq(errs[i], want, "%s: %s: %d", spec, names[i], errs[i]);
+		}
+		struct collected c;
+		size_t left = fail ? 1 : power ? 6 : 0;
+		cr_assert_eq(list_count(s, "data/", &c), left, "%s", spec);
+		for (size_t i = 0; i < left; i++)
+			cr_assert(collected_has(&c, names[4 + i], 1), "%s: %s", spec, names[4 + i]);
+
+		/* One trace line per name that reached a decision, in order. */
+		FILE *f = fopen(path, "r");
+		cr_assert_not_null(f);
+		for (size_t i = 0; i < (power ? 5 : 10); i++) {
+			char expect[128];
+			const char *end = i != 4 ? "- 0" : fail ? "fail -5" : power ? "powerloss lost" : "short 0";
+			snprintf(expect, sizeof(expect), "%zu delete %s 0 %s\n", i + 1, names[i], end);
+			cr_assert_not_null(fgets(line, sizeof(line), f), "%s: trace line %zu missing", spec, i + 1);
+			cr_assert_str_eq(line, expect, "%s", spec);
+		}
+		cr_assert_null(fgets(line, sizeof(line), f), "%s: extra trace line: %s", spec, line);
+		fclose(f);
+
+		/* Again: the rest goes, unless the power is off. */
+		r = cfs_objstore_delete_many(s, v, 10, errs);
+		if (power) {
+			cr_assert_eq(r, -ECANCELED);
+			cr_assert_eq(errs[0], -ECANCELED);
+		} else {
+			cr_assert_eq(r, 0, "%s: again %d", spec, r);
+			cr_assert_eq(list_count(s, "data/", &c), 0);
+		}
+	}
+}
+
+Test(objstore_faulty, delete_many_mid_batch_mem, .init = setup, .fini = teardown)
+{
+	check_delete_many_faults(open_mem, false);
+}
+
+Test(objstore_faulty, delete_many_mid_batch_local, .init = setup, .fini = teardown)
+{
+	check_delete_many_faults(open_local, false);
+}
+
+Test(objstore_faulty, delete_many_mid_batch_fallback, .init = setup, .fini = teardown)
+{
+	check_delete_many_faults(open_mem, true);
 }
 #endif

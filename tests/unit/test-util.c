@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for hex, time and file helpers (util.h), the rate limit
+ * Unit tests for hex, base64, MD5, UTF-8, time and file helpers (util.h), the rate limit
  * (ratelimit.h) and long log lines (log.h).
  */
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -99,6 +100,108 @@ Test(hex, decode_rejects_bad_input)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		cr_assert_eq(cfs_hex_decode(bad[i], b, 4), -EINVAL, "input %zu: \"%s\"", i, bad[i]);
+}
+
+/* ---- base64, MD5, UTF-8 ---------------------------------------------- */
+
+Test(base64, rfc4648_vectors)
+{
+	/* RFC 4648 section 10. */
+	static const char *const v[][2] = {
+		{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
+		{"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+	};
+	char out[CFS_BASE64_SIZE(6)];
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		memset(out, 'X', sizeof(out));
+		cfs_base64_encode(v[i][0], strlen(v[i][0]), out);
+		cr_assert_str_eq(out, v[i][1]);
+	}
+	static const uint8_t hi[] = {0xfb, 0xff, 0xbf};
+	cfs_base64_encode(hi, sizeof(hi), out);
+	cr_assert_str_eq(out, "+/+/");
+}
+
+Test(md5, rfc1321_test_suite)
+{
+	/* RFC 1321 appendix A.5, plus lengths around the padding's edges
+	 * (55, 56, 63, 64, 65 bytes) against known digests. */
+	static const char *const v[][2] = {
+		{"", "d41d8cd98f00b204e9800998ecf8427e"},
+		{"a", "0cc175b9c0f1b6a831c399e269772661"},
+		{"abc", "900150983cd24fb0d6963f7d28e17f72"},
+		{"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+		{"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+		{"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "d174ab98d277d9f5a5611c2c9f419d9f"},
+		{"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+		 "57edf4a22be3c955ac49da2e2107b67a"},
+	};
+	uint8_t d[CFS_MD5_SIZE];
+	char hex[2 * CFS_MD5_SIZE + 1];
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		cfs_md5(v[i][0], strlen(v[i][0]), d);
+		cfs_hex_encode(d, sizeof(d), hex);
+		cr_assert_str_eq(hex, v[i][1], "md5(\"%s\")", v[i][0]);
+	}
+	/* python3 -c 'import hashlib; print(hashlib.md5(b"a" * n).hexdigest())' */
+	static const struct {
+		size_t n;
+		const char *hex;
+	} a[] = {
+		{55, "ef1772b6dff9a122358552954ad0df65"}, {56, "3b0c8ac703f828b04c6c197006d17218"},
+		{63, "b06521f39153d618550606be297466d5"}, {64, "014842d480b571495a4a0363793f7367"},
+		{65, "c743a45e0d2e6a95cb859adae0248435"}, {1000, "cabe45dcc9ae5b66ba86600cca6b8ba8"},
+	};
+	char buf[1000];
+	memset(buf, 'a', sizeof(buf));
+	for (size_t i = 0; i < ARRAY_SIZE(a); i++) {
+		cfs_md5(buf, a[i].n, d);
+		cfs_hex_encode(d, sizeof(d), hex);
+		cr_assert_str_eq(hex, a[i].hex, "md5(a * %zu)", a[i].n);
+	}
+	/* Content-MD5 is the base64 of the digest. */
+	char b64[CFS_BASE64_SIZE(CFS_MD5_SIZE)];
+	cfs_md5("", 0, d);
+	cfs_base64_encode(d, sizeof(d), b64);
+	cr_assert_str_eq(b64, "1B2M2Y8AsgTpgAmY7PhCfg==");
+}
+
+/* Against OpenSSL's MD5 (which src/base/md5.c cannot call: OpenSSL lives
+ * in src/crypto/ only, and objstore, its one user, may not include
+ * crypto.h), every length from 0 to 300 over pseudo-random bytes. */
+Test(md5, same_as_openssl)
+{
+	uint8_t buf[300], d[CFS_MD5_SIZE], o[EVP_MAX_MD_SIZE];
+	uint32_t x = 12345;
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x = x * 1103515245 + 12345;
+		buf[i] = (uint8_t)(x >> 16);
+	}
+	for (size_t n = 0; n <= sizeof(buf); n++) {
+		unsigned int len = 0;
+		cr_assert_eq(EVP_Digest(buf, n, o, &len, EVP_md5(), NULL), 1);
+		cfs_md5(buf, n, d);
+		cr_assert(len == CFS_MD5_SIZE && memcmp(d, o, CFS_MD5_SIZE) == 0, "length %zu", n);
+	}
+}
+
+Test(utf8, lengths)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+	} v[] = {
+		{"a", 1}, {"\x7f", 1}, {"\xc3\xa9", 2}, {"\xe2\x82\xac", 3}, {"\xf0\x9f\x98\x80", 4},
+		{"\xf4\x8f\xbf\xbf", 4},          /* U+10FFFF */
+		{"\x80", 0}, {"\xc0\xaf", 0},     /* continuation first; overlong '/' */
+		{"\xc3", 0}, {"\xe2\x82", 0},     /* cut short by the NUL */
+		{"\xe0\x80\xaf", 0},              /* overlong */
+		{"\xed\xa0\x80", 0},              /* surrogate */
+		{"\xf4\x90\x80\x80", 0},          /* past U+10FFFF */
+		{"\xf5\x80\x80\x80", 0}, {"\xff", 0},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+		cr_assert_eq(cfs_utf8_len(v[i].s), v[i].len, "case %zu", i);
 }
 
 /* ---- time ------------------------------------------------------------- */
