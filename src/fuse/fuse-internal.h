@@ -92,7 +92,8 @@ struct cfs_fs {
 	bool dec_ready;
 
 	pthread_mutex_t refresh_lock;
-	int64_t last_refresh_ns; /* protected by refresh_lock */
+	int64_t last_refresh_ns;       /* when the last refresh ended; refresh_lock */
+	int64_t last_refresh_start_ns; /* when it began; refresh_lock */
 	/* How old the snapshot list may get before a look at the root
 	 * refreshes it: 1 s, 10 s for a remote store (each refresh lists
 	 * index/ and snapshots/ there: requests billed by the provider). */
@@ -240,9 +241,10 @@ void fs_snaps_free(struct cfs_fs *fs);
  * -EWOULDBLOCK on the loop thread when a refresh is due. */
 int fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns);
 /* A read met a pack that is not there (-ENOENT): a prune may have moved
- * what it held to new packs and deleted it. Refresh (at most once a
- * second; never on the loop thread) and say whether the repository now
- * locates blob id elsewhere than in old_pack: 1 (read it again), else 0.
+ * what it held to new packs and deleted it. Refresh (one that begins after
+ * this call, at most one a second: it may wait up to a second; never on
+ * the loop thread) and say whether the repository now locates blob id
+ * elsewhere than in old_pack: 1 (read it again), else 0.
  * id NULL: refresh, and 1 unless on the loop thread (a large directory
  * names many blobs: read it again). */
 int fs_blob_moved(struct cfs_fs *fs, const struct cfs_id *id, const struct cfs_id *old_pack);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chronofs/log.h"
 #include "chronofs/util.h"
@@ -189,9 +190,50 @@ int64_t fs_root_mtime(struct cfs_fs *fs)
 	return t;
 }
 
+/* Under refresh_lock. */
+static void refresh_locked(struct cfs_fs *fs)
+{
+	fs->last_refresh_start_ns = cfs_mono_ns();
+	int e = cfs_repo_refresh(fs->repo);
+	if (e < 0)
+		log_warning_errno(e, "Cannot refresh the snapshot list: %m (serving the last one)");
+	e = load_list(fs);
+	if (e < 0)
+		log_warning_errno(e, "Cannot load the snapshot list: %m");
+	fs->last_refresh_ns = cfs_mono_ns();
+}
+
+/*
+ * A refresh that begins after `since`. One that began earlier (a look at
+ * the root a moment ago, another reader's) may have synchronised before a
+ * prune moved the blobs and deleted their pack: the catalog still names
+ * that pack, and a read of a live file failed with EIO until the next
+ * refresh, up to a second later (t3006). Still at most one refresh a
+ * second: the rest of the second is waited out, without refresh_lock
+ * (the loop thread takes it for a look at the root), and readers that
+ * failed meanwhile share the refresh that follows.
+ */
+static void refresh_since(struct cfs_fs *fs, int64_t since)
+{
+	pthread_mutex_lock(&fs->refresh_lock);
+	while (fs->last_refresh_start_ns <= since) {
+		int64_t wait = fs->last_refresh_ns + 1000000000 - cfs_mono_ns();
+		if (wait <= 0) {
+			refresh_locked(fs);
+			break;
+		}
+		pthread_mutex_unlock(&fs->refresh_lock);
+		struct timespec ts = {wait / 1000000000, wait % 1000000000};
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&fs->refresh_lock);
+	}
+	pthread_mutex_unlock(&fs->refresh_lock);
+}
+
 int fs_blob_moved(struct cfs_fs *fs, const struct cfs_id *id, const struct cfs_id *old_pack)
 {
 	struct cfs_blob_loc loc;
+	int64_t since = cfs_mono_ns();
 	if (fs_inline)
 		return 0;
 	if (id && cfs_repo_blob_loc(fs->repo, id, &loc) == 0 && memcmp(loc.pack.b, old_pack->b, CFS_ID_SIZE) != 0)
@@ -199,7 +241,7 @@ int fs_blob_moved(struct cfs_fs *fs, const struct cfs_id *id, const struct cfs_i
 	if (fs->single) /* no periodic refresh: this is the only one */
 		(void)cfs_repo_refresh(fs->repo);
 	else
-		(void)fs_snaps_refresh(fs, 1000000000);
+		refresh_since(fs, since);
 	if (!id)
 		return 1;
 	return cfs_repo_blob_loc(fs->repo, id, &loc) == 0 && memcmp(loc.pack.b, old_pack->b, CFS_ID_SIZE) != 0;
@@ -217,15 +259,8 @@ int fs_snaps_refresh(struct cfs_fs *fs, int64_t max_age_ns)
 		pthread_mutex_unlock(&fs->refresh_lock);
 		return -EWOULDBLOCK;
 	}
-	if (due) {
-		int e = cfs_repo_refresh(fs->repo);
-		if (e < 0)
-			log_warning_errno(e, "Cannot refresh the snapshot list: %m (serving the last one)");
-		e = load_list(fs);
-		if (e < 0)
-			log_warning_errno(e, "Cannot load the snapshot list: %m");
-		fs->last_refresh_ns = cfs_mono_ns();
-	}
+	if (due)
+		refresh_locked(fs);
 	pthread_mutex_unlock(&fs->refresh_lock);
 	return 0;
 }
@@ -234,6 +269,7 @@ int fs_snaps_init(struct cfs_fs *fs)
 {
 	pthread_rwlock_init(&fs->snap_lock, NULL);
 	pthread_mutex_init(&fs->refresh_lock, NULL);
+	fs->last_refresh_start_ns = cfs_mono_ns();
 	int e = load_list(fs);
 	if (e < 0)
 		return e;

@@ -72,6 +72,7 @@ struct prune {
 	struct cfs_repo_prune_result *res;
 	struct cfs_catalog_idstore *marks; /* owned: blobs (trees and data) reached */
 	struct cfs_idset snaps_marked;     /* snapshots whose trees are marked */
+	struct cfs_idset relisted;         /* packs listed again for the copies they hold */
 	struct pack_acct *packs;           /* owned, sorted by id */
 	size_t n_packs, cap_packs;
 	struct pending_record *pending;    /* owned */
@@ -456,11 +457,65 @@ static int pending_ready(struct prune *p, struct pending_record *pr, const struc
 
 /* ---- finishing a condemn record ---------------------------------------- */
 
+/* Pack (its header's entries) goes to the next index object written:
+ * a pending/ marker in b. */
+static int relist(const struct cfs_id *pack, uint64_t size, const struct cfs_pack_entry *entries, size_t count,
+		  struct cfs_catalog_batch *b)
+{
+	_cleanup_buf_ struct cfs_buf marker = CFS_BUF_INIT;
+	char key[128], hex[CFS_ID_HEX_SIZE];
+	int e = cfs_buf_append_le64(&marker, size);
+	for (size_t i = 0; i < count && e == 0; i++)
+		e = cfs_repo_entry_encode(&marker, &entries[i]);
+	if (e < 0)
+		return e;
+	cfs_id_hex(pack, hex);
+	snprintf(key, sizeof(key), "pending/%s", hex);
+	cfs_catalog_batch_put_meta(b, key, marker.data, marker.len);
+	return 0;
+}
+
+/*
+ * A pack about to be deleted holds a blob a snapshot uses, which this
+ * catalog locates in another pack: a copy (two hosts stored it at once,
+ * or a pack released after an earlier repack had copied what it held).
+ * Each catalog locates a blob in the pack whose index object it applied
+ * last, so another catalog may locate it in the pack that goes, and its
+ * reads (a restore, a mount) would then name a missing pack for good
+ * (t3006, t6005). The pack this catalog locates it in is listed again,
+ * by an index object written before the deletion: every catalog loads it
+ * as a new one and points the blob there. Once per pack and prune. A
+ * pack that is condemned itself is not listed: the prune that finishes
+ * its record releases it, and lists it again then, if this catalog
+ * locates a live blob in it (both copies condemned: reads of that blob
+ * through another catalog may fail until then).
+ */
+static int relist_copy(struct prune *p, const struct cfs_id *pack, struct cfs_catalog_batch *b, bool *ret_relisted)
+{
+	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
+	struct cfs_pack_info info;
+	size_t count = 0;
+	if (cfs_repo_pack_condemned(p->r, pack) || cfs_idset_contains(&p->relisted, pack))
+		return 0;
+	int e = cfs_idset_add(&p->relisted, pack) < 0 ? -ENOMEM : 0;
+	if (e == 0)
+		e = cfs_catalog_pack_get(p->r->catalog, pack, &info);
+	if (e == 0)
+		e = cfs_repo_pack_header_read(p->r, pack, info.size, &entries, &count);
+	if (e == -ENOMEM || e == -EIO)
+		return e;
+	if (e < 0)
+		return 0; /* unknown or unreadable: check names it, and there is nothing better to point to */
+	*ret_relisted = true;
+	return relist(pack, info.size, entries, count, b);
+}
+
 /* A condemned pack: released when a marked blob is located in it (a backup
  * that ran while it was condemned uses it), else deleted. Its entries
- * located in it are dropped from the catalog when it goes. *ret_release. */
+ * located in it are dropped from the catalog when it goes, and the packs
+ * holding copies of its live blobs are listed again (*ret_relisted). */
 static int judge_pack(struct prune *p, const struct repo_record_pack *pk, bool *ret_release, bool *ret_gone,
-		      struct cfs_catalog_batch *b)
+		      bool *ret_relisted, struct cfs_catalog_batch *b)
 {
 	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
 	size_t count = 0;
@@ -496,27 +551,23 @@ static int judge_pack(struct prune *p, const struct repo_record_pack *pk, bool *
 		if (e)
 			*ret_release = true;
 	}
-	if (*ret_release) {
-		/* Listed again by an index object: the one that named it
-		 * goes with the record. */
-		_cleanup_buf_ struct cfs_buf marker = CFS_BUF_INIT;
-		char key[128], hex[CFS_ID_HEX_SIZE];
-		e = cfs_buf_append_le64(&marker, pk->size);
-		for (size_t i = 0; i < count && e == 0; i++)
-			e = cfs_repo_entry_encode(&marker, &entries[i]);
-		if (e < 0)
-			return e;
-		cfs_id_hex(&pk->id, hex);
-		snprintf(key, sizeof(key), "pending/%s", hex);
-		cfs_catalog_batch_put_meta(b, key, marker.data, marker.len);
-		return 0;
-	}
+	if (*ret_release) /* listed again: the index object that named it goes with the record */
+		return relist(&pk->id, pk->size, entries, count, b);
 	for (size_t i = 0; i < count; i++) {
 		struct cfs_blob_loc loc;
 		e = cfs_catalog_blob_get(p->r->catalog, &entries[i].id, &loc);
-		if (e == 0 && memcmp(loc.pack.b, pk->id.b, CFS_ID_SIZE) == 0)
+		if (e == -ENOENT)
+			continue;
+		if (e < 0)
+			return e;
+		if (memcmp(loc.pack.b, pk->id.b, CFS_ID_SIZE) == 0) {
 			cfs_catalog_batch_delete_blob(b, &entries[i].id);
-		else if (e < 0 && e != -ENOENT)
+			continue;
+		}
+		e = cfs_catalog_idstore_contains(p->marks, &entries[i].id);
+		if (e > 0)
+			e = relist_copy(p, &loc.pack, b, ret_relisted);
+		if (e < 0)
 			return e;
 	}
 	return 0;
@@ -565,7 +616,7 @@ static int finish(struct prune *p, struct pending_record *pr)
 	struct repo_record done = {.kind = REPO_RECORD_DONE, .of = pr->id};
 	struct cfs_id done_id;
 	struct name_list l = {0};
-	bool any_released = false;
+	bool any_released = false, any_relisted = false;
 	int e = CFS_FAULT("prune.finish");
 	if (e == 0)
 		e = cfs_catalog_batch_new(&b);
@@ -581,7 +632,7 @@ static int finish(struct prune *p, struct pending_record *pr)
 		bool release, gone;
 		e = check_interrupted(p);
 		if (e == 0)
-			e = judge_pack(p, &pr->rec.packs[i], &release, &gone, b);
+			e = judge_pack(p, &pr->rec.packs[i], &release, &gone, &any_relisted, b);
 		if (e < 0)
 			break;
 		if (release) {
@@ -595,11 +646,11 @@ static int finish(struct prune *p, struct pending_record *pr)
 			done.packs[done.n_packs++] = pr->rec.packs[i];
 		}
 	}
-	/* The released packs are listed by new index objects before the ones
-	 * that named them go. */
+	/* The released packs, and those with copies of what goes, are listed
+	 * by new index objects before the ones that named them go. */
 	if (e == 0)
 		e = cfs_catalog_commit(p->r->catalog, b);
-	if (e == 0 && any_released) {
+	if (e == 0 && (any_released || any_relisted)) {
 		e = cfs_repo_condemned_load(p->r, p->r->catalog);
 		if (e == 0)
 			e = cfs_repo_write_pending_index(p->r);
@@ -1031,6 +1082,7 @@ static void prune_end(struct prune *p)
 {
 	p->marks = cfs_catalog_idstore_free(p->marks);
 	cfs_idset_release(&p->snaps_marked);
+	cfs_idset_release(&p->relisted);
 	free(p->packs);
 	for (size_t i = 0; i < p->n_pending; i++) {
 		cfs_repo_record_release(&p->pending[i].rec);
@@ -1095,7 +1147,8 @@ int cfs_repo_space(struct cfs_repo *r, volatile sig_atomic_t *interrupted, struc
 {
 	struct cfs_repo_prune_options o = {.dry_run = true, .interrupted = interrupted};
 	struct cfs_repo_prune_result res = {0};
-	struct prune p = {.r = r, .o = &o, .res = &res, .snaps_marked = CFS_IDSET_INIT, .measure_only = true};
+	struct prune p = {.r = r, .o = &o, .res = &res, .snaps_marked = CFS_IDSET_INIT, .relisted = CFS_IDSET_INIT,
+			  .measure_only = true};
 	int e = prune_begin(&p);
 	if (e == 0)
 		e = mark_snapshots(&p);
@@ -1172,7 +1225,7 @@ static int prune_run(struct prune *p)
 
 int cfs_repo_prune(struct cfs_repo *r, const struct cfs_repo_prune_options *o, struct cfs_repo_prune_result *ret)
 {
-	struct prune p = {.r = r, .o = o, .res = ret, .snaps_marked = CFS_IDSET_INIT};
+	struct prune p = {.r = r, .o = o, .res = ret, .snaps_marked = CFS_IDSET_INIT, .relisted = CFS_IDSET_INIT};
 	*ret = (struct cfs_repo_prune_result){0};
 	if (!r->writer || o->max_unused_pct > 100)
 		return -EINVAL;
