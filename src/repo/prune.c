@@ -484,18 +484,18 @@ static int relist(const struct cfs_id *pack, uint64_t size, const struct cfs_pac
  * reads (a restore, a mount) would then name a missing pack for good
  * (t3006, t6005). The pack this catalog locates it in is listed again,
  * by an index object written before the deletion: every catalog loads it
- * as a new one and points the blob there. Once per pack and prune. A
- * pack that is condemned itself is not listed: the prune that finishes
- * its record releases it, and lists it again then, if this catalog
- * locates a live blob in it (both copies condemned: reads of that blob
- * through another catalog may fail until then).
+ * as a new one and points the blob there. Once per pack and prune. (A
+ * copy in a pack another record condemned cannot be pointed to that way:
+ * judge_pack() keeps the pack that goes instead; one this record
+ * condemned is listed again if it is released, else the blob's copies
+ * both go, and it was not live.)
  */
 static int relist_copy(struct prune *p, const struct cfs_id *pack, struct cfs_catalog_batch *b, bool *ret_relisted)
 {
 	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
 	struct cfs_pack_info info;
 	size_t count = 0;
-	if (cfs_repo_pack_condemned(p->r, pack) || cfs_idset_contains(&p->relisted, pack))
+	if (cfs_idset_contains(&p->relisted, pack))
 		return 0;
 	int e = cfs_idset_add(&p->relisted, pack) < 0 ? -ENOMEM : 0;
 	if (e == 0)
@@ -510,12 +510,20 @@ static int relist_copy(struct prune *p, const struct cfs_id *pack, struct cfs_ca
 	return relist(pack, info.size, entries, count, b);
 }
 
+static bool record_has_pack(const struct repo_record *rec, const struct cfs_id *pack)
+{
+	for (size_t i = 0; i < rec->n_packs; i++)
+		if (memcmp(rec->packs[i].id.b, pack->b, CFS_ID_SIZE) == 0)
+			return true;
+	return false;
+}
+
 /* A condemned pack: released when a marked blob is located in it (a backup
  * that ran while it was condemned uses it), else deleted. Its entries
  * located in it are dropped from the catalog when it goes, and the packs
  * holding copies of its live blobs are listed again (*ret_relisted). */
-static int judge_pack(struct prune *p, const struct repo_record_pack *pk, bool *ret_release, bool *ret_gone,
-		      bool *ret_relisted, struct cfs_catalog_batch *b)
+static int judge_pack(struct prune *p, const struct repo_record *rec, const struct repo_record_pack *pk,
+		      bool *ret_release, bool *ret_gone, bool *ret_relisted, struct cfs_catalog_batch *b)
 {
 	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
 	size_t count = 0;
@@ -543,7 +551,16 @@ static int judge_pack(struct prune *p, const struct repo_record_pack *pk, bool *
 			continue;
 		if (e < 0)
 			return e;
-		if (memcmp(loc.pack.b, pk->id.b, CFS_ID_SIZE) != 0)
+		/* A live blob whose other copy, where this catalog locates
+		 * it, is condemned by another record that still waits:
+		 * another catalog may locate it here, and no index object can
+		 * point it to a condemned pack (they never replace locations).
+		 * This pack stays, as if a backup used it; a later prune
+		 * repacks what it holds. (A copy condemned by this record is
+		 * judged in this finish: released, it is listed again before
+		 * anything is deleted.) */
+		if (memcmp(loc.pack.b, pk->id.b, CFS_ID_SIZE) != 0 &&
+		    (!cfs_repo_pack_condemned(p->r, &loc.pack) || record_has_pack(rec, &loc.pack)))
 			continue;
 		e = cfs_catalog_idstore_contains(p->marks, &entries[i].id);
 		if (e < 0)
@@ -632,7 +649,7 @@ static int finish(struct prune *p, struct pending_record *pr)
 		bool release, gone;
 		e = check_interrupted(p);
 		if (e == 0)
-			e = judge_pack(p, &pr->rec.packs[i], &release, &gone, &any_relisted, b);
+			e = judge_pack(p, &pr->rec, &pr->rec.packs[i], &release, &gone, &any_relisted, b);
 		if (e < 0)
 			break;
 		if (release) {
