@@ -14,8 +14,10 @@
 # that name garbage packs (superseded), a condemn record, then the deletes,
 # a done record and the condemn record's deletion (src/repo/prune.c).
 #
-# Families of points, each from its own saved repository and cache:
-#   prune   the prune above, killed at every named fault point
+# Families of points, each from its own saved repository and cache (the
+# points of a clean run that leave the same state are run once: see
+# select_points):
+#   prune   the prune above, killed at the named fault points
 #           (include/chronofs/fault.h) with N = 1, 2, ... as often as a
 #           clean run reaches it: gc.record, prune.marked (marking done,
 #           nothing written), prune.accounted, prune.repacked (new packs
@@ -31,8 +33,8 @@
 #   lock    the same prune while another host's writer lock exists
 #           (locks/<32 hex>, host "otherhost": a backup may run there, so
 #           the prune arms its condemn record and leaves it), killed at
-#           prune.arm, at the arm record's put and at every store
-#           operation from it on. A prune while the lock exists must then
+#           prune.arm and at every store operation from the arm record's
+#           put on. A prune while the lock exists must then
 #           wait (delete nothing); the lock goes (its backup ended).
 #   forget  forget killed before each manifest it deletes (forget.delete):
 #           the prune deletes what it left.
@@ -43,10 +45,15 @@
 #           deletes the others, then repacks the released pack and
 #           condemns and deletes it in a record of its own. Killed by
 #           power loss at every store operation and at the named points
-#           that are no store operation (every third catalog commit).
-# After each kill, with the real binaries (no fault armed), the cache kept,
-# and for every third point also a fresh cache over a copy of the store as
-# the kill left it (the cache lost with the machine):
+#           that are no store operation.
+# Each killed prune leaves locks/prune: the next prune takes it over and
+# says so.
+# Every kill is checked to have happened where it was aimed: exit 99, and
+# for a power loss the trace's "lost" at that operation. After each kill,
+# with the real binaries (no fault armed), the cache kept, and for every
+# other power loss also a fresh cache over a copy of the store as the kill
+# left it (the cache lost with the machine; the other points left one of
+# those store states):
 #   - check --read-data exits 0 with "no problems found";
 #   - exactly the snapshots listed before the prune but the forgotten ones
 #     are listed, and each restores byte-identical to the tree it captured;
@@ -59,7 +66,9 @@
 #     restores.
 # The points per family are printed at the end (at least 20 in all).
 # Needs a build with -Dfault_injection=true (scripts/test configures that).
-# T5005_ALL=1: the armed family at every named point too (slow).
+# T5005_ALL=1: every occurrence of every named point and power loss at
+# every store operation (slow); T5005_FRESH_EVERY=1: a fresh cache at
+# every power loss.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -72,7 +81,7 @@ MAX_UNUSED=5
 SLACK=$((4 * KiB))
 # Points run at once: they wait on fsync more than on the CPU.
 JOBS=${T5005_JOBS:-3}
-FRESH_EVERY=${T5005_FRESH_EVERY:-3}
+FRESH_EVERY=${T5005_FRESH_EVERY:-2}
 
 # Is the faulty backend compiled in? A malformed spec makes the open fail.
 run env CHRONOFS_OBJSTORE_FAULT=probe CHRONOFS_PASSWORD=x "$CHRONOCTL" --repo "$WORK/probe" init
@@ -211,7 +220,8 @@ jq -e '.stats.bytes_added < 102400' "$WORK/snap.json" >/dev/null ||
 
 # --- clean runs: what a prune reaches ------------------------------------------
 
-# The named points a run reaches, in order, one per line ("POINT N").
+# The named points a run reaches, in order, one per line ("POINT N OPS",
+# OPS the store operations that had ended then).
 ALL_POINTS="gc.record prune.marked prune.accounted prune.repacked prune.condemned prune.arm prune.finish
 	prune.delete prune.deleted objstore.put catalog.commit forget.delete"
 count_spec() {
@@ -227,7 +237,7 @@ count_spec() {
 clean_run() { # BASE DIR
 	state_load "$1" "$2"
 	REPO=$2/repo CACHE=$2/cache prune_env CHRONOFS_OBJSTORE_FAULT="trace=$2/trace" \
-		CHRONOFS_FAULTS="$(count_spec)" CHRONOFS_FAULT_RUN="echo \"\$CFS_FAULT_POINT \$CFS_FAULT_COUNT\" >>$2/points"
+		CHRONOFS_FAULTS="$(count_spec)" CHRONOFS_FAULT_RUN="echo \"\$CFS_FAULT_POINT \$CFS_FAULT_COUNT \$(wc -l <$2/trace)\" >>$2/points"
 	[ "$RC" = 0 ] || { _lib_show_output; fail "the clean prune of $1 failed (exit $RC)"; }
 	cp "$OUT" "$2/result.json"
 	log "a clean prune of $(basename "$1"): $(cat "$OUT")"
@@ -287,6 +297,67 @@ DONES[armed]=2
 BAD_PUTS[armed]=2 # done (of the armed record), condemn, done
 ARMED_OPS=$(wc -l <"$WORK/clean-armed/trace")
 
+# The points to kill a run at, from its clean run in DIR: "KIND SPEC"
+# lines, KIND a named point or powerloss. A kill leaves a state: the store
+# operations that ended and the catalog commits done (the catalog syncs its
+# WAL on each: a power loss keeps them, as a crash does), so two points
+# with none of either between them leave the same state and only one is
+# run:
+#   - a crash at gc.record, prune.delete or objstore.put is the power loss
+#     at the store operation that follows it: only the power loss is run;
+#   - power loss at every store operation, except in a batch of deletes
+#     under one prefix (data/, index/), where the first, one in the
+#     middle and the last stand for the others;
+#   - every other named point at each of its occurrences, unless an
+#     earlier one left the same state;
+#   - with CATALOG=1, the first catalog commit after each store operation
+#     (the store one step ahead of the catalog), unless a named point left
+#     that state; the others differ from these only by more of the same
+#     commits.
+# T5005_ALL=1 runs every occurrence of every named point and power loss at
+# every store operation.
+select_points() { # DIR CATALOG
+	if [ "${T5005_ALL:-0}" = 1 ]; then
+		awk '{ print $1, $1 ":" $2 }' "$1/points"
+		seq 1 "$(wc -l <"$1/trace")" | sed 's/^/powerloss /'
+		return
+	fi
+	awk -v catalog="$2" '
+		FNR == NR {
+			op[$1] = $2
+			p = $3
+			sub(/\/.*/, "", p)
+			prefix[$1] = p
+			ops = $1
+			next
+		}
+		FNR == 1 { gap = -1 }
+		{
+			state = $3 " " commits
+			if ($1 == "catalog.commit") {
+				commits++
+				if (!catalog || $3 == gap || seen[state])
+					next
+				gap = $3
+			} else if ($1 == "gc.record" || $1 == "prune.delete" || $1 == "objstore.put" || seen[state]) {
+				next
+			}
+			seen[state] = 1
+			print $1, $1 ":" $2
+		}
+		END {
+			for (i = 1; i <= ops; i = j) {
+				for (j = i + 1; j <= ops && op[i] == "delete" && op[j] == "delete" && prefix[j] == prefix[i]; j++)
+					;
+				print "powerloss", i
+				if (j - i > 2)
+					print "powerloss", i + int((j - i) / 2)
+				if (j - i > 1)
+					print "powerloss", j - 1
+			}
+		}' "$1/trace" "$1/points"
+}
+
 # --- one point ------------------------------------------------------------------
 
 # The checks after a kill, on REPO and CACHE as the kill left it (or a
@@ -312,10 +383,16 @@ verify() { # WHAT FAMILY
 		assert_same_tree "${TREE[$id]}" "$r$SRC"
 		newest=$id
 	done
+	# The killed prune left locks/prune: its process is gone, so the next
+	# prune of this host takes it over.
+	local stale=0
+	[ ! -e "$REPO/locks/prune" ] || stale=1
 	if [ "$family" = lock ]; then
 		# Its writer may still run: a prune now deletes nothing.
 		names "$REPO" data >"$PT/data.before"
 		ok cfs prune --max-unused "$MAX_UNUSED" --json
+		[ "$stale" = 0 ] || expect_in "$ERR" "Taking over locks/prune" "$what: the prune did not take over the dead prune's lock"
+		stale=0
 		json_expect "$what: a prune while the other host's lock exists" records_waiting '. == 1'
 		json_expect "$what: a prune while the other host's lock exists" packs_deleted '. == 0'
 		names "$REPO" data | cmp -s - "$PT/data.before" ||
@@ -323,6 +400,7 @@ verify() { # WHAT FAMILY
 		rm "$REPO/$OTHER_LOCK"
 	fi
 	ok cfs prune --max-unused "$MAX_UNUSED" --json
+	[ "$stale" = 0 ] || expect_in "$ERR" "Taking over locks/prune" "$what: the next prune did not take over the dead prune's lock"
 	json_expect "$what: the next prune" records_waiting '. == 0'
 	json_expect "$what: the next prune" writers_waiting '. == 0'
 	data=$(data_bytes "$REPO")
@@ -370,6 +448,10 @@ point() { # DIR FAMILY FRESH KIND SPEC
 	fi
 	[ "$RC" = 0 ] || [ "$RC" = 99 ] || { _lib_show_output; fail "$what: exit $RC, expected the crash (99)"; }
 	[ "$RC" = 99 ] || { _lib_show_output; fail "$what: the run was not killed (exit $RC): the point was not reached"; }
+	if [ "$kind" = powerloss ]; then
+		awk -v n="$spec" '$1 == n && $NF == "lost" { f = 1 } END { exit !f }' "$dir/trace" ||
+			fail "$what: the power did not go at store operation $spec (trace: $(tail -n 1 "$dir/trace"))"
+	fi
 	# gc/: the forget records stay; the base's other records (the armed
 	# one) and the condemn and arm records the killed run put must go.
 	names "${BASE[$family]}/repo" gc | grep -xF "$FORGET_GC" >"$dir/gc.keep" || true
@@ -401,6 +483,7 @@ point() { # DIR FAMILY FRESH KIND SPEC
 
 declare -A JOB_WHAT=() JOB_LOG=() PER_FAMILY=()
 POINTS=0
+POWERLOSS_POINTS=0
 FRESH_POINTS=0
 wait_job() {
 	local done_pid='' rc=0 what
@@ -430,9 +513,14 @@ start_point() { # FAMILY KIND SPEC
 	local fresh=0 pid
 	POINTS=$((POINTS + 1))
 	PER_FAMILY[$1]=$((${PER_FAMILY[$1]:-0} + 1))
-	if [ $((POINTS % FRESH_EVERY)) = 0 ]; then
-		fresh=1
-		FRESH_POINTS=$((FRESH_POINTS + 1))
+	# A fresh cache sees only the store, and the store states are those
+	# of the power losses: the others would repeat one of them.
+	if [ "$2" = powerloss ]; then
+		POWERLOSS_POINTS=$((POWERLOSS_POINTS + 1))
+		if [ $((POWERLOSS_POINTS % FRESH_EVERY)) = 1 ] || [ "$FRESH_EVERY" = 1 ]; then
+			fresh=1
+			FRESH_POINTS=$((FRESH_POINTS + 1))
+		fi
 	fi
 	while [ "${#JOB_WHAT[@]}" -ge "$JOBS" ]; do
 		wait_job
@@ -447,38 +535,24 @@ start_point() { # FAMILY KIND SPEC
 	JOB_LOG[$pid]=$WORK/pt/$POINTS.log
 }
 
-# prune: every named point as often as the clean prune reached it, and
-# power loss at every store operation.
-while read -r p n; do
-	start_point prune "$p" "$p:$n"
-done <"$WORK/clean-prune/points"
-for ((n = 1; n <= $(wc -l <"$WORK/clean-prune/trace"); n++)); do
-	start_point prune powerloss "$n"
-done
-# lock: at the arm point, the arm record's put, and every store operation
-# from it on.
+# prune: the points select_points picks, with the catalog one step behind
+# the store; lock: at the arm point and at every store operation from the
+# arm record's put on (a crash before that put is the power loss there);
+# forget: before each manifest it deletes; armed: the points select_points
+# picks.
+while read -r kind spec; do
+	start_point prune "$kind" "$spec"
+done < <(select_points "$WORK/clean-prune" 1)
 start_point lock prune.arm prune.arm:1
-start_point lock gc.record "gc.record:$(gc_puts "$WORK/clean-lock/trace" | grep -c .)"
 for ((n = ARM_OP; n <= LOCK_OPS; n++)); do
 	start_point lock powerloss "$n"
 done
-# forget: before each manifest it deletes.
 for n in $(seq 1 "${#FORGOTTEN[@]}"); do
 	start_point forget forget.delete "forget.delete:$n"
 done
-# armed: power loss at every store operation; the named points that are no
-# store operation (those that are, gc.record, prune.delete and
-# objstore.put, are where a power loss is), every third catalog commit.
-for ((n = 1; n <= ARMED_OPS; n++)); do
-	start_point armed powerloss "$n"
-done
-while read -r p n; do
-	case $p in
-	gc.record | prune.delete | objstore.put) [ "${T5005_ALL:-0}" = 1 ] || continue ;;
-	catalog.commit) [ "${T5005_ALL:-0}" = 1 ] || [ $((n % 3)) = 1 ] || continue ;;
-	esac
-	start_point armed "$p" "$p:$n"
-done <"$WORK/clean-armed/points"
+while read -r kind spec; do
+	start_point armed "$kind" "$spec"
+done < <(select_points "$WORK/clean-armed" 0)
 while [ "${#JOB_WHAT[@]}" -gt 0 ]; do
 	wait_job
 done
