@@ -46,8 +46,18 @@
 #           condemns and deletes it in a record of its own. Killed by
 #           power loss at every store operation and at the named points
 #           that are no store operation.
-# Each killed prune leaves locks/prune: the next prune takes it over and
-# says so.
+#   backup  the prune killed before its condemn record, with it durable,
+#           in the middle of its deletes and with its done record durable;
+#           then a backup with a1 again (its blob in a pack the prune found
+#           unused; for the power losses from another host's cache): once
+#           the record is durable it must store a1 again (a writer never
+#           uses a condemned pack), before it may reuse the pack, which
+#           the next prune must then keep.
+# Two prunes, before the points: a second prune while one runs fails at
+# once naming locks/prune, and the first finishes as a clean one; a
+# locks/prune of a live process of this host or of another host is refused
+# with nothing changed, one of a dead process of this host taken over
+# (and so is the one each killed prune leaves: the next prune says so).
 # Every kill is checked to have happened where it was aimed: exit 99, and
 # for a power loss the trace's "lost" at that operation. After each kill,
 # with the real binaries (no fault armed), the cache kept, and for every
@@ -358,6 +368,67 @@ select_points() { # DIR CATALOG
 		}' "$1/trace" "$1/points"
 }
 
+# backup: the prune killed, then a backup reuses what it found unused (a1,
+# as in snapshot 6), then the next prune: the bytes a clean prune, the
+# backup and a prune leave.
+state_load "$WORK/base-prune" "$WORK/clean-backup"
+(
+	REPO=$WORK/clean-backup/repo CACHE=$WORK/clean-backup/cache
+	ok cfs prune --max-unused "$MAX_UNUSED" --json
+	ok cfs snapshot create --json "$SRC"
+	ok cfs prune --max-unused "$MAX_UNUSED" --json
+)
+BASE[backup]=$WORK/base-prune
+LIVE[backup]=${LIVE[prune]} # and the backup's snapshot (point adds it)
+CLEAN[backup]=$(data_bytes "$WORK/clean-backup/repo")
+DONES[backup]=1
+BAD_PUTS[backup]=1 # condemn
+
+# --- two prunes ---------------------------------------------------------------
+
+# A second prune while one runs (started by the first at prune.condemned,
+# its record durable) fails at once naming locks/prune, and the first
+# finishes as a clean prune does.
+state_load "$WORK/base-prune" "$WORK/two"
+second="CHRONOFS_FAULTS= CHRONOFS_CACHE_DIR=$(printf %q "$WORK/two/cache2") $(printf %q "$CHRONOCTL")"
+second+=" prune --max-unused $MAX_UNUSED --json >$(printf %q "$WORK/two/second.json") 2>$(printf %q "$WORK/two/second.err");"
+second+=" echo \$? >$(printf %q "$WORK/two/second.rc")"
+REPO=$WORK/two/repo CACHE=$WORK/two/cache prune_env CHRONOFS_FAULTS=prune.condemned:1:run CHRONOFS_FAULT_RUN="$second"
+[ "$RC" = 0 ] || { _lib_show_output; fail "two prunes: the first failed (exit $RC)"; }
+[ "$(cat "$WORK/two/second.rc" 2>/dev/null)" = 1 ] ||
+	{ cat "$WORK/two/second.err" >&2; fail "two prunes: the second did not run or did not fail (exit $(cat "$WORK/two/second.rc" 2>/dev/null))"; }
+expect_in "$WORK/two/second.err" "locks/prune" "two prunes: the second did not name the prune lock"
+expect_in "$WORK/two/second.err" "is running" "two prunes: the second did not say that a prune runs"
+[ ! -s "$WORK/two/second.json" ] || fail "two prunes: the second printed a result"
+[ "$(data_bytes "$WORK/two/repo")" = "${CLEAN[prune]}" ] ||
+	fail "two prunes: data/ holds $(data_bytes "$WORK/two/repo") bytes after the first, a clean prune leaves ${CLEAN[prune]}"
+[ -z "$(names "$WORK/two/repo" locks)" ] || fail "two prunes: locks/ holds $(names "$WORK/two/repo" locks | tr '\n' ' ')"
+# locks/prune of a live process of this host, and of another host: the
+# prune refuses and changes nothing; of a process of this host that is
+# gone: it takes it over and prunes.
+dead=$(sh -c 'echo $$')
+for holder in "$(hostname) $$ refuse" "otherhost $dead refuse" "$(hostname) $dead take"; do
+	read -r host pid expect <<<"$holder"
+	state_load "$WORK/base-prune" "$WORK/plock"
+	mkdir -p "$WORK/plock/repo/locks"
+	printf 'host=%s\npid=%s\ntime_ns=%s000000000\nkind=prune\n' "$host" "$pid" "$(date +%s)" >"$WORK/plock/repo/locks/prune"
+	names "$WORK/plock/repo" data >"$WORK/plock/data.before"
+	REPO=$WORK/plock/repo CACHE=$WORK/plock/cache prune_env
+	if [ "$expect" = refuse ]; then
+		[ "$RC" = 1 ] || { _lib_show_output; fail "locks/prune of $host pid $pid: the prune did not refuse (exit $RC)"; }
+		expect_in "$ERR" "prune process $pid on host $host is running" "locks/prune of $host pid $pid: not named"
+		names "$WORK/plock/repo" data | cmp -s - "$WORK/plock/data.before" ||
+			fail "locks/prune of $host pid $pid: the refused prune changed data/"
+		[ -e "$WORK/plock/repo/locks/prune" ] || fail "locks/prune of $host pid $pid: the refused prune removed it"
+	else
+		[ "$RC" = 0 ] || { _lib_show_output; fail "locks/prune of a dead process of this host: the prune failed (exit $RC)"; }
+		expect_in "$ERR" "Taking over locks/prune" "locks/prune of a dead process of this host: not taken over"
+		[ "$(data_bytes "$WORK/plock/repo")" = "${CLEAN[prune]}" ] || fail "locks/prune of a dead process: data/ not pruned"
+		[ -z "$(names "$WORK/plock/repo" locks)" ] || fail "locks/prune of a dead process: locks/ not empty"
+	fi
+done
+log "two prunes: the second refused naming the first; locks/prune of a live or foreign process refused, of a dead one of this host taken over"
+
 # --- one point ------------------------------------------------------------------
 
 # The checks after a kill, on REPO and CACHE as the kill left it (or a
@@ -464,6 +535,24 @@ point() { # DIR FAMILY FRESH KIND SPEC
 	done
 	sort -o "$dir/gc.keep" "$dir/gc.keep"
 	log "$what: killed after $(grep -c . "$dir/trace" || true) store operations"
+	if [ "$family" = backup ]; then
+		# A backup with a1 again, whose blob the killed prune found
+		# unused, of this host (its cache kept) or after a power loss of
+		# another one. Once the condemn record is durable, the backup must
+		# store a1 again.
+		local id added
+		local bcache=$CACHE
+		[ "$kind" != powerloss ] || bcache=$dir/cache-other
+		CACHE=$bcache ok cfs snapshot create --json "$SRC"
+		id=$(jq -r .id "$OUT")
+		added=$(jq -r .stats.bytes_added "$OUT")
+		LIVE[backup]+=" $id"
+		TREE[$id]=$WORK/tree-6
+		log "$what: the backup after the kill added $added bytes"
+		if [ -n "$(gc_puts "$dir/trace" | sed -n 1p)" ] && [ "$added" -lt $((300 * KiB)) ]; then
+			fail "$what: the backup after the condemn record added $added bytes: it used a1 from a condemned pack"
+		fi
+	fi
 	if [ "$fresh" = 1 ]; then
 		cp -al "$REPO" "$dir/repo-fresh"
 		(
@@ -553,10 +642,17 @@ done
 while read -r kind spec; do
 	start_point armed "$kind" "$spec"
 done < <(select_points "$WORK/clean-armed" 0)
+# backup: before the condemn record (the backup may use a1's pack), with it
+# durable (it must store a1 again), in the middle of its deletes, and with
+# the done record durable.
+start_point backup prune.repacked prune.repacked:1
+start_point backup prune.condemned prune.condemned:1
+start_point backup powerloss "$(awk '$2 == "delete" && $3 ~ /^data\// { d[++n] = $1 } END { print d[int(n / 2) + 1] }' "$WORK/clean-prune/trace")"
+start_point backup powerloss "$(awk '$2 == "delete" && $3 ~ /^gc\// { print $1; exit }' "$WORK/clean-prune/trace")"
 while [ "${#JOB_WHAT[@]}" -gt 0 ]; do
 	wait_job
 done
 
-log "points per family: $(for f in prune lock forget armed; do printf '%s %s, ' "$f" "${PER_FAMILY[$f]:-0}"; done)"
+log "points per family: $(for f in prune lock forget armed backup; do printf '%s %s, ' "$f" "${PER_FAMILY[$f]:-0}"; done)"
 [ "$POINTS" -ge 20 ] || fail "only $POINTS points"
 log "ok: $POINTS points ($FRESH_POINTS also with a fresh cache): after each kill the repository checked clean, every live snapshot restored, and the next prune reclaimed the space"
