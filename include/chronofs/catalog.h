@@ -108,18 +108,27 @@ size_t cfs_catalog_batch_count(const struct cfs_catalog_batch *b);
 int cfs_catalog_commit(struct cfs_catalog *c, struct cfs_catalog_batch *b);
 
 /*
- * A set of 32-byte ids on disk (src/catalog/idstore.c): for sets as large
- * as a repository (prune's reachable blobs) in memory bounded by settings
- * (~20 MiB whatever its size). Scratch: dir is emptied at creation and
- * removed at free; nothing is durable. One thread at a time.
+ * A set of 32-byte ids for sets as large as a repository (prune's
+ * reachable blobs) in memory bounded by settings (src/catalog/idstore.c):
+ * up to mem_ids ids in memory alone (64 bytes an id at most, reserved up
+ * front), beyond that on disk in dir (~24 MiB of memory then, whatever the
+ * set's size). Scratch: dir is emptied at creation and removed at free;
+ * nothing is durable. One thread at a time.
  */
 struct cfs_catalog_idstore;
-int cfs_catalog_idstore_new(const char *dir, struct cfs_catalog_idstore **ret);
+int cfs_catalog_idstore_new(const char *dir, size_t mem_ids, struct cfs_catalog_idstore **ret);
 struct cfs_catalog_idstore *cfs_catalog_idstore_free(struct cfs_catalog_idstore *s); /* accepts NULL */
 CFS_DEFINE_FREEP(struct cfs_catalog_idstore, cfs_catalog_idstore_free)
 /* 1 when added, 0 when it was in the set already, < 0 on error. */
 int cfs_catalog_idstore_add(struct cfs_catalog_idstore *s, const struct cfs_id *id);
 /* 1 in the set, 0 not, < 0 on error. */
 int cfs_catalog_idstore_contains(struct cfs_catalog_idstore *s, const struct cfs_id *id);
-/* Ids added (each counted once). */
+/* As add, without saying whether it was new: once the set spilled to disk
+ * it does not look there (a write alone), for ids whose newness nothing
+ * depends on (the data blobs prune marks). Not counted. 0 or < 0. */
+int cfs_catalog_idstore_put(struct cfs_catalog_idstore *s, const struct cfs_id *id);
+/* As contains, fast for ids asked in ascending byte order (a walk through
+ * the set beside a catalog scan); any order is answered right. */
+int cfs_catalog_idstore_contains_sorted(struct cfs_catalog_idstore *s, const struct cfs_id *id);
+/* Ids cfs_catalog_idstore_add() added (each counted once). */
 uint64_t cfs_catalog_idstore_count(const struct cfs_catalog_idstore *s);

@@ -27,6 +27,12 @@ bool cfs_idset_contains(const struct cfs_idset *s, const void *id);
 /* 1 removed, 0 was not there. */
 int cfs_idset_remove(struct cfs_idset *s, const void *id);
 size_t cfs_idset_count(const struct cfs_idset *s);
+/* Room for n ids without growing (no copy of the table, and so no second
+ * table in memory, while they are added). 0 or -ENOMEM. */
+int cfs_idset_reserve(struct cfs_idset *s, size_t n);
+/* cb on each id, in no particular order; stops at the first cb < 0 and
+ * returns it. The set must not change meanwhile. */
+int cfs_idset_foreach(const struct cfs_idset *s, int (*cb)(const void *id, void *ud), void *ud);
 /* Empty the set, keep the allocation. */
 void cfs_idset_clear(struct cfs_idset *s);
 void cfs_idset_release(struct cfs_idset *s);

@@ -30,9 +30,8 @@ bool cfs_idset_contains(const struct cfs_idset *s, const void *id)
 	}
 }
 
-static int grow(struct cfs_idset *s)
+static int rehash(struct cfs_idset *s, size_t ncap)
 {
-	size_t ncap = s->cap ? s->cap * 2 : 1024;
 	uint8_t(*ns)[CFS_IDSET_KEY_SIZE] = calloc(ncap, CFS_IDSET_KEY_SIZE);
 	if (!ns)
 		return -ENOMEM;
@@ -48,6 +47,31 @@ static int grow(struct cfs_idset *s)
 	s->slots = ns;
 	s->cap = ncap;
 	return 0;
+}
+
+static int grow(struct cfs_idset *s)
+{
+	return rehash(s, s->cap ? s->cap * 2 : 1024);
+}
+
+int cfs_idset_reserve(struct cfs_idset *s, size_t n)
+{
+	size_t cap = s->cap ? s->cap : 1024;
+	while (cap / 2 < n) {
+		if (cap > SIZE_MAX / 2 / CFS_IDSET_KEY_SIZE)
+			return -ENOMEM;
+		cap *= 2;
+	}
+	return cap == s->cap ? 0 : rehash(s, cap);
+}
+
+int cfs_idset_foreach(const struct cfs_idset *s, int (*cb)(const void *id, void *ud), void *ud)
+{
+	int e = s->has_zero ? cb(zero, ud) : 0;
+	for (size_t i = 0; i < s->cap && e >= 0; i++)
+		if (!is_zero(s->slots[i]))
+			e = cb(s->slots[i], ud);
+	return e < 0 ? e : 0;
 }
 
 int cfs_idset_add(struct cfs_idset *s, const void *id)

@@ -841,6 +841,101 @@ Test(catalog, delete_blob_and_pack, .init = setup, .fini = teardown)
 	cfs_catalog_free(c);
 }
 
+/* Whether dir holds anything. */
+static bool dir_has_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool any = false;
+	cr_assert_not_null(d, "%s", dir);
+	while ((de = readdir(d)))
+		any |= strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return any;
+}
+
+/* A set that fits its in-memory share never touches the disk; the one
+ * that outgrows it spills, and keeps every member. */
+Test(catalog, idstore_memory_then_disk, .init = setup, .fini = teardown)
+{
+	char dir[128];
+	struct cfs_catalog_idstore *s = NULL;
+	struct cfs_id id;
+	const uint32_t mem = 70000; /* more than one batch of 65,536 */
+	snprintf(dir, sizeof(dir), "%s/marks", tmpdir);
+	cr_assert_eq(cfs_catalog_idstore_new(dir, mem, &s), 0);
+	for (uint32_t i = 0; i < mem - 1; i++) {
+		memset(&id, 0, sizeof(id));
+		cfs_put_le32(id.b, i * 2654435761u);
+		cfs_put_le32(id.b + 28, i);
+		cr_assert_eq(cfs_catalog_idstore_add(s, &id), 1);
+	}
+	cr_assert(!dir_has_files(dir), "a set within its memory share wrote to %s", dir);
+	for (uint32_t i = mem - 1; i < 3 * mem; i++) {
+		memset(&id, 0, sizeof(id));
+		cfs_put_le32(id.b, i * 2654435761u);
+		cfs_put_le32(id.b + 28, i);
+		cr_assert_eq(cfs_catalog_idstore_add(s, &id), 1);
+	}
+	cr_assert(dir_has_files(dir), "a set past its memory share did not spill to %s", dir);
+	for (uint32_t i = 0; i < 3 * mem + 100; i++) {
+		memset(&id, 0, sizeof(id));
+		cfs_put_le32(id.b, i * 2654435761u);
+		cfs_put_le32(id.b + 28, i);
+		cr_assert_eq(cfs_catalog_idstore_contains(s, &id), i < 3 * mem, "id %u", i);
+		if (i % 997 == 0 && i < 3 * mem)
+			cr_assert_eq(cfs_catalog_idstore_add(s, &id), 0, "id %u added twice", i);
+	}
+	cr_assert_eq(cfs_catalog_idstore_count(s), 3 * mem);
+	cfs_catalog_idstore_free(s);
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, CFS_ID_SIZE);
+}
+
+/* put (blind once spilled) keeps every id; contains_sorted answers as
+ * contains, for ids asked in ascending order (members and not, runs longer
+ * than its steps, past the last member) and out of order, also after more
+ * ids were put between two questions. */
+Test(catalog, idstore_put_and_sorted_lookups, .init = setup, .fini = teardown)
+{
+	char dir[128];
+	struct cfs_catalog_idstore *s = NULL;
+	const uint32_t n = 200000;
+	struct cfs_id *ids = calloc(n, sizeof(*ids));
+	cr_assert_not_null(ids);
+	for (uint32_t i = 0; i < n; i++) {
+		cfs_put_le32(ids[i].b, i * 2654435761u);
+		cfs_put_le32(ids[i].b + 4, i * 40503u);
+		cfs_put_le32(ids[i].b + 28, i);
+	}
+	snprintf(dir, sizeof(dir), "%s/marks", tmpdir);
+	cr_assert_eq(cfs_catalog_idstore_new(dir, 1000, &s), 0);
+	/* Members: every third id, some put twice; a few added. */
+	for (uint32_t i = 0; i < n; i += 3) {
+		cr_assert_eq(i % 999 == 0 ? cfs_catalog_idstore_add(s, &ids[i]) < 0 : cfs_catalog_idstore_put(s, &ids[i]), 0);
+		if (i % 10 == 0)
+			cr_assert_eq(cfs_catalog_idstore_put(s, &ids[i]), 0);
+	}
+	qsort(ids, n, sizeof(*ids), id_cmp);
+	for (uint32_t i = 0; i < n; i++)
+		cr_assert_eq(cfs_catalog_idstore_contains_sorted(s, &ids[i]), cfs_get_le32(ids[i].b + 28) % 3 == 0,
+			     "sorted %u", i);
+	/* Out of order, and after a write. */
+	for (uint32_t i = n; i-- > n - 2000;)
+		cr_assert_eq(cfs_catalog_idstore_contains_sorted(s, &ids[i]), cfs_get_le32(ids[i].b + 28) % 3 == 0,
+			     "backwards %u", i);
+	cr_assert_eq(cfs_catalog_idstore_put(s, &ids[5]), 0);
+	cr_assert_eq(cfs_catalog_idstore_contains_sorted(s, &ids[5]), 1);
+	for (uint32_t i = 0; i < n; i += 7)
+		cr_assert_eq(cfs_catalog_idstore_contains_sorted(s, &ids[i]),
+			     i == 5 || cfs_get_le32(ids[i].b + 28) % 3 == 0, "sorted again %u", i);
+	cfs_catalog_idstore_free(s);
+	free(ids);
+}
+
 /* The disk-backed id set: membership across its in-memory batch and the
  * database (more ids than one batch holds), each id counted once, and its
  * directory emptied at creation and gone at free. */
@@ -849,12 +944,12 @@ Test(catalog, idstore_add_contains_count, .init = setup, .fini = teardown)
 	char dir[128], junk[160];
 	struct cfs_catalog_idstore *s = NULL;
 	struct cfs_id id;
-	const uint32_t n = 150000; /* > two batches of 65,536 */
+	const uint32_t n = 150000; /* 1,000 in memory, then batches of 1,000 */
 	snprintf(dir, sizeof(dir), "%s/marks", tmpdir);
 	cr_assert_eq(mkdir(dir, 0700), 0);
 	snprintf(junk, sizeof(junk), "%s/junk", dir);
 	cr_assert_eq(mkdir(junk, 0700), 0);
-	cr_assert_eq(cfs_catalog_idstore_new(dir, &s), 0);
+	cr_assert_eq(cfs_catalog_idstore_new(dir, 1000, &s), 0);
 	struct stat st;
 	cr_assert_neq(stat(junk, &st), 0, "an old set's files survived");
 	for (uint32_t i = 0; i < n; i += 2) {

@@ -861,7 +861,8 @@ Test(repo, check_walks_deep_trees)
 	cfs_buf_release(&b);
 }
 
-/* Count the objects under repo_dir/dir. */
+#ifdef CFS_FAULT_INJECTION
+/* Count the objects under repo_dir/dir (the fault tests below). */
 static int count_objects(const char *dir)
 {
 	char cmd[400], line[64];
@@ -872,6 +873,7 @@ static int count_objects(const char *dir)
 	pclose(f);
 	return atoi(line);
 }
+#endif
 
 /*
  * The uploaders (a store of several transfers): flushed packs go to the

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chronofs/catalog.h"
 #include "chronofs/log.h"
 #include "chronofs/report.h"
 #include "chronoctl.h"
@@ -90,6 +92,11 @@ int cmd_prune(int argc, char **argv)
 					       max_unused);
 		o.max_unused_pct = (unsigned)v;
 	}
+	/* As snapshot create: the catalog is read in point lookups (a tree's
+	 * location) and one scan that does not fill the cache, so a small
+	 * block cache does; freed memory goes back to the system. */
+	cfs_catalog_set_cache_budget(8u << 20);
+	mallopt(M_TRIM_THRESHOLD, 1 << 20);
 	e = open_repo(true, &r);
 	if (e < 0)
 		return e;
