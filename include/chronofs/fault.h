@@ -16,7 +16,8 @@
  *                 environment has CFS_FAULT_POINT, CFS_FAULT_COUNT and
  *                 CFS_FAULT_PATH (the path the point is about, or empty).
  * Points: "objstore.put" (before an object is written), "catalog.commit"
- * (before a catalog batch is applied), "objstore.tmpfile" (a streamed put
+ * (before a catalog batch is applied), "commit.manifest" (a snapshot's
+ * name is reserved, its manifest not put), "objstore.tmpfile" (a streamed put
  * of the local store uses a named temporary file, as without O_TMPFILE),
  * "restore.tmpfile" (restore writes a file to a named temporary); with a
  * path: "ingest.open" (a file was listed and stat'ed, before it is opened),

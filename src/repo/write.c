@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chronofs/fault.h"
 #include "chronofs/log.h"
 #include "chronofs/util.h"
 #include "repo/repo-internal.h"
@@ -1046,7 +1047,9 @@ int cfs_repo_commit_snapshot(struct cfs_repo *r, struct cfs_snapshot *s, struct 
 		return e;
 	cfs_id_hex(&id, hex);
 	snprintf(name, sizeof(name), "snapshots/%s", hex);
-	e = cfs_objstore_put(r->store, name, sealed.data, sealed.len);
+	e = CFS_FAULT("commit.manifest");
+	if (e == 0)
+		e = cfs_objstore_put(r->store, name, sealed.data, sealed.len);
 	if (e < 0)
 		return log_error_errno(e, "Cannot store %s in %s: %m", name, cfs_objstore_location(r->store));
 
