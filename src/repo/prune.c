@@ -528,6 +528,8 @@ static int judge_pack(struct prune *p, const struct repo_record *rec, const stru
 		      bool *ret_release, bool *ret_gone, bool *ret_relisted, struct cfs_catalog_batch *b)
 {
 	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
+	_cleanup_free_ struct cfs_id *at = NULL; /* the pack the catalog locates each entry's id in */
+	_cleanup_free_ bool *found = NULL; /* and whether it does */
 	size_t count = 0;
 	char name[96];
 	*ret_release = false;
@@ -546,6 +548,14 @@ static int judge_pack(struct prune *p, const struct repo_record *rec, const stru
 		*ret_release = true;
 		return 0;
 	}
+	/* Each entry's location is looked up once, for both passes (nothing
+	 * writes the catalog in between): the look-ups, random in a cold
+	 * catalog, are most of a finish's time (the bench's forget 20, 46
+	 * packs: 7.3 s with two per entry, 4.6 s with one, at load 7-8). */
+	at = malloc(CFS_MAX(count, (size_t)1) * sizeof(*at));
+	found = calloc(CFS_MAX(count, (size_t)1), sizeof(*found));
+	if (!at || !found)
+		return -ENOMEM;
 	for (size_t i = 0; i < count && !*ret_release; i++) {
 		struct cfs_blob_loc loc;
 		e = cfs_catalog_blob_get(p->r->catalog, &entries[i].id, &loc);
@@ -553,6 +563,8 @@ static int judge_pack(struct prune *p, const struct repo_record *rec, const stru
 			continue;
 		if (e < 0)
 			return e;
+		at[i] = loc.pack;
+		found[i] = true;
 		/* A live blob whose other copy, where this catalog locates
 		 * it, is condemned by another record that still waits:
 		 * another catalog may locate it here, and no index object can
@@ -573,19 +585,15 @@ static int judge_pack(struct prune *p, const struct repo_record *rec, const stru
 	if (*ret_release) /* listed again: the index object that named it goes with the record */
 		return relist(&pk->id, pk->size, entries, count, b);
 	for (size_t i = 0; i < count; i++) {
-		struct cfs_blob_loc loc;
-		e = cfs_catalog_blob_get(p->r->catalog, &entries[i].id, &loc);
-		if (e == -ENOENT)
+		if (!found[i])
 			continue;
-		if (e < 0)
-			return e;
-		if (memcmp(loc.pack.b, pk->id.b, CFS_ID_SIZE) == 0) {
+		if (memcmp(at[i].b, pk->id.b, CFS_ID_SIZE) == 0) {
 			cfs_catalog_batch_delete_blob(b, &entries[i].id);
 			continue;
 		}
 		e = cfs_catalog_idstore_contains(p->marks, &entries[i].id);
 		if (e > 0)
-			e = relist_copy(p, &loc.pack, b, ret_relisted);
+			e = relist_copy(p, &at[i], b, ret_relisted);
 		if (e < 0)
 			return e;
 	}
