@@ -83,7 +83,8 @@ static int blob_dict(struct cfs_repo *r, const struct cfs_id *id, uint32_t numbe
  * (tag, with the id as AAD), decompress them with the codec and dictionary
  * the entry names to exactly raw_len bytes, and recompute the id from what
  * came out. Every read goes through here (cfs_repo_reader_get_blob_at,
- * cfs_repo_verify_pack, and so repair's salvage), so every caller verifies
+ * cfs_repo_verify_pack, cfs_repo_pack_read_blobs, and so repair's salvage
+ * and prune's repack), so every caller verifies
  * as strongly as the others: tag and id re-hash, always (DESIGN.md, "Blob
  * encoding"). sealed is overwritten. Into out (reset first). -EBADMSG for
  * any mismatch, a corrupt frame, an unknown codec or a dictionary the
@@ -406,4 +407,83 @@ int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo
 		}
 	}
 	return renamed ? -EUCLEAN : 0;
+}
+
+/* Live blobs of one pack are read in spans: runs of blobs (in offset order)
+ * whose gaps are at most SPAN_GAP_MAX bytes, up to SPAN_MAX bytes in all.
+ * A pack this writer makes is flushed at CFS_PACK_TARGET_SIZE, so its blobs
+ * fit one span: one read per pack, not one per blob. Reading over a dead
+ * blob costs less than a request of its own (an S3 GET's latency is worth
+ * about a MiB); bigger gaps are skipped. A blob larger than SPAN_MAX is a
+ * span of its own, so memory is one span or one blob, whichever is larger,
+ * plus a copy of one blob and its plaintext. */
+#define SPAN_MAX ((uint64_t)2 * CFS_PACK_TARGET_SIZE)
+#define SPAN_GAP_MAX ((uint64_t)1024 * 1024)
+
+static int entry_cmp_offset(const void *a, const void *b)
+{
+	const struct cfs_pack_entry *x = a, *y = b;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+int cfs_repo_pack_read_blobs(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size,
+			     struct cfs_pack_entry *entries, size_t n, cfs_repo_sealed_blob_cb cb, void *ud,
+			     size_t *ret_bad)
+{
+	_cleanup_buf_ struct cfs_buf span = CFS_BUF_INIT, copy = CFS_BUF_INIT, plain = CFS_BUF_INIT;
+	char name[96];
+	int e = 0;
+
+	*ret_bad = n;
+	cfs_repo_pack_name(pack, name, sizeof(name));
+	qsort(entries, n, sizeof(*entries), entry_cmp_offset);
+	/* The entries come from the pack's header, checked by
+	 * cfs_pack_parse_header(); checked again here, since the reads and
+	 * the copies below rely on them. */
+	for (size_t i = 0; i < n; i++) {
+		const struct cfs_pack_entry *pe = &entries[i];
+		if (pe->stored_len == 0 || pe->stored_len > CFS_BLOB_MAX_SIZE + 4096 ||
+		    pe->raw_len > CFS_BLOB_MAX_SIZE || pe->offset > size || pe->stored_len > size - pe->offset ||
+		    (i > 0 && pe->offset < entries[i - 1].offset + entries[i - 1].stored_len)) {
+			*ret_bad = i;
+			return -EPROTO;
+		}
+	}
+	for (size_t i = 0, j; i < n; i = j) {
+		uint64_t start = entries[i].offset, end = start + entries[i].stored_len;
+		for (j = i + 1; j < n; j++) {
+			uint64_t next_end = entries[j].offset + entries[j].stored_len;
+			if (entries[j].offset - end > SPAN_GAP_MAX || next_end - start > SPAN_MAX)
+				break;
+			end = next_end;
+		}
+		e = cfs_buf_resize(&span, (size_t)(end - start));
+		if (e < 0)
+			return e;
+		e = cfs_objstore_get_range(r->store, name, start, span.len, span.data);
+		if (e < 0) {
+			*ret_bad = i;
+			return e;
+		}
+		for (size_t k = i; k < j; k++) {
+			const struct cfs_pack_entry *pe = &entries[k];
+			const uint8_t *sealed = span.data + (pe->offset - start);
+			/* blob_open() opens in place: it verifies a copy, and
+			 * the sealed bytes as stored are what cb gets. */
+			cfs_buf_reset(&copy);
+			e = cfs_buf_append(&copy, sealed, pe->stored_len);
+			if (e < 0)
+				return e;
+			e = blob_open(r, r->crypto, r->zc, &pe->id, pe->codec, pe->dict, pe->raw_len, copy.data, copy.len,
+				      &plain);
+			if (e < 0) {
+				*ret_bad = k;
+				return e;
+			}
+			e = cb(pe, sealed, ud);
+			if (e < 0)
+				return e;
+		}
+	}
+	return 0;
 }

@@ -280,6 +280,14 @@ int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e);
  * it is being stored already. */
 int cfs_repo_put_blob_again(struct cfs_repo *r, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
 			    size_t n, uint64_t *ret_stored);
+/* The same for a blob as its pack stores it, verified by the caller
+ * (cfs_repo_pack_read_blobs): its sealed bytes (pe->stored_len of them) go
+ * to a new pack as they are, with pe's type, codec, dictionary and raw_len
+ * (its offset is ignored). The seal binds them to the id alone (AAD), not
+ * to a pack or an offset, so no recompression or re-encryption is needed.
+ * sealed is borrowed for the call. */
+int cfs_repo_put_sealed_again(struct cfs_repo *r, const struct cfs_pack_entry *pe, const void *sealed,
+			      uint64_t *ret_stored);
 
 /* Flush the open packs (if any) to the store and the catalog, and wait
  * for every pack in flight: 0, or the first failure of any of them
@@ -322,6 +330,29 @@ int cfs_repo_sync_catalog(struct cfs_repo *r);
  * store's. */
 int cfs_repo_pack_header_read(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size,
 			      struct cfs_pack_entry **ret, size_t *ret_count);
+/*
+ * Read blobs of pack (size bytes) for copying (prune's repack; read.c):
+ * entries[0..n), entries of its header (cfs_repo_pack_header_read), are
+ * sorted by offset in place and read in a few range reads, as spans of
+ * neighbouring blobs (one per pack for the packs this writer makes),
+ * instead of one read per blob. Each is verified as strongly as any read
+ * (tag with the id as AAD, decompression to raw_len, id re-hash) on a copy
+ * of its sealed bytes, then handed to cb with the sealed bytes as stored
+ * (pe->stored_len of them; borrowed, valid during the call). Memory: one
+ * span (at most 32 MiB, or one blob when that is larger), one blob's copy
+ * and its plaintext; nothing is kept after the call.
+ * Returns 0, cb's first error (which stops the reads), or -errno, with
+ * *ret_bad the index (in the sorted entries) of the blob that failed: the
+ * store's errors for a span (the span's first blob: -ENOENT, -ERANGE
+ * truncated, -EIO), -EPROTO for an entry that does not lie in the pack or
+ * overlaps another, -EBADMSG for one that does not verify. *ret_bad is n
+ * when no blob is to blame (cb, -ENOMEM). The caller logs, naming the pack
+ * and the blob.
+ */
+typedef int (*cfs_repo_sealed_blob_cb)(const struct cfs_pack_entry *pe, const void *sealed, void *ud);
+int cfs_repo_pack_read_blobs(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size,
+			     struct cfs_pack_entry *entries, size_t n, cfs_repo_sealed_blob_cb cb, void *ud,
+			     size_t *ret_bad);
 /* Verify a names/<hex> object (write.c); *ret_snapshot (may be NULL) gets
  * the snapshot id it reserves the name for. -ENOTUNIQ: the catalog has
  * that snapshot, under a name the object is not named after (swapped). */

@@ -558,11 +558,15 @@ int cfs_repo_sealer_seal(struct cfs_repo_sealer *s, enum cfs_blob_type type, con
 	return seal(s->r, s->crypto, s->zc, &s->zbuf, type, id, p, n, out);
 }
 
-int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uint64_t *ret_stored)
+/* Add a claimed blob's sealed bytes (pe: id, type, codec, raw_len,
+ * stored_len = n, dict; its offset is ignored) to the open pack of its type;
+ * the blob moves from claimed to the pack's ids, and a full pack goes in
+ * flight. Takes op->lock, then write_lock. */
+static int put_entry(struct cfs_repo *r, const struct cfs_pack_entry *pep, const void *sealed, size_t n,
+		     uint64_t *ret_stored)
 {
-	struct cfs_pack_entry pe = {.id = b->id, .type = b->type, .codec = b->codec, .raw_len = b->raw_len,
-				    .stored_len = (uint32_t)b->data.len, .dict = b->dict};
-	struct repo_open_pack *op = &r->open[b->type == CFS_BLOB_TREE ? CFS_REPO_OPEN_TREE : CFS_REPO_OPEN_DATA];
+	const struct cfs_pack_entry pe = *pep;
+	struct repo_open_pack *op = &r->open[pe.type == CFS_BLOB_TREE ? CFS_REPO_OPEN_TREE : CFS_REPO_OPEN_DATA];
 	struct repo_flight *f = NULL;
 	pthread_mutex_lock(&op->lock);
 	/* An early way out: a failure after this read is caught below or by
@@ -571,13 +575,13 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 	if (e == 0)
 		e = open_pack_ready(r, op);
 	if (e == 0)
-		e = cfs_pack_writer_add(op->pw, &pe, b->data.data, b->data.len, NULL);
+		e = cfs_pack_writer_add(op->pw, &pe, sealed, n, NULL);
 	/* Until here the blob was in claimed; from here it is in op->ids. */
 	pthread_mutex_lock(&r->write_lock);
-	if (e == 0 && cfs_idset_add(&op->ids, &b->id) < 0)
+	if (e == 0 && cfs_idset_add(&op->ids, &pe.id) < 0)
 		e = -ENOMEM;
 	if (e == 0)
-		(void)cfs_idset_remove(&r->claimed, &b->id);
+		(void)cfs_idset_remove(&r->claimed, &pe.id);
 	if (e == 0 && cfs_pack_writer_size(op->pw) >= CFS_PACK_TARGET_SIZE) {
 		/* At most max_flights full packs in flight bounds memory (a
 		 * store that buffers holds each pack until it is written);
@@ -593,8 +597,15 @@ int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uin
 	if (f)
 		e = flight_launch(r, f);
 	if (e == 0 && ret_stored)
-		*ret_stored = b->data.len;
+		*ret_stored = n;
 	return e;
+}
+
+int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uint64_t *ret_stored)
+{
+	const struct cfs_pack_entry pe = {.id = b->id, .type = b->type, .codec = b->codec, .raw_len = b->raw_len,
+					  .stored_len = (uint32_t)b->data.len, .dict = b->dict};
+	return put_entry(r, &pe, b->data.data, b->data.len, ret_stored);
 }
 
 /* Seal and put a blob the caller has just claimed (claim returned 1). */
@@ -612,20 +623,43 @@ static int store_claimed(struct cfs_repo *r, enum cfs_blob_type type, const stru
 	return e;
 }
 
-int cfs_repo_put_blob_again(struct cfs_repo *r, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
-			    size_t n, uint64_t *ret_stored)
+/*
+ * Claim a blob that is stored again (repair, prune's repack): whatever the
+ * catalog says, as it names a copy that goes. 1 when the caller must now
+ * put it; 0 when it is claimed or being stored already (another writer is
+ * storing it right now, or an earlier call did: that copy serves, and is
+ * not made twice).
+ */
+static int claim_again(struct cfs_repo *r, const struct cfs_id *id)
 {
-	/* Claimed whatever the catalog says: it names a copy that goes. */
 	pthread_mutex_lock(&r->write_lock);
 	int e = cfs_idset_contains(&r->claimed, id) || being_stored_locked(r, id) ? 0 : 1;
 	if (e == 1 && cfs_idset_add(&r->claimed, id) < 0)
 		e = -ENOMEM;
 	pthread_mutex_unlock(&r->write_lock);
+	return e;
+}
+
+int cfs_repo_put_blob_again(struct cfs_repo *r, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
+			    size_t n, uint64_t *ret_stored)
+{
 	if (ret_stored)
 		*ret_stored = 0;
+	int e = claim_again(r, id);
 	if (e <= 0)
 		return e;
 	return store_claimed(r, type, id, p, n, NULL, ret_stored);
+}
+
+int cfs_repo_put_sealed_again(struct cfs_repo *r, const struct cfs_pack_entry *pe, const void *sealed,
+			      uint64_t *ret_stored)
+{
+	if (ret_stored)
+		*ret_stored = 0;
+	int e = claim_again(r, &pe->id);
+	if (e <= 0)
+		return e;
+	return put_entry(r, pe, sealed, pe->stored_len, ret_stored);
 }
 
 int cfs_repo_put_blob(struct cfs_repo *r, enum cfs_blob_type type, const void *p, size_t n,

@@ -86,6 +86,10 @@ set -euo pipefail
 KiB=1024
 SRC=$WORK/src
 MAX_UNUSED=5
+# Every pack to repack is a batch of its own (fault-injection builds): a
+# catalog scan for each, as a prune that moves more than 262,144 blobs
+# takes several, each killed at every point as the rest.
+export CHRONOFS_TEST_REPACK_BATCH_BLOBS=1
 # Bytes of data/ a finished prune may leave over a clean one (pack
 # headers of blobs repacked in another grouping).
 SLACK=$((4 * KiB))

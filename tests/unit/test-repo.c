@@ -410,6 +410,128 @@ Test(repo, flipped_byte_is_ebadmsg) { damage_and_read("flip", -EBADMSG); }
 Test(repo, truncated_pack_is_erange) { damage_and_read("truncate", -ERANGE); }
 Test(repo, missing_pack_is_enoent) { damage_and_read("delete", -ENOENT); }
 
+struct sealed_seen {
+	int fd;             /* the pack file */
+	size_t n;           /* blobs handed over */
+	uint64_t last_off;  /* they come in offset order */
+	bool put_again;     /* and are copied to a new pack */
+	uint64_t stored;
+};
+
+static int sealed_seen_cb(const struct cfs_pack_entry *pe, const void *sealed, void *ud)
+{
+	struct sealed_seen *st = ud;
+	uint8_t *file = malloc(pe->stored_len);
+	cr_assert_not_null(file);
+	cr_assert_eq(pread(st->fd, file, pe->stored_len, (off_t)pe->offset), (ssize_t)pe->stored_len);
+	cr_assert_eq(memcmp(file, sealed, pe->stored_len), 0, "the sealed bytes as stored");
+	free(file);
+	cr_assert(st->n == 0 || pe->offset > st->last_off);
+	st->last_off = pe->offset;
+	st->n++;
+	return 0;
+}
+
+static int put_again_cb(const struct cfs_pack_entry *pe, const void *sealed, void *ud)
+{
+	struct cfs_repo *r = ud;
+	uint64_t stored = 1;
+	cr_assert_eq(cfs_repo_put_sealed_again(r, pe, sealed, &stored), 0);
+	cr_assert_eq(stored, pe->stored_len);
+	/* Being stored already: not twice. */
+	cr_assert_eq(cfs_repo_put_sealed_again(r, pe, sealed, &stored), 0);
+	cr_assert_eq(stored, 0);
+	return 0;
+}
+
+/* Prune's repack: a pack's blobs read in one span, each verified, handed
+ * over as stored and copied to a new pack as they are; damage is named by
+ * the blob it hits. */
+Test(repo, pack_blobs_read_verified_and_copied)
+{
+	enum { N = 3, LEN = 100000 };
+	struct cfs_id ids[N];
+	uint32_t lens[N];
+	struct cfs_blob_loc loc, moved;
+	uint8_t *a = malloc(LEN);
+	cr_assert_not_null(a);
+
+	init_repo(CFS_ENC_AES256GCM);
+	struct cfs_repo *r = open_ok(true);
+	for (uint32_t i = 0; i < N; i++) {
+		fill(a, LEN, 40 + i);
+		cr_assert_eq(cfs_repo_put_blob(r, CFS_BLOB_DATA, a, LEN, &ids[i], NULL, NULL), 0);
+		lens[i] = LEN;
+	}
+	commit_with_blobs(r, ids, lens, N, NULL, NULL);
+	cr_assert_eq(cfs_repo_blob_loc(r, &ids[0], &loc), 0);
+	char name[96], path[512];
+	cfs_repo_pack_name(&loc.pack, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/%s", repo_dir, name);
+	struct stat sb;
+	cr_assert_eq(stat(path, &sb), 0);
+	uint64_t size = (uint64_t)sb.st_size;
+
+	_cleanup_free_ struct cfs_pack_entry *entries = NULL;
+	size_t count = 0, bad = 99;
+	cr_assert_eq(cfs_repo_pack_header_read(r, &loc.pack, size, &entries, &count), 0);
+	cr_assert_eq(count, N);
+	/* Handed over in offset order whatever the order asked. */
+	struct cfs_pack_entry t = entries[0];
+	entries[0] = entries[N - 1];
+	entries[N - 1] = t;
+	struct sealed_seen st = {.fd = open(path, O_RDONLY)};
+	cr_assert_geq(st.fd, 0);
+	cr_assert_eq(cfs_repo_pack_read_blobs(r, &loc.pack, size, entries, count, sealed_seen_cb, &st, &bad), 0);
+	cr_assert_eq(st.n, N);
+	cr_assert_eq(bad, N);
+
+	/* Copied as sealed: the catalog points to the new pack once it is
+	 * flushed, and each blob reads back (tag and id). */
+	cr_assert_eq(cfs_repo_pack_read_blobs(r, &loc.pack, size, entries, count, put_again_cb, r, &bad), 0);
+	cr_assert_eq(cfs_repo_flush(r), 0);
+	for (uint32_t i = 0; i < N; i++) {
+		_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+		cr_assert_eq(cfs_repo_blob_loc(r, &ids[i], &moved), 0);
+		cr_assert_neq(memcmp(&moved.pack, &loc.pack, sizeof(loc.pack)), 0);
+		cr_assert_eq(cfs_repo_get_blob(r, &ids[i], &b), 0);
+		fill(a, LEN, 40 + i);
+		cr_assert_eq(b.len, LEN);
+		cr_assert_eq(memcmp(b.data, a, LEN), 0);
+	}
+
+	/* A flipped byte in the middle blob: -EBADMSG, that blob named, the
+	 * one before it handed over, none after. */
+	uint8_t c;
+	uint64_t at = entries[1].offset + entries[1].stored_len / 2;
+	int fd = open(path, O_RDWR);
+	cr_assert_eq(pread(fd, &c, 1, (off_t)at), 1);
+	c ^= 0x01;
+	cr_assert_eq(pwrite(fd, &c, 1, (off_t)at), 1);
+	close(fd);
+	st.n = 0;
+	cr_assert_eq(cfs_repo_pack_read_blobs(r, &loc.pack, size, entries, count, sealed_seen_cb, &st, &bad), -EBADMSG);
+	cr_assert_eq(bad, 1);
+	cr_assert_eq(st.n, 1);
+	cr_assert_eq(memcmp(&entries[1].id, &ids[1], sizeof(ids[1])), 0);
+
+	/* An entry that does not lie in the pack: -EPROTO, named. */
+	entries[2].offset = size - 1;
+	cr_assert_eq(cfs_repo_pack_read_blobs(r, &loc.pack, size, entries, count, sealed_seen_cb, &st, &bad), -EPROTO);
+	cr_assert_eq(bad, 2);
+
+	/* A truncated pack: the store's -ERANGE, for the span's first blob. */
+	free(entries);
+	entries = NULL;
+	cr_assert_eq(cfs_repo_pack_header_read(r, &loc.pack, size, &entries, &count), 0);
+	cr_assert_eq(truncate(path, (off_t)(size / 2)), 0);
+	cr_assert_eq(cfs_repo_pack_read_blobs(r, &loc.pack, size, entries, count, sealed_seen_cb, &st, &bad), -ERANGE);
+	cr_assert_eq(bad, 0);
+	close(st.fd);
+	cfs_repo_free(r);
+	free(a);
+}
+
 Test(repo, cache_lock_is_exclusive)
 {
 	init_repo(CFS_ENC_NONE);
