@@ -98,7 +98,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[2], "list") == 0) {
 		r = cfs_objstore_list(s, argc > 3 ? argv[3] : "", collect, &l);
 		if (r == 0) {
-			qsort(l.v, l.n, sizeof(*l.v), cfs_strptr_cmp);
+			if (l.n) /* l.v is NULL for an empty listing */
+				qsort(l.v, l.n, sizeof(*l.v), cfs_strptr_cmp);
 			for (size_t i = 0; i < l.n; i++)
 				printf("%s\n", l.v[i]);
 		} else {
