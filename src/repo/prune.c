@@ -138,9 +138,9 @@ static void name_list_set_id(struct name_list *l, size_t i, const char *prefix, 
 	snprintf(l->buf[i], sizeof(l->buf[i]), "%s%s", prefix, hex);
 }
 
-/* The names prune's log names one by one before it counts the rest (the
+/* The distinct reasons a batch's failures are logged under, at most (the
  * S3 backend has logged each refused key with the server's words). */
-#define DELETE_LOG_NAMES 10
+#define DELETE_LOG_REASONS 10
 
 /*
  * Delete l's names in as few requests as the store allows
@@ -154,7 +154,7 @@ static void name_list_set_id(struct name_list *l, size_t i, const char *prefix, 
  */
 static int delete_objects(struct prune *p, struct name_list *l)
 {
-	size_t failed = 0;
+	size_t reasons = 0;
 	int e = l->n ? CFS_FAULT("prune.delete") : 0;
 	if (e < 0) {
 		for (size_t i = 0; i < l->n; i++)
@@ -162,16 +162,29 @@ static int delete_objects(struct prune *p, struct name_list *l)
 	} else {
 		e = cfs_objstore_delete_many(p->r->store, l->v, l->n, l->errs);
 	}
+	/* One line per reason (an allocation failure or a full disk fails
+	 * every name alike), naming the first object it stopped. */
 	for (size_t i = 0; i < l->n; i++) {
+		size_t same = 0;
+		bool seen = false;
 		if (l->errs[i] == 0)
 			continue;
-		if (failed++ < DELETE_LOG_NAMES)
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = l->errs[k] == l->errs[i];
+		if (seen)
+			continue;
+		for (size_t k = i; k < l->n; k++)
+			same += l->errs[k] == l->errs[i];
+		if (reasons++ == DELETE_LOG_REASONS)
+			break;
+		if (same == 1)
 			log_error("Cannot delete %s from %s: %s (the next prune goes on with it)", l->v[i], where(p),
 				  strerror(-l->errs[i]));
+		else
+			log_error("Cannot delete %zu of %zu objects from %s, %s the first: %s (the next prune goes on "
+				  "with them)",
+				  same, l->n, where(p), l->v[i], strerror(-l->errs[i]));
 	}
-	if (failed > DELETE_LOG_NAMES)
-		log_error("Cannot delete %zu more of %zu objects from %s (the next prune goes on with them)",
-			  failed - DELETE_LOG_NAMES, l->n, where(p));
 	return e;
 }
 
