@@ -228,8 +228,24 @@ static int local_put_new(void *impl, const char *name, const void *p, size_t n)
  */
 struct local_upload {
 	struct cfs_tmpfile t; /* in the root */
+	struct cfs_buf pending; /* appended, not written yet */
 	bool committed;
 };
+
+/* Appends are gathered up to this many bytes a write: packs are appended a
+ * blob at a time, and a write per blob was a system call per 1.2 KiB on
+ * prune's repack of the bench's forget 20 (101,723 of them, made under the
+ * open pack's lock its threads share). */
+#define UPLOAD_WRITE_BYTES (256u * 1024)
+
+static int upload_write_pending(struct local_upload *u)
+{
+	if (u->t.fd < 0)
+		return -EBADF;
+	int r = u->pending.len ? cfs_write_all(u->t.fd, u->pending.data, u->pending.len) : 0;
+	cfs_buf_reset(&u->pending);
+	return r;
+}
 
 static int local_upload_begin(void *impl, void **ret_handle)
 {
@@ -253,7 +269,14 @@ static int local_upload_append(void *impl, void *handle, const void *p, size_t n
 {
 	(void)impl;
 	struct local_upload *u = handle;
-	return u->t.fd < 0 ? -EBADF : cfs_write_all(u->t.fd, p, n);
+	if (u->t.fd < 0)
+		return -EBADF;
+	if (u->pending.len + n > UPLOAD_WRITE_BYTES) {
+		int r = upload_write_pending(u);
+		if (r < 0 || n >= UPLOAD_WRITE_BYTES)
+			return r < 0 ? r : cfs_write_all(u->t.fd, p, n);
+	}
+	return cfs_buf_append(&u->pending, p, n);
 }
 
 static int local_upload_commit(void *impl, void *handle, const char *name)
@@ -266,7 +289,9 @@ static int local_upload_commit(void *impl, void *handle, const char *name)
 
 	if (u->t.fd < 0 || u->committed)
 		return -EBADF;
-	int r = fsync_fd(u->t.fd);
+	int r = upload_write_pending(u);
+	if (r == 0)
+		r = fsync_fd(u->t.fd);
 	if (r < 0)
 		return r;
 	dir_fd = open_parent(l, dir, true);
@@ -294,6 +319,7 @@ static void local_upload_free(void *impl, void *handle)
 	(void)impl;
 	struct local_upload *u = handle;
 	cfs_tmpfile_release(&u->t);
+	cfs_buf_release(&u->pending);
 	free(u);
 }
 

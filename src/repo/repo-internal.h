@@ -330,6 +330,11 @@ int cfs_repo_sync_catalog(struct cfs_repo *r);
  * store's. */
 int cfs_repo_pack_header_read(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size,
 			      struct cfs_pack_entry **ret, size_t *ret_count);
+/* The same with a reader's contexts (any thread), and with given ones. */
+int cfs_repo_reader_pack_header_read(struct cfs_repo_reader *rd, const struct cfs_id *pack, uint64_t size,
+				     struct cfs_pack_entry **ret, size_t *ret_count);
+int repo_pack_header_read(struct cfs_repo *r, struct cfs_crypto *crypto, const struct cfs_id *pack, uint64_t size,
+			  struct cfs_pack_entry **ret, size_t *ret_count);
 /*
  * Read blobs of pack (size bytes) for copying (prune's repack; read.c):
  * entries[0..n), entries of its header (cfs_repo_pack_header_read), are
@@ -353,6 +358,10 @@ typedef int (*cfs_repo_sealed_blob_cb)(const struct cfs_pack_entry *pe, const vo
 int cfs_repo_pack_read_blobs(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size,
 			     struct cfs_pack_entry *entries, size_t n, cfs_repo_sealed_blob_cb cb, void *ud,
 			     size_t *ret_bad);
+/* The same through a reader (any thread; cb runs on it). */
+int cfs_repo_reader_pack_read_blobs(struct cfs_repo_reader *rd, const struct cfs_id *pack, uint64_t size,
+				    struct cfs_pack_entry *entries, size_t n, cfs_repo_sealed_blob_cb cb, void *ud,
+				    size_t *ret_bad);
 /* Verify a names/<hex> object (write.c); *ret_snapshot (may be NULL) gets
  * the snapshot id it reserves the name for. -ENOTUNIQ: the catalog has
  * that snapshot, under a name the object is not named after (swapped). */
@@ -487,3 +496,21 @@ int cfs_repo_index_relist(struct cfs_repo *r, const char *name, cfs_repo_pack_pr
 /* Index objects for the pending packs, as a commit writes them; the
  * 32-byte ids of those written are appended to ids (may be NULL). */
 int cfs_repo_write_pending_index_ids(struct cfs_repo *r, struct cfs_buf *ids);
+
+/*
+ * Tree objects read ahead on threads (fetch.c) for one consumer thread:
+ * it submits ids and takes the trees back as they are read, in any order.
+ * threads: at most CFS_REPO_FETCH_THREADS_MAX (0: read in next(), on the
+ * consumer's thread). next(): 0 and the tree (the caller releases it), or
+ * the read's error (-ENOENT: not in the catalog) with *ret_id naming the
+ * tree; -EINVAL when nothing is in flight. Free stops the threads and drops
+ * what was not taken.
+ */
+#define CFS_REPO_FETCH_THREADS_MAX 8
+struct cfs_repo_fetch;
+int cfs_repo_fetch_new(struct cfs_repo *r, unsigned threads, struct cfs_repo_fetch **ret);
+struct cfs_repo_fetch *cfs_repo_fetch_free(struct cfs_repo_fetch *f); /* accepts NULL */
+CFS_DEFINE_FREEP(struct cfs_repo_fetch, cfs_repo_fetch_free)
+int cfs_repo_fetch_submit(struct cfs_repo_fetch *f, const struct cfs_id *id);
+size_t cfs_repo_fetch_in_flight(const struct cfs_repo_fetch *f);
+int cfs_repo_fetch_next(struct cfs_repo_fetch *f, struct cfs_id *ret_id, struct cfs_tree *ret_tree);

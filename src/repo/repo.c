@@ -1261,6 +1261,12 @@ int cfs_repo_verify_object(struct cfs_repo *r, const char *name)
 int cfs_repo_pack_header_read(struct cfs_repo *r, const struct cfs_id *pack, uint64_t size,
 			      struct cfs_pack_entry **ret, size_t *ret_count)
 {
+	return repo_pack_header_read(r, r->crypto, pack, size, ret, ret_count);
+}
+
+int repo_pack_header_read(struct cfs_repo *r, struct cfs_crypto *crypto, const struct cfs_id *pack, uint64_t size,
+			  struct cfs_pack_entry **ret, size_t *ret_count)
+{
 	_cleanup_free_ uint8_t *hdr = NULL;
 	uint8_t trailer[CFS_PACK_TRAILER_SIZE];
 	uint32_t hdr_len;
@@ -1282,7 +1288,7 @@ int cfs_repo_pack_header_read(struct cfs_repo *r, const struct cfs_id *pack, uin
 	e = cfs_objstore_get_range(r->store, name, size - CFS_PACK_TRAILER_SIZE - hdr_len, hdr_len, hdr);
 	if (e < 0)
 		return e;
-	return cfs_pack_parse_header(r->crypto, hdr, hdr_len, size, ret, ret_count);
+	return cfs_pack_parse_header(crypto, hdr, hdr_len, size, ret, ret_count);
 }
 
 /* Add a pack whose header was read to the catalog, pending an index. */

@@ -194,6 +194,55 @@ Test(catalog, blob_put_get, .init = setup, .fini = teardown)
 	cr_assert_eq(cfs_catalog_blob_get(c, NULL, &got), -EINVAL);
 }
 
+/* The cursor answers as point reads: ascending, the same id twice, going
+ * back, missing ids between, before and after every key, and a value
+ * damaged on disk; its view is the catalog at its creation. */
+Test(catalog, cursor_blob_get_answers_as_point_reads, .init = setup, .fini = teardown)
+{
+	_cleanup_(cfs_catalog_freep) struct cfs_catalog *c = open_cat();
+	_cleanup_(cfs_catalog_batch_freep) struct cfs_catalog_batch *b = NULL;
+	_cleanup_(cfs_catalog_cursor_freep) struct cfs_catalog_cursor *cur = NULL;
+	cr_assert_eq(cfs_catalog_batch_new(&b), 0);
+	for (uint32_t n = 10; n < 1000; n += 2) {
+		struct cfs_id id = make_id(2, n);
+		struct cfs_blob_loc loc = make_loc(n);
+		cfs_catalog_batch_put_blob(b, &id, &loc);
+	}
+	struct cfs_id bad = make_id(2, 501);
+	uint8_t v[64] = {0};
+	cfs_catalog_batch_put_raw_for_testing(b, CFS_CATALOG_CF_BLOBS, bad.b, CFS_ID_SIZE, v, 55);
+	commit(c, b);
+
+	cr_assert_eq(cfs_catalog_cursor_new(c, &cur), 0);
+	/* Written after the cursor: not in its view. */
+	struct cfs_id later = make_id(2, 11);
+	struct cfs_blob_loc later_loc = make_loc(11);
+	cfs_catalog_batch_put_blob(b, &later, &later_loc);
+	commit(c, b);
+
+	uint32_t order[] = {0, 9, 10, 10, 11, 12, 13, 500, 501, 502, 998, 999, 5000, 12, 10, 600, 2};
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		struct cfs_id id = make_id(2, order[i]);
+		struct cfs_blob_loc got = make_loc(7), want = make_loc(order[i]), untouched = got;
+		int r = cfs_catalog_cursor_blob_get(cur, &id, &got);
+		if (order[i] == 501) {
+			cr_assert_eq(r, -EPROTO);
+			assert_loc_eq(&got, &untouched);
+		} else if (order[i] >= 10 && order[i] < 1000 && order[i] % 2 == 0) {
+			cr_assert_eq(r, 0, "id %u: %d", order[i], r);
+			assert_loc_eq(&got, &want);
+		} else {
+			cr_assert_eq(r, -ENOENT, "id %u", order[i]);
+			assert_loc_eq(&got, &untouched);
+		}
+	}
+	struct cfs_blob_loc got;
+	cr_assert_eq(cfs_catalog_blob_get(c, &later, &got), 0);
+	cr_assert_eq(cfs_catalog_cursor_blob_get(NULL, &later, &got), -EINVAL);
+	cr_assert_eq(cfs_catalog_cursor_new(NULL, &cur), -EINVAL);
+	cr_assert_null(cfs_catalog_cursor_free(NULL));
+}
+
 Test(catalog, pack_put_get, .init = setup, .fini = teardown)
 {
 	_cleanup_(cfs_catalog_freep) struct cfs_catalog *c = open_cat();

@@ -983,6 +983,79 @@ Test(repo, check_walks_deep_trees)
 	cfs_buf_release(&b);
 }
 
+/*
+ * The tree fetcher (prune's marking): every tree submitted comes back once,
+ * decoded, on threads or on the caller's own; a tree the catalog does not
+ * have comes back as -ENOENT naming it; nothing in flight is -EINVAL; and
+ * freeing it with trees in flight or waiting loses nothing to the leak
+ * checker.
+ */
+Test(repo, fetch_returns_every_tree_once)
+{
+	enum { N = 300 };
+	init_repo(CFS_ENC_AES256GCM);
+	struct cfs_repo *r = open_ok(true);
+	struct cfs_id ids[N + 1];
+	for (int i = 0; i < N; i++) {
+		struct cfs_tree t = CFS_TREE_INIT;
+		struct cfs_tree_entry e = {0};
+		char name[16];
+		int len = snprintf(name, sizeof(name), "f%05d", i);
+		e.name = (uint8_t *)strdup(name);
+		e.name_len = (uint32_t)len;
+		e.type = CFS_FT_REG;
+		e.mode = 0644;
+		cr_assert_eq(cfs_tree_add(&t, &e), 0);
+		cr_assert_eq(cfs_repo_put_tree(r, &t, NULL, &ids[i], NULL), 0);
+		cfs_tree_release(&t);
+	}
+	commit_root(r, &ids[0], 1, NULL, NULL);
+	memset(ids[N].b, 0x77, sizeof(ids[N].b)); /* no such tree */
+
+	for (unsigned threads = 0; threads <= 3; threads += 3) {
+		struct cfs_repo_fetch *f = NULL;
+		bool seen[N + 1] = {false};
+		cr_assert_eq(cfs_repo_fetch_new(r, threads, &f), 0);
+		cr_assert_eq(cfs_repo_fetch_next(f, &ids[0], &(struct cfs_tree)CFS_TREE_INIT), -EINVAL);
+		for (int i = 0; i <= N; i++)
+			cr_assert_eq(cfs_repo_fetch_submit(f, &ids[i]), 0);
+		cr_assert_eq(cfs_repo_fetch_in_flight(f), N + 1);
+		for (int k = 0; k <= N; k++) {
+			struct cfs_id id;
+			struct cfs_tree t = CFS_TREE_INIT;
+			int e = cfs_repo_fetch_next(f, &id, &t);
+			int i = 0;
+			while (i <= N && memcmp(ids[i].b, id.b, CFS_ID_SIZE) != 0)
+				i++;
+			cr_assert_leq(i, N, "an id that was not submitted");
+			cr_assert(!seen[i], "tree %d twice", i);
+			seen[i] = true;
+			if (i == N) {
+				cr_assert_eq(e, -ENOENT);
+				cr_assert_eq(t.n, 0);
+				continue;
+			}
+			cr_assert_eq(e, 0, "tree %d: %d", i, e);
+			char name[16];
+			snprintf(name, sizeof(name), "f%05d", i);
+			cr_assert_eq(t.n, 1);
+			cr_assert(memcmp(t.entries[0].name, name, 6) == 0);
+			cfs_tree_release(&t);
+		}
+		cr_assert_eq(cfs_repo_fetch_in_flight(f), 0);
+		/* Freed with trees submitted and not taken. */
+		for (int i = 0; i < 50; i++)
+			cr_assert_eq(cfs_repo_fetch_submit(f, &ids[i]), 0);
+		struct cfs_id id;
+		struct cfs_tree t = CFS_TREE_INIT;
+		cr_assert_eq(cfs_repo_fetch_next(f, &id, &t), 0);
+		cfs_tree_release(&t);
+		cr_assert_null(cfs_repo_fetch_free(f));
+	}
+	cr_assert_null(cfs_repo_fetch_free(NULL));
+	cfs_repo_free(r);
+}
+
 #ifdef CFS_FAULT_INJECTION
 /* Count the objects under repo_dir/dir (the fault tests below). */
 static int count_objects(const char *dir)
