@@ -3,6 +3,7 @@
 
 #ifdef CFS_FAULT_INJECTION
 #include <errno.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,25 +36,40 @@ static unsigned long bump(const char *point)
 }
 
 /* The "run" action: $CHRONOFS_FAULT_RUN through sh, with the point, the
- * count and the path in its environment; waited for. */
+ * count and the path in its environment; waited for. Spawned with an
+ * environment made beforehand: a child forked from a process whose other
+ * threads may hold the allocator's locks must not allocate (under ASan, a
+ * prune whose tree readers ran beside a hook hung there in setenv). */
 static void run_hook(const char *point, unsigned long n, const char *path)
 {
+	extern char **environ;
 	const char *cmd = getenv("CHRONOFS_FAULT_RUN");
 	if (!cmd || !*cmd)
 		return;
-	pid_t pid = fork();
-	if (pid == 0) {
-		char count[32];
-		snprintf(count, sizeof(count), "%lu", n);
-		setenv("CFS_FAULT_POINT", point, 1);
-		setenv("CFS_FAULT_COUNT", count, 1);
-		setenv("CFS_FAULT_PATH", path ? path : "", 1);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
+	size_t count = 0;
+	while (environ[count])
+		count++;
+	char **envp = calloc(count + 4, sizeof(*envp));
+	char *vars[3] = {NULL, NULL, NULL};
+	if (!envp || asprintf(&vars[0], "CFS_FAULT_POINT=%s", point) < 0 ||
+	    asprintf(&vars[1], "CFS_FAULT_COUNT=%lu", n) < 0 ||
+	    asprintf(&vars[2], "CFS_FAULT_PATH=%s", path ? path : "") < 0)
+		goto out;
+	size_t k = 0;
+	for (size_t i = 0; i < count; i++)
+		if (strncmp(environ[i], "CFS_FAULT_", 10) != 0)
+			envp[k++] = environ[i];
+	for (size_t i = 0; i < ARRAY_SIZE(vars); i++)
+		envp[k++] = vars[i];
+	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+	pid_t pid;
+	if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, envp) == 0)
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+out:
+	for (size_t i = 0; i < ARRAY_SIZE(vars); i++)
+		free(vars[i]);
+	free(envp);
 }
 
 int cfs_fault_check_at(const char *point, const char *path)

@@ -1265,7 +1265,8 @@ static int repack_all(struct prune *p)
 		if (e < 0)
 			break;
 		const struct located *v = ls.v;
-		qsort(ls.v, ls.n, sizeof(*ls.v), located_cmp);
+		if (ls.n) /* ls.v may be NULL */
+			qsort(ls.v, ls.n, sizeof(*ls.v), located_cmp);
 		for (size_t k = 0, m; k < ls.n; k = m) {
 			struct pack_acct *pa = &p->packs[v[k].pack];
 			for (m = k + 1; m < ls.n && v[m].pack == v[k].pack; m++)
@@ -1280,7 +1281,8 @@ static int repack_all(struct prune *p)
 				jobs[n_jobs++] = (struct repack_job){.pa = &p->packs[k]};
 				p->packs[k].in_batch = false;
 			}
-		e = repack_jobs(p, jobs, n_jobs);
+		if (n_jobs)
+			e = repack_jobs(p, jobs, n_jobs);
 		i = j;
 	}
 	for (size_t k = 0; k < p->n_packs; k++)
