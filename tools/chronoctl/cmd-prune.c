@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chronofs/catalog.h"
 #include "chronofs/log.h"
 #include "chronofs/report.h"
 #include "chronoctl.h"
+
+/* Added to the prune's nice value (chronoctl(8), PRUNE). */
+#define PRUNE_NICE 10
 
 static void usage(FILE *f)
 {
@@ -97,6 +102,14 @@ int cmd_prune(int argc, char **argv)
 	 * block cache does; freed memory goes back to the system. */
 	cfs_catalog_set_cache_budget(8u << 20);
 	mallopt(M_TRIM_THRESHOLD, 1 << 20);
+	/* Maintenance yields the CPU to backups beside it (its threads,
+	 * RocksDB's too, are made after this and inherit it); alone it runs
+	 * as fast. On the bench's history, a backup started during a prune
+	 * took 28 % longer than alone with the prune at the same priority,
+	 * 13 % with it 10 lower (medians of 3, 2 vCPUs). Best effort. */
+	errno = 0;
+	if (nice(PRUNE_NICE) == -1 && errno)
+		log_debug_errno(-errno, "Cannot lower the prune's CPU priority: %m");
 	e = open_repo(true, &r);
 	if (e < 0)
 		return e;
