@@ -106,7 +106,7 @@ int cmd_prune(int argc, char **argv)
 	 * RocksDB's too, are made after this and inherit it); alone it runs
 	 * as fast. On the bench's history, a backup started during a prune
 	 * took 28 % longer than alone with the prune at the same priority,
-	 * 13 % with it 10 lower (medians of 3, 2 vCPUs). Best effort. */
+	 * 14-22 % with it 10 lower (medians of 3, 2 vCPUs). Best effort. */
 	errno = 0;
 	if (nice(PRUNE_NICE) == -1 && errno)
 		log_debug_errno(-errno, "Cannot lower the prune's CPU priority: %m");
