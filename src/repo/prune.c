@@ -1109,8 +1109,8 @@ struct repack_pool {
 	struct repack_job *jobs;
 	size_t n_jobs;
 	pthread_mutex_t lock;
-	size_t next; /* the next job to take */
-	int err;     /* the first failure: the others stop */
+	size_t next; /* the next job to take (lock) */
+	int err;     /* the first failure (written under lock; read by repack_cb without) */
 };
 
 struct repack_ctx {
@@ -1123,11 +1123,8 @@ static int repack_cb(const struct cfs_pack_entry *pe, const void *sealed, void *
 	struct repack_ctx *c = ud;
 	uint64_t stored = 0;
 	int e = check_interrupted(c->pool->p);
-	if (e == 0) {
-		pthread_mutex_lock(&c->pool->lock);
-		e = c->pool->err ? -ECANCELED : 0;
-		pthread_mutex_unlock(&c->pool->lock);
-	}
+	if (e == 0 && __atomic_load_n(&c->pool->err, __ATOMIC_RELAXED))
+		e = -ECANCELED; /* another thread failed: stop */
 	if (e == 0)
 		e = cfs_repo_put_sealed_again(c->pool->p->r, pe, sealed, &stored);
 	if (e == 0) {
@@ -1183,7 +1180,7 @@ static void *repack_main(void *arg)
 		struct repack_job *job = NULL;
 		pthread_mutex_lock(&pool->lock);
 		if (e < 0 && !pool->err)
-			pool->err = e;
+			__atomic_store_n(&pool->err, e, __ATOMIC_RELAXED);
 		if (!pool->err && pool->next < pool->n_jobs)
 			job = &pool->jobs[pool->next++];
 		pthread_mutex_unlock(&pool->lock);
