@@ -78,6 +78,45 @@ struct cfs_repo_init_options {
  * scheme this build does not serve. */
 int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo_id);
 
+/*
+ * What cfs_repo_open() (or cfs_repo_probe()) was doing when it failed and
+ * on which path, so that the caller can say it: the library does not print.
+ * Filled on failure only; stage CFS_REPO_STAGE_NONE when the failure has
+ * no single path (out of memory, a malformed config).
+ */
+enum cfs_repo_open_stage {
+	CFS_REPO_STAGE_NONE = 0,
+	CFS_REPO_STAGE_STORE,      /* reaching or reading the store; path: an object name, or "" */
+	CFS_REPO_STAGE_KEYS,       /* listing keys/ or reading a key file; path: the object name */
+	CFS_REPO_STAGE_CACHE_HOME, /* no default cache directory (-ENOENT); path: $HOME, which does not exist */
+	CFS_REPO_STAGE_CACHE_DIR,  /* creating or entering the cache directory; path: that directory */
+	CFS_REPO_STAGE_LOCK,       /* the cache lock; path: the lock file */
+	CFS_REPO_STAGE_CATALOG,    /* the local catalog; path: its directory */
+};
+
+struct cfs_repo_open_error {
+	enum cfs_repo_open_stage stage;
+	bool remote;    /* the store is remote (S3): -EACCES there is the server's HTTP 403 */
+	long lock_pid;  /* CFS_REPO_STAGE_LOCK: the holder's PID as its lock file says (0: unknown) */
+	char path[4096];
+};
+
+/*
+ * Waiting for the cache lock (another process holds it): called when the
+ * wait starts (waited_ms 0), about once a second while it lasts, and once
+ * with done set when it ends (the lock taken or the wait given up), so that
+ * a caller can say for whom it waits and clear what it showed. Called from
+ * the opening thread; holder_pid is re-read from the lock file each time.
+ */
+struct cfs_repo_lock_wait {
+	const char *lock_path;
+	long holder_pid; /* 0: the lock file names none (yet) */
+	int64_t waited_ms;
+	int wait_sec;    /* the limit (lock_wait_sec) */
+	bool done;
+};
+typedef void (*cfs_repo_lock_wait_fn)(const struct cfs_repo_lock_wait *w, void *ud);
+
 struct cfs_repo_open_options {
 	const char *location;
 	const char *cache_dir; /* parent of per-repository catalogs; NULL: default */
@@ -98,6 +137,12 @@ struct cfs_repo_open_options {
 	 * headers do not parse, and no index object describes them), which
 	 * is refused otherwise (-EUCLEAN): for repair and catalog rebuild. */
 	bool allow_damaged;
+	/* NULL, or told what failed and on which path when open fails. */
+	struct cfs_repo_open_error *error;
+	/* NULL, or called while the open waits for another process's cache
+	 * lock (lock_wait_sec > 0 only; see struct cfs_repo_lock_wait). */
+	cfs_repo_lock_wait_fn lock_wait;
+	void *lock_wait_ud;
 };
 
 /* What bringing the catalog up to date with the store found, since open. */
@@ -125,8 +170,13 @@ int cfs_repo_write_pending_index(struct cfs_repo *r);
 
 /*
  * Open. -EMEDIUMTYPE: not a repository (no config, or bad magic).
- * -EPROTONOSUPPORT: newer format version. -EACCES: wrong passphrase (nothing
- * is written). -EBUSY: the cache directory stayed locked for lock_wait_sec.
+ * -EPROTONOSUPPORT: newer format version. -EKEYEXPIRED: wrong passphrase:
+ * no key file authenticates with it (nothing is written; an errno of its
+ * own, so that -EACCES and -EPERM always mean a path that was refused, named
+ * in o->error). -EBUSY: the cache directory stayed locked for lock_wait_sec
+ * (o->error names the holder). -ENOENT with stage CFS_REPO_STAGE_CACHE_HOME:
+ * no cache directory given and $HOME does not exist (see
+ * cfs_repo_default_cache_dir()).
  * -ENOKEY: an encrypted repository and no password given.
  * -EKEYREVOKED: the config says "no encryption" but a password was given:
  * refused, whatever else the store holds, so that no arrangement of
@@ -151,9 +201,9 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret);
 /*
  * Read only the config of the repository at location: its encryption, so a
  * caller can ask for a passphrase before it forks or detaches. Errors as for
- * cfs_repo_open(). Writes nothing.
+ * cfs_repo_open(); ret_error (may be NULL) as o->error there. Writes nothing.
  */
-int cfs_repo_probe(const char *location, enum cfs_encryption *ret);
+int cfs_repo_probe(const char *location, enum cfs_encryption *ret, struct cfs_repo_open_error *ret_error);
 
 /*
  * For a long-running reader (the mount): pick up snapshots committed since
@@ -167,7 +217,10 @@ struct cfs_repo *cfs_repo_free(struct cfs_repo *r);
 CFS_DEFINE_FREEP(struct cfs_repo, cfs_repo_free)
 
 /* The default cache directory: $CHRONOFS_CACHE_DIR, $XDG_CACHE_HOME/chronofs,
- * $HOME/.cache/chronofs, else /var/cache/chronofs. Caller frees. */
+ * $HOME/.cache/chronofs, else /var/cache/chronofs. A $HOME that does not
+ * exist (HOME=/nonexistent of system users) is never created: root falls
+ * back to /var/cache/chronofs, anyone else gets -ENOENT (the caller says
+ * which variables to set). Caller frees. */
 int cfs_repo_default_cache_dir(char **ret);
 
 /* Borrowed accessors. */

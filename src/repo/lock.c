@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <time.h>
@@ -10,30 +11,74 @@
 #include "chronofs/util.h"
 #include "repo/repo-internal.h"
 
+/* The PID the holder wrote into the lock file (0: none yet, or garbage). */
+static long lock_holder(int fd)
+{
+	char b[32];
+	ssize_t n = pread(fd, b, sizeof(b) - 1, 0);
+	if (n <= 0)
+		return 0;
+	b[n] = 0;
+	char *end;
+	long pid = strtol(b, &end, 10);
+	return pid > 0 && (*end == '\n' || *end == 0) ? pid : 0;
+}
+
 /*
  * One process per catalog: RocksDB refuses a second opener anyway, but with a
  * flock we can wait for the holder (a second `snapshot create` queues behind
  * the first instead of failing) and the kernel drops it when the holder dies,
- * even by kill -9, so there is no stale-lock cleanup.
+ * even by kill -9, so there is no stale-lock cleanup. The holder writes its
+ * PID into the lock file, so that a waiter can say for whom it waits.
  */
-int cfs_repo_lock_cache(const char *dir, int wait_sec, int *ret_fd)
+int cfs_repo_lock_cache(const char *dir, int wait_sec, const struct cfs_repo_open_options *o, int *ret_fd)
 {
 	char path[4096];
 	if (snprintf(path, sizeof(path), "%s/lock", dir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return -errno;
-	int64_t deadline = cfs_mono_ns() + (int64_t)CFS_MAX(wait_sec, 0) * 1000000000;
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_LOCK, path, -errno);
+	int64_t start = cfs_mono_ns();
+	int64_t deadline = start + (int64_t)CFS_MAX(wait_sec, 0) * 1000000000;
+	int64_t next_report = start;
+	bool reported = false;
+	struct cfs_repo_lock_wait w = {.lock_path = path, .wait_sec = wait_sec};
+	int e = 0;
 	for (;;) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			break;
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return -errno;
-		if (cfs_mono_ns() >= deadline)
-			return -EBUSY;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			e = -errno;
+			break;
+		}
+		int64_t now = cfs_mono_ns();
+		if (now >= deadline) {
+			e = -EBUSY;
+			break;
+		}
+		if (o && o->lock_wait && now >= next_report) {
+			w.holder_pid = lock_holder(fd);
+			w.waited_ms = (now - start) / 1000000;
+			o->lock_wait(&w, o->lock_wait_ud);
+			reported = true;
+			next_report = now + 1000000000;
+		}
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		nanosleep(&ts, NULL);
+	}
+	long holder = e == -EBUSY ? lock_holder(fd) : 0;
+	if (reported) {
+		w.holder_pid = holder;
+		w.waited_ms = (cfs_mono_ns() - start) / 1000000;
+		w.done = true;
+		o->lock_wait(&w, o->lock_wait_ud);
+	}
+	if (e < 0) {
+		e = cfs_repo_open_fail(o, CFS_REPO_STAGE_LOCK, path, e);
+		if (o && o->error && o->error->stage == CFS_REPO_STAGE_LOCK)
+			o->error->lock_pid = holder;
+		return e;
 	}
 	char pid[32];
 	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());

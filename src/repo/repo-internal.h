@@ -297,8 +297,14 @@ int cfs_repo_flush(struct cfs_repo *r);
  * after every flight ended; write.c). */
 void cfs_repo_uploaders_stop(struct cfs_repo *r);
 
-/* Flock the per-repository cache dir. */
-int cfs_repo_lock_cache(const char *dir, int wait_sec, int *ret_fd);
+/* Flock the per-repository cache dir, waiting up to wait_sec (o, which
+ * may be NULL: its lock_wait callback is told of the wait, its error of a
+ * failure: the lock file, and the holder on -EBUSY). */
+int cfs_repo_lock_cache(const char *dir, int wait_sec, const struct cfs_repo_open_options *o, int *ret_fd);
+/* Note in o->error (o and o->error may be NULL) what failed on which path,
+ * unless a deeper step noted it first; returns e. */
+int cfs_repo_open_fail(const struct cfs_repo_open_options *o, enum cfs_repo_open_stage stage, const char *path,
+		       int e);
 /* Put / delete locks/<id>. */
 int cfs_repo_lock_object_put(struct cfs_repo *r);
 void cfs_repo_lock_object_delete(struct cfs_repo *r);

@@ -18,6 +18,16 @@
 
 /* ---- helpers --------------------------------------------------------- */
 
+int cfs_repo_open_fail(const struct cfs_repo_open_options *o, enum cfs_repo_open_stage stage, const char *path,
+		       int e)
+{
+	if (!o || !o->error || o->error->stage != CFS_REPO_STAGE_NONE || e >= 0)
+		return e;
+	o->error->stage = stage;
+	snprintf(o->error->path, sizeof(o->error->path), "%s", path ? path : "");
+	return e;
+}
+
 int cfs_repo_entry_encode(struct cfs_buf *out, const struct cfs_pack_entry *e)
 {
 	uint8_t b[CFS_PACK_ENTRY_SIZE];
@@ -41,6 +51,17 @@ static int pack_name_parse(const char *name, struct cfs_id *ret)
 	return cfs_hex_decode(name + 8, ret->b, CFS_ID_SIZE);
 }
 
+/* A home directory that does not exist (HOME=/nonexistent, as system
+ * users have): creating it would leave a home nobody asked for. One that
+ * merely cannot be reached is used, so that the error names it. */
+static bool home_missing(const char *home)
+{
+	struct stat st;
+	if (stat(home, &st) == 0)
+		return !S_ISDIR(st.st_mode);
+	return errno == ENOENT || errno == ENOTDIR;
+}
+
 int cfs_repo_default_cache_dir(char **ret)
 {
 	const char *e = getenv("CHRONOFS_CACHE_DIR");
@@ -50,8 +71,10 @@ int cfs_repo_default_cache_dir(char **ret)
 		snprintf(buf, sizeof(buf), "%s", e);
 	else if ((e = getenv("XDG_CACHE_HOME")) && *e == '/')
 		snprintf(buf, sizeof(buf), "%s/chronofs", e);
-	else if ((e = getenv("HOME")) && *e == '/' && strcmp(e, "/") != 0)
+	else if ((e = getenv("HOME")) && *e == '/' && strcmp(e, "/") != 0 && !home_missing(e))
 		snprintf(buf, sizeof(buf), "%s/.cache/chronofs", e);
+	else if (e && *e == '/' && strcmp(e, "/") != 0 && geteuid() != 0)
+		return -ENOENT; /* a HOME that does not exist, and no /var/cache to fall back on */
 	else
 		snprintf(buf, sizeof(buf), "/var/cache/chronofs");
 	*ret = strdup(buf);
@@ -199,23 +222,28 @@ int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo
 
 /* ---- probe ----------------------------------------------------------- */
 
-int cfs_repo_probe(const char *location, enum cfs_encryption *ret)
+int cfs_repo_probe(const char *location, enum cfs_encryption *ret, struct cfs_repo_open_error *ret_error)
 {
 	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = NULL;
 	_cleanup_buf_ struct cfs_buf cb = CFS_BUF_INIT;
 	struct cfs_repo_config c;
+	const struct cfs_repo_open_options o = {.location = location, .error = ret_error};
+	if (ret_error)
+		*ret_error = (struct cfs_repo_open_error){0};
 	int e = cfs_objstore_open(location, false, &s);
 	if (e == -ENOENT || e == -ENOTDIR)
 		return -EMEDIUMTYPE;
 	if (e == -EPROTONOSUPPORT)
 		return -ESOCKTNOSUPPORT;
 	if (e < 0)
-		return e;
+		return cfs_repo_open_fail(&o, CFS_REPO_STAGE_STORE, "", e);
+	if (ret_error)
+		ret_error->remote = cfs_objstore_remote(s);
 	e = cfs_objstore_get(s, "config", &cb);
 	if (e == -ENOENT)
 		return -EMEDIUMTYPE;
 	if (e < 0)
-		return e;
+		return cfs_repo_open_fail(&o, CFS_REPO_STAGE_STORE, "config", e);
 	e = cfs_repo_config_decode(cb.data, cb.len, &c);
 	if (e < 0)
 		return e;
@@ -388,37 +416,45 @@ static int note_dicts(struct cfs_repo *r)
 	return cfs_catalog_commit(r->catalog, b);
 }
 
+/* Synchronising reads the store and writes the catalog: a full or
+ * read-only file system is the cache's, anything else the store's. */
+static int sync_fail(struct cfs_repo *r, const struct cfs_repo_open_options *o, int e)
+{
+	if (e == -ENOSPC || e == -EDQUOT || e == -EROFS)
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_CATALOG, r->cache_dir, e);
+	return cfs_repo_open_fail(o, CFS_REPO_STAGE_STORE, "", e);
+}
+
 /* A writer holds the cache lock (and so the catalog) for its whole run. */
-static int open_writer(struct cfs_repo *r, int wait_sec, bool rebuild)
+static int open_writer(struct cfs_repo *r, const struct cfs_repo_open_options *o)
 {
 	char path[4096];
-	int e = cfs_repo_lock_cache(r->cache_dir, wait_sec, &r->lock_fd);
+	int e = cfs_repo_lock_cache(r->cache_dir, o->lock_wait_sec, o, &r->lock_fd);
 	if (e < 0)
 		return e;
 	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
 	/* Under the cache lock: no reader fills it meanwhile; readers holding
 	 * a secondary view of the old one keep their open files. */
-	if (rebuild) {
+	if (o->rebuild_catalog) {
 		e = cfs_rm_rf(path);
 		if (e < 0 && e != -ENOENT)
-			return e;
+			return cfs_repo_open_fail(o, CFS_REPO_STAGE_CATALOG, path, e);
 	}
 	e = cfs_catalog_open(path, &r->catalog);
+	if (e == 0)
+		e = check_mode(r);
 	if (e < 0)
-		return e;
-	e = check_mode(r);
-	if (e < 0)
-		return e;
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_CATALOG, path, e);
 	e = cfs_repo_lock_object_put(r);
 	if (e < 0)
-		return e;
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_STORE, "locks/", e);
 	e = cfs_repo_usable_init(r);
 	if (e == 0)
 		e = cfs_repo_sync_catalog(r);
 	if (e == 0)
 		e = note_dicts(r);
 	if (e < 0)
-		return e;
+		return sync_fail(r, o, e);
 	if (r->n_unreadable && !r->allow_damaged) {
 		/* Each was named by the sync. A repository whose packs cannot
 		 * be read is damaged, or is not what its config says (an
@@ -463,24 +499,32 @@ static int sync_catalog(struct cfs_repo *r, struct cfs_catalog *cat);
 /* A reader's way to write its catalog: the cache lock (not waited for:
  * -EBUSY when another process holds it) and a short-lived primary handle,
  * both the caller's to close. */
-static int reader_primary(struct cfs_repo *r, int *ret_lock_fd, struct cfs_catalog **ret)
+static int reader_primary(struct cfs_repo *r, const struct cfs_repo_open_options *o, int *ret_lock_fd,
+			  struct cfs_catalog **ret)
 {
 	char path[4096];
-	int e = cfs_repo_lock_cache(r->cache_dir, 0, ret_lock_fd);
+	/* Not o: busy is no failure here (the caller goes on without). */
+	int e = cfs_repo_lock_cache(r->cache_dir, 0, NULL, ret_lock_fd);
+	if (e < 0 && e != -EBUSY) {
+		snprintf(path, sizeof(path), "%s/lock", r->cache_dir);
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_LOCK, path, e);
+	}
 	if (e < 0)
 		return e;
 	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
-	return cfs_catalog_open(path, ret);
+	return cfs_repo_open_fail(o, CFS_REPO_STAGE_CATALOG, path, cfs_catalog_open(path, ret));
 }
 
-static int sync_if_unlocked(struct cfs_repo *r)
+/* o: the open's options while opening (its error is told what failed),
+ * else NULL. */
+static int sync_if_unlocked(struct cfs_repo *r, const struct cfs_repo_open_options *o)
 {
 	/* Declared first, released last: the catalog must be closed (its
 	 * RocksDB LOCK released) before the cache lock lets a writer in, or
 	 * the writer's open fails with -EBUSY at once. */
 	_cleanup_close_ int lock_fd = -1;
 	_cleanup_(cfs_catalog_freep) struct cfs_catalog *prim = NULL;
-	int e = reader_primary(r, &lock_fd, &prim);
+	int e = reader_primary(r, o, &lock_fd, &prim);
 	if (e == -EBUSY)
 		return 0;
 	if (e < 0)
@@ -492,9 +536,9 @@ static int sync_if_unlocked(struct cfs_repo *r)
 		e = check_mode(r);
 		r->catalog = NULL;
 		if (e < 0)
-			return e;
+			return cfs_repo_open_fail(o, CFS_REPO_STAGE_CATALOG, "", e);
 	}
-	return sync_catalog(r, prim);
+	return sync_fail(r, o, sync_catalog(r, prim));
 }
 
 int cfs_repo_mark_damaged(struct cfs_repo *r, const struct cfs_id *packs, const bool *damaged, size_t n)
@@ -513,7 +557,7 @@ int cfs_repo_mark_damaged(struct cfs_repo *r, const struct cfs_id *packs, const 
 	 * sync_if_unlocked() does; a writer (or a reader that holds the
 	 * primary) through its catalog. */
 	if (!r->writer && r->secondary_dir) {
-		e = reader_primary(r, &lock_fd, &prim);
+		e = reader_primary(r, NULL, &lock_fd, &prim);
 		if (e < 0)
 			return e;
 		cat = prim;
@@ -551,7 +595,7 @@ int cfs_repo_refresh(struct cfs_repo *r)
 		return 0;
 	if (!r->secondary_dir) /* a reader that fell back to holding the primary */
 		return sync_catalog(r, r->catalog);
-	int e = sync_if_unlocked(r);
+	int e = sync_if_unlocked(r, NULL);
 	if (e < 0)
 		return e;
 	return cfs_catalog_catch_up(r->catalog);
@@ -563,7 +607,7 @@ int cfs_repo_refresh(struct cfs_repo *r)
  * or a mount never makes a backup wait, and a running backup never makes a
  * reader wait (it reads what the backup had committed when it opened).
  */
-static int open_reader(struct cfs_repo *r, int wait_sec)
+static int open_reader(struct cfs_repo *r, const struct cfs_repo_open_options *o)
 {
 	char path[4096], sec[4200];
 	uint8_t rnd[8];
@@ -571,7 +615,7 @@ static int open_reader(struct cfs_repo *r, int wait_sec)
 	int e;
 
 	snprintf(path, sizeof(path), "%s/catalog", r->cache_dir);
-	e = sync_if_unlocked(r);
+	e = sync_if_unlocked(r, o);
 	if (e < 0)
 		return e;
 
@@ -590,19 +634,21 @@ static int open_reader(struct cfs_repo *r, int wait_sec)
 	if (e == -ENOENT) {
 		/* Another process is creating this cache right now: wait for
 		 * it, then read as the primary. */
-		e = cfs_repo_lock_cache(r->cache_dir, wait_sec, &r->lock_fd);
+		e = cfs_repo_lock_cache(r->cache_dir, o->lock_wait_sec, o, &r->lock_fd);
 		if (e < 0)
 			return e;
 		e = cfs_catalog_open(path, &r->catalog);
-		if (e == 0)
-			e = cfs_repo_sync_catalog(r);
+		if (e < 0)
+			return cfs_repo_open_fail(o, CFS_REPO_STAGE_CATALOG, path, e);
+		return sync_fail(r, o, cfs_repo_sync_catalog(r));
 	}
-	return e;
+	return cfs_repo_open_fail(o, CFS_REPO_STAGE_CATALOG, path, e);
 }
 
 /* The key files tried and why each did not open, said only when none
  * does, and only for those that are damaged (a wrong passphrase is said
- * once, by the caller: -EACCES). A key file is named by the SHA-256 of
+ * once, by the caller: -EKEYEXPIRED; a key file the store would not give,
+ * by the caller too, from o->error). A key file is named by the SHA-256 of
  * its bytes: one that does not open and does not hash to its name is
  * damaged, not just locked with another passphrase. */
 #define KEYS_NAMED 4
@@ -611,6 +657,8 @@ struct key_try {
 	const struct cfs_repo_open_options *o;
 	struct cfs_keys *keys;
 	int result; /* 1 found, else last error */
+	int store_error; /* the first key file the store would not give */
+	char store_name[80];
 	unsigned n;
 	char names[KEYS_NAMED][80];
 	int errors[KEYS_NAMED];
@@ -622,15 +670,26 @@ static int try_key(const char *name, uint64_t size, void *ud)
 	_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
 	(void)size;
 	int r = cfs_objstore_get(t->s, name, &b);
-	if (r == 0)
-		r = cfs_keyfile_open(b.data, b.len, t->o->password, t->o->password_len, t->keys);
+	if (r < 0) {
+		/* Refused or lost by the store: no judgement on the passphrase. */
+		if (!t->store_error) {
+			t->store_error = r;
+			snprintf(t->store_name, sizeof(t->store_name), "%s", name);
+		}
+		return 0;
+	}
+	r = cfs_keyfile_open(b.data, b.len, t->o->password, t->o->password_len, t->keys);
 	if (r == 0) {
 		t->result = 1;
 		return 1; /* stop */
 	}
+	/* The key file does not authenticate with this passphrase. */
+	if (r == -EACCES)
+		r = -EKEYEXPIRED;
 	uint8_t want[32], got[32];
-	if ((r == -EACCES || r == -EPROTO) && strlen(name) == 5 + 64 && cfs_hex_decode(name + 5, want, 32) == 0 &&
-	    cfs_sha256(b.data, b.len, got) == 0 && memcmp(want, got, 32) != 0)
+	if ((r == -EKEYEXPIRED || r == -EPROTO) && strlen(name) == 5 + 64 &&
+	    cfs_hex_decode(name + 5, want, 32) == 0 && cfs_sha256(b.data, b.len, got) == 0 &&
+	    memcmp(want, got, 32) != 0)
 		r = -EBADMSG;
 	if (t->n < KEYS_NAMED) {
 		snprintf(t->names[t->n], sizeof(t->names[0]), "%s", name);
@@ -638,18 +697,18 @@ static int try_key(const char *name, uint64_t size, void *ud)
 	}
 	t->n++;
 	/* A malformed key file must not mask a wrong passphrase on a good one. */
-	if (t->result == -ENOENT || r == -EACCES)
+	if (t->result == -ENOENT || r == -EKEYEXPIRED)
 		t->result = r;
 	return 0;
 }
 
 static void keys_report(const struct key_try *t, const char *loc)
 {
-	if (t->n == 0)
+	if (t->n == 0 && !t->store_error)
 		log_error("Repository %s is encrypted but has no key file (keys/ is empty)", loc);
 	for (unsigned i = 0; i < t->n && i < KEYS_NAMED; i++) {
 		int e = t->errors[i];
-		if (e == -EACCES)
+		if (e == -EKEYEXPIRED)
 			continue;
 		log_error("Key file %s of %s %s", t->names[i], loc,
 			  e == -EBADMSG	      ? "is damaged (its bytes do not hash to its name)"
@@ -672,7 +731,7 @@ static int load_keys(struct cfs_repo *r, const struct cfs_repo_open_options *o)
 		 * into it. */
 		int e = cfs_objstore_list(r->store, "keys/", any_object_cb, NULL);
 		if (e < 0)
-			return e;
+			return cfs_repo_open_fail(o, CFS_REPO_STAGE_KEYS, "keys/", e);
 		if (e == 1)
 			return -EKEYREJECTED;
 		return none_keys(&r->config, &r->keys);
@@ -682,10 +741,14 @@ static int load_keys(struct cfs_repo *r, const struct cfs_repo_open_options *o)
 	struct key_try t = {r->store, o, &r->keys, -ENOENT};
 	int e = cfs_objstore_list(r->store, "keys/", try_key, &t);
 	if (e < 0)
-		return e;
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_KEYS, "keys/", e);
 	if (t.result == 1)
 		return 0;
 	keys_report(&t, cfs_objstore_location(r->store));
+	/* A key that does not take the passphrase says more than one the
+	 * store would not give, which says more than a damaged one. */
+	if (t.result != -EKEYEXPIRED && t.store_error)
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_KEYS, t.store_name, t.store_error);
 	return t.result == -ENOENT ? -ENOKEY : t.result;
 }
 
@@ -719,6 +782,8 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	char hex[CFS_ID_HEX_SIZE], path[4096];
 	int e;
 
+	if (o->error)
+		*o->error = (struct cfs_repo_open_error){0};
 	if (o->rebuild_catalog && !o->writer)
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));
@@ -741,13 +806,15 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	if (e == -EPROTONOSUPPORT)
 		return -ESOCKTNOSUPPORT; /* a location scheme we do not serve (yet) */
 	if (e < 0)
-		return e;
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_STORE, "", e);
+	if (o->error)
+		o->error->remote = cfs_objstore_remote(r->store);
 	r->max_flights = cfs_objstore_transfers(r->store);
 	e = cfs_objstore_get(r->store, "config", &cb);
 	if (e == -ENOENT)
 		return -EMEDIUMTYPE;
 	if (e < 0)
-		return e;
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_STORE, "config", e);
 	e = cfs_repo_config_decode(cb.data, cb.len, &r->config);
 	if (e < 0)
 		return e;
@@ -776,7 +843,7 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	}
 	e = cfs_repo_dicts_load(r);
 	if (e < 0)
-		return e;
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_STORE, "dicts/", e);
 
 	/* Local state: <cache>/<repo id>/{lock,catalog}, all 0700. */
 	if (o->cache_dir) {
@@ -785,28 +852,32 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 			return -ENOMEM;
 	} else {
 		e = cfs_repo_default_cache_dir(&base);
+		if (e == -ENOENT)
+			return cfs_repo_open_fail(o, CFS_REPO_STAGE_CACHE_HOME, getenv("HOME"), e);
 		if (e < 0)
 			return e;
 	}
 	cfs_id_hex(&r->config.repo_id, hex);
 	if (snprintf(path, sizeof(path), "%s/%s", base, hex) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_CACHE_DIR, base, -ENAMETOOLONG);
+	/* The cache directory the user chose (or the default) is what the
+	 * message names: <repo id> below it is ours. */
 	e = cfs_mkdir_p(path, 0700);
 	if (e < 0)
-		return e;
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_CACHE_DIR, base, e);
 	if (chmod(path, 0700) < 0)
-		return -errno;
+		return cfs_repo_open_fail(o, CFS_REPO_STAGE_CACHE_DIR, path, -errno);
 	r->cache_dir = strdup(path);
 	if (!r->cache_dir)
 		return -ENOMEM;
 	if (o->disk_cache_bytes && cfs_objstore_remote(r->store))
 		open_disk_cache(r, o->disk_cache_bytes);
 	if (r->writer)
-		e = open_writer(r, o->lock_wait_sec, o->rebuild_catalog);
+		e = open_writer(r, o);
 	else
-		e = open_reader(r, o->lock_wait_sec);
+		e = open_reader(r, o);
 	if (e == 0)
-		e = config_compare(r);
+		e = cfs_repo_open_fail(o, CFS_REPO_STAGE_CATALOG, r->cache_dir, config_compare(r));
 	if (e < 0)
 		return e;
 	*ret = TAKE_PTR(r);

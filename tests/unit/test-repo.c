@@ -158,7 +158,7 @@ Test(repo, open_errors)
 	/* Twice. */
 	struct cfs_repo_init_options o = {.location = repo_dir, .encryption = CFS_ENC_NONE};
 	cr_assert_eq(cfs_repo_init(&o, NULL), -EEXIST);
-	cr_assert_eq(open_repo_with("wrong", cache_dir, false, &r), -EACCES);
+	cr_assert_eq(open_repo_with("wrong", cache_dir, false, &r), -EKEYEXPIRED);
 	cr_assert_eq(open_repo_with(NULL, cache_dir, false, &r), -ENOKEY);
 	cr_assert_null(r);
 	r = open_ok(false);
@@ -174,6 +174,106 @@ Test(repo, open_errors)
 	cr_assert_eq(pwrite(fd, v, 4, 8), 4);
 	close(fd);
 	cr_assert_eq(open_repo_with("secret", cache_dir, false, &r), -EPROTONOSUPPORT);
+}
+
+/* What failed on which path: the error context the tools name. */
+static int open_why(const char *cache, bool writer, struct cfs_repo_open_error *why, cfs_repo_lock_wait_fn wait,
+		    void *ud, int wait_sec, struct cfs_repo **ret)
+{
+	struct cfs_repo_open_options o = {
+		.location = repo_dir,
+		.cache_dir = cache,
+		.password = repo_pw(),
+		.password_len = strlen(repo_pw()),
+		.lock_wait_sec = wait_sec,
+		.writer = writer,
+		.error = why,
+		.lock_wait = wait,
+		.lock_wait_ud = ud,
+	};
+	return cfs_repo_open(&o, ret);
+}
+
+struct waits {
+	int calls, done;
+	long pid;
+};
+
+static void count_wait(const struct cfs_repo_lock_wait *w, void *ud)
+{
+	struct waits *c = ud;
+	cr_assert_not_null(strstr(w->lock_path, "/lock"));
+	if (w->done)
+		c->done++;
+	else
+		c->calls++;
+	c->pid = w->holder_pid;
+}
+
+Test(repo, open_error_names_the_path)
+{
+	struct cfs_repo *r = NULL, *holder = NULL;
+	struct cfs_repo_open_error why;
+	char file[400];
+	init_repo(CFS_ENC_AES256GCM);
+
+	/* The cache directory is a file: the directory is named, not the repository. */
+	snprintf(file, sizeof(file), "%s/notadir", tmp);
+	int fd = open(file, O_CREAT | O_WRONLY, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(open_why(file, false, &why, NULL, NULL, 0, &r), -ENOTDIR);
+	cr_assert_eq(why.stage, CFS_REPO_STAGE_CACHE_DIR);
+	cr_assert_str_eq(why.path, file);
+
+	/* The lock: the waiter is told at once and when it ends; the error names the holder. */
+	holder = open_ok(true);
+	struct waits w = {0};
+	cr_assert_eq(open_why(cache_dir, true, &why, count_wait, &w, 1, &r), -EBUSY);
+	cr_assert_eq(why.stage, CFS_REPO_STAGE_LOCK);
+	cr_assert_eq(why.lock_pid, (long)getpid());
+	cr_assert_not_null(strstr(why.path, "/lock"));
+	cr_assert_geq(w.calls, 1);
+	cr_assert_eq(w.done, 1);
+	cr_assert_eq(w.pid, (long)getpid());
+	/* Without a wait the callback is not called. */
+	w = (struct waits){0};
+	cr_assert_eq(open_why(cache_dir, true, &why, count_wait, &w, 0, &r), -EBUSY);
+	cr_assert_eq(w.calls + w.done, 0);
+	holder = cfs_repo_free(holder);
+
+	/* Success leaves the stage unset. */
+	cr_assert_eq(open_why(cache_dir, false, &why, NULL, NULL, 0, &r), 0);
+	r = cfs_repo_free(r);
+
+	/* A repository this user may not read: the store, not a passphrase. */
+	if (geteuid() != 0) {
+		cr_assert_eq(chmod(repo_dir, 0), 0);
+		cr_assert_eq(open_why(cache_dir, false, &why, NULL, NULL, 0, &r), -EACCES);
+		cr_assert_eq(why.stage, CFS_REPO_STAGE_STORE);
+		cr_assert_eq(chmod(repo_dir, 0700), 0);
+	}
+}
+
+Test(repo, default_cache_dir_never_creates_a_missing_home)
+{
+	char *d = NULL;
+	setenv("HOME", "/nonexistent/home", 1);
+	unsetenv("XDG_CACHE_HOME");
+	unsetenv("CHRONOFS_CACHE_DIR");
+	int e = cfs_repo_default_cache_dir(&d);
+	if (geteuid() == 0) {
+		cr_assert_eq(e, 0);
+		cr_assert_str_eq(d, "/var/cache/chronofs");
+	} else {
+		cr_assert_eq(e, -ENOENT);
+	}
+	free(d);
+	d = NULL;
+	setenv("HOME", tmp, 1);
+	cr_assert_eq(cfs_repo_default_cache_dir(&d), 0);
+	cr_assert_not_null(strstr(d, "/.cache/chronofs"));
+	free(d);
 }
 
 Test(repo, none_mode_needs_no_password)

@@ -82,6 +82,7 @@ int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const stru
 		       int nargs);
 /* A verb with verbs of its own ("snapshot create", "catalog rebuild"):
  * run the one argv[1] names with argv + 1. */
+#define SUBVERBS_MAX 16 /* entries of one verb's table that "did you mean" weighs */
 struct subverb {
 	const char *name;
 	int (*fn)(int argc, char **argv);

@@ -101,8 +101,17 @@ int dispatch_subverb(const char *verb, int argc, char **argv, const struct subve
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(argv[1], v[i].name) == 0)
+		if (strcmp(argv[1], v[i].name) == 0) {
+			argv[1] = argv[0]; /* the program's name, for getopt's messages */
 			return v[i].fn(argc - 1, argv + 1);
+		}
 	usage(stderr);
+	const char *names[SUBVERBS_MAX];
+	for (size_t i = 0; i < n && i < SUBVERBS_MAX; i++)
+		names[i] = v[i].name;
+	const char *near = cli_did_you_mean(argv[1], names, CFS_MIN(n, (size_t)SUBVERBS_MAX));
+	if (near)
+		return log_error_errno(-EINVAL, "Unknown %s verb \"%s\" (did you mean \"%s %s\"?)", verb, argv[1],
+				       verb, near);
 	return log_error_errno(-EINVAL, "Unknown %s verb \"%s\"", verb, argv[1]);
 }

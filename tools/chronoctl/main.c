@@ -111,6 +111,8 @@ static const struct {
 	{"upgrade", cmd_upgrade},
 };
 
+static char program[] = "chronoctl";
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -121,6 +123,7 @@ int main(int argc, char **argv)
 	int c, r;
 
 	cfs_log_set_program("chronoctl");
+	argv[0] = program; /* getopt's messages: "chronoctl:", whatever path ran it */
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -152,6 +155,9 @@ int main(int argc, char **argv)
 		int vargc = argc - optind;
 		char **vargv = argv + optind;
 		optind = 0; /* reset getopt for the verb */
+		/* getopt names argv[0] in its messages: "chronoctl:", as every
+		 * other message, not the verb. */
+		vargv[0] = program;
 		r = verbs[i].fn(vargc, vargv);
 		if (r == CFS_EXIT_PARTIAL)
 			return 3;
@@ -162,6 +168,13 @@ int main(int argc, char **argv)
 		}
 		return r < 0 ? 1 : 0;
 	}
-	log_error("Unknown verb \"%s\". Run chronoctl --help.", verb);
+	const char *names[ARRAY_SIZE(verbs)];
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		names[i] = verbs[i].name;
+	const char *near = cli_did_you_mean(verb, names, ARRAY_SIZE(names));
+	if (near)
+		log_error("Unknown verb \"%s\" (did you mean \"%s\"?). Run chronoctl --help.", verb, near);
+	else
+		log_error("Unknown verb \"%s\". Run chronoctl --help.", verb);
 	return 1;
 }

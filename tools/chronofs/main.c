@@ -282,9 +282,10 @@ int main(int argc, char **argv)
 	/* The passphrase is needed before detaching: a prompt needs the
 	 * terminal, which the daemon gives up. */
 	enum cfs_encryption enc;
-	e = cfs_repo_probe(a.repo, &enc);
+	struct cfs_repo_open_error why;
+	e = cfs_repo_probe(a.repo, &enc, &why);
 	if (e < 0) {
-		cli_open_error(a.repo, e, 0);
+		cli_open_error(a.repo, e, &why, 0);
 		goto out;
 	}
 	if (enc != CFS_ENC_NONE) {
