@@ -9,8 +9,9 @@ static void usage(FILE *f)
 {
 	fputs("Usage: chronoctl [--repo PATH] init [--encryption aes-256-gcm|none]\n"
 	      "Create a repository at PATH (a directory, created if missing).\n"
-	      "The passphrase comes from CHRONOFS_PASSWORD, --password-file / CHRONOFS_PASSWORD_FILE,\n"
-	      "or a prompt. With --encryption none, nothing is encrypted and no passphrase is used.\n",
+	      "The passphrase comes from the first of: --password-file, CHRONOFS_PASSWORD_FILE,\n"
+	      "CHRONOFS_PASSWORD, a prompt (asked twice). With --encryption none, nothing is\n"
+	      "encrypted and no passphrase is used.\n",
 	      f);
 }
 

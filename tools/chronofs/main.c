@@ -73,6 +73,9 @@ static int parse_opts(struct args *a, char *s)
 	static const char *ignored[] = {"ro", "defaults", "auto", "noauto", "nofail", "_netdev", "nodev", "dev",
 					"nosuid", "suid", "noexec", "exec", "noatime", "atime", "relatime",
 					"user", "users", "nouser", "default_permissions", NULL};
+	static const char *const valued[] = {"password_file", "cache_dir", "snapshot", "cache_size",
+					     "tree_cache_size", "threads", "disk_cache_size", "transfers",
+					     "limit_download"};
 	for (char *tok = strtok_r(s, ",", &s); tok; tok = strtok_r(NULL, ",", &s)) {
 		char *val = strchr(tok, '=');
 		if (val)
@@ -82,6 +85,9 @@ static int parse_opts(struct args *a, char *s)
 			known |= strcmp(tok, ignored[i]) == 0;
 		if (known)
 			continue;
+		for (size_t i = 0; i < ARRAY_SIZE(valued); i++)
+			if (strcmp(tok, valued[i]) == 0 && (!val || !*val))
+				return log_error_errno(-EINVAL, "Mount option %s needs a value (%s=...)", tok, tok);
 		if (strcmp(tok, "rw") == 0)
 			return log_error_errno(-EINVAL, "chronofs mounts are read-only: option rw is not supported");
 		if (strcmp(tok, "allow_other") == 0)
@@ -114,8 +120,15 @@ static int parse_opts(struct args *a, char *s)
 		} else if (val && strcmp(tok, "limit_download") == 0) {
 			if (cli_parse_kib_rate("limit_download", val, &a->store.limit_download) < 0)
 				return -EINVAL;
-		} else
+		} else {
+			const char *near = cli_did_you_mean(tok, valued, ARRAY_SIZE(valued));
+			if (!near && strcmp(tok, "allow_other") != 0)
+				near = cli_did_you_mean(tok, (const char *const[]){"allow_other"}, 1);
+			if (near)
+				return log_error_errno(-EINVAL, "Unknown mount option \"%s\" (did you mean \"%s\"?)",
+						       tok, near);
 			return log_error_errno(-EINVAL, "Unknown mount option \"%s\"", tok);
+		}
 	}
 	return 0;
 }
@@ -261,9 +274,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	struct stat st;
-	if (stat(a.mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		log_error("Mount point %s: %s", a.mountpoint, errno ? strerror(errno) : "not a directory");
-		e = -ENOTDIR;
+	if (stat(a.mountpoint, &st) < 0) {
+		e = log_error_errno(-errno, "Mount point %s: %m", a.mountpoint);
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		e = log_error_errno(-ENOTDIR, "Mount point %s: %m (a mount point must be a directory)", a.mountpoint);
 		goto out;
 	}
 	/* Something already mounted there: refuse rather than stack a second

@@ -229,9 +229,12 @@ static int open_error_path(const char *loc, int r, const struct cfs_repo_open_er
 	case CFS_REPO_STAGE_CATALOG:
 		if (r == -EBUSY && why->stage == CFS_REPO_STAGE_LOCK) {
 			cli_describe_process(why->lock_pid, who, sizeof(who));
-			return log_error_errno(r, "Repository %s: %s holds the lock %s on its local catalog; gave up "
-						  "after %d s (--lock-wait)",
-					       loc, who, why->path, lock_wait_sec);
+			if (lock_wait_sec > 0)
+				return log_error_errno(r, "Repository %s: %s holds the lock %s on its local catalog; "
+							  "gave up after %d s (--lock-wait)",
+						       loc, who, why->path, lock_wait_sec);
+			return log_error_errno(r, "Repository %s: %s holds the lock %s on its local catalog", loc, who,
+					       why->path);
 		}
 		if (r == -ENOSPC || r == -EDQUOT || r == -EROFS || denied)
 			return log_error_errno(r, "Cannot use cache directory %s (for repository %s): %m (%s, or give "
