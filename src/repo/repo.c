@@ -18,6 +18,14 @@
 
 /* ---- helpers --------------------------------------------------------- */
 
+/* Before the store is open (its open may already ask the server): an s3://
+ * location is remote; once open, cfs_objstore_remote() says. */
+static void note_remote(const struct cfs_repo_open_options *o, const struct cfs_objstore *s)
+{
+	if (o->error)
+		o->error->remote = s ? cfs_objstore_remote(s) : strncmp(o->location, "s3://", 5) == 0;
+}
+
 int cfs_repo_open_fail(const struct cfs_repo_open_options *o, enum cfs_repo_open_stage stage, const char *path,
 		       int e)
 {
@@ -230,6 +238,7 @@ int cfs_repo_probe(const char *location, enum cfs_encryption *ret, struct cfs_re
 	const struct cfs_repo_open_options o = {.location = location, .error = ret_error};
 	if (ret_error)
 		*ret_error = (struct cfs_repo_open_error){0};
+	note_remote(&o, NULL);
 	int e = cfs_objstore_open(location, false, &s);
 	if (e == -ENOENT || e == -ENOTDIR)
 		return -EMEDIUMTYPE;
@@ -237,8 +246,7 @@ int cfs_repo_probe(const char *location, enum cfs_encryption *ret, struct cfs_re
 		return -ESOCKTNOSUPPORT;
 	if (e < 0)
 		return cfs_repo_open_fail(&o, CFS_REPO_STAGE_STORE, "", e);
-	if (ret_error)
-		ret_error->remote = cfs_objstore_remote(s);
+	note_remote(&o, s);
 	e = cfs_objstore_get(s, "config", &cb);
 	if (e == -ENOENT)
 		return -EMEDIUMTYPE;
@@ -800,6 +808,7 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 	pthread_mutex_init(&r->uploaders.lock, NULL);
 	pthread_cond_init(&r->uploaders.work, NULL);
 
+	note_remote(o, NULL);
 	e = cfs_objstore_open_with(o->location, false, o->store, &r->store);
 	if (e == -ENOENT || e == -ENOTDIR)
 		return -EMEDIUMTYPE;
@@ -807,8 +816,7 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret)
 		return -ESOCKTNOSUPPORT; /* a location scheme we do not serve (yet) */
 	if (e < 0)
 		return cfs_repo_open_fail(o, CFS_REPO_STAGE_STORE, "", e);
-	if (o->error)
-		o->error->remote = cfs_objstore_remote(r->store);
+	note_remote(o, r->store);
 	r->max_flights = cfs_objstore_transfers(r->store);
 	e = cfs_objstore_get(r->store, "config", &cb);
 	if (e == -ENOENT)
