@@ -94,8 +94,10 @@ else
 	if [ -e "/var/cache/chronofs/$PLAIN_ID" ]; then
 		fail "/var/cache/chronofs/$PLAIN_ID exists before the test (a fresh repository id)"
 	fi
-	[ -d /var/cache/chronofs ] || at_exit 'rmdir /var/cache/chronofs 2>/dev/null || true'
+	# Cleanup runs in this order: the catalog, then the directory if this
+	# test made it.
 	at_exit "rm -rf /var/cache/chronofs/$PLAIN_ID"
+	[ -d /var/cache/chronofs ] || at_exit 'rmdir /var/cache/chronofs 2>/dev/null || true'
 	ok "${no_home[@]}" "$CHRONOCTL" snapshot list
 	[ ! -e /nonexistent ] || { rm -rf /nonexistent; fail "HOME=/nonexistent as root: /nonexistent was created"; }
 	[ -d "/var/cache/chronofs/$PLAIN_ID" ] || fail "HOME=/nonexistent as root: no catalog under /var/cache/chronofs"
