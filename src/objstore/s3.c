@@ -534,8 +534,7 @@ static uint64_t backoff_next(uint64_t *rnd, uint64_t *backoff_ms)
 	*rnd ^= *rnd >> 7;
 	*rnd ^= *rnd << 17;
 	uint64_t ms = *backoff_ms / 2 + *rnd % (*backoff_ms / 2 + 1);
-	if (*backoff_ms < 10000)
-		*backoff_ms *= 2;
+	*backoff_ms = CFS_MIN(*backoff_ms * 2, (uint64_t)10000);
 	return ms;
 }
 
@@ -686,7 +685,7 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 			  (double)ms / 1000, first_contact ? S3_FIRST_CONTACT_MS / 1000 : S3_DEADLINE_S,
 			  first_contact ? ": the endpoint has not answered yet" : "");
 		if (now - start >= (int64_t)S3_WARN_AFTER_S * 1000000000 && !atomic_exchange(&s->outage_warned, true))
-			log_warning("S3 %s: failing for %" PRId64 " s (%s); retrying for up to %d s (--verbose shows "
+			log_warning("S3 %s: failing for %" PRId64 " s: %s; retrying for up to %d s (--verbose shows "
 				    "every attempt)",
 				    what, (now - start) / 1000000000, why, S3_DEADLINE_S);
 		sleep_ms(ms);
