@@ -37,11 +37,13 @@ s3_proxy_start "$PROXY_PORT" 0
 SRC=$WORK/src
 make_fixture "$SRC"
 mkdir -p "$SRC/big"
-rand_file "$SRC/big/a" $((18 * 1024 * 1024))
 rand_file "$SRC/big/gone" $((2 * 1024 * 1024))
 REPO=s3://chronofs-t6006/repos/one
 ok cfs init
 snap_create "$SRC"
+# (The fixture's 18 MiB of file data: more than one 16 MiB pack.)
+packs=$(s3_keys chronofs-t6006/repos/one/data/ | wc -l)
+[ "$packs" -ge 2 ] || fail "the first snapshot stored $packs pack(s), expected at least 2"
 first=$SNAP_ID
 cp -a "$SRC" "$WORK/src-first"
 printf 'changed on s3rver\n' >>"$SRC/big/added"
