@@ -24,11 +24,13 @@
  * or TLS handshake does not complete) is a configuration error, not an
  * outage: those requests give up after S3_FIRST_CONTACT_MS, naming the
  * endpoint and the reason (before, an unreachable endpoint printed nothing
- * for 300 s, 39 attempts, and then only "Couldn't connect to server").
+ * for 292-296 s, 36-38 attempts, then only "Couldn't connect to server").
  * Every retry is logged at debug level (--verbose): the attempt, the
  * request, the error and the delay; a request still retried after
- * S3_WARN_AFTER_S says so once, as a warning, per outage. Many objects are deleted 1000 at a time
- * (DeleteObjects, "multi-object delete" below). Handles are pooled so
+ * S3_WARN_AFTER_S says so once, as a warning, per outage. (s3_do decides
+ * to retry, so it logs there, as the rest of this module does, rather than
+ * handing a callback up: STYLE.md habit 5.) Many objects are deleted 1000
+ * at a time (DeleteObjects, "multi-object delete" below). Handles are pooled so
  * connections are reused; every callback is safe from several threads at
  * once, and the callers run --transfers of them at once (default 4).
  * --limit-upload and --limit-download are applied as the bytes move, over
