@@ -156,6 +156,9 @@ need_s3rver() {
 	done
 	[ -f "$S3RVER_DIR/node_modules/@20minutes/s3rver/package.json" ] ||
 		skip "s3rver is not installed in $S3RVER_DIR (scripts/install-deps installs it)"
+	# Its "engines": node >= 20 (Debian 12's own node is 18).
+	[ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] ||
+		skip "node $(node --version) is older than s3rver 4.0.4 needs (20)"
 }
 
 s3rver_start() {
