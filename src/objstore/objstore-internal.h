@@ -178,6 +178,12 @@ int cfs_s3_config_from_env(struct cfs_s3_config *c);
 void cfs_s3_config_release(struct cfs_s3_config *c);
 /* RFC 3986 percent-encoding; keep_slash leaves '/' as is. Appends. */
 int cfs_s3_uri_encode(const char *s, bool keep_slash, struct cfs_buf *out);
+/* A request's URL, NUL-terminated, appended to out: base (the bucket's URL
+ * with its trailing '/': "http://host/bucket/" in path style,
+ * "https://bucket.host/" otherwise) + key encoded, or for the bucket itself
+ * (key NULL) "http://host/bucket" or "https://bucket.host/" as the AWS SDKs
+ * send it; then "?query" (already canonical) unless query is NULL. */
+int cfs_s3_url(const char *base, bool path_style, const char *key, const char *query, struct cfs_buf *out);
 /*
  * S3's XML (s3xml.c, expat; what is accepted is written there). Pure
  * functions over the body as received.

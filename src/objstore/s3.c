@@ -18,17 +18,30 @@
  * Requests that fail with a connection error, a timeout, 5xx or 429 are
  * retried with exponential backoff and jitter, within a total deadline per
  * call (S3_DEADLINE_S); a conditional PUT that meets its own object after
- * an ambiguous failure succeeds. Many objects are deleted 1000 at a time
- * (DeleteObjects, "multi-object delete" below). Handles are pooled so
+ * an ambiguous failure succeeds. Until the endpoint has answered once (in
+ * this process: s3.reached), an endpoint that cannot be reached at all (its
+ * host name does not resolve, the connection is refused, no route, the TCP
+ * or TLS handshake does not complete) is a configuration error, not an
+ * outage: those requests give up after S3_FIRST_CONTACT_MS, naming the
+ * endpoint and the reason (before, an unreachable endpoint printed nothing
+ * for 292-296 s, 36-38 attempts, then only "Couldn't connect to server").
+ * Every retry is logged at debug level (--verbose): the attempt, the
+ * request, the error and the delay; a request still retried after
+ * S3_WARN_AFTER_S says so once, as a warning, per outage. (s3_do decides
+ * to retry, so it logs there, as the rest of this module does, rather than
+ * handing a callback up: STYLE.md habit 5.) Many objects are deleted 1000
+ * at a time (DeleteObjects, "multi-object delete" below). Handles are pooled so
  * connections are reused; every callback is safe from several threads at
  * once, and the callers run --transfers of them at once (default 4).
  * --limit-upload and --limit-download are applied as the bytes move, over
  * all transfers.
  */
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +55,12 @@
 #define S3_POOL_MAX 16
 #define S3_DEADLINE_S 300
 #define S3_CONNECT_TIMEOUT_S 10
+/* Before the endpoint first answered: how long a request that cannot reach
+ * it is retried (attempts at about 0, 0.1, 0.25, 0.6, 1.3 s: a server
+ * that is just starting is waited for, a wrong endpoint fails at once). */
+#define S3_FIRST_CONTACT_MS 2000
+/* A request retried this long says so once (per outage) without --verbose. */
+#define S3_WARN_AFTER_S 15
 /* A transfer slower than 1 byte/s for this long is dropped (and retried). */
 #define S3_STALL_S 60
 /* A list page, or an error body, is never larger than this. */
@@ -58,6 +77,12 @@ struct s3 {
 	struct cfs_s3_config cfg; /* owned strings */
 	char sigv4[160];      /* "aws:amz:REGION:s3" */
 	char *base;           /* owned: URL up to and including the bucket's '/' */
+	/* Set by the first HTTP answer (any status) of any request: from then
+	 * on a failure to connect is an outage, retried up to S3_DEADLINE_S;
+	 * before, a configuration error (S3_FIRST_CONTACT_MS). */
+	atomic_bool reached;
+	/* The warning of a long outage was given; cleared by an answer. */
+	atomic_bool outage_warned;
 	char *prefix;         /* owned: "" or "PREFIX/" */
 	pthread_mutex_t lock; /* protects pool */
 	struct s3_conn *pool[S3_POOL_MAX];
@@ -342,23 +367,36 @@ static int sockopt_cb(void *ud, curl_socket_t fd, curlsocktype purpose)
 	return CURL_SOCKOPT_OK;
 }
 
-static int url_of(struct s3 *s, const struct s3_req *q, struct cfs_buf *url)
+int cfs_s3_url(const char *base, bool path_style, const char *key, const char *query, struct cfs_buf *out)
 {
-	int r = cfs_buf_append(url, s->base, strlen(s->base));
-	if (r == 0 && q->name) {
-		_cleanup_free_ char *key = NULL;
-		if (asprintf(&key, "%s%s", s->prefix, q->name) < 0)
-			return -ENOMEM;
-		r = cfs_s3_uri_encode(key, true, url);
-	}
-	if (r == 0 && q->query) {
-		r = cfs_buf_append_u8(url, '?');
+	size_t n = strlen(base);
+	/* A bucket's own requests (ListObjectsV2, DeleteObjects) go where the
+	 * AWS SDKs send them: /BUCKET?QUERY in path style, /?QUERY on a
+	 * virtual host. libcurl signs the path as sent, and servers
+	 * canonicalise the bucket's path differently: s3rver 4.0.4 signs
+	 * /BUCKET for /BUCKET/ too, so GET /BUCKET/?list-type=2 failed every
+	 * time with 403 SignatureDoesNotMatch; radosgw takes both forms. */
+	if (!key && path_style && n > 0 && base[n - 1] == '/')
+		n--;
+	int r = cfs_buf_append(out, base, n);
+	if (r == 0 && key)
+		r = cfs_s3_uri_encode(key, true, out);
+	if (r == 0 && query) {
+		r = cfs_buf_append_u8(out, '?');
 		if (r == 0)
-			r = cfs_buf_append(url, q->query, strlen(q->query));
+			r = cfs_buf_append(out, query, strlen(query));
 	}
 	if (r == 0)
-		r = cfs_buf_append_u8(url, 0);
+		r = cfs_buf_append_u8(out, 0);
 	return r;
+}
+
+static int url_of(struct s3 *s, const struct s3_req *q, struct cfs_buf *url)
+{
+	_cleanup_free_ char *key = NULL;
+	if (q->name && asprintf(&key, "%s%s", s->prefix, q->name) < 0)
+		return -ENOMEM;
+	return cfs_s3_url(s->base, s->cfg.path_style, key, q->query, url);
 }
 
 /* Status to errno for a finished request (no retry left or not retryable). */
@@ -399,38 +437,113 @@ static void one_line(uint8_t *p, size_t n)
 			p[i] = ' ';
 }
 
-static void log_failure(struct s3 *s, const struct s3_req *q, CURLcode cc, int attempts)
+/* What went wrong with one attempt, on one line, into buf: the HTTP status
+ * with the server's code and message, or the transport error with
+ * libcurl's details (errbuf: its CURLOPT_ERRORBUFFER). */
+static void describe_failure(const struct s3_req *q, CURLcode cc, int unreach, const char *errbuf, char *buf,
+			     size_t size)
 {
-	_cleanup_buf_ struct cfs_buf c = CFS_BUF_INIT, m = CFS_BUF_INIT;
-	char code[128] = "", msg[256] = "";
-	if (q->err.len && cfs_s3_parse_error((const char *)q->err.data, q->err.len, &c, &m) == 0) {
-		one_line(c.data, c.len);
-		one_line(m.data, m.len);
-		if (c.len)
-			snprintf(code, sizeof(code), " %.*s", (int)CFS_MIN(c.len, 100), (const char *)c.data);
-		if (m.len)
-			snprintf(msg, sizeof(msg), ": %.*s", (int)CFS_MIN(m.len, 200), (const char *)m.data);
+	if (cc == CURLE_OK) {
+		_cleanup_buf_ struct cfs_buf c = CFS_BUF_INIT, m = CFS_BUF_INIT;
+		char code[128] = "", msg[256] = "";
+		if (q->err.len && cfs_s3_parse_error((const char *)q->err.data, q->err.len, &c, &m) == 0) {
+			one_line(c.data, c.len);
+			one_line(m.data, m.len);
+			if (c.len)
+				snprintf(code, sizeof(code), " %.*s", (int)CFS_MIN(c.len, 100), (const char *)c.data);
+			if (m.len)
+				snprintf(msg, sizeof(msg), ": %.*s", (int)CFS_MIN(m.len, 200), (const char *)m.data);
+		}
+		snprintf(buf, size, "HTTP %ld%s%s", q->status, code, msg);
+		return;
 	}
-	if (cc != CURLE_OK)
-		log_error("S3 %s s3://%s/%s%s: %s (after %d attempts)", q->method, s->cfg.bucket, s->prefix,
-			  q->name ? q->name : "", curl_easy_strerror(cc), attempts);
+	/* libcurl 7.88 says "Couldn't connect to server" for a refused
+	 * connection and for no route alike: the system's reason first. */
+	const char *what = curl_easy_strerror(cc);
+	if (cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY)
+		what = "host not found";
+	else if (unreach == -ETIMEDOUT)
+		what = "connection timed out";
+	else if (cc == CURLE_SSL_CONNECT_ERROR)
+		what = "TLS handshake failed";
+	else if (unreach < 0 && cc == CURLE_COULDNT_CONNECT)
+		what = strerror(-unreach);
+	if (errbuf[0] && strcmp(errbuf, what) != 0)
+		snprintf(buf, size, "%s (%s)", what, errbuf);
 	else
-		log_error("S3 %s s3://%s/%s%s: HTTP %ld%s%s (after %d attempts)", q->method, s->cfg.bucket,
-			  s->prefix, q->name ? q->name : "", q->status, code, msg, attempts);
+		snprintf(buf, size, "%s", what);
 }
 
-/* Sleep a random time between half of *backoff_ms and all of it (jitter),
- * then double it, up to 10 s. *rnd: any per-thread sequence. */
-static void backoff_sleep(uint64_t *rnd, uint64_t *backoff_ms)
+static const char *plural_s(int n)
+{
+	return n == 1 ? "" : "s";
+}
+
+/* The request for messages: "GET s3://BUCKET/PREFIX/NAME", or for the
+ * bucket's own requests "GET s3://BUCKET/?list-type=2&prefix=PREFIX%2F". */
+static void request_text(const struct s3 *s, const struct s3_req *q, char *buf, size_t size)
+{
+	if (q->name)
+		snprintf(buf, size, "%s s3://%s/%s%s", q->method, s->cfg.bucket, s->prefix, q->name);
+	else
+		snprintf(buf, size, "%s s3://%s/%s%.300s", q->method, s->cfg.bucket, q->query ? "?" : "",
+			 q->query ? q->query : "");
+}
+
+static void log_failure(struct s3 *s, const struct s3_req *q, const char *why, int attempts)
+{
+	char what[CFS_OBJSTORE_NAME_MAX + 512];
+	request_text(s, q, what, sizeof(what));
+	log_error("S3 %s: %s (%s%d attempt%s)", what, why, attempts > 1 ? "after " : "", attempts, plural_s(attempts));
+}
+
+/*
+ * A transport failure in which the endpoint was never reached: its host
+ * name did not resolve, nothing accepted the connection, no route, or the
+ * TCP or TLS handshake did not complete in time. Returns the errno that
+ * says so (-EHOSTUNREACH for a name that does not resolve: there is no
+ * errno for it), 0 for any other failure (the server was reached: a reset,
+ * a stall, an answer cut short). c: the handle of the attempt.
+ */
+static int unreachable_errno(CURL *c, CURLcode cc)
+{
+	long os = 0;
+	curl_off_t connect_us = 0;
+
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_COULDNT_CONNECT:
+		(void)curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os);
+		return os > 0 && os < 4096 ? -(int)os : -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		/* The connect timeout, not a transfer that stalled. */
+		(void)curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us);
+		return connect_us == 0 ? -ETIMEDOUT : 0;
+	case CURLE_SSL_CONNECT_ERROR:
+		return -ECONNABORTED;
+	default:
+		return 0;
+	}
+}
+
+/* A random delay between half of *backoff_ms and all of it (jitter), in
+ * ms; then *backoff_ms doubles, up to 10 s. *rnd: any per-thread sequence. */
+static uint64_t backoff_next(uint64_t *rnd, uint64_t *backoff_ms)
 {
 	*rnd ^= *rnd << 13;
 	*rnd ^= *rnd >> 7;
 	*rnd ^= *rnd << 17;
 	uint64_t ms = *backoff_ms / 2 + *rnd % (*backoff_ms / 2 + 1);
+	*backoff_ms = CFS_MIN(*backoff_ms * 2, (uint64_t)10000);
+	return ms;
+}
+
+static void sleep_ms(uint64_t ms)
+{
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
 	nanosleep(&ts, NULL);
-	if (*backoff_ms < 10000)
-		*backoff_ms *= 2;
 }
 
 static int s3_do(struct s3 *s, struct s3_req *q)
@@ -444,9 +557,10 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 	/* Jitter only: any per-thread sequence does. */
 	uint64_t rnd = (uint64_t)cfs_mono_ns() ^ (uint64_t)pthread_self();
 
-	int64_t deadline = cfs_mono_ns() + (int64_t)S3_DEADLINE_S * 1000000000;
+	int64_t start = cfs_mono_ns(), deadline = start + (int64_t)S3_DEADLINE_S * 1000000000;
 	uint64_t backoff_ms = 100;
 	int attempts = 0;
+	char errbuf[CURL_ERROR_SIZE];
 	q->attempts = 0;
 	for (;;) {
 		struct curl_slist *hdrs = NULL;
@@ -518,32 +632,65 @@ static int s3_do(struct s3 *s, struct s3_req *q)
 			curl_easy_setopt(c, CURLOPT_READDATA, q);
 			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
 		}
+		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+		errbuf[0] = 0;
 		CURLcode cc = curl_easy_perform(c);
 		long st = 0;
+		int unreach = 0;
 		if (cc == CURLE_OK) {
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
 			q->status = st;
 			curl_off_t cl = -1;
 			curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 			q->length = cl >= 0 ? (uint64_t)cl : UINT64_MAX;
+			atomic_store(&s->reached, true);
+			atomic_store(&s->outage_warned, false);
+		} else {
+			unreach = unreachable_errno(c, cc);
 		}
+		/* (The handle's error buffer is ours: unset before it goes back.) */
+		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 		curl_slist_free_all(hdrs);
 		conn_put(s, k);
 		if (cc == CURLE_WRITE_ERROR && q->overflow)
 			return -ERANGE; /* more bytes than asked for, or than out_max */
 		if (cc == CURLE_OK && st < 300)
 			return 0;
+		/* 404 on HEAD and DELETE probes are answers, not failures. */
+		bool quiet = cc == CURLE_OK && (st == 404 || st == 412 || st == 416);
+		char why[CURL_ERROR_SIZE + 512];
+		if (!quiet)
+			describe_failure(q, cc, unreach, errbuf, why, sizeof(why));
 		if (cc == CURLE_OK && !retryable(cc, st)) {
-			/* 404 on HEAD and DELETE probes are answers, not failures. */
-			if (st != 404 && st != 412 && st != 416)
-				log_failure(s, q, cc, attempts);
+			if (!quiet)
+				log_failure(s, q, why, attempts);
 			return status_errno(st);
 		}
-		if (!retryable(cc, st) || cfs_mono_ns() + (int64_t)backoff_ms * 1000000 > deadline) {
-			log_failure(s, q, cc, attempts);
+		int64_t now = cfs_mono_ns();
+		bool first_contact = unreach < 0 && !atomic_load(&s->reached);
+		int64_t limit = first_contact ? start + (int64_t)S3_FIRST_CONTACT_MS * 1000000 : deadline;
+		char what[CFS_OBJSTORE_NAME_MAX + 512];
+		request_text(s, q, what, sizeof(what));
+		if (!retryable(cc, st) || now + (int64_t)backoff_ms * 1000000 > limit) {
+			if (first_contact)
+				return log_error_errno(unreach,
+						       "S3 endpoint %s cannot be reached: %s; %s, %d attempt%s in %.1f s. "
+						       "Check the endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, "
+						       "AWS_REGION) and that the server is running",
+						       s->cfg.endpoint, why, what, attempts, plural_s(attempts),
+						       (double)(now - start) / 1e9);
+			log_failure(s, q, why, attempts);
 			return cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : cc != CURLE_OK ? -EIO : status_errno(st);
 		}
-		backoff_sleep(&rnd, &backoff_ms);
+		uint64_t ms = backoff_next(&rnd, &backoff_ms);
+		log_debug("S3 %s: attempt %d failed: %s; retrying in %.2f s (for up to %d s%s)", what, attempts, why,
+			  (double)ms / 1000, first_contact ? S3_FIRST_CONTACT_MS / 1000 : S3_DEADLINE_S,
+			  first_contact ? ": the endpoint has not answered yet" : "");
+		if (now - start >= (int64_t)S3_WARN_AFTER_S * 1000000000 && !atomic_exchange(&s->outage_warned, true))
+			log_warning("S3 %s: failing for %" PRId64 " s: %s; retrying for up to %d s (--verbose shows "
+				    "every attempt)",
+				    what, (now - start) / 1000000000, why, S3_DEADLINE_S);
+		sleep_ms(ms);
 	}
 }
 
@@ -906,7 +1053,7 @@ static void del_log_refused(struct s3 *s, const struct del_batch *b, int attempt
 		}
 		log_error("S3 multi-object delete of s3://%s/%s: %s%s%s (%d request%s)", s->cfg.bucket, b->keys[i],
 			  b->code[i] ? code : "not in the server's answer", msg[0] ? ": " : "", msg, attempts,
-			  attempts == 1 ? "" : "s");
+			  plural_s(attempts));
 	}
 }
 
@@ -940,9 +1087,18 @@ static int s3_delete_batch(struct s3 *s, const char *const *names, size_t n, int
 			again |= b.state[i] == DEL_TRANSIENT;
 		if (!again || cfs_mono_ns() + (int64_t)backoff_ms * 1000000 > deadline)
 			break;
-		for (size_t i = 0; i < n; i++)
+		size_t n_again = 0, first_again = 0;
+		for (size_t i = 0; i < n; i++) {
 			b.sent[i] = b.state[i] == DEL_TRANSIENT;
-		backoff_sleep(&rnd, &backoff_ms);
+			if (b.sent[i] && n_again++ == 0)
+				first_again = i;
+		}
+		uint64_t ms = backoff_next(&rnd, &backoff_ms);
+		log_debug("S3 POST s3://%s/?delete: attempt %d: %zu key%s refused for now (%s for %s); sending them "
+			  "again in %.2f s (for up to %d s)",
+			  s->cfg.bucket, attempts, n_again, n_again == 1 ? "" : "s", b.code[first_again],
+			  b.keys[first_again], (double)ms / 1000, S3_DEADLINE_S);
+		sleep_ms(ms);
 	}
 	if (r == 0)
 		del_log_refused(s, &b, attempts);

@@ -3,7 +3,7 @@
 """An HTTP proxy between chronofs and an S3 server that misbehaves on purpose.
 
     s3-fault-proxy.py LISTEN_PORT UPSTREAM_PORT [--rate R] [--seed S]
-                      [--ready FILE]
+                      [--ready FILE] [--down-after N --down-for S]
 
 Every request is forwarded to 127.0.0.1:UPSTREAM_PORT as received (the Host
 header too: it is part of the SigV4 signature). A share R of them (0..1,
@@ -21,6 +21,13 @@ GET /__proxy/stats answers a JSON object of request counts by method ("GET
 range" apart) and bytes each way (the benchmarks' requests per GiB); those requests are not
 counted. --ready FILE is written once the port listens. Output: one line per
 injected fault on stderr.
+
+--down-after N --down-for S: the server goes away after the Nth request,
+once: that answer closes its connection, the port stops listening (a new
+connection is refused), any other open connection is reset at its next
+request, and S seconds later the port listens again and all is forwarded
+as before (a server restarting, a network outage after the repository was
+reached).
 """
 import argparse
 import http.client
@@ -91,6 +98,11 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        outage = self.server.outage
+        if outage.down:
+            print("down: reset %s %s" % (self.command, self.path), file=sys.stderr, flush=True)
+            self._reset()
+            return
         if self.command == "GET" and self.path == "/__proxy/stats":
             data = self.server.stats.as_json()
             self.send_response(200)
@@ -145,14 +157,23 @@ class Handler(BaseHTTPRequestHandler):
             return
         if fault == "slow":
             time.sleep(1 + 2 * self.server.rnd.random())
+        going_down = outage.count()
         self.send_response(status, reason)
         for k, v in headers:
             self.send_header(k, v)
         if clen is not None:
             self.send_header("Content-Length", clen)
+        if going_down:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         if self.command != "HEAD" and data:
             self.wfile.write(data)
+        if going_down:
+            self.wfile.flush()
+            print("down after %s %s, for %.1f s" % (self.command, self.path, outage.down_for),
+                  file=sys.stderr, flush=True)
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
 
     def _safe(self):
         try:
@@ -164,6 +185,26 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _safe
 
 
+class Outage:
+    """--down-after/--down-for: counts the forwarded requests."""
+
+    def __init__(self, after, down_for):
+        self.lock = threading.Lock()
+        self.after = after
+        self.down_for = down_for
+        self.seen = 0
+        self.down = False
+
+    def count(self):
+        """True for the request after which the server goes away."""
+        with self.lock:
+            self.seen += 1
+            if self.after and self.seen == self.after:
+                self.down = True
+                return True
+            return False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("listen", type=int)
@@ -171,18 +212,33 @@ def main():
     ap.add_argument("--rate", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ready")
+    ap.add_argument("--down-after", type=int, default=0)
+    ap.add_argument("--down-for", type=float, default=2.0)
     a = ap.parse_args()
-    srv = ThreadingHTTPServer(("127.0.0.1", a.listen), Handler)
-    srv.daemon_threads = True
-    srv.upstream = a.upstream
-    srv.rate = a.rate
-    srv.rnd = random.Random(a.seed)
-    srv.rnd_lock = threading.Lock()
-    srv.stats = Stats()
-    if a.ready:
-        with open(a.ready, "w") as f:
-            f.write("%d\n" % a.listen)
-    srv.serve_forever()
+    rnd = random.Random(a.seed)
+    rnd_lock = threading.Lock()
+    stats = Stats()
+    outage = Outage(a.down_after, a.down_for)
+    ready = a.ready
+    while True:
+        srv = ThreadingHTTPServer(("127.0.0.1", a.listen), Handler)
+        srv.daemon_threads = True
+        srv.upstream = a.upstream
+        srv.rate = a.rate
+        srv.rnd = rnd
+        srv.rnd_lock = rnd_lock
+        srv.stats = stats
+        srv.outage = outage
+        if ready:
+            with open(ready, "w") as f:
+                f.write("%d\n" % a.listen)
+            ready = None
+        srv.serve_forever()
+        # Only an outage stops serve_forever: no port for a while.
+        srv.server_close()
+        time.sleep(outage.down_for)
+        outage.down = False
+        print("up again", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,26 +1,40 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash disable=SC2034
 #
-# s3-lib.sh — a real S3 server for integration tests: a throwaway
-# single-node Ceph cluster (mon + osd on memstore + radosgw, no mgr,
-# auth none) on 127.0.0.1, all state under $WORK/ceph, every daemon's output
-# in a log file there, stopped by PID when the test ends. Source it after
-# lib.sh. (Recipe and pitfalls: TESTING-INFRA.md 1b.)
+# s3-lib.sh — real S3 servers for integration tests, on 127.0.0.1, all
+# state under $WORK, every server's output in a log file there, stopped by
+# PID when the test ends (lib.sh's cleanup). Source it after lib.sh. Two
+# kinds, so that interoperability stays tested:
+#
+#   radosgw  a throwaway single-node Ceph cluster (mon + osd on memstore +
+#            radosgw, no mgr, auth none): a full S3 implementation
+#            (conditional PUT, Content-MD5, multipart rules), ~13 s to
+#            start. TESTING-INFRA.md 1b.
+#   s3rver   @20minutes/s3rver 4.0.4 (node), ~0.4 s to start, installed by
+#            scripts/install-deps in tests/s3rver/ (S3RVER_DIR): checks
+#            SigV4 signatures (a wrong secret is a 403) but not payload
+#            hashes, Content-MD5 or conditional requests (If-None-Match: *
+#            overwrites); happy paths only. TESTING-INFRA.md 1a.
 #
 #   need_radosgw           skip (77) unless the Ceph daemons are installed
 #   radosgw_start          start the cluster (~13 s); exports AWS_* so that
-#                          chronoctl and chronofs reach it, sets S3_ENDPOINT;
-#                          with openssl, radosgw also serves HTTPS on
-#                          127.0.0.1:$RGW_TLS_PORT with a self-signed
-#                          certificate, S3_CA (else S3_CA is empty)
+#                          chronoctl and chronofs reach it, sets S3_ENDPOINT
+#                          and S3_PORT; with openssl, radosgw also serves
+#                          HTTPS on 127.0.0.1:$RGW_TLS_PORT with a
+#                          self-signed certificate, S3_CA (else S3_CA is
+#                          empty)
+#   need_s3rver            skip (77) unless node and s3rver are installed
+#   s3rver_start [BUCKET..] start s3rver with these buckets (~0.4 s); the
+#                          same exports and variables; S3RVER_PID, S3RVER_LOG
 #   s3_bucket NAME         create a bucket
 #   s3_curl ARGS...        curl with the test's credentials (SigV4)
-#   s3_proxy_start PORT RATE
-#                          put s3-fault-proxy.py on PORT in front of radosgw,
-#                          failing a share RATE (0..1) of requests, and point
-#                          AWS_ENDPOINT_URL_S3 at it (S3_ENDPOINT stays the
-#                          server's own, for the test's checks)
-#   s3_keys PREFIX         the keys under PREFIX, one per line (from radosgw)
+#   s3_proxy_start PORT RATE [ARGS...]
+#                          put s3-fault-proxy.py on PORT in front of the
+#                          server, failing a share RATE (0..1) of requests
+#                          (ARGS: more of its options, e.g. --down-after N),
+#                          and point AWS_ENDPOINT_URL_S3 at it (S3_ENDPOINT
+#                          stays the server's own, for the test's checks)
+#   s3_keys PREFIX         the keys under PREFIX, one per line (from the server)
 #   s3_bytes PREFIX        their total size in bytes
 
 S3_KEY=chronofs-test-key
@@ -33,6 +47,17 @@ RGW_PORT=${RGW_PORT:-$(free_port)}
 RGW_TLS_PORT=${RGW_TLS_PORT:-$(free_port)}
 MON_PORT=${MON_PORT:-$(free_port)}
 S3_CA=''
+S3_PORT=''
+S3RVER_DIR=${S3RVER_DIR:-$SRCDIR/tests/s3rver}
+
+# Point chronoctl and chronofs at the server on 127.0.0.1:$1.
+_s3_use_server() {
+	S3_PORT=$1
+	S3_ENDPOINT=http://127.0.0.1:$1
+	export AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET AWS_REGION=us-east-1
+	export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
+	unset AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_CA_BUNDLE
+}
 
 need_radosgw() {
 	local t
@@ -120,11 +145,43 @@ CONF
 	_s3_wait 600 curl -s -o /dev/null "http://127.0.0.1:$RGW_PORT/" || fail "radosgw did not answer (see $D/log)"
 	radosgw-admin "${C[@]}" user create --uid=test --display-name=test --access-key="$S3_KEY" \
 		--secret-key="$S3_SECRET" >>"$D/log/setup.log" 2>&1 || fail "radosgw-admin user create failed"
-	S3_ENDPOINT=http://127.0.0.1:$RGW_PORT
-	export AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET AWS_REGION=us-east-1
-	export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
-	unset AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_REGION AWS_CA_BUNDLE
+	_s3_use_server "$RGW_PORT"
 	log "radosgw up at $S3_ENDPOINT"
+}
+
+need_s3rver() {
+	local t
+	for t in node curl; do
+		command -v "$t" >/dev/null 2>&1 || skip "$t is missing (scripts/install-deps installs it)"
+	done
+	[ -f "$S3RVER_DIR/node_modules/@20minutes/s3rver/package.json" ] ||
+		skip "s3rver is not installed in $S3RVER_DIR (scripts/install-deps installs it)"
+	# Its "engines": node >= 20 (Debian 12's own node is 18).
+	[ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] ||
+		skip "node $(node --version) is older than s3rver 4.0.4 needs (20)"
+}
+
+s3rver_start() {
+	local D=$WORK/s3rver port i buckets
+	port=$(free_port)
+	buckets=$(
+		IFS=,
+		echo "$*"
+	)
+	mkdir -p "$D/data"
+	S3RVER_LOG=$D/s3rver.log
+	(cd "$S3RVER_DIR" && S3_KEY=$S3_KEY S3_SECRET=$S3_SECRET S3_PORT=$port S3_DIR=$D/data S3_BUCKETS=$buckets \
+		exec node --openssl-legacy-provider run.js) >"$S3RVER_LOG" 2>&1 &
+	S3RVER_PID=$!
+	track_pid "$S3RVER_PID"
+	for ((i = 0; i < 400; i++)); do
+		grep -q '^READY ' "$S3RVER_LOG" && break
+		kill -0 "$S3RVER_PID" 2>/dev/null || { cat "$S3RVER_LOG" >&2; fail "s3rver exited at start"; }
+		sleep 0.05
+	done
+	grep -q '^READY ' "$S3RVER_LOG" || { cat "$S3RVER_LOG" >&2; fail "s3rver did not start in 20 s"; }
+	_s3_use_server "$port"
+	log "s3rver up at $S3_ENDPOINT (pid $S3RVER_PID, log $S3RVER_LOG)"
 }
 
 s3_curl() {
@@ -140,13 +197,15 @@ s3_bucket() {
 
 s3_proxy_start() {
 	local port=$1 rate=$2 ready=$WORK/proxy-$1.ready
-	python3 "$(dirname "${BASH_SOURCE[0]}")/s3-fault-proxy.py" "$port" "$RGW_PORT" --rate "$rate" \
-		--seed "${S3_PROXY_SEED:-7}" --ready "$ready" >"$WORK/proxy-$port.log" 2>&1 &
+	shift 2
+	rm -f "$ready"
+	python3 "$(dirname "${BASH_SOURCE[0]}")/s3-fault-proxy.py" "$port" "$S3_PORT" --rate "$rate" \
+		--seed "${S3_PROXY_SEED:-7}" --ready "$ready" "$@" >"$WORK/proxy-$port.log" 2>&1 &
 	S3_PROXY_PID=$!
 	track_pid "$S3_PROXY_PID"
 	_s3_wait 100 test -s "$ready" || fail "the fault proxy did not start (see $WORK/proxy-$port.log)"
 	export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$port
-	log "fault proxy on port $port, failure rate $rate"
+	log "fault proxy on port $port, failure rate $rate${*:+, $*}"
 }
 
 # ListObjectsV2 straight from the server, every page.

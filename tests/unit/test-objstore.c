@@ -957,6 +957,31 @@ Test(objstore_s3, uri_encoding)
 	cr_assert_str_eq((char *)b.data, "repos%2Fone%2F");
 }
 
+/* The URLs sent: a bucket's own requests as the AWS SDKs send them
+ * (/BUCKET?QUERY in path style: s3rver refuses a signed /BUCKET/?QUERY). */
+Test(objstore_s3, request_urls)
+{
+	static const struct {
+		const char *base;
+		bool path_style;
+		const char *key, *query, *want;
+	} cases[] = {
+		{"http://127.0.0.1:7480/bkt/", true, NULL, "list-type=2&prefix=p%2F",
+		 "http://127.0.0.1:7480/bkt?list-type=2&prefix=p%2F"},
+		{"http://127.0.0.1:7480/bkt/", true, NULL, "delete=", "http://127.0.0.1:7480/bkt?delete="},
+		{"http://127.0.0.1:7480/bkt/", true, "p/data/a b", NULL, "http://127.0.0.1:7480/bkt/p/data/a%20b"},
+		{"https://bkt.s3.eu-west-3.amazonaws.com/", false, NULL, "list-type=2",
+		 "https://bkt.s3.eu-west-3.amazonaws.com/?list-type=2"},
+		{"https://bkt.s3.eu-west-3.amazonaws.com/", false, "config", NULL,
+		 "https://bkt.s3.eu-west-3.amazonaws.com/config"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_buf_ struct cfs_buf b = CFS_BUF_INIT;
+		cr_assert_eq(cfs_s3_url(cases[i].base, cases[i].path_style, cases[i].key, cases[i].query, &b), 0);
+		cr_assert_str_eq((char *)b.data, cases[i].want, "case %zu", i);
+	}
+}
+
 struct listed {
 	char names[8][64];
 	uint64_t sizes[8];
