@@ -15,6 +15,7 @@
 #include "chronofs/report.h"
 #include "chronofs/util.h"
 #include "chronoctl.h"
+#include "../common/snap.h"
 
 static void usage(FILE *f)
 {
@@ -238,15 +239,9 @@ static int by_name(struct forget *f, char **specs, size_t n)
 	for (size_t k = 0; k < n; k++) {
 		struct cfs_snapshot s;
 		struct cfs_id id;
-		int e = cfs_repo_find_snapshot(f->r, specs[k], &s, &id);
-		if (e == -ENOENT)
-			return log_error_errno(e, "No snapshot \"%s\" (use a name from `snapshot list`, an id prefix, or "
-						  "latest)",
-					       specs[k]);
-		if (e == -ENOTUNIQ)
-			return e; /* the matches are named */
+		int e = cli_find_snapshot(f->r, specs[k], &s, &id);
 		if (e < 0)
-			return log_error_errno(e, "Cannot read snapshot %s: %m", specs[k]);
+			return e;
 		if (cfs_idset_contains(&f->held_ids, &id)) {
 			struct cfs_repo_hold h = {0};
 			(void)cfs_repo_hold_get(f->r, &id, &h);

@@ -6,6 +6,7 @@
 #include "chronofs/report.h"
 #include "chronofs/restore.h"
 #include "chronoctl.h"
+#include "../common/snap.h"
 
 static void usage(FILE *f)
 {
@@ -40,13 +41,10 @@ int cmd_restore(int argc, char **argv)
 	e = open_repo(false, &r);
 	if (e < 0)
 		return e;
-	e = cfs_repo_find_snapshot(r, spec, &s, NULL);
-	if (e == -ENOENT)
-		return log_error_errno(e, "No snapshot \"%s\"", spec);
-	if (e == -ENOTUNIQ)
-		return e; /* the matches are named */
+	struct cfs_id id;
+	e = cli_find_snapshot(r, spec, &s, &id);
 	if (e < 0)
-		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
+		return e;
 	e = cfs_restore_run(r, &s, path, target, &g_interrupted, &st);
 	cfs_snapshot_release(&s);
 	char b[32];

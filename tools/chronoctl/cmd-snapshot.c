@@ -12,6 +12,7 @@
 #include "chronofs/util.h"
 #include "chronoctl.h"
 #include "streams.h"
+#include "../common/snap.h"
 
 static void usage(FILE *f)
 {
@@ -476,14 +477,9 @@ static int verb_show(int argc, char **argv)
 	e = open_repo(false, &r);
 	if (e < 0)
 		return e;
-	e = cfs_repo_find_snapshot(r, spec, &s, &id);
-	if (e == -ENOENT)
-		return log_error_errno(e, "No snapshot \"%s\" (use a name from `snapshot list`, an id prefix, or latest)",
-				       spec);
-	if (e == -ENOTUNIQ)
-		return e; /* the matches are named */
+	e = cli_find_snapshot(r, spec, &s, &id);
 	if (e < 0)
-		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
+		return e;
 	if (json) {
 		print_json(&s, &id);
 		putchar('\n');
@@ -492,18 +488,6 @@ static int verb_show(int argc, char **argv)
 	}
 	cfs_snapshot_release(&s);
 	return 0;
-}
-
-/* The snapshot SNAP names, with the usual messages. */
-static int find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *s, struct cfs_id *id)
-{
-	int e = cfs_repo_find_snapshot(r, spec, s, id);
-	if (e == -ENOENT)
-		return log_error_errno(e, "No snapshot \"%s\" (use a name from `snapshot list`, an id prefix, or latest)",
-				       spec);
-	if (e < 0 && e != -ENOTUNIQ) /* the matches are named */
-		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
-	return e;
 }
 
 static int verb_hold(int argc, char **argv)
@@ -522,7 +506,7 @@ static int verb_hold(int argc, char **argv)
 	}
 	e = open_repo(false, &r);
 	if (e == 0)
-		e = find_snapshot(r, argv[optind], &s, &id);
+		e = cli_find_snapshot(r, argv[optind], &s, &id);
 	if (e < 0)
 		return e;
 	e = cfs_repo_hold(r, &id, reason);
@@ -553,7 +537,7 @@ static int verb_release(int argc, char **argv)
 		return e < 0 ? e : 0;
 	e = open_repo(false, &r);
 	if (e == 0)
-		e = find_snapshot(r, argv[optind], &s, &id);
+		e = cli_find_snapshot(r, argv[optind], &s, &id);
 	if (e < 0)
 		return e;
 	e = cfs_repo_release(r, &id);
