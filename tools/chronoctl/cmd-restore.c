@@ -11,8 +11,9 @@
 static void usage(FILE *f)
 {
 	fputs("Usage: chronoctl restore SNAP[:PATH] TARGET\n"
-	      "Restore snapshot SNAP (name, id prefix or latest), or only PATH inside it, under TARGET,\n"
-	      "recreating the absolute paths: restore latest:/etc/hosts /tmp/r writes /tmp/r/etc/hosts.\n"
+	      "Restore snapshot SNAP (a name, an id prefix, latest, or a time such as 2026-12-06 or -2h:\n"
+	      "see snapshot --help), or only PATH inside it, under TARGET, recreating the absolute paths:\n"
+	      "restore latest:/etc/hosts /tmp/r writes /tmp/r/etc/hosts.\n"
 	      "Existing files are never overwritten; each file appears under its name only when complete.\n"
 	      "SIGINT, SIGTERM and SIGHUP stop it (exit status 1).\n",
 	      f);

@@ -27,7 +27,10 @@ static void usage(FILE *f)
 	       "       chronoctl snapshot hold SNAP --reason TEXT   (never forgotten until released)\n"
 	       "       chronoctl snapshot release SNAP\n"
 	       "       chronoctl snapshot holds [--json]\n"
-	       "SNAP is a snapshot name (its UTC time), a unique id prefix, or \"latest\".\n",
+	       "SNAP is \"latest\", a snapshot name (its UTC time), a unique id prefix, or a time\n"
+	       "(the snapshot in effect then): 2026-12-06T23:17:03Z, 2026-12-06T23:17+01:00,\n"
+	       "20261206T231703Z, 2026-12-06 (the end of that day, local time), now, -2h, -3d,\n"
+	       "yesterday; see chronoctl(8).\n",
 	       f);
 }
 
