@@ -250,6 +250,7 @@ static int64_t local_gmtoff(int64_t t)
 
 static int64_t local_to_utc(int64_t wall)
 {
+	tzset(); /* TZ as it is now: localtime_r() need not read it again */
 	/* Offsets lie within +-26 h: every one that applies near `wall` is
 	 * seen by sampling each hour of the 52 h around it. */
 	int64_t offs[56];
@@ -299,6 +300,7 @@ static int parse_relative(const char *s, unsigned flags, int64_t now_ns, int64_t
 		int64_t sec = now_ns / 1000000000 - (now_ns < 0 && now_ns % 1000000000 ? 1 : 0);
 		time_t tt = (time_t)sec;
 		struct tm tm;
+		tzset();
 		if (!((flags & CFS_TIME_LOCAL) ? localtime_r(&tt, &tm) : gmtime_r(&tt, &tm)))
 			return -EINVAL;
 		struct tm end = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = tm.tm_mday, .tm_hour = 23,
