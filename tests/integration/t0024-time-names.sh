@@ -146,6 +146,11 @@ ok cfs snapshot holds
 grep "case 7" "$OUT" | grep -qF "${NAME[1]}" || fail "hold by time did not hold ${NAME[1]}: $(cat "$OUT")"
 ok cfs snapshot release 20261106T2330Z
 expect_in "$ERR" "Using snapshot ${NAME[1]}" "release by time"
+# a relative time is SNAP wherever it stands, and an option's value stays whole
+ok cfs snapshot hold --reason -3d -5h
+ok cfs snapshot holds
+grep -e "-3d" "$OUT" | grep -qF "${NAME[3]}" || fail "hold --reason -3d -5h: $(cat "$OUT")"
+ok cfs snapshot release -5h
 ok cfs forget --dry-run 2026-11-07 -3h
 expect_in "$ERR" "Using snapshot ${NAME[3]}" "forget by day"
 expect_in "$OUT" "would remove ${NAME[3]}" "forget --dry-run 2026-11-07"

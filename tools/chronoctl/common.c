@@ -104,10 +104,15 @@ int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const stru
 		if (relative_time_arg(argv[i]))
 			hidden[n++] = ++argv[i];
 	int e = parse_options(argc, argv, usage, flags, nflags, nargs);
-	for (int i = 0; i < argc; i++)
-		for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
+		for (int i = 0; i < argc; i++)
 			if (argv[i] == hidden[k])
 				argv[i]--;
+		/* one that was an option's value ("--reason -3d") */
+		for (size_t f = 0; f < nflags; f++)
+			if (flags[f].arg && *flags[f].arg == hidden[k])
+				(*flags[f].arg)--;
+	}
 	return e;
 }
 
