@@ -5,8 +5,10 @@
  *
  * Layout: the root holds one directory per snapshot, named by its UTC time
  * as `chronoctl snapshot list` prints it, and a `latest` symlink; looking up
- * any other RFC 3339 UTC time gives a symlink to the snapshot current at
- * that moment. With `snapshot` set, that snapshot's tree alone is the root.
+ * any other absolute time (cfs_time_parse_as_of() without flags: an offset
+ * or UTC) gives a symlink to the snapshot current at that moment. With
+ * `snapshot` set (resolved by cfs_repo_find_snapshot(); chronofs passes a
+ * full id), that snapshot's tree alone is the root.
  */
 #pragma once
 

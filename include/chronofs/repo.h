@@ -391,12 +391,33 @@ struct cfs_snapshot_list {
 };
 void cfs_snapshot_list_release(struct cfs_snapshot_list *l);
 int cfs_repo_list_snapshots(struct cfs_repo *r, struct cfs_snapshot_list *ret);
+/* How cfs_repo_resolve_snapshot() matched. */
+enum cfs_snapshot_match {
+	CFS_SNAPSHOT_MATCH_LATEST,
+	CFS_SNAPSHOT_MATCH_NAME,
+	CFS_SNAPSHOT_MATCH_ID,
+	CFS_SNAPSHOT_MATCH_TIME,
+};
 /*
- * Resolve "latest", a snapshot name, or a unique hex id prefix (>= 4 digits).
- * -ENOENT none matches; -ENOTUNIQ a prefix matches several, or a name is
- * held by several snapshots (older versions or another writer made
- * duplicates): logged with each one's id prefix and host.
+ * Resolve SNAP, in this order (the first that matches wins):
+ *   1. "latest": the newest snapshot;
+ *   2. a snapshot name, exactly;
+ *   3. a unique hex id prefix (4 to 64 digits, any case): note that a
+ *      basic-form date such as 20261206 is hex too, and is an id prefix
+ *      when some id starts with it;
+ *   4. a time, cfs_time_parse_as_of(spec, time_flags, now_ns): the snapshot
+ *      in effect then, the newest whose time is at or before that instant.
+ * -ENOENT none matches (a time before the first snapshot included);
+ * -ENOTUNIQ a prefix matches several, or a name is held by several
+ * snapshots (older versions or another writer made duplicates): logged with
+ * each one's id prefix and host, and no time is tried then. ret (released
+ * by the caller), *ret_id and *ret_how may each be NULL and are written
+ * only on success.
  */
+int cfs_repo_resolve_snapshot(struct cfs_repo *r, const char *spec, unsigned time_flags, int64_t now_ns,
+			      struct cfs_snapshot *ret, struct cfs_id *ret_id, enum cfs_snapshot_match *ret_how);
+/* The same with absolute times, those without an offset read as UTC (the
+ * names of the mount's root). */
 int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret,
 			   struct cfs_id *ret_id);
 

@@ -50,6 +50,37 @@ int cfs_time_format(int64_t ns, char *out, size_t outlen);
  * -ERANGE if the instant does not fit int64 ns (before 1677 or after 2262). */
 int cfs_time_parse(const char *s, int64_t *ret_ns);
 
+/* Flags of cfs_time_parse_as_of(). */
+enum cfs_time_parse_flags {
+	/* A time without an offset is the machine's local time (TZ
+	 * honoured); without this flag it is UTC. */
+	CFS_TIME_LOCAL = 1 << 0,
+	/* Also the relative forms "now", "today", "yesterday" and "-N<unit>"
+	 * or "now-N<unit>" (units s m h d w; a day is 86400 s, a week 7 days),
+	 * counted from now_ns. */
+	CFS_TIME_RELATIVE = 1 << 1,
+};
+/*
+ * A time as people type it (ISO 8601 / RFC 3339), read "as of": *ret_ns is
+ * the LAST nanosecond the text covers, so that the snapshot in effect at
+ * *ret_ns is the one in effect at the end of the day, hour, minute, second
+ * or fraction given ("2026-12-06" -> 2026-12-06T23:59:59.999999999 in the
+ * zone; "...T23:17:03Z" -> 23:17:03.999999999Z; ".5Z" -> .599999999Z).
+ *   date    YYYY-MM-DD or YYYYMMDD, alone or followed by
+ *   time    T (or t or one space) hh[:mm[:ss[.fff]]] after an extended
+ *           date, hh[mm[ss[.fff]]] after a basic one (',' also starts a
+ *           fraction), then an optional
+ *   offset  Z, z, +hh:mm, +hhmm, +hh (or -).
+ * A time without an offset (a date alone included) is UTC, or local time
+ * with CFS_TIME_LOCAL: in a DST overlap the later of the two instants the
+ * clock showed it, in a gap the last instant before the clocks jumped.
+ * Instants int64 ns cannot hold are clamped to INT64_MIN / INT64_MAX
+ * (years before 1677, after 2262): never -ERANGE. now_ns is read only by
+ * the relative forms. Returns 0, or -EINVAL when s is no such time
+ * (*ret_ns untouched).
+ */
+int cfs_time_parse_as_of(const char *s, unsigned flags, int64_t now_ns, int64_t *ret_ns);
+
 /* Write all / read all, retrying EINTR and short counts. */
 int cfs_write_all(int fd, const void *p, size_t n);
 int cfs_pwrite_all(int fd, const void *p, size_t n, uint64_t off);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -160,6 +162,34 @@ static int days_in_month(int year, int month)
 	return month == 2 && leap ? 29 : days[month - 1];
 }
 
+/* sec seconds plus frac (0..999999999) ns since the epoch, in int64 ns;
+ * -ERANGE when that does not fit. For negative sec go through sec + 1 so
+ * that instants just above INT64_MIN, whose whole second alone would not
+ * fit, still do. */
+static int sec_to_ns(int64_t sec, int64_t frac, int64_t *ret_ns)
+{
+	int64_t ns;
+	if (sec >= 0) {
+		if (__builtin_mul_overflow(sec, (int64_t)1000000000, &ns) || __builtin_add_overflow(ns, frac, &ns))
+			return -ERANGE;
+	} else {
+		if (__builtin_mul_overflow(sec + 1, (int64_t)1000000000, &ns) ||
+		    __builtin_sub_overflow(ns, 1000000000 - frac, &ns))
+			return -ERANGE;
+	}
+	*ret_ns = ns;
+	return 0;
+}
+
+/* The same, clamped to what int64 ns hold. */
+static int64_t sec_to_ns_clamped(int64_t sec, int64_t frac)
+{
+	int64_t ns;
+	if (sec_to_ns(sec, frac, &ns) < 0)
+		return sec < 0 ? INT64_MIN : INT64_MAX;
+	return ns;
+}
+
 /*
  * Strict: fixed-width fields, a real calendar date (timegm() would quietly
  * turn Feb 31 into Mar 3), and -ERANGE when the instant does not fit int64
@@ -197,19 +227,210 @@ int cfs_time_parse(const char *s, int64_t *ret_ns)
 	if (!(strcmp(p, "Z") == 0 || strcmp(p, "z") == 0 || strcmp(p, "+00:00") == 0))
 		return -EINVAL;
 	struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m, .tm_sec = sec};
-	int64_t t = (int64_t)timegm(&tm);
-	/* For negative t go through t + 1 so that instants just above INT64_MIN,
-	 * whose whole second alone would not fit, still parse. */
-	int64_t ns;
-	if (t >= 0) {
-		if (__builtin_mul_overflow(t, (int64_t)1000000000, &ns) || __builtin_add_overflow(ns, frac, &ns))
-			return -ERANGE;
-	} else {
-		if (__builtin_mul_overflow(t + 1, (int64_t)1000000000, &ns) ||
-		    __builtin_sub_overflow(ns, 1000000000 - frac, &ns))
-			return -ERANGE;
+	return sec_to_ns((int64_t)timegm(&tm), frac, ret_ns);
+}
+
+/* ---- times as people type them ------------------------------------------ */
+
+/* A local clock reading (as seconds of timegm() of its fields) to the
+ * instant, by the rules of the zone in effect (TZ honoured): the largest
+ * instant t at which the clock showed at most `wall`. That is the instant
+ * itself where the reading is unique; in an overlap (clocks set back) the
+ * later of its two occurrences, as the "as of" of a reading is its last
+ * moment; in a gap (clocks set forward past it) the last second before the
+ * jump, when the clock last read less. */
+static int64_t local_gmtoff(int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!localtime_r(&tt, &tm))
+		return 0;
+	return tm.tm_gmtoff;
+}
+
+static int64_t local_to_utc(int64_t wall)
+{
+	tzset(); /* TZ as it is now: localtime_r() need not read it again */
+	/* Offsets lie within +-26 h: every one that applies near `wall` is
+	 * seen by sampling each hour of the 52 h around it. */
+	int64_t offs[56];
+	size_t n = 0;
+	for (int64_t k = -26; k <= 26; k++) {
+		int64_t o = local_gmtoff(wall + k * 3600);
+		bool seen = false;
+		for (size_t i = 0; i < n; i++)
+			seen = seen || offs[i] == o;
+		if (!seen && n < ARRAY_SIZE(offs))
+			offs[n++] = o;
 	}
-	*ret_ns = ns;
+	int64_t best = INT64_MIN, lo = INT64_MAX, hi = INT64_MIN;
+	for (size_t i = 0; i < n; i++) {
+		int64_t t = wall - offs[i];
+		if (local_gmtoff(t) == offs[i] && t > best)
+			best = t;
+		lo = t < lo ? t : lo;
+		hi = t > hi ? t : hi;
+	}
+	if (best != INT64_MIN)
+		return best;
+	/* A gap: at lo the clock read less than wall, at hi more; find the
+	 * last second at which it read at most wall. */
+	if (lo + local_gmtoff(lo) > wall)
+		return lo;
+	while (hi - lo > 1) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (mid + local_gmtoff(mid) <= wall)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* "now", "today", "yesterday", "-2h", "now-2h". -EINVAL if s is none. */
+static int parse_relative(const char *s, unsigned flags, int64_t now_ns, int64_t *ret_ns)
+{
+	if (strcasecmp(s, "now") == 0) {
+		*ret_ns = now_ns;
+		return 0;
+	}
+	if (strcasecmp(s, "today") == 0 || strcasecmp(s, "yesterday") == 0) {
+		/* The end of that calendar day, in the zone offset-less times
+		 * are read in. */
+		int64_t sec = now_ns / 1000000000 - (now_ns < 0 && now_ns % 1000000000 ? 1 : 0);
+		time_t tt = (time_t)sec;
+		struct tm tm;
+		tzset();
+		if (!((flags & CFS_TIME_LOCAL) ? localtime_r(&tt, &tm) : gmtime_r(&tt, &tm)))
+			return -EINVAL;
+		struct tm end = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = tm.tm_mday, .tm_hour = 23,
+				 .tm_min = 59, .tm_sec = 59};
+		if (tolower((unsigned char)s[0]) == 'y')
+			end.tm_mday--; /* timegm() carries into the month before */
+		int64_t wall = (int64_t)timegm(&end);
+		*ret_ns = sec_to_ns_clamped((flags & CFS_TIME_LOCAL) ? local_to_utc(wall) : wall, 999999999);
+		return 0;
+	}
+	if (strncasecmp(s, "now", 3) == 0)
+		s += 3;
+	if (*s != '-' || !(s[1] >= '0' && s[1] <= '9'))
+		return -EINVAL;
+	int64_t n = 0, unit;
+	const char *p = s + 1;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (__builtin_mul_overflow(n, (int64_t)10, &n) || __builtin_add_overflow(n, (int64_t)(*p - '0'), &n))
+			n = INT64_MAX / 10; /* saturates: the result clamps anyway */
+	switch (*p) {
+	case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	case 'd': unit = 86400; break;
+	case 'w': unit = 7 * 86400; break;
+	default: return -EINVAL;
+	}
+	if (p[1] != 0)
+		return -EINVAL;
+	int64_t back;
+	if (__builtin_mul_overflow(n, unit * 1000000000, &back) || __builtin_sub_overflow(now_ns, back, ret_ns))
+		*ret_ns = INT64_MIN;
+	return 0;
+}
+
+/*
+ * date    YYYY-MM-DD | YYYYMMDD
+ * time    hh[:mm[:ss[(.|,)f+]]] after an extended date,
+ *         hh[mm[ss[(.|,)f+]]] after a basic one
+ * offset  Z | z | (+|-)hh[[:]mm]
+ * s       date | date (T|t|' ') time [offset]
+ * The fields are checked as cfs_time_parse() checks them (a real date,
+ * hh <= 23, mm <= 59, ss <= 60); an offset's hours are <= 23.
+ */
+int cfs_time_parse_as_of(const char *s, unsigned flags, int64_t now_ns, int64_t *ret_ns)
+{
+	int Y, M, D, h = 23, m = 59, sec = 59;
+	int64_t frac = 0, span = 999999999; /* the ns the last second or the fraction covers */
+	const char *p = s;
+	bool ext;
+
+	if ((flags & CFS_TIME_RELATIVE) && parse_relative(s, flags, now_ns, ret_ns) == 0)
+		return 0;
+	if (parse_digits(p, 4, &Y) && p[4] == '-') {
+		ext = true;
+		if (!parse_digits(p + 5, 2, &M) || p[7] != '-' || !parse_digits(p + 8, 2, &D))
+			return -EINVAL;
+		p += 10;
+	} else if (parse_digits(p, 4, &Y) && parse_digits(p + 4, 2, &M) && parse_digits(p + 6, 2, &D)) {
+		ext = false;
+		p += 8;
+	} else {
+		return -EINVAL;
+	}
+	if (M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M))
+		return -EINVAL;
+	int64_t off = 0;
+	bool has_off = false;
+	if (*p) {
+		if (*p != 'T' && *p != 't' && *p != ' ')
+			return -EINVAL;
+		if (!parse_digits(++p, 2, &h))
+			return -EINVAL;
+		p += 2;
+		if (ext ? (*p == ':' && parse_digits(p + 1, 2, &m)) : parse_digits(p, 2, &m)) {
+			p += ext ? 3 : 2;
+			if (ext ? (*p == ':' && parse_digits(p + 1, 2, &sec)) : parse_digits(p, 2, &sec)) {
+				p += ext ? 3 : 2;
+				span = 0;
+				if (*p == '.' || *p == ',') {
+					int digits = 0;
+					int64_t unit = 1000000000;
+					for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+						if (digits < 9) {
+							unit /= 10;
+							frac += unit * (*p - '0');
+						}
+					if (digits == 0)
+						return -EINVAL;
+					span = unit - 1;
+				} else {
+					span = 999999999;
+				}
+			}
+		}
+		if (h > 23 || m > 59 || sec > 60)
+			return -EINVAL;
+		if (*p == 'Z' || *p == 'z') {
+			has_off = true;
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int oh, om = 0;
+			int sign = *p == '-' ? -1 : 1;
+			if (!parse_digits(p + 1, 2, &oh))
+				return -EINVAL;
+			p += 3;
+			if (*p == ':') {
+				if (!parse_digits(p + 1, 2, &om))
+					return -EINVAL;
+				p += 3;
+			} else if (parse_digits(p, 2, &om)) {
+				p += 2;
+			}
+			if (oh > 23 || om > 59)
+				return -EINVAL;
+			off = sign * (oh * 3600 + om * 60);
+			has_off = true;
+		}
+		if (*p)
+			return -EINVAL;
+	}
+	struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m, .tm_sec = sec};
+	int64_t wall = (int64_t)timegm(&tm), t;
+	if (has_off)
+		t = wall - off;
+	else if (flags & CFS_TIME_LOCAL)
+		t = local_to_utc(wall);
+	else
+		t = wall;
+	*ret_ns = sec_to_ns_clamped(t, frac + span);
 	return 0;
 }
 

@@ -78,13 +78,16 @@ static int lookup_root(struct cfs_fs *fs, const char *name, struct fuse_entry_pa
 		ep->attr_timeout = TTL_SNAPSHOT;
 		return e;
 	}
-	/* Any other RFC 3339 time: the snapshot current at that moment. One
-	 * past what int64 ns hold (after 2262-04-11T23:47:16Z) is still after
-	 * every snapshot; one before 1677 before all of them. */
-	r = cfs_time_parse(name, &t);
-	if (r == -ERANGE)
-		t = strncmp(name, "2000", 4) > 0 ? INT64_MAX : INT64_MIN;
-	else if (r < 0)
+	/* Any other time (cfs_time_parse_as_of(): ISO 8601 with any offset,
+	 * to the day, hour, minute or second, as of its end): the snapshot
+	 * current at that moment. Absolute forms only, and one without an
+	 * offset is UTC, never the daemon's TZ: the root is a namespace that
+	 * NFS clients and caches share, a name must mean the same instant
+	 * whoever looks it up, as the UTC names it lists do. Past what int64
+	 * ns hold (after 2262-04-11T23:47:16Z) is clamped: still after every
+	 * snapshot; before 1677, before all of them. */
+	r = cfs_time_parse_as_of(name, 0, 0, &t);
+	if (r < 0)
 		return -ENOENT;
 	s = fs_snap_at(fs, t);
 	if (!s)

@@ -326,9 +326,11 @@ struct snapinfo *fs_snap_at(struct cfs_fs *fs, int64_t t_ns)
 	struct snapinfo *r = NULL;
 	pthread_rwlock_rdlock(&fs->snap_lock);
 	for (size_t i = 0; i < fs->n_live; i++) {
-		int64_t tn = fs->live[i]->time_ns;
-		int64_t floor_s = tn - (((tn % 1000000000) + 1000000000) % 1000000000);
-		if (floor_s > t_ns)
+		/* As cfs_repo_resolve_snapshot(): the times people type mean
+		 * the end of their second (or minute, day), so a plain
+		 * comparison finds a snapshot made late in the second its
+		 * name gives. */
+		if (fs->live[i]->time_ns > t_ns)
 			break;
 		r = fs->live[i];
 	}

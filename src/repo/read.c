@@ -323,10 +323,11 @@ static int ambiguous(struct cfs_repo *r, const struct cfs_snapshot_list *l, cons
 	return -ENOTUNIQ;
 }
 
-int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret,
-			   struct cfs_id *ret_id)
+int cfs_repo_resolve_snapshot(struct cfs_repo *r, const char *spec, unsigned time_flags, int64_t now_ns,
+			      struct cfs_snapshot *ret, struct cfs_id *ret_id, enum cfs_snapshot_match *ret_how)
 {
 	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
+	enum cfs_snapshot_match how = CFS_SNAPSHOT_MATCH_NAME;
 	ssize_t found = -1;
 	int e = cfs_repo_list_snapshots(r, &l);
 	if (e < 0)
@@ -335,6 +336,7 @@ int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snap
 		if (l.n == 0)
 			return -ENOENT;
 		found = (ssize_t)l.n - 1;
+		how = CFS_SNAPSHOT_MATCH_LATEST;
 	} else {
 		size_t n = 0;
 		for (size_t i = 0; i < l.n; i++)
@@ -353,17 +355,37 @@ int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snap
 					if (found >= 0)
 						return ambiguous(r, &l, spec, false);
 					found = (ssize_t)i;
+					how = CFS_SNAPSHOT_MATCH_ID;
 				}
 			}
+		}
+		/* Last, a time: the snapshot in effect then, the last in list
+		 * order (time, name, id) made at or before it. */
+		int64_t at;
+		if (found < 0 && cfs_time_parse_as_of(spec, time_flags, now_ns, &at) == 0) {
+			for (size_t i = 0; i < l.n && l.items[i].time_ns <= at; i++)
+				found = (ssize_t)i;
+			how = CFS_SNAPSHOT_MATCH_TIME;
 		}
 	}
 	if (found < 0)
 		return -ENOENT;
+	if (ret) {
+		e = cfs_snapshot_copy(&l.items[found], ret);
+		if (e < 0)
+			return e;
+	}
 	if (ret_id)
 		*ret_id = l.ids[found];
-	if (ret)
-		return cfs_snapshot_copy(&l.items[found], ret);
+	if (ret_how)
+		*ret_how = how;
 	return 0;
+}
+
+int cfs_repo_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret,
+			   struct cfs_id *ret_id)
+{
+	return cfs_repo_resolve_snapshot(r, spec, 0, 0, ret, ret_id, NULL);
 }
 
 int cfs_repo_verify_pack(struct cfs_repo *r, const struct cfs_id *pack, cfs_repo_bad_blob_cb cb, void *ud,

@@ -330,6 +330,26 @@ Test(repo, dedup_and_roundtrip)
 	cr_assert_eq(memcmp(&got, &sid, sizeof(sid)), 0);
 	cr_assert_eq(cfs_repo_find_snapshot(r, name, NULL, NULL), 0);
 	cr_assert_eq(cfs_repo_find_snapshot(r, "2000-01-01T00:00:00Z", NULL, NULL), -ENOENT);
+	/* How each matched; a time after the snapshot finds it (clamped
+	 * too), and relative forms only when asked for. */
+	enum cfs_snapshot_match how;
+	cr_assert_eq(cfs_repo_resolve_snapshot(r, "latest", 0, 0, NULL, NULL, &how), 0);
+	cr_assert_eq(how, CFS_SNAPSHOT_MATCH_LATEST);
+	cr_assert_eq(cfs_repo_resolve_snapshot(r, name, 0, 0, NULL, NULL, &how), 0);
+	cr_assert_eq(how, CFS_SNAPSHOT_MATCH_NAME);
+	cr_assert_eq(cfs_repo_resolve_snapshot(r, hex, 0, 0, NULL, NULL, &how), 0);
+	cr_assert_eq(how, CFS_SNAPSHOT_MATCH_ID);
+	static const char *const later[] = {"2300-01-01T00:00:00Z", "9999-12-31", "99991231T2359+0100"};
+	for (size_t i = 0; i < ARRAY_SIZE(later); i++) {
+		got = (struct cfs_id){0};
+		cr_assert_eq(cfs_repo_resolve_snapshot(r, later[i], 0, 0, NULL, &got, &how), 0, "%s", later[i]);
+		cr_assert_eq(how, CFS_SNAPSHOT_MATCH_TIME);
+		cr_assert_eq(memcmp(&got, &sid, sizeof(sid)), 0);
+	}
+	cr_assert_eq(cfs_repo_resolve_snapshot(r, "now", 0, INT64_MAX, NULL, NULL, NULL), -ENOENT);
+	cr_assert_eq(cfs_repo_resolve_snapshot(r, "now", CFS_TIME_RELATIVE, INT64_MAX, NULL, NULL, &how), 0);
+	cr_assert_eq(how, CFS_SNAPSHOT_MATCH_TIME);
+	cr_assert_eq(cfs_repo_resolve_snapshot(r, "-1s", CFS_TIME_RELATIVE, INT64_MIN, NULL, NULL, NULL), -ENOENT);
 	cfs_buf_release(&b);
 	cfs_repo_free(r);
 	free(a);

@@ -626,3 +626,199 @@ Test(ratelimit, clock_and_steps)
 	cr_assert_eq(cfs_ratelimit_step(&l), 1024);
 	cfs_ratelimit_release(&l);
 }
+
+/* ---- times as people type them (cfs_time_parse_as_of) ----------------- */
+
+#define S (INT64_C(1000000000))
+#define END (S - 1) /* the last ns of a second */
+/* 2026-12-06T23:17:03Z, 2026-12-06T23:59:59Z, 2026-12-06T10:00:59Z */
+#define T231703 INT64_C(1796599023)
+#define DAYEND INT64_C(1796601599)
+#define T100059 INT64_C(1796551259)
+/* a fixed "now": 2026-12-06T12:00:00.25Z */
+#define NOW (INT64_C(1796558400) * S + 250000000)
+
+struct as_of_case {
+	const char *tz; /* TZ for the case; NULL: UTC */
+	const char *s;
+	unsigned flags;
+	int ret;
+	int64_t ns;
+};
+
+#define L CFS_TIME_LOCAL
+#define R CFS_TIME_RELATIVE
+#define LR (CFS_TIME_LOCAL | CFS_TIME_RELATIVE)
+
+static const struct as_of_case as_of_cases[] = {
+	/* the strict forms, now "as of" the end of their second */
+	{NULL, "2026-12-06T23:17:03Z", 0, 0, T231703 * S + END},
+	{NULL, "2026-12-06T23:17:03z", 0, 0, T231703 * S + END},
+	{NULL, "2026-12-06t23:17:03+00:00", 0, 0, T231703 * S + END},
+	{NULL, "2026-12-06T23:17:03.5Z", 0, 0, T231703 * S + 599999999},
+	{NULL, "2026-12-06T23:17:03.123456789Z", 0, 0, T231703 * S + 123456789},
+	{NULL, "2026-12-06T23:17:03.1234567899Z", 0, 0, T231703 * S + 123456789},
+	{NULL, "2026-12-06T23:17:03,000Z", 0, 0, T231703 * S + 999999},
+	/* offsets of every form */
+	{NULL, "2026-12-07T00:17:03+01:00", 0, 0, T231703 * S + END},
+	{NULL, "2026-12-06T22:17:03-01:00", 0, 0, T231703 * S + END},
+	{NULL, "2026-12-06T23:17:03+0000", 0, 0, T231703 * S + END},
+	{NULL, "2026-12-07T00:17:03+0100", 0, 0, T231703 * S + END},
+	{NULL, "2026-12-07T00:17:03+01", 0, 0, T231703 * S + END},
+	{NULL, "2026-12-07T04:47:03+05:30", 0, 0, T231703 * S + END},
+	{NULL, "2026-12-06T23:17:03-00:00", 0, 0, T231703 * S + END},
+	/* basic form, space separator */
+	{NULL, "20261206T231703Z", 0, 0, T231703 * S + END},
+	{NULL, "20261206t231703.5z", 0, 0, T231703 * S + 599999999},
+	{NULL, "20261207T001703+0100", 0, 0, T231703 * S + END},
+	{NULL, "2026-12-06 23:17:03Z", 0, 0, T231703 * S + END},
+	/* minute, hour and day precision: the end of that minute, hour, day */
+	{NULL, "2026-12-06T10:00Z", 0, 0, T100059 * S + END},
+	{NULL, "2026-12-06T10:00+00:00", 0, 0, T100059 * S + END},
+	{NULL, "20261206T1000Z", 0, 0, T100059 * S + END},
+	{NULL, "2026-12-06T10Z", 0, 0, (T100059 + 3540) * S + END},
+	{NULL, "2026-12-06", 0, 0, DAYEND * S + END},
+	{NULL, "20261206", 0, 0, DAYEND * S + END},
+	/* no offset: UTC without CFS_TIME_LOCAL, whatever TZ says */
+	{"Europe/Berlin", "2026-12-06T23:17:03", 0, 0, T231703 * S + END},
+	{"Europe/Berlin", "2026-12-06", 0, 0, DAYEND * S + END},
+	/* local time (CET is +01:00, EST -05:00) */
+	{NULL, "2026-12-06T23:17:03", L, 0, T231703 * S + END},
+	{"Europe/Berlin", "2026-12-06T23:17:03", L, 0, (T231703 - 3600) * S + END},
+	{"Europe/Berlin", "2026-12-06", L, 0, (DAYEND - 3600) * S + END},
+	{"Europe/Berlin", "2026-12-06 10:00", L, 0, (T100059 - 3600) * S + END},
+	{"America/New_York", "2026-12-06", L, 0, (DAYEND + 5 * 3600) * S + END},
+	/* an offset wins over TZ */
+	{"Europe/Berlin", "2026-12-06T23:17:03Z", L, 0, T231703 * S + END},
+	/* DST in Berlin: 2026-03-29 02:00 CET -> 03:00 CEST at 01:00Z; the
+	 * gap reads as the last instant before the jump */
+	{"Europe/Berlin", "2026-03-29T02:30", L, 0, INT64_C(1774746000) * S - 1},
+	{"Europe/Berlin", "2026-03-29T01:59:59", L, 0, INT64_C(1774745999) * S + END},
+	{"Europe/Berlin", "2026-03-29T03:00:00", L, 0, INT64_C(1774746000) * S + END},
+	/* 2026-10-25 03:00 CEST -> 02:00 CET at 01:00Z: the overlap reads as
+	 * the later occurrence (01:30Z, not 00:30Z) */
+	{"Europe/Berlin", "2026-10-25T02:30", L, 0, (INT64_C(1792890000) + 1800 + 59) * S + END},
+	{"Europe/Berlin", "2026-10-25T01:59:59", L, 0, (INT64_C(1792890000) - 3600 - 1) * S + END},
+	/* Samoa skipped 2011-12-30: its end is the instant before the jump */
+	{"Pacific/Apia", "2011-12-30", L, 0, INT64_C(1325239200) * S - 1},
+	/* clamping, every form */
+	{NULL, "2262-04-11T23:47:16.854775807Z", 0, 0, INT64_MAX},
+	{NULL, "2262-04-11T23:47:16Z", 0, 0, INT64_MAX},
+	{NULL, "2262-04-11T23:47:17Z", 0, 0, INT64_MAX},
+	{NULL, "2300-01-01T00:00:00Z", 0, 0, INT64_MAX},
+	{NULL, "9999-12-31T23:59:59Z", 0, 0, INT64_MAX},
+	{NULL, "9999-12-31", L, 0, INT64_MAX},
+	{NULL, "23000101T0000+0100", 0, 0, INT64_MAX},
+	{NULL, "1677-09-21T00:12:43.145224192Z", 0, 0, INT64_MIN},
+	{NULL, "1677-09-21T00:12:43.145Z", 0, 0, INT64_MIN + 775807},
+	{NULL, "1677-09-21T00:12:42Z", 0, 0, INT64_MIN},
+	{NULL, "0000-01-01T00:00:00Z", 0, 0, INT64_MIN},
+	{NULL, "1600-01-01", L, 0, INT64_MIN},
+	{NULL, "-99999999999w", R, 0, INT64_MIN},
+	{NULL, "-999999999999999999999999d", R, 0, INT64_MIN},
+	/* relative, from the fixed now */
+	{NULL, "now", R, 0, NOW},
+	{NULL, "NOW", R, 0, NOW},
+	{NULL, "-2h", R, 0, NOW - 2 * 3600 * S},
+	{NULL, "now-2h", R, 0, NOW - 2 * 3600 * S},
+	{NULL, "-30m", R, 0, NOW - 30 * 60 * S},
+	{NULL, "-45s", R, 0, NOW - 45 * S},
+	{NULL, "-3d", R, 0, NOW - 3 * 86400 * S},
+	{NULL, "-1w", R, 0, NOW - 7 * 86400 * S},
+	{NULL, "-0s", R, 0, NOW},
+	{NULL, "today", R, 0, DAYEND * S + END},
+	{NULL, "yesterday", R, 0, (DAYEND - 86400) * S + END},
+	{NULL, "Yesterday", LR, 0, (DAYEND - 86400) * S + END},
+	{"Europe/Berlin", "today", LR, 0, (DAYEND - 3600) * S + END},
+	{"Europe/Berlin", "yesterday", LR, 0, (DAYEND - 86400 - 3600) * S + END},
+	/* at 12:00Z it is already Dec 7 in Kiritimati (+14:00) */
+	{"Pacific/Kiritimati", "yesterday", LR, 0, (DAYEND - 14 * 3600) * S + END},
+	/* relative forms only when asked for (the mount's names) */
+	{NULL, "now", L, -EINVAL, 0},
+	{NULL, "-2h", 0, -EINVAL, 0},
+	{NULL, "yesterday", L, -EINVAL, 0},
+	/* not times */
+	{NULL, "", LR, -EINVAL, 0},
+	{NULL, "garbage", LR, -EINVAL, 0},
+	{NULL, "latest", LR, -EINVAL, 0},
+	{NULL, "2026", LR, -EINVAL, 0},
+	{NULL, "2026-12", LR, -EINVAL, 0},
+	{NULL, "202612", LR, -EINVAL, 0},
+	{NULL, "2026120", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T", LR, -EINVAL, 0},
+	{NULL, "2026-12-06 ", LR, -EINVAL, 0},
+	{NULL, "2026-12-06  10:00", LR, -EINVAL, 0},
+	{NULL, "2026-12-06Z", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T1", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T10:0Z", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T1000Z", LR, -EINVAL, 0},     /* basic time after an extended date */
+	{NULL, "20261206T10:00Z", LR, -EINVAL, 0},      /* and the reverse */
+	{NULL, "2026-12-06T10:00:00.Z", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T10:00.5Z", LR, -EINVAL, 0},  /* a fraction needs seconds */
+	{NULL, "2026-12-06T10:00:00ZZ", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T10:00:00Z ", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T10:00:00+1", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T10:00:00+01:0", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T10:00:00+24:00", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T10:00:00+01:60", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T10:00:00+01:00:00", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T24:00Z", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T23:60Z", LR, -EINVAL, 0},
+	{NULL, "2026-12-06T23:59:61Z", LR, -EINVAL, 0},
+	{NULL, "2026-02-29", LR, -EINVAL, 0},
+	{NULL, "2026-13-01", LR, -EINVAL, 0},
+	{NULL, "2026-11-31T00:00Z", LR, -EINVAL, 0},
+	{NULL, " 2026-12-06", LR, -EINVAL, 0},
+	{NULL, "2026/12/06", LR, -EINVAL, 0},
+	{NULL, "+2026-12-06", LR, -EINVAL, 0},
+	{NULL, "-2", LR, -EINVAL, 0},
+	{NULL, "-2y", LR, -EINVAL, 0},
+	{NULL, "-2hh", LR, -EINVAL, 0},
+	{NULL, "- 2h", LR, -EINVAL, 0},
+	{NULL, "-h", LR, -EINVAL, 0},
+	{NULL, "now-", LR, -EINVAL, 0},
+	{NULL, "now+2h", LR, -EINVAL, 0},
+	{NULL, "nowadays", LR, -EINVAL, 0},
+	{NULL, "tomorrow", LR, -EINVAL, 0},
+};
+
+/* Criterion runs each test in its own process: TZ set here stays there.
+ * No tzset(): the parser must follow TZ as it is at the call. */
+static void set_tz(const char *tz)
+{
+	setenv("TZ", tz ? tz : "UTC", 1);
+}
+
+Test(time, parse_as_of_table)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(as_of_cases); i++) {
+		const struct as_of_case *c = &as_of_cases[i];
+		int64_t ns = 42;
+		set_tz(c->tz);
+		int r = cfs_time_parse_as_of(c->s, c->flags, NOW, &ns);
+		cr_expect_eq(r, c->ret, "\"%s\" (TZ %s, flags %u): returned %d, want %d", c->s, c->tz ? c->tz : "UTC",
+			     c->flags, r, c->ret);
+		if (c->ret == 0)
+			cr_expect_eq(ns, c->ns, "\"%s\" (TZ %s, flags %u): got %lld, want %lld (off by %lld ns)", c->s,
+				     c->tz ? c->tz : "UTC", c->flags, (long long)ns, (long long)c->ns,
+				     (long long)(ns - c->ns));
+		else
+			cr_expect_eq(ns, 42, "\"%s\": output written on failure", c->s);
+	}
+}
+
+/* Every strict form means the end of its second, so a snapshot named by
+ * its time is in effect at its own name, also one made late in it. */
+Test(time, parse_as_of_covers_strict)
+{
+	static const int64_t v[] = {0, 1, -1, 1795464000123456789, -2208988800000000000};
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		char out[32];
+		int64_t strict, as_of;
+		cr_assert_eq(cfs_time_format(v[i], out, sizeof(out)), 0);
+		cr_assert_eq(cfs_time_parse(out, &strict), 0);
+		cr_assert_eq(cfs_time_parse_as_of(out, 0, 0, &as_of), 0);
+		cr_assert_eq(as_of, strict + END, "\"%s\"", out);
+		cr_assert_geq(as_of, v[i]);
+	}
+}

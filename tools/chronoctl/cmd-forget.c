@@ -15,6 +15,7 @@
 #include "chronofs/report.h"
 #include "chronofs/util.h"
 #include "chronoctl.h"
+#include "../common/snap.h"
 
 static void usage(FILE *f)
 {
@@ -23,8 +24,8 @@ static void usage(FILE *f)
 	      "                        [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]\n"
 	      "                        [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION]\n"
 	      "                        [--keep-tag TAG]...\n"
-	      "Remove snapshots from the repository: those named (a name, a unique id prefix, or\n"
-	      "latest), or every snapshot no keep rule keeps. Their data stays until chronoctl\n"
+	      "Remove snapshots from the repository: those named (a name, a unique id prefix,\n"
+	      "latest or a time, as for snapshot show), or every snapshot no keep rule keeps. Their data stays until chronoctl\n"
 	      "prune. A held snapshot is never forgotten (chronoctl snapshot release first).\n"
 	      "  --keep-last N        the N newest of each group\n"
 	      "  --keep-hourly N ...  the newest of each of the N most recent hours (days, ISO\n"
@@ -238,15 +239,9 @@ static int by_name(struct forget *f, char **specs, size_t n)
 	for (size_t k = 0; k < n; k++) {
 		struct cfs_snapshot s;
 		struct cfs_id id;
-		int e = cfs_repo_find_snapshot(f->r, specs[k], &s, &id);
-		if (e == -ENOENT)
-			return log_error_errno(e, "No snapshot \"%s\" (use a name from `snapshot list`, an id prefix, or "
-						  "latest)",
-					       specs[k]);
-		if (e == -ENOTUNIQ)
-			return e; /* the matches are named */
+		int e = cli_find_snapshot(f->r, specs[k], &s, &id);
 		if (e < 0)
-			return log_error_errno(e, "Cannot read snapshot %s: %m", specs[k]);
+			return e;
 		if (cfs_idset_contains(&f->held_ids, &id)) {
 			struct cfs_repo_hold h = {0};
 			(void)cfs_repo_hold_get(f->r, &id, &h);

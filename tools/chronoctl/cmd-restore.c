@@ -6,12 +6,14 @@
 #include "chronofs/report.h"
 #include "chronofs/restore.h"
 #include "chronoctl.h"
+#include "../common/snap.h"
 
 static void usage(FILE *f)
 {
 	fputs("Usage: chronoctl restore SNAP[:PATH] TARGET\n"
-	      "Restore snapshot SNAP (name, id prefix or latest), or only PATH inside it, under TARGET,\n"
-	      "recreating the absolute paths: restore latest:/etc/hosts /tmp/r writes /tmp/r/etc/hosts.\n"
+	      "Restore snapshot SNAP (a name, an id prefix, latest, or a time such as 2026-12-06 or -2h:\n"
+	      "see snapshot --help), or only PATH inside it, under TARGET, recreating the absolute paths:\n"
+	      "restore latest:/etc/hosts /tmp/r writes /tmp/r/etc/hosts.\n"
 	      "Existing files are never overwritten; each file appears under its name only when complete.\n"
 	      "SIGINT, SIGTERM and SIGHUP stop it (exit status 1).\n",
 	      f);
@@ -40,13 +42,10 @@ int cmd_restore(int argc, char **argv)
 	e = open_repo(false, &r);
 	if (e < 0)
 		return e;
-	e = cfs_repo_find_snapshot(r, spec, &s, NULL);
-	if (e == -ENOENT)
-		return log_error_errno(e, "No snapshot \"%s\"", spec);
-	if (e == -ENOTUNIQ)
-		return e; /* the matches are named */
+	struct cfs_id id;
+	e = cli_find_snapshot(r, spec, &s, &id);
 	if (e < 0)
-		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
+		return e;
 	e = cfs_restore_run(r, &s, path, target, &g_interrupted, &st);
 	cfs_snapshot_release(&s);
 	char b[32];

@@ -12,6 +12,7 @@
 #include "chronofs/util.h"
 #include "chronoctl.h"
 #include "streams.h"
+#include "../common/snap.h"
 
 static void usage(FILE *f)
 {
@@ -26,7 +27,10 @@ static void usage(FILE *f)
 	       "       chronoctl snapshot hold SNAP --reason TEXT   (never forgotten until released)\n"
 	       "       chronoctl snapshot release SNAP\n"
 	       "       chronoctl snapshot holds [--json]\n"
-	       "SNAP is a snapshot name (its UTC time), a unique id prefix, or \"latest\".\n",
+	       "SNAP is \"latest\", a snapshot name (its UTC time), a unique id prefix, or a time\n"
+	       "(the snapshot in effect then): 2026-12-06T23:17:03Z, 2026-12-06T23:17+01:00,\n"
+	       "20261206T231703Z, 2026-12-06 (the end of that day, local time), now, -2h, -3d,\n"
+	       "yesterday; see chronoctl(8).\n",
 	       f);
 }
 
@@ -476,14 +480,9 @@ static int verb_show(int argc, char **argv)
 	e = open_repo(false, &r);
 	if (e < 0)
 		return e;
-	e = cfs_repo_find_snapshot(r, spec, &s, &id);
-	if (e == -ENOENT)
-		return log_error_errno(e, "No snapshot \"%s\" (use a name from `snapshot list`, an id prefix, or latest)",
-				       spec);
-	if (e == -ENOTUNIQ)
-		return e; /* the matches are named */
+	e = cli_find_snapshot(r, spec, &s, &id);
 	if (e < 0)
-		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
+		return e;
 	if (json) {
 		print_json(&s, &id);
 		putchar('\n');
@@ -492,18 +491,6 @@ static int verb_show(int argc, char **argv)
 	}
 	cfs_snapshot_release(&s);
 	return 0;
-}
-
-/* The snapshot SNAP names, with the usual messages. */
-static int find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *s, struct cfs_id *id)
-{
-	int e = cfs_repo_find_snapshot(r, spec, s, id);
-	if (e == -ENOENT)
-		return log_error_errno(e, "No snapshot \"%s\" (use a name from `snapshot list`, an id prefix, or latest)",
-				       spec);
-	if (e < 0 && e != -ENOTUNIQ) /* the matches are named */
-		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
-	return e;
 }
 
 static int verb_hold(int argc, char **argv)
@@ -522,7 +509,7 @@ static int verb_hold(int argc, char **argv)
 	}
 	e = open_repo(false, &r);
 	if (e == 0)
-		e = find_snapshot(r, argv[optind], &s, &id);
+		e = cli_find_snapshot(r, argv[optind], &s, &id);
 	if (e < 0)
 		return e;
 	e = cfs_repo_hold(r, &id, reason);
@@ -553,7 +540,7 @@ static int verb_release(int argc, char **argv)
 		return e < 0 ? e : 0;
 	e = open_repo(false, &r);
 	if (e == 0)
-		e = find_snapshot(r, argv[optind], &s, &id);
+		e = cli_find_snapshot(r, argv[optind], &s, &id);
 	if (e < 0)
 		return e;
 	e = cfs_repo_release(r, &id);

@@ -36,8 +36,8 @@ int open_repo(bool writer, struct cfs_repo **ret)
 	return open_repo_with(writer, false, ret);
 }
 
-int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const struct verb_flag *flags, size_t nflags,
-		       int nargs)
+static int parse_options(int argc, char **argv, void (*usage)(FILE *f), const struct verb_flag *flags, size_t nflags,
+			 int nargs)
 {
 	/* The global options, the verb's flags (values 1..nflags), --help. */
 	static const struct option global[] = {GLOBAL_LONG_OPTIONS};
@@ -81,6 +81,39 @@ int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const stru
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* "-2h", "-30m", "-3d": a relative time (SNAP), not options, whatever their
+ * place: no option is a digit. getopt sees them without the '-' (a
+ * pointer one byte on, which it only moves around) and they get it back
+ * after. */
+static bool relative_time_arg(const char *a)
+{
+	if (a[0] != '-' || !(a[1] >= '0' && a[1] <= '9'))
+		return false;
+	a += strspn(a + 1, "0123456789") + 1;
+	return strchr("smhdw", a[0]) && a[0] && !a[1];
+}
+
+int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const struct verb_flag *flags, size_t nflags,
+		       int nargs)
+{
+	char *hidden[16];
+	size_t n = 0;
+	for (int i = 1; i < argc && n < ARRAY_SIZE(hidden) && strcmp(argv[i], "--") != 0; i++)
+		if (relative_time_arg(argv[i]))
+			hidden[n++] = ++argv[i];
+	int e = parse_options(argc, argv, usage, flags, nflags, nargs);
+	for (size_t k = 0; k < n; k++) {
+		for (int i = 0; i < argc; i++)
+			if (argv[i] == hidden[k])
+				argv[i]--;
+		/* one that was an option's value ("--reason -3d") */
+		for (size_t f = 0; f < nflags; f++)
+			if (flags[f].arg && *flags[f].arg == hidden[k])
+				(*flags[f].arg)--;
+	}
+	return e;
 }
 
 int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs)

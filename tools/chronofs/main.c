@@ -20,6 +20,7 @@
 #include "chronofs/fuse.h"
 #include "chronofs/log.h"
 #include "../common/cli.h"
+#include "../common/snap.h"
 
 struct args {
 	const char *repo, *mountpoint;
@@ -42,7 +43,7 @@ static void usage(FILE *f)
 	      "  -o OPTIONS         comma-separated:\n"
 	      "     password_file=FILE   passphrase file (also CHRONOFS_PASSWORD_FILE, CHRONOFS_PASSWORD)\n"
 	      "     cache_dir=DIR        local catalog (also CHRONOFS_CACHE_DIR)\n"
-	      "     snapshot=SNAP        mount one snapshot (name, id prefix, latest) alone\n"
+	      "     snapshot=SNAP        mount one snapshot (name, id prefix, latest, time) alone\n"
 	      "     allow_other          let other users in (modes and ACLs still apply)\n"
 	      "     cache_size=MIB       decoded file data kept in memory (default 24)\n"
 	      "     tree_cache_size=MIB  decoded directories kept in memory (default 12)\n"
@@ -334,10 +335,24 @@ int main(int argc, char **argv)
 	e = cli_open_repo(&oo, a.password_file, &r);
 	if (pw)
 		explicit_bzero(pw, pw_len);
+	/* -o snapshot=SNAP resolves as chronoctl's SNAP does (a time too,
+	 * saying which snapshot it picked); the mount gets the full id. */
+	char snap_id[CFS_ID_HEX_SIZE];
+	if (e == 0 && a.snapshot) {
+		struct cfs_snapshot s;
+		struct cfs_id id;
+		e = cli_find_snapshot(r, a.snapshot, &s, &id);
+		if (e == 0) {
+			cfs_snapshot_release(&s);
+			cfs_id_hex(&id, snap_id);
+		} else {
+			r = cfs_repo_free(r);
+		}
+	}
 	if (e == 0) {
 		struct cfs_fuse_options o = {
 			.mountpoint = a.mountpoint,
-			.snapshot = a.snapshot,
+			.snapshot = a.snapshot ? snap_id : NULL,
 			.fsname = a.repo,
 			.allow_other = a.allow_other,
 			.debug = a.debug,
