@@ -8,6 +8,7 @@
 #   - chronoctl in PREFIX/sbin and chronofs in PREFIX/bin,
 #   - chronoctl(8), chronofs(8), mount.chronofs(8) under PREFIX/share/man/man8
 #     and chronofs-repository(5) under man5 (mandir),
+#   - the nfs-ganesha sample under PREFIX/share/doc/chronofs/examples,
 # and --version (and -V) of each installed binary prints the meson project
 # version and the repository format versions of include/chronofs/repo.h,
 # without a repository, a passphrase or a cache.
@@ -47,6 +48,10 @@ for m in man8/chronoctl.8 man8/chronofs.8 man8/mount.chronofs.8 man5/chronofs-re
 	[ -f "$DEST$mandir/$m" ] || fail "$m is not installed under $mandir"
 	cmp -s "$DEST$mandir/$m" "$SRCDIR/man/${m#*/}" || fail "$mandir/$m differs from man/${m#*/}"
 done
+datadir=$(jq -r '.[] | select(.name == "datadir") | .value' "$BUILD/meson-info/intro-buildoptions.json")
+case $datadir in /*) ;; *) datadir=$prefix/$datadir ;; esac
+cmp -s "$DEST$datadir/doc/chronofs/examples/ganesha-chronofs.conf" "$SRCDIR/examples/ganesha-chronofs.conf" ||
+	fail "the nfs-ganesha sample is not installed as $datadir/doc/chronofs/examples/ganesha-chronofs.conf"
 # Nothing of the test suite is installed.
 if find "$DEST" -name 'test-*' -o -name 'treecmp' | grep -q .; then
 	fail "test programs were installed: $(find "$DEST" -name 'test-*' -o -name treecmp | head -3)"
