@@ -141,6 +141,12 @@ fi
 check_list "" --host no-such-host
 check_list "$all"
 
+# chronoctl --help shows the options of snapshot create and list.
+ok "$CHRONOCTL" --help
+for o in --type --exclude --stream --tag --host --path; do
+	grep -q -- "$o" "$OUT" || fail "chronoctl --help does not mention $o"
+done
+
 # An operand is a usage error.
 run cfs snapshot list extra
 [ "$RC" = 1 ] || fail "snapshot list with an operand: exit $RC"
