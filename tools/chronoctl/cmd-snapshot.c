@@ -378,8 +378,12 @@ static int verb_create(int argc, char **argv)
 			e = log_error_errno(e, "%s: an absolute path must not contain \"..\"", argv[i]);
 		else if (e < 0)
 			e = log_error_errno(e, "Cannot make %s absolute against the current directory: %m", argv[i]);
-		if (e == 0 && lstat(abs, &st) < 0)
-			e = log_error_errno(-errno, "%s: %m", abs);
+		if (e == 0 && lstat(abs, &st) < 0) {
+			if (strcmp(abs, argv[i]) == 0)
+				e = log_error_errno(-errno, "%s: %m", abs);
+			else
+				e = log_error_errno(-errno, "%s (%s made absolute): %m", abs, argv[i]);
+		}
 		if (e == 0 && strcmp(abs, argv[i]) != 0)
 			log_debug("Source path %s is %s", argv[i], abs);
 		if (e == 0 && (e = strs_add(&sources, abs)) < 0)
