@@ -19,8 +19,8 @@
 #include "chronofs/catalog.h"
 #include "chronofs/fuse.h"
 #include "chronofs/log.h"
-#include "../common/cli.h"
 #include "../common/version.h"
+#include "../common/cli.h"
 
 struct args {
 	const char *repo, *mountpoint;
