@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/version.h"
+
 /*
  * Append the options of one -o to out, without "rw": util-linux mount(8)
  * passes rw whenever ro is absent (even for "defaults"), and a chronofs
@@ -45,7 +47,11 @@ int main(int argc, char **argv)
 		}
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			printf("Usage: mount.chronofs REPO MOUNTPOINT [-sfnv] [-o OPTIONS]\n"
+			       "       mount.chronofs -V|--version\n"
 			       "The mount(8) helper for chronofs; OPTIONS as for chronofs(8).\n");
+			return 0;
+		} else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+			cli_print_version(stdout, "mount.chronofs");
 			return 0;
 		} else if (argv[i][0] == '-')
 			continue; /* -s -f -n -v from mount(8): nothing to do */
@@ -57,7 +63,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* The daemon next to this helper (a build tree, or an install with
-	 * both in one directory), else the one on PATH. */
+	 * both in one directory), else the installed one (PREFIX/bin: the
+	 * helper itself is in /sbin whatever the prefix), else the one on
+	 * PATH. */
 	char self[PATH_MAX], daemon[PATH_MAX + 16];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	char *args[8];
@@ -76,6 +84,8 @@ int main(int argc, char **argv)
 		if (access(daemon, X_OK) == 0)
 			execv(daemon, args);
 	}
+	if (access(CFS_INSTALL_BINDIR "/chronofs", X_OK) == 0)
+		execv(CFS_INSTALL_BINDIR "/chronofs", args);
 	execvp("chronofs", args);
 	perror("mount.chronofs: cannot run chronofs");
 	return 1;

@@ -58,8 +58,11 @@
 #include "chronofs/tree.h"
 
 /* Written by init; versions 1 (no dictionaries), 2 (trees of version 1) and
- * 3 are read and written (chronofs-repository(5), VERSION POLICY). */
+ * 3 are read and written (chronofs-repository(5), VERSION POLICY): each
+ * repository keeps being written in its own version until `chronoctl
+ * upgrade`. `--version` of every tool prints the range. */
 #define CFS_REPO_FORMAT_VERSION 3
+#define CFS_REPO_FORMAT_VERSION_MIN 1
 
 struct cfs_repo;
 

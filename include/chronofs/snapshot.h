@@ -20,8 +20,16 @@
  *      id[32] root tree, u64 root node count
  *      stats: u64 files_new, files_changed, files_unchanged, files_skipped,
  *             dirs, bytes_read, bytes_added, blobs_added, duration_ns
- *      u32 extension length (0 in version 1), then that many bytes, ignored:
- *          room for growth without breaking old readers
+ *      u32 extension length, then that many bytes: room for growth without
+ *          breaking old readers, which skip it whole. Since 2026-12 (issue
+ *          14) it is a sequence of records: u16 tag, u16 length, that many
+ *          bytes; readers skip records with tags they do not know, and a
+ *          record that runs past the extension is malformed. Tags:
+ *            1  u64 bytes_total (stats.bytes_total below; length 8)
+ *          Manifests written before hold an empty extension (their
+ *          bytes_total is unknown: has_bytes_total false), and a manifest
+ *          without a known total is still written with an empty one, so its
+ *          bytes and id stay what they were.
  */
 #pragma once
 
@@ -46,6 +54,12 @@ struct cfs_snapshot_stats {
 	uint64_t bytes_added; /* bytes written to the repository (packs) */
 	uint64_t blobs_added;
 	uint64_t duration_ns;
+	/* The snapshot's logical size: the sum of the sizes of its regular
+	 * files (streams included), a hard-linked file once; recorded since
+	 * 2026-12 (extension tag 1), unknown (has_bytes_total false) in older
+	 * snapshots. */
+	uint64_t bytes_total;
+	bool has_bytes_total;
 };
 
 struct cfs_snapshot {

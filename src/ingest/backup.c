@@ -1307,6 +1307,7 @@ static int backup_stream(struct ctx *c, const struct vnode *v, struct frame *f)
 		return -ECANCELED;
 	}
 	c->st->files_new++;
+	c->st->bytes_total += e.size;
 	c->prog.entries++;
 	c->prog.files_read++;
 	r = frame_add(c, f, &e);
@@ -1444,6 +1445,8 @@ static int capture(struct ctx *c, const char *name, const struct vnode *only, co
 			if (r < 0)
 				goto fail;
 		}
+		/* The first name of a hard-linked file: its size counts once. */
+		c->st->bytes_total += e.size;
 		goto add;
 	}
 
@@ -2160,6 +2163,7 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	pipeline_stats(c.pipe, &added, &blobs);
 	s->stats.bytes_added += added;
 	s->stats.blobs_added += blobs;
+	s->stats.has_bytes_total = true;
 	progress(&c, true);
 	s->stats.duration_ns = (uint64_t)(cfs_mono_ns() - t0);
 	e = cfs_repo_commit_snapshot(r, s, &ret->id);

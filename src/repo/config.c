@@ -27,7 +27,7 @@ int cfs_repo_config_decode(const void *p, size_t n, struct cfs_repo_config *ret)
 	c.version = cfs_get_le32(b + 8);
 	if (c.version > CFS_REPO_FORMAT_VERSION)
 		return -EPROTONOSUPPORT;
-	if (c.version < 1 || n != CFS_CONFIG_SIZE)
+	if (c.version < CFS_REPO_FORMAT_VERSION_MIN || n != CFS_CONFIG_SIZE)
 		return -EPROTO;
 	/* Reserved bytes must be zero, so a later version that gives them a
 	 * meaning is refused rather than half-understood. */

@@ -16,6 +16,9 @@
 
 static const struct cfs_id zero_id;
 
+/* Extension record tags (snapshot.h). */
+enum { EXT_BYTES_TOTAL = 1 };
+
 static void strv_free(char **v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++)
@@ -179,9 +182,16 @@ static int encode(const struct cfs_snapshot *s, struct cfs_buf *out)
 	};
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(stats); i++)
 		r = cfs_buf_append_le64(out, stats[i]);
-	/* version 1 writes an empty extension */
+	/* The extension's records (snapshot.h); none: empty, as before. */
 	if (r >= 0)
-		r = cfs_buf_append_le32(out, 0);
+		r = cfs_buf_append_le32(out, st->has_bytes_total ? 2 + 2 + 8 : 0);
+	if (r >= 0 && st->has_bytes_total) {
+		r = cfs_buf_append_le16(out, EXT_BYTES_TOTAL);
+		if (r >= 0)
+			r = cfs_buf_append_le16(out, 8);
+		if (r >= 0)
+			r = cfs_buf_append_le64(out, st->bytes_total);
+	}
 	return r;
 }
 
@@ -234,6 +244,26 @@ static int get_strv(struct cfs_rd *rd, char ***ret_v, size_t *ret_n)
 		if (r < 0)
 			return r;
 		*ret_n = i + 1;
+	}
+	return 0;
+}
+
+/* The extension's records (snapshot.h): -EPROTO if one runs past the end
+ * or a known one has the wrong length. */
+static int decode_extension(const uint8_t *p, size_t n, struct cfs_snapshot_stats *st)
+{
+	struct cfs_rd rd = CFS_RD_INIT(p, n);
+	while (cfs_rd_left(&rd)) {
+		uint16_t tag, len;
+		const uint8_t *v;
+		if (cfs_rd_le16(&rd, &tag) < 0 || cfs_rd_le16(&rd, &len) < 0 || cfs_rd_ptr(&rd, len, &v) < 0)
+			return -EPROTO;
+		if (tag == EXT_BYTES_TOTAL) {
+			if (len != 8 || st->has_bytes_total)
+				return -EPROTO;
+			st->bytes_total = cfs_get_le64(v);
+			st->has_bytes_total = true;
+		}
 	}
 	return 0;
 }
@@ -302,11 +332,14 @@ int cfs_snapshot_decode(const void *p, size_t n, struct cfs_snapshot *ret)
 	for (size_t i = 0; i < ARRAY_SIZE(stats); i++)
 		cfs_rd_le64(&rd, stats[i]);
 
-	/* Extension: room for fields of later minor revisions; skipped. */
+	/* Extension: records of later revisions; unknown tags are skipped. */
 	if (cfs_rd_le32(&rd, &ext_len) < 0 || cfs_rd_ptr(&rd, ext_len, &b) < 0)
 		return -EPROTO;
 	if (cfs_rd_left(&rd) != 0)
 		return -EPROTO;
+	r = decode_extension(b, ext_len, st);
+	if (r < 0)
+		return r;
 
 	*ret = s;
 	s = (struct cfs_snapshot){0};

@@ -9,7 +9,8 @@
  *   nfs-handle get EXPORT_URL PATH
  *       Mounts the export, looks up PATH (inside the export, starting with
  *       '/'), and prints its file handle as lower-case hex on one line, then
- *       its fileid (inode number) in decimal on a second line.
+ *       its fileid (inode number) in decimal on a second line, then the
+ *       fsid the server reports for it (GETATTR3) in decimal on a third.
  *   nfs-handle stat EXPORT_URL HEX
  *       In a fresh client, sends GETATTR3 with the handle HEX and prints
  *       "TYPE FILEID SIZE" (TYPE: reg, dir, lnk, other).
@@ -77,6 +78,7 @@ struct call {
 	int type; /* ftype3 */
 	uint64_t fileid;
 	uint64_t size;
+	uint64_t fsid;
 	/* READ3: the data are copied out of the reply before the callback
 	 * returns (libnfs frees the reply afterwards). */
 	char *buf;
@@ -148,6 +150,7 @@ static void getattr_cb(struct rpc_context *rpc, int status, void *data, void *pr
 		c->type = res->GETATTR3res_u.resok.obj_attributes.type;
 		c->fileid = res->GETATTR3res_u.resok.obj_attributes.fileid;
 		c->size = res->GETATTR3res_u.resok.obj_attributes.size;
+		c->fsid = res->GETATTR3res_u.resok.obj_attributes.fsid;
 	}
 }
 
@@ -310,7 +313,7 @@ static int cmd_get(const char *export_url, const char *path)
 	}
 	for (int i = 0; i < raw->len; i++)
 		printf("%02x", (unsigned char)raw->val[i]);
-	printf("\n%" PRIu64 "\n", c.fileid);
+	printf("\n%" PRIu64 "\n%" PRIu64 "\n", c.fileid, c.fsid);
 	rc = fflush(stdout) == 0 ? 0 : 1;
 out:
 	if (fh)

@@ -15,11 +15,13 @@
 #   nfs_require            skip (77) unless ganesha.nfsd with FSAL_VFS,
 #                          rpcbind/rpcinfo and nfs-ls/nfs-cat/nfs-cp exist
 #   nfs_up DIR [PSEUDO]    start rpcbind (or reuse a running one) and
-#                          ganesha exporting DIR read-only as PSEUDO
+#                          ganesha exporting DIR read-only as PSEUDO, with
+#                          the shipped examples/ganesha-chronofs.conf
 #                          (default /export); also the MOUNT path for
 #                          NFSv3 (Mount_Path_Pseudo). Sets NFS_PORT,
-#                          NFS_MNT_PORT, NFS_PSEUDO, GANESHA_PID,
-#                          GANESHA_LOG. Waits until the server answers.
+#                          NFS_MNT_PORT, NFS_PSEUDO, NFS_FSID (the sample's
+#                          Filesystem_id), GANESHA_PID, GANESHA_LOG.
+#                          Waits until the server answers.
 #   nfs_down               stop ganesha (SIGTERM, then SIGKILL after 10 s);
 #                          rpcbind keeps running until cleanup
 #   nfs_start              start ganesha again after nfs_down, with the same
@@ -42,6 +44,7 @@ NFS_DIR=$WORK/nfs
 NFS_PORT=
 NFS_MNT_PORT=
 NFS_PSEUDO=/export
+NFS_FSID=
 GANESHA_PID=
 GANESHA_LOG=$NFS_DIR/ganesha.log
 RPCBIND_PID=
@@ -134,47 +137,32 @@ _nfs_rpcbind_up() {
 	fail "rpcbind did not start"
 }
 
+# The configuration is the shipped sample, examples/ganesha-chronofs.conf,
+# with this run's values put in: ports, Path and Pseudo replaced; the bind
+# address (loopback only), the FSAL directory, a private recovery
+# directory and the log levels added. Each substitution is checked, so a
+# sample that changes shape fails here instead of testing something else.
+NFS_SAMPLE=$SRCDIR/examples/ganesha-chronofs.conf
 _nfs_write_conf() {
-	local dir=$1 plugins
+	local dir=$1 plugins conf=$NFS_DIR/ganesha.conf
 	plugins=$(_nfs_fsal_dir)
 	mkdir -p "$NFS_DIR/recovery"
-	# Graceless: otherwise NFSv4 OPEN gets NFS4ERR_GRACE for 90 s after
-	# every start. Mount_Path_Pseudo: NFSv3 MOUNT takes the pseudo path too,
-	# so v3 and v4 URLs look alike. The MDCACHE limits keep ganesha small.
-	cat >"$NFS_DIR/ganesha.conf" <<-CONF
-		NFS_CORE_PARAM {
-			Bind_addr = 127.0.0.1;
-			NFS_Port = $NFS_PORT;
-			MNT_Port = $NFS_MNT_PORT;
-			Protocols = 3, 4;
-			Enable_NLM = false;
-			Enable_RQUOTA = false;
-			Enable_UDP = false;
-			Mount_Path_Pseudo = true;
-			Plugins_Dir = "$plugins";
-		}
-		NFSv4 {
-			Graceless = true;
-			RecoveryRoot = "$NFS_DIR/recovery";
-			Only_Numeric_Owners = true;
-		}
-		NFS_KRB5 { Active_krb5 = false; }
-		EXPORT {
-			Export_Id = 1;
-			Path = "$dir";
-			Pseudo = "$NFS_PSEUDO";
-			Access_Type = RO;
-			Squash = No_Root_Squash;
-			Protocols = 3, 4;
-			Transports = TCP;
-			SecType = sys;
-			FSAL { Name = VFS; }
-		}
-		LOG {
-			Default_Log_Level = EVENT;
-			COMPONENTS { FSAL = ${NFS_FSAL_LOG_LEVEL:-EVENT}; }
-		}
-	CONF
+	[ -f "$NFS_SAMPLE" ] || fail "the ganesha sample $NFS_SAMPLE is missing"
+	sed -e "s|^\([[:space:]]*NFS_Port = \)[0-9]*;|\1$NFS_PORT;|" \
+		-e "s|^\([[:space:]]*MNT_Port = \)[0-9]*;|\1$NFS_MNT_PORT;|" \
+		-e "s|^\([[:space:]]*Path = \)\"[^\"]*\";|\1\"$dir\";|" \
+		-e "s|^\([[:space:]]*Pseudo = \)\"[^\"]*\";|\1\"$NFS_PSEUDO\";|" \
+		-e "s|^NFS_CORE_PARAM {\$|&\n\tBind_addr = 127.0.0.1;\n\tPlugins_Dir = \"$plugins\";|" \
+		-e "s|^NFSv4 {\$|&\n\tRecoveryRoot = \"$NFS_DIR/recovery\";|" \
+		-e "s|^LOG {\$|&\n\tCOMPONENTS { FSAL = ${NFS_FSAL_LOG_LEVEL:-EVENT}; }|" \
+		"$NFS_SAMPLE" >"$conf"
+	local want
+	for want in "NFS_Port = $NFS_PORT;" "MNT_Port = $NFS_MNT_PORT;" "Path = \"$dir\";" \
+		"Pseudo = \"$NFS_PSEUDO\";" "Bind_addr = 127.0.0.1;" "Plugins_Dir = \"$plugins\";" \
+		"RecoveryRoot = \"$NFS_DIR/recovery\";" "COMPONENTS { FSAL ="; do
+		grep -qF -- "$want" "$conf" || fail "the ganesha sample $NFS_SAMPLE no longer takes \"$want\" (see nfs-lib.sh)"
+	done
+	NFS_FSID=$(sed -n 's/^[[:space:]]*Filesystem_id = \([0-9.]*\);.*/\1/p' "$conf")
 }
 
 _nfs_ganesha_start() {

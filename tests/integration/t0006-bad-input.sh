@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# Bad input fails cleanly: wrong or missing passphrase, relative or missing
+# Bad input fails cleanly: wrong or missing passphrase, ".." or missing
 # source paths, a directory that is not a repository, a repository from a
 # newer version, init over an existing repository: exit 1, a clear message,
 # and not one byte of the repository changed. Unreadable source files give
@@ -74,8 +74,9 @@ run env -u CHRONOFS_REPO CHRONOFS_PASSWORD="$PASSWORD" CHRONOFS_CACHE_DIR="$CACH
 digest pwfile
 same_digest base pwfile "reading with --password-file"
 
-# --- relative, missing and non-absolute source paths --------------------------
-for args in "src" "./src" "$SRC/../src/d/../../src/nonexistent" "/nonexistent-$$" "$SRC /nonexistent-$$" "src $SRC"; do
+# --- missing and ".." source paths ---------------------------------------------
+# (Relative paths are made absolute since issue 14: t0026.)
+for args in "src/nonexistent" "./nonexistent-$$" "$SRC/../src/d/../../src/nonexistent" "$SRC/../src" "/nonexistent-$$" "$SRC /nonexistent-$$" "src nonexistent-$$"; do
 	# shellcheck disable=SC2086
 	run bash -c 'cd "$1" && shift && exec "$@"' _ "$WORK" env CHRONOFS_REPO="$REPO" CHRONOFS_PASSWORD="$PASSWORD" \
 		CHRONOFS_CACHE_DIR="$CACHE" "$CHRONOCTL" snapshot create $args

@@ -8,6 +8,8 @@
 #     /sbin/mount.chronofs symlink) works, options such as allow_other
 #     reach the daemon;
 #   - an fstab line (a private fstab, `mount -T FILE MNT`) works;
+#   - a relative REPO, password_file= and cache_dir= are taken against the
+#     caller's current directory;
 #   - a wrong passphrase fails with a message and mounts nothing.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -59,6 +61,14 @@ run env -i PATH="$PATH" CHRONOFS_KDF_LOG2N="$CHRONOFS_KDF_LOG2N" timeout 60 \
 [ "$RC" = 0 ] || { _lib_show_output; fail "mount.chronofs exited $RC"; }
 check_mounted "mount.chronofs"
 unmount_check "mount.chronofs"
+
+# Relative REPO and file names: made absolute against the caller's current
+# directory (mount.chronofs(8)).
+run env -i PATH="$PATH" CHRONOFS_KDF_LOG2N="$CHRONOFS_KDF_LOG2N" bash -c 'cd "$1" && shift && exec "$@"' _ "$WORK" \
+	timeout 60 "$MOUNT_CHRONOFS" "${REPO#"$WORK"/}" "$MNT" -o "ro,password_file=${PWF#"$WORK"/},cache_dir=${CACHE#"$WORK"/}"
+[ "$RC" = 0 ] || { _lib_show_output; fail "mount.chronofs with a relative REPO exited $RC"; }
+check_mounted "mount.chronofs with a relative REPO"
+unmount_check "mount.chronofs with a relative REPO"
 
 run env -i PATH="$PATH" CHRONOFS_KDF_LOG2N="$CHRONOFS_KDF_LOG2N" timeout 60 \
 	"$MOUNT_CHRONOFS" "$REPO" "$MNT" -o "ro,password_file=$WORK/wrong-password,cache_dir=$CACHE"

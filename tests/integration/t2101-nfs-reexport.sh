@@ -16,7 +16,16 @@
 #     tests/helpers/nfs-handle.c). Listing alone passes even for a daemon
 #     that cannot be re-exported; this step fails unless inode numbers and
 #     generations are stable and the daemon answers the kernel's LOOKUP of
-#     "." and "..".
+#     "." and "..";
+#   - the server is the shipped sample, examples/ganesha-chronofs.conf
+#     (nfs-lib.sh substitutes ports and paths): a restart of ganesha alone
+#     keeps every handle; the fsid clients see is the sample's
+#     Filesystem_id, the same before and after a chronofs remount that got
+#     another device number; after such a remount a lookup by path works
+#     again at once, with the same fileids, and an old handle either still
+#     reads the right bytes or is refused as NFS3ERR_STALE, never answered
+#     with other data (ganesha 4.3 puts the device number into its handles,
+#     so they are stale: chronofs(8), NFS RE-EXPORT).
 # Skips (77) unless nfs-ganesha, nfs-ganesha-vfs, rpcbind and libnfs-utils
 # are installed (scripts/install-deps).
 set -euo pipefail
@@ -148,11 +157,14 @@ xp() {
 	if [ "$1" = . ]; then printf '%s\n' "$S"; else printf '%s\n' "$S/$1"; fi
 }
 declare -A HEX=() INO=()
+FSID=
 for p in "${HANDLE_FILES[@]}" "${HANDLE_DIRS[@]}"; do
 	run "$NFS_HANDLE" get "$EXP" "$(xp "$p")"
 	[ "$RC" = 0 ] || { _lib_show_output; fail "nfs-handle get $(xp "$p") exited $RC"; }
 	HEX[$p]=$(sed -n 1p "$OUT")
 	INO[$p]=$(sed -n 2p "$OUT")
+	[ -z "$FSID" ] || [ "$FSID" = "$(sed -n 3p "$OUT")" ] || fail "the export reports two fsids: $FSID and $(sed -n 3p "$OUT")"
+	FSID=$(sed -n 3p "$OUT")
 	[ "${INO[$p]}" = "$(stat -c %i "$MNT$(xp "$p")")" ] ||
 		fail "NFS fileid ${INO[$p]} of $(xp "$p") is not the mount's st_ino $(stat -c %i "$MNT$(xp "$p")")"
 done
@@ -197,6 +209,11 @@ check_handles() {
 	done
 }
 check_handles "before any restart"
+[ -n "$NFS_FSID" ] || fail "the sample examples/ganesha-chronofs.conf sets no Filesystem_id"
+
+# ganesha alone: the mount and its device number stay, so do the handles.
+nfs_restart
+check_handles "after restarting ganesha alone"
 
 dev=$(stat -c %d "$MNT")
 restart_both() { # WHAT
@@ -218,6 +235,47 @@ check_handles "after restarting ganesha and chronofs"
 FS_CACHE=$WORK/cache-after-restart
 restart_both "empty cache dir"
 check_handles "after restarting ganesha and chronofs with an empty cache dir"
+
+# A remount that gets another device number (the old one taken by a tmpfs
+# meanwhile, as any mount in between would take it).
+nfs_down
+umount_fs "$MNT"
+pinned=
+for ((i = 0; i < 20; i++)); do
+	pad=$NFS_DIR/newdev$i
+	mkdir -p "$pad"
+	mount -t tmpfs -o size=4k,mode=0700 chronofs-devpad "$pad" || break
+	register_mount "$pad"
+	[ "$(stat -c %d "$pad")" = "$dev" ] && { pinned=1; break; }
+done
+mount_fs "$MNT"
+nfs_start
+if [ -n "$pinned" ] && [ "$(stat -c %d "$MNT")" != "$dev" ]; then
+	log "remounted with device number $(stat -c %d "$MNT") instead of $dev"
+	for p in "${HANDLE_FILES[@]}" "${HANDLE_DIRS[@]}"; do
+		run "$NFS_HANDLE" get "$EXP" "$(xp "$p")"
+		[ "$RC" = 0 ] || { _lib_show_output; fail "after a remount with a new device number: a lookup of $(xp "$p") by path exited $RC"; }
+		[ "$(sed -n 2p "$OUT")" = "${INO[$p]}" ] || fail "after a remount with a new device number: $(xp "$p") has fileid $(sed -n 2p "$OUT"), was ${INO[$p]}"
+		[ "$(sed -n 3p "$OUT")" = "$FSID" ] ||
+			fail "after a remount with a new device number: the fsid is $(sed -n 3p "$OUT"), was $FSID (the sample's Filesystem_id $NFS_FSID should hold it)"
+	done
+	stale=0 kept=0
+	for p in "${HANDLE_FILES[@]}"; do
+		run "$NFS_HANDLE" read "$EXP" "${HEX[$p]}"
+		if [ "$RC" = 0 ]; then
+			cmp "$OUT" "$SRC/$p" >&2 || fail "after a remount with a new device number: the old handle of $S/$p returned other bytes"
+			kept=$((kept + 1))
+		elif grep -q NFS3ERR_STALE "$ERR"; then
+			stale=$((stale + 1))
+		else
+			cat "$ERR" >&2
+			fail "after a remount with a new device number: the old handle of $S/$p failed (exit $RC) other than NFS3ERR_STALE"
+		fi
+	done
+	log "after a remount with a new device number: $kept old handle(s) kept, $stale stale (ganesha puts the device number into its handles)"
+else
+	log "could not give the remount another device number: that case is not checked"
+fi
 
 # And the tree still reads by path through the restarted servers.
 nfs_run nfs-cat "$(nfs_url 4 "$S/files/text.txt")"

@@ -227,15 +227,21 @@ Test(snapshot, extension_skipped_trailing_rejected)
 	encode_full(&a);
 	size_t off = ext_len_offset(&a);
 
-	/* a later revision's extension bytes are skipped */
-	cfs_put_le32(a.data + off, 5);
-	cr_assert_eq(cfs_buf_append(&a, "\0\1\2\3\4", 5), 0);
+	/* a later revision's record (unknown tag 99, 3 bytes) is skipped */
+	cfs_put_le32(a.data + off, 7);
+	cr_assert_eq(cfs_buf_append(&a, "\x63\0\3\0\2\3\4", 7), 0);
 	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), 0);
 	cr_assert_eq(d.stats.duration_ns, UINT64_MAX);
+	cr_assert(!d.stats.has_bytes_total);
 	cfs_snapshot_release(&d);
 
+	/* a record that runs past the extension */
+	a.data[off + 4 + 2] = 4;
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
+	a.data[off + 4 + 2] = 3;
+
 	/* extension longer than the input */
-	cfs_put_le32(a.data + off, 6);
+	cfs_put_le32(a.data + off, 8);
 	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
 	cfs_put_le32(a.data + off, UINT32_MAX);
 	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
@@ -245,6 +251,53 @@ Test(snapshot, extension_skipped_trailing_rejected)
 	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
 	assert_zeroed(&d);
 	cfs_buf_release(&a);
+}
+
+/* The logical size (extension tag 1): round trip, and a manifest without
+ * it keeps the empty extension of older releases. */
+Test(snapshot, bytes_total_extension)
+{
+	struct cfs_buf a = CFS_BUF_INIT, b = CFS_BUF_INIT;
+	struct cfs_snapshot s, d;
+
+	make_full(&s);
+	cr_assert_eq(cfs_snapshot_encode(&s, &b), 0);
+	s.stats.bytes_total = 0x0102030405060708ull;
+	s.stats.has_bytes_total = true;
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	cr_assert_eq(a.len, b.len + 12);
+	cr_assert_eq(memcmp(a.data, b.data, b.len - 4), 0, "the fields before the extension are unchanged");
+	cr_assert_eq(cfs_get_le32(a.data + b.len - 4), 12);
+	cr_assert_eq(cfs_get_le16(a.data + b.len), 1);
+	cr_assert_eq(cfs_get_le16(a.data + b.len + 2), 8);
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), 0);
+	cr_assert(d.stats.has_bytes_total);
+	cr_assert_eq(d.stats.bytes_total, 0x0102030405060708ull);
+	assert_snapshot_eq(&d, &s);
+	cfs_snapshot_release(&d);
+
+	/* zero is a known total, not an unknown one */
+	s.stats.bytes_total = 0;
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), 0);
+	cr_assert(d.stats.has_bytes_total);
+	cfs_snapshot_release(&d);
+
+	/* the record twice, or with another length, is malformed */
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	cfs_put_le32(a.data + a.len - 16, 24);
+	cr_assert_eq(cfs_buf_append(&a, a.data + a.len - 12, 12), 0);
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
+	assert_zeroed(&d);
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	cfs_put_le16(a.data + a.len - 10, 4);
+	cfs_put_le32(a.data + a.len - 16, 8);
+	a.len -= 4;
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
+
+	cfs_snapshot_release(&s);
+	cfs_buf_release(&a);
+	cfs_buf_release(&b);
 }
 
 Test(snapshot, version_and_magic)

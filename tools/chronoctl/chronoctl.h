@@ -60,6 +60,14 @@ enum open_flags {
 	OPEN_ALLOW_DAMAGED = (1 << 1), /* cfs_repo_open_options.allow_damaged */
 };
 int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret);
+/* A list of owned strings: the add callback of repeated options
+ * (verb_flag.add with ud = the list; -ENOMEM, unlogged, on failure). */
+struct strs {
+	char **v; /* owned, each owned */
+	size_t n;
+};
+int strs_add(void *ud, const char *s);
+void strs_release(struct strs *l);
 /* Options of a verb that has few of its own: the global ones, --help,
  * and --json when json is not NULL; then exactly nargs operands (from
  * optind; nargs < 0: the verb checks them). 1 when help was printed (the

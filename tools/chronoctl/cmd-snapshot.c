@@ -16,13 +16,14 @@
 
 static void usage(FILE *f)
 {
-	fputs("Usage: chronoctl snapshot create [OPTIONS] PATH...\n"
+	fputs("Usage: chronoctl snapshot create [OPTIONS] PATH...   (relative PATHs are made absolute)\n"
 	      "         --type full|incremental|differential   (default incremental)\n"
 	      "         --exclude PATTERN, --exclude-file FILE, --exclude-caches, --exclude-nodump,\n"
 	      "         --one-file-system\n"
 	      "         --stdin-path PATH, --stream PATH=COMMAND   (store a stream as the file PATH)\n"
 	      "         --tag TAG, --json, --quiet\n"
-	       "       chronoctl snapshot list [--json]\n"
+	       "       chronoctl snapshot list [--host HOST]... [--tag TAG]... [--path PATH]... [--json]\n"
+	       "         (--host: any of them; --tag, --path: every one of them)\n"
 	       "       chronoctl snapshot show SNAP [--json]\n"
 	       "       chronoctl snapshot hold SNAP --reason TEXT   (never forgotten until released)\n"
 	       "       chronoctl snapshot release SNAP\n"
@@ -65,10 +66,15 @@ static void print_json(const struct cfs_snapshot *s, const struct cfs_id *id)
 	}
 	cfs_id_hex(&s->root, hex);
 	const struct cfs_snapshot_stats *st = &s->stats;
-	printf("],\"root\":\"%s\",\"nodes\":%llu,\"stats\":{\"files_new\":%llu,\"files_changed\":%llu,"
+	printf("],\"root\":\"%s\",\"nodes\":%llu,\"bytes_total\":", hex, (unsigned long long)s->root_nodes);
+	if (st->has_bytes_total)
+		printf("%llu", (unsigned long long)st->bytes_total);
+	else
+		printf("null"); /* recorded since 2026-12 only */
+	printf(",\"stats\":{\"files_new\":%llu,\"files_changed\":%llu,"
 	       "\"files_unchanged\":%llu,\"files_skipped\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
 	       "\"bytes_added\":%llu,\"blobs_added\":%llu,\"duration_ns\":%llu}}",
-	       hex, (unsigned long long)s->root_nodes, (unsigned long long)st->files_new,
+	       (unsigned long long)st->files_new,
 	       (unsigned long long)st->files_changed, (unsigned long long)st->files_unchanged,
 	       (unsigned long long)st->files_skipped, (unsigned long long)st->dirs,
 	       (unsigned long long)st->bytes_read, (unsigned long long)st->bytes_added,
@@ -94,6 +100,11 @@ static void print_human(const struct cfs_snapshot *s, const struct cfs_id *id)
 			putchar(' ');
 			cfs_print_escaped(stdout, s->tags[i]);
 		}
+	}
+	if (st->has_bytes_total) {
+		char tot[32];
+		cfs_format_bytes(st->bytes_total, tot, sizeof(tot));
+		printf("\nsize     %s in regular files", tot);
 	}
 	printf("\nfiles    %llu new, %llu changed, %llu unchanged, %llu skipped; %llu directories\n"
 	       "data     %s read, %s added to the repository (%llu blobs) in %.2f s\n",
@@ -186,6 +197,44 @@ static int check_snapshot_path(const char *opt, const char *p)
 	return 0;
 }
 
+/*
+ * A source PATH as the snapshot records it and the walk reads it. An
+ * absolute one is normalised ("//a/./b/" -> "/a/b"; ".." refused, since it
+ * is recorded as given). A relative one is made absolute against the
+ * current directory the way the kernel resolves it: its directory part by
+ * realpath(3) (symbolic links and ".." followed, so "../x" from a directory
+ * reached through a link names what `ls ../x` shows), its last name kept as
+ * given, so that a symbolic link given is captured as the link, as it is
+ * when given absolutely; a last name of "." or ".." resolves the whole.
+ * Logs why it failed.
+ */
+static int resolve_source_path(const char *arg, char **ret)
+{
+	if (arg[0] == '/')
+		return cfs_path_normalize(arg, ret); /* -EINVAL: ".." */
+	_cleanup_free_ char *copy = strdup(arg), *dir = NULL;
+	if (!copy)
+		return -ENOMEM;
+	size_t l = strlen(copy);
+	while (l > 1 && copy[l - 1] == '/')
+		copy[--l] = 0;
+	char *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy;
+	bool whole = l == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0;
+	if (!whole && slash)
+		*slash = 0;
+	dir = realpath(whole ? (l ? copy : ".") : slash ? copy : ".", NULL);
+	if (!dir)
+		return -errno;
+	if (whole) {
+		*ret = TAKE_PTR(dir);
+		return 0;
+	}
+	if (asprintf(ret, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", base) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static void strv_free_n(char **v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++)
@@ -225,6 +274,7 @@ static int verb_create(int argc, char **argv)
 	_cleanup_free_ struct stream_src *srcs = NULL;
 	_cleanup_free_ const char **spaths = NULL;
 	char **pats = NULL;
+	struct strs sources = {0};
 	size_t n_tags = 0, n_pats = 0, cap_pats = 0, n_srcs = 0;
 	struct streams *streams = NULL;
 	struct cfs_backup_options o = {.type = CFS_SNAP_INCREMENTAL, .interrupted = &g_interrupted};
@@ -322,18 +372,26 @@ static int verb_create(int argc, char **argv)
 		e = log_error_errno(-EINVAL, "snapshot create: no PATH given");
 		goto out;
 	}
-	/* Refuse bad paths before anything is written. */
+	/* Refuse bad paths before anything is written; relative ones become
+	 * absolute (snapshots record absolute paths). */
 	for (int i = optind; i < argc; i++) {
 		struct stat st;
-		_cleanup_free_ char *norm = NULL;
-		if (argv[i][0] != '/')
-			e = log_error_errno(-EINVAL, "%s: not an absolute path (snapshots record absolute paths)", argv[i]);
-		else if ((e = cfs_path_normalize(argv[i], &norm)) == -ENOMEM)
-			e = log_error_errno(e, "Cannot check path %s: %m", argv[i]);
+		_cleanup_free_ char *abs = NULL;
+		e = resolve_source_path(argv[i], &abs);
+		if (e == -EINVAL)
+			e = log_error_errno(e, "%s: an absolute path must not contain \"..\"", argv[i]);
 		else if (e < 0)
-			e = log_error_errno(-EINVAL, "%s: path must not contain \"..\"", argv[i]);
-		else if (lstat(argv[i], &st) < 0)
-			e = log_error_errno(-errno, "%s: %m", argv[i]);
+			e = log_error_errno(e, "Cannot make %s absolute against the current directory: %m", argv[i]);
+		if (e == 0 && lstat(abs, &st) < 0) {
+			if (strcmp(abs, argv[i]) == 0)
+				e = log_error_errno(-errno, "%s: %m", abs);
+			else
+				e = log_error_errno(-errno, "%s (%s made absolute): %m", abs, argv[i]);
+		}
+		if (e == 0 && strcmp(abs, argv[i]) != 0)
+			log_debug("Source path %s is %s", argv[i], abs);
+		if (e == 0 && (e = strs_add(&sources, abs)) < 0)
+			e = log_error_errno(e, "Cannot parse the command line: %m");
 		if (e < 0)
 			goto out;
 	}
@@ -362,8 +420,8 @@ static int verb_create(int argc, char **argv)
 	if (e < 0)
 		goto out;
 
-	o.paths = (const char *const *)argv + optind;
-	o.n_paths = (size_t)(argc - optind);
+	o.paths = (const char *const *)sources.v;
+	o.n_paths = sources.n;
 	o.tags = tags;
 	o.n_tags = n_tags;
 	o.excludes = (const char *const *)pats;
@@ -412,40 +470,164 @@ static int verb_create(int argc, char **argv)
 out:
 	streams_free(streams);
 	strv_free_n(pats, n_pats);
+	strs_release(&sources);
 	return e;
+}
+
+/* What `snapshot list` shows: every snapshot whose host is one of hosts
+ * (any, when none is given), that has every tag of tags, and whose source
+ * set includes every path of paths (a recorded path equal to it or above
+ * it; stream paths count too). */
+struct list_filter {
+	struct strs hosts, tags, paths;
+};
+
+static bool strv_has(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static bool path_includes(const char *src, const char *p)
+{
+	size_t l = strlen(src);
+	if (strcmp(src, "/") == 0)
+		return true;
+	return strncmp(src, p, l) == 0 && (p[l] == 0 || p[l] == '/');
+}
+
+static bool list_match(const struct cfs_snapshot *s, const struct list_filter *f)
+{
+	if (f->hosts.n && !strv_has(f->hosts.v, f->hosts.n, s->host ? s->host : ""))
+		return false;
+	for (size_t i = 0; i < f->tags.n; i++)
+		if (!strv_has(s->tags, s->n_tags, f->tags.v[i]))
+			return false;
+	for (size_t i = 0; i < f->paths.n; i++) {
+		bool in = false;
+		for (size_t k = 0; k < s->n_paths && !in; k++)
+			in = path_includes(s->paths[k], f->paths.v[i]);
+		if (!in)
+			return false;
+	}
+	return true;
+}
+
+/* --path: made absolute as snapshot create makes its PATHs, so that the
+ * same argument finds the snapshots it made. */
+static int add_list_path(void *ud, const char *p)
+{
+	_cleanup_free_ char *abs = NULL;
+	int e = resolve_source_path(p, &abs); /* logged by the caller */
+	return e < 0 ? e : strs_add(ud, abs);
+}
+
+/* s, escaped as cfs_print_escaped prints it, padded with blanks to width
+ * bytes of the unescaped string. */
+static void print_padded(const char *s, size_t width)
+{
+	cfs_print_escaped(stdout, s);
+	for (size_t l = strlen(s); l < width; l++)
+		putchar(' ');
+}
+
+static char *join_tags(const struct cfs_snapshot *s)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < s->n_tags; i++)
+		len += strlen(s->tags[i]) + 1;
+	char *t = malloc(len), *p = t;
+	if (!t)
+		return NULL;
+	*p = 0;
+	for (size_t i = 0; i < s->n_tags; i++) {
+		size_t tl = strlen(s->tags[i]);
+		if (i)
+			*p++ = ',';
+		memcpy(p, s->tags[i], tl + 1);
+		p += tl;
+	}
+	return t;
 }
 
 static int verb_list(int argc, char **argv)
 {
 	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
 	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
+	_cleanup_free_ bool *shown = NULL;
+	_cleanup_free_ char **tagstr = NULL;
+	struct list_filter f = {0};
 	bool json = false;
-	int e = parse_simple_options(argc, argv, usage, &json, 0);
+	const struct verb_flag flags[] = {
+		{"json", &json},
+		{"host", NULL, NULL, strs_add, &f.hosts},
+		{"tag", NULL, NULL, strs_add, &f.tags},
+		{"path", NULL, NULL, add_list_path, &f.paths},
+	};
+	int e = parse_flag_options(argc, argv, usage, flags, ARRAY_SIZE(flags), 0);
 	if (e != 0)
-		return e < 0 ? e : 0;
+		goto out;
 	e = open_repo(false, &r);
 	if (e < 0)
-		return e;
+		goto out;
 	e = cfs_repo_list_snapshots(r, &l);
-	if (e < 0)
-		return log_error_errno(e, "Cannot list snapshots: %m");
+	if (e < 0) {
+		e = log_error_errno(e, "Cannot list snapshots: %m");
+		goto out;
+	}
+	shown = calloc(l.n + 1, sizeof(*shown));
+	tagstr = calloc(l.n + 1, sizeof(*tagstr));
+	if (!shown || !tagstr) {
+		e = log_error_errno(-ENOMEM, "Cannot list snapshots: %m");
+		goto out;
+	}
+	size_t host_w = 4, tags_w = 4;
+	for (size_t i = 0; i < l.n; i++) {
+		shown[i] = list_match(&l.items[i], &f);
+		if (!shown[i] || json)
+			continue;
+		tagstr[i] = join_tags(&l.items[i]);
+		if (!tagstr[i]) {
+			e = log_error_errno(-ENOMEM, "Cannot list snapshots: %m");
+			goto out;
+		}
+		size_t hl = strlen(l.items[i].host ? l.items[i].host : "");
+		host_w = hl > host_w ? hl : host_w;
+		tags_w = strlen(tagstr[i]) > tags_w ? strlen(tagstr[i]) : tags_w;
+	}
 	if (json) {
 		putchar('[');
-		for (size_t i = 0; i < l.n; i++) {
-			if (i)
+		for (size_t i = 0, k = 0; i < l.n; i++) {
+			if (!shown[i])
+				continue;
+			if (k++)
 				putchar(',');
 			print_json(&l.items[i], &l.ids[i]);
 		}
 		puts("]");
-		return 0;
+		goto out;
 	}
-	printf("%-30s %-12s %-12s %10s  %s\n", "NAME", "ID", "TYPE", "ADDED", "PATHS");
+	printf("%-30s %-12s %-12s ", "NAME", "ID", "TYPE");
+	print_padded("HOST", host_w);
+	putchar(' ');
+	print_padded("TAGS", tags_w);
+	printf(" %10s %10s  %s\n", "SIZE", "ADDED", "PATHS");
 	for (size_t i = 0; i < l.n; i++) {
-		char hex[CFS_ID_HEX_SIZE], add[32];
+		char hex[CFS_ID_HEX_SIZE], add[32], tot[32] = "?";
+		if (!shown[i])
+			continue;
 		cfs_id_hex(&l.ids[i], hex);
 		hex[12] = 0;
 		cfs_format_bytes(l.items[i].stats.bytes_added, add, sizeof(add));
-		printf("%-30s %-12s %-12s %10s ", l.items[i].name, hex, cfs_snapshot_type_name(l.items[i].type), add);
+		if (l.items[i].stats.has_bytes_total)
+			cfs_format_bytes(l.items[i].stats.bytes_total, tot, sizeof(tot));
+		printf("%-30s %-12s %-12s ", l.items[i].name, hex, cfs_snapshot_type_name(l.items[i].type));
+		print_padded(l.items[i].host ? l.items[i].host : "", host_w);
+		putchar(' ');
+		print_padded(tagstr[i][0] ? tagstr[i] : "-", tags_w);
+		printf(" %10s %10s ", tot, add);
 		for (size_t k = 0; k < l.items[i].n_paths; k++) {
 			putchar(' ');
 			cfs_print_escaped(stdout, l.items[i].paths[k]);
@@ -464,7 +646,13 @@ static int verb_list(int argc, char **argv)
 			printf(", %llu pack(s) condemned", (unsigned long long)sp.packs_condemned);
 		printf(" (as of %s)\n", when);
 	}
-	return 0;
+out:
+	for (size_t i = 0; tagstr && i < l.n; i++)
+		free(tagstr[i]);
+	strs_release(&f.hosts);
+	strs_release(&f.tags);
+	strs_release(&f.paths);
+	return e < 0 ? e : 0;
 }
 
 static int verb_show(int argc, char **argv)

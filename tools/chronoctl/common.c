@@ -148,3 +148,25 @@ int dispatch_subverb(const char *verb, int argc, char **argv, const struct subve
 				       verb, near);
 	return log_error_errno(-EINVAL, "Unknown %s verb \"%s\"", verb, argv[1]);
 }
+
+int strs_add(void *ud, const char *s)
+{
+	struct strs *l = ud;
+	char **v = reallocarray(l->v, l->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n] = strdup(s);
+	if (!v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+void strs_release(struct strs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	*l = (struct strs){0};
+}

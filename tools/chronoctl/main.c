@@ -9,6 +9,7 @@
 #include "chronofs/log.h"
 #include "chronoctl.h"
 #include "../common/cli.h"
+#include "../common/version.h"
 
 struct global_opts g_opts = {.lock_wait_sec = 3600, .disk_cache_bytes = (uint64_t)CLI_DISK_CACHE_MIB_DEFAULT << 20};
 volatile sig_atomic_t g_interrupted;
@@ -25,9 +26,12 @@ void usage_main(FILE *f)
 	      "\n"
 	      "Verbs:\n"
 	      "  init [--encryption aes-256-gcm|none]     create a repository\n"
-	      "  snapshot create [--tag TAG]... [--json] PATH...\n"
-	      "                                           capture absolute paths into a snapshot\n"
-	      "  snapshot list [--json]                   list snapshots, oldest first\n"
+	      "  snapshot create [--type full|incremental|differential] [--tag TAG]...\n"
+	      "                  [--exclude PATTERN]... [--stream PATH=COMMAND]... [--json] PATH...\n"
+	      "                                           capture paths into a snapshot (relative ones\n"
+	      "                                           are made absolute; more: snapshot create --help)\n"
+	      "  snapshot list [--host H] [--tag T]... [--path P] [--json]\n"
+	      "                                           list snapshots, oldest first\n"
 	      "  snapshot show SNAP [--json]              show one snapshot (name, id prefix, latest)\n"
 	      "  restore SNAP[:PATH] TARGET               restore a snapshot or one path under TARGET\n"
 	      "  check [--read-data]                      verify the repository\n"
@@ -52,6 +56,7 @@ void usage_main(FILE *f)
 	      "                         0: none, every blob its own request)\n"
 	      "  --quiet, --verbose     less or more messages\n"
 	      "  -h, --help             this help\n"
+	      "  -V, --version          the version and the repository formats read and written\n"
 	      "\n"
 	      "Exit status: 0 success, 1 failure, 3 snapshot committed but some files could not be read.\n",
 	      f);
@@ -118,6 +123,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		GLOBAL_LONG_OPTIONS,
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{},
 	};
 	int c, r;
@@ -131,9 +137,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	/* "+": stop at the verb; the verb parses the rest. */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) >= 0) {
 		if (c == 'h') {
 			usage_main(stdout);
+			return 0;
+		}
+		if (c == 'V') {
+			cli_print_version(stdout, "chronoctl");
 			return 0;
 		}
 		r = handle_global_option(c, optarg);

@@ -19,6 +19,7 @@
 #include "chronofs/catalog.h"
 #include "chronofs/fuse.h"
 #include "chronofs/log.h"
+#include "../common/version.h"
 #include "../common/cli.h"
 #include "../common/snap.h"
 
@@ -54,6 +55,7 @@ static void usage(FILE *f)
 	      "     limit_download=KIB   at most KIB KiB/s out of the store (default: no limit)\n"
 	      "     ro, defaults, noauto, nofail, _netdev, nodev, nosuid, noexec, noatime, user: accepted\n"
 	      "  -h, --help         this help\n"
+	      "  -V, --version      the version and the repository formats read and written\n"
 	      "\n"
 	      "Unmount with fusermount3 -u MOUNTPOINT, umount MOUNTPOINT, or SIGTERM.\n",
 	      f);
@@ -149,6 +151,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		const char *s = argv[i];
 		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
 			usage(stdout);
+			return 1;
+		} else if (strcmp(s, "-V") == 0 || strcmp(s, "--version") == 0) {
+			cli_print_version(stdout, "chronofs");
 			return 1;
 		} else if (strcmp(s, "-f") == 0) {
 			a->foreground = true;
