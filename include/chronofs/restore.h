@@ -33,6 +33,8 @@
 #pragma once
 
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "chronofs/repo.h"
 
@@ -41,16 +43,45 @@ struct cfs_restore_stats {
 	unsigned errors; /* entries that could not be restored (reported) */
 };
 
+struct cfs_restore_progress {
+	uint64_t entries, entries_total; /* entries restored or skipped / in the restored subtree (tree node counts) */
+	uint64_t bytes, bytes_total;     /* file bytes written / to write (0: not known) */
+	int64_t elapsed_ns;
+	bool done;                       /* the last call */
+};
+
+struct cfs_restore_options {
+	/* NULL or "/" for everything, else an absolute path inside the
+	 * snapshot, of any length; -ENOENT (-ENOTDIR) if it is not in the
+	 * snapshot, found before anything is created. */
+	const char *subpath;
+	const char *target; /* the directory restored into; made if missing */
+	/* NULL, or a flag a signal handler sets: it is checked between entries
+	 * and between the chunks of a file; once set, the file being written
+	 * is discarded and -EINTR returned (stats say what was restored). */
+	volatile sig_atomic_t *interrupted;
+
+	/*
+	 * Progress: entries counts every node of the restored subtree once it
+	 * is dealt with (restored, failed, or a directory's whole subtree when
+	 * it cannot be entered), so it reaches entries_total (the snapshot's
+	 * root node count, or 1 + the sub-path's subtree node count) when the
+	 * walk completes. bytes counts the file data written (holes and the
+	 * second names of hard links are not written). bytes_total is known
+	 * only for a whole-snapshot restore of a full snapshot (its bytes
+	 * read: an estimate, a file re-read while it changed counts twice)
+	 * and is 0 otherwise; the last call of a completed walk has
+	 * bytes_total = bytes.
+	 */
+	void (*progress)(void *ud, const struct cfs_restore_progress *p); /* NULL: none; at most every 250 ms, and once with done */
+	void *progress_ud;
+};
+
 /*
- * subpath: NULL or "/" for everything, else an absolute path inside the
- * snapshot, of any length; -ENOENT (-ENOTDIR) if it is not in the snapshot,
- * found before anything is created. interrupted: NULL, or a flag a signal
- * handler sets: it is checked between entries and between the chunks of a
- * file; once set, the file being written is discarded and -EINTR returned
- * (stats say what was restored). -ESTALE: a directory being restored was
- * moved or replaced by someone else, and the restore stopped. Every error is
- * logged with its path. Returns 0 even when some entries failed: see
- * stats->errors.
+ * Restore snapshot s (or o->subpath inside it) under o->target. -ESTALE: a
+ * directory being restored was moved or replaced by someone else, and the
+ * restore stopped. Every error is logged with its path. Returns 0 even when
+ * some entries failed: see stats->errors.
  */
-int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char *subpath, const char *target,
-		    volatile sig_atomic_t *interrupted, struct cfs_restore_stats *stats);
+int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const struct cfs_restore_options *o,
+		    struct cfs_restore_stats *stats);

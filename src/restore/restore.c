@@ -88,8 +88,11 @@ struct flags_ent {
 
 struct rctx {
 	struct cfs_repo *r;
+	const struct cfs_restore_options *o;
 	struct cfs_restore_stats *st;
 	volatile sig_atomic_t *interrupted;
+	struct cfs_restore_progress prog;
+	int64_t t0, next_progress;
 	int tfd; /* the target directory (frames[0].fd) */
 	struct frame *frames; /* owned: [0] the target, the last the innermost */
 	size_t n_frames, cap_frames;
@@ -106,6 +109,21 @@ struct rctx {
 static bool interrupted(const struct rctx *c)
 {
 	return c->interrupted && *c->interrupted;
+}
+
+/* Tell the caller how far the walk got: at most every 250 ms, and once
+ * with done. */
+static void progress(struct rctx *c, bool done)
+{
+	if (!c->o->progress)
+		return;
+	int64_t now = cfs_mono_ns();
+	if (!done && now < c->next_progress)
+		return;
+	c->next_progress = now + 250 * 1000 * 1000;
+	c->prog.elapsed_ns = now - c->t0;
+	c->prog.done = done;
+	c->o->progress(c->o->progress_ud, &c->prog);
 }
 
 /* Make room for one more element in an array of n: the array, moved if it
@@ -471,6 +489,8 @@ static int restore_file(struct rctx *c, int dirfd, const struct cfs_tree_entry *
 		if (r < 0)
 			return log_error_errno(r, "Cannot write %s: %m", path);
 		data_bytes += x->len;
+		c->prog.bytes += x->len;
+		progress(c, false);
 	}
 	if (ftruncate(t.fd, (off_t)e->size) < 0)
 		return log_error_errno(-errno, "Cannot set size of %s: %m", path);
@@ -544,6 +564,13 @@ static int restore_leaf(struct rctx *c, int dirfd, const struct cfs_tree_entry *
 	return 0;
 }
 
+/* The nodes below directory e, which is not walked, count as dealt with
+ * (on the way to a sub-path: the whole sub-path, none of it counted yet). */
+static void skip_nodes(struct rctx *c, const struct cfs_tree_entry *e)
+{
+	c->prog.entries += c->n_frames < c->n_steps ? c->prog.entries_total : e->subtree_nodes;
+}
+
 /*
  * Make the directory entry e of the innermost frame (or reuse one that
  * exists) and push a frame for it. A directory that cannot be made or
@@ -560,12 +587,14 @@ static int enter_dir(struct rctx *c, const struct cfs_tree_entry *e)
 	if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST) {
 		c->st->errors++;
 		log_error_errno(-errno, "Cannot create directory %s: %m", path);
+		skip_nodes(c, e);
 		return 0;
 	}
 	_cleanup_close_ int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		c->st->errors++;
 		log_error_errno(-errno, "Cannot open directory %s: %m", path);
+		skip_nodes(c, e);
 		return 0;
 	}
 	/* Owner-writable while children are created; final mode after. */
@@ -598,6 +627,7 @@ static int enter_dir(struct rctx *c, const struct cfs_tree_entry *e)
 			cfs_id_hex(&e->subtree, hex);
 			c->st->errors++;
 			log_error_errno(r, "Cannot restore the contents of %s: tree %s unreadable: %m", path, hex);
+			c->prog.entries += e->subtree_nodes;
 		}
 		f.end = f.tree.n;
 	}
@@ -667,6 +697,10 @@ static int walk(struct rctx *c)
 			r = path_set(c, f->path_len, e->name, e->name_len);
 			if (r < 0)
 				return r;
+			/* Entries on the way to a sub-path are not in it. */
+			if (c->n_frames >= c->n_steps)
+				c->prog.entries++;
+			progress(c, false);
 			/* f may move: enter_dir grows the stack. */
 			r = e->type == CFS_FT_DIR ? enter_dir(c, e) : restore_leaf(c, f->fd, e);
 		} else if (c->n_frames > 1) {
@@ -721,12 +755,15 @@ static int find_sub_path(struct rctx *c, const struct cfs_snapshot *s, const cha
 	}
 }
 
-int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char *subpath, const char *target,
-		    volatile sig_atomic_t *interrupted_flag, struct cfs_restore_stats *stats)
+int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const struct cfs_restore_options *o,
+		    struct cfs_restore_stats *stats)
 {
-	struct rctx c = {.r = r, .st = stats, .interrupted = interrupted_flag, .tfd = -1};
+	struct rctx c = {.r = r, .o = o, .st = stats, .interrupted = o->interrupted, .tfd = -1};
+	const char *subpath = o->subpath, *target = o->target;
 	_cleanup_free_ char *norm = NULL;
 	int e;
+
+	c.t0 = cfs_mono_ns();
 
 	memset(stats, 0, sizeof(*stats));
 	if (subpath) {
@@ -750,11 +787,18 @@ int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char
 		e = find_sub_path(&c, s, norm, subpath);
 		if (e < 0)
 			goto out;
+		const struct step *last = &c.steps[c.n_steps - 1];
+		const struct cfs_tree_entry *se = &last->tree.entries[last->idx];
+		c.prog.entries_total = 1 + (se->type == CFS_FT_DIR ? se->subtree_nodes : 0);
 		c.frames[0].tree = c.steps[0].tree;
 		c.steps[0].tree = (struct cfs_tree)CFS_TREE_INIT;
 		c.frames[0].next = c.steps[0].idx;
 		c.frames[0].end = c.steps[0].idx + 1;
 	} else {
+		c.prog.entries_total = s->root_nodes;
+		/* A full snapshot read every byte it holds. */
+		if (s->type == CFS_SNAP_FULL)
+			c.prog.bytes_total = s->stats.bytes_read;
 		e = cfs_repo_get_tree(r, &s->root, &c.frames[0].tree);
 		if (e == -ENOMEM)
 			goto out;
@@ -763,6 +807,7 @@ int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char
 			cfs_id_hex(&s->root, hex);
 			stats->errors++;
 			log_error_errno(e, "Cannot restore the contents of /: tree %s unreadable: %m", hex);
+			c.prog.entries = s->root_nodes;
 		}
 		c.frames[0].end = c.frames[0].tree.n;
 	}
@@ -772,7 +817,11 @@ int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char
 	/* A signal after the last entry still means "stop": say so. */
 	if (e == 0 && interrupted(&c))
 		e = -EINTR;
+	/* Complete: now the bytes are known (the total was an estimate). */
+	if (e == 0 && c.prog.bytes_total)
+		c.prog.bytes_total = c.prog.bytes;
 out:
+	progress(&c, true);
 	/* After a stop, the directories still open keep mode 0700 and no
 	 * metadata of their own: nothing more permissive than the user's. */
 	for (size_t i = 0; i < c.n_frames; i++) {

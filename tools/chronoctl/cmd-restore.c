@@ -47,7 +47,8 @@ int cmd_restore(int argc, char **argv)
 		return e; /* the matches are named */
 	if (e < 0)
 		return log_error_errno(e, "Cannot read snapshot %s: %m", spec);
-	e = cfs_restore_run(r, &s, path, target, &g_interrupted, &st);
+	struct cfs_restore_options o = {.subpath = path, .target = target, .interrupted = &g_interrupted};
+	e = cfs_restore_run(r, &s, &o, &st);
 	cfs_snapshot_release(&s);
 	char b[32];
 	cfs_format_bytes(st.bytes, b, sizeof(b));
