@@ -154,6 +154,12 @@ esac
 expect_in "$ERR" "Restored 10 files and 4 directories"
 ok cfs restore --include "$WORK/nothing" latest "$WORK/i4"
 [ -z "$(ls -A "$WORK/i4")" ] || fail "an include matching nothing made directories"
+# Patterns that match above a sub-path take all of it, or leave it out.
+ok cfs restore --include "$SRC" "latest:$SRC/other" "$WORK/i5"
+got=$(listing "$WORK/i5")
+[ "$got" = "./other ./other/h2 ./other/notes ./other/y.c " ] || fail "--include $SRC of $SRC/other restored: $got"
+ok cfs restore --exclude "$SRC" "latest:$SRC/other" "$WORK/i6"
+[ -z "$(ls -A "$WORK/i6")" ] || fail "--exclude $SRC of $SRC/other made directories"
 
 # --- singular and plural ------------------------------------------------------
 ok cfs restore "latest:$SRC/single" "$WORK/s1"
