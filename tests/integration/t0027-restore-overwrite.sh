@@ -28,6 +28,10 @@ rand_file "$SRC/doc/big" $((2 * 1024 * 1024))
 printf 'linked\n' >"$SRC/doc/h1"
 ln "$SRC/doc/h1" "$SRC/other/h2"
 ln -s a.txt "$SRC/doc/link"
+for f in holey1 holey2; do # sparse: data after a 3 MiB hole
+	truncate -s $((3 * 1024 * 1024)) "$SRC/doc/$f"
+	printf 'tail' >>"$SRC/doc/$f"
+done
 touch -d '2001-02-03 04:05:06' "$SRC/doc/a.txt" "$SRC/doc/b.txt" "$SRC/doc/c.txt"
 chmod 0750 "$SRC/doc"
 
@@ -48,13 +52,13 @@ ino() { stat -c %i "$1"; }
 # --- a re-run into the same target: errors name the target path ------------
 ok cfs restore latest "$T"
 assert_same_tree "$SRC" "$T$SRC"
-expect_in "$ERR" "Restored 13 files and "
+expect_in "$ERR" "Restored 15 files and "
 expect_exit 1 cfs restore latest "$T"
 expect_in "$ERR" "$T$SRC/doc/a.txt: File exists"
 expect_in "$ERR" "$T$SRC/other/h2: File exists"
 expect_in "$ERR" "Restored 0 files and"
-expect_in "$ERR" "13 entries FAILED"
-expect_in "$ERR" "13 of them existed in $T"
+expect_in "$ERR" "15 entries FAILED"
+expect_in "$ERR" "15 of them existed in $T"
 expect_in "$ERR" "--skip-existing"
 no_bare_source
 
@@ -67,7 +71,7 @@ a_ino=$(ino "$T$SRC/doc/a.txt")
 ok cfs restore --skip-existing latest "$T"
 assert_same_tree "$SRC" "$T$SRC"
 expect_in "$ERR" "Restored 5 files and"
-expect_in "$ERR" "skipped 8 existing, replaced 0"
+expect_in "$ERR" "skipped 10 existing, replaced 0"
 [ "$(ino "$T$SRC/doc/a.txt")" = "$a_ino" ] || fail "--skip-existing replaced an existing file"
 [ "$(ino "$T$SRC/other/h2")" = "$(ino "$T$SRC/doc/h1")" ] ||
 	fail "other/h2 was not linked to the existing doc/h1"
@@ -78,26 +82,32 @@ printf 'ALPHA\n' >"$T$SRC/doc/a.txt"          # same size, other bytes
 touch -d '2020-01-01' "$T$SRC/doc/b.txt"      # same bytes, other mtime
 chmod 0600 "$T$SRC/doc/b.txt"                 # ... and mode
 printf 'longer than before\n' >"$T$SRC/doc/c.txt" # other size
+touch "$T$SRC/doc/holey1"                           # same bytes (a hole), other mtime
+printf 'x' | dd of="$T$SRC/doc/holey2" bs=1 seek=1000 conv=notrunc status=none # a byte in the hole
+h1_ino=$(ino "$T$SRC/doc/holey1")
+h2_ino=$(ino "$T$SRC/doc/holey2")
 a_ino=$(ino "$T$SRC/doc/a.txt")
 b_ino=$(ino "$T$SRC/doc/b.txt")
 c_ino=$(ino "$T$SRC/doc/c.txt")
 big_ino=$(ino "$T$SRC/doc/big")
 ok cfs restore --overwrite if-changed latest "$T"
 assert_same_tree "$SRC" "$T$SRC"
-expect_in "$ERR" "Restored 2 files and"
-expect_in "$ERR" "skipped 11 existing, replaced 2"
+expect_in "$ERR" "Restored 3 files and"
+expect_in "$ERR" "skipped 12 existing, replaced 3"
 [ "$(ino "$T$SRC/doc/a.txt")" != "$a_ino" ] || fail "a.txt (other bytes) was not replaced"
 [ "$(ino "$T$SRC/doc/c.txt")" != "$c_ino" ] || fail "c.txt (other size) was not replaced"
 [ "$(ino "$T$SRC/doc/b.txt")" = "$b_ino" ] || fail "b.txt (same bytes) was replaced"
 [ "$(ino "$T$SRC/doc/big")" = "$big_ino" ] || fail "an unchanged file was replaced"
+[ "$(ino "$T$SRC/doc/holey1")" = "$h1_ino" ] || fail "holey1 (same bytes, a hole) was replaced"
+[ "$(ino "$T$SRC/doc/holey2")" != "$h2_ino" ] || fail "holey2 (a byte written in its hole) was not replaced"
 [ "$(stat -c %a "$T$SRC/doc/b.txt")" = 644 ] || fail "b.txt was kept without the snapshot's mode"
 [ -z "$(find "$T" -name '.chronofs-restore.*')" ] || fail "temporaries left behind"
 
 # --- --overwrite always: everything is replaced -----------------------------
 ok cfs restore --overwrite always latest "$T"
 assert_same_tree "$SRC" "$T$SRC"
-expect_in "$ERR" "Restored 13 files and"
-expect_in "$ERR" "replaced 13"
+expect_in "$ERR" "Restored 15 files and"
+expect_in "$ERR" "replaced 15"
 [ "$(ino "$T$SRC/doc/big")" != "$big_ino" ] || fail "--overwrite always left a file in place"
 [ "$(ino "$T$SRC/other/h2")" = "$(ino "$T$SRC/doc/h1")" ] || fail "hard link lost by --overwrite always"
 expect_exit 1 cfs restore --overwrite always --skip-existing latest "$T"
@@ -142,7 +152,7 @@ got=$(listing "$WORK/i1")
 [ "$got" = "./doc ./doc/sub ./doc/sub/x.c ./other ./other/y.c " ] || fail "--include '*.c' restored: $got"
 # The parents made to reach a match have the snapshot's metadata.
 [ "$(stat -c %a "$WORK/i1$SRC/doc")" = 750 ] || fail "a parent of an included file lacks its mode"
-ok cfs restore --include "$SRC/doc" --exclude '*.tmp' --exclude big --exclude "$SRC/doc/link" latest "$WORK/i2"
+ok cfs restore --include "$SRC/doc" --exclude '*.tmp' --exclude big --exclude 'holey*' --exclude "$SRC/doc/link" latest "$WORK/i2"
 got=$(listing "$WORK/i2")
 [ "$got" = "./doc ./doc/a.txt ./doc/b.txt ./doc/c.txt ./doc/h1 ./doc/sub ./doc/sub/x.c " ] ||
 	fail "--include $SRC/doc with excludes restored: $got"
@@ -151,7 +161,7 @@ got=$(listing "$WORK/i3")
 case "$got" in
 *sub* | *build*) fail "--exclude doc/sub --exclude build/ restored: $got" ;;
 esac
-expect_in "$ERR" "Restored 10 files and 4 directories"
+expect_in "$ERR" "Restored 12 files and 4 directories"
 ok cfs restore --include "$WORK/nothing" latest "$WORK/i4"
 [ -z "$(ls -A "$WORK/i4")" ] || fail "an include matching nothing made directories"
 # Patterns that match above a sub-path take all of it, or leave it out.
