@@ -869,13 +869,12 @@ static int make_dir(struct rctx *c, int pfd, const struct cfs_tree_entry *e, siz
 		if ((r != -ENOTDIR && r != -ELOOP) || fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    S_ISDIR(st.st_mode))
 			return log_error_errno(r, "Cannot open directory %.*s: %m", (int)len, path);
-		const char *what = S_ISLNK(st.st_mode) ? "a symbolic link (not followed)" : "a file";
-		if (c->o->overwrite != CFS_RESTORE_OVERWRITE_ALWAYS || replaced) {
-			if (c->o->overwrite == CFS_RESTORE_OVERWRITE_NEVER && !c->o->skip_existing)
-				c->st->existed++;
+		const char *what = S_ISLNK(st.st_mode)	 ? "a symbolic link (not followed)"
+				   : S_ISREG(st.st_mode) ? "a file"
+							 : "a special file";
+		if (c->o->overwrite != CFS_RESTORE_OVERWRITE_ALWAYS || replaced)
 			return log_error_errno(-ENOTDIR, "Cannot restore directory %.*s: %s is in its place", (int)len,
 					       path, what);
-		}
 		if (unlinkat(pfd, name, 0) < 0 && errno != ENOENT)
 			return log_error_errno(-errno, "Cannot replace %s %.*s by a directory: %m", what, (int)len,
 					       path);
