@@ -3,9 +3,9 @@
 #
 # Restoring into a target that holds entries already (issue 14): messages
 # name the path in the target, never the bare source path; --skip-existing
-# finishes an interrupted restore; --overwrite if-changed replaces what
-# differs and leaves the rest in place (same inode); --overwrite always
-# replaces; a directory in the way is an error and nothing is deleted; a
+# finishes a restore stopped by a signal or missing files; --overwrite
+# if-changed replaces what differs and leaves the rest in place (same
+# inode); --overwrite always replaces; a directory in the way is an error and nothing is deleted; a
 # symlink planted where a directory goes is never followed; --include and
 # --exclude select the right entries; summaries count in singular and
 # plural.
@@ -76,6 +76,24 @@ expect_in "$ERR" "skipped 10 existing, replaced 0"
 [ "$(ino "$T$SRC/other/h2")" = "$(ino "$T$SRC/doc/h1")" ] ||
 	fail "other/h2 was not linked to the existing doc/h1"
 no_bare_source
+
+# A restore stopped by a signal while it writes doc/big (slowed down to
+# take 4 s), finished with --skip-existing: the directories it left without
+# their metadata get it.
+R=$WORK/r
+cfs_bg r1 --limit-download 512 restore latest "$R"
+for ((i = 0; i < 600; i++)); do
+	[ ! -e "$R$SRC/doc/b.txt" ] || break
+	sleep 0.05
+done
+kill -TERM "$BG_PID"
+wait_rc "$BG_PID"
+[ "$WAIT_RC" = 1 ] || fail "the slowed restore was not interrupted (exit $WAIT_RC): $(cat "$WORK/r1.err")"
+expect_in "$WORK/r1.err" "interrupted"
+expect_in "$WORK/r1.err" "--skip-existing"
+[ ! -e "$R$SRC/doc/big" ] || fail "the interrupted restore left doc/big"
+ok cfs restore --skip-existing latest "$R"
+assert_same_tree "$SRC" "$R$SRC"
 
 # --- --overwrite if-changed: what differs is replaced, the rest stays -------
 printf 'ALPHA\n' >"$T$SRC/doc/a.txt"          # same size, other bytes
