@@ -10,6 +10,28 @@ int get_password(bool confirm, char **ret, size_t *ret_len)
 	return cli_get_password(g_opts.password_file, confirm, ret, ret_len);
 }
 
+int strs_add(void *ud, const char *s)
+{
+	struct strs *l = ud;
+	char **v = reallocarray(l->v, l->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n] = strdup(s);
+	if (!v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+void strs_release(struct strs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	*l = (struct strs){0};
+}
+
 int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
 {
 	struct cfs_repo_open_options o = {
@@ -147,26 +169,4 @@ int dispatch_subverb(const char *verb, int argc, char **argv, const struct subve
 		return log_error_errno(-EINVAL, "Unknown %s verb \"%s\" (did you mean \"%s %s\"?)", verb, argv[1],
 				       verb, near);
 	return log_error_errno(-EINVAL, "Unknown %s verb \"%s\"", verb, argv[1]);
-}
-
-int strs_add(void *ud, const char *s)
-{
-	struct strs *l = ud;
-	char **v = reallocarray(l->v, l->n + 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	v[l->n] = strdup(s);
-	if (!v[l->n])
-		return -ENOMEM;
-	l->n++;
-	return 0;
-}
-
-void strs_release(struct strs *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	*l = (struct strs){0};
 }
