@@ -113,6 +113,7 @@ base() {
 	rand_file "$SRC/big/two" $((2 * MiB))
 	snap_create "$SRC"
 	S2=$SNAP_NAME
+	S2_ID=$SNAP_ID
 	list_files >"$B/files2"
 	sums_of "$SRC" "$B/files2" >"$WORK/src.sums"
 	ok cfs check --read-data
@@ -151,6 +152,11 @@ restore_safe() {
 	CACHE=${3:-$CACHE} run cfs restore "$snap" "$T"
 	cp "$ERR" "$WORK/restore.err"
 	[ "$RC" = 0 ] || [ "$RC" = 1 ] || { _lib_show_output; fail "$CASE: restore $snap exited $RC"; }
+	# A name is also a time: where its snapshot vanished (rolled back), the
+	# one in effect then is restored, and the output must say which.
+	if [ "$snap" = "$S2" ] && grep -qF "Using snapshot $S1 " "$WORK/restore.err"; then
+		list=$B/files1
+	fi
 	[ -d "$T$SRC" ] || { rm -rf "$T"; return 0; } # nothing restored at all
 	[ -z "$(find "$T" -type f -name '.chronofs-restore.*')" ] || fail "$CASE: restore $snap left temporaries"
 	(cd "$T$SRC" && find . -type f | sed 's|^\./||' | sort) >"$WORK/restored"
@@ -379,7 +385,12 @@ for enc in aes-256-gcm none; do
 	expect_exit 1 cfs check
 	expect_in "$ERR" "$S2"
 	restore_safe "$S1" "$B/files1"
-	expect_exit 1 cfs restore "$S2" "$WORK/t-gone"
+	# By its id the second snapshot is gone; by its name (a time) the one
+	# in effect then, the first, is restored, and the output says so.
+	expect_exit 1 cfs restore "$S2_ID" "$WORK/t-gone"
+	expect_in "$ERR" "$S2_ID"
+	restore_safe "$S2" "$B/files2"
+	expect_in "$WORK/restore.err" "Using snapshot $S1 "
 	next_backup_whole
 	log "ok: $CASE"
 done
