@@ -151,10 +151,18 @@ ok cfs snapshot hold --reason -3d -5h
 ok cfs snapshot holds
 grep -e "-3d" "$OUT" | grep -qF "${NAME[3]}" || fail "hold --reason -3d -5h: $(cat "$OUT")"
 ok cfs snapshot release -5h
-ok cfs forget --dry-run 2026-11-07 -3h
-expect_in "$ERR" "Using snapshot ${NAME[3]}" "forget by day"
-expect_in "$OUT" "would remove ${NAME[3]}" "forget --dry-run 2026-11-07"
-expect_in "$OUT" "would remove ${NAME[4]}" "forget --dry-run -3h"
+# forget never takes a time (run twice, it would forget an older snapshot
+# the second time): refused, naming the snapshot in effect, nothing forgotten
+for t in 2026-11-07 -3h; do
+	expect_exit 1 cfs forget "$t"
+	expect_in "$ERR" "never a time" "forget $t"
+done
+expect_exit 1 cfs forget "${NAME[4]}" 2026-11-07
+expect_in "$ERR" "the snapshot in effect then is ${NAME[3]}" "forget 2026-11-07"
+[ "$(snap_count)" = 5 ] || fail "a forget by time removed snapshots"
+ok cfs forget --dry-run "${NAME[3]}" latest
+expect_in "$OUT" "would remove ${NAME[3]}" "forget --dry-run NAME"
+expect_in "$OUT" "would remove ${NAME[5]}" "forget --dry-run latest"
 [ "$(snap_count)" = 5 ] || fail "forget --dry-run removed snapshots"
 
 # --- the mount ---------------------------------------------------------------------

@@ -24,9 +24,10 @@ static void usage(FILE *f)
 	      "                        [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]\n"
 	      "                        [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION]\n"
 	      "                        [--keep-tag TAG]...\n"
-	      "Remove snapshots from the repository: those named (a name, a unique id prefix,\n"
-	      "latest or a time, as for snapshot show), or every snapshot no keep rule keeps. Their data stays until chronoctl\n"
-	      "prune. A held snapshot is never forgotten (chronoctl snapshot release first).\n"
+	      "Remove snapshots from the repository: those named (a name, a unique id prefix or\n"
+	      "latest; never a time, whose snapshot moves once one is forgotten), or every snapshot\n"
+	      "no keep rule keeps. Their data stays until chronoctl prune. A held snapshot is never\n"
+	      "forgotten (chronoctl snapshot release first).\n"
 	      "  --keep-last N        the N newest of each group\n"
 	      "  --keep-hourly N ...  the newest of each of the N most recent hours (days, ISO\n"
 	      "                       weeks, months, years) that have snapshots, in local time (TZ)\n"
@@ -213,9 +214,21 @@ static int by_name(struct forget *f, char **specs, size_t n)
 	for (size_t k = 0; k < n; k++) {
 		struct cfs_snapshot s;
 		struct cfs_id id;
-		int e = cli_find_snapshot(f->r, specs[k], &s, &id);
+		enum cfs_snapshot_match how;
+		int e = cli_find_snapshot_how(f->r, specs[k], &s, &id, &how);
 		if (e < 0)
 			return e;
+		/* Not a time: the snapshot in effect at a time moves once the one
+		 * of that name is gone, so the same forget run twice (a retried
+		 * script) would forget an older snapshot the second time. */
+		if (how == CFS_SNAPSHOT_MATCH_TIME) {
+			log_error("\"%s\" is no snapshot's name, id or latest: forget takes only those, never a time "
+				  "(the snapshot in effect then is %s; give its name if you mean it). Nothing is "
+				  "forgotten",
+				  specs[k], s.name);
+			cfs_snapshot_release(&s);
+			return -EINVAL;
+		}
 		if (cfs_idset_contains(&f->held_ids, &id)) {
 			struct cfs_repo_hold h = {0};
 			(void)cfs_repo_hold_get(f->r, &id, &h);

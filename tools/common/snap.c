@@ -46,6 +46,12 @@ static int not_found(struct cfs_repo *r, const char *spec, int64_t now_ns)
 
 int cli_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret, struct cfs_id *ret_id)
 {
+	return cli_find_snapshot_how(r, spec, ret, ret_id, NULL);
+}
+
+int cli_find_snapshot_how(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret, struct cfs_id *ret_id,
+			  enum cfs_snapshot_match *ret_how)
+{
 	enum cfs_snapshot_match how;
 	int64_t now_ns = cfs_now_ns(), at;
 	int e = cfs_repo_resolve_snapshot(r, spec, CLI_SNAP_TIME_FLAGS, now_ns, ret, ret_id, &how);
@@ -56,6 +62,8 @@ int cli_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot 
 	if (e < 0)
 		return log_error_errno(e, "Cannot read snapshot %s in %s: %m", spec,
 				       cfs_objstore_location(cfs_repo_store(r)));
+	if (ret_how)
+		*ret_how = how;
 	if (how != CFS_SNAPSHOT_MATCH_TIME && how != CFS_SNAPSHOT_MATCH_ID)
 		return 0;
 	if (cfs_time_parse_as_of(spec, CLI_SNAP_TIME_FLAGS, now_ns, &at) < 0)

@@ -28,3 +28,7 @@
  * snapshots match (each named). Returns 0, -ENOENT, -ENOTUNIQ or -errno.
  */
 int cli_find_snapshot(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret, struct cfs_id *ret_id);
+/* The same, and *ret_how (may be NULL) says how SNAP matched, for a caller
+ * that must not act on a time (forget: see cmd-forget.c). */
+int cli_find_snapshot_how(struct cfs_repo *r, const char *spec, struct cfs_snapshot *ret, struct cfs_id *ret_id,
+			  enum cfs_snapshot_match *ret_how);
