@@ -252,6 +252,12 @@ static int open_error_path(const char *loc, int r, const struct cfs_repo_open_er
 			return log_error_errno(r, "The store refused access (HTTP 403) to %s: check the access key, "
 						  "the secret key and the bucket's policy",
 					       what);
+		/* The store said which endpoint and why, on the line above
+		 * (s3.c): an errno's words ("No route to host" for a name
+		 * that does not resolve) would only blur it. */
+		if (why->remote && (r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -ECONNABORTED))
+			return log_error_errno(r, "Cannot open repository %s: its S3 endpoint cannot be reached (above)",
+					       loc);
 		if (!why->path[0])
 			return log_error_errno(r, "Cannot read repository %s: %m%s", loc,
 					       denied ? " (this user may not read it)" : "");
