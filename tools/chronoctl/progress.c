@@ -16,13 +16,15 @@ void progress_display_init(struct progress_display *d, bool json_stream)
 		.json = json_stream,
 		.tty = !json_stream && isatty(STDERR_FILENO) && cfs_log_get_level() >= CFS_LOG_INFO,
 		.delay_ns = DELAY_NS,
+		.json_interval_ns = JSON_INTERVAL_NS,
 	};
+	/* Tests: short jobs with status lines, and every status in JSON. */
 	const char *env = getenv("CHRONOFS_PROGRESS_DELAY_MS");
 	if (env && *env) {
 		char *end;
 		long ms = strtol(env, &end, 10);
 		if (!*end && ms >= 0 && ms <= 3600 * 1000)
-			d->delay_ns = ms * 1000 * 1000ll;
+			d->delay_ns = d->json_interval_ns = ms * 1000 * 1000ll;
 	}
 	d->next_ns = d->delay_ns;
 }
@@ -52,7 +54,7 @@ void progress_display_update(struct progress_display *d, const struct cfs_progre
 		cfs_progress_json(stdout, p);
 		putchar('\n');
 		fflush(stdout);
-		d->next_ns = p->elapsed_ns + JSON_INTERVAL_NS;
+		d->next_ns = p->elapsed_ns + d->json_interval_ns;
 	}
 }
 

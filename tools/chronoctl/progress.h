@@ -10,8 +10,9 @@
  * the end; the verb then prints its summary object last. Otherwise
  * nothing, so logs and pipes stay clean.
  *
- * CHRONOFS_PROGRESS_DELAY_MS (tests) changes the first second to that
- * many milliseconds.
+ * CHRONOFS_PROGRESS_DELAY_MS (for tests) changes the first second, and the
+ * JSON stream's interval, to that many milliseconds (0: every status the
+ * job gives, about every 250 ms).
  *
  * Single-threaded: the job's callbacks come from the thread that runs it.
  */
@@ -27,6 +28,7 @@ struct progress_display {
 	bool json; /* status objects on stdout */
 	bool shown; /* a status line is on the terminal */
 	int64_t delay_ns, next_ns; /* in the job's elapsed time */
+	int64_t json_interval_ns;
 };
 
 /* json_stream: --json-progress was given. */
