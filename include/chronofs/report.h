@@ -52,6 +52,13 @@ struct cfs_progress {
 	size_t n_extra;
 };
 
+/* How often a job calls its progress callback at most. */
+#define CFS_PROGRESS_INTERVAL_NS (250 * 1000 * 1000ll)
+/* Whether a job's progress callback is due at time now (monotonic ns):
+ * when *next_ns is reached (then moved on by the interval), and always for
+ * the last call (done). Start with *next_ns = 0. */
+bool cfs_progress_due(int64_t *next_ns, int64_t now, bool done);
+
 /* The fraction done in [0, 1]; false when it cannot be told. */
 bool cfs_progress_fraction(const struct cfs_progress *p, double *ret);
 /*

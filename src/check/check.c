@@ -7,6 +7,7 @@
 #include "chronofs/idset.h"
 #include "chronofs/log.h"
 #include "chronofs/pack.h"
+#include "chronofs/report.h"
 #include "chronofs/util.h"
 
 struct bad_pack {
@@ -39,9 +40,8 @@ static void progress(struct cctx *c, bool done)
 	if (!c->o->progress)
 		return;
 	int64_t now = cfs_mono_ns();
-	if (!done && now < c->next_progress)
+	if (!cfs_progress_due(&c->next_progress, now, done))
 		return;
-	c->next_progress = now + 250 * 1000 * 1000;
 	c->prog.elapsed_ns = now - c->t0;
 	c->prog.done = done;
 	c->o->progress(c->o->progress_ud, &c->prog);

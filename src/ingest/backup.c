@@ -22,6 +22,7 @@
 #include "chronofs/ingest.h"
 #include "chronofs/log.h"
 #include "chronofs/pack.h"
+#include "chronofs/report.h"
 #include "chronofs/util.h"
 #include "ingest/ingest-internal.h"
 
@@ -105,9 +106,8 @@ static void progress(struct ctx *c, bool done)
 	if (!c->o->progress)
 		return;
 	int64_t now = cfs_mono_ns();
-	if (!done && now < c->next_progress)
+	if (!cfs_progress_due(&c->next_progress, now, done))
 		return;
-	c->next_progress = now + 250 * 1000 * 1000;
 	uint64_t added = 0, blobs = 0;
 	if (c->pipe)
 		pipeline_stats(c->pipe, &added, &blobs);

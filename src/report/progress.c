@@ -23,6 +23,14 @@ void cfs_format_count(uint64_t n, char *out, size_t outlen)
 	snprintf(out, outlen, "%s", tmp);
 }
 
+bool cfs_progress_due(int64_t *next_ns, int64_t now, bool done)
+{
+	if (!done && now < *next_ns)
+		return false;
+	*next_ns = now + CFS_PROGRESS_INTERVAL_NS;
+	return true;
+}
+
 bool cfs_progress_fraction(const struct cfs_progress *p, double *ret)
 {
 	double f;
@@ -38,12 +46,14 @@ bool cfs_progress_fraction(const struct cfs_progress *p, double *ret)
 	return true;
 }
 
-/* Seconds left, from the rate so far; false when it cannot be told (nothing
- * done yet, or done). */
+/* Seconds left, from the rate so far; false when it cannot be told: nothing
+ * done yet, or done, or too early for the rate to mean anything (under a
+ * second and under 5%: the first pack or file says little). */
 static bool seconds_left(const struct cfs_progress *p, double *ret)
 {
 	double f;
-	if (!cfs_progress_fraction(p, &f) || f <= 0 || f >= 1 || p->elapsed_ns <= 0)
+	if (!cfs_progress_fraction(p, &f) || f <= 0 || f >= 1 || p->elapsed_ns <= 0 ||
+	    (p->elapsed_ns < 1000 * 1000 * 1000ll && f < 0.05))
 		return false;
 	*ret = (double)p->elapsed_ns / 1e9 * (1 - f) / f;
 	return true;

@@ -6,7 +6,6 @@
 #include "chronofs/log.h"
 #include "progress.h"
 
-#define TTY_INTERVAL_NS (250 * 1000 * 1000ll)
 #define JSON_INTERVAL_NS (1000 * 1000 * 1000ll)
 #define DELAY_NS (1000 * 1000 * 1000ll)
 
@@ -49,7 +48,7 @@ void progress_display_update(struct progress_display *d, const struct cfs_progre
 		cfs_progress_format(p, line, sizeof(line));
 		cfs_log_status(line);
 		d->shown = true;
-		d->next_ns = p->elapsed_ns + TTY_INTERVAL_NS;
+		d->next_ns = p->elapsed_ns + CFS_PROGRESS_INTERVAL_NS;
 	} else if (d->json) {
 		cfs_progress_json(stdout, p);
 		putchar('\n');
