@@ -18,7 +18,8 @@
  * not exact; the display clamps the fraction at 100%.
  *
  * Memory is bounded: one directory stream per level, at most
- * COUNT_DEPTH_MAX of them, and the current path.
+ * COUNT_DEPTH_MAX of them (glibc gives each a 32 KiB buffer: 4 MiB at the
+ * deepest), and the current path.
  */
 #include <dirent.h>
 #include <fcntl.h>
