@@ -21,7 +21,7 @@
  * Every snapshot is a complete tree: nothing ever needs its parent to be
  * read.
  *
- * Exclusions (fnmatch(3) globs; a trailing '/' is dropped by the caller):
+ * Exclusions (fnmatch(3) globs, pattern.h; a trailing '/' is dropped by the caller):
  *   - a pattern without '/' is matched against every entry's name:
  *     "*.tmp", "node_modules";
  *   - a pattern starting with '/' against the whole absolute path, with

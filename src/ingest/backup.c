@@ -9,7 +9,6 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +21,7 @@
 #include "chronofs/ingest.h"
 #include "chronofs/log.h"
 #include "chronofs/pack.h"
+#include "chronofs/pattern.h"
 #include "chronofs/report.h"
 #include "chronofs/util.h"
 #include "ingest/ingest-internal.h"
@@ -1529,24 +1529,10 @@ fail:
 	return r;
 }
 
-/* See ingest.h for the three kinds of pattern. */
+/* See ingest.h (and pattern.h) for the three kinds of pattern. */
 static bool excluded(const struct ctx *c, const char *path, const char *name)
 {
-	for (size_t i = 0; i < c->o->n_excludes; i++) {
-		const char *p = c->o->excludes[i];
-		if (!strchr(p, '/')) {
-			if (fnmatch(p, name, 0) == 0)
-				return true;
-		} else if (p[0] == '/') {
-			if (fnmatch(p, path, FNM_PATHNAME) == 0)
-				return true;
-		} else {
-			for (const char *s = strchr(path, '/'); s; s = strchr(s + 1, '/'))
-				if (fnmatch(p, s + 1, FNM_PATHNAME) == 0)
-					return true;
-		}
-	}
-	return false;
+	return cfs_patterns_match(c->o->excludes, c->o->n_excludes, path, name);
 }
 
 /* The metadata read-ahead leaves out what the walk will leave out. */

@@ -19,16 +19,29 @@
  * it stops (-ESTALE). That costs one openat per level going up, where
  * walking down again from the nearest open ancestor would cost the depth.
  *
- * Paths exist only for messages: c->path holds the snapshot path of the
- * entry at hand, in a growable buffer, so a message names it in full however
- * deep it is.
+ * Paths exist only for messages and patterns: c->path holds the target,
+ * then the snapshot path of the entry at hand (c->path.data + c->prefix_len),
+ * in a growable buffer, so a message names it in full however deep it is.
+ *
+ * Directories made on demand. With include patterns, a directory that does
+ * not match but may hold a match is walked without being made (a pending
+ * frame, without a descriptor); the pending frames are made, outermost
+ * first, when the first entry below them is restored (materialize()). Made
+ * frames are thus always a prefix of the stack, pending ones the rest, and
+ * the innermost made frame always has its descriptor open.
+ *
+ * Existing entries are examined (existing()) before anything is written;
+ * what replaces one is made complete under a temporary name and renamed
+ * over it, so the name holds the old entry or the new one, never half of
+ * one, and never follows a symlink (rename replaces the link itself; a
+ * directory in the way makes rename fail, and is never removed).
  *
  * Files appear complete or not at all: each regular file is written to a
  * temporary in its directory (cfs_tmpfile: O_TMPFILE, else a named
  * ".chronofs-restore.*" file), verified chunk by chunk (cfs_repo_get_blob
  * checks tag and id), given its owner, mode, xattrs and times, and only then
- * linked under its name, never replacing one (-EEXIST). An interruption
- * (checked between chunks) or an error discards the temporary.
+ * linked under its name, never replacing one (-EEXIST) unless told to. An
+ * interruption (checked between chunks) or an error discards the temporary.
  *
  * Privileges: a file is never given a setuid or setgid bit whose owner or
  * group could not be set (a restore by a user who is not root). Directories
@@ -46,6 +59,7 @@
 
 #include "chronofs/fault.h"
 #include "chronofs/log.h"
+#include "chronofs/pattern.h"
 #include "chronofs/restore.h"
 #include "chronofs/util.h"
 
@@ -71,6 +85,12 @@ struct frame {
 	const struct cfs_tree_entry *self; /* borrowed from the parent frame's
 					      tree; NULL for the target */
 	bool on_way;                       /* above a sub-path: not counted */
+	bool included;                     /* everything below is restored
+					      (no include patterns, or one
+					      matched here or above) */
+	bool pending;                      /* not made (yet): see the top */
+	bool failed;                       /* could not be made: popped as
+					      it is, its rest skipped */
 };
 
 /* A tree on the way to a sub-path and the index of the path's next
@@ -88,24 +108,45 @@ struct flags_ent {
 
 struct rctx {
 	struct cfs_repo *r;
+	const struct cfs_restore_options *o;
 	struct cfs_restore_stats *st;
 	volatile sig_atomic_t *interrupted;
+	struct cfs_restore_progress prog;
+	int64_t t0, next_progress;
 	int tfd; /* the target directory (frames[0].fd) */
 	struct frame *frames; /* owned: [0] the target, the last the innermost */
 	size_t n_frames, cap_frames;
 	struct step *steps; /* owned: the trees down to a sub-path */
 	size_t n_steps, cap_steps;
-	struct cfs_buf path; /* the snapshot path of the entry at hand, NUL-terminated */
+	struct cfs_buf path; /* the target, then the snapshot path of the entry
+				at hand, NUL-terminated */
+	size_t prefix_len;   /* the target's part of path */
 	struct link_ent *links;
 	size_t n_links, cap_links;
 	struct flags_ent *flags; /* in the order restored */
 	size_t n_flags, cap_flags;
 	struct cfs_buf data;
+	struct cfs_buf cmp; /* an existing file's bytes, being compared */
 };
 
 static bool interrupted(const struct rctx *c)
 {
 	return c->interrupted && *c->interrupted;
+}
+
+/* Tell the caller how far the walk got: at most every 250 ms, and once
+ * with done. */
+static void progress(struct rctx *c, bool done)
+{
+	if (!c->o->progress)
+		return;
+	int64_t now = cfs_mono_ns();
+	if (!done && now < c->next_progress)
+		return;
+	c->next_progress = now + 250 * 1000 * 1000;
+	c->prog.elapsed_ns = now - c->t0;
+	c->prog.done = done;
+	c->o->progress(c->o->progress_ud, &c->prog);
 }
 
 /* Make room for one more element in an array of n: the array, moved if it
@@ -150,9 +191,22 @@ static void path_cut(struct rctx *c, size_t len)
 		c->path.data[len] = 0;
 }
 
+/* The entry at hand in the target (for messages). */
 static const char *path_str(const struct rctx *c)
 {
 	return c->path.len ? (const char *)c->path.data : "/";
+}
+
+/* The entry at hand in the snapshot (for patterns and messages). */
+static const char *snap_path(const struct rctx *c)
+{
+	return c->path.len > c->prefix_len ? (const char *)c->path.data + c->prefix_len : "/";
+}
+
+/* The entry at hand relative to the target ("a/b"). */
+static const char *rel_path(const struct rctx *c)
+{
+	return snap_path(c) + 1;
 }
 
 static const char *find_link(struct rctx *c, uint64_t dev, uint64_t ino)
@@ -170,7 +224,7 @@ static int add_link(struct rctx *c, uint64_t dev, uint64_t ino)
 	int r = GROW(c->links, c->n_links, c->cap_links);
 	if (r < 0)
 		return r;
-	char *p = strdup((const char *)c->path.data + 1);
+	char *p = strdup(rel_path(c));
 	if (!p)
 		return -ENOMEM;
 	c->links[c->n_links++] = (struct link_ent){dev, ino, p};
@@ -260,7 +314,7 @@ static int queue_fsflags(struct rctx *c, const struct cfs_tree_entry *e)
 	int r = GROW(c->flags, c->n_flags, c->cap_flags);
 	if (r < 0)
 		return r;
-	char *p = strdup(path_str(c) + 1);
+	char *p = strdup(rel_path(c));
 	if (!p)
 		return -ENOMEM;
 	c->flags[c->n_flags++] = (struct flags_ent){p, e->fsflags};
@@ -281,7 +335,8 @@ static void deferred_flags(struct rctx *c)
 			r = fd < 0 ? -errno : set_fsflags(fd, fe->flags);
 		}
 		if (r < 0)
-			log_warning_errno(r, "Cannot set the inode flags of /%s (chattr +%s%s): %m", fe->path,
+			log_warning_errno(r, "Cannot set the inode flags of %.*s/%s (chattr +%s%s): %m",
+					  (int)c->prefix_len, (const char *)c->path.data, fe->path,
 					  fe->flags & CFS_FSFLAG_IMMUTABLE ? "i" : "",
 					  fe->flags & CFS_FSFLAG_APPEND ? "a" : "");
 	}
@@ -404,40 +459,228 @@ static void tmpfile_releasep(struct cfs_tmpfile *t)
 	cfs_tmpfile_release(t);
 }
 
-/* 1 when the entry was restored as a hard link to an earlier member of its
- * group, 0 when it is to be made, < 0 (logged) on failure. */
-static int try_link(struct rctx *c, int dirfd, const struct cfs_tree_entry *e)
+/* A temporary name beside name, for what replaces it. */
+static void tmp_name(const char *name, char out[NAME_MAX + 1])
 {
-	if (e->nlink <= 1)
-		return 0;
-	const char *first = find_link(c, e->dev, e->ino);
-	if (!first)
-		return 0;
-	int r = link_first(c, first, dirfd, (const char *)e->name);
-	if (r == 0)
-		return 1;
-	if (r == -EEXIST)
-		return log_error_errno(r, "Cannot create %s: %m", path_str(c));
-	log_warning_errno(r, "Cannot hard-link %s to /%s: %m; restoring a copy", path_str(c), first);
+	char rnd[17];
+	cfs_random_suffix(rnd);
+	snprintf(out, NAME_MAX + 1, "%s%.64s.%s", TMP_PREFIX, name, rnd);
+}
+
+/* Move the complete entry tmp over name in dirfd (replacing what is there,
+ * a directory excepted); tmp is gone either way. */
+static int rename_over(int dirfd, const char *tmp, const char *name)
+{
+	int r = renameat(dirfd, tmp, dirfd, name) < 0 ? -errno : 0;
+	/* Failed, or tmp and name were links of one file already (rename
+	 * then does nothing). */
+	(void)unlinkat(dirfd, tmp, 0);
+	return r;
+}
+
+/* A chunk of e's data into c->data, verified; failures logged with the
+ * blob, its pack and the reason. */
+static int get_extent(struct rctx *c, const struct cfs_extent *x)
+{
+	int r = cfs_repo_get_blob(c->r, &x->id, &c->data);
+	if (r == 0 && c->data.len != x->len)
+		r = -EBADMSG;
+	if (r < 0) {
+		char hex[CFS_ID_HEX_SIZE], pname[96] = "(unknown pack)";
+		struct cfs_blob_loc loc;
+		cfs_id_hex(&x->id, hex);
+		if (cfs_repo_blob_loc(c->r, &x->id, &loc) == 0)
+			cfs_repo_pack_name(&loc.pack, pname, sizeof(pname));
+		const char *why = r == -EBADMSG ? "integrity error (data damaged)"
+				  : r == -ENOENT ? "blob or pack missing"
+				  : r == -ERANGE ? "pack truncated"
+						 : "read error";
+		return log_error_errno(r, "Cannot restore %s (%s in the snapshot): %s in blob %s at offset %llu, pack %s: %m",
+				       path_str(c), snap_path(c), why, hex, (unsigned long long)x->offset, pname);
+	}
 	return 0;
 }
 
+/* The data bytes of a regular file (holes not counted). */
+static uint64_t data_size(const struct cfs_tree_entry *e)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < e->n_extents; i++)
+		n += e->extents[i].len;
+	return n;
+}
+
+#define CMP_STEP (1u << 16)
+
+/* Whether [pos, end) of fd reads as zeros: 1 yes, 0 no (or unreadable). */
+static int zeros_in(struct rctx *c, int fd, uint64_t pos, uint64_t end)
+{
+	int r = cfs_buf_reserve(&c->cmp, CMP_STEP);
+	if (r < 0)
+		return r;
+	while (pos < end) {
+		/* Holes of the existing file need not be read. */
+		off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)
+			return 1;
+		if (d >= 0) {
+			if ((uint64_t)d >= end)
+				return 1;
+			pos = (uint64_t)d;
+		}
+		size_t want = (size_t)CFS_MIN((uint64_t)CMP_STEP, end - pos);
+		ssize_t n = cfs_pread_full(fd, c->cmp.data, want, pos);
+		if (n != (ssize_t)want)
+			return 0;
+		for (size_t i = 0; i < want; i++)
+			if (c->cmp.data[i])
+				return 0;
+		pos += want;
+	}
+	return 1;
+}
+
+/* Whether the existing regular file fd holds e's data: 1 yes, 0 no (or
+ * it cannot be read: then it is replaced), < 0 (logged) when the
+ * snapshot's data cannot be read. */
+static int same_content(struct rctx *c, int fd, const struct cfs_tree_entry *e)
+{
+	uint64_t pos = 0;
+	int r;
+
+	for (uint32_t i = 0; i < e->n_extents; i++) {
+		const struct cfs_extent *x = &e->extents[i];
+		if (interrupted(c))
+			return -EINTR;
+		r = zeros_in(c, fd, pos, x->offset);
+		if (r <= 0)
+			return r;
+		r = get_extent(c, x);
+		if (r < 0)
+			return r;
+		r = cfs_buf_reserve(&c->cmp, x->len);
+		if (r < 0)
+			return r;
+		if (cfs_pread_full(fd, c->cmp.data, x->len, x->offset) != (ssize_t)x->len ||
+		    memcmp(c->cmp.data, c->data.data, x->len) != 0)
+			return 0;
+		pos = x->offset + x->len;
+		progress(c, false);
+	}
+	return zeros_in(c, fd, pos, e->size);
+}
+
+/*
+ * --overwrite if-changed: whether the existing entry st (not a directory)
+ * holds what e holds; 1 yes, 0 no, < 0 (logged) on a failure of the
+ * snapshot's side. A regular file is opened (*ret_fd), for its metadata
+ * to be set through it when kept. first: the target path of e's hard-link
+ * group's first name, or NULL.
+ */
+static int unchanged(struct rctx *c, int dirfd, const struct cfs_tree_entry *e, const struct stat *st,
+		     const char *first, int *ret_fd)
+{
+	const char *name = (const char *)e->name;
+	static const mode_t fmt[] = {[CFS_FT_REG] = S_IFREG,  [CFS_FT_SYMLINK] = S_IFLNK, [CFS_FT_FIFO] = S_IFIFO,
+				     [CFS_FT_CHR] = S_IFCHR, [CFS_FT_BLK] = S_IFBLK};
+	int r;
+
+	if (e->type >= ARRAY_SIZE(fmt) || (st->st_mode & S_IFMT) != fmt[e->type])
+		return 0;
+	if (first) {
+		/* Another name of a group: unchanged if it is the first's
+		 * file already. */
+		_cleanup_close_ int pfd = -1;
+		const char *last;
+		struct stat fst;
+		r = open_parent(c, first, &pfd, &last);
+		if (r == 0 && fstatat(pfd >= 0 ? pfd : c->tfd, last, &fst, AT_SYMLINK_NOFOLLOW) < 0)
+			r = -errno;
+		return r == 0 && fst.st_dev == st->st_dev && fst.st_ino == st->st_ino;
+	}
+	switch (e->type) {
+	case CFS_FT_SYMLINK: {
+		char buf[CFS_TREE_TARGET_MAX + 2];
+		ssize_t n = readlinkat(dirfd, name, buf, sizeof(buf));
+		return n == (ssize_t)e->target_len && memcmp(buf, e->target, e->target_len) == 0;
+	}
+	case CFS_FT_CHR:
+	case CFS_FT_BLK:
+		return st->st_rdev == (dev_t)e->rdev;
+	case CFS_FT_FIFO:
+		return 1;
+	default:
+		break;
+	}
+	if ((uint64_t)st->st_size != e->size)
+		return 0;
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat fst;
+	if (fd < 0 || fstat(fd, &fst) < 0 || fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)
+		return 0; /* unreadable, or replaced meanwhile: restore it */
+	if ((int64_t)fst.st_mtim.tv_sec * 1000000000 + fst.st_mtim.tv_nsec != e->mtime_ns) {
+		r = same_content(c, fd, e);
+		if (r <= 0)
+			return r;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 1;
+}
+
+enum { EXIST_NONE, EXIST_KEEP, EXIST_REPLACE };
+
+/*
+ * What to do about what is at e's name in dirfd already (restore.h):
+ * EXIST_NONE (nothing there), EXIST_KEEP, EXIST_REPLACE, or < 0 (logged).
+ * *ret_fd: an open kept regular file (if-changed), else -1.
+ */
+static int existing(struct rctx *c, int dirfd, const struct cfs_tree_entry *e, const char *first, int *ret_fd)
+{
+	const char *path = path_str(c);
+	struct stat st;
+
+	*ret_fd = -1;
+	if (fstatat(dirfd, (const char *)e->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? EXIST_NONE : log_error_errno(-errno, "Cannot examine %s: %m", path);
+	if (S_ISDIR(st.st_mode))
+		return log_error_errno(-EISDIR, "Cannot restore %s: a directory is in its place (never removed)", path);
+	if (c->o->skip_existing)
+		return EXIST_KEEP;
+	switch (c->o->overwrite) {
+	case CFS_RESTORE_OVERWRITE_ALWAYS:
+		return EXIST_REPLACE;
+	case CFS_RESTORE_OVERWRITE_IF_CHANGED: {
+		int r = unchanged(c, dirfd, e, &st, first, ret_fd);
+		return r < 0 ? r : r ? EXIST_KEEP : EXIST_REPLACE;
+	}
+	default:
+		c->st->existed++;
+		return log_error_errno(-EEXIST, "Cannot create %s: %m", path);
+	}
+}
+
+/* Link e's name in dirfd to first (relative to the target); replace: over
+ * what is there. 0, or < 0 (not logged). */
+static int make_link(struct rctx *c, const char *first, int dirfd, const char *name, bool replace)
+{
+	if (!replace)
+		return link_first(c, first, dirfd, name);
+	char tmp[NAME_MAX + 1];
+	tmp_name(name, tmp);
+	int r = link_first(c, first, dirfd, tmp);
+	return r < 0 ? r : rename_over(dirfd, tmp, name);
+}
+
 /* Regular file: through a temporary, linked under its name when complete
- * (see the top). 0, or < 0 (logged). */
-static int restore_file(struct rctx *c, int dirfd, const struct cfs_tree_entry *e)
+ * (see the top), over the existing entry when replace. 0, or < 0
+ * (logged). */
+static int restore_file(struct rctx *c, int dirfd, const struct cfs_tree_entry *e, bool replace)
 {
 	_cleanup_(tmpfile_releasep) struct cfs_tmpfile t = CFS_TMPFILE_INIT;
 	const char *name = (const char *)e->name, *path = path_str(c);
 	uint64_t data_bytes = 0;
-	struct stat st;
 	int r;
 
-	r = try_link(c, dirfd, e);
-	if (r != 0)
-		return r < 0 ? r : 0;
-	/* Early, before any data is read; the final link decides. */
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return log_error_errno(-EEXIST, "Cannot create %s: %m", path);
 	/* The fault point stands for a file system without O_TMPFILE. */
 	r = cfs_tmpfile_open(dirfd, TMP_PREFIX, name, CFS_FAULT("restore.tmpfile") == 0, &t);
 	if (r < 0)
@@ -449,137 +692,290 @@ static int restore_file(struct rctx *c, int dirfd, const struct cfs_tree_entry *
 		const struct cfs_extent *x = &e->extents[i];
 		if (interrupted(c))
 			return -EINTR;
-		r = cfs_repo_get_blob(c->r, &x->id, &c->data);
-		if (r == 0 && c->data.len != x->len)
-			r = -EBADMSG;
-		if (r < 0) {
-			char hex[CFS_ID_HEX_SIZE], pname[96] = "(unknown pack)";
-			struct cfs_blob_loc loc;
-			cfs_id_hex(&x->id, hex);
-			if (cfs_repo_blob_loc(c->r, &x->id, &loc) == 0)
-				cfs_repo_pack_name(&loc.pack, pname, sizeof(pname));
-			const char *why = r == -EBADMSG ? "integrity error (data damaged)"
-					  : r == -ENOENT ? "blob or pack missing"
-					  : r == -ERANGE ? "pack truncated"
-							 : "read error";
-			/* Never a file with wrong or missing bytes: the
-			 * temporary goes. */
-			return log_error_errno(r, "Cannot restore %s: %s in blob %s at offset %llu, pack %s: %m", path,
-					       why, hex, (unsigned long long)x->offset, pname);
-		}
+		/* Never a file with wrong or missing bytes: on failure the
+		 * temporary goes. */
+		r = get_extent(c, x);
+		if (r < 0)
+			return r;
 		r = cfs_pwrite_all(t.fd, c->data.data, c->data.len, x->offset);
 		if (r < 0)
 			return log_error_errno(r, "Cannot write %s: %m", path);
 		data_bytes += x->len;
+		c->prog.bytes += x->len;
+		progress(c, false);
 	}
 	if (ftruncate(t.fd, (off_t)e->size) < 0)
 		return log_error_errno(-errno, "Cannot set size of %s: %m", path);
 	if (interrupted(c))
 		return -EINTR;
 	apply_meta(c, &(struct node){.fd = t.fd}, e);
-	r = cfs_tmpfile_link(&t, dirfd, name, true);
-	if (r < 0)
+	r = cfs_tmpfile_link(&t, dirfd, name, !replace);
+	if (r < 0) {
+		if (r == -EEXIST)
+			c->st->existed++;
 		return log_error_errno(r, "Cannot create %s: %m", path);
+	}
 	c->st->bytes += data_bytes; /* holes are not counted */
-	r = queue_fsflags(c, e);
-	if (r < 0)
-		return r;
-	if (e->nlink > 1)
-		return add_link(c, e->dev, e->ino);
-	return 0;
+	return queue_fsflags(c, e);
 }
 
-/* Symlinks, FIFOs, devices. 0, or < 0 (logged). */
-static int restore_special(struct rctx *c, int dirfd, const struct cfs_tree_entry *e)
+/* Symlinks, FIFOs, devices: made under their name, or under a temporary
+ * name renamed over the existing entry when replace. 0, or < 0 (logged). */
+static int restore_special(struct rctx *c, int dirfd, const struct cfs_tree_entry *e, bool replace)
 {
 	const char *name = (const char *)e->name, *path = path_str(c);
-	int r;
+	char tmp[NAME_MAX + 1];
+	const char *at = name;
+	int r = 0;
 
-	if (e->type == CFS_FT_SYMLINK) {
-		if (symlinkat(e->target, dirfd, name) < 0)
-			return log_error_errno(-errno, "Cannot create symlink %s: %m", path);
-	} else {
-		r = try_link(c, dirfd, e);
-		if (r != 0)
-			return r < 0 ? r : 0;
-		mode_t t = e->type == CFS_FT_FIFO ? S_IFIFO : e->type == CFS_FT_CHR ? S_IFCHR : S_IFBLK;
-		if (mknodat(dirfd, name, t | 0600, (dev_t)e->rdev) < 0)
-			return log_error_errno(-errno, "Cannot create %s: %m", path);
-		if (e->nlink > 1) {
-			r = add_link(c, e->dev, e->ino);
-			if (r < 0)
-				return r;
-		}
+	if (replace) {
+		tmp_name(name, tmp);
+		at = tmp;
 	}
-	apply_meta(c, &(struct node){.fd = -1, .dirfd = dirfd, .name = name}, e);
+	if (e->type == CFS_FT_SYMLINK) {
+		if (symlinkat(e->target, dirfd, at) < 0)
+			r = -errno;
+	} else {
+		mode_t t = e->type == CFS_FT_FIFO ? S_IFIFO : e->type == CFS_FT_CHR ? S_IFCHR : S_IFBLK;
+		if (mknodat(dirfd, at, t | 0600, (dev_t)e->rdev) < 0)
+			r = -errno;
+	}
+	if (r < 0) {
+		if (r == -EEXIST)
+			c->st->existed++;
+		return log_error_errno(r, "Cannot create %s%s: %m", e->type == CFS_FT_SYMLINK ? "symlink " : "",
+				       path);
+	}
+	apply_meta(c, &(struct node){.fd = -1, .dirfd = dirfd, .name = at}, e);
+	if (replace) {
+		r = rename_over(dirfd, tmp, name);
+		if (r < 0)
+			return log_error_errno(r, "Cannot replace %s: %m", path);
+	}
 	return 0;
 }
 
-/* A non-directory entry of the innermost frame. Failures of the entry are
- * counted and the walk goes on; < 0 only for what stops it. */
+/* The existing entry e is kept: with if-changed its metadata becomes the
+ * snapshot's (through fd for a regular file), with --skip-existing it is
+ * not touched. */
+static int keep_leaf(struct rctx *c, int dirfd, int fd, const struct cfs_tree_entry *e, bool linked)
+{
+	if (!c->o->skip_existing) {
+		apply_meta(c, &(struct node){.fd = fd, .dirfd = dirfd, .name = (const char *)e->name}, e);
+		if (fd >= 0 && e->fsflags)
+			apply_fsflags(c, fd, e);
+		int r = fd >= 0 ? queue_fsflags(c, e) : 0;
+		if (r < 0)
+			return r;
+	}
+	if (e->type == CFS_FT_REG && !linked)
+		c->prog.bytes += data_size(e);
+	c->st->skipped++;
+	return 0;
+}
+
+/* A non-directory entry of the innermost frame: made, kept or replaced as
+ * existing() says. Failures of the entry are counted and the walk goes on;
+ * < 0 only for what stops it. */
 static int restore_leaf(struct rctx *c, int dirfd, const struct cfs_tree_entry *e)
 {
+	const char *name = (const char *)e->name;
+	bool grouped = e->type != CFS_FT_SYMLINK && e->nlink > 1;
+	const char *first = grouped ? find_link(c, e->dev, e->ino) : NULL;
+	_cleanup_close_ int kfd = -1;
+	bool replace = false;
 	int r;
 
-	switch (e->type) {
-	case CFS_FT_REG:
-		r = restore_file(c, dirfd, e);
-		break;
-	case CFS_FT_SYMLINK:
-	case CFS_FT_FIFO:
-	case CFS_FT_CHR:
-	case CFS_FT_BLK:
-		r = restore_special(c, dirfd, e);
-		break;
-	default:
+	if (e->type < CFS_FT_REG || e->type > CFS_FT_BLK || e->type == CFS_FT_DIR) {
 		r = log_error_errno(-EPROTO, "Cannot restore %s: unknown type %u", path_str(c), e->type);
-		break;
+		goto out;
 	}
+	r = existing(c, dirfd, e, first, &kfd);
+	if (r < 0)
+		goto out;
+	if (r == EXIST_KEEP) {
+		r = keep_leaf(c, dirfd, kfd, e, first != NULL);
+		if (r == 0 && grouped && !first)
+			r = add_link(c, e->dev, e->ino);
+		return r == -ENOMEM ? r : 0;
+	}
+	replace = r == EXIST_REPLACE;
+	if (first) {
+		r = make_link(c, first, dirfd, name, replace);
+		if (r == 0)
+			goto out;
+		if (r == -EEXIST) {
+			c->st->existed++;
+			r = log_error_errno(r, "Cannot create %s: %m", path_str(c));
+			goto out;
+		}
+		log_warning_errno(r, "Cannot hard-link %s to %.*s/%s: %m; restoring a copy", path_str(c),
+				  (int)c->prefix_len, (const char *)c->path.data, first);
+	}
+	r = e->type == CFS_FT_REG ? restore_file(c, dirfd, e, replace) : restore_special(c, dirfd, e, replace);
+	if (r == 0 && grouped)
+		r = add_link(c, e->dev, e->ino);
+out:
 	if (r == -ENOMEM || r == -EINTR)
 		return r;
-	if (r < 0)
+	if (r < 0) {
 		c->st->errors++;
-	else
+	} else {
 		c->st->files++;
+		if (replace)
+			c->st->replaced++;
+	}
+	return 0;
+}
+
+/* The nodes below directory e, which is not walked, count as dealt with
+ * (on the way to a sub-path: the whole sub-path, none of it counted yet). */
+static void skip_nodes(struct rctx *c, const struct cfs_tree_entry *e)
+{
+	c->prog.entries += c->n_frames < c->n_steps ? c->prog.entries_total : e->subtree_nodes;
+}
+
+/* Close the descriptors of made frames that fell out of the window (see
+ * the top): those DIR_FDS and more below the innermost, outermost last. */
+static void keep_window(struct rctx *c)
+{
+	for (size_t j = c->n_frames - 1; j > DIR_FDS && c->frames[j - DIR_FDS].fd >= 0; j--)
+		cfs_closep(&c->frames[j - DIR_FDS].fd);
+}
+
+/*
+ * Make (or reuse) directory e in pfd, its target path the first len bytes
+ * of c->path, and open it: *ret_fd, *ret_st. A non-directory in its place
+ * is an error, but with --overwrite always, which removes that one entry
+ * (unlinkat never removes a directory, nor follows a symlink). < 0
+ * (logged) on failure.
+ */
+static int make_dir(struct rctx *c, int pfd, const struct cfs_tree_entry *e, size_t len, int *ret_fd,
+		    struct stat *ret_st)
+{
+	const char *name = (const char *)e->name, *path = (const char *)c->path.data;
+	struct stat st;
+	bool replaced = false;
+	int fd;
+
+	for (;;) {
+		if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
+			return log_error_errno(-errno, "Cannot create directory %.*s: %m", (int)len, path);
+		fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			break;
+		int r = -errno;
+		if ((r != -ENOTDIR && r != -ELOOP) || fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    S_ISDIR(st.st_mode))
+			return log_error_errno(r, "Cannot open directory %.*s: %m", (int)len, path);
+		const char *what = S_ISLNK(st.st_mode) ? "a symbolic link (not followed)" : "a file";
+		if (c->o->overwrite != CFS_RESTORE_OVERWRITE_ALWAYS || replaced) {
+			if (c->o->overwrite == CFS_RESTORE_OVERWRITE_NEVER && !c->o->skip_existing)
+				c->st->existed++;
+			return log_error_errno(-ENOTDIR, "Cannot restore directory %.*s: %s is in its place", (int)len,
+					       path, what);
+		}
+		if (unlinkat(pfd, name, 0) < 0 && errno != ENOENT)
+			return log_error_errno(-errno, "Cannot replace %s %.*s by a directory: %m", what, (int)len,
+					       path);
+		replaced = true;
+	}
+	if (fstat(fd, ret_st) < 0) {
+		int r = -errno;
+		close(fd);
+		return log_error_errno(r, "Cannot open directory %.*s: %m", (int)len, path);
+	}
+	if (replaced)
+		c->st->replaced++;
+	/* Owner-writable while children are created; final mode after. */
+	(void)fchmod(fd, 0700);
+	*ret_fd = fd;
+	return 0;
+}
+
+/* The remaining entries of frames [from, top] are not restored: count
+ * them as dealt with. */
+static void fail_frames(struct rctx *c, size_t from)
+{
+	for (size_t j = from; j < c->n_frames; j++) {
+		struct frame *f = &c->frames[j];
+		for (; f->next < f->end; f->next++) {
+			const struct cfs_tree_entry *e = &f->tree.entries[f->next];
+			c->prog.entries += 1 + (e->type == CFS_FT_DIR ? e->subtree_nodes : 0);
+		}
+		f->failed = true;
+		f->pending = false;
+	}
+}
+
+/*
+ * Make the pending frames (see the top), outermost first, before an entry
+ * is restored in the innermost. 0; 1 (logged, counted) when one could not
+ * be made: it and the frames below it are failed, the entry at hand is not
+ * to be restored.
+ */
+static int materialize(struct rctx *c)
+{
+	size_t i = c->n_frames;
+	while (i > 1 && c->frames[i - 1].pending)
+		i--;
+	if (i == c->n_frames)
+		return c->frames[i - 1].failed;
+	for (; i < c->n_frames; i++) {
+		struct frame *f = &c->frames[i];
+		struct stat st;
+		int r = make_dir(c, c->frames[i - 1].fd, f->self, f->path_len, &f->fd, &st);
+		if (r < 0) {
+			c->st->errors++;
+			fail_frames(c, i);
+			return 1;
+		}
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+		f->pending = false;
+	}
+	keep_window(c);
 	return 0;
 }
 
 /*
- * Make the directory entry e of the innermost frame (or reuse one that
- * exists) and push a frame for it. A directory that cannot be made or
- * opened is counted as failed with all it holds; one whose tree cannot be
- * read is made, empty, and counted as failed.
+ * Enter the directory entry e of the innermost frame: make it (or reuse
+ * one that exists), unless pending (it is made when something below it
+ * is restored), and push a frame for it. A directory that cannot be made
+ * or opened is counted as failed with all it holds; one whose tree cannot
+ * be read is made, empty, and counted as failed.
  */
-static int enter_dir(struct rctx *c, const struct cfs_tree_entry *e)
+static int enter_dir(struct rctx *c, const struct cfs_tree_entry *e, bool included, bool pending)
 {
-	const char *name = (const char *)e->name, *path = path_str(c);
-	int pfd = c->frames[c->n_frames - 1].fd;
-	struct stat st;
+	const char *path = path_str(c);
+	_cleanup_close_ int fd = -1;
+	struct stat st = {0};
 	int r;
 
-	if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST) {
-		c->st->errors++;
-		log_error_errno(-errno, "Cannot create directory %s: %m", path);
-		return 0;
+	if (!pending) {
+		r = materialize(c);
+		if (r == 0) {
+			r = make_dir(c, c->frames[c->n_frames - 1].fd, e, c->path.len, &fd, &st);
+			if (r < 0)
+				c->st->errors++;
+		} /* else counted with the parent */
+		if (r != 0) {
+			skip_nodes(c, e);
+			return 0;
+		}
 	}
-	_cleanup_close_ int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		c->st->errors++;
-		log_error_errno(-errno, "Cannot open directory %s: %m", path);
-		return 0;
-	}
-	/* Owner-writable while children are created; final mode after. */
-	(void)fchmod(fd, 0700);
-
 	r = GROW(c->frames, c->n_frames, c->cap_frames);
 	if (r < 0)
 		return r;
 	struct frame f = {
 		.tree = CFS_TREE_INIT,
 		.path_len = c->path.len,
+		.fd = -1,
 		.dev = st.st_dev,
 		.ino = st.st_ino,
 		.self = e,
+		.included = included,
+		.pending = pending,
 	};
 	if (c->n_frames < c->n_steps) {
 		/* On the way to a sub-path: only its next component. */
@@ -597,15 +993,16 @@ static int enter_dir(struct rctx *c, const struct cfs_tree_entry *e)
 			char hex[CFS_ID_HEX_SIZE];
 			cfs_id_hex(&e->subtree, hex);
 			c->st->errors++;
-			log_error_errno(r, "Cannot restore the contents of %s: tree %s unreadable: %m", path, hex);
+			log_error_errno(r, "Cannot restore the contents of %s (%s in the snapshot): tree %s unreadable: %m",
+					path, snap_path(c), hex);
+			c->prog.entries += e->subtree_nodes;
 		}
 		f.end = f.tree.n;
 	}
 	f.fd = TAKE_FD(fd);
 	c->frames[c->n_frames++] = f;
-	/* Keep the window: the frame DIR_FDS above this one closes. */
-	if (c->n_frames - 1 > DIR_FDS)
-		cfs_closep(&c->frames[c->n_frames - 1 - DIR_FDS].fd);
+	if (!pending)
+		keep_window(c);
 	return 0;
 }
 
@@ -626,32 +1023,68 @@ static int reopen_parent(struct rctx *c, const struct frame *child, struct frame
 	return 0;
 }
 
-/* The innermost directory is complete: its metadata now, then pop it. */
+/* The innermost directory is complete: its metadata now, then pop it (a
+ * pending or failed one was never made: only popped). */
 static int leave_dir(struct rctx *c)
 {
 	struct frame *f = &c->frames[c->n_frames - 1], *p = f - 1;
 	int r;
 
 	path_cut(c, f->path_len);
-	/* Before the metadata, which may take away our search permission. */
-	if (p->fd < 0) {
-		r = reopen_parent(c, f, p);
-		if (r < 0)
-			return r;
+	if (f->fd >= 0) {
+		/* Before the metadata, which may take away our search
+		 * permission. */
+		if (p->fd < 0) {
+			r = reopen_parent(c, f, p);
+			if (r < 0)
+				return r;
+		}
+		apply_meta(c, &(struct node){.fd = f->fd}, f->self);
+		if (f->self->fsflags) {
+			apply_fsflags(c, f->fd, f->self);
+			r = queue_fsflags(c, f->self);
+			if (r < 0)
+				return r;
+		}
+		if (!f->on_way)
+			c->st->dirs++;
+		cfs_closep(&f->fd);
 	}
-	apply_meta(c, &(struct node){.fd = f->fd}, f->self);
-	if (f->self->fsflags) {
-		apply_fsflags(c, f->fd, f->self);
-		r = queue_fsflags(c, f->self);
-		if (r < 0)
-			return r;
-	}
-	if (!f->on_way)
-		c->st->dirs++;
-	cfs_closep(&f->fd);
 	cfs_tree_release(&f->tree);
 	c->n_frames--;
 	return 0;
+}
+
+/* One entry of the innermost frame f, c->path set to it: left out by the
+ * patterns, entered, or restored. */
+static int visit(struct rctx *c, struct frame *f, const struct cfs_tree_entry *e)
+{
+	const struct cfs_restore_options *o = c->o;
+	const char *name = (const char *)e->name;
+	bool is_dir = e->type == CFS_FT_DIR;
+
+	if (c->n_frames < c->n_steps) /* the way to a sub-path: always made */
+		return enter_dir(c, e, f->included, false);
+	if (o->n_excludes && cfs_patterns_match(o->excludes, o->n_excludes, snap_path(c), name)) {
+		if (is_dir)
+			c->prog.entries += e->subtree_nodes;
+		return 0;
+	}
+	bool included = f->included || cfs_patterns_match(o->includes, o->n_includes, snap_path(c), name);
+	if (!included) {
+		if (is_dir)
+			for (size_t i = 0; i < o->n_includes; i++)
+				if (cfs_pattern_may_match_below(o->includes[i], snap_path(c)))
+					return enter_dir(c, e, false, true);
+		if (is_dir)
+			c->prog.entries += e->subtree_nodes;
+		return 0;
+	}
+	if (is_dir)
+		return enter_dir(c, e, true, false);
+	if (materialize(c) != 0)
+		return 0; /* counted with the directory */
+	return restore_leaf(c, f->fd, e);
 }
 
 static int walk(struct rctx *c)
@@ -667,8 +1100,12 @@ static int walk(struct rctx *c)
 			r = path_set(c, f->path_len, e->name, e->name_len);
 			if (r < 0)
 				return r;
+			/* Entries on the way to a sub-path are not in it. */
+			if (c->n_frames >= c->n_steps)
+				c->prog.entries++;
+			progress(c, false);
 			/* f may move: enter_dir grows the stack. */
-			r = e->type == CFS_FT_DIR ? enter_dir(c, e) : restore_leaf(c, f->fd, e);
+			r = visit(c, f, e);
 		} else if (c->n_frames > 1) {
 			r = leave_dir(c);
 		} else {
@@ -721,14 +1158,19 @@ static int find_sub_path(struct rctx *c, const struct cfs_snapshot *s, const cha
 	}
 }
 
-int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char *subpath, const char *target,
-		    volatile sig_atomic_t *interrupted_flag, struct cfs_restore_stats *stats)
+int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const struct cfs_restore_options *o,
+		    struct cfs_restore_stats *stats)
 {
-	struct rctx c = {.r = r, .st = stats, .interrupted = interrupted_flag, .tfd = -1};
+	struct rctx c = {.r = r, .o = o, .st = stats, .interrupted = o->interrupted, .tfd = -1};
+	const char *subpath = o->subpath, *target = o->target;
 	_cleanup_free_ char *norm = NULL;
 	int e;
 
+	c.t0 = cfs_mono_ns();
 	memset(stats, 0, sizeof(*stats));
+	if (o->skip_existing && o->overwrite != CFS_RESTORE_OVERWRITE_NEVER)
+		return log_error_errno(-EINVAL, "Cannot restore into %s: existing entries cannot be both kept and replaced",
+				       o->target);
 	if (subpath) {
 		e = cfs_path_normalize(subpath, &norm);
 		if (e < 0)
@@ -740,21 +1182,40 @@ int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char
 	c.tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c.tfd < 0)
 		return log_error_errno(-errno, "Cannot open target directory %s: %m", target);
+	/* Messages name target + snapshot path: "/t" + "/etc/hosts" (a
+	 * trailing '/' of the target dropped, "/" giving ""). */
+	c.prefix_len = strlen(target);
+	while (c.prefix_len && target[c.prefix_len - 1] == '/')
+		c.prefix_len--;
+	e = cfs_buf_append(&c.path, target, c.prefix_len);
+	if (e == 0)
+		e = cfs_buf_reserve(&c.path, 1);
+	if (e < 0)
+		goto out;
+	c.path.data[c.prefix_len] = 0;
 
 	e = GROW(c.frames, 0, c.cap_frames);
 	if (e < 0)
 		goto out;
-	c.frames[0] = (struct frame){.tree = CFS_TREE_INIT, .fd = c.tfd};
+	c.frames[0] = (struct frame){
+		.tree = CFS_TREE_INIT, .fd = c.tfd, .path_len = c.prefix_len, .included = !o->n_includes};
 	c.n_frames = 1;
 	if (norm && strcmp(norm, "/") != 0) {
 		e = find_sub_path(&c, s, norm, subpath);
 		if (e < 0)
 			goto out;
+		const struct step *last = &c.steps[c.n_steps - 1];
+		const struct cfs_tree_entry *se = &last->tree.entries[last->idx];
+		c.prog.entries_total = 1 + (se->type == CFS_FT_DIR ? se->subtree_nodes : 0);
 		c.frames[0].tree = c.steps[0].tree;
 		c.steps[0].tree = (struct cfs_tree)CFS_TREE_INIT;
 		c.frames[0].next = c.steps[0].idx;
 		c.frames[0].end = c.steps[0].idx + 1;
 	} else {
+		c.prog.entries_total = s->root_nodes;
+		/* A full snapshot read every byte it holds. */
+		if (s->type == CFS_SNAP_FULL && !o->n_includes && !o->n_excludes)
+			c.prog.bytes_total = s->stats.bytes_read;
 		e = cfs_repo_get_tree(r, &s->root, &c.frames[0].tree);
 		if (e == -ENOMEM)
 			goto out;
@@ -762,7 +1223,9 @@ int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char
 			char hex[CFS_ID_HEX_SIZE];
 			cfs_id_hex(&s->root, hex);
 			stats->errors++;
-			log_error_errno(e, "Cannot restore the contents of /: tree %s unreadable: %m", hex);
+			log_error_errno(e, "Cannot restore the contents of %s (/ in the snapshot): tree %s unreadable: %m",
+					target, hex);
+			c.prog.entries = s->root_nodes;
 		}
 		c.frames[0].end = c.frames[0].tree.n;
 	}
@@ -772,7 +1235,11 @@ int cfs_restore_run(struct cfs_repo *r, const struct cfs_snapshot *s, const char
 	/* A signal after the last entry still means "stop": say so. */
 	if (e == 0 && interrupted(&c))
 		e = -EINTR;
+	/* Complete: now the bytes are known (the total was an estimate). */
+	if (e == 0 && c.prog.bytes_total)
+		c.prog.bytes_total = c.prog.bytes;
 out:
+	progress(&c, true);
 	/* After a stop, the directories still open keep mode 0700 and no
 	 * metadata of their own: nothing more permissive than the user's. */
 	for (size_t i = 0; i < c.n_frames; i++) {
@@ -792,6 +1259,7 @@ out:
 	free(c.flags);
 	cfs_buf_release(&c.path);
 	cfs_buf_release(&c.data);
+	cfs_buf_release(&c.cmp);
 	if (c.tfd >= 0)
 		close(c.tfd);
 	return e;

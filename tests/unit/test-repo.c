@@ -1278,7 +1278,7 @@ Test(repo, hostile_names_stay_inside_the_target)
 		struct cfs_snapshot s;
 		cr_assert_eq(cfs_repo_find_snapshot(r, names[i], &s, NULL), 0);
 		struct cfs_restore_stats st = {0};
-		int e2 = cfs_restore_run(r, &s, NULL, target, NULL, &st);
+		int e2 = cfs_restore_run(r, &s, &(struct cfs_restore_options){.target = target}, &st);
 		cr_assert(e2 < 0 || st.errors > 0, "%s: restored without an error", bad[i].name);
 		cfs_snapshot_release(&s);
 		/* Nothing beside the target, nothing named "escaped" anywhere. */

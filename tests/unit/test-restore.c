@@ -183,7 +183,7 @@ Test(restore, deep_tree, .init = setup, .fini = teardown, .timeout = 240)
 	commit_deep(&s);
 	limit_fds();
 	snprintf(target, sizeof(target), "%s/t", tmp);
-	cr_assert_eq(cfs_restore_run(repo, &s, NULL, target, NULL, &st), 0);
+	cr_assert_eq(cfs_restore_run(repo, &s, &(struct cfs_restore_options){.target = target}, &st), 0);
 	cr_assert_eq(st.errors, 0);
 	cr_assert_eq(st.dirs, DEPTH);
 	cr_assert_eq(st.files, 3); /* f, other, z-link */
@@ -221,7 +221,7 @@ Test(restore, deep_sub_path, .init = setup, .fini = teardown, .timeout = 240)
 	}
 	sub[len] = 0;
 	snprintf(target, sizeof(target), "%s/t", tmp);
-	cr_assert_eq(cfs_restore_run(repo, &s, sub, target, NULL, &st), 0);
+	cr_assert_eq(cfs_restore_run(repo, &s, &(struct cfs_restore_options){.subpath = sub, .target = target}, &st), 0);
 	cr_assert_eq(st.errors, 0);
 	cr_assert_eq(st.files, 1); /* f; not "other", not "z-link" */
 	cr_assert_eq(st.dirs, DEPTH - SUB_DEPTH);
@@ -248,7 +248,7 @@ Test(restore, deep_sub_path, .init = setup, .fini = teardown, .timeout = 240)
 	sub[len - 1] = 'y';
 	char target2[320];
 	snprintf(target2, sizeof(target2), "%s/t2", tmp);
-	cr_assert_eq(cfs_restore_run(repo, &s, sub, target2, NULL, &st), -ENOENT);
+	cr_assert_eq(cfs_restore_run(repo, &s, &(struct cfs_restore_options){.subpath = sub, .target = target2}, &st), -ENOENT);
 	int t2 = open(target2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(t2, 0);
 	level_name(1, name);
@@ -269,7 +269,165 @@ Test(restore, interrupted, .init = setup, .fini = teardown, .timeout = 240)
 
 	commit_deep(&s);
 	snprintf(target, sizeof(target), "%s/t", tmp);
-	cr_assert_eq(cfs_restore_run(repo, &s, NULL, target, &stop, &st), -EINTR);
+	cr_assert_eq(cfs_restore_run(repo, &s, &(struct cfs_restore_options){.target = target, .interrupted = &stop}, &st), -EINTR);
 	cr_assert_eq(st.files, 0);
+	cfs_snapshot_release(&s);
+}
+
+/* Progress calls as the caller sees them. */
+struct prog_log {
+	unsigned calls, done_calls;
+	struct cfs_restore_progress last;
+	bool monotonic;
+};
+
+static void on_progress(void *ud, const struct cfs_restore_progress *p)
+{
+	struct prog_log *l = ud;
+	if (l->calls && (p->entries < l->last.entries || p->bytes < l->last.bytes || p->elapsed_ns < l->last.elapsed_ns))
+		l->monotonic = false;
+	cr_assert(!l->done_calls, "a progress call after the one with done");
+	l->calls++;
+	l->done_calls += p->done;
+	l->last = *p;
+}
+
+/*
+ * A small full snapshot: /a/x (three chunks), /a/h1 and /a/h2 (one hard-link
+ * group: its data is written once), /a/sub/empty, /l (a symlink): 7 nodes,
+ * 3 * CHUNK + 5 bytes of data, as its stats say it read.
+ */
+#define CHUNK 4096
+static void commit_small(struct cfs_snapshot *s)
+{
+	static uint8_t data[CHUNK];
+	struct cfs_id blob, small, sub, a;
+	bool added;
+	struct cfs_tree t = CFS_TREE_INIT;
+
+	memset(data, 'd', sizeof(data));
+	cr_assert_eq(cfs_repo_put_blob(repo, CFS_BLOB_DATA, data, CHUNK, &blob, &added, NULL), 0);
+	cr_assert_eq(cfs_repo_put_blob(repo, CFS_BLOB_DATA, "small", 5, &small, &added, NULL), 0);
+	add_entry(&t, "empty", CFS_FT_REG, 0600);
+	cr_assert_eq(cfs_repo_put_tree(repo, &t, NULL, &sub, NULL), 0);
+	cfs_tree_release(&t);
+
+	add_entry(&t, "x", CFS_FT_REG, 0644);
+	struct cfs_tree_entry *e = &t.entries[t.n - 1];
+	e->extents = calloc(3, sizeof(*e->extents));
+	for (unsigned i = 0; i < 3; i++)
+		e->extents[i] = (struct cfs_extent){(uint64_t)i * CHUNK, CHUNK, blob};
+	e->n_extents = 3;
+	e->size = 3 * CHUNK;
+	e->nlink = 1;
+	add_file(&t, "h1", &small, 5, 2);
+	add_file(&t, "h2", &small, 5, 2);
+	add_entry(&t, "sub", CFS_FT_DIR, 0755);
+	t.entries[t.n - 1].subtree = sub;
+	t.entries[t.n - 1].subtree_nodes = 1;
+	cr_assert_eq(cfs_tree_sort(&t), 0);
+	cr_assert_eq(cfs_repo_put_tree(repo, &t, NULL, &a, NULL), 0);
+	uint64_t a_nodes = cfs_tree_node_count(&t);
+	cfs_tree_release(&t);
+
+	add_entry(&t, "a", CFS_FT_DIR, 0755);
+	t.entries[0].subtree = a;
+	t.entries[0].subtree_nodes = a_nodes;
+	add_entry(&t, "l", CFS_FT_SYMLINK, 0777);
+	t.entries[1].target = strdup("a/x");
+	t.entries[1].target_len = 3;
+	cr_assert_eq(cfs_tree_sort(&t), 0);
+	cr_assert_eq(cfs_repo_put_tree(repo, &t, NULL, &s->root, NULL), 0);
+	s->root_nodes = cfs_tree_node_count(&t);
+	cfs_tree_release(&t);
+	cr_assert_eq(s->root_nodes, 7);
+
+	s->time_ns = 1795579004000000000LL;
+	s->type = CFS_SNAP_FULL;
+	s->stats.bytes_read = 3 * CHUNK + 5;
+	s->host = strdup("h");
+	s->tier = strdup("");
+	s->paths = calloc(1, sizeof(char *));
+	s->paths[0] = strdup("/a");
+	s->n_paths = 1;
+	cr_assert_eq(cfs_repo_commit_snapshot(repo, s, NULL), 0);
+}
+
+/* The callback reaches its totals, once with done, counts never going back. */
+Test(restore, progress_totals, .init = setup, .fini = teardown, .timeout = 60)
+{
+	struct cfs_snapshot s = {0};
+	struct cfs_restore_stats st;
+	char target[300];
+
+	commit_small(&s);
+	snprintf(target, sizeof(target), "%s/t", tmp);
+	struct prog_log l = {.monotonic = true};
+	struct cfs_restore_options o = {.target = target, .progress = on_progress, .progress_ud = &l};
+	cr_assert_eq(cfs_restore_run(repo, &s, &o, &st), 0);
+	cr_assert_eq(st.errors, 0);
+	cr_assert_eq(st.files, 5);
+	cr_assert_eq(st.dirs, 2);
+	cr_assert_eq(l.done_calls, 1);
+	cr_assert(l.last.done);
+	cr_assert(l.monotonic);
+	cr_assert_eq(l.last.entries_total, 7);
+	cr_assert_eq(l.last.entries, 7);
+	cr_assert_eq(l.last.bytes, 3 * CHUNK + 5);
+	cr_assert_eq(l.last.bytes_total, 3 * CHUNK + 5);
+	cr_assert_eq(st.bytes, l.last.bytes);
+
+	/* A sub-path: its own node count, the bytes total unknown. */
+	snprintf(target, sizeof(target), "%s/t2", tmp);
+	l = (struct prog_log){.monotonic = true};
+	o.target = target;
+	o.subpath = "/a";
+	cr_assert_eq(cfs_restore_run(repo, &s, &o, &st), 0);
+	cr_assert_eq(l.done_calls, 1);
+	cr_assert_eq(l.last.entries_total, 6); /* /a and the 5 below it */
+	cr_assert_eq(l.last.entries, 6);
+	cr_assert_eq(l.last.bytes_total, 0);
+	cr_assert_eq(l.last.bytes, 3 * CHUNK + 5);
+
+	/* A sub-path two levels down: the entries on the way do not count. */
+	snprintf(target, sizeof(target), "%s/t3", tmp);
+	l = (struct prog_log){.monotonic = true};
+	o.target = target;
+	o.subpath = "/a/sub/empty";
+	cr_assert_eq(cfs_restore_run(repo, &s, &o, &st), 0);
+	cr_assert_eq(l.last.entries_total, 1);
+	cr_assert_eq(l.last.entries, 1);
+	cr_assert_eq(l.done_calls, 1);
+
+	/* Interrupted: the last call still says done, short of the totals. */
+	snprintf(target, sizeof(target), "%s/t4", tmp);
+	volatile sig_atomic_t stop = 1;
+	l = (struct prog_log){.monotonic = true};
+	o = (struct cfs_restore_options){
+		.target = target, .interrupted = &stop, .progress = on_progress, .progress_ud = &l};
+	cr_assert_eq(cfs_restore_run(repo, &s, &o, &st), -EINTR);
+	cr_assert_eq(l.done_calls, 1);
+	cr_assert_lt(l.last.entries, l.last.entries_total);
+	cfs_snapshot_release(&s);
+}
+
+/* Calls are spaced: a restore of the 10,000-level tree (long enough for
+ * several) calls at most once per 250 ms plus the first and the last. */
+Test(restore, progress_rate, .init = setup, .fini = teardown, .timeout = 240)
+{
+	struct cfs_snapshot s;
+	struct cfs_restore_stats st;
+	char target[300];
+
+	commit_deep(&s);
+	snprintf(target, sizeof(target), "%s/t", tmp);
+	struct prog_log l = {.monotonic = true};
+	struct cfs_restore_options o = {.target = target, .progress = on_progress, .progress_ud = &l};
+	cr_assert_eq(cfs_restore_run(repo, &s, &o, &st), 0);
+	cr_assert_eq(l.last.entries, DEPTH + 3);
+	cr_assert_eq(l.last.entries_total, DEPTH + 3);
+	cr_assert(l.monotonic);
+	cr_assert_leq(l.calls, 2 + (unsigned)(l.last.elapsed_ns / (250 * 1000 * 1000)), "%u calls in %lld ns", l.calls,
+		      (long long)l.last.elapsed_ns);
 	cfs_snapshot_release(&s);
 }

@@ -80,6 +80,14 @@ struct verb_flag {
 #define VERB_FLAGS_MAX 16
 int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const struct verb_flag *flags, size_t nflags,
 		       int nargs);
+/* A list of strings that a repeatable option fills: strs_add is an add
+ * callback of struct verb_flag (ud: the struct strs; copies the value). */
+struct strs {
+	char **v; /* owned, of owned strings */
+	size_t n;
+};
+int strs_add(void *ud, const char *s);
+void strs_release(struct strs *l);
 /* A verb with verbs of its own ("snapshot create", "catalog rebuild"):
  * run the one argv[1] names with argv + 1. */
 struct subverb {

@@ -41,32 +41,6 @@ static void usage(FILE *f)
 	      f);
 }
 
-struct strs {
-	char **v;
-	size_t n;
-};
-
-static int strs_add(void *ud, const char *s)
-{
-	struct strs *l = ud;
-	char **v = reallocarray(l->v, l->n + 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	v[l->n] = strdup(s);
-	if (!v[l->n])
-		return -ENOMEM;
-	l->n++;
-	return 0;
-}
-
-static void strs_release(struct strs *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-}
-
 struct forget {
 	struct cfs_repo *r;
 	bool dry_run, json, allow_empty;

@@ -83,6 +83,28 @@ int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const stru
 	return 0;
 }
 
+int strs_add(void *ud, const char *s)
+{
+	struct strs *l = ud;
+	char **v = reallocarray(l->v, l->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n] = strdup(s);
+	if (!v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+void strs_release(struct strs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	*l = (struct strs){0};
+}
+
 int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs)
 {
 	const struct verb_flag f = {"json", json};
