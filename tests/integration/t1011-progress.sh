@@ -4,14 +4,14 @@
 # Progress of long jobs (chronoctl(8) PROGRESS). Under a pseudo-terminal
 # (script(1)): a first backup shows a percentage and an ETA (its totals come
 # from the count-ahead thread: there is no parent), and so do a restore and
-# check --read-data. Off a terminal: no status line on stderr. With
+# check --read-data; the restore's JSON stream ends with its summary. Off a terminal: no status line on stderr. With
 # --json-progress: every line of stdout is a JSON object, status objects
 # first and the summary last; a first backup's status objects carry
 # entries_total and bytes_total, counted without what --exclude leaves out
 # (else the percentage would pass 100%).
 #
 # CHRONOFS_PROGRESS_DELAY_MS=0 shows status lines from a job's start (the
-# default waits one second), so a few seconds of work suffice: 8 x 16 MiB
+# default waits one second), so a few seconds of work suffice: 6 x 16 MiB
 # of random data (incompressible: check --read-data reads as much).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -22,7 +22,7 @@ export CHRONOFS_PROGRESS_DELAY_MS=0
 
 SRC=$WORK/src
 mkdir -p "$SRC/data" "$SRC/skip"
-for i in 1 2 3 4 5 6 7 8; do
+for i in 1 2 3 4 5 6; do
 	rand_file "$SRC/data/r$i" $((16 << 20))
 done
 make_texts "$SRC/texts" 1 1500
@@ -76,6 +76,7 @@ tail -n 1 "$WORK/stream.json" >"$WORK/summary.json"
 [ "$(json_get "$WORK/summary.json" .message_type)" = summary ] || fail "--json-progress: the last object is not the summary"
 [ "$(json_get "$WORK/summary.json" .type)" = full ] || fail "--json-progress: the summary lacks the snapshot's fields"
 nodes=$(json_get "$WORK/summary.json" .nodes)
+full_id=$(json_get "$WORK/summary.json" .id)
 read_bytes=$(json_get "$WORK/summary.json" .stats.bytes_read)
 head -n -1 "$WORK/stream.json" >"$WORK/status.json"
 if grep -v '"message_type":"status"' "$WORK/status.json"; then fail "--json-progress: not a status object before the summary"; fi
@@ -97,6 +98,26 @@ done <"$WORK/counted.json"
 snap_create "$SRC"
 [ "$(wc -l <"$WORK/snap.json")" = 1 ] || fail "--json printed more than one line"
 if grep -q message_type "$WORK/snap.json"; then fail "--json has stream fields"; fi
+
+# A restore of the full snapshot (its bytes are known: by bytes) on a
+# terminal, then with --json-progress, then off a terminal.
+tty_run restore "$full_id" "$WORK/r1"
+expect_status "a restore" entries
+grep -qE "MiB/[0-9.]+ MiB" "$WORK/tty.txt" || fail "a restore: no byte total in the status line"
+ok cfs restore --json-progress "$full_id" "$WORK/r2"
+while IFS= read -r line; do
+	printf '%s\n' "$line" >"$WORK/line.json"
+	json_valid "$WORK/line.json" || fail "restore --json-progress: not JSON: $line"
+done <"$OUT"
+tail -n 1 "$OUT" >"$WORK/summary.json"
+[ "$(json_get "$WORK/summary.json" .message_type)" = summary ] || fail "restore --json-progress: no summary last"
+[ "$(json_get "$WORK/summary.json" .target)" = "$WORK/r2" ] || fail "restore --json-progress: summary target"
+[ "$(json_get "$WORK/summary.json" .errors)" = 0 ] || fail "restore --json-progress: errors"
+grep -q '"action":"restore"' "$OUT" || fail "restore --json-progress: no status object"
+ok cfs restore "$full_id:$SRC/texts" "$WORK/r3"
+if grep -q $'\r\|\e\|entries (' "$ERR"; then fail "restore: status lines off a terminal"; fi
+cmp -s "$SRC/data/r5" "$WORK/r1$SRC/data/r5" || fail "restore: wrong data"
+rm -rf "$WORK/r1" "$WORK/r2" "$WORK/r3"
 
 # check --read-data on a terminal, and its JSON stream.
 tty_run check --read-data
