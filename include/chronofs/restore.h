@@ -50,7 +50,10 @@
  * descended. With includes, only what matches one is restored, a matching
  * directory with all below it (but what is excluded); the directories
  * above a match are made (with their metadata) to reach it, but not their
- * other entries, and a directory in which nothing matches is not made.
+ * other entries, and a directory in which nothing matches is not made
+ * (nor are the directories above a sub-path, when nothing in it is
+ * restored). An include that matches a directory above the sub-path
+ * includes all of it, an exclude leaves all of it out.
  * Directories that may hold a match are walked: for an include pattern
  * that starts with '/', those along the pattern's leading components
  * only; for any other, every directory.

@@ -25,7 +25,8 @@
  *
  * Directories made on demand. With include patterns, a directory that does
  * not match but may hold a match is walked without being made (a pending
- * frame, without a descriptor); the pending frames are made, outermost
+ * frame, without a descriptor), as are the directories on the way to a
+ * sub-path (which patterns may leave out); the pending frames are made, outermost
  * first, when the first entry below them is restored (materialize()). Made
  * frames are thus always a prefix of the stack, pending ones the rest, and
  * the innermost made frame always has its descriptor open.
@@ -868,13 +869,12 @@ static int make_dir(struct rctx *c, int pfd, const struct cfs_tree_entry *e, siz
 		if ((r != -ENOTDIR && r != -ELOOP) || fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    S_ISDIR(st.st_mode))
 			return log_error_errno(r, "Cannot open directory %.*s: %m", (int)len, path);
-		const char *what = S_ISLNK(st.st_mode) ? "a symbolic link (not followed)" : "a file";
-		if (c->o->overwrite != CFS_RESTORE_OVERWRITE_ALWAYS || replaced) {
-			if (c->o->overwrite == CFS_RESTORE_OVERWRITE_NEVER && !c->o->skip_existing)
-				c->st->existed++;
+		const char *what = S_ISLNK(st.st_mode)	 ? "a symbolic link (not followed)"
+				   : S_ISREG(st.st_mode) ? "a file"
+							 : "a special file";
+		if (c->o->overwrite != CFS_RESTORE_OVERWRITE_ALWAYS || replaced)
 			return log_error_errno(-ENOTDIR, "Cannot restore directory %.*s: %s is in its place", (int)len,
 					       path, what);
-		}
 		if (unlinkat(pfd, name, 0) < 0 && errno != ENOENT)
 			return log_error_errno(-errno, "Cannot replace %s %.*s by a directory: %m", what, (int)len,
 					       path);
@@ -933,8 +933,10 @@ static int materialize(struct rctx *c)
 		f->dev = st.st_dev;
 		f->ino = st.st_ino;
 		f->pending = false;
+		/* The window, as each is made: a chain of any length. */
+		if (i > DIR_FDS)
+			cfs_closep(&c->frames[i - DIR_FDS].fd);
 	}
-	keep_window(c);
 	return 0;
 }
 
@@ -1063,14 +1065,15 @@ static int visit(struct rctx *c, struct frame *f, const struct cfs_tree_entry *e
 	const char *name = (const char *)e->name;
 	bool is_dir = e->type == CFS_FT_DIR;
 
-	if (c->n_frames < c->n_steps) /* the way to a sub-path: always made */
-		return enter_dir(c, e, f->included, false);
+	bool on_way = c->n_frames < c->n_steps;
 	if (o->n_excludes && cfs_patterns_match(o->excludes, o->n_excludes, snap_path(c), name)) {
-		if (is_dir)
-			c->prog.entries += e->subtree_nodes;
+		/* On the way to a sub-path: all of it left out. */
+		c->prog.entries += on_way ? c->prog.entries_total : is_dir ? e->subtree_nodes : 0;
 		return 0;
 	}
 	bool included = f->included || cfs_patterns_match(o->includes, o->n_includes, snap_path(c), name);
+	if (on_way) /* the way to a sub-path: made when something in it is */
+		return enter_dir(c, e, included, true);
 	if (!included) {
 		if (is_dir)
 			for (size_t i = 0; i < o->n_includes; i++)

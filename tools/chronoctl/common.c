@@ -10,6 +10,28 @@ int get_password(bool confirm, char **ret, size_t *ret_len)
 	return cli_get_password(g_opts.password_file, confirm, ret, ret_len);
 }
 
+int strs_add(void *ud, const char *s)
+{
+	struct strs *l = ud;
+	char **v = reallocarray(l->v, l->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n] = strdup(s);
+	if (!v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+void strs_release(struct strs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	*l = (struct strs){0};
+}
+
 int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
 {
 	struct cfs_repo_open_options o = {
@@ -81,28 +103,6 @@ int parse_flag_options(int argc, char **argv, void (*usage)(FILE *f), const stru
 		return -EINVAL;
 	}
 	return 0;
-}
-
-int strs_add(void *ud, const char *s)
-{
-	struct strs *l = ud;
-	char **v = reallocarray(l->v, l->n + 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	v[l->n] = strdup(s);
-	if (!v[l->n])
-		return -ENOMEM;
-	l->n++;
-	return 0;
-}
-
-void strs_release(struct strs *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	*l = (struct strs){0};
 }
 
 int parse_simple_options(int argc, char **argv, void (*usage)(FILE *f), bool *json, int nargs)
