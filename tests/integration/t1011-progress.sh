@@ -34,8 +34,11 @@ ok cfs init
 # on a fast machine (the later ones only hash: the data is stored). With
 # fault injection (the test suite's build), the walk sleeps 0.6 s once it
 # has listed texts/, so that statuses after the count are certain.
-run env CHRONOFS_FAULTS=objstore.put:1 "$CHRONOCTL" --repo "$WORK/probe-repo" init --encryption none
-if [ "$RC" -ne 0 ]; then
+mkdir "$WORK/probe-src"
+"$CHRONOCTL" --repo "$WORK/probe" init --encryption none >/dev/null 2>&1
+CHRONOFS_FAULTS='ingest.dir:*:run' CHRONOFS_FAULT_RUN="touch $WORK/probe-ran" \
+	"$CHRONOCTL" --repo "$WORK/probe" --cache-dir "$WORK/probe-cache" snapshot create "$WORK/probe-src" >/dev/null 2>&1 || true
+if [ -e "$WORK/probe-ran" ]; then
 	export CHRONOFS_FAULTS='ingest.dir:*:run'
 	export CHRONOFS_FAULT_RUN='case $CFS_FAULT_PATH in */texts) sleep 0.6 ;; esac'
 else
