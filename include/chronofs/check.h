@@ -27,9 +27,28 @@
 
 #include "chronofs/repo.h"
 
+/*
+ * Progress, in two phases: the packs (each one's presence and size, or with
+ * read_data each one read whole: bytes of bytes_total), then the snapshots
+ * (their trees walked). Totals are known from the catalog before a phase
+ * starts.
+ */
+struct cfs_check_progress {
+	const char *phase; /* "checking packs", "reading packs", "checking snapshots" */
+	uint64_t packs, packs_total;
+	uint64_t bytes, bytes_total; /* pack bytes read; 0 without read_data */
+	uint64_t snapshots, snapshots_total;
+	int64_t elapsed_ns;
+	bool done; /* the last call, when the check completed */
+};
+
 struct cfs_check_options {
 	bool read_data;
 	volatile sig_atomic_t *interrupted;
+	/* Optional: called about every 250 ms from the calling thread, and
+	 * once at the end. */
+	void (*progress)(void *ud, const struct cfs_check_progress *p);
+	void *progress_ud;
 };
 
 struct cfs_check_result {

@@ -59,9 +59,20 @@
 
 #include "chronofs/repo.h"
 
+/*
+ * Totals: with a parent snapshot, entries_total is the parent's entry count
+ * and bytes_total unknown (only changed files are read). Without one (a
+ * first backup, --type full), a thread counts the sources ahead of the walk
+ * (count-ahead, see src/ingest/count.c) when a progress callback is given:
+ * both totals grow while totals_partial is set, and are close estimates
+ * (they may fall short, or exceed, what the walk then meets) once it is
+ * clear.
+ */
 struct cfs_backup_progress {
 	uint64_t entries;       /* entries captured so far */
-	uint64_t entries_total; /* the parent's entry count; 0 when unknown */
+	uint64_t entries_total; /* 0 when unknown */
+	uint64_t bytes_total;   /* file bytes to read; 0 when unknown */
+	bool totals_partial;    /* the totals are still being counted */
 	uint64_t files_read;    /* files whose contents were read */
 	uint64_t bytes_read;
 	uint64_t bytes_added;

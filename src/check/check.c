@@ -7,6 +7,7 @@
 #include "chronofs/idset.h"
 #include "chronofs/log.h"
 #include "chronofs/pack.h"
+#include "chronofs/report.h"
 #include "chronofs/util.h"
 
 struct bad_pack {
@@ -30,7 +31,30 @@ struct cctx {
 	bool *read_bad;
 	size_t n_read, cap_read;
 	struct cfs_buf path; /* the walk's current path, NUL-terminated */
+	struct cfs_check_progress prog;
+	int64_t t0, next_progress;
 };
+
+static void progress(struct cctx *c, bool done)
+{
+	if (!c->o->progress)
+		return;
+	int64_t now = cfs_mono_ns();
+	if (!cfs_progress_due(&c->next_progress, now, done))
+		return;
+	c->prog.elapsed_ns = now - c->t0;
+	c->prog.done = done;
+	c->o->progress(c->o->progress_ud, &c->prog);
+}
+
+static int pack_total_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud)
+{
+	struct cfs_check_progress *p = ud;
+	(void)pack;
+	p->packs_total++;
+	p->bytes_total += info->size;
+	return 0;
+}
 
 static const char *reason(int e)
 {
@@ -162,6 +186,9 @@ static int pack_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, 
 	c->res->packs++;
 	cfs_repo_pack_name(pack, name, sizeof(name));
 	e = cfs_objstore_head(cfs_repo_store(c->r), name, &size);
+	c->prog.packs++;
+	if (!c->o->read_data)
+		progress(c, false);
 	if (e == 0 && size != info->size)
 		e = size < info->size ? -ERANGE : -EBADMSG;
 	if (e == 0 && !c->o->read_data && cfs_repo_pack_marked_damaged(c->r, pack)) {
@@ -173,6 +200,8 @@ static int pack_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, 
 	}
 	if (e == 0 && c->o->read_data) {
 		e = read_pack(c, pack, name);
+		c->prog.bytes += info->size;
+		progress(c, false);
 		if (e == -ENOMEM || e == -EINTR)
 			return e;
 		if (e < 0)
@@ -344,6 +373,7 @@ static int enter_dir(struct cctx *c, const struct cfs_snapshot *s, struct walk_s
 {
 	if (cfs_idset_contains(&c->clean_trees, tree_id))
 		return 2;
+	progress(c, false);
 	int e = check_blob(c, s, tree_id);
 	if (e != 0)
 		return e;
@@ -524,7 +554,7 @@ static void check_gone(struct cctx *c)
 int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct cfs_check_result *ret)
 {
 	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
-	struct cctx c = {.r = r, .o = o, .res = ret, .path = CFS_BUF_INIT};
+	struct cctx c = {.r = r, .o = o, .res = ret, .path = CFS_BUF_INIT, .t0 = cfs_mono_ns()};
 	int e;
 
 	memset(ret, 0, sizeof(*ret));
@@ -541,6 +571,14 @@ int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct 
 	if (e < 0)
 		goto out;
 	check_gone(&c);
+	if (o->progress) {
+		e = cfs_catalog_pack_foreach(cfs_repo_catalog(r), pack_total_cb, &c.prog);
+		if (e < 0)
+			goto out;
+		if (!o->read_data)
+			c.prog.bytes_total = 0;
+	}
+	c.prog.phase = o->read_data ? "reading packs" : "checking packs";
 	e = cfs_catalog_pack_foreach(cfs_repo_catalog(r), pack_cb, &c);
 	if (e < 0)
 		goto out;
@@ -549,12 +587,18 @@ int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct 
 	e = cfs_repo_list_snapshots(r, &l);
 	if (e < 0)
 		goto out;
+	c.prog.phase = "checking snapshots";
+	c.prog.snapshots_total = l.n;
+	c.next_progress = 0; /* show the new phase at once */
 	for (size_t i = 0; i < l.n; i++) {
+		progress(&c, false);
 		ret->snapshots++;
 		e = walk(&c, &l.items[i]);
 		if (e < 0)
 			goto out;
+		c.prog.snapshots++;
 	}
+	progress(&c, true);
 	e = 0;
 out:
 	cfs_idset_release(&c.bad_blobs);

@@ -22,6 +22,7 @@
 #include "chronofs/log.h"
 #include "chronofs/pack.h"
 #include "chronofs/pattern.h"
+#include "chronofs/report.h"
 #include "chronofs/util.h"
 #include "ingest/ingest-internal.h"
 
@@ -76,6 +77,7 @@ struct ctx {
 	int64_t t0;        /* monotonic start */
 	int64_t next_progress;
 	struct cfs_backup_progress prog;
+	struct counter *counter; /* owned: count-ahead (no parent, progress asked) */
 };
 
 /* A small file of a directory, opened and read ahead through io_uring. */
@@ -104,12 +106,19 @@ static void progress(struct ctx *c, bool done)
 	if (!c->o->progress)
 		return;
 	int64_t now = cfs_mono_ns();
-	if (!done && now < c->next_progress)
+	if (!cfs_progress_due(&c->next_progress, now, done))
 		return;
-	c->next_progress = now + 250 * 1000 * 1000;
 	uint64_t added = 0, blobs = 0;
 	if (c->pipe)
 		pipeline_stats(c->pipe, &added, &blobs);
+	if (c->counter) {
+		uint64_t entries, bytes;
+		bool finished;
+		counter_get(c->counter, &entries, &bytes, &finished);
+		c->prog.entries_total = entries + c->o->n_streams;
+		c->prog.bytes_total = bytes;
+		c->prog.totals_partial = !finished;
+	}
 	c->prog.elapsed_ns = now - c->t0;
 	c->prog.bytes_read = c->st->bytes_read;
 	c->prog.bytes_added = c->st->bytes_added + added;
@@ -1537,14 +1546,13 @@ static bool prefetch_skip(void *ud, const char *path, const char *name, const st
 	return c->o->n_excludes && excluded(c, path, name);
 }
 
-#define CACHEDIR_TAG "CACHEDIR.TAG"
 #define CACHEDIR_SIGNATURE "Signature: 8a477f597d28d172789f06886806bc55"
 
-/* A cache directory as www.brynosaurus.com/cachedir defines it. */
-static bool is_cache_dir(int dirfd)
+bool ingest_is_cache_dir(int dirfd)
 {
 	char b[sizeof(CACHEDIR_SIGNATURE) - 1];
-	_cleanup_close_ int fd = openat(dirfd, CACHEDIR_TAG, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	_cleanup_close_ int fd =
+		openat(dirfd, INGEST_CACHEDIR_TAG, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return false;
 	return cfs_pread_full(fd, b, sizeof(b), 0) == (ssize_t)sizeof(b) && memcmp(b, CACHEDIR_SIGNATURE, sizeof(b)) == 0;
@@ -1569,7 +1577,7 @@ static int list_dir(struct ctx *c, struct frame *k)
 		close(dfd);
 		return -errno;
 	}
-	bool cache = c->o->exclude_caches && is_cache_dir(k->fd);
+	bool cache = c->o->exclude_caches && ingest_is_cache_dir(k->fd);
 	if (cache)
 		log_info("%s is a cache directory (CACHEDIR.TAG): only the tag is stored", cur_path(c));
 	struct dirent *de;
@@ -1578,7 +1586,7 @@ static int list_dir(struct ctx *c, struct frame *k)
 		const char *name = de->d_name;
 		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			continue;
-		bool keep = !cache || strcmp(name, CACHEDIR_TAG) == 0;
+		bool keep = !cache || strcmp(name, INGEST_CACHEDIR_TAG) == 0;
 		if (keep && c->o->n_excludes) {
 			r = path_push(c, name);
 			keep = r == 0 && !excluded(c, cur_path(c), name);
@@ -2072,6 +2080,20 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 		}
 	}
 
+	/* Without a parent, the sources are counted ahead of the walk for
+	 * a percentage and an ETA. A failure only costs those. */
+	if (!c.have_parent && o->progress && o->n_paths) {
+		struct counter_options co = {
+			.one_fs = o->one_file_system,
+			.exclude_caches = o->exclude_caches,
+			.skip = prefetch_skip,
+			.ud = &c,
+		};
+		int ce = counter_new(o->paths, o->n_paths, &co, &c.counter);
+		if (ce < 0)
+			log_debug_errno(ce, "Cannot count the sources ahead (%m): progress without totals");
+	}
+
 	/* Read window: one maximal chunk plus 1 MiB, so reads stay large. */
 	c.buf_cap = (size_t)cfs_repo_chunker(r)->max_size + (1u << 20);
 	c.buf = malloc(c.buf_cap);
@@ -2150,6 +2172,11 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	s->stats.bytes_added += added;
 	s->stats.blobs_added += blobs;
 	s->stats.has_bytes_total = true;
+	c.counter = counter_free(c.counter);
+	/* The last call has the totals of what was met. */
+	c.prog.entries_total = c.prog.entries;
+	c.prog.bytes_total = c.have_parent ? 0 : c.st->bytes_read;
+	c.prog.totals_partial = false;
 	progress(&c, true);
 	s->stats.duration_ns = (uint64_t)(cfs_mono_ns() - t0);
 	e = cfs_repo_commit_snapshot(r, s, &ret->id);
@@ -2157,6 +2184,7 @@ out:
 	/* On failure queued chunks are dropped: nothing names them. The
 	 * pipeline goes first: its jobs write into the frames' entries. */
 	prefetch_free(pf);
+	counter_free(c.counter);
 	pipeline_free(c.pipe);
 	for (size_t i = 0; i < c.depth; i++)
 		frame_free(c.stack[i]);

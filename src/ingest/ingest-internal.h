@@ -58,7 +58,9 @@ void pipeline_stats(struct pipeline *p, uint64_t *ret_bytes, uint64_t *ret_blobs
  */
 #define PREFETCH_THREADS_MAX 8
 struct prefetch;
-/* Return true to leave a directory (and what is below it) alone. */
+/* Return true to leave a directory (and what is below it) alone. count.c
+ * asks about every entry, and gives no st (NULL). Called from several
+ * threads at once. */
 typedef bool (*prefetch_skip_fn)(void *ud, const char *path, const char *name, const struct stat *st);
 /* one_fs: do not enter other file systems below an added path. */
 int prefetch_new(unsigned threads, bool one_fs, prefetch_skip_fn skip, void *ud, struct prefetch **ret);
@@ -66,6 +68,31 @@ int prefetch_new(unsigned threads, bool one_fs, prefetch_skip_fn skip, void *ud,
 void prefetch_add(struct prefetch *p, const char *path);
 /* Stops the threads (a directory being read is finished first). */
 struct prefetch *prefetch_free(struct prefetch *p);
+
+/*
+ * count.c — count-ahead for progress: a thread that counts the entries and
+ * file bytes below the source paths, for a backup without a parent (which
+ * has no other total). Bounded memory; see count.c for what it cannot see.
+ */
+struct counter;
+struct counter_options {
+	bool one_fs;         /* do not count other file systems' contents */
+	bool exclude_caches; /* count only the tag of a cache directory */
+	prefetch_skip_fn skip; /* excluded names (NULL: none) */
+	void *ud;
+};
+/* Starts the thread over paths (absolute; copied). */
+int counter_new(const char *const *paths, size_t n, const struct counter_options *o, struct counter **ret);
+/* The counts so far (they only grow) and whether the walk is complete.
+ * Any thread. */
+void counter_get(struct counter *k, uint64_t *ret_entries, uint64_t *ret_bytes, bool *ret_finished);
+/* Stops the thread at its next entry, joins it, frees. NULL is fine. */
+struct counter *counter_free(struct counter *k);
+
+/* A cache directory as www.brynosaurus.com/cachedir defines it: it holds
+ * a CACHEDIR.TAG file that starts with the signature. */
+#define INGEST_CACHEDIR_TAG "CACHEDIR.TAG"
+bool ingest_is_cache_dir(int dirfd);
 
 /*
  * uring.c — batched file system calls through io_uring (the only file

@@ -7,6 +7,7 @@
 #include "chronofs/restore.h"
 #include "chronoctl.h"
 #include "../common/snap.h"
+#include "progress.h"
 
 static void usage(FILE *f)
 {
@@ -28,7 +29,9 @@ static void usage(FILE *f)
 	      "snapshot: NAME-GLOB, /ABSOLUTE/GLOB or PART/OF/PATH. A replacement is written beside\n"
 	      "the old entry and renamed over it; a directory in the way is never removed (an error).\n"
 	      "The summary counts files restored (replacements included), existing entries skipped\n"
-	      "and replaced. SIGINT, SIGTERM and SIGHUP stop it (exit status 1).\n",
+	      "and replaced. SIGINT, SIGTERM and SIGHUP stop it (exit status 1).\n"
+	      "  --json-progress    JSON status objects on stdout, one per line, then a summary\n"
+	      "                     object (see chronoctl(8) PROGRESS)\n",
 	      f);
 }
 
@@ -74,12 +77,39 @@ static void summary(const struct cfs_restore_stats *st, const char *target, bool
 			 (unsigned long long)st->skipped, (unsigned long long)st->replaced);
 }
 
+/* Percentage and ETA by bytes where the byte total is known (a whole full
+ * snapshot), else by entries. */
+static void show_progress(void *ud, const struct cfs_restore_progress *p)
+{
+	const struct cfs_progress cp = {
+		.action = "restore",
+		.unit = "entries",
+		.done = p->entries,
+		.total = p->entries_total,
+		.bytes = p->bytes,
+		.bytes_total = p->bytes_total,
+		.elapsed_ns = p->elapsed_ns,
+	};
+	progress_display_update(ud, &cp, p->done);
+}
+
+static void print_summary_json(const struct progress_display *pd, const struct cfs_restore_stats *st,
+			       const char *target)
+{
+	printf("%s\"target\":", progress_display_json_open(pd));
+	cfs_json_string(stdout, target);
+	printf(",\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu,\"skipped\":%llu,\"replaced\":%llu,\"errors\":%u}\n",
+	       (unsigned long long)st->files, (unsigned long long)st->dirs, (unsigned long long)st->bytes,
+	       (unsigned long long)st->skipped, (unsigned long long)st->replaced, st->errors);
+}
+
 static int restore(int argc, char **argv, struct strs *inc, struct strs *exc)
 {
 	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
 	_cleanup_free_ char *spec = NULL;
 	const char *overwrite = NULL;
-	bool skip_existing = false;
+	bool skip_existing = false, json_progress = false;
+	struct progress_display pd;
 	struct cfs_restore_options o = {.interrupted = &g_interrupted};
 	struct cfs_restore_stats st;
 	struct cfs_snapshot s;
@@ -88,6 +118,7 @@ static int restore(int argc, char **argv, struct strs *inc, struct strs *exc)
 		{"skip-existing", &skip_existing},
 		{"include", .add = strs_add, .ud = inc},
 		{"exclude", .add = strs_add, .ud = exc},
+		{"json-progress", &json_progress},
 	};
 	int e = parse_flag_options(argc, argv, usage, flags, ARRAY_SIZE(flags), 2);
 	if (e != 0)
@@ -125,8 +156,16 @@ static int restore(int argc, char **argv, struct strs *inc, struct strs *exc)
 	e = cli_find_snapshot(r, spec, &s, &id);
 	if (e < 0)
 		return e;
+	progress_display_init(&pd, json_progress);
+	if (progress_display_active(&pd)) {
+		o.progress = show_progress;
+		o.progress_ud = &pd;
+	}
 	e = cfs_restore_run(r, &s, &o, &st);
+	cfs_log_status(NULL);
 	cfs_snapshot_release(&s);
+	if (e == 0 && json_progress)
+		print_summary_json(&pd, &st, o.target);
 	bool counts = o.overwrite != CFS_RESTORE_OVERWRITE_NEVER || o.skip_existing;
 	char line[512];
 	summary(&st, o.target, counts, line, sizeof(line));

@@ -11,6 +11,7 @@
 #include "chronofs/report.h"
 #include "chronofs/util.h"
 #include "chronoctl.h"
+#include "progress.h"
 #include "streams.h"
 #include "../common/snap.h"
 
@@ -21,7 +22,7 @@ static void usage(FILE *f)
 	      "         --exclude PATTERN, --exclude-file FILE, --exclude-caches, --exclude-nodump,\n"
 	      "         --one-file-system\n"
 	      "         --stdin-path PATH, --stream PATH=COMMAND   (store a stream as the file PATH)\n"
-	      "         --tag TAG, --json, --quiet\n"
+	      "         --tag TAG, --json, --json-progress, --quiet\n"
 	       "       chronoctl snapshot list [--host HOST]... [--tag TAG]... [--path PATH]... [--json]\n"
 	       "         (--host: any of them; --tag, --path: every one of them)\n"
 	       "       chronoctl snapshot show SNAP [--json]\n"
@@ -35,11 +36,12 @@ static void usage(FILE *f)
 	       f);
 }
 
-static void print_json(const struct cfs_snapshot *s, const struct cfs_id *id)
+/* open: how the object starts ("{", or the JSON stream's summary). */
+static void print_json_open(const struct cfs_snapshot *s, const struct cfs_id *id, const char *open)
 {
 	char hex[CFS_ID_HEX_SIZE];
 	cfs_id_hex(id, hex);
-	printf("{\"id\":\"%s\",\"name\":", hex);
+	printf("%s\"id\":\"%s\",\"name\":", open, hex);
 	cfs_json_string(stdout, s->name);
 	printf(",\"time\":");
 	cfs_json_string(stdout, s->name);
@@ -81,6 +83,11 @@ static void print_json(const struct cfs_snapshot *s, const struct cfs_id *id)
 	       (unsigned long long)st->blobs_added, (unsigned long long)st->duration_ns);
 }
 
+static void print_json(const struct cfs_snapshot *s, const struct cfs_id *id)
+{
+	print_json_open(s, id, "{");
+}
+
 static void print_human(const struct cfs_snapshot *s, const struct cfs_id *id)
 {
 	char hex[CFS_ID_HEX_SIZE], rd[32], add[32];
@@ -114,28 +121,27 @@ static void print_human(const struct cfs_snapshot *s, const struct cfs_id *id)
 	       (double)st->duration_ns / 1e9);
 }
 
-/* The live line of `snapshot create` on a terminal. */
+/* The progress of `snapshot create`: percentage and ETA by bytes where
+ * the byte total is known (no parent: counted ahead), else by entries. */
 static void show_progress(void *ud, const struct cfs_backup_progress *p)
 {
-	char line[256], rd[32], rate[32], eta[48] = "", pct[16] = "";
-	(void)ud;
-	if (p->done) {
-		cfs_log_status(NULL);
-		return;
-	}
-	double secs = (double)p->elapsed_ns / 1e9;
-	cfs_format_bytes(p->bytes_read, rd, sizeof(rd));
-	cfs_format_bytes(secs > 0 ? (uint64_t)((double)p->bytes_read / secs) : 0, rate, sizeof(rate));
-	if (p->entries_total && p->entries <= p->entries_total) {
-		snprintf(pct, sizeof(pct), " (%.0f%%)", 100.0 * (double)p->entries / (double)p->entries_total);
-		if (p->entries && secs >= 1) {
-			double left = secs * (double)(p->entries_total - p->entries) / (double)p->entries;
-			snprintf(eta, sizeof(eta), ", about %d:%02d left", (int)left / 60, (int)left % 60);
-		}
-	}
-	snprintf(line, sizeof(line), "%llu entries%s, %llu files read, %s read (%s/s)%s",
-		 (unsigned long long)p->entries, pct, (unsigned long long)p->files_read, rd, rate, eta);
-	cfs_log_status(line);
+	const struct cfs_progress_field extra[] = {
+		{"files_read", p->files_read},
+		{"bytes_added", p->bytes_added},
+	};
+	const struct cfs_progress cp = {
+		.action = "backup",
+		.unit = "entries",
+		.done = p->entries,
+		.total = p->entries_total,
+		.bytes = p->bytes_read,
+		.bytes_total = p->bytes_total,
+		.partial = p->totals_partial,
+		.elapsed_ns = p->elapsed_ns,
+		.extra = extra,
+		.n_extra = ARRAY_SIZE(extra),
+	};
+	progress_display_update(ud, &cp, p->done);
 }
 
 /* Append the patterns of an exclude file: one per line, '#' comments and
@@ -253,6 +259,7 @@ static int verb_create(int argc, char **argv)
 		OPT_ONE_FS,
 		OPT_STDIN_PATH,
 		OPT_STREAM,
+		OPT_JSON_PROGRESS,
 	};
 	static const struct option opts[] = {
 		GLOBAL_LONG_OPTIONS,
@@ -266,6 +273,7 @@ static int verb_create(int argc, char **argv)
 		{"one-file-system", no_argument, NULL, OPT_ONE_FS},
 		{"stdin-path", required_argument, NULL, OPT_STDIN_PATH},
 		{"stream", required_argument, NULL, OPT_STREAM},
+		{"json-progress", no_argument, NULL, OPT_JSON_PROGRESS},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -278,7 +286,8 @@ static int verb_create(int argc, char **argv)
 	size_t n_tags = 0, n_pats = 0, cap_pats = 0, n_srcs = 0;
 	struct streams *streams = NULL;
 	struct cfs_backup_options o = {.type = CFS_SNAP_INCREMENTAL, .interrupted = &g_interrupted};
-	bool json = false, have_stdin = false;
+	bool json = false, json_progress = false, have_stdin = false;
+	struct progress_display pd;
 	int c, e;
 
 	tags = calloc((size_t)argc + 1, sizeof(*tags));
@@ -302,6 +311,9 @@ static int verb_create(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case OPT_JSON_PROGRESS:
+			json = json_progress = true;
 			break;
 		case OPT_TYPE:
 			e = parse_type(optarg, &o.type);
@@ -431,8 +443,11 @@ static int verb_create(int argc, char **argv)
 	o.stream_open = streams_open;
 	o.stream_finish = streams_finish;
 	o.stream_ud = streams;
-	if (isatty(STDERR_FILENO) && cfs_log_get_level() >= CFS_LOG_INFO)
+	progress_display_init(&pd, json_progress);
+	if (progress_display_active(&pd)) {
 		o.progress = show_progress;
+		o.progress_ud = &pd;
+	}
 
 	struct cfs_backup_result res;
 	e = cfs_backup_run(r, &o, &res);
@@ -454,7 +469,7 @@ static int verb_create(int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		print_json(&res.snapshot, &res.id);
+		print_json_open(&res.snapshot, &res.id, progress_display_json_open(&pd));
 		putchar('\n');
 	} else if (cfs_log_get_level() >= CFS_LOG_INFO) {
 		print_human(&res.snapshot, &res.id);
