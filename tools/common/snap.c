@@ -12,8 +12,19 @@
  * clamped (past 2262 or before 1677), which no formatted instant says. */
 static void format_at(int64_t at, const char *spec, char *out, size_t outlen)
 {
-	if (at == INT64_MAX || at == INT64_MIN || cfs_time_format(at, out, outlen) < 0)
+	if (at == INT64_MAX || at == INT64_MIN || cfs_time_format(at, out, outlen) < 0) {
 		snprintf(out, outlen, "%s", spec);
+		return;
+	}
+	/* The end of a second (or minute, day) reads best as that second;
+	 * another fraction (now, -2h) gets its milliseconds, or a snapshot
+	 * named 10:00:00.604Z would seem to be after "10:00:00Z". */
+	int64_t frac = at % 1000000000;
+	if (frac < 0)
+		frac += 1000000000;
+	size_t len = strlen(out);
+	if (frac != 0 && frac != 999999999 && len == 20 && outlen > 24)
+		snprintf(out + 19, outlen - 19, ".%03lldZ", (long long)(frac / 1000000));
 }
 
 /* Why nothing matched: the repository is empty, the time is before its
