@@ -61,6 +61,7 @@
 #include "chronofs/fault.h"
 #include "chronofs/log.h"
 #include "chronofs/pattern.h"
+#include "chronofs/report.h"
 #include "chronofs/restore.h"
 #include "chronofs/util.h"
 
@@ -135,16 +136,15 @@ static bool interrupted(const struct rctx *c)
 	return c->interrupted && *c->interrupted;
 }
 
-/* Tell the caller how far the walk got: at most every 250 ms, and once
- * with done. */
+/* Tell the caller how far the walk got: at most every
+ * CFS_PROGRESS_INTERVAL_NS, and once with done. */
 static void progress(struct rctx *c, bool done)
 {
 	if (!c->o->progress)
 		return;
 	int64_t now = cfs_mono_ns();
-	if (!done && now < c->next_progress)
+	if (!cfs_progress_due(&c->next_progress, now, done))
 		return;
-	c->next_progress = now + 250 * 1000 * 1000;
 	c->prog.elapsed_ns = now - c->t0;
 	c->prog.done = done;
 	c->o->progress(c->o->progress_ud, &c->prog);
