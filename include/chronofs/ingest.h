@@ -86,6 +86,11 @@ struct cfs_backup_options {
 	const char *const *tags;
 	size_t n_tags;
 	const char *host;                   /* NULL: gethostname() */
+	/* The config job and tier that take the snapshot (manifest fields; NULL:
+	 * ""). A job's incremental and differential snapshots take their parent
+	 * among that job's snapshots only. */
+	const char *job;
+	const char *tier;
 	uint8_t type;                       /* enum cfs_snapshot_type asked for */
 	volatile sig_atomic_t *interrupted; /* optional: abort with -EINTR when set */
 

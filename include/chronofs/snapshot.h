@@ -26,6 +26,10 @@
  *          bytes; readers skip records with tags they do not know, and a
  *          record that runs past the extension is malformed. Tags:
  *            1  u64 bytes_total (stats.bytes_total below; length 8)
+ *            2  job: the name of the config job that took it, 1 to
+ *               CFS_SNAPSHOT_JOB_MAX bytes, no NUL (absent: "", not a job's)
+ *            3  origin: repository id[32], snapshot id[32] of the snapshot
+ *               this one is a copy of (`chronoctl copy`; length 64)
  *          Manifests written before hold an empty extension (their
  *          bytes_total is unknown: has_bytes_total false), and a manifest
  *          without a known total is still written with an empty one, so its
@@ -40,6 +44,7 @@
 #include "chronofs/crypto.h"
 
 #define CFS_SNAPSHOT_NAME_MAX 64
+#define CFS_SNAPSHOT_JOB_MAX 255
 
 enum cfs_snapshot_type {
 	CFS_SNAP_FULL = 0,
@@ -62,6 +67,15 @@ struct cfs_snapshot_stats {
 	bool has_bytes_total;
 };
 
+/* Where a copied snapshot came from: the repository that took it and its id
+ * there. A copy of a copy keeps the first origin, so that (origin, or this
+ * repository's id and this snapshot's id when there is none) names the same
+ * snapshot in every repository that holds it. */
+struct cfs_snapshot_origin {
+	struct cfs_id repo;
+	struct cfs_id snapshot;
+};
+
 struct cfs_snapshot {
 	int64_t time_ns;
 	char name[CFS_SNAPSHOT_NAME_MAX + 1];
@@ -70,6 +84,9 @@ struct cfs_snapshot {
 	struct cfs_id parent;
 	char *host;  /* owned */
 	char *tier;  /* owned, may be "" */
+	char *job;   /* owned, may be "" (NULL is encoded as ""); extension tag 2 */
+	bool has_origin;                  /* extension tag 3 */
+	struct cfs_snapshot_origin origin;
 	char **paths; /* owned array of owned strings */
 	size_t n_paths;
 	char **tags; /* owned */

@@ -1926,10 +1926,13 @@ static void strv_free(char **v, size_t n)
 
 /*
  * The parent for an incremental (newest of the same host and source set)
- * or differential (newest full one of those) snapshot. -ENOENT: none.
+ * or differential (newest full one of those) snapshot; for a job's
+ * snapshot (job not ""), only among that job's snapshots, so that its
+ * rotation (full, then differentials against that full) holds even when
+ * another job or a manual snapshot covers the same paths. -ENOENT: none.
  */
-static int find_parent(struct cfs_repo *r, uint8_t type, const char *host, char **set, size_t n_set,
-		       struct cfs_snapshot *ret, struct cfs_id *ret_id)
+static int find_parent(struct cfs_repo *r, uint8_t type, const char *host, const char *job, char **set,
+		       size_t n_set, struct cfs_snapshot *ret, struct cfs_id *ret_id)
 {
 	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
 	int e = cfs_repo_list_snapshots(r, &l);
@@ -1938,6 +1941,8 @@ static int find_parent(struct cfs_repo *r, uint8_t type, const char *host, char 
 	for (size_t i = l.n; i-- > 0;) {
 		const struct cfs_snapshot *s = &l.items[i];
 		if (strcmp(s->host, host) != 0 || s->n_paths != n_set)
+			continue;
+		if (job[0] && strcmp(s->job ? s->job : "", job) != 0)
 			continue;
 		if (type == CFS_SNAP_DIFFERENTIAL && s->type != CFS_SNAP_FULL)
 			continue;
@@ -2002,8 +2007,9 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	else
 		(void)gethostname(host, sizeof(host) - 1);
 	s->host = strdup(host);
-	s->tier = strdup("");
-	if (!s->host || !s->tier) {
+	s->tier = strdup(o->tier ? o->tier : "");
+	s->job = strdup(o->job ? o->job : "");
+	if (!s->host || !s->tier || !s->job) {
 		e = -ENOMEM;
 		goto out;
 	}
@@ -2039,7 +2045,7 @@ int cfs_backup_run(struct cfs_repo *r, const struct cfs_backup_options *o, struc
 	c.tree_v2 = cfs_repo_tree_version(r) >= 2;
 
 	if (o->type == CFS_SNAP_INCREMENTAL || o->type == CFS_SNAP_DIFFERENTIAL) {
-		e = find_parent(r, o->type, host, set, n_set, &parent, &s->parent);
+		e = find_parent(r, o->type, host, s->job, set, n_set, &parent, &s->parent);
 		bool found = e == 0;
 		if (e == -ENOENT)
 			e = 0;

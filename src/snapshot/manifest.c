@@ -17,7 +17,7 @@
 static const struct cfs_id zero_id;
 
 /* Extension record tags (snapshot.h). */
-enum { EXT_BYTES_TOTAL = 1 };
+enum { EXT_BYTES_TOTAL = 1, EXT_JOB = 2, EXT_ORIGIN = 3 };
 
 static void strv_free(char **v, size_t n)
 {
@@ -32,6 +32,7 @@ void cfs_snapshot_release(struct cfs_snapshot *s)
 		return;
 	free(s->host);
 	free(s->tier);
+	free(s->job);
 	strv_free(s->paths, s->n_paths);
 	strv_free(s->tags, s->n_tags);
 	*s = (struct cfs_snapshot){0};
@@ -93,13 +94,14 @@ int cfs_snapshot_copy(const struct cfs_snapshot *s, struct cfs_snapshot *ret)
 
 	/* Scalars and fixed arrays first, then replace every owned pointer. */
 	c = *s;
-	c.host = c.tier = NULL;
+	c.host = c.tier = c.job = NULL;
 	c.paths = c.tags = NULL;
 	c.n_paths = c.n_tags = 0;
 
 	c.host = strdup(s->host ? s->host : "");
 	c.tier = strdup(s->tier ? s->tier : "");
-	if (!c.host || !c.tier)
+	c.job = strdup(s->job ? s->job : "");
+	if (!c.host || !c.tier || !c.job)
 		return -ENOMEM;
 	r = strv_copy(s->paths, s->n_paths, &c.paths);
 	if (r < 0)
@@ -149,6 +151,9 @@ static int encode(const struct cfs_snapshot *s, struct cfs_buf *out)
 
 	if (name_len < 1 || name_len > CFS_SNAPSHOT_NAME_MAX || !type_valid(s->type))
 		return -EINVAL;
+	size_t job_len = s->job ? strlen(s->job) : 0;
+	if (job_len > CFS_SNAPSHOT_JOB_MAX)
+		return -EINVAL;
 
 	r = cfs_buf_append(out, SNAP_MAGIC, SNAP_MAGIC_SIZE);
 	if (r >= 0)
@@ -182,9 +187,11 @@ static int encode(const struct cfs_snapshot *s, struct cfs_buf *out)
 	};
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(stats); i++)
 		r = cfs_buf_append_le64(out, stats[i]);
-	/* The extension's records (snapshot.h); none: empty, as before. */
+	/* The extension's records (snapshot.h); none: empty, as before. Its
+	 * length is patched in once the records are written. */
+	size_t ext_at = out->len;
 	if (r >= 0)
-		r = cfs_buf_append_le32(out, st->has_bytes_total ? 2 + 2 + 8 : 0);
+		r = cfs_buf_append_le32(out, 0);
 	if (r >= 0 && st->has_bytes_total) {
 		r = cfs_buf_append_le16(out, EXT_BYTES_TOTAL);
 		if (r >= 0)
@@ -192,6 +199,24 @@ static int encode(const struct cfs_snapshot *s, struct cfs_buf *out)
 		if (r >= 0)
 			r = cfs_buf_append_le64(out, st->bytes_total);
 	}
+	if (r >= 0 && job_len > 0) {
+		r = cfs_buf_append_le16(out, EXT_JOB);
+		if (r >= 0)
+			r = cfs_buf_append_le16(out, (uint16_t)job_len);
+		if (r >= 0)
+			r = cfs_buf_append(out, s->job, job_len);
+	}
+	if (r >= 0 && s->has_origin) {
+		r = cfs_buf_append_le16(out, EXT_ORIGIN);
+		if (r >= 0)
+			r = cfs_buf_append_le16(out, 2 * CFS_ID_SIZE);
+		if (r >= 0)
+			r = cfs_buf_append(out, s->origin.repo.b, CFS_ID_SIZE);
+		if (r >= 0)
+			r = cfs_buf_append(out, s->origin.snapshot.b, CFS_ID_SIZE);
+	}
+	if (r >= 0)
+		cfs_put_le32(out->data + ext_at, (uint32_t)(out->len - ext_at - 4));
 	return r;
 }
 
@@ -250,19 +275,41 @@ static int get_strv(struct cfs_rd *rd, char ***ret_v, size_t *ret_n)
 
 /* The extension's records (snapshot.h): -EPROTO if one runs past the end
  * or a known one has the wrong length. */
-static int decode_extension(const uint8_t *p, size_t n, struct cfs_snapshot_stats *st)
+static int decode_extension(const uint8_t *p, size_t n, struct cfs_snapshot *s)
 {
+	struct cfs_snapshot_stats *st = &s->stats;
 	struct cfs_rd rd = CFS_RD_INIT(p, n);
 	while (cfs_rd_left(&rd)) {
 		uint16_t tag, len;
 		const uint8_t *v;
 		if (cfs_rd_le16(&rd, &tag) < 0 || cfs_rd_le16(&rd, &len) < 0 || cfs_rd_ptr(&rd, len, &v) < 0)
 			return -EPROTO;
-		if (tag == EXT_BYTES_TOTAL) {
+		switch (tag) {
+		case EXT_BYTES_TOTAL:
 			if (len != 8 || st->has_bytes_total)
 				return -EPROTO;
 			st->bytes_total = cfs_get_le64(v);
 			st->has_bytes_total = true;
+			break;
+		case EXT_JOB:
+			/* The encoder writes no empty record; a second one, a NUL
+			 * or an overlong name is not its output. */
+			if (len == 0 || len > CFS_SNAPSHOT_JOB_MAX || s->job[0] || memchr(v, 0, len))
+				return -EPROTO;
+			free(s->job);
+			s->job = strndup((const char *)v, len);
+			if (!s->job)
+				return -ENOMEM;
+			break;
+		case EXT_ORIGIN:
+			if (len != 2 * CFS_ID_SIZE || s->has_origin)
+				return -EPROTO;
+			memcpy(s->origin.repo.b, v, CFS_ID_SIZE);
+			memcpy(s->origin.snapshot.b, v + CFS_ID_SIZE, CFS_ID_SIZE);
+			s->has_origin = true;
+			break;
+		default:
+			break;
 		}
 	}
 	return 0;
@@ -337,7 +384,10 @@ int cfs_snapshot_decode(const void *p, size_t n, struct cfs_snapshot *ret)
 		return -EPROTO;
 	if (cfs_rd_left(&rd) != 0)
 		return -EPROTO;
-	r = decode_extension(b, ext_len, st);
+	s.job = strdup("");
+	if (!s.job)
+		return -ENOMEM;
+	r = decode_extension(b, ext_len, &s);
 	if (r < 0)
 		return r;
 

@@ -72,6 +72,9 @@ static void assert_snapshot_eq(const struct cfs_snapshot *a, const struct cfs_sn
 	cr_assert_eq(memcmp(&a->parent, &b->parent, sizeof(a->parent)), 0);
 	cr_assert_str_eq(a->host, b->host);
 	cr_assert_str_eq(a->tier, b->tier);
+	cr_assert_str_eq(a->job ? a->job : "", b->job ? b->job : "");
+	cr_assert_eq(a->has_origin, b->has_origin);
+	cr_assert_eq(memcmp(&a->origin, &b->origin, sizeof(a->origin)), 0);
 	cr_assert_eq(a->n_paths, b->n_paths);
 	for (size_t i = 0; i < a->n_paths; i++)
 		cr_assert_str_eq(a->paths[i], b->paths[i]);
@@ -294,6 +297,81 @@ Test(snapshot, bytes_total_extension)
 	cfs_put_le32(a.data + a.len - 16, 8);
 	a.len -= 4;
 	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
+
+	cfs_snapshot_release(&s);
+	cfs_buf_release(&a);
+	cfs_buf_release(&b);
+}
+
+/* Extension tags 2 (job) and 3 (origin): written only when set, so that a
+ * manifest without them keeps its bytes and id; each at most once, with
+ * its exact length; a job name with a NUL or beyond the limit is refused. */
+Test(snapshot, job_and_origin_extension)
+{
+	struct cfs_buf a = CFS_BUF_INIT, b = CFS_BUF_INIT;
+	struct cfs_snapshot s, d;
+
+	make_full(&s);
+	cr_assert_eq(cfs_snapshot_encode(&s, &b), 0);
+	s.job = strdup("db");
+	cr_assert_not_null(s.job);
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	cr_assert_eq(a.len, b.len + 6);
+	cr_assert_eq(cfs_get_le16(a.data + b.len), 2);
+	cr_assert_eq(cfs_get_le16(a.data + b.len + 2), 2);
+	cr_assert_eq(memcmp(a.data + b.len + 4, "db", 2), 0);
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), 0);
+	assert_snapshot_eq(&d, &s);
+	cfs_snapshot_release(&d);
+
+	s.has_origin = true;
+	fill_id(&s.origin.repo, 3);
+	fill_id(&s.origin.snapshot, 4);
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	cr_assert_eq(a.len, b.len + 6 + 68);
+	cr_assert_eq(cfs_get_le32(a.data + b.len - 4), 6 + 68);
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), 0);
+	assert_snapshot_eq(&d, &s);
+	cfs_snapshot_release(&d);
+
+	/* a copy keeps both */
+	cr_assert_eq(cfs_snapshot_copy(&s, &d), 0);
+	assert_snapshot_eq(&d, &s);
+	cfs_snapshot_release(&d);
+
+	/* the origin record twice, or short, is malformed */
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	cfs_put_le32(a.data + b.len - 4, 6 + 68 + 68);
+	cr_assert_eq(cfs_buf_append(&a, a.data + a.len - 68, 68), 0);
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
+	assert_zeroed(&d);
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	cfs_put_le16(a.data + a.len - 66, 63);
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
+
+	/* an empty or NUL-carrying job record is not the encoder's output */
+	s.has_origin = false;
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	a.data[a.len - 1] = 0;
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	cfs_put_le16(a.data + a.len - 4, 0);
+	cfs_put_le32(a.data + b.len - 4, 4);
+	a.len -= 2;
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), -EPROTO);
+
+	/* a job name longer than the limit is refused at encoding */
+	free(s.job);
+	s.job = malloc(CFS_SNAPSHOT_JOB_MAX + 2);
+	cr_assert_not_null(s.job);
+	memset(s.job, 'j', CFS_SNAPSHOT_JOB_MAX + 1);
+	s.job[CFS_SNAPSHOT_JOB_MAX + 1] = 0;
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), -EINVAL);
+	s.job[CFS_SNAPSHOT_JOB_MAX] = 0;
+	cr_assert_eq(cfs_snapshot_encode(&s, &a), 0);
+	cr_assert_eq(cfs_snapshot_decode(a.data, a.len, &d), 0);
+	cr_assert_eq(strlen(d.job), CFS_SNAPSHOT_JOB_MAX);
+	cfs_snapshot_release(&d);
 
 	cfs_snapshot_release(&s);
 	cfs_buf_release(&a);
