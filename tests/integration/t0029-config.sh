@@ -16,6 +16,19 @@ set -euo pipefail
 
 C=$CHRONOCTL
 
+# --- help ----------------------------------------------------------------------
+for v in "config" "config check"; do
+	# shellcheck disable=SC2086
+	ok "$C" $v --help
+	expect_in "$OUT" "Usage: chronoctl config check [--json]"
+done
+run "$C" --help
+grep -qF "config check [--json]" "$OUT" || fail "chronoctl --help does not list config check"
+grep -qF -- "--config FILE" "$OUT" || fail "chronoctl --help does not list --config"
+expect_exit 1 "$C" config chek
+expect_in "$ERR" 'Unknown config verb "chek" (did you mean "config check"?)'
+expect_exit 1 "$C" config check extra
+
 # --- a good file: defaults, overrides, a new tier -------------------------
 GOOD=$WORK/good.conf
 cat >"$GOOD" <<'EOF'
