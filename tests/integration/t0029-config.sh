@@ -133,6 +133,16 @@ ok "$C" --config "$WORK/min.conf" config check --json
 [ "$(jq -r '.jobs | length' "$OUT")" = 0 ] || fail "jobs of a file without any"
 [ "$(jq -r '.global.state_dir' "$OUT")" = /var/lib/chronofs ] || fail "default state_dir for root"
 
+# The examples of chronofs.conf(5) and the README load as they are.
+awk '/^\.EX$/ { getline; if ($0 ~ /^# \/etc\/chronofs/) p = 1 } p && /^\.EE/ { exit } p' \
+	"$SRCDIR/man/chronofs.conf.5" | sed 's/\\-/-/g' >"$WORK/man-example.conf"
+[ "$(wc -l <"$WORK/man-example.conf")" -gt 40 ] || fail "the example of chronofs.conf(5) was not found"
+ok "$C" --config "$WORK/man-example.conf" config check
+expect_in "$OUT" "keep = daily:31 weekly:13 monthly:12"
+awk '/^```ini$/ { p = 1; next } p && /^```$/ { exit } p' "$SRCDIR/README.md" >"$WORK/readme.conf"
+[ -s "$WORK/readme.conf" ] || fail "the README's example was not found"
+ok "$C" --config "$WORK/readme.conf" config check
+
 # --- every error class, with its exact message ------------------------------
 # bad_conf TEXT LINE MESSAGE: a file of TEXT (printf format) fails config
 # check with exactly "chronoctl: error: FILE:LINE: MESSAGE", prints nothing.
