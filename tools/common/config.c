@@ -195,10 +195,7 @@ _printf_(3, 4) static void config_error(struct loader *l, unsigned line, const c
 	va_list ap;
 	char *msg = NULL;
 	va_start(ap, fmt);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	int n = vasprintf(&msg, fmt, ap);
-#pragma GCC diagnostic pop
 	va_end(ap);
 	if (n < 0 || !grow((void **)&l->errs, &l->cap_errs, l->n_errs, sizeof(*l->errs))) {
 		if (n >= 0)
