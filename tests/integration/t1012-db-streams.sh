@@ -5,17 +5,17 @@
 # and `pg_dumpall --globals-only` of a PostgreSQL 15 cluster,
 # `mariadb-dump --single-transaction` of a MariaDB database and
 # `mariadb-dump --system=users` of its users, and `redis-cli --rdb -` of a
-# Redis server. Restored, each dump loads into a
-# FRESH server (a new cluster, a new MariaDB, a Redis started on the
-# restored dump.rdb) with the same rows and keys: counts, an md5 over every
-# row in key order, CHECKSUM TABLE, DBSIZE and DEBUG DIGEST agree, and the
-# globals bring back the owning role, the MariaDB users their grants. Through the mount, the dumps are the
-# same bytes, pg_restore reads its dump straight from the mount, and Redis
-# starts on the RDB file in the mount.
+# Redis server. Restored, and again straight from the mount, the dumps load
+# into FRESH servers (a new cluster, a new MariaDB, a Redis started on the
+# dump.rdb where it lies) with the same rows and keys: counts, an md5 over
+# every row in key order, CHECKSUM TABLE, DBSIZE and DEBUG DIGEST agree, the
+# globals bring back the owning role, the MariaDB users their grants.
 # Failures: a dump command that cannot connect or names a missing database
 # fails `snapshot create` with the stream path, the exit status and the
 # command's stderr, and commits nothing, also when other dumps of the same
 # snapshot succeeded; a dump killed midway commits nothing.
+# The dump commands are defined once (STREAMS) and the loading once
+# (load_all DIR NAME), for other ways of taking the same snapshot.
 # Server start and test times are logged (they never decide pass/fail).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -198,34 +198,60 @@ done
 [ "$(head -c 5 "$R/db/postgres/shop.dump")" = PGDMP ] || fail "shop.dump is not a pg_dump custom archive"
 [ "$(head -c 5 "$R/db/redis/dump.rdb")" = REDIS ] || fail "dump.rdb is not an RDB file"
 
-pg_start dst
-log "postgres dst ready in $(db_started_ms) ms"
-# The globals first (roles: the owner of shop). A fresh cluster has its
-# superuser already: that CREATE ROLE is the one error allowed.
-db_psql dst -v ON_ERROR_STOP=0 -f "$R/db/postgres/globals.sql" 2>"$WORK/globals.err"
-if grep -v 'role "postgres" already exists' "$WORK/globals.err" | grep -q .; then
-	cat "$WORK/globals.err" >&2
-	fail "loading globals.sql into a fresh cluster failed"
-fi
-pg_restore -h 127.0.0.1 -p "$PG_PORT" -U postgres --create --exit-on-error -d postgres "$R/db/postgres/shop.dump" ||
-	fail "pg_restore of the restored shop.dump failed"
-[ "$(db_psql dst -d shop -At -c "$PG_SUM")" = "$pg_sum_src" ] || fail "postgres rows differ after pg_restore"
-[ "$(db_psql dst -At -c "$PG_ROLE")" = "$pg_role_src" ] || fail "the role app differs after loading the globals"
-[ "$(db_psql dst -d shop -At -c "$PG_OWNERS")" = "$pg_owners_src" ] || fail "owners differ after pg_restore"
-[ "$(db_psql dst -d shop -At -c "select count(*) from cheap")" = 7 ] || fail "the view did not come back"
+# load_postgres DIR NAME [PG_RESTORE_OPTION...]: into a fresh cluster NAME,
+# DIR's globals.sql (roles: the owner of shop) and then shop.dump as
+# chronoctl(8) says; rows, the role, owners and the view as in the source.
+load_postgres() {
+	local dir=$1 name=$2
+	shift 2
+	pg_start "$name"
+	log "postgres $name ready in $(db_started_ms) ms"
+	# A fresh cluster has its superuser already: that CREATE ROLE is the
+	# one error allowed.
+	db_psql "$name" -v ON_ERROR_STOP=0 -f "$dir/postgres/globals.sql" 2>"$WORK/globals.err"
+	if grep -v 'role "postgres" already exists' "$WORK/globals.err" | grep -q .; then
+		cat "$WORK/globals.err" >&2
+		fail "loading $dir/postgres/globals.sql into a fresh cluster failed"
+	fi
+	pg_restore -h 127.0.0.1 -p "$PG_PORT" -U postgres --create --exit-on-error "$@" -d postgres \
+		"$dir/postgres/shop.dump" || fail "pg_restore of $dir/postgres/shop.dump failed"
+	[ "$(db_psql "$name" -d shop -At -c "$PG_SUM")" = "$pg_sum_src" ] || fail "postgres rows differ after pg_restore from $dir"
+	[ "$(db_psql "$name" -At -c "$PG_ROLE")" = "$pg_role_src" ] || fail "the role app differs after loading $dir's globals"
+	[ "$(db_psql "$name" -d shop -At -c "$PG_OWNERS")" = "$pg_owners_src" ] || fail "owners differ after pg_restore from $dir"
+	[ "$(db_psql "$name" -d shop -At -c "select count(*) from cheap")" = 7 ] || fail "the view did not come back from $dir"
+	db_stop "$name" pg
+}
 
-maria_start dst
-log "mariadb dst ready in $(db_started_ms) ms"
-db_maria dst <"$R/db/mariadb/users.sql" || fail "loading the restored users.sql into MariaDB failed"
-db_maria dst <"$R/db/mariadb/shop.sql" || fail "loading the restored shop.sql into MariaDB failed"
-[ "$(db_maria dst -e "$MARIA_SUM")" = "$maria_sum_src" ] || fail "mariadb rows, checksum, routines or views differ"
-[ "$(db_maria dst -e "$MARIA_GRANTS")" = "$maria_grants_src" ] || fail "mariadb users, roles or grants differ"
-db_stop dst maria
+# load_mariadb DIR NAME: users.sql, then shop.sql into a fresh MariaDB.
+load_mariadb() {
+	local dir=$1 name=$2
+	maria_start "$name"
+	log "mariadb $name ready in $(db_started_ms) ms"
+	db_maria "$name" <"$dir/mariadb/users.sql" || fail "loading $dir/mariadb/users.sql failed"
+	db_maria "$name" <"$dir/mariadb/shop.sql" || fail "loading $dir/mariadb/shop.sql failed"
+	[ "$(db_maria "$name" -e "$MARIA_SUM")" = "$maria_sum_src" ] || fail "mariadb rows, checksum, routines or views differ ($dir)"
+	[ "$(db_maria "$name" -e "$MARIA_GRANTS")" = "$maria_grants_src" ] || fail "mariadb users, roles or grants differ ($dir)"
+	db_stop "$name" maria
+}
 
-redis_start dst "$R/db/redis/dump.rdb"
-log "redis dst ready in $(db_started_ms) ms (loading $N keys)"
-[ "$(redis_sum dst)" = "$redis_sum_src" ] || fail "redis: $(redis_sum dst), wanted $redis_sum_src"
-db_stop dst redis
+# load_redis DIR NAME: a Redis started on DIR's dump.rdb, where it lies.
+load_redis() {
+	local dir=$1 name=$2
+	redis_start "$name" "$dir/redis/dump.rdb"
+	log "redis $name ready in $(db_started_ms) ms (loading $N keys)"
+	[ "$(redis_sum "$name")" = "$redis_sum_src" ] || fail "redis on $dir: $(redis_sum "$name"), wanted $redis_sum_src"
+	db_stop "$name" redis
+}
+
+# load_all DIR NAME: every dump in DIR (a restored or mounted /db) into
+# fresh servers called NAME, compared with the source servers.
+load_all() {
+	load_postgres "$1" "$2" "${@:3}"
+	load_mariadb "$1" "$2"
+	load_redis "$1" "$2"
+}
+
+load_all "$R/db" dst
 log "restored and loaded: $(elapsed)"
 
 # --- from the mount -----------------------------------------------------------
@@ -237,21 +263,14 @@ if [ -c /dev/fuse ] && [ -x "${CHRONOFS:-}" ] && command -v fusermount3 >/dev/nu
 	for f in "${STREAM_FILES[@]}"; do
 		cmp "$R/db/$f" "$M/$f" || fail "/db/$f differs between the mount and the restore"
 	done
-	db_psql dst -c "create database shop_mnt owner app"
-	# -j 2: parallel restore seeks in the archive (the mount allows it).
-	pg_restore -h 127.0.0.1 -p "$PG_PORT" -U postgres --exit-on-error -j 2 -d shop_mnt "$M/postgres/shop.dump" ||
-		fail "pg_restore straight from the mount failed"
-	[ "$(db_psql dst -d shop_mnt -At -c "$PG_SUM")" = "$pg_sum_src" ] || fail "postgres rows differ after pg_restore from the mount"
-	# Redis reads its RDB where it lies: in the read-only mount.
-	redis_start mnt "$M/redis/dump.rdb"
-	[ "$(redis_sum mnt)" = "$redis_sum_src" ] || fail "redis on the mount: $(redis_sum mnt), wanted $redis_sum_src"
-	db_stop mnt redis
+	# -j 2: a parallel pg_restore seeks in the archive; Redis reads its RDB
+	# in the read-only mount.
+	load_all "$M" mnt -j 2
 	umount_fs "$MNT"
 	log "loaded from the mount: $(elapsed)"
 else
 	log "no FUSE here: the dumps are not loaded from the mount"
 fi
-db_stop dst pg
 
 ok cfs check --read-data
 log "ok: database streams, total $(elapsed)"
