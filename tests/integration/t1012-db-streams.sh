@@ -232,6 +232,11 @@ expect_stream_failure /db/redis/dump.rdb "Could not connect to Redis at 127.0.0.
 # chronoctl(8) says, or a failing pg_dump would be stored as an empty dump.
 expect_stream_failure /db/postgres/shop.dump 'database "nosuchdb" does not exist' \
 	"/db/postgres/shop.dump=bash -o pipefail -c '${PG_DUMP% shop} nosuchdb | cat'"
+# Verbose: 2.5 kB of progress on stderr (more than the message holds), then
+# the reason, last: the message keeps the end.
+expect_stream_failure /db/postgres/shop.dump 'database "nosuchdb" does not exist' \
+	"/db/postgres/shop.dump=${PG_DUMP% shop} -v shop && ${PG_DUMP% shop} -v nosuchdb"
+expect_in "$FAIL_ERR" "pg_dump: saving"
 # Killed midway, after 300 kB of a real dump went into the snapshot.
 expect_stream_failure /db/postgres/shop.dump "killed by signal 9" \
 	"/db/postgres/shop.dump=$PG_DUMP | head -c 300000; kill -9 \$\$"
