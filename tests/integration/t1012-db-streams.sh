@@ -144,6 +144,7 @@ for ((i = 0; i < 200; i++)); do
 		[ "$(db_maria src shop -e "select bal from vault")" -gt 0 ] && break
 	sleep 0.05
 done
+[ "$i" -lt 200 ] || fail "the writers made no transfer in 10 s (see $WORK/*-writer.log)"
 # stop_writer PID LOG: it ran without an error until now.
 stop_writer() {
 	_lib_pid_alive "$1" || { cat "$2" >&2; fail "a writer died during the snapshot"; }
