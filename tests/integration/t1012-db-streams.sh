@@ -238,6 +238,25 @@ expect_stream_failure /db/postgres/shop.dump 'database "nosuchdb" does not exist
 expect_stream_failure /db/postgres/shop.dump 'database "nosuchdb" does not exist' \
 	"/db/postgres/shop.dump=${PG_DUMP% shop} -v shop && ${PG_DUMP% shop} -v nosuchdb"
 expect_in "$FAIL_ERR" "pg_dump: saving"
+# Behind a lock another session holds, pg_dump waits (and chronoctl with
+# it); --lock-wait-timeout makes that a failure, as chronoctl(8) says.
+mkfifo "$WORK/locker.fifo"
+psql -X -q -h 127.0.0.1 -p "$PG_SRC" -U postgres -d shop <"$WORK/locker.fifo" >"$WORK/locker.log" 2>&1 &
+LOCKER=$!
+track_pid "$LOCKER"
+exec {LOCK_FD}>"$WORK/locker.fifo"
+echo "begin; lock table items in access exclusive mode;" >&"$LOCK_FD"
+LOCKED="select count(*) from pg_locks where relation = 'items'::regclass and mode = 'AccessExclusiveLock' and granted"
+for ((i = 0; i < 200; i++)); do
+	[ "$(db_psql src -d shop -At -c "$LOCKED")" = 1 ] && break
+	sleep 0.05
+done
+[ "$i" -lt 200 ] || { cat "$WORK/locker.log" >&2; fail "the locking session did not get its lock"; }
+expect_stream_failure /db/postgres/shop.dump "canceling statement due to statement timeout" \
+	"/db/postgres/shop.dump=${PG_DUMP% shop} --lock-wait-timeout=500ms shop"
+expect_in "$FAIL_ERR" "LOCK TABLE public.items IN ACCESS SHARE MODE"
+exec {LOCK_FD}>&- # psql reads the end, rolls back and exits
+wait_rc "$LOCKER"
 # Killed midway, after 300 kB of a real dump went into the snapshot.
 expect_stream_failure /db/postgres/shop.dump "killed by signal 9" \
 	"/db/postgres/shop.dump=$PG_DUMP | head -c 300000; kill -9 \$\$"
