@@ -9,10 +9,11 @@
 # The recipes and their pitfalls are shared/TESTING-INFRA.md §5.
 #
 # Every server runs in the foreground of a background job, so its PID is the
-# server's own: stop sends the server's shutdown signal to that PID (SIGINT:
-# PostgreSQL's fast shutdown; SIGTERM: MariaDB, Redis without saving), waits
-# up to 20 s, then SIGKILL. An EXIT trap chained in front of lib.sh's stops
-# every server still running, also when the test fails.
+# server's own: stop sends the server's shutdown signal to that PID
+# (SIGINT: PostgreSQL's fast shutdown; SIGTERM: MariaDB, Redis without
+# saving), waits up to $DB_WAIT_S (60) s, then SIGKILL. An EXIT trap chained
+# in front of lib.sh's stops every server still running, also when the
+# test fails.
 #
 # A NAME is any word; one server of each kind per NAME ("src", "dst"...).
 #   need_postgres / need_mariadb / need_redis
@@ -92,13 +93,17 @@ db_started_ms() {
 	echo "$DB_START_MS"
 }
 
-# _db_wait_ready NAME KIND CHECK...: until CHECK succeeds (10 s), failing
-# with the server's log if it exits or does not answer.
+# Seconds a server may take to start or stop: a guard against a hang only
+# (they take well under 1 s and 0.2 s), generous for a loaded CI machine.
+DB_WAIT_S=${DB_WAIT_S:-60}
+
+# _db_wait_ready NAME KIND CHECK...: until CHECK succeeds ($DB_WAIT_S s),
+# failing with the server's log if it exits or does not answer.
 _db_wait_ready() {
-	local name=$1 kind=$2 i pid
+	local name=$1 kind=$2 pid end=$((SECONDS + DB_WAIT_S))
 	shift 2
 	pid=${_DB_PID[$name.$kind]}
-	for ((i = 0; i < 400; i++)); do
+	while ((SECONDS < end)); do
 		"$@" >/dev/null 2>&1 && {
 			DB_START_MS=$(($(_db_now_ms) - _DB_T0))
 			return 0
@@ -109,7 +114,7 @@ _db_wait_ready() {
 	printf -- '--- %s log (%s):\n' "$kind" "$DB_DIR/$name.$kind/server.log" >&2
 	tail -n 30 "$DB_DIR/$name.$kind/server.log" >&2 2>/dev/null
 	_lib_pid_alive "$pid" || fail "the $kind server $name exited during start"
-	fail "the $kind server $name did not answer within 10 s"
+	fail "the $kind server $name did not answer within $DB_WAIT_S s"
 }
 
 # The server's own directory, reachable by the postgres user: lib.sh makes
@@ -275,15 +280,15 @@ db_redis() {
 
 # --- stopping -----------------------------------------------------------------
 
-# _db_stop_pid NAME KIND: shutdown signal, 20 s, SIGKILL. Status 1 if the
-# server had to be killed or exited with a failure.
+# _db_stop_pid NAME KIND: shutdown signal, $DB_WAIT_S s, SIGKILL. Status 1
+# if the server had to be killed or exited with a failure.
 _db_stop_pid() {
-	local name=$1 kind=$2 pid sig=TERM i rc=0
+	local name=$1 kind=$2 pid sig=TERM rc=0 end=$((SECONDS + DB_WAIT_S))
 	pid=${_DB_PID[$name.$kind]:-}
 	[ -n "$pid" ] || return 0
 	[ "$kind" = pg ] && sig=INT
 	kill -"$sig" "$pid" 2>/dev/null
-	for ((i = 0; i < 400; i++)); do
+	while ((SECONDS < end)); do
 		_lib_pid_alive "$pid" || break
 		sleep 0.05
 	done
