@@ -214,8 +214,8 @@ expect_stream_failure() {
 	expect_in "$FAIL_ERR" "$text" "the error does not carry the command's stderr ($text)"
 	expect_in "$FAIL_ERR" "nothing was committed"
 }
-# The MariaDB dump (first in path order) succeeds, then pg_dump cannot
-# connect: the stored MariaDB dump must not be committed either.
+# The MariaDB dump succeeds (streams run in the order given), then pg_dump
+# cannot connect: the stored MariaDB dump must not be committed either.
 expect_stream_failure /db/postgres/shop.dump "connection to server at \"127.0.0.1\", port $DEAD_PORT failed" \
 	"/db/mariadb/shop.sql=$MARIA_DUMP" "/db/postgres/shop.dump=${PG_DUMP/-p $PG_SRC/-p $DEAD_PORT}" \
 	"/db/redis/dump.rdb=$REDIS_DUMP"
@@ -257,7 +257,7 @@ expect_stream_failure /db/postgres/shop.dump "canceling statement due to stateme
 expect_in "$FAIL_ERR" "LOCK TABLE public.items IN ACCESS SHARE MODE"
 exec {LOCK_FD}>&- # psql reads the end, rolls back and exits
 wait_rc "$LOCKER"
-# Killed midway, after 300 kB of a real dump went into the snapshot.
+# Killed midway, after ingest stored 300 kB of a real dump.
 expect_stream_failure /db/postgres/shop.dump "killed by signal 9" \
 	"/db/postgres/shop.dump=$PG_DUMP | head -c 300000; kill -9 \$\$"
 [ "$(snap_count)" = $((n0 + 1)) ] || fail "failed dumps left $(($(snap_count) - n0 - 1)) snapshots behind"
