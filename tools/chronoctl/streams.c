@@ -183,26 +183,48 @@ fail:
 	return e < 0 ? e : -EIO;
 }
 
-/* The last lines of stderr on one line: newlines become " / ". */
+/* A byte that continues a UTF-8 character: no cut starts or ends there. */
+static bool utf8_cont(char c)
+{
+	return ((unsigned char)c & 0xc0) == 0x80;
+}
+
+/*
+ * The last lines of stderr on one line (newlines become " / ", other
+ * control characters are dropped), in at most size bytes with the NUL.
+ * What does not fit is cut at the front ("..."): the reason a command
+ * gives up is its last line, after whatever it printed before (pg_dump -v
+ * or mariadb-dump --verbose print a line per table).
+ */
 static void tail_text(const struct running *r, char *out, size_t size)
 {
-	char t[ERR_TAIL + 1];
-	size_t start = (r->tail_pos + ERR_TAIL - r->tail_len) % ERR_TAIL, n = 0;
+	char t[ERR_TAIL + 1], all[3 * ERR_TAIL + 1];
+	size_t start = (r->tail_pos + ERR_TAIL - r->tail_len) % ERR_TAIL, n = 0, o = 0;
 	for (size_t k = 0; k < r->tail_len; k++)
 		t[n++] = r->tail[(start + k) % ERR_TAIL];
 	while (n && (t[n - 1] == '\n' || t[n - 1] == '\r'))
 		n--;
-	t[n] = 0;
-	size_t o = 0;
-	for (size_t k = 0; k < n && o + 4 < size; k++) {
+	for (size_t k = 0; k < n; k++) {
 		if (t[k] == '\n') {
-			memcpy(out + o, " / ", 3);
+			memcpy(all + o, " / ", 3);
 			o += 3;
 		} else if ((unsigned char)t[k] >= 0x20 || t[k] == '\t') {
-			out[o++] = t[k];
+			all[o++] = t[k];
 		}
 	}
-	out[o] = 0;
+	all[o] = 0;
+	if (o < size) {
+		memcpy(out, all, o + 1);
+		return;
+	}
+	if (size < 8) {
+		out[0] = 0;
+		return;
+	}
+	const char *p = all + o - (size - 4);
+	while (*p && utf8_cont(*p))
+		p++;
+	snprintf(out, size, "...%s", p);
 }
 
 int streams_finish(void *ud, size_t i, char *msg, size_t msg_size)
@@ -221,13 +243,28 @@ int streams_finish(void *ud, size_t i, char *msg, size_t msg_size)
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	char tail[ERR_TAIL + 512];
-	tail_text(r, tail, sizeof(tail));
+	char what[96];
 	if (WIFEXITED(status))
-		snprintf(msg, msg_size, "`%s` exited with status %d%s%s", cmd, WEXITSTATUS(status),
-			 tail[0] ? ": " : " (no error output)", tail);
+		snprintf(what, sizeof(what), "exited with status %d", WEXITSTATUS(status));
 	else
-		snprintf(msg, msg_size, "`%s` was killed by signal %d (%s)%s%s", cmd, WTERMSIG(status),
-			 strsignal(WTERMSIG(status)), tail[0] ? ": " : "", tail);
+		snprintf(what, sizeof(what), "was killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	/* The end of stderr is what matters: a command longer than a third
+	 * of the message is cut at its end, stderr at its front. */
+	size_t shown = strlen(cmd), max = msg_size / 3;
+	bool cut = shown > max;
+	if (cut) {
+		shown = max > 3 ? max - 3 : 0;
+		while (shown && utf8_cont(cmd[shown]))
+			shown--;
+	}
+	int head = snprintf(msg, msg_size, "`%.*s%s` %s", (int)shown, cmd, cut ? "..." : "", what);
+	if (head < 0 || (size_t)head + 3 >= msg_size)
+		return -ECHILD;
+	char tail[3 * ERR_TAIL + 1];
+	size_t room = msg_size - (size_t)head - 2; /* after ": ", with the NUL */
+	tail_text(r, tail, room < sizeof(tail) ? room : sizeof(tail));
+	snprintf(msg + head, msg_size - (size_t)head, "%s%s",
+		 tail[0] ? ": " : WIFEXITED(status) ? " (no error output)" : "", tail);
 	return -ECHILD;
 }

@@ -7,7 +7,8 @@
  * A command runs under /bin/sh -c with standard input from /dev/null; its
  * standard output is the stream; its standard error is drained by a thread
  * (so a chatty command never blocks) and its last lines go into the failure
- * message when it exits non-zero or is killed.
+ * message when it exits non-zero or is killed (cut at the front to fit:
+ * the reason a command gives up is its last line).
  */
 #pragma once
 
