@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chronofs/log.h"
+#include "chronofs/util.h"
 #include "chronoctl.h"
 #include "../common/cli.h"
 #include "../common/version.h"
@@ -140,6 +141,13 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	int64_t fake_now;
+	if (cfs_now_fake(&fake_now) < 0) {
+		log_error("Invalid CHRONOFS_TEST_NOW \"%s\": an RFC 3339 UTC time (2026-03-02T06:00:00Z) or "
+			  "@SECONDS expected",
+			  getenv("CHRONOFS_TEST_NOW"));
+		return 1;
+	}
 
 	/* "+": stop at the verb; the verb parses the rest. */
 	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) >= 0) {
