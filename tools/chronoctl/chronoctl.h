@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdbool.h>
 
+#include "chronofs/ingest.h"
+#include "chronofs/policy.h"
 #include "chronofs/repo.h"
 
 #define CFS_EXIT_PARTIAL 3
@@ -97,6 +99,49 @@ struct subverb {
 };
 int dispatch_subverb(const char *verb, int argc, char **argv, const struct subverb *v, size_t n,
 		     void (*usage)(FILE *f));
+/*
+ * Taking a snapshot: the body of `snapshot create`, also run by `run` for
+ * a job (cmd-snapshot.c). Every pointer is borrowed for the call.
+ */
+struct stream_src;
+struct progress_display;
+struct backup_request {
+	const char *const *paths; /* absolute (resolve_source_paths) */
+	size_t n_paths;
+	const char *const *excludes; /* no trailing '/' */
+	size_t n_excludes;
+	const struct stream_src *streams; /* streams.h */
+	size_t n_streams;
+	const char *const *tags;
+	size_t n_tags;
+	uint8_t type;          /* enum cfs_snapshot_type asked for */
+	const char *job, *tier; /* NULL: not a job's */
+	bool exclude_caches, exclude_nodump, one_file_system;
+	struct progress_display *progress; /* NULL: none shown */
+};
+/* Source PATHs as snapshot create takes them, made absolute (see
+ * cmd-snapshot.c) and checked to exist, appended to *ret. Logs why not. */
+int resolve_source_paths(char *const *args, size_t n, struct strs *ret);
+/* The catalog cache and allocator settings of a backup (before the
+ * repository is opened). */
+void backup_tune_memory(void);
+/* Back up into r (opened as a writer). 0, or CFS_EXIT_PARTIAL when the
+ * snapshot was committed with files that could not be read (logged), with
+ * *ret filled (its snapshot released by the caller); a negative errno,
+ * logged, when nothing was committed: -EINTR (g_interrupted), -ECANCELED
+ * a stream failed. reason (reason_size bytes, may be 0) gets a failed
+ * stream's one-line reason (the command, its exit status, its stderr's
+ * end), "" otherwise. */
+int backup_take(struct cfs_repo *r, const struct backup_request *b, struct cfs_backup_result *ret, char *reason,
+		size_t reason_size);
+
+/* Forget, in r (a writer), the snapshots of config job `job` taken on this
+ * host that `rules` do not keep, judged as one group (cmd-forget.c); held
+ * ones are kept. Logs each removal at info level and every failure.
+ * *ret_removed (may be NULL): how many were forgotten. -ENOTEMPTY when the
+ * rules would remove every one of them (nothing forgotten). */
+int forget_job(struct cfs_repo *r, const char *job, const struct cfs_keep_rules *rules, size_t *ret_removed);
+
 /* Print usage of a verb or the tool; returns 0. */
 void usage_main(FILE *f);
 
