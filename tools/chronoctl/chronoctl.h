@@ -154,3 +154,4 @@ int cmd_upgrade(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_copy(int argc, char **argv);

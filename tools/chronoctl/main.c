@@ -26,7 +26,8 @@ void usage_main(FILE *f)
 	fputs("Usage: chronoctl [GLOBAL OPTIONS] VERB [ARGS]\n"
 	      "\n"
 	      "Verbs:\n"
-	      "  init [--encryption aes-256-gcm|none]     create a repository\n"
+	      "  init [--encryption aes-256-gcm|none] [--copy-params-from REPO]\n"
+	      "                                           create a repository\n"
 	      "  snapshot create [--type full|incremental|differential] [--tag TAG]...\n"
 	      "                  [--exclude PATTERN]... [--stream PATH=COMMAND]... [--json] [--json-progress]\n"
 	      "                  PATH...\n"
@@ -48,6 +49,8 @@ void usage_main(FILE *f)
 	      "  snapshot release SNAP                    remove SNAP's hold\n"
 	      "  catalog rebuild                          rebuild the local catalog from the store alone\n"
 	      "  upgrade                                  raise the repository to this release's format\n"
+	      "  copy [--from REPO] --to REPO2 [--to-password-file F] [--json] [--json-progress]\n"
+	      "       [SNAP...|--job J]                   copy snapshots into another repository\n"
 	      "\n"
 	      "Global options (also CHRONOFS_* environment variables):\n"
 	      "  --repo PATH            repository location (CHRONOFS_REPO)\n"
@@ -120,6 +123,7 @@ static const struct {
 	{"prune", cmd_prune},
 	{"catalog", cmd_catalog},
 	{"upgrade", cmd_upgrade},
+	{"copy", cmd_copy},
 };
 
 static char program[] = "chronoctl";
