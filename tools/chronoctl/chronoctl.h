@@ -5,7 +5,7 @@
  * Every cmd_<verb>() returns 0, or a negative errno after it has logged the
  * reason, or CFS_EXIT_PARTIAL; main() maps that to the documented exit
  * codes (man/chronoctl.8): 0 success, 1 failure, 3 snapshot committed but
- * some files could not be read.
+ * some files could not be read; CFS_EXIT_OVERDUE (status only) 2.
  */
 #pragma once
 
@@ -19,6 +19,7 @@
 #include "chronofs/repo.h"
 
 #define CFS_EXIT_PARTIAL 3
+#define CFS_EXIT_OVERDUE 2 /* status: a job is overdue past its RPO */
 
 struct global_opts {
 	const char *repo;
@@ -142,6 +143,17 @@ int backup_take(struct cfs_repo *r, const struct backup_request *b, struct cfs_b
  * rules would remove every one of them (nothing forgotten). */
 int forget_job(struct cfs_repo *r, const char *job, const struct cfs_keep_rules *rules, size_t *ret_removed);
 
+/* Open repository cr of the config file (tools/common/config.h) with its
+ * location, password file, cache dir and store settings (the global
+ * options where it sets none), as open_repo() does (cmd-run.c). */
+struct cli_config_repo;
+int open_config_repo(const struct cli_config_repo *cr, bool writer, int lock_wait_sec, struct cfs_repo **ret);
+/* Every snapshot of r in *all (released by the caller), and in *ret_idx
+ * (malloc'ed, *ret_n of them, time order) the indexes of those of config
+ * job `job`, from any host. Logs failures. */
+int job_snapshots(struct cfs_repo *r, const char *job, struct cfs_snapshot_list *all, size_t **ret_idx,
+		  size_t *ret_n);
+
 /* Print usage of a verb or the tool; returns 0. */
 void usage_main(FILE *f);
 
@@ -154,4 +166,6 @@ int cmd_upgrade(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_copy(int argc, char **argv);

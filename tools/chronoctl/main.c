@@ -186,8 +186,10 @@ int main(int argc, char **argv)
 		 * other message, not the verb. */
 		vargv[0] = program;
 		r = verbs[i].fn(vargc, vargv);
-		if (r == CFS_EXIT_PARTIAL)
-			return 3;
+		if (r == CFS_EXIT_PARTIAL || r == CFS_EXIT_OVERDUE) {
+			fflush(stdout);
+			return r;
+		}
 		fflush(stdout);
 		if (ferror(stdout)) {
 			log_error("Cannot write to standard output");

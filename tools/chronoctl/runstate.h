@@ -28,7 +28,7 @@ struct job_last {
 	int64_t time_ns; /* the attempt's start; 0: none recorded */
 	char result[16]; /* "ok", "partial", "failed" */
 	char type[16];   /* the snapshot type taken, "" */
-	char snapshot[64]; /* its name, "" */
+	char snapshot[80]; /* its name, "" (CFS_SNAPSHOT_NAME_MAX + 1 at most) */
 	char reason[1024]; /* why it failed, "" */
 	int64_t failure_ns; /* the last failed attempt, 0: none */
 	char failure_reason[1024];
