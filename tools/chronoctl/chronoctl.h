@@ -163,15 +163,15 @@ int backup_take(struct cfs_repo *r, const struct backup_request *b, struct cfs_b
 
 /* Forget, in r (a writer), the snapshots of config job `job` taken on this
  * host that `rules` do not keep, judged as one group (cmd-forget.c); held
- * ones are kept. Logs each removal at info level and every failure.
+ * ones are kept, and so are the rotation's anchors (the newest full, the
+ * newest differential after it). Logs each removal at info level and every failure.
  * *ret_removed (may be NULL): how many were forgotten. -ENOTEMPTY when the
  * rules would remove every one of them (nothing forgotten). */
 int forget_job(struct cfs_repo *r, const char *job, const struct cfs_keep_rules *rules, size_t *ret_removed);
 
 /* Open repository cr of the config file (tools/common/config.h) with its
- * location, password file, cache dir and store settings (the global
- * options where it sets none), as open_repo() does (cmd-run.c). */
-struct cli_config_repo;
+ * location, and its password file, cache dir and store settings where the
+ * command line gives none, as open_repo() does for --repo NAME. */
 int open_config_repo(const struct cli_config_repo *cr, bool writer, int lock_wait_sec, struct cfs_repo **ret);
 /* Every snapshot of r in *all (released by the caller), and in *ret_idx
  * (malloc'ed, *ret_n of them, time order) the indexes of those of config

@@ -265,6 +265,24 @@ int forget_job(struct cfs_repo *r, const char *job, const struct cfs_keep_rules 
 	char host[256] = "";
 	(void)gethostname(host, sizeof(host) - 1); /* as cfs_backup_run names the host */
 	int e = forget_load(&f, job, host);
+	/* The rotation's anchors stay as if held: the newest full snapshot,
+	 * and the newest differential one after it. cfs_rotation_type judges
+	 * from them, so rules that drop them (a daily rule keeps the last of
+	 * the day, not the full of midnight) would make the next run take a
+	 * full (or differential) again that the schedule did not ask for. */
+	size_t full = SIZE_MAX, diff = SIZE_MAX;
+	for (size_t i = 0; e == 0 && i < f.snaps.n; i++) { /* time order */
+		if (f.snaps.items[i].type == CFS_SNAP_FULL) {
+			full = i;
+			diff = SIZE_MAX;
+		} else if (f.snaps.items[i].type == CFS_SNAP_DIFFERENTIAL && full != SIZE_MAX) {
+			diff = i;
+		}
+	}
+	if (e == 0 && full != SIZE_MAX && cfs_idset_add(&f.held_ids, &f.snaps.ids[full]) < 0)
+		e = -ENOMEM;
+	if (e == 0 && diff != SIZE_MAX && cfs_idset_add(&f.held_ids, &f.snaps.ids[diff]) < 0)
+		e = -ENOMEM;
 	if (e == 0 && f.snaps.n)
 		e = by_rules(&f, rules, 0);
 	if (e == 0 && ret_removed)

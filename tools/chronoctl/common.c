@@ -75,15 +75,16 @@ int config_repo(const char *repo, struct cli_config **ret_config, const struct c
 	return 0;
 }
 
-int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
+/* Open `location`, or [repository NAME] cr of the config (may be NULL),
+ * whose values fill in what the command line left unsaid. */
+static int open_with(const struct cli_config_repo *cr, const char *location, bool writer, enum open_flags flags,
+		     int lock_wait_sec, struct cfs_repo **ret)
 {
-	_cleanup_(cli_config_freep) struct cli_config *c = NULL;
-	const struct cli_config_repo *cr = NULL;
 	struct cfs_objstore_options store = g_opts.store;
 	struct cfs_repo_open_options o = {
-		.location = cli_repo_location(g_opts.repo),
+		.location = location,
 		.cache_dir = g_opts.cache_dir,
-		.lock_wait_sec = g_opts.lock_wait_sec,
+		.lock_wait_sec = lock_wait_sec,
 		.writer = writer,
 		.store = &store,
 		.rebuild_catalog = flags & OPEN_REBUILD_CATALOG,
@@ -91,12 +92,7 @@ int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
 		.allow_damaged = flags & OPEN_ALLOW_DAMAGED,
 	};
 	const char *password_file = g_opts.password_file;
-	int e = config_repo(o.location, &c, &cr);
-	if (e < 0)
-		return e;
-	/* A [repository NAME] fills in what the command line left unsaid. */
 	if (cr) {
-		log_debug("Repository %s of %s: %s", cr->name, c->path, cr->location);
 		o.location = cr->location;
 		o.cache_dir = o.cache_dir ? o.cache_dir : cr->cache_dir;
 		password_file = password_file ? password_file : cr->password_file;
@@ -109,6 +105,24 @@ int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
 			o.disk_cache_bytes = cr->disk_cache_bytes;
 	}
 	return cli_open_repo(&o, password_file, ret);
+}
+
+int open_config_repo(const struct cli_config_repo *cr, bool writer, int lock_wait_sec, struct cfs_repo **ret)
+{
+	return open_with(cr, cr->location, writer, 0, lock_wait_sec, ret);
+}
+
+int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
+{
+	_cleanup_(cli_config_freep) struct cli_config *c = NULL;
+	const struct cli_config_repo *cr = NULL;
+	const char *location = cli_repo_location(g_opts.repo);
+	int e = config_repo(location, &c, &cr);
+	if (e < 0)
+		return e;
+	if (cr)
+		log_debug("Repository %s of %s: %s", cr->name, c->path, cr->location);
+	return open_with(cr, location, writer, flags, g_opts.lock_wait_sec, ret);
 }
 
 int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret)

@@ -49,6 +49,10 @@ void usage_main(FILE *f)
 	      "  snapshot release SNAP                    remove SNAP's hold\n"
 	      "  catalog rebuild                          rebuild the local catalog from the store alone\n"
 	      "  upgrade                                  raise the repository to this release's format\n"
+	      "  run [--due] [--jobs N] [--json] [--tier T] [JOB...]\n"
+	      "                                           run jobs of the config file: backup, forget,\n"
+	      "                                           prune, copies (--due: those due by schedule)\n"
+	      "  status [--json] [JOB...]                 jobs against their RPO, repositories' space\n"
 	      "  copy [--from REPO] --to REPO2 [--to-password-file F] [--json] [--json-progress]\n"
 	      "       [SNAP...|--job J]                   copy snapshots into another repository\n"
 	      "  config check [--json]                    validate the configuration file and print the\n"
@@ -72,7 +76,8 @@ void usage_main(FILE *f)
 	      "  -h, --help             this help\n"
 	      "  -V, --version          the version and the repository formats read and written\n"
 	      "\n"
-	      "Exit status: 0 success, 1 failure, 3 snapshot committed but some files could not be read.\n",
+	      "Exit status: 0 success, 1 failure, 2 (status) a job is overdue, 3 snapshot committed but\n"
+	      "some files could not be read.\n",
 	      f);
 }
 
@@ -137,6 +142,8 @@ static const struct {
 	{"catalog", cmd_catalog},
 	{"upgrade", cmd_upgrade},
 	{"copy", cmd_copy},
+	{"run", cmd_run},
+	{"status", cmd_status},
 	{"config", cmd_config},
 };
 
