@@ -16,6 +16,19 @@ set -euo pipefail
 
 C=$CHRONOCTL
 
+# --- help ----------------------------------------------------------------------
+for v in "config" "config check"; do
+	# shellcheck disable=SC2086
+	ok "$C" $v --help
+	expect_in "$OUT" "Usage: chronoctl config check [--json]"
+done
+run "$C" --help
+grep -qF "config check [--json]" "$OUT" || fail "chronoctl --help does not list config check"
+grep -qF -- "--config FILE" "$OUT" || fail "chronoctl --help does not list --config"
+expect_exit 1 "$C" config chek
+expect_in "$ERR" 'Unknown config verb "chek" (did you mean "config check"?)'
+expect_exit 1 "$C" config check extra
+
 # --- a good file: defaults, overrides, a new tier -------------------------
 GOOD=$WORK/good.conf
 cat >"$GOOD" <<'EOF'
@@ -232,13 +245,16 @@ SRC=$WORK/src
 mkdir -p "$SRC"
 printf 'data\n' >"$SRC/f"
 printf '%s\n' "$PASSWORD" >"$WORK/pass"
-CHRONOFS_PASSWORD=$PASSWORD ok "$C" --repo "$REPO" --cache-dir "$WORK/cache0" init
 cat >"$WORK/repo.conf" <<EOF
 [repository main]
 location = $REPO
 password_file = $WORK/pass
 cache_dir = $WORK/cache-main
 EOF
+# init too: at the config's location, with its passphrase.
+(cd "$WORK" && ok "$C" --config "$WORK/repo.conf" --repo main init)
+[ ! -e "$WORK/main" ] || fail "init --repo main created ./main"
+expect_in "$OUT" "created repository $REPO "
 # No password in the environment: it comes from the config's file.
 ok "$C" --config "$WORK/repo.conf" --repo main snapshot create --json "$SRC"
 [ -d "$WORK/cache-main" ] || fail "--repo main did not use the config's cache_dir"
