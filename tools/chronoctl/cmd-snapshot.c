@@ -54,6 +54,17 @@ static void print_json_open(const struct cfs_snapshot *s, const struct cfs_id *i
 	}
 	printf(",\"host\":");
 	cfs_json_string(stdout, s->host ? s->host : "");
+	printf(",\"job\":");
+	cfs_json_string(stdout, s->job ? s->job : "");
+	printf(",\"origin\":");
+	if (s->has_origin) {
+		cfs_id_hex(&s->origin.repo, hex);
+		printf("{\"repository\":\"%s\",", hex);
+		cfs_id_hex(&s->origin.snapshot, hex);
+		printf("\"snapshot\":\"%s\"}", hex);
+	} else {
+		printf("null");
+	}
 	printf(",\"paths\":[");
 	for (size_t i = 0; i < s->n_paths; i++) {
 		if (i)
@@ -100,6 +111,16 @@ static void print_human(const struct cfs_snapshot *s, const struct cfs_id *id)
 	for (size_t i = 0; i < s->n_paths; i++) {
 		putchar(' ');
 		cfs_print_escaped(stdout, s->paths[i]);
+	}
+	if (s->job && *s->job) {
+		printf("\njob      ");
+		cfs_print_escaped(stdout, s->job);
+	}
+	if (s->has_origin) {
+		char o1[CFS_ID_HEX_SIZE], o2[CFS_ID_HEX_SIZE];
+		cfs_id_hex(&s->origin.repo, o1);
+		cfs_id_hex(&s->origin.snapshot, o2);
+		printf("\norigin   snapshot %s of repository %s (this is a copy)", o2, o1);
 	}
 	if (s->n_tags) {
 		printf("\ntags    ");
