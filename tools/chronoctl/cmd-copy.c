@@ -23,7 +23,7 @@ static void usage(FILE *f)
 	      "(without --from: the global --repo, --password-file and --cache-dir) into REPO2,\n"
 	      "moving only the data REPO2 lacks. A snapshot REPO2 already holds (the same origin)\n"
 	      "is not copied again. When REPO2 was created with `init --copy-params-from REPO`,\n"
-	      "identical data dedups across both and only new chunks move; otherwise the data is\n"
+	      "only the chunks REPO2 lacks are read and sent; otherwise every file is read and\n"
 	      "cut again into REPO2's chunks (said once).\n"
 	      "REPO2's passphrase: --to-password-file, CHRONOFS_TO_PASSWORD_FILE,\n"
 	      "CHRONOFS_TO_PASSWORD.\n"
@@ -239,10 +239,11 @@ int cmd_copy(int argc, char **argv)
 	if (e < 0)
 		return e;
 	if (!cfs_repo_params_shared(from, to))
-		log_warning("%s and %s do not share chunker and blob id parameters: the data is cut again into "
-			    "%s's chunks, and does not dedup with what %s got from elsewhere (a repository "
-			    "created with `chronoctl init --copy-params-from %s` shares them)",
-			    src_loc, to_loc, to_loc, to_loc, src_loc);
+		log_warning("%s and %s do not share chunker and blob id parameters: every file is read and cut "
+			    "again into %s's chunks, and nothing can be skipped by id, so each copy reads all the "
+			    "data of its snapshots (a repository created with `chronoctl init --copy-params-from "
+			    "%s` shares them; see chronoctl(8), copy)",
+			    src_loc, to_loc, to_loc, src_loc);
 
 	struct cfs_copy_options o = {
 		.snapshots = ids,
