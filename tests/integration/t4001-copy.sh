@@ -150,4 +150,44 @@ ok cfs2 "$R4" check --read-data
 ok cfs2 "$R4" restore latest "$WORK/restore4"
 [ "$(sha256sum <"$WORK/restore4$SRC/data/f3")" = "$(sha256sum <"$SRC/data/f3")" ] || fail "resumed copy: f3 differs"
 
+# --- copy counts, and repositories named by a configuration file ------------
+cat >"$WORK/chronofs.conf" <<EOF
+[repository main]
+location = $REPO
+password_file = $WORK/p1
+
+[repository offsite]
+location = $R2
+password_file = $WORK/p2
+offsite = yes
+
+[repository second]
+location = $R4
+password_file = $WORK/p2
+EOF
+# No config: no COPIES column, no copies key.
+ok cfs snapshot list
+if grep -q COPIES "$OUT"; then fail "COPIES shown without a configuration"; fi
+ok cfs snapshot list --json
+if grep -q '"copies"' "$OUT"; then fail "copies in JSON without a configuration"; fi
+# main holds S1 and S2; offsite (offsite = yes) both; second only S1.
+ok cfs --config "$WORK/chronofs.conf" --repo main snapshot list --json
+[ "$(json_get "$OUT" '.[0].copies')" = 3 ] || fail "S1 should be in 3 repositories"
+[ "$(json_get "$OUT" '.[1].copies')" = 2 ] || fail "S2 should be in 2 repositories"
+[ "$(json_get "$OUT" '.[1].offsite')" = true ] || fail "S2 has an off-site copy"
+ok cfs --config "$WORK/chronofs.conf" --repo main snapshot list
+expect_in "$OUT" "COPIES"
+expect_in "$OUT" "3+offsite"
+# The same counts seen from a copy (its origin is the snapshot's identity).
+ok cfs --config "$WORK/chronofs.conf" --repo second snapshot list --json
+[ "$(json_get "$OUT" '.[0].copies')" = 3 ] || fail "second's copy of S1 should count 3"
+# Copy by names: the config gives locations and passphrases; S1 is present.
+run env -u CHRONOFS_PASSWORD CHRONOFS_CONFIG="$WORK/chronofs.conf" CHRONOFS_CACHE_DIR="$CACHE" \
+	"$CHRONOCTL" copy --from main --to second --json
+[ "$RC" = 0 ] || { _lib_show_output; fail "copy by config names"; }
+[ "$(json_get "$OUT" .snapshots_copied)" = 1 ] || fail "copy by names: S2 should be copied"
+[ "$(json_get "$OUT" .snapshots_present)" = 1 ] || fail "copy by names: S1 should be present"
+ok cfs --config "$WORK/chronofs.conf" --repo main snapshot list --json
+[ "$(json_get "$OUT" '.[1].copies')" = 3 ] || fail "S2 should now be in 3 repositories"
+
 log "ok"

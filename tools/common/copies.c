@@ -5,6 +5,7 @@
 #include "chronofs/log.h"
 #include "chronofs/util.h"
 #include "cli.h"
+#include "config.h"
 #include "copies.h"
 
 /* A snapshot's identity across repositories (copy.h). */
@@ -125,6 +126,17 @@ int cli_copies_load(const struct cli_copies_repo *repos, size_t n, struct cfs_re
 	}
 	*ret = c;
 	return 0;
+}
+
+int cli_copies_load_config(const struct cli_config *c, struct cfs_repo *listed, struct cli_copies **ret)
+{
+	_cleanup_free_ struct cli_copies_repo *v = calloc(c->n_repos + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_repos; i++)
+		v[i] = (struct cli_copies_repo){c->repos[i].name, c->repos[i].location, c->repos[i].password_file,
+						c->repos[i].cache_dir, c->repos[i].offsite};
+	return cli_copies_load(v, c->n_repos, listed, ret);
 }
 
 struct cli_copies *cli_copies_free(struct cli_copies *c)

@@ -36,6 +36,9 @@ struct cli_copies;
  */
 int cli_copies_load(const struct cli_copies_repo *repos, size_t n, struct cfs_repo *listed,
 		    struct cli_copies **ret);
+struct cli_config;
+/* The same over the repositories of a loaded configuration file. */
+int cli_copies_load_config(const struct cli_config *c, struct cfs_repo *listed, struct cli_copies **ret);
 struct cli_copies *cli_copies_free(struct cli_copies *c);
 CFS_DEFINE_FREEP(struct cli_copies, cli_copies_free)
 
