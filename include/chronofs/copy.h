@@ -12,11 +12,11 @@
  *     id re-hash, DESIGN.md "Blob encoding") and stored in the destination
  *     (compressed and sealed on worker threads under the destination's
  *     keys);
- *   - without: read and verified the same way, and the file's content is
- *     cut again with the destination's chunker into chunks of its own
- *     (holes stay holes), so it dedups with what the destination holds
- *     only where the same ids come out, which for repositories of other
- *     parameters is almost never.
+ *   - without: every chunk is read and verified the same way, and the
+ *     file's content is cut again with the destination's chunker, region
+ *     by region (holes stay holes), as a backup into the destination would
+ *     cut it: the chunks the destination holds already are not sent, but
+ *     nothing can be skipped by id, so all the data is read every time.
  * Trees are encoded again in the destination's tree version (large
  * directories cut into fragments as a backup cuts them) and stored: with
  * shared parameters and the same tree version they are the same bytes, so

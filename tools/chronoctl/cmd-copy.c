@@ -13,6 +13,7 @@
 #include "chronoctl.h"
 #include "progress.h"
 #include "../common/cli.h"
+#include "../common/config.h"
 #include "../common/snap.h"
 
 static void usage(FILE *f)
@@ -23,10 +24,12 @@ static void usage(FILE *f)
 	      "(without --from: the global --repo, --password-file and --cache-dir) into REPO2,\n"
 	      "moving only the data REPO2 lacks. A snapshot REPO2 already holds (the same origin)\n"
 	      "is not copied again. When REPO2 was created with `init --copy-params-from REPO`,\n"
-	      "identical data dedups across both and only new chunks move; otherwise the data is\n"
+	      "only the chunks REPO2 lacks are read and sent; otherwise every file is read and\n"
 	      "cut again into REPO2's chunks (said once).\n"
+	      "REPO and REPO2 are locations or names of [repository NAME] sections of the\n"
+	      "configuration file (chronofs.conf(5)), which give their password files.\n"
 	      "REPO2's passphrase: --to-password-file, CHRONOFS_TO_PASSWORD_FILE,\n"
-	      "CHRONOFS_TO_PASSWORD.\n"
+	      "CHRONOFS_TO_PASSWORD, the config's password_file.\n"
 	      "  --json           a summary object on stdout\n"
 	      "  --json-progress  JSON status objects, one per line, then the summary\n"
 	      "Exit status 0 when every snapshot is copied or present, 1 otherwise (also when\n"
@@ -54,14 +57,18 @@ static void show_progress(void *ud, const struct cfs_copy_progress *p)
 	progress_display_update(ud, &cp, p->done);
 }
 
-/* REPO2's passphrase, when one is configured: NULL in *ret otherwise. */
-static int dest_password(const char *file, char **ret, size_t *ret_len)
+/* REPO2's passphrase, when one is configured: --to-password-file,
+ * $CHRONOFS_TO_PASSWORD_FILE, $CHRONOFS_TO_PASSWORD, the config's
+ * password_file (config_file); NULL in *ret otherwise. */
+static int dest_password(const char *file, const char *config_file, char **ret, size_t *ret_len)
 {
 	const char *env = getenv("CHRONOFS_TO_PASSWORD");
 	*ret = NULL;
 	*ret_len = 0;
 	if (!file)
 		file = getenv("CHRONOFS_TO_PASSWORD_FILE");
+	if (!file && !(env && *env))
+		file = config_file;
 	if (file && !*file)
 		return log_error_errno(-EINVAL, "Empty password file name (--to-password-file or "
 						"CHRONOFS_TO_PASSWORD_FILE)");
@@ -88,10 +95,27 @@ static int dest_password(const char *file, char **ret, size_t *ret_len)
  */
 static int open_dest(const char *loc, const char *pwfile, const char *cache_dir, struct cfs_repo **ret)
 {
+	_cleanup_(cli_config_freep) struct cli_config *c = NULL;
+	const struct cli_config_repo *cr = NULL;
+	struct cfs_objstore_options store = g_opts.store;
 	_cleanup_free_ char *pw = NULL;
 	size_t pw_len = 0;
 	struct cfs_repo_open_error why = {0};
-	int r = dest_password(pwfile, &pw, &pw_len);
+	int r = config_repo(loc, &c, &cr);
+	if (r < 0)
+		return r;
+	if (cr) {
+		/* A [repository NAME] fills in what the command line and the
+		 * environment left unsaid. */
+		loc = cr->location;
+		cache_dir = cache_dir ? cache_dir : cr->cache_dir;
+		store.transfers = store.transfers ? store.transfers : cr->transfers;
+		if (!g_opts.limit_upload_set)
+			store.limit_upload = cr->limit_upload;
+		if (!g_opts.limit_download_set)
+			store.limit_download = cr->limit_download;
+	}
+	r = dest_password(pwfile, cr ? cr->password_file : NULL, &pw, &pw_len);
 	if (r < 0)
 		return r;
 	struct cfs_repo_open_options o = {
@@ -99,7 +123,7 @@ static int open_dest(const char *loc, const char *pwfile, const char *cache_dir,
 		.cache_dir = cache_dir,
 		.lock_wait_sec = g_opts.lock_wait_sec,
 		.writer = true,
-		.store = &g_opts.store,
+		.store = &store,
 		.password = pw,
 		.password_len = pw_len,
 		.error = &why,
@@ -112,21 +136,34 @@ static int open_dest(const char *loc, const char *pwfile, const char *cache_dir,
 	r = cfs_repo_open(&o, ret);
 	if (r == -ENOKEY)
 		return log_error_errno(r, "%s is encrypted: give its passphrase with --to-password-file, "
-					  "CHRONOFS_TO_PASSWORD_FILE or CHRONOFS_TO_PASSWORD",
+					  "CHRONOFS_TO_PASSWORD_FILE, CHRONOFS_TO_PASSWORD or the password_file of its "
+					  "[repository] section in the configuration file",
 				       loc);
 	return r < 0 ? cli_open_error(loc, r, &why, o.lock_wait_sec) : 0;
 }
 
+/* The source: --from REPO, else the global --repo; a config repository's
+ * name stands for its location, password file and settings as --repo's
+ * does. */
 static int open_source(const char *from, struct cfs_repo **ret)
 {
-	struct cfs_repo_open_options o = {
-		.location = from ? from : cli_repo_location(g_opts.repo),
-		.cache_dir = g_opts.cache_dir,
-		.lock_wait_sec = g_opts.lock_wait_sec,
-		.store = &g_opts.store,
-		.disk_cache_bytes = g_opts.disk_cache_bytes,
-	};
-	return cli_open_repo(&o, g_opts.password_file, ret);
+	const char *saved = g_opts.repo;
+	if (from)
+		g_opts.repo = from;
+	int r = open_repo(false, ret);
+	g_opts.repo = saved;
+	return r;
+}
+
+/* Whether two locations are the same local directory (a writer open of
+ * the source's own catalog would wait for the reader's lock). */
+static bool same_location(const char *a, const char *b)
+{
+	if (strcmp(a, b) == 0)
+		return true;
+	_cleanup_free_ char *ra = realpath(a, NULL);
+	_cleanup_free_ char *rb = realpath(b, NULL);
+	return ra && rb && strcmp(ra, rb) == 0;
 }
 
 /* The source snapshots to copy: those named, those of a job, or all. */
@@ -217,21 +254,30 @@ int cmd_copy(int argc, char **argv)
 	}
 	if (job && optind < argc)
 		return log_error_errno(-EINVAL, "Give snapshots or --job, not both");
-	const char *src_loc = from_loc ? from_loc : cli_repo_location(g_opts.repo);
-	if (!src_loc)
+	if (!from_loc && !cli_repo_location(g_opts.repo))
 		return log_error_errno(-EINVAL, "No source repository: give --from REPO, --repo PATH or set "
 						"CHRONOFS_REPO");
-	if (strcmp(src_loc, to_loc) == 0)
-		return log_error_errno(-EINVAL, "Source and destination are the same repository (%s)", to_loc);
 	json = json || json_progress;
 	progress_display_init(&pd, json_progress);
 
 	e = open_source(from_loc, &from);
 	if (e < 0)
 		return e;
+	const char *src_loc = cfs_repo_location(from);
+	{
+		_cleanup_(cli_config_freep) struct cli_config *c = NULL;
+		const struct cli_config_repo *cr = NULL;
+		e = config_repo(to_loc, &c, &cr);
+		if (e < 0)
+			return e;
+		if (same_location(src_loc, cr ? cr->location : to_loc))
+			return log_error_errno(-EINVAL, "Source and destination are the same repository (%s)",
+					       src_loc);
+	}
 	e = open_dest(to_loc, to_pw, to_cache ? to_cache : g_opts.cache_dir, &to);
 	if (e < 0)
 		return e;
+	to_loc = cfs_repo_location(to);
 	if (memcmp(cfs_repo_id(from), cfs_repo_id(to), sizeof(struct cfs_id)) == 0)
 		return log_error_errno(-EINVAL, "%s and %s are the same repository (the same repository id)", src_loc,
 				       to_loc);
@@ -239,10 +285,11 @@ int cmd_copy(int argc, char **argv)
 	if (e < 0)
 		return e;
 	if (!cfs_repo_params_shared(from, to))
-		log_warning("%s and %s do not share chunker and blob id parameters: the data is cut again into "
-			    "%s's chunks, and does not dedup with what %s got from elsewhere (a repository "
-			    "created with `chronoctl init --copy-params-from %s` shares them)",
-			    src_loc, to_loc, to_loc, to_loc, src_loc);
+		log_warning("%s and %s do not share chunker and blob id parameters: every file is read and cut "
+			    "again into %s's chunks, and nothing can be skipped by id, so each copy reads all the "
+			    "data of its snapshots (a repository created with `chronoctl init --copy-params-from "
+			    "%s` shares them; see chronoctl(8), copy)",
+			    src_loc, to_loc, to_loc, src_loc);
 
 	struct cfs_copy_options o = {
 		.snapshots = ids,

@@ -6,6 +6,7 @@
 #include "chronofs/util.h"
 #include "chronoctl.h"
 #include "../common/cli.h"
+#include "../common/config.h"
 
 static void usage(FILE *f)
 {
@@ -27,7 +28,8 @@ static void usage(FILE *f)
 /*
  * The repository whose parameters a new one takes, opened read-only. Its
  * passphrase: the file given, $CHRONOFS_FROM_PASSWORD_FILE,
- * $CHRONOFS_FROM_PASSWORD, else the new repository's own (pw).
+ * $CHRONOFS_FROM_PASSWORD, the config's password_file (when loc names a
+ * [repository]), else the new repository's own (pw).
  */
 static int open_params_source(const char *loc, const char *pwfile, const char *pw, size_t pw_len,
 			      struct cfs_repo **ret)
@@ -35,10 +37,22 @@ static int open_params_source(const char *loc, const char *pwfile, const char *p
 	_cleanup_free_ char *fpw = NULL;
 	size_t fpw_len = 0;
 	const char *env = getenv("CHRONOFS_FROM_PASSWORD");
+	_cleanup_(cli_config_freep) struct cli_config *c = NULL;
+	const struct cli_config_repo *cr = NULL;
 	enum cfs_encryption enc;
 	struct cfs_repo_open_error why = {0};
 	int r;
 
+	/* A [repository NAME] of the configuration file: its location, and
+	 * its password file after the option and the environment. */
+	r = config_repo(loc, &c, &cr);
+	if (r < 0)
+		return r;
+	if (cr) {
+		loc = cr->location;
+		if (!pwfile && !getenv("CHRONOFS_FROM_PASSWORD_FILE") && !(env && *env))
+			pwfile = cr->password_file;
+	}
 	r = cfs_repo_probe(loc, &enc, &why);
 	if (r == -EMEDIUMTYPE)
 		return log_error_errno(r, "--copy-params-from %s: not a repository", loc);

@@ -11,6 +11,8 @@
 #include "chronofs/report.h"
 #include "chronofs/util.h"
 #include "chronoctl.h"
+#include "../common/config.h"
+#include "../common/copies.h"
 #include "progress.h"
 #include "streams.h"
 #include "../common/snap.h"
@@ -36,8 +38,9 @@ static void usage(FILE *f)
 	       f);
 }
 
-/* open: how the object starts ("{", or the JSON stream's summary). */
-static void print_json_open(const struct cfs_snapshot *s, const struct cfs_id *id, const char *open)
+/* open: how the object starts ("{", or the JSON stream's summary); more:
+ * keys to add at its end (",\"copies\":2,..."), or "". */
+static void print_json_more(const struct cfs_snapshot *s, const struct cfs_id *id, const char *open, const char *more)
 {
 	char hex[CFS_ID_HEX_SIZE];
 	cfs_id_hex(id, hex);
@@ -54,6 +57,17 @@ static void print_json_open(const struct cfs_snapshot *s, const struct cfs_id *i
 	}
 	printf(",\"host\":");
 	cfs_json_string(stdout, s->host ? s->host : "");
+	printf(",\"job\":");
+	cfs_json_string(stdout, s->job ? s->job : "");
+	printf(",\"origin\":");
+	if (s->has_origin) {
+		cfs_id_hex(&s->origin.repo, hex);
+		printf("{\"repository\":\"%s\",", hex);
+		cfs_id_hex(&s->origin.snapshot, hex);
+		printf("\"snapshot\":\"%s\"}", hex);
+	} else {
+		printf("null");
+	}
 	printf(",\"paths\":[");
 	for (size_t i = 0; i < s->n_paths; i++) {
 		if (i)
@@ -75,12 +89,17 @@ static void print_json_open(const struct cfs_snapshot *s, const struct cfs_id *i
 		printf("null"); /* recorded since 2026-12 only */
 	printf(",\"stats\":{\"files_new\":%llu,\"files_changed\":%llu,"
 	       "\"files_unchanged\":%llu,\"files_skipped\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
-	       "\"bytes_added\":%llu,\"blobs_added\":%llu,\"duration_ns\":%llu}}",
+	       "\"bytes_added\":%llu,\"blobs_added\":%llu,\"duration_ns\":%llu}%s}",
 	       (unsigned long long)st->files_new,
 	       (unsigned long long)st->files_changed, (unsigned long long)st->files_unchanged,
 	       (unsigned long long)st->files_skipped, (unsigned long long)st->dirs,
 	       (unsigned long long)st->bytes_read, (unsigned long long)st->bytes_added,
-	       (unsigned long long)st->blobs_added, (unsigned long long)st->duration_ns);
+	       (unsigned long long)st->blobs_added, (unsigned long long)st->duration_ns, more);
+}
+
+static void print_json_open(const struct cfs_snapshot *s, const struct cfs_id *id, const char *open)
+{
+	print_json_more(s, id, open, "");
 }
 
 static void print_json(const struct cfs_snapshot *s, const struct cfs_id *id)
@@ -100,6 +119,16 @@ static void print_human(const struct cfs_snapshot *s, const struct cfs_id *id)
 	for (size_t i = 0; i < s->n_paths; i++) {
 		putchar(' ');
 		cfs_print_escaped(stdout, s->paths[i]);
+	}
+	if (s->job && *s->job) {
+		printf("\njob      ");
+		cfs_print_escaped(stdout, s->job);
+	}
+	if (s->has_origin) {
+		char o1[CFS_ID_HEX_SIZE], o2[CFS_ID_HEX_SIZE];
+		cfs_id_hex(&s->origin.repo, o1);
+		cfs_id_hex(&s->origin.snapshot, o2);
+		printf("\norigin   snapshot %s of repository %s (this is a copy)", o2, o1);
 	}
 	if (s->n_tags) {
 		printf("\ntags    ");
@@ -627,6 +656,8 @@ static int verb_list(int argc, char **argv)
 	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
 	_cleanup_free_ bool *shown = NULL;
 	_cleanup_free_ char **tagstr = NULL;
+	_cleanup_(cli_config_freep) struct cli_config *cfg = NULL;
+	_cleanup_(cli_copies_freep) struct cli_copies *cc = NULL;
 	struct list_filter f = {0};
 	bool json = false;
 	const struct verb_flag flags[] = {
@@ -646,6 +677,11 @@ static int verb_list(int argc, char **argv)
 		e = log_error_errno(e, "Cannot list snapshots: %m");
 		goto out;
 	}
+	/* Copies: when a configuration file names this repository, in how
+	 * many of its repositories each snapshot exists. */
+	if (load_config(false, &cfg) == 0 && cfg && cli_copies_load_config(cfg, r, &cc) == 0 &&
+	    !cli_copies_listed_known(cc))
+		cc = cli_copies_free(cc);
 	shown = calloc(l.n + 1, sizeof(*shown));
 	tagstr = calloc(l.n + 1, sizeof(*tagstr));
 	if (!shown || !tagstr) {
@@ -673,12 +709,21 @@ static int verb_list(int argc, char **argv)
 				continue;
 			if (k++)
 				putchar(',');
-			print_json(&l.items[i], &l.ids[i]);
+			char more[64] = "";
+			if (cc) {
+				unsigned nc;
+				bool off;
+				cli_copies_count(cc, &l.items[i], &l.ids[i], &nc, &off);
+				snprintf(more, sizeof(more), ",\"copies\":%u,\"offsite\":%s", nc, off ? "true" : "false");
+			}
+			print_json_more(&l.items[i], &l.ids[i], "{", more);
 		}
 		puts("]");
 		goto out;
 	}
 	printf("%-30s %-12s %-12s ", "NAME", "ID", "TYPE");
+	if (cc)
+		printf("%-10s ", "COPIES");
 	print_padded("HOST", host_w);
 	putchar(' ');
 	print_padded("TAGS", tags_w);
@@ -693,6 +738,14 @@ static int verb_list(int argc, char **argv)
 		if (l.items[i].stats.has_bytes_total)
 			cfs_format_bytes(l.items[i].stats.bytes_total, tot, sizeof(tot));
 		printf("%-30s %-12s %-12s ", l.items[i].name, hex, cfs_snapshot_type_name(l.items[i].type));
+		if (cc) {
+			unsigned nc;
+			bool off;
+			char cp[32];
+			cli_copies_count(cc, &l.items[i], &l.ids[i], &nc, &off);
+			snprintf(cp, sizeof(cp), "%u%s", nc, off ? "+offsite" : "");
+			printf("%-10s ", cp);
+		}
 		print_padded(l.items[i].host ? l.items[i].host : "", host_w);
 		putchar(' ');
 		print_padded(tagstr[i][0] ? tagstr[i] : "-", tags_w);
