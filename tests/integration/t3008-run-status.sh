@@ -73,6 +73,7 @@ cache_dir = $CACHE
 location = $R2
 password_file = $WORK/pass
 cache_dir = $CACHE
+offsite = yes
 
 [tier t]
 schedule = *-*-* 00/6:00:00
@@ -155,8 +156,8 @@ cp "$OUT" "$J"
 q() { jq -r "$1" "$J"; }
 [ "$(q '.jobs[0] | [.job, .tier, .repository, .snapshots, .last_success, .age_seconds, .rpo_seconds, .next_due, .overdue] | map(tostring) | join(" ")')" = \
 	"a t2 r1 1 $T0 3600 3600 2026-03-02T06:00:00Z false" ] || fail "status of a: $(cat "$J")"
-[ "$(q '.jobs[0] | [.bytes, .copies_wanted, .min_copies, .snapshots_below_copies, .last_attempt.result, .last_failure] | map(tostring) | join(" ")')" = \
-	"30000 2 2 0 ok null" ] || fail "status of a (bytes, copies, attempt): $(cat "$J")"
+[ "$(q '.jobs[0] | [.bytes, .copies_wanted, .min_copies, .snapshots_below_copies, .snapshots_offsite, .last_attempt.result, .last_failure] | map(tostring) | join(" ")')" = \
+	"30000 2 2 0 1 ok null" ] || fail "status of a (bytes, copies, attempt): $(cat "$J")"
 [ "$(q '[.repositories[].name] | join(" ")')" = "r1 r2" ] || fail "status repositories: $(cat "$J")"
 [ "$(q '.repositories[0].growth_7d > 0 and (.repositories[0].free_bytes | type) == "number"')" = true ] ||
 	fail "status of r1 (growth, free space of a local repository): $(cat "$J")"

@@ -34,6 +34,7 @@
 #include "chronoctl.h"
 #include "runstate.h"
 #include "../common/config.h"
+#include "../common/copies.h"
 
 #define STATUS_LOCK_WAIT_SEC 10
 #define GROWTH_WINDOW_NS (7LL * 24 * 3600 * 1000000000LL)
@@ -70,6 +71,8 @@ struct job_status {
 	struct job_last last;
 	size_t below_copies; /* snapshots held in fewer than tier->copies repositories */
 	size_t min_copies;
+	size_t offsite;            /* snapshots with a copy in an off-site repository */
+	unsigned copies_unreachable; /* copy repositories that could not be read */
 };
 
 struct status {
@@ -109,36 +112,25 @@ static struct status_repo *get_repo(struct status *st, const struct cli_config_r
 	return sr;
 }
 
-/* Identity of a snapshot across repositories (copy.h): its origin, or
- * else (its repository's id, its id). */
-static void snapshot_identity(const struct status_repo *sr, size_t i, struct cfs_snapshot_origin *ret)
-{
-	const struct cfs_snapshot *s = &sr->snaps.items[i];
-	if (s->has_origin) {
-		*ret = s->origin;
-		return;
-	}
-	ret->repo = *cfs_repo_id(sr->r);
-	ret->snapshot = sr->snaps.ids[i];
-}
-
-static bool repo_holds(const struct status_repo *sr, const struct cfs_snapshot_origin *id)
-{
-	for (size_t i = 0; i < sr->snaps.n; i++) {
-		struct cfs_snapshot_origin o;
-		snapshot_identity(sr, i, &o);
-		if (memcmp(&o, id, sizeof(o)) == 0)
-			return true;
-	}
-	return false;
-}
-
 static void judge_job(struct status *st, const struct cli_config_job *j, struct job_status *js)
 {
 	const struct cli_config_tier *t = j->tier;
 	*js = (struct job_status){.newest_ns = INT64_MIN, .next_due_ns = INT64_MIN};
 	js->have_last = job_last_read(st->cfg->state_dir, j->name, &js->last) == 0;
 	struct status_repo *sr = get_repo(st, j->repos[0]);
+	_cleanup_(cli_copies_freep) struct cli_copies *copies = NULL;
+	if (sr) {
+		/* Copies: the job's other repositories, read once each. */
+		_cleanup_free_ struct cli_copies_list *others = calloc(j->n_repos, sizeof(*others));
+		for (size_t k = 1; others && k < j->n_repos; k++) {
+			struct status_repo *o = get_repo(st, j->repos[k]);
+			others[k - 1] = (struct cli_copies_list){o ? cfs_repo_id(o->r) : NULL, o ? &o->snaps : NULL,
+								 j->repos[k]->offsite};
+		}
+		if (!others || cli_copies_from_lists(cfs_repo_id(sr->r), others, j->n_repos - 1, &copies) < 0)
+			copies = NULL; /* -ENOMEM: copies unknown (counted as 1) */
+		js->copies_unreachable = copies ? cli_copies_unreachable(copies) : 0;
+	}
 	if (sr) {
 		js->known = true;
 		js->min_copies = SIZE_MAX;
@@ -153,15 +145,13 @@ static void judge_job(struct status *st, const struct cli_config_job *j, struct 
 				js->has_bytes = s->stats.has_bytes_total;
 				js->bytes = s->stats.bytes_total;
 			}
-			struct cfs_snapshot_origin id;
-			size_t copies = 1;
-			snapshot_identity(sr, i, &id);
-			for (size_t k = 1; k < j->n_repos; k++) {
-				struct status_repo *other = get_repo(st, j->repos[k]);
-				copies += other && repo_holds(other, &id);
-			}
-			js->below_copies += copies < t->copies;
-			js->min_copies = CFS_MIN(js->min_copies, copies);
+			unsigned n = 1;
+			bool offsite = j->repos[0]->offsite;
+			if (copies)
+				cli_copies_count(copies, s, &sr->snaps.ids[i], &n, &offsite);
+			js->below_copies += n < t->copies;
+			js->offsite += offsite;
+			js->min_copies = CFS_MIN(js->min_copies, n);
 		}
 		if (!js->n_snaps)
 			js->min_copies = 0;
@@ -248,9 +238,12 @@ static void print_job_json(const struct status *st, const struct cli_config_job 
 	json_time("failing_since", js->last.failing_since_ns, js->have_last && js->last.failing_since_ns);
 	printf(",\"copies_wanted\":%u,\"repositories\":%zu", t->copies, j->n_repos);
 	if (js->known)
-		printf(",\"min_copies\":%zu,\"snapshots_below_copies\":%zu}", js->min_copies, js->below_copies);
+		printf(",\"min_copies\":%zu,\"snapshots_below_copies\":%zu,\"snapshots_offsite\":%zu,"
+		       "\"copy_repositories_unreadable\":%u}",
+		       js->min_copies, js->below_copies, js->offsite, js->copies_unreachable);
 	else
-		printf(",\"min_copies\":null,\"snapshots_below_copies\":null}");
+		printf(",\"min_copies\":null,\"snapshots_below_copies\":null,\"snapshots_offsite\":null,"
+		       "\"copy_repositories_unreadable\":null}");
 }
 
 /* A span for people: "45 s", "12 min", "5 h 3 min", "3 d 2 h". */
@@ -303,7 +296,11 @@ static void print_job_human(const struct status *st, const struct cli_config_job
 			printf(", newest %s", b);
 		printf("\n  copies         %u wanted", t->copies);
 		if (js->n_snaps)
-			printf(", %zu snapshot(s) below (fewest copies: %zu)", js->below_copies, js->min_copies);
+			printf(", %zu snapshot(s) below (fewest copies: %zu), %zu with an off-site copy",
+			       js->below_copies, js->min_copies, js->offsite);
+		if (js->copies_unreachable)
+			printf(" (%u copy repositor%s could not be read)", js->copies_unreachable,
+			       js->copies_unreachable == 1 ? "y" : "ies");
 		putchar('\n');
 	}
 }

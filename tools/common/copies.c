@@ -73,18 +73,66 @@ static int open_other(const struct cli_copies_repo *d, struct cfs_repo **ret)
 	return 0;
 }
 
-int cli_copies_load(const struct cli_copies_repo *repos, size_t n, struct cfs_repo *listed,
-		    struct cli_copies **ret)
+static struct cli_copies *copies_new(const struct cfs_id *listed_id, size_t n)
 {
 	struct cli_copies *c = calloc(1, sizeof(*c));
 	if (!c)
-		return -ENOMEM;
-	c->listed_id = *cfs_repo_id(listed);
+		return NULL;
+	c->listed_id = *listed_id;
 	c->repos = calloc(n + 1, sizeof(*c->repos));
-	if (!c->repos) {
-		cli_copies_free(c);
+	if (!c->repos)
+		return cli_copies_free(c);
+	return c;
+}
+
+/* The identities of l (the snapshots of repository repo_id) as one more
+ * repository of c. -ENOMEM. */
+static int held_add(struct cli_copies *c, const struct cfs_snapshot_list *l, const struct cfs_id *repo_id, bool offsite)
+{
+	struct held *h = &c->repos[c->n];
+	h->v = calloc(l->n + 1, sizeof(*h->v));
+	if (!h->v)
 		return -ENOMEM;
+	for (size_t k = 0; k < l->n; k++)
+		h->v[k] = identity_of(&l->items[k], repo_id, &l->ids[k]);
+	h->n = l->n;
+	h->offsite = offsite;
+	qsort(h->v, h->n, sizeof(*h->v), cmp_identity);
+	c->n++;
+	return 0;
+}
+
+int cli_copies_from_lists(const struct cfs_id *listed_id, const struct cli_copies_list *others, size_t n,
+			  struct cli_copies **ret)
+{
+	struct cli_copies *c = copies_new(listed_id, n);
+	if (!c)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!others[i].snaps) {
+			c->unreachable++;
+			continue;
+		}
+		if (memcmp(others[i].repo_id, listed_id, sizeof(*listed_id)) == 0) {
+			c->listed_known = true;
+			c->listed_offsite |= others[i].offsite;
+			continue;
+		}
+		if (held_add(c, others[i].snaps, others[i].repo_id, others[i].offsite) < 0) {
+			cli_copies_free(c);
+			return -ENOMEM;
+		}
 	}
+	*ret = c;
+	return 0;
+}
+
+int cli_copies_load(const struct cli_copies_repo *repos, size_t n, struct cfs_repo *listed,
+		    struct cli_copies **ret)
+{
+	struct cli_copies *c = copies_new(cfs_repo_id(listed), n);
+	if (!c)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
 		_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
@@ -111,18 +159,10 @@ int cli_copies_load(const struct cli_copies_repo *repos, size_t n, struct cfs_re
 			c->unreachable++;
 			continue;
 		}
-		struct held *h = &c->repos[c->n];
-		h->v = calloc(l.n + 1, sizeof(*h->v));
-		if (!h->v) {
+		if (held_add(c, &l, cfs_repo_id(r), repos[i].offsite) < 0) {
 			cli_copies_free(c);
 			return -ENOMEM;
 		}
-		for (size_t k = 0; k < l.n; k++)
-			h->v[k] = identity_of(&l.items[k], cfs_repo_id(r), &l.ids[k]);
-		h->n = l.n;
-		h->offsite = repos[i].offsite;
-		qsort(h->v, h->n, sizeof(*h->v), cmp_identity);
-		c->n++;
 	}
 	*ret = c;
 	return 0;

@@ -39,6 +39,18 @@ int cli_copies_load(const struct cli_copies_repo *repos, size_t n, struct cfs_re
 struct cli_config;
 /* The same over the repositories of a loaded configuration file. */
 int cli_copies_load_config(const struct cli_config *c, struct cfs_repo *listed, struct cli_copies **ret);
+/* The same from lists a caller has already read (status, which holds its
+ * repositories open): others[0..n) the other repositories, any of which
+ * may be the listed one again (matched by id: it only gives its offsite
+ * flag); snaps NULL: could not be read (counted unreachable). Borrows
+ * nothing after it returns. 0, or -ENOMEM. */
+struct cli_copies_list {
+	const struct cfs_id *repo_id;
+	const struct cfs_snapshot_list *snaps;
+	bool offsite;
+};
+int cli_copies_from_lists(const struct cfs_id *listed_id, const struct cli_copies_list *others, size_t n,
+			  struct cli_copies **ret);
 struct cli_copies *cli_copies_free(struct cli_copies *c);
 CFS_DEFINE_FREEP(struct cli_copies, cli_copies_free)
 
