@@ -15,7 +15,8 @@
 #  5. a failing stream command fails the job with its exit status and
 #     stderr, and commits nothing;
 #  6. --jobs 2 runs the jobs of two repositories in two processes (their
-#     hooks have different parents), --jobs 1 in one.
+#     hooks have different parents), --jobs 1 in one; a job whose process
+#     dies fails alone, the other process's job succeeds.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -122,6 +123,12 @@ path = $WORK/src/a
 pre_hook = sleep 30
 hook_timeout = 1s
 
+[job crash]
+tier = t
+repository = r1
+path = $WORK/src/a
+pre_hook = kill -9 \$PPID
+
 [job dump]
 tier = t
 repository = r1
@@ -225,4 +232,13 @@ ok crun 2026-03-02T18:00:00Z run --jobs 1 --json a b
 [ "$(cat "$H/ppid.a")" = "$(cat "$H/ppid.b")" ] || fail "--jobs 1: the jobs ran in two processes"
 [ "$(count "$R1")/$(count "$R2")" = 3/5 ] ||
 	fail "after three runs of a (copied) and two of b: r1 $(count "$R1"), r2 $(count "$R2"); 3 and 5 expected"
+# A job that kills its own process (a crash) fails alone: the other
+# repository's job, in its own process, goes on.
+expect_exit 1 crun 2026-03-03T00:00:00Z run --jobs 2 --json crash b
+[ "$(jq -r '[.[] | .job + ":" + .result] | sort | join(" ")' "$OUT")" = "b:ok crash:failed" ] ||
+	fail "run --jobs 2 crash b: $(cat "$OUT")"
+[ "$(jq -r '.[] | select(.job == "crash") | .reason' "$OUT")" = "its process was killed by signal 9 (Killed)" ] ||
+	fail "a crashed job's reason: $(cat "$OUT")"
+grep -qx 'reason=its process was killed by signal 9 (Killed)' "$STATE/jobs/crash.last" ||
+	fail "crash.last: $(cat "$STATE/jobs/crash.last")"
 log "ok"

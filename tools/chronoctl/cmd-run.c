@@ -97,6 +97,7 @@ struct job_result {
 	unsigned copies_ok, copies_failed;
 	long holder; /* JOB_SKIPPED: the PID in the lock file */
 	int64_t next_due_ns;
+	bool done; /* the job's process got to its end (a crash leaves it unset) */
 	char reason[1024];
 };
 
@@ -248,8 +249,9 @@ static void fail_job(struct job_result *res, const char *fmt, ...) __attribute__
 static void fail_job(struct job_result *res, const char *fmt, ...)
 {
 	va_list ap;
+	bool first = res->outcome != JOB_FAILED; /* a partial backup's note gives way */
 	res->outcome = JOB_FAILED;
-	if (res->reason[0]) /* the first failure is the reason; later ones are logged */
+	if (!first) /* the first failure is the reason; later ones are logged */
 		return;
 	va_start(ap, fmt);
 	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
@@ -614,6 +616,12 @@ static void run_job(const struct run *run, size_t i, struct cfs_repo **r)
 	close(fd);
 }
 
+static void run_job_done(const struct run *run, size_t i, struct cfs_repo **r)
+{
+	run_job(run, i, r);
+	run->res[i].done = true;
+}
+
 /* The jobs of group g, one after another, with one repository handle. */
 static void run_group(const struct run *run, size_t g)
 {
@@ -623,9 +631,10 @@ static void run_group(const struct run *run, size_t g)
 			continue;
 		if (g_interrupted) {
 			fail_job(&run->res[i], "interrupted before it started");
+			run->res[i].done = true;
 			continue;
 		}
-		run_job(run, i, &r);
+		run_job_done(run, i, &r);
 	}
 }
 
@@ -801,14 +810,16 @@ static int run_forked(struct run *run, unsigned max_children)
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 				char why[128];
 				if (WIFSIGNALED(status))
-					snprintf(why, sizeof(why), "killed by signal %d (%s)", WTERMSIG(status),
+					snprintf(why, sizeof(why), "was killed by signal %d (%s)", WTERMSIG(status),
 						 strsignal(WTERMSIG(status)));
 				else
 					snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(status));
 				for (size_t i = 0; i < run->n_jobs; i++)
-					if (run->group[i] == g && run->res[i].outcome == JOB_PENDING) {
+					if (run->group[i] == g && !run->res[i].done) {
 						log_error("Job %s: its process %s", run->jobs[i]->name, why);
+						run->res[i].outcome = JOB_PENDING; /* whatever it had got to */
 						fail_job(&run->res[i], "its process %s", why);
+						record_attempt(run->cfg, run->jobs[i], cfs_now_ns(), &run->res[i]);
 					}
 			}
 			print_group(run, g);
