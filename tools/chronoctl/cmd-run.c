@@ -523,6 +523,30 @@ static void record_attempt(const struct cli_config *cfg, const struct cli_config
 }
 
 /*
+ * Whether job j is due at now (1) or not (0), from its newest snapshot in
+ * its first repository: r when the group has it open already, else a
+ * read-only open of its own, closed before returning (it holds the cache
+ * lock the writer will want), so that a `run --due` that finds nothing
+ * due writes nothing, not even a lock object in the store.
+ */
+static int job_due(const struct cli_config_job *j, struct cfs_repo *r, int64_t now, int64_t *ret_next)
+{
+	_cleanup_(cfs_repo_freep) struct cfs_repo *reader = NULL;
+	int64_t newest;
+	int e;
+	if (!r) {
+		e = open_config_repo(j->repos[0], false, g_opts.lock_wait_sec, &reader);
+		if (e < 0)
+			return e; /* logged */
+		r = reader;
+	}
+	e = job_history(r, j->name, NULL, NULL, &newest);
+	if (e < 0)
+		return e;
+	return cfs_schedule_due(j->tier->schedule, newest, now, ret_next);
+}
+
+/*
  * Job j with the lock held. *r is the group's repository, opened here as a
  * writer on first need (NULL until then; a failed open fails this job and
  * is tried again for the next).
@@ -535,19 +559,8 @@ static void run_locked(const struct run *run, const struct cli_config_job *j, st
 	char hook_reason[1024] = "";
 	int e;
 
-	if (!*r) {
-		e = open_config_repo(j->repos[0], true, g_opts.lock_wait_sec, r);
-		if (e < 0) {
-			fail_job(res, "cannot open repository %s (%s): %s", j->repos[0]->name, j->repos[0]->location,
-				 strerror(-e));
-			goto record;
-		}
-	}
 	if (run->due) {
-		int64_t newest;
-		e = job_history(*r, j->name, NULL, NULL, &newest);
-		if (e == 0)
-			e = cfs_schedule_due(j->tier->schedule, newest, now, &res->next_due_ns);
+		e = job_due(j, *r, now, &res->next_due_ns);
 		if (e < 0) {
 			fail_job(res, "cannot tell whether it is due: %s", strerror(-e));
 			goto record;
@@ -555,6 +568,14 @@ static void run_locked(const struct run *run, const struct cli_config_job *j, st
 		if (e == 0) {
 			res->outcome = JOB_NOT_DUE;
 			return; /* not an attempt: nothing recorded */
+		}
+	}
+	if (!*r) {
+		e = open_config_repo(j->repos[0], true, g_opts.lock_wait_sec, r);
+		if (e < 0) {
+			fail_job(res, "cannot open repository %s (%s): %s", j->repos[0]->name, j->repos[0]->location,
+				 strerror(-e));
+			goto record;
 		}
 	}
 
