@@ -20,7 +20,7 @@ N=5
 
 EXPRS=(
 	minutely hourly daily weekly monthly yearly annually quarterly semiannually
-	semi-annually Daily 'WEEKLY'
+	semi-annually anually biannually bi-annually Daily 'WEEKLY'
 	'*-*-* 00/6:00:00' '*:0/15' '*:0/20' 'Mon..Fri *-*-* 02:00' 'Sat,Sun 12:00'
 	'Monday,Wednesday..Friday 08:30' 'Mon-Wed 3:4' 'Sat,Mon,Tue,Wed,Sun 1:00'
 	'*-*-01 00:00' '*-02-29 12:00' '2027-*-* 00:00' '27..30-01-01'
