@@ -188,7 +188,11 @@ ok crun 2026-03-02T06:00:00Z run a --json
 ok crun 2026-03-02T06:00:00Z run --due a
 expect_in "$OUT" "a: skipped: already running (PID $$)"
 expect_in "$ERR" "Job a is already running (PID $$), skipped"
+expect_exit 0 crun 2026-03-02T06:00:00Z status --json a
+[ "$(jq -r '.jobs[0].running_pid' "$OUT")" = $$ ] || fail "status while a.lock is held: $(cat "$OUT")"
 exec 9>&-
+expect_exit 0 crun 2026-03-02T06:00:00Z status --json a
+[ "$(jq -r '.jobs[0].running_pid' "$OUT")" = null ] || fail "status once a.lock is released: $(cat "$OUT")"
 [ "$(count "$R1")" = 1 ] || fail "a skipped job took a snapshot"
 
 # --- 4. hooks that fail -----------------------------------------------------

@@ -69,6 +69,7 @@ struct job_status {
 	bool overdue;
 	bool have_last;
 	struct job_last last;
+	long running_pid; /* 0: not running */
 	size_t below_copies; /* snapshots held in fewer than tier->copies repositories */
 	size_t min_copies;
 	size_t offsite;            /* snapshots with a copy in an off-site repository */
@@ -117,6 +118,8 @@ static void judge_job(struct status *st, const struct cli_config_job *j, struct 
 	const struct cli_config_tier *t = j->tier;
 	*js = (struct job_status){.newest_ns = INT64_MIN, .next_due_ns = INT64_MIN};
 	js->have_last = job_last_read(st->cfg->state_dir, j->name, &js->last) == 0;
+	if (job_running(st->cfg->state_dir, j->name, &js->running_pid) <= 0)
+		js->running_pid = 0;
 	struct status_repo *sr = get_repo(st, j->repos[0]);
 	_cleanup_(cli_copies_freep) struct cli_copies *copies = NULL;
 	if (sr) {
@@ -187,7 +190,11 @@ static void print_job_json(const struct status *st, const struct cli_config_job 
 	cfs_json_string(stdout, t->name);
 	printf(",\"repository\":");
 	cfs_json_string(stdout, j->repos[0]->name);
-	printf(",\"known\":%s", js->known ? "true" : "false");
+	printf(",\"known\":%s,\"running_pid\":", js->known ? "true" : "false");
+	if (js->running_pid)
+		printf("%ld", js->running_pid);
+	else
+		printf("null");
 	if (js->known)
 		printf(",\"snapshots\":%zu", js->n_snaps);
 	else
@@ -272,6 +279,8 @@ static void print_job_human(const struct status *st, const struct cli_config_job
 	       : js->last.failing_since_ns ? "failing"
 	       : js->n_snaps		     ? "ok"
 					     : "never run");
+	if (js->running_pid)
+		printf("  running        now (PID %ld)\n", js->running_pid);
 	if (t->rpo_ns > 0)
 		format_span(t->rpo_ns, rpo, sizeof(rpo));
 	if (js->known && js->newest_ns != INT64_MIN) {

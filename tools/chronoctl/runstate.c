@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "chronofs/base.h"
@@ -205,4 +207,44 @@ int prune_last_write(const char *state_dir, const char *repo, int64_t ns)
 	(void)cfs_time_format(ns, when, sizeof(when));
 	int n = snprintf(text, sizeof(text), "time=%s\ntime_ns=%" PRId64 "\n", when, ns);
 	return replace_file(path, text, (size_t)n);
+}
+
+int job_running(const char *state_dir, const char *job, long *ret_pid)
+{
+	_cleanup_free_ char *path = NULL, *locks = NULL;
+	struct stat st;
+	size_t len;
+	int e = state_path(state_dir, "jobs", job, ".lock", false, &path);
+	if (e < 0)
+		return e;
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	e = cfs_read_file("/proc/locks", false, &locks, &len);
+	if (e < 0)
+		return e;
+	/* "1: FLOCK  ADVISORY  WRITE 9432 fe:00:10952840 0 EOF" */
+	char dev[64];
+	snprintf(dev, sizeof(dev), "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino);
+	for (char *line = locks, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		char kind[16], adv[16], mode[16], where[64];
+		long pid;
+		if (strstr(line, "->")) /* a waiter, not a holder */
+			continue;
+		if (sscanf(line, "%*[^:]: %15s %15s %15s %ld %63s", kind, adv, mode, &pid, where) != 5)
+			continue;
+		if (strcmp(kind, "FLOCK") == 0 && strcmp(where, dev) == 0) {
+			/* /proc/locks names the process that called flock(); the
+			 * holder is who wrote its PID in the file (run does both). */
+			_cleanup_free_ char *text = NULL;
+			long written = 0;
+			if (cfs_read_file(path, true, &text, &len) == 0)
+				written = strtol(text, NULL, 10);
+			*ret_pid = written > 0 ? written : pid;
+			return 1;
+		}
+	}
+	return 0;
 }

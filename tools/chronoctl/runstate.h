@@ -49,3 +49,8 @@ int job_lock(const char *state_dir, const char *job, int *ret_fd, long *ret_hold
 /* repos/<name>.prune: -ENOENT when no prune is recorded. Unlogged. */
 int prune_last_read(const char *state_dir, const char *repo, int64_t *ret_ns);
 int prune_last_write(const char *state_dir, const char *repo, int64_t ns);
+/* Whether jobs/<job>.lock is held, without taking it (which could make a
+ * `run` starting meanwhile skip the job): 1 and *ret_pid (the PID written
+ * in the file, else the locker /proc/locks names) when held, 0 when not (or no such file),
+ * -errno when /proc/locks cannot be read. Linux only. Unlogged. */
+int job_running(const char *state_dir, const char *job, long *ret_pid);
