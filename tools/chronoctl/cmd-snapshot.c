@@ -309,6 +309,7 @@ int resolve_source_paths(char *const *args, size_t n, struct strs *ret)
  * caller (ingest logs it too). */
 struct backup_streams {
 	struct streams *streams;
+	const struct stream_src *srcs;
 	char *reason;
 	size_t reason_size;
 };
@@ -318,7 +319,8 @@ static int finish_stream(void *ud, size_t i, char *msg, size_t msg_size)
 	struct backup_streams *bs = ud;
 	int e = streams_finish(bs->streams, i, msg, msg_size);
 	if (e < 0 && bs->reason && bs->reason_size)
-		snprintf(bs->reason, bs->reason_size, "%s", msg[0] ? msg : strerror(-e));
+		snprintf(bs->reason, bs->reason_size, "the stream for %s failed: %s", bs->srcs[i].path,
+			 msg[0] ? msg : strerror(-e));
 	return e;
 }
 
@@ -332,7 +334,7 @@ int backup_take(struct cfs_repo *r, const struct backup_request *b, struct cfs_b
 		size_t reason_size)
 {
 	_cleanup_free_ const char **spaths = calloc(b->n_streams + 1, sizeof(*spaths));
-	struct backup_streams bs = {.reason = reason, .reason_size = reason_size};
+	struct backup_streams bs = {.srcs = b->streams, .reason = reason, .reason_size = reason_size};
 	struct cfs_backup_options o = {
 		.paths = b->paths,
 		.n_paths = b->n_paths,
