@@ -149,7 +149,8 @@ done
 T0=2026-03-02T00:00:00Z
 
 # --- 1. backup, copy, hooks ------------------------------------------------
-ok crun "$T0" run a --json
+# (CHRONOFS_RESULT inherited from the caller must not reach the hook.)
+CHRONOFS_RESULT=inherited ok crun "$T0" run a --json
 [ "$(jq -r '.[0] | [.result, .type, .snapshot, .copies_ok, .copies_failed] | join(" ")' "$OUT")" = "ok full $T0 1 0" ] ||
 	fail "run a: $(cat "$OUT")"
 [ "$(count "$R1")/$(count "$R2")" = 1/1 ] || fail "a: $(count "$R1") snapshot(s) in r1, $(count "$R2") in r2; 1 and 1 expected"

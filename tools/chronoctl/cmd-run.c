@@ -163,7 +163,17 @@ static char **hook_env(char *const *extra)
 	if (!v)
 		return NULL;
 	memcpy(v, extra, k * sizeof(*v));
-	memcpy(v + k, environ, n * sizeof(*v)); /* the first of a name wins with glibc's getenv */
+	/* Without the inherited entries of those names: of two, getenv(3)
+	 * takes the first and dash the last. */
+	for (size_t i = 0, out = k; i < n; i++) {
+		bool dup = false;
+		for (size_t x = 0; x < k && !dup; x++) {
+			size_t l = strcspn(extra[x], "=") + 1;
+			dup = strncmp(environ[i], extra[x], l) == 0;
+		}
+		if (!dup)
+			v[out++] = environ[i];
+	}
 	return v;
 }
 
