@@ -149,7 +149,9 @@ CHRONOFS_PASSWORD=$PASSWORD "$CHRONOCTL" --repo "$REPO" --cache-dir "$CACHE" sna
 [ "$(jq -r .type "$WORK/inc.json")" = incremental ] || fail "2026-03-15T18:00:00Z is not incremental"
 [ "$(jq -r .stats.bytes_read "$WORK/inc.json")" = "$SRC_BYTES" ] ||
 	fail "an incremental snapshot under the fake clock read $(jq -r .stats.bytes_read "$WORK/inc.json") bytes, expected all $SRC_BYTES (no parent entry may be trusted)"
-[ "$(jq -r .stats.bytes_added "$WORK/inc.json")" = 0 ] || fail "re-reading stored something twice: $(cat "$WORK/inc.json")"
+# (Not 0: the trees of /tmp and above change with whatever else runs.)
+[ "$(jq -r '.stats.bytes_added < 4096' "$WORK/inc.json")" = true ] ||
+	fail "re-reading stored the data again: $(cat "$WORK/inc.json")"
 # ... while on the real clock an unchanged file is taken from the parent.
 R2=$WORK/repo2
 CHRONOFS_PASSWORD=$PASSWORD "$CHRONOCTL" --repo "$R2" --cache-dir "$CACHE" init >/dev/null
