@@ -1290,6 +1290,20 @@ struct printer {
 	bool first; /* no member printed yet in the current JSON object */
 };
 
+/*
+ * A value in the text form. libinih strips blanks at the end of a value,
+ * and only a path (or an exclude pattern) can end in one here: "/srv/a /"
+ * is normalized to "/srv/a ". Such a value gets its '/' back, which loading
+ * removes again, so the text loads to the same configuration.
+ */
+static void p_text(FILE *f, const char *v)
+{
+	size_t n = strlen(v);
+	fputs(v, f);
+	if (n && isspace((unsigned char)v[n - 1]))
+		fputc('/', f);
+}
+
 static void p_key(struct printer *p, const char *key)
 {
 	if (p->json) {
@@ -1308,9 +1322,10 @@ static void p_str(struct printer *p, const char *key, const char *v)
 	if (!v && !p->json)
 		return;
 	p_key(p, key);
-	if (!p->json)
-		fprintf(p->f, "%s\n", v);
-	else if (v)
+	if (!p->json) {
+		p_text(p->f, v);
+		fputc('\n', p->f);
+	} else if (v)
 		cfs_json_string(p->f, v);
 	else
 		fputs("null", p->f);
@@ -1375,8 +1390,11 @@ static void p_list(struct printer *p, const char *key, const char *const *v, siz
 			fprintf(p->f, " %s", v[i]);
 		fputc('\n', p->f);
 	} else {
-		for (size_t i = 0; i < n; i++)
-			fprintf(p->f, "%s = %s\n", key, v[i]);
+		for (size_t i = 0; i < n; i++) {
+			fprintf(p->f, "%s = ", key);
+			p_text(p->f, v[i]);
+			fputc('\n', p->f);
+		}
 	}
 }
 
@@ -1523,7 +1541,9 @@ static int print_job(struct printer *p, const struct cli_config_job *j)
 			p_str(p, "command", j->streams[i].command);
 			fputc('}', p->f);
 		} else {
-			fprintf(p->f, "stream = %s=%s\n", j->streams[i].path, j->streams[i].command);
+			fputs("stream = ", p->f);
+			p_text(p->f, j->streams[i].path);
+			fprintf(p->f, "=%s\n", j->streams[i].command);
 		}
 	}
 	p_array_close(p);
