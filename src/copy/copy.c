@@ -26,11 +26,11 @@
 /* Source trees already copied in this run (shared parameters: the
  * destination's tree has the same id), so that the unchanged directories
  * of the next snapshots are not walked again: at most this many ids
- * (64 bytes each in the set), then the memo starts afresh. */
-#define COPY_TREE_MEMO_MAX (512u * 1024)
+ * (64 bytes each in the set, 4 MiB), then the memo starts afresh. */
+#define COPY_TREE_MEMO_MAX (64u * 1024)
 /* Chunks sent in this snapshot, so that a chunk used twice is read once
  * while its first copy is still on its way; bounded the same way. */
-#define COPY_SENT_MEMO_MAX (512u * 1024)
+#define COPY_SENT_MEMO_MAX (64u * 1024)
 
 enum job_kind {
 	JOB_READ, /* read blob id at loc from the source, store it in the destination */

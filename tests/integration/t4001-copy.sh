@@ -42,6 +42,21 @@ cfs2() {
 		timeout -k 10 "${CFS_TIMEOUT:-300}" "$CHRONOCTL" "$@"
 }
 
+# --help: usage on stdout, nothing opened or created; the tool lists copy.
+for h in --help -h; do
+	run env -u CHRONOFS_PASSWORD CHRONOFS_REPO="$WORK/absent" CHRONOFS_CACHE_DIR="$WORK/absent-cache" \
+		"$CHRONOCTL" copy "$h" </dev/null
+	[ "$RC" = 0 ] || fail "copy $h: exit $RC"
+	expect_in "$OUT" "usage: chronoctl copy"
+	expect_in "$OUT" "--to-password-file"
+done
+[ ! -e "$WORK/absent" ] && [ ! -e "$WORK/absent-cache" ] || fail "copy --help created something"
+run "$CHRONOCTL" --help
+grep -qw copy "$OUT" || fail "chronoctl --help does not list copy"
+expect_in "$OUT" "--copy-params-from"
+expect_exit 1 cfs copy
+expect_in "$ERR" "No destination"
+
 ok cfs init
 snap_create "$SRC"
 S1=$SNAP_ID

@@ -2,10 +2,12 @@
 /*
  * chronoctl copy — snapshots into a second repository (3-2-1).
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chronofs/catalog.h"
 #include "chronofs/copy.h"
 #include "chronofs/log.h"
 #include "chronofs/report.h"
@@ -259,6 +261,14 @@ int cmd_copy(int argc, char **argv)
 						"CHRONOFS_REPO");
 	json = json || json_progress;
 	progress_display_init(&pd, json_progress);
+
+	/* As snapshot create: both catalogs are read in point lookups by blob
+	 * id, so a small block cache does; and freed chunk buffers go back to
+	 * the system (glibc's thresholds otherwise grow with the megabyte
+	 * blocks the workers free and keep their churn resident: 134 vs 96
+	 * MiB peak copying a 1.1 GB corpus locally). */
+	cfs_catalog_set_cache_budget(8u << 20);
+	mallopt(M_TRIM_THRESHOLD, 1 << 20);
 
 	e = open_source(from_loc, &from);
 	if (e < 0)
