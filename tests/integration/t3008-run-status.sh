@@ -237,6 +237,13 @@ ok crun 2026-03-02T18:00:00Z run --jobs 1 --json a b
 [ "$(cat "$H/ppid.a")" = "$(cat "$H/ppid.b")" ] || fail "--jobs 1: the jobs ran in two processes"
 [ "$(count "$R1")/$(count "$R2")" = 3/5 ] ||
 	fail "after three runs of a (copied) and two of b: r1 $(count "$R1"), r2 $(count "$R2"); 3 and 5 expected"
+# --tier: the jobs of that tier only; a job the file does not have: refused.
+ok crun 2026-03-02T23:00:00Z run --tier t2 --json
+[ "$(jq -r '[.[] | .job] | join(" ")' "$OUT")" = a ] || fail "run --tier t2: $(cat "$OUT")"
+expect_exit 1 crun 2026-03-02T23:00:00Z run a nosuchjob
+expect_in "$ERR" "No job \"nosuchjob\" in $CONF"
+[ ! -s "$OUT" ] || fail "run with an unknown job ran something: $(cat "$OUT")"
+
 # A job that kills its own process (a crash) fails alone: the other
 # repository's job, in its own process, goes on.
 expect_exit 1 crun 2026-03-03T00:00:00Z run --jobs 2 --json crash b
