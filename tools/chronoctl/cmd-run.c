@@ -27,8 +27,10 @@
  *      job's snapshots in the repository.
  *   4. forget (forget_job) unless the tier keeps forever; prune when the
  *      tier's prune calendar has an elapse since the last recorded prune.
- *   5. post_hook, whenever pre_hook ran (also after a failure: it undoes
- *      what pre_hook did); its failure fails the job, the snapshot stays.
+ *   5. post_hook, whenever the job got as far as pre_hook (set or not;
+ *      also after a failed one: it undoes what pre_hook did), not when the
+ *      repository could not be opened before; its failure fails the job,
+ *      the snapshot stays.
  *   6. jobs/<job>.last records the attempt.
  */
 #include <fcntl.h>
