@@ -32,10 +32,12 @@
  * silently misread):
  *   - A trailing abbreviation of the LOCAL zone ("12:00 CET" under
  *     TZ=Europe/Berlin) makes systemd force standard or daylight time for
- *     that expression; we read "CET" as the zoneinfo zone of that name
- *     when one exists (same normalized form; elapses differ only in the
- *     half-year where the abbreviation is not the zone's current one) and
- *     refuse it (-EINVAL) otherwise ("CEST").
+ *     that expression, with odd results (systemd 252 finds no elapse at
+ *     all for "12:00 CET" from a summer day). We read "CET" as the zoneinfo
+ *     zone of that name when one exists (same normalized form, 12:00 local
+ *     time in that zone all year) and refuse the text (-EINVAL) when none
+ *     does ("CEST").
+ *   - Zones with leap seconds ("right/...") are read without them.
  *   - A component list is limited to 241 items, as systemd's.
  *
  * Daylight saving time (local zone and named zones alike), as systemd does

@@ -74,6 +74,19 @@ struct cfs_repo_init_options {
 	struct cfs_kdf_params kdf;
 	struct cfs_chunker_params chunker; /* sizes only; the seed is generated */
 	int zstd_level;
+	/*
+	 * NULL, or an open repository whose parameters the new one takes
+	 * (`init --copy-params-from`): its id key, gear seed and chunker
+	 * sizes, and its zstd level unless zstd_level is set, so that the same
+	 * data gets the same chunk boundaries and blob ids in both and `copy`
+	 * between them moves only what the other lacks. The new repository
+	 * still has its own repository id, encryption key and passphrase.
+	 * Both must be encrypted (-EINVAL otherwise: an unencrypted
+	 * repository's ids are plain SHA-256 and its gear seed is derived
+	 * from its repository id, so there is nothing to share), and chunker
+	 * sizes must not be given too (-EINVAL).
+	 */
+	const struct cfs_repo *params_from;
 };
 
 /* Create a new repository. -EEXIST if `location` already holds a config,
@@ -228,6 +241,14 @@ int cfs_repo_default_cache_dir(char **ret);
 
 /* Borrowed accessors. */
 const struct cfs_chunker *cfs_repo_chunker(const struct cfs_repo *r);
+/* The repository id (its config), which names it in copies' origins. */
+const struct cfs_id *cfs_repo_id(const struct cfs_repo *r);
+enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r);
+/* Whether a and b cut the same data into the same chunks with the same
+ * blob ids: the same id key, gear seed and chunker sizes (`init
+ * --copy-params-from`). Two unencrypted repositories never do (their gear
+ * seeds derive from their ids). */
+bool cfs_repo_params_shared(const struct cfs_repo *a, const struct cfs_repo *b);
 struct cfs_objstore *cfs_repo_store(struct cfs_repo *r);
 struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r);
 const char *cfs_repo_location(const struct cfs_repo *r);

@@ -37,8 +37,29 @@ size_t cfs_utf8_len(const char *p);
 /* qsort(3) comparator for an array of C strings (char *), by strcmp. */
 int cfs_strptr_cmp(const void *a, const void *b);
 
-/* Current wall-clock time in ns since the epoch (UTC). */
+/*
+ * Current wall-clock time in ns since the epoch (UTC): snapshot times and
+ * names, hold and record times, "now" and "-2h" of SNAP, and the decisions
+ * of `chronoctl run` and `status` (what is due, what is overdue).
+ *
+ * The fake clock. In builds with -Dfault_injection=true (CFS_FAULT_INJECTION,
+ * the test build) and only there, a non-empty $CHRONOFS_TEST_NOW stands for
+ * the time: an RFC 3339 UTC time (2026-03-02T06:00:00Z, a fraction allowed)
+ * or @SECONDS since the epoch (@1772431200). It stays still: every call
+ * returns the same instant, so a test knows the names its snapshots get.
+ * Durations never use it (cfs_mono_ns), nor do file times, which the
+ * kernel sets: the ingest therefore trusts no parent entry under a fake
+ * clock (its racy-clean check compares the parent's time with file ctimes,
+ * see src/ingest/backup.c). A value that does not parse is ignored here
+ * (the real time); programs check it at start with cfs_now_fake() and
+ * refuse it. Other builds ignore the variable.
+ */
 int64_t cfs_now_ns(void);
+/* 1 and *ret_ns when the fake clock is in effect, 0 when not (unset, empty,
+ * or a build without fault injection), -EINVAL when $CHRONOFS_TEST_NOW is
+ * set but is no such time (*ret_ns untouched but for 1). Reads the
+ * environment at each call: thread-safe as long as nobody calls setenv. */
+int cfs_now_fake(int64_t *ret_ns);
 /* Monotonic ns, for durations. */
 int64_t cfs_mono_ns(void);
 /* ns since the epoch (may be negative) to a timespec with 0 <= tv_nsec < 1e9. */

@@ -96,9 +96,39 @@ int cfs_hex_decode(const char *s, void *out, size_t n)
 	return s[2 * n] == 0 ? 0 : -EINVAL;
 }
 
+int cfs_now_fake(int64_t *ret_ns)
+{
+#ifdef CFS_FAULT_INJECTION
+	const char *v = getenv("CHRONOFS_TEST_NOW");
+	if (!v || !*v)
+		return 0;
+	if (v[0] == '@') {
+		char *end;
+		errno = 0;
+		long long sec = strtoll(v + 1, &end, 10);
+		/* whole seconds that int64 ns can hold (1677..2262) */
+		if (!isdigit((unsigned char)v[1]) || *end || errno || sec > INT64_MAX / 1000000000)
+			return -EINVAL;
+		*ret_ns = (int64_t)sec * 1000000000;
+		return 1;
+	}
+	int64_t ns;
+	if (cfs_time_parse(v, &ns) < 0)
+		return -EINVAL;
+	*ret_ns = ns;
+	return 1;
+#else
+	(void)ret_ns;
+	return 0;
+#endif
+}
+
 int64_t cfs_now_ns(void)
 {
 	struct timespec ts;
+	int64_t fake;
+	if (cfs_now_fake(&fake) > 0)
+		return fake;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }

@@ -90,6 +90,20 @@ int cfs_repo_default_cache_dir(char **ret)
 }
 
 const struct cfs_chunker *cfs_repo_chunker(const struct cfs_repo *r) { return &r->chunker; }
+const struct cfs_id *cfs_repo_id(const struct cfs_repo *r) { return &r->config.repo_id; }
+enum cfs_encryption cfs_repo_encryption(const struct cfs_repo *r) { return r->config.encryption; }
+
+bool cfs_repo_params_shared(const struct cfs_repo *a, const struct cfs_repo *b)
+{
+	/* Unencrypted ids are plain SHA-256 in both, but the gear seeds
+	 * differ: the same content would be cut elsewhere. */
+	if (a->config.encryption == CFS_ENC_NONE || b->config.encryption == CFS_ENC_NONE)
+		return false;
+	return memcmp(a->keys.id_key, b->keys.id_key, CFS_KEY_SIZE) == 0 &&
+	       memcmp(a->keys.gear_seed, b->keys.gear_seed, CFS_KEY_SIZE) == 0 &&
+	       a->config.chunk_min == b->config.chunk_min && a->config.chunk_avg == b->config.chunk_avg &&
+	       a->config.chunk_max == b->config.chunk_max;
+}
 struct cfs_objstore *cfs_repo_store(struct cfs_repo *r) { return r->store; }
 struct cfs_catalog *cfs_repo_catalog(struct cfs_repo *r) { return r->catalog; }
 const char *cfs_repo_location(const struct cfs_repo *r) { return cfs_objstore_location(r->store); }
@@ -161,14 +175,25 @@ int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo
 	uint64_t sz;
 	int r;
 
+	const struct cfs_repo *from = o->params_from;
 	if (o->encryption == CFS_ENC_AES256GCM && !o->password)
 		return -ENOKEY;
+	if (from && (o->encryption != CFS_ENC_AES256GCM || from->config.encryption != CFS_ENC_AES256GCM ||
+		     o->chunker.min_size || o->chunker.avg_size || o->chunker.max_size))
+		return -EINVAL;
 	c.version = CFS_REPO_FORMAT_VERSION;
 	c.encryption = o->encryption;
 	c.zstd_level = o->zstd_level ? o->zstd_level : 3;
 	c.chunk_min = o->chunker.min_size ? o->chunker.min_size : CFS_CHUNKER_MIN_DEFAULT;
 	c.chunk_avg = o->chunker.avg_size ? o->chunker.avg_size : CFS_CHUNKER_AVG_DEFAULT;
 	c.chunk_max = o->chunker.max_size ? o->chunker.max_size : CFS_CHUNKER_MAX_DEFAULT;
+	if (from) {
+		c.chunk_min = from->config.chunk_min;
+		c.chunk_avg = from->config.chunk_avg;
+		c.chunk_max = from->config.chunk_max;
+		if (!o->zstd_level)
+			c.zstd_level = from->config.zstd_level;
+	}
 
 	struct cfs_chunker_params cp = {c.chunk_min, c.chunk_avg, c.chunk_max, {0}};
 	struct cfs_chunker probe;
@@ -205,6 +230,12 @@ int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo
 		r = cfs_keys_generate(CFS_ENC_AES256GCM, &keys);
 		if (r < 0)
 			return r;
+		/* Shared parameters: the source's id key and gear seed; the
+		 * encryption key stays the fresh one. */
+		if (from) {
+			memcpy(keys.id_key, from->keys.id_key, CFS_KEY_SIZE);
+			memcpy(keys.gear_seed, from->keys.gear_seed, CFS_KEY_SIZE);
+		}
 		r = cfs_keyfile_seal(&keys, &o->kdf, o->password, o->password_len, &kf);
 		cfs_keys_wipe(&keys);
 		if (r < 0)

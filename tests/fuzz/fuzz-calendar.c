@@ -6,9 +6,11 @@
  *
  * Invariants: only 0, -EINVAL (or -ENOMEM) from the parser, nothing
  * written on failure; an accepted expression's normalized form parses
- * again to the same form; the elapses after a few fixed instants are
- * strictly after them and strictly increasing, or -ENOENT; a TZif file
- * either fails or gives offsets within ±26 h.
+ * again to the same form, with the same elapses unless the seconds have
+ * fractions (systemd's form prints "*" for a second list that holds '*',
+ * dropping "0.4" from "*,0.4": we print what it prints); the elapses after
+ * a few fixed instants are strictly after them and strictly increasing, or
+ * -ENOENT; a TZif file either fails or gives offsets within ±26 h.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -32,6 +34,15 @@ static void check_tzif(const uint8_t *data, size_t size)
 	FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
 	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(t); i++)
 		FUZZ_CHECK(off[i] >= -26 * 3600 && off[i] <= 26 * 3600);
+}
+
+/* A decimal point (not a ".." range) followed by a digit. */
+static bool has_fraction(const char *s)
+{
+	for (const char *p = strchr(s, '.'); p; p = strchr(p + 1, '.'))
+		if ((p == s || p[-1] != '.') && p[1] >= '0' && p[1] <= '9')
+			return true;
+	return false;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -84,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			FUZZ_CHECK(e > t);
 			/* Same answer from the normalized form. */
-			if (again) {
+			if (again && !has_fraction(s)) {
 				int64_t e2;
 				FUZZ_CHECK(cfs_calendar_next(again, t, &e2) == 0 && e2 == e);
 			}

@@ -20,7 +20,7 @@ N=5
 
 EXPRS=(
 	minutely hourly daily weekly monthly yearly annually quarterly semiannually
-	semi-annually Daily 'WEEKLY'
+	semi-annually anually biannually bi-annually Daily 'WEEKLY'
 	'*-*-* 00/6:00:00' '*:0/15' '*:0/20' 'Mon..Fri *-*-* 02:00' 'Sat,Sun 12:00'
 	'Monday,Wednesday..Friday 08:30' 'Mon-Wed 3:4' 'Sat,Mon,Tue,Wed,Sun 1:00'
 	'*-*-01 00:00' '*-02-29 12:00' '2027-*-* 00:00' '27..30-01-01'
@@ -39,35 +39,72 @@ EXPRS=(
 	# accepted again
 	'12:00:00..10' '*-*-* 12:00:00.1234567'
 )
+# Plus random ones from a fixed seed (the same list every run): weekdays,
+# every component with '*', values, lists, ranges and repeats, '~', optional
+# seconds and zones, including Australia/Lord_Howe (a 30-minute DST change)
+# and Asia/Kathmandu (+05:45). Mostly valid; the invalid ones must be
+# refused by both.
+RANDOM=15
+pick() { local a=("$@"); printf '%s' "${a[RANDOM % ${#a[@]}]}"; }
+num() { printf "%0${3:-1}d" $(($1 + RANDOM % ($2 - $1 + 1))); }
+component() { # LO HI [WIDTH]
+	case $((RANDOM % 10)) in
+	0 | 1 | 2) printf '*' ;;
+	3 | 4) num "$@" ;;
+	5) printf '%s,%s' "$(num "$@")" "$(num "$@")" ;;
+	6) printf '%s..%s' "$(num "$1" $(($1 + ($2 - $1) / 2)) "${3:-1}")" "$(num $((($1 + $2) / 2)) "$2" "${3:-1}")" ;;
+	7 | 8) printf '%s/%s' "$(num "$1" $(($1 + 3)))" "$(num 1 $((($2 - $1) / 3 + 1)))" ;;
+	9) printf '%s..%s/%s' "$(num "$1" $(($1 + 2)))" "$(num $((($1 + $2) / 2)) "$2")" "$(num 1 4)" ;;
+	esac
+}
+random_expr() {
+	local e=''
+	[ $((RANDOM % 3)) -ne 0 ] || e+="$(pick Mon Tue..Thu Sat,Sun Mon..Fri Fri,Mon Wednesday sun..mon) "
+	case $((RANDOM % 4)) in
+	0) e+="$(pick '*' 2026 2027..2029 2026/2)-$(component 1 12)-$(component 1 31) " ;;
+	1) e+="$(component 1 12)$(pick - - '~')$(component 1 28) " ;;
+	2) e+="*-*-$(component 1 31) " ;;
+	esac
+	e+="$(component 0 23):$(component 0 59)"
+	[ $((RANDOM % 2)) -eq 0 ] || e+=":$(component 0 59)"
+	[ $((RANDOM % 3)) -ne 0 ] || e+=" $(pick UTC Europe/Berlin America/New_York Australia/Lord_Howe Asia/Kathmandu)"
+	printf '%s' "$e"
+}
+for _ in $(seq 60); do
+	EXPRS+=("$(random_expr)")
+done
+
 BASES=(
 	'2026-03-28 12:00:00' '2026-10-24 12:00:00' '2026-10-25 00:10:00'
 	'2026-10-25 01:10:00' '2028-02-27 23:59:59' '2026-12-31 23:59:59'
 )
 
 # systemd-analyze's output → ours: the normalized form, then each elapse as
-# UTC seconds (the "(in UTC)" line when the local zone is not UTC).
+# UTC seconds (the "(in UTC)" line when the local zone is not UTC), all the
+# times of one case converted by one date(1).
 from_systemd() {
-	local line prev='' first=1
+	local line labels=() whens=() i d t
 	while IFS= read -r line; do
 		case $line in
 		*'Normalized form: '*) printf 'Normalized form: %s\n' "${line#*Normalized form: }" ;;
 		*'Next elapse: never'*) printf 'Next elapse: never\n' ;;
 		*'Next elapse: '* | *'Iter. #'*)
-			[ -z "$prev" ] || emit "$prev" "$first" && first=0
-			prev=$line
+			line=${line#"${line%%[! ]*}"}
+			labels+=("${line%%: *}")
+			read -r _ d t _ <<<"${line#*: }"
+			whens+=("$d $t")
 			;;
 		*'(in UTC): '*)
-			prev="${prev%%: *}: ${line#*'(in UTC): '}"
+			read -r _ d t _ <<<"${line#*'(in UTC): '}"
+			whens[${#whens[@]} - 1]="$d $t"
 			;;
 		esac
 	done
-	[ -z "$prev" ] || emit "$prev" "$first"
-}
-emit() { # LINE FIRST: "LABEL: Day YYYY-MM-DD HH:MM:SS ZONE" → "LABEL: SECONDS"
-	local label=${1%%: *} when=${1#*: }
-	label=$(sed 's/^ *//' <<<"$label")
-	when=$(awk '{print $2, $3}' <<<"$when")
-	printf '%s: %s\n' "$label" "$(date -u -d "$when UTC" +%s)"
+	[ ${#whens[@]} -gt 0 ] || return 0
+	mapfile -t whens < <(printf '%s UTC\n' "${whens[@]}" | date -u -f - +%s)
+	for i in "${!labels[@]}"; do
+		printf '%s: %s\n' "${labels[$i]}" "${whens[$i]}"
+	done
 }
 
 fails=0 compared=0

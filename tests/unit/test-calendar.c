@@ -321,3 +321,43 @@ Test(calendar, unknown_zone_is_text)
 	cr_expect_eq(cfs_calendar_parse("12:00 Europe", &c), -EINVAL);
 	cr_expect_null(c);
 }
+
+#ifdef CFS_ALLOC_FAILURE
+#include "chronofs/fault.h"
+
+/* Every allocation of a parse (a named zone: the file, its tables, the
+ * lists) and of a format fails in turn: -ENOMEM, nothing written; the first
+ * count no failure reaches succeeds. */
+Test(calendar, every_allocation_failure)
+{
+	unsigned long failed = 0;
+
+	for (unsigned long n = 1;; n++) {
+		struct cfs_calendar *c = (void *)1;
+		char *s = (void *)1;
+		cfs_alloc_fail_arm(n, false);
+		int r = cfs_calendar_parse("Mon..Fri,Sun *-*~01,3 0/6:0,30 Europe/Berlin", &c);
+		int rf = r == 0 ? cfs_calendar_format(c, &s) : 0;
+		unsigned long injected = cfs_alloc_fail_injected();
+		cfs_alloc_fail_arm(0, false);
+		if (!injected) {
+			cr_assert_eq(r, 0);
+			cr_assert_eq(rf, 0);
+			cr_assert_str_eq(s, "Mon..Fri,Sun *-*~01,03 00/6:00,30:00 Europe/Berlin");
+			free(s);
+			cfs_calendar_free(c);
+			break;
+		}
+		if (r == 0) {
+			cr_assert_eq(rf, -ENOMEM, "allocation %lu: %d", n, rf);
+			cr_assert_eq(s, (void *)1);
+			cfs_calendar_free(c);
+		} else {
+			cr_assert_eq(r, -ENOMEM, "allocation %lu: %d", n, r);
+			cr_assert_eq(c, (void *)1);
+		}
+		failed++;
+	}
+	cr_assert(failed >= 8, "%lu", failed);
+}
+#endif

@@ -362,6 +362,53 @@ Test(time, clocks)
 	cr_assert_gt(cfs_now_ns(), 1577836800000000000);
 }
 
+/* The fake clock: honoured in the test build only (CFS_FAULT_INJECTION);
+ * still, RFC 3339 or @SECONDS; anything else refused by cfs_now_fake and
+ * ignored by cfs_now_ns. (Criterion runs each test in its own process, so
+ * setenv stays here.) */
+Test(time, fake_clock)
+{
+	int64_t ns = 42;
+	cr_assert_eq(unsetenv("CHRONOFS_TEST_NOW"), 0);
+	cr_assert_eq(cfs_now_fake(&ns), 0);
+	cr_assert_eq(ns, 42);
+#ifdef CFS_FAULT_INJECTION
+	static const struct {
+		const char *v;
+		int r;
+		int64_t ns;
+	} t[] = {
+		{"2026-03-02T06:00:00Z", 1, 1772431200000000000},
+		{"2026-03-02T06:00:00.5Z", 1, 1772431200500000000},
+		{"2026-03-02T06:00:00+00:00", 1, 1772431200000000000},
+		{"2026-03-02T07:00:00+01:00", -EINVAL, 42}, /* UTC only */
+		{"@1772431200", 1, 1772431200000000000},
+		{"@0", 1, 0},
+		{"", 0, 42},
+		{"@", -EINVAL, 42},
+		{"@-5", -EINVAL, 42},
+		{"@12x", -EINVAL, 42},
+		{"@99999999999", -EINVAL, 42}, /* past 2262 */
+		{"2026-03-02", -EINVAL, 42},
+		{"tomorrow", -EINVAL, 42},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		ns = 42;
+		cr_assert_eq(setenv("CHRONOFS_TEST_NOW", t[i].v, 1), 0);
+		cr_expect_eq(cfs_now_fake(&ns), t[i].r, "\"%s\"", t[i].v);
+		cr_expect_eq(ns, t[i].ns, "\"%s\": %lld", t[i].v, (long long)ns);
+		if (t[i].r == 1)
+			cr_expect_eq(cfs_now_ns(), t[i].ns, "\"%s\"", t[i].v);
+		else
+			cr_expect_gt(cfs_now_ns(), 1577836800000000000, "\"%s\" is not ignored", t[i].v);
+	}
+#else
+	cr_assert_eq(setenv("CHRONOFS_TEST_NOW", "@0", 1), 0);
+	cr_assert_eq(cfs_now_fake(&ns), 0);
+	cr_assert_gt(cfs_now_ns(), 1577836800000000000);
+#endif
+}
+
 /* ---- files ------------------------------------------------------------ */
 
 Test(files, mkdir_p, .init = setup, .fini = teardown)

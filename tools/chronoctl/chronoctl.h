@@ -5,7 +5,7 @@
  * Every cmd_<verb>() returns 0, or a negative errno after it has logged the
  * reason, or CFS_EXIT_PARTIAL; main() maps that to the documented exit
  * codes (man/chronoctl.8): 0 success, 1 failure, 3 snapshot committed but
- * some files could not be read.
+ * some files could not be read; CFS_EXIT_OVERDUE (status only) 2.
  */
 #pragma once
 
@@ -14,9 +14,12 @@
 #include <stdio.h>
 #include <stdbool.h>
 
+#include "chronofs/ingest.h"
+#include "chronofs/policy.h"
 #include "chronofs/repo.h"
 
 #define CFS_EXIT_PARTIAL 3
+#define CFS_EXIT_OVERDUE 2 /* status: a job is overdue past its RPO */
 
 struct global_opts {
 	const char *repo; /* a location, or the NAME of a [repository NAME] of the config */
@@ -87,6 +90,9 @@ struct repo_target {
 	struct cli_config *config;
 };
 int repo_target_get(struct repo_target *t);
+/* Fill t from [repository] cr where the command line left it unsaid
+ * (t->location becomes cr's); borrows from cr. */
+void repo_target_apply(struct repo_target *t, const struct cli_config_repo *cr);
 void repo_target_release(struct repo_target *t);
 
 /* Read the passphrase (env, file, or terminal prompt). *ret is malloc'ed
@@ -139,6 +145,60 @@ struct subverb {
 };
 int dispatch_subverb(const char *verb, int argc, char **argv, const struct subverb *v, size_t n,
 		     void (*usage)(FILE *f));
+/*
+ * Taking a snapshot: the body of `snapshot create`, also run by `run` for
+ * a job (cmd-snapshot.c). Every pointer is borrowed for the call.
+ */
+struct stream_src;
+struct progress_display;
+struct backup_request {
+	const char *const *paths; /* absolute (resolve_source_paths) */
+	size_t n_paths;
+	const char *const *excludes; /* no trailing '/' */
+	size_t n_excludes;
+	const struct stream_src *streams; /* streams.h */
+	size_t n_streams;
+	const char *const *tags;
+	size_t n_tags;
+	uint8_t type;          /* enum cfs_snapshot_type asked for */
+	const char *job, *tier; /* NULL: not a job's */
+	bool exclude_caches, exclude_nodump, one_file_system;
+	struct progress_display *progress; /* NULL: none shown */
+};
+/* Source PATHs as snapshot create takes them, made absolute (see
+ * cmd-snapshot.c) and checked to exist, appended to *ret. Logs why not. */
+int resolve_source_paths(char *const *args, size_t n, struct strs *ret);
+/* The catalog cache and allocator settings of a backup (before the
+ * repository is opened). */
+void backup_tune_memory(void);
+/* Back up into r (opened as a writer). 0, or CFS_EXIT_PARTIAL when the
+ * snapshot was committed with files that could not be read (logged), with
+ * *ret filled (its snapshot released by the caller); a negative errno,
+ * logged, when nothing was committed: -EINTR (g_interrupted), -ECANCELED
+ * a stream failed. reason (reason_size bytes, may be 0) gets a failed
+ * stream's one-line reason (the command, its exit status, its stderr's
+ * end), "" otherwise. */
+int backup_take(struct cfs_repo *r, const struct backup_request *b, struct cfs_backup_result *ret, char *reason,
+		size_t reason_size);
+
+/* Forget, in r (a writer), the snapshots of config job `job` taken on this
+ * host that `rules` do not keep, judged as one group (cmd-forget.c); held
+ * ones are kept, and so are the rotation's anchors (the newest full, the
+ * newest differential after it). Logs each removal at info level and every failure.
+ * *ret_removed (may be NULL): how many were forgotten. -ENOTEMPTY when the
+ * rules would remove every one of them (nothing forgotten). */
+int forget_job(struct cfs_repo *r, const char *job, const struct cfs_keep_rules *rules, size_t *ret_removed);
+
+/* Open repository cr of the config file (tools/common/config.h) with its
+ * location, and its password file, cache dir and store settings where the
+ * command line gives none, as open_repo() does for --repo NAME. */
+int open_config_repo(const struct cli_config_repo *cr, bool writer, int lock_wait_sec, struct cfs_repo **ret);
+/* Every snapshot of r in *all (released by the caller), and in *ret_idx
+ * (malloc'ed, *ret_n of them, time order) the indexes of those of config
+ * job `job`, from any host. Logs failures. */
+int job_snapshots(struct cfs_repo *r, const char *job, struct cfs_snapshot_list *all, size_t **ret_idx,
+		  size_t *ret_n);
+
 /* Print usage of a verb or the tool; returns 0. */
 void usage_main(FILE *f);
 
@@ -151,4 +211,7 @@ int cmd_upgrade(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_copy(int argc, char **argv);
 int cmd_config(int argc, char **argv);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chronofs/idset.h"
 #include "chronofs/log.h"
@@ -46,6 +47,8 @@ static void usage(FILE *f)
 struct forget {
 	struct cfs_repo *r;
 	bool dry_run, json, allow_empty;
+	bool log_only; /* a job's forget (run): removals logged, nothing printed */
+	size_t removed;
 	struct cfs_snapshot_list snaps; /* every snapshot, oldest first */
 	bool *held;                     /* per snapshot */
 	struct cfs_retention_result *res; /* per snapshot */
@@ -162,6 +165,7 @@ static int forget_marked(struct forget *f)
 		return log_error_errno(e, "A snapshot was held while this forget ran: nothing is forgotten");
 	if (e < 0)
 		return log_error_errno(e, "Cannot forget in %s: %m", cfs_repo_location(f->r));
+	f->removed = n;
 	return 0;
 }
 
@@ -202,8 +206,88 @@ static int by_rules(struct forget *f, const struct cfs_keep_rules *rules, unsign
 	if (refuse)
 		return -ENOTEMPTY;
 	e = forget_marked(f);
-	if (e == 0)
+	if (e == 0 && !f->log_only)
 		print_all(f, n_groups);
+	for (size_t i = 0; e == 0 && f->log_only && i < f->snaps.n; i++)
+		if (!f->res[i].keep)
+			log_info("Forgot snapshot %s of job %s (no keep rule keeps it)", f->snaps.items[i].name,
+				 f->snaps.items[i].job);
+	return e;
+}
+
+static void keep_job_only(struct cfs_snapshot_list *l, const char *job, const char *host);
+
+/* List f->r's snapshots (only those of job on host when job is not NULL),
+ * its holds, and make room for the decisions. Logs what failed. */
+static int forget_load(struct forget *f, const char *job, const char *host)
+{
+	int e = cfs_repo_list_snapshots(f->r, &f->snaps);
+	if (e < 0)
+		return log_error_errno(e, "Cannot list the snapshots of %s: %m", cfs_repo_location(f->r));
+	if (job)
+		keep_job_only(&f->snaps, job, host);
+	e = cfs_repo_holds_foreach(f->r, hold_cb, f);
+	if (e < 0)
+		return log_error_errno(e, "Cannot list the holds of %s: %m", cfs_repo_location(f->r));
+	f->res = calloc(f->snaps.n + 1, sizeof(*f->res));
+	if (!f->res)
+		return log_error_errno(-ENOMEM, "Cannot judge %zu snapshots: %m", f->snaps.n);
+	return 0;
+}
+
+static void forget_release(struct forget *f)
+{
+	cfs_snapshot_list_release(&f->snaps);
+	cfs_idset_release(&f->held_ids);
+	free(f->res);
+	f->res = NULL;
+}
+
+/* Keep in l only the snapshots of job on host (the others released). */
+static void keep_job_only(struct cfs_snapshot_list *l, const char *job, const char *host)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct cfs_snapshot *s = &l->items[i];
+		if (strcmp(s->job ? s->job : "", job) != 0 || strcmp(s->host ? s->host : "", host) != 0) {
+			cfs_snapshot_release(&l->items[i]);
+			continue;
+		}
+		l->items[k] = l->items[i];
+		l->ids[k++] = l->ids[i];
+	}
+	l->n = k;
+}
+
+int forget_job(struct cfs_repo *r, const char *job, const struct cfs_keep_rules *rules, size_t *ret_removed)
+{
+	struct forget f = {.r = r, .log_only = true, .held_ids = CFS_IDSET_INIT};
+	char host[256] = "";
+	(void)gethostname(host, sizeof(host) - 1); /* as cfs_backup_run names the host */
+	int e = forget_load(&f, job, host);
+	/* The rotation's anchors stay as if held: the newest full snapshot,
+	 * and the newest differential one after it. cfs_rotation_type judges
+	 * from them, so rules that drop them (a daily rule keeps the last of
+	 * the day, not the full of midnight) would make the next run take a
+	 * full (or differential) again that the schedule did not ask for. */
+	size_t full = SIZE_MAX, diff = SIZE_MAX;
+	for (size_t i = 0; e == 0 && i < f.snaps.n; i++) { /* time order */
+		if (f.snaps.items[i].type == CFS_SNAP_FULL) {
+			full = i;
+			diff = SIZE_MAX;
+		} else if (f.snaps.items[i].type == CFS_SNAP_DIFFERENTIAL && full != SIZE_MAX) {
+			diff = i;
+		}
+	}
+	if (e == 0 && full != SIZE_MAX && cfs_idset_add(&f.held_ids, &f.snaps.ids[full]) < 0)
+		e = -ENOMEM;
+	if (e == 0 && diff != SIZE_MAX && cfs_idset_add(&f.held_ids, &f.snaps.ids[diff]) < 0)
+		e = -ENOMEM;
+	if (e == 0 && f.snaps.n)
+		e = by_rules(&f, rules, 0);
+	if (e == 0 && ret_removed)
+		*ret_removed = f.removed;
+	forget_release(&f);
 	return e;
 }
 
@@ -319,29 +403,15 @@ int cmd_forget(int argc, char **argv)
 	if (e < 0)
 		goto out;
 	f.r = r;
-	e = cfs_repo_list_snapshots(r, &f.snaps);
-	if (e < 0) {
-		log_error_errno(e, "Cannot list snapshots: %m");
+	e = forget_load(&f, NULL, NULL);
+	if (e < 0)
 		goto out;
-	}
-	e = cfs_repo_holds_foreach(r, hold_cb, &f);
-	if (e < 0) {
-		log_error_errno(e, "Cannot list the holds of %s: %m", cfs_repo_location(r));
-		goto out;
-	}
-	f.res = calloc(f.snaps.n + 1, sizeof(*f.res));
-	if (!f.res) {
-		e = log_error_errno(-ENOMEM, "Cannot judge %zu snapshots: %m", f.snaps.n);
-		goto out;
-	}
 	if (have_rules)
 		e = by_rules(&f, &rules, group_by);
 	else
 		e = by_name(&f, argv + optind, (size_t)(argc - optind));
 out:
-	cfs_snapshot_list_release(&f.snaps);
-	cfs_idset_release(&f.held_ids);
-	free(f.res);
+	forget_release(&f);
 	strs_release(&tags);
 	return e < 0 ? e : 0;
 }

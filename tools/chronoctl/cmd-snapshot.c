@@ -11,6 +11,8 @@
 #include "chronofs/report.h"
 #include "chronofs/util.h"
 #include "chronoctl.h"
+#include "../common/config.h"
+#include "../common/copies.h"
 #include "progress.h"
 #include "streams.h"
 #include "../common/snap.h"
@@ -36,8 +38,9 @@ static void usage(FILE *f)
 	       f);
 }
 
-/* open: how the object starts ("{", or the JSON stream's summary). */
-static void print_json_open(const struct cfs_snapshot *s, const struct cfs_id *id, const char *open)
+/* open: how the object starts ("{", or the JSON stream's summary); more:
+ * keys to add at its end (",\"copies\":2,..."), or "". */
+static void print_json_more(const struct cfs_snapshot *s, const struct cfs_id *id, const char *open, const char *more)
 {
 	char hex[CFS_ID_HEX_SIZE];
 	cfs_id_hex(id, hex);
@@ -54,6 +57,17 @@ static void print_json_open(const struct cfs_snapshot *s, const struct cfs_id *i
 	}
 	printf(",\"host\":");
 	cfs_json_string(stdout, s->host ? s->host : "");
+	printf(",\"job\":");
+	cfs_json_string(stdout, s->job ? s->job : "");
+	printf(",\"origin\":");
+	if (s->has_origin) {
+		cfs_id_hex(&s->origin.repo, hex);
+		printf("{\"repository\":\"%s\",", hex);
+		cfs_id_hex(&s->origin.snapshot, hex);
+		printf("\"snapshot\":\"%s\"}", hex);
+	} else {
+		printf("null");
+	}
 	printf(",\"paths\":[");
 	for (size_t i = 0; i < s->n_paths; i++) {
 		if (i)
@@ -75,12 +89,17 @@ static void print_json_open(const struct cfs_snapshot *s, const struct cfs_id *i
 		printf("null"); /* recorded since 2026-12 only */
 	printf(",\"stats\":{\"files_new\":%llu,\"files_changed\":%llu,"
 	       "\"files_unchanged\":%llu,\"files_skipped\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
-	       "\"bytes_added\":%llu,\"blobs_added\":%llu,\"duration_ns\":%llu}}",
+	       "\"bytes_added\":%llu,\"blobs_added\":%llu,\"duration_ns\":%llu}%s}",
 	       (unsigned long long)st->files_new,
 	       (unsigned long long)st->files_changed, (unsigned long long)st->files_unchanged,
 	       (unsigned long long)st->files_skipped, (unsigned long long)st->dirs,
 	       (unsigned long long)st->bytes_read, (unsigned long long)st->bytes_added,
-	       (unsigned long long)st->blobs_added, (unsigned long long)st->duration_ns);
+	       (unsigned long long)st->blobs_added, (unsigned long long)st->duration_ns, more);
+}
+
+static void print_json_open(const struct cfs_snapshot *s, const struct cfs_id *id, const char *open)
+{
+	print_json_more(s, id, open, "");
 }
 
 static void print_json(const struct cfs_snapshot *s, const struct cfs_id *id)
@@ -100,6 +119,16 @@ static void print_human(const struct cfs_snapshot *s, const struct cfs_id *id)
 	for (size_t i = 0; i < s->n_paths; i++) {
 		putchar(' ');
 		cfs_print_escaped(stdout, s->paths[i]);
+	}
+	if (s->job && *s->job) {
+		printf("\njob      ");
+		cfs_print_escaped(stdout, s->job);
+	}
+	if (s->has_origin) {
+		char o1[CFS_ID_HEX_SIZE], o2[CFS_ID_HEX_SIZE];
+		cfs_id_hex(&s->origin.repo, o1);
+		cfs_id_hex(&s->origin.snapshot, o2);
+		printf("\norigin   snapshot %s of repository %s (this is a copy)", o2, o1);
 	}
 	if (s->n_tags) {
 		printf("\ntags    ");
@@ -142,6 +171,18 @@ static void show_progress(void *ud, const struct cfs_backup_progress *p)
 		.n_extra = ARRAY_SIZE(extra),
 	};
 	progress_display_update(ud, &cp, p->done);
+}
+
+void backup_tune_memory(void)
+{
+	/* The catalog is read in point lookups by blob id (dedup): a small
+	 * block cache does, and keeps ingest within its memory budget. */
+	cfs_catalog_set_cache_budget(8u << 20);
+	/* Freed memory goes back to the system: glibc's default thresholds
+	 * grow with the largest blocks freed (chunks of megabytes), and then
+	 * keep tens of MiB of a walk's churn resident (115 vs 80 MiB peak on a
+	 * 200,000-file data set). Also fixes the mmap threshold at 128 KiB. */
+	mallopt(M_TRIM_THRESHOLD, 1 << 20);
 }
 
 /* Append the patterns of an exclude file: one per line, '#' comments and
@@ -241,6 +282,114 @@ static int resolve_source_path(const char *arg, char **ret)
 	return 0;
 }
 
+int resolve_source_paths(char *const *args, size_t n, struct strs *ret)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		_cleanup_free_ char *abs = NULL;
+		int e = resolve_source_path(args[i], &abs);
+		if (e == -EINVAL)
+			return log_error_errno(e, "%s: an absolute path must not contain \"..\"", args[i]);
+		if (e < 0)
+			return log_error_errno(e, "Cannot make %s absolute against the current directory: %m", args[i]);
+		if (lstat(abs, &st) < 0) {
+			if (strcmp(abs, args[i]) == 0)
+				return log_error_errno(-errno, "%s: %m", abs);
+			return log_error_errno(-errno, "%s (%s made absolute): %m", abs, args[i]);
+		}
+		if (strcmp(abs, args[i]) != 0)
+			log_debug("Source path %s is %s", args[i], abs);
+		if ((e = strs_add(ret, abs)) < 0)
+			return log_error_errno(e, "Cannot take the source paths: %m");
+	}
+	return 0;
+}
+
+/* The streams' finish callback, keeping the reason of a failure for the
+ * caller (ingest logs it too). */
+struct backup_streams {
+	struct streams *streams;
+	const struct stream_src *srcs;
+	char *reason;
+	size_t reason_size;
+};
+
+static int finish_stream(void *ud, size_t i, char *msg, size_t msg_size)
+{
+	struct backup_streams *bs = ud;
+	int e = streams_finish(bs->streams, i, msg, msg_size);
+	if (e < 0 && bs->reason && bs->reason_size)
+		snprintf(bs->reason, bs->reason_size, "the stream for %s failed: %s", bs->srcs[i].path,
+			 msg[0] ? msg : strerror(-e));
+	return e;
+}
+
+static int open_stream(void *ud, size_t i, int *ret_fd)
+{
+	struct backup_streams *bs = ud;
+	return streams_open(bs->streams, i, ret_fd);
+}
+
+int backup_take(struct cfs_repo *r, const struct backup_request *b, struct cfs_backup_result *ret, char *reason,
+		size_t reason_size)
+{
+	_cleanup_free_ const char **spaths = calloc(b->n_streams + 1, sizeof(*spaths));
+	struct backup_streams bs = {.srcs = b->streams, .reason = reason, .reason_size = reason_size};
+	struct cfs_backup_options o = {
+		.paths = b->paths,
+		.n_paths = b->n_paths,
+		.tags = b->tags,
+		.n_tags = b->n_tags,
+		.job = b->job,
+		.tier = b->tier,
+		.type = b->type,
+		.interrupted = &g_interrupted,
+		.excludes = b->excludes,
+		.n_excludes = b->n_excludes,
+		.exclude_caches = b->exclude_caches,
+		.exclude_nodump = b->exclude_nodump,
+		.one_file_system = b->one_file_system,
+		.n_streams = b->n_streams,
+		.stream_open = open_stream,
+		.stream_finish = finish_stream,
+		.stream_ud = &bs,
+	};
+	int e;
+
+	if (reason_size)
+		reason[0] = 0;
+	if (!spaths)
+		return log_error_errno(-ENOMEM, "Cannot set up the streams: %m");
+	for (size_t i = 0; i < b->n_streams; i++)
+		spaths[i] = b->streams[i].path;
+	o.stream_paths = spaths;
+	e = streams_new(b->streams, b->n_streams, &bs.streams);
+	if (e < 0)
+		return log_error_errno(e, "Cannot set up the streams: %m");
+	if (b->progress && progress_display_active(b->progress)) {
+		o.progress = show_progress;
+		o.progress_ud = b->progress;
+	}
+	e = cfs_backup_run(r, &o, ret);
+	cfs_log_status(NULL);
+	streams_free(bs.streams);
+	if (e == -EINTR)
+		return log_error_errno(e, "Interrupted: no snapshot was created (data already written is reused next time)");
+	if (e == -ECANCELED)
+		return log_error_errno(e, "Snapshot failed (a stream failed, see above): nothing was committed");
+	if (e == -EEXIST)
+		return log_error_errno(-EINVAL, "Snapshot failed: a stream path collides with a source path or another stream");
+	if (e < 0)
+		return log_error_errno(e, "Snapshot failed, nothing was committed: %m");
+	if (ret->n_unreadable) {
+		log_error("%u file(s) could not be read, or changed while being read (listed above); "
+			  "the snapshot was committed with everything else",
+			  ret->n_unreadable);
+		return CFS_EXIT_PARTIAL;
+	}
+	return 0;
+}
+
 static void strv_free_n(char **v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++)
@@ -280,20 +429,17 @@ static int verb_create(int argc, char **argv)
 	_cleanup_(cfs_repo_freep) struct cfs_repo *r = NULL;
 	_cleanup_free_ const char **tags = NULL;
 	_cleanup_free_ struct stream_src *srcs = NULL;
-	_cleanup_free_ const char **spaths = NULL;
 	char **pats = NULL;
 	struct strs sources = {0};
 	size_t n_tags = 0, n_pats = 0, cap_pats = 0, n_srcs = 0;
-	struct streams *streams = NULL;
-	struct cfs_backup_options o = {.type = CFS_SNAP_INCREMENTAL, .interrupted = &g_interrupted};
+	struct backup_request b = {.type = CFS_SNAP_INCREMENTAL};
 	bool json = false, json_progress = false, have_stdin = false;
 	struct progress_display pd;
 	int c, e;
 
 	tags = calloc((size_t)argc + 1, sizeof(*tags));
 	srcs = calloc((size_t)argc + 1, sizeof(*srcs));
-	spaths = calloc((size_t)argc + 1, sizeof(*spaths));
-	if (!tags || !srcs || !spaths)
+	if (!tags || !srcs)
 		return log_error_errno(-ENOMEM, "Cannot parse the command line: %m");
 	while ((c = getopt_long(argc, argv, "ht:", opts, NULL)) >= 0) {
 		if ((e = handle_global_option(c, optarg)) != 0) {
@@ -316,7 +462,7 @@ static int verb_create(int argc, char **argv)
 			json = json_progress = true;
 			break;
 		case OPT_TYPE:
-			e = parse_type(optarg, &o.type);
+			e = parse_type(optarg, &b.type);
 			break;
 		case OPT_EXCLUDE: {
 			char *p = strdup(optarg);
@@ -334,13 +480,13 @@ static int verb_create(int argc, char **argv)
 			e = read_exclude_file(optarg, &pats, &n_pats, &cap_pats);
 			break;
 		case OPT_EXCLUDE_CACHES:
-			o.exclude_caches = true;
+			b.exclude_caches = true;
 			break;
 		case OPT_EXCLUDE_NODUMP:
-			o.exclude_nodump = true;
+			b.exclude_nodump = true;
 			break;
 		case OPT_ONE_FS:
-			o.one_file_system = true;
+			b.one_file_system = true;
 			break;
 		case OPT_STDIN_PATH:
 			if (have_stdin) {
@@ -386,88 +532,35 @@ static int verb_create(int argc, char **argv)
 	}
 	/* Refuse bad paths before anything is written; relative ones become
 	 * absolute (snapshots record absolute paths). */
-	for (int i = optind; i < argc; i++) {
-		struct stat st;
-		_cleanup_free_ char *abs = NULL;
-		e = resolve_source_path(argv[i], &abs);
-		if (e == -EINVAL)
-			e = log_error_errno(e, "%s: an absolute path must not contain \"..\"", argv[i]);
-		else if (e < 0)
-			e = log_error_errno(e, "Cannot make %s absolute against the current directory: %m", argv[i]);
-		if (e == 0 && lstat(abs, &st) < 0) {
-			if (strcmp(abs, argv[i]) == 0)
-				e = log_error_errno(-errno, "%s: %m", abs);
-			else
-				e = log_error_errno(-errno, "%s (%s made absolute): %m", abs, argv[i]);
-		}
-		if (e == 0 && strcmp(abs, argv[i]) != 0)
-			log_debug("Source path %s is %s", argv[i], abs);
-		if (e == 0 && (e = strs_add(&sources, abs)) < 0)
-			e = log_error_errno(e, "Cannot parse the command line: %m");
-		if (e < 0)
-			goto out;
-	}
+	e = resolve_source_paths(argv + optind, (size_t)(argc - optind), &sources);
+	if (e < 0)
+		goto out;
 	/* A trailing '/' on a pattern means nothing more than without it. */
 	for (size_t i = 0; i < n_pats; i++) {
 		size_t l = strlen(pats[i]);
 		while (l > 1 && pats[i][l - 1] == '/')
 			pats[i][--l] = 0;
 	}
-	for (size_t i = 0; i < n_srcs; i++)
-		spaths[i] = srcs[i].path;
-	e = streams_new(srcs, n_srcs, &streams);
-	if (e < 0) {
-		e = log_error_errno(e, "Cannot set up the streams: %m");
-		goto out;
-	}
-	/* The catalog is read in point lookups by blob id (dedup): a small
-	 * block cache does, and keeps ingest within its memory budget. */
-	cfs_catalog_set_cache_budget(8u << 20);
-	/* Freed memory goes back to the system: glibc's default thresholds
-	 * grow with the largest blocks freed (chunks of megabytes), and then
-	 * keep tens of MiB of a walk's churn resident (115 vs 80 MiB peak on a
-	 * 200,000-file data set). Also fixes the mmap threshold at 128 KiB. */
-	mallopt(M_TRIM_THRESHOLD, 1 << 20);
+	backup_tune_memory();
 	e = open_repo(true, &r);
 	if (e < 0)
 		goto out;
 
-	o.paths = (const char *const *)sources.v;
-	o.n_paths = sources.n;
-	o.tags = tags;
-	o.n_tags = n_tags;
-	o.excludes = (const char *const *)pats;
-	o.n_excludes = n_pats;
-	o.stream_paths = spaths;
-	o.n_streams = n_srcs;
-	o.stream_open = streams_open;
-	o.stream_finish = streams_finish;
-	o.stream_ud = streams;
+	b.paths = (const char *const *)sources.v;
+	b.n_paths = sources.n;
+	b.tags = tags;
+	b.n_tags = n_tags;
+	b.excludes = (const char *const *)pats;
+	b.n_excludes = n_pats;
+	b.streams = srcs;
+	b.n_streams = n_srcs;
 	progress_display_init(&pd, json_progress);
-	if (progress_display_active(&pd)) {
-		o.progress = show_progress;
-		o.progress_ud = &pd;
-	}
+	b.progress = &pd;
 
 	struct cfs_backup_result res;
-	e = cfs_backup_run(r, &o, &res);
-	cfs_log_status(NULL);
-	if (e == -EINTR) {
-		e = log_error_errno(e, "Interrupted: no snapshot was created (data already written is reused next time)");
+	e = backup_take(r, &b, &res, NULL, 0);
+	if (e < 0)
 		goto out;
-	}
-	if (e == -ECANCELED) {
-		e = log_error_errno(e, "Snapshot failed (a stream failed, see above): nothing was committed");
-		goto out;
-	}
-	if (e == -EEXIST) {
-		e = log_error_errno(-EINVAL, "Snapshot failed: a stream path collides with a source path or another stream");
-		goto out;
-	}
-	if (e < 0) {
-		e = log_error_errno(e, "Snapshot failed, nothing was committed: %m");
-		goto out;
-	}
 	if (json) {
 		print_json_open(&res.snapshot, &res.id, progress_display_json_open(&pd));
 		putchar('\n');
@@ -475,15 +568,7 @@ static int verb_create(int argc, char **argv)
 		print_human(&res.snapshot, &res.id);
 	}
 	cfs_snapshot_release(&res.snapshot);
-	e = 0;
-	if (res.n_unreadable) {
-		log_error("%u file(s) could not be read, or changed while being read (listed above); "
-			  "the snapshot was committed with everything else",
-			  res.n_unreadable);
-		e = CFS_EXIT_PARTIAL;
-	}
 out:
-	streams_free(streams);
 	strv_free_n(pats, n_pats);
 	strs_release(&sources);
 	return e;
@@ -573,6 +658,8 @@ static int verb_list(int argc, char **argv)
 	_cleanup_(cfs_snapshot_list_release) struct cfs_snapshot_list l = {0};
 	_cleanup_free_ bool *shown = NULL;
 	_cleanup_free_ char **tagstr = NULL;
+	_cleanup_(cli_config_freep) struct cli_config *cfg = NULL;
+	_cleanup_(cli_copies_freep) struct cli_copies *cc = NULL;
 	struct list_filter f = {0};
 	bool json = false;
 	const struct verb_flag flags[] = {
@@ -592,6 +679,11 @@ static int verb_list(int argc, char **argv)
 		e = log_error_errno(e, "Cannot list snapshots: %m");
 		goto out;
 	}
+	/* Copies: when a configuration file names this repository, in how
+	 * many of its repositories each snapshot exists. */
+	if (load_config(false, &cfg) == 0 && cfg && cli_copies_load_config(cfg, r, &cc) == 0 &&
+	    !cli_copies_listed_known(cc))
+		cc = cli_copies_free(cc);
 	shown = calloc(l.n + 1, sizeof(*shown));
 	tagstr = calloc(l.n + 1, sizeof(*tagstr));
 	if (!shown || !tagstr) {
@@ -619,12 +711,21 @@ static int verb_list(int argc, char **argv)
 				continue;
 			if (k++)
 				putchar(',');
-			print_json(&l.items[i], &l.ids[i]);
+			char more[64] = "";
+			if (cc) {
+				unsigned nc;
+				bool off;
+				cli_copies_count(cc, &l.items[i], &l.ids[i], &nc, &off);
+				snprintf(more, sizeof(more), ",\"copies\":%u,\"offsite\":%s", nc, off ? "true" : "false");
+			}
+			print_json_more(&l.items[i], &l.ids[i], "{", more);
 		}
 		puts("]");
 		goto out;
 	}
 	printf("%-30s %-12s %-12s ", "NAME", "ID", "TYPE");
+	if (cc)
+		printf("%-10s ", "COPIES");
 	print_padded("HOST", host_w);
 	putchar(' ');
 	print_padded("TAGS", tags_w);
@@ -639,6 +740,14 @@ static int verb_list(int argc, char **argv)
 		if (l.items[i].stats.has_bytes_total)
 			cfs_format_bytes(l.items[i].stats.bytes_total, tot, sizeof(tot));
 		printf("%-30s %-12s %-12s ", l.items[i].name, hex, cfs_snapshot_type_name(l.items[i].type));
+		if (cc) {
+			unsigned nc;
+			bool off;
+			char cp[32];
+			cli_copies_count(cc, &l.items[i], &l.ids[i], &nc, &off);
+			snprintf(cp, sizeof(cp), "%u%s", nc, off ? "+offsite" : "");
+			printf("%-10s ", cp);
+		}
 		print_padded(l.items[i].host ? l.items[i].host : "", host_w);
 		putchar(' ');
 		print_padded(tagstr[i][0] ? tagstr[i] : "-", tags_w);

@@ -88,8 +88,14 @@ int repo_target_get(struct repo_target *t)
 	int e = config_repo(t->location, &t->config, &cr);
 	if (e < 0 || !cr)
 		return e;
-	/* A [repository NAME] fills in what the command line left unsaid. */
 	log_debug("Repository %s of %s: %s", cr->name, t->config->path, cr->location);
+	repo_target_apply(t, cr);
+	return 0;
+}
+
+void repo_target_apply(struct repo_target *t, const struct cli_config_repo *cr)
+{
+	/* A [repository NAME] fills in what the command line left unsaid. */
 	t->location = cr->location;
 	t->cache_dir = t->cache_dir ? t->cache_dir : cr->cache_dir;
 	t->password_file = t->password_file ? t->password_file : cr->password_file;
@@ -100,7 +106,6 @@ int repo_target_get(struct repo_target *t)
 		t->store.limit_download = cr->limit_download;
 	if (!g_opts.disk_cache_set && cr->has_disk_cache)
 		t->disk_cache_bytes = cr->disk_cache_bytes;
-	return 0;
 }
 
 void repo_target_release(struct repo_target *t)
@@ -123,6 +128,26 @@ int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
 		.rebuild_catalog = flags & OPEN_REBUILD_CATALOG,
 		.disk_cache_bytes = t.disk_cache_bytes,
 		.allow_damaged = flags & OPEN_ALLOW_DAMAGED,
+	};
+	return cli_open_repo(&o, t.password_file, ret);
+}
+
+int open_config_repo(const struct cli_config_repo *cr, bool writer, int lock_wait_sec, struct cfs_repo **ret)
+{
+	struct repo_target t = {
+		.password_file = g_opts.password_file,
+		.cache_dir = g_opts.cache_dir,
+		.store = g_opts.store,
+		.disk_cache_bytes = g_opts.disk_cache_bytes,
+	};
+	repo_target_apply(&t, cr);
+	struct cfs_repo_open_options o = {
+		.location = t.location,
+		.cache_dir = t.cache_dir,
+		.lock_wait_sec = lock_wait_sec,
+		.writer = writer,
+		.store = &t.store,
+		.disk_cache_bytes = t.disk_cache_bytes,
 	};
 	return cli_open_repo(&o, t.password_file, ret);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chronofs/log.h"
+#include "chronofs/util.h"
 #include "chronoctl.h"
 #include "../common/cli.h"
 #include "../common/version.h"
@@ -25,7 +26,8 @@ void usage_main(FILE *f)
 	fputs("Usage: chronoctl [GLOBAL OPTIONS] VERB [ARGS]\n"
 	      "\n"
 	      "Verbs:\n"
-	      "  init [--encryption aes-256-gcm|none]     create a repository\n"
+	      "  init [--encryption aes-256-gcm|none] [--copy-params-from REPO]\n"
+	      "                                           create a repository\n"
 	      "  snapshot create [--type full|incremental|differential] [--tag TAG]...\n"
 	      "                  [--exclude PATTERN]... [--stream PATH=COMMAND]... [--json] [--json-progress]\n"
 	      "                  PATH...\n"
@@ -47,6 +49,12 @@ void usage_main(FILE *f)
 	      "  snapshot release SNAP                    remove SNAP's hold\n"
 	      "  catalog rebuild                          rebuild the local catalog from the store alone\n"
 	      "  upgrade                                  raise the repository to this release's format\n"
+	      "  run [--due] [--jobs N] [--json] [--tier T] [JOB...]\n"
+	      "                                           run jobs of the config file: backup, forget,\n"
+	      "                                           prune, copies (--due: those due by schedule)\n"
+	      "  status [--json] [JOB...]                 jobs against their RPO, repositories' space\n"
+	      "  copy [--from REPO] --to REPO2 [--to-password-file F] [--json] [--json-progress]\n"
+	      "       [SNAP...|--job J]                   copy snapshots into another repository\n"
 	      "  config check [--json]                    validate the configuration file and print the\n"
 	      "                                           effective configuration (chronofs.conf(5))\n"
 	      "\n"
@@ -68,7 +76,8 @@ void usage_main(FILE *f)
 	      "  -h, --help             this help\n"
 	      "  -V, --version          the version and the repository formats read and written\n"
 	      "\n"
-	      "Exit status: 0 success, 1 failure, 3 snapshot committed but some files could not be read.\n",
+	      "Exit status: 0 success, 1 failure, 2 (status) a job is overdue, 3 snapshot committed but\n"
+	      "some files could not be read.\n",
 	      f);
 }
 
@@ -132,6 +141,9 @@ static const struct {
 	{"prune", cmd_prune},
 	{"catalog", cmd_catalog},
 	{"upgrade", cmd_upgrade},
+	{"copy", cmd_copy},
+	{"run", cmd_run},
+	{"status", cmd_status},
 	{"config", cmd_config},
 };
 
@@ -154,6 +166,13 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	int64_t fake_now;
+	if (cfs_now_fake(&fake_now) < 0) {
+		log_error("Invalid CHRONOFS_TEST_NOW \"%s\": an RFC 3339 UTC time (2026-03-02T06:00:00Z) or "
+			  "@SECONDS expected",
+			  getenv("CHRONOFS_TEST_NOW"));
+		return 1;
+	}
 
 	/* "+": stop at the verb; the verb parses the rest. */
 	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) >= 0) {
@@ -188,8 +207,10 @@ int main(int argc, char **argv)
 		 * other message, not the verb. */
 		vargv[0] = program;
 		r = verbs[i].fn(vargc, vargv);
-		if (r == CFS_EXIT_PARTIAL)
-			return 3;
+		if (r == CFS_EXIT_PARTIAL || r == CFS_EXIT_OVERDUE) {
+			fflush(stdout);
+			return r;
+		}
 		fflush(stdout);
 		if (ferror(stdout)) {
 			log_error("Cannot write to standard output");
