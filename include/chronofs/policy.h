@@ -103,6 +103,27 @@ struct cfs_keep_rules {
  * rules would remove every snapshot not held, so apply refuses them. */
 bool cfs_keep_rules_empty(const struct cfs_keep_rules *r);
 
+/*
+ * Parse keep rules in the words of the config file's `keep =`: blank-
+ * separated (spaces, tabs) words, each
+ *   last:N  hourly:N  daily:N  weekly:N  monthly:N  yearly:N
+ *                      the rule of forget's --keep-<word> N: N a decimal
+ *                      count 1..UINT_MAX, as forget takes it
+ *   within:DURATION    --keep-within (cfs_duration_parse)
+ *   tag:NAME           --keep-tag NAME (repeatable; NAME non-empty)
+ * in any order, each word but tag at most once, at least one word. On
+ * success fills *ret; its tags point into *ret_storage, one malloc'ed
+ * block the caller frees when done with *ret (NULL when there are no
+ * tags). Outputs written only on success, except ret_bad_off/ret_bad_len
+ * (may be NULL), which on -EINVAL and -ERANGE say which word is at fault
+ * (offset and length in s; 0,0 for an empty s).
+ * Errors: -EINVAL for NULL or blank s, an unknown word, a missing or bad
+ * value, a repeat, a count of 0; -ERANGE for a count or duration too
+ * large; -ENOMEM. Nothing is logged: the caller names the word.
+ */
+int cfs_keep_rules_parse(const char *s, struct cfs_keep_rules *ret, void **ret_storage, size_t *ret_bad_off,
+			 size_t *ret_bad_len);
+
 enum cfs_group_by {
 	CFS_GROUP_HOST = 1 << 0,
 	CFS_GROUP_PATHS = 1 << 1,

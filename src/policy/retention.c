@@ -9,6 +9,7 @@
  * descending, index descending), and each group's run is walked once,
  * newest first, with a countdown and the last kept bucket per rule.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -75,6 +76,115 @@ int cfs_group_by_parse(const char *s, unsigned *ret)
 	}
 	*ret = v;
 	return 0;
+}
+
+/* A count 1..UINT_MAX in s[0..len): what forget's --keep-* take. */
+static int parse_count(const char *s, size_t len, unsigned *ret)
+{
+	uint64_t v = 0;
+	if (!len || strspn(s, "0123456789") < len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v) ||
+		    v > UINT_MAX)
+			return -ERANGE;
+	if (!v)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+#define KEEP_BLANKS " \t"
+
+int cfs_keep_rules_parse(const char *s, struct cfs_keep_rules *ret, void **ret_storage, size_t *ret_bad_off,
+			 size_t *ret_bad_len)
+{
+	struct cfs_keep_rules r = {0};
+	unsigned *counts[] = {&r.last, &r.hourly, &r.daily, &r.weekly, &r.monthly, &r.yearly};
+	/* reason_names[0..5] are the count words, in the order of counts[]. */
+	size_t n_tags = 0, tag_bytes = 0, off = 0, len = 0;
+	bool within = false;
+	int e = 0;
+
+	if (!s) {
+		e = -EINVAL;
+		goto bad;
+	}
+	/* Pass 1: check every word and count the tags' storage. */
+	for (const char *p = s + strspn(s, KEEP_BLANKS); *p; p += len, p += strspn(p, KEEP_BLANKS)) {
+		len = strcspn(p, KEEP_BLANKS);
+		off = (size_t)(p - s);
+		const char *colon = memchr(p, ':', len);
+		size_t wlen = colon ? (size_t)(colon - p) : len, vlen = colon ? len - wlen - 1 : 0;
+		const char *v = colon ? colon + 1 : NULL;
+		size_t i;
+		if (!colon || !vlen) {
+			e = -EINVAL;
+			goto bad;
+		}
+		for (i = 0; i < ARRAY_SIZE(counts); i++)
+			if (word_is(p, wlen, reason_names[i]))
+				break;
+		if (i < ARRAY_SIZE(counts)) {
+			unsigned n = 0;
+			if (*counts[i] || (e = parse_count(v, vlen, &n)) < 0) {
+				e = e ? e : -EINVAL;
+				goto bad;
+			}
+			*counts[i] = n;
+		} else if (word_is(p, wlen, "within")) {
+			char buf[64];
+			if (within || vlen >= sizeof(buf)) {
+				e = within ? -EINVAL : -ERANGE;
+				goto bad;
+			}
+			memcpy(buf, v, vlen);
+			buf[vlen] = 0;
+			if ((e = cfs_duration_parse(buf, &r.within_ns)) < 0)
+				goto bad;
+			within = true;
+		} else if (word_is(p, wlen, "tag")) {
+			n_tags++;
+			tag_bytes += vlen + 1;
+		} else {
+			e = -EINVAL;
+			goto bad;
+		}
+	}
+	if (cfs_keep_rules_empty(&r) && !n_tags) {
+		off = len = 0;
+		e = -EINVAL;
+		goto bad;
+	}
+	/* Pass 2: the tags, pointers then strings, in one block. */
+	char **tags = NULL;
+	if (n_tags) {
+		tags = malloc(n_tags * sizeof(*tags) + tag_bytes);
+		if (!tags)
+			return -ENOMEM;
+		char *str = (char *)(tags + n_tags);
+		size_t k = 0;
+		for (const char *p = s + strspn(s, KEEP_BLANKS); *p; p += len, p += strspn(p, KEEP_BLANKS)) {
+			len = strcspn(p, KEEP_BLANKS);
+			if (len < 4 || memcmp(p, "tag:", 4) != 0)
+				continue;
+			tags[k++] = str;
+			memcpy(str, p + 4, len - 4);
+			str[len - 4] = 0;
+			str += len - 3;
+		}
+	}
+	r.tags = (const char *const *)tags;
+	r.n_tags = n_tags;
+	*ret = r;
+	*ret_storage = tags;
+	return 0;
+bad:
+	if (ret_bad_off)
+		*ret_bad_off = off;
+	if (ret_bad_len)
+		*ret_bad_len = len;
+	return e;
 }
 
 /* Calendar buckets, in the order of the count fields and reason bits. */

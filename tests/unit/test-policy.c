@@ -702,6 +702,85 @@ Test(policy, duration_parse)
 	cr_assert_eq(ns, -7);
 }
 
+Test(policy, keep_rules_parse)
+{
+	static const struct {
+		const char *s;
+		int r;
+		struct cfs_keep_rules k;     /* tags not compared here */
+		size_t n_tags, bad_off, bad_len; /* bad_*: on failure */
+	} t[] = {
+		{"hourly:48 daily:30 weekly:52", 0, {.hourly = 48, .daily = 30, .weekly = 52}, 0, 0, 0},
+		{"last:4 daily:30 weekly:26 monthly:24", 0, {.last = 4, .daily = 30, .weekly = 26, .monthly = 24}, 0, 0, 0},
+		{"  yearly:7\tmonthly:1  ", 0, {.yearly = 7, .monthly = 1}, 0, 0, 0},
+		{"within:1y6m", 0, {.within_ns = INT64_C(47088000) * NS}, 0, 0, 0},
+		{"tag:keep tag:audit", 0, {0}, 2, 0, 0},
+		{"daily:4294967295", 0, {.daily = UINT_MAX}, 0, 0, 0},
+		{"daily:007", 0, {.daily = 7}, 0, 0, 0},
+		{"", -EINVAL, {0}, 0, 0, 0},
+		{"   ", -EINVAL, {0}, 0, 0, 0},
+		{"daily:0", -EINVAL, {0}, 0, 0, 7},
+		{"daily:4294967296", -ERANGE, {0}, 0, 0, 16},
+		{"daily:30 houry:48", -EINVAL, {0}, 0, 9, 8},
+		{"daily:30 daily:31", -EINVAL, {0}, 0, 9, 8},
+		{"daily", -EINVAL, {0}, 0, 0, 5},
+		{"daily:", -EINVAL, {0}, 0, 0, 6},
+		{"daily=3", -EINVAL, {0}, 0, 0, 7},
+		{"Daily:3", -EINVAL, {0}, 0, 0, 7},
+		{"daily:-3", -EINVAL, {0}, 0, 0, 8},
+		{"daily:3x", -EINVAL, {0}, 0, 0, 8},
+		{"daily: 3", -EINVAL, {0}, 0, 0, 6},
+		{"within:3", -EINVAL, {0}, 0, 0, 8},
+		{"within:1d within:2d", -EINVAL, {0}, 0, 10, 9},
+		{"within:293y", -ERANGE, {0}, 0, 0, 11},
+		{"tag:", -EINVAL, {0}, 0, 0, 4},
+		{"forever", -EINVAL, {0}, 0, 0, 7},
+		{"last:1:2", -EINVAL, {0}, 0, 0, 8},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		struct cfs_keep_rules k = {.last = 99};
+		void *storage = (void *)&k;
+		size_t off = 77, len = 77;
+		int r = cfs_keep_rules_parse(t[i].s, &k, &storage, &off, &len);
+		cr_expect_eq(r, t[i].r, "\"%s\": %d, want %d", t[i].s, r, t[i].r);
+		if (r < 0) {
+			cr_expect_eq(k.last, 99, "\"%s\": output written on failure", t[i].s);
+			cr_expect_eq(storage, (void *)&k, "\"%s\": storage written on failure", t[i].s);
+			cr_expect(off == t[i].bad_off && len == t[i].bad_len, "\"%s\": bad word at %zu+%zu, want %zu+%zu",
+				  t[i].s, off, len, t[i].bad_off, t[i].bad_len);
+			continue;
+		}
+		cr_expect(k.last == t[i].k.last && k.hourly == t[i].k.hourly && k.daily == t[i].k.daily &&
+				  k.weekly == t[i].k.weekly && k.monthly == t[i].k.monthly && k.yearly == t[i].k.yearly &&
+				  k.within_ns == t[i].k.within_ns && k.n_tags == t[i].n_tags,
+			  "\"%s\": rules differ", t[i].s);
+		cr_expect_eq(storage == NULL, t[i].n_tags == 0, "\"%s\": storage", t[i].s);
+		free(storage);
+	}
+	struct cfs_keep_rules k;
+	void *storage = NULL;
+	cr_assert_eq(cfs_keep_rules_parse(NULL, &k, &storage, NULL, NULL), -EINVAL);
+	/* Tags keep their order and bytes, and the parsed rules keep a snapshot
+	 * exactly as forget's --keep-tag would. */
+	cr_assert_eq(cfs_keep_rules_parse("tag:a:b daily:2 tag:x", &k, &storage, NULL, NULL), 0);
+	cr_assert_eq(k.n_tags, 2);
+	cr_expect_str_eq(k.tags[0], "a:b");
+	cr_expect_str_eq(k.tags[1], "x");
+	const char *const t_x[] = {"x"};
+	struct cfs_retention_item items[3] = {
+		{.time_ns = 1 * NS, .tags = t_x, .n_tags = 1},
+		{.time_ns = 2 * NS},
+		{.time_ns = 3 * NS},
+	};
+	struct cfs_retention_result res[3];
+	size_t n_groups;
+	cr_assert_eq(cfs_retention_apply(&k, 0, items, 3, res, &n_groups, NULL), 0);
+	cr_expect(res[0].keep && res[0].reasons == CFS_KEEP_TAG); /* day 1970-01-01 taken by item 2 */
+	cr_expect(res[2].keep && (res[2].reasons & CFS_KEEP_DAILY));
+	cr_expect(!res[1].keep);
+	free(storage);
+}
+
 #ifdef CFS_ALLOC_FAILURE
 #include "chronofs/fault.h"
 

@@ -19,12 +19,16 @@
 #define CFS_EXIT_PARTIAL 3
 
 struct global_opts {
-	const char *repo;
+	const char *repo; /* a location, or the NAME of a [repository NAME] of the config */
 	const char *password_file;
 	const char *cache_dir;
+	const char *config; /* --config FILE; NULL: $CHRONOFS_CONFIG, else the default file */
 	int lock_wait_sec;
 	struct cfs_objstore_options store;
 	uint64_t disk_cache_bytes;
+	/* Given on the command line (so a config repository's value does not
+	 * replace them): --limit-upload, --limit-download, --disk-cache-size. */
+	bool limit_upload_set, limit_download_set, disk_cache_set;
 };
 
 extern struct global_opts g_opts;
@@ -42,10 +46,31 @@ extern volatile sig_atomic_t g_interrupted;
 	{"transfers", required_argument, NULL, 0x1007},                   \
 	{"limit-upload", required_argument, NULL, 0x1008},                \
 	{"limit-download", required_argument, NULL, 0x1009},              \
-	{"disk-cache-size", required_argument, NULL, 0x100a}
+	{"disk-cache-size", required_argument, NULL, 0x100a},              \
+	{"config", required_argument, NULL, 0x100b}
 
 /* 1 handled, 0 not a global option, < 0 bad value (logged). */
 int handle_global_option(int c, const char *arg);
+
+struct cli_config;
+struct cli_config_repo;
+/*
+ * The configuration file of --config, else $CHRONOFS_CONFIG, else the
+ * default one (cli_config_load). required: a missing file is an error
+ * (-ENOENT, logged); otherwise, when neither --config nor $CHRONOFS_CONFIG
+ * names a file and the default one does not exist, 0 with *ret = NULL.
+ * Errors of the file are logged (-EINVAL). *ret: cli_config_free().
+ */
+int load_config(bool required, struct cli_config **ret);
+/*
+ * What `--repo NAME` means: when `repo` (a --repo value or $CHRONOFS_REPO)
+ * contains no '/' and a configuration file exists (load_config(false)),
+ * the [repository NAME] of that file, else NULL (a location). 0 or a
+ * logged error: the file is broken, or names no such repository while
+ * no file or directory `repo` exists either (-ENOENT). *ret_config holds
+ * *ret (NULL when none); free it after use.
+ */
+int config_repo(const char *repo, struct cli_config **ret_config, const struct cli_config_repo **ret);
 
 /* Read the passphrase (env, file, or terminal prompt). *ret is malloc'ed
  * (NULL when the repository needs none: pass need = false). confirm: ask twice. */
@@ -109,3 +134,4 @@ int cmd_upgrade(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_config(int argc, char **argv);

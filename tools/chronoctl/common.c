@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chronofs/log.h"
 #include "chronoctl.h"
 #include "../common/cli.h"
+#include "../common/config.h"
 
 int get_password(bool confirm, char **ret, size_t *ret_len)
 {
@@ -32,19 +35,80 @@ void strs_release(struct strs *l)
 	*l = (struct strs){0};
 }
 
+int load_config(bool required, struct cli_config **ret)
+{
+	const char *env = getenv("CHRONOFS_CONFIG");
+	const char *path = g_opts.config ? g_opts.config : env && *env ? env : NULL;
+	if (!path && !required && access(CLI_CONFIG_DEFAULT_PATH, F_OK) < 0 && errno == ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	return cli_config_load(path, ret);
+}
+
+int config_repo(const char *repo, struct cli_config **ret_config, const struct cli_config_repo **ret)
+{
+	_cleanup_(cli_config_freep) struct cli_config *c = NULL;
+	*ret_config = NULL;
+	*ret = NULL;
+	/* A path or URL has a '/'; a name never has. */
+	if (!repo || !*repo || strchr(repo, '/'))
+		return 0;
+	int e = load_config(false, &c);
+	if (e < 0 || !c)
+		return e;
+	const struct cli_config_repo *r = cli_config_repo(c, repo);
+	if (!r) {
+		if (access(repo, F_OK) == 0)
+			return 0; /* a directory here of that name: a location */
+		const char *near = cli_config_repo_near(c, repo);
+		if (near)
+			return log_error_errno(-ENOENT, "No repository \"%s\" in %s (did you mean \"%s\"?), and no directory "
+							"of that name here",
+					       repo, c->path, near);
+		return log_error_errno(-ENOENT, "No repository \"%s\" in %s, and no directory of that name here (a "
+						"location in the current directory is written ./%s)",
+				       repo, c->path, repo);
+	}
+	*ret = r;
+	*ret_config = TAKE_PTR(c);
+	return 0;
+}
+
 int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
 {
+	_cleanup_(cli_config_freep) struct cli_config *c = NULL;
+	const struct cli_config_repo *cr = NULL;
+	struct cfs_objstore_options store = g_opts.store;
 	struct cfs_repo_open_options o = {
 		.location = cli_repo_location(g_opts.repo),
 		.cache_dir = g_opts.cache_dir,
 		.lock_wait_sec = g_opts.lock_wait_sec,
 		.writer = writer,
-		.store = &g_opts.store,
+		.store = &store,
 		.rebuild_catalog = flags & OPEN_REBUILD_CATALOG,
 		.disk_cache_bytes = g_opts.disk_cache_bytes,
 		.allow_damaged = flags & OPEN_ALLOW_DAMAGED,
 	};
-	return cli_open_repo(&o, g_opts.password_file, ret);
+	const char *password_file = g_opts.password_file;
+	int e = config_repo(o.location, &c, &cr);
+	if (e < 0)
+		return e;
+	/* A [repository NAME] fills in what the command line left unsaid. */
+	if (cr) {
+		log_debug("Repository %s of %s: %s", cr->name, c->path, cr->location);
+		o.location = cr->location;
+		o.cache_dir = o.cache_dir ? o.cache_dir : cr->cache_dir;
+		password_file = password_file ? password_file : cr->password_file;
+		store.transfers = store.transfers ? store.transfers : cr->transfers;
+		if (!g_opts.limit_upload_set)
+			store.limit_upload = cr->limit_upload;
+		if (!g_opts.limit_download_set)
+			store.limit_download = cr->limit_download;
+		if (!g_opts.disk_cache_set && cr->has_disk_cache)
+			o.disk_cache_bytes = cr->disk_cache_bytes;
+	}
+	return cli_open_repo(&o, password_file, ret);
 }
 
 int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret)

@@ -47,9 +47,14 @@ void usage_main(FILE *f)
 	      "  snapshot release SNAP                    remove SNAP's hold\n"
 	      "  catalog rebuild                          rebuild the local catalog from the store alone\n"
 	      "  upgrade                                  raise the repository to this release's format\n"
+	      "  config check [--json]                    validate the configuration file and print the\n"
+	      "                                           effective configuration (chronofs.conf(5))\n"
 	      "\n"
 	      "Global options (also CHRONOFS_* environment variables):\n"
-	      "  --repo PATH            repository location (CHRONOFS_REPO)\n"
+	      "  --repo PATH|NAME       repository location, or the NAME of a [repository NAME] of\n"
+	      "                         the configuration file (CHRONOFS_REPO)\n"
+	      "  --config FILE          configuration file (CHRONOFS_CONFIG; default\n"
+	      "                         /etc/chronofs/chronofs.conf)\n"
 	      "  --password-file FILE   passphrase file (CHRONOFS_PASSWORD_FILE; or CHRONOFS_PASSWORD)\n"
 	      "  --cache-dir DIR        local catalog and cache (CHRONOFS_CACHE_DIR;\n"
 	      "                         default $XDG_CACHE_HOME/chronofs or ~/.cache/chronofs)\n"
@@ -96,11 +101,19 @@ int handle_global_option(int c, const char *arg)
 	case 0x1007:
 		return cli_parse_transfers("--transfers", arg, &g_opts.store.transfers) < 0 ? -EINVAL : 1;
 	case 0x1008:
+		g_opts.limit_upload_set = true;
 		return cli_parse_kib_rate("--limit-upload", arg, &g_opts.store.limit_upload) < 0 ? -EINVAL : 1;
 	case 0x1009:
+		g_opts.limit_download_set = true;
 		return cli_parse_kib_rate("--limit-download", arg, &g_opts.store.limit_download) < 0 ? -EINVAL : 1;
 	case 0x100a:
+		g_opts.disk_cache_set = true;
 		return cli_parse_mib("--disk-cache-size", arg, &g_opts.disk_cache_bytes) < 0 ? -EINVAL : 1;
+	case 0x100b:
+		if (!*arg)
+			return log_error_errno(-EINVAL, "Empty --config file name");
+		g_opts.config = arg;
+		return 1;
 	default:
 		return 0;
 	}
@@ -119,6 +132,7 @@ static const struct {
 	{"prune", cmd_prune},
 	{"catalog", cmd_catalog},
 	{"upgrade", cmd_upgrade},
+	{"config", cmd_config},
 };
 
 static char program[] = "chronoctl";

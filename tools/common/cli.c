@@ -330,8 +330,7 @@ int cli_parse_transfers(const char *option, const char *v, unsigned *ret)
 	return 0;
 }
 
-/* A count of units up to 2^30 (far from overflowing), times unit. */
-static int parse_scaled(const char *v, uint64_t unit, uint64_t *ret)
+int cli_parse_scaled(const char *v, uint64_t unit, uint64_t *ret)
 {
 	char *end;
 	errno = 0;
@@ -344,7 +343,7 @@ static int parse_scaled(const char *v, uint64_t unit, uint64_t *ret)
 
 int cli_parse_kib_rate(const char *option, const char *v, uint64_t *ret)
 {
-	if (parse_scaled(v, 1024, ret) < 0)
+	if (cli_parse_scaled(v, 1024, ret) < 0)
 		return log_error_errno(-EINVAL, "Invalid %s value \"%s\": KiB per second expected (0: no limit)",
 				       option, v);
 	return 0;
@@ -352,7 +351,7 @@ int cli_parse_kib_rate(const char *option, const char *v, uint64_t *ret)
 
 int cli_parse_mib(const char *option, const char *v, uint64_t *ret)
 {
-	if (parse_scaled(v, 1u << 20, ret) < 0)
+	if (cli_parse_scaled(v, 1u << 20, ret) < 0)
 		return log_error_errno(-EINVAL, "Invalid %s value \"%s\": MiB expected (0: none)", option, v);
 	return 0;
 }

@@ -39,6 +39,10 @@ int cli_open_repo(const struct cfs_repo_open_options *o, const char *password_fi
  * (0: no limit) stored in bytes/s. */
 int cli_parse_transfers(const char *option, const char *v, unsigned *ret);
 int cli_parse_kib_rate(const char *option, const char *v, uint64_t *ret);
+/* A count of units 0..2^30 (decimal digits only), times unit, nothing
+ * logged: -EINVAL for anything else. The two above and the config file's
+ * KiB and MiB keys. */
+int cli_parse_scaled(const char *v, uint64_t unit, uint64_t *ret);
 /* A size in MiB (0 allowed: none), stored in bytes. */
 int cli_parse_mib(const char *option, const char *v, uint64_t *ret);
 /* The disk cache of remote stores (--disk-cache-size, -o disk_cache_size). */
