@@ -135,3 +135,4 @@ int cmd_repair(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_systemd(int argc, char **argv);

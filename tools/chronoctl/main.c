@@ -49,6 +49,8 @@ void usage_main(FILE *f)
 	      "  upgrade                                  raise the repository to this release's format\n"
 	      "  config check [--json]                    validate the configuration file and print the\n"
 	      "                                           effective configuration (chronofs.conf(5))\n"
+	      "  systemd generate [--dir DIR] [--force]   write the systemd timers that run the config's jobs\n"
+	      "                                           on their schedules (default DIR /etc/systemd/system)\n"
 	      "\n"
 	      "Global options (also CHRONOFS_* environment variables):\n"
 	      "  --repo PATH|NAME       repository location, or the NAME of a [repository NAME] of\n"
@@ -133,6 +135,7 @@ static const struct {
 	{"catalog", cmd_catalog},
 	{"upgrade", cmd_upgrade},
 	{"config", cmd_config},
+	{"systemd", cmd_systemd},
 };
 
 static char program[] = "chronoctl";
