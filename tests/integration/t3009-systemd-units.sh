@@ -30,7 +30,7 @@ command -v systemd-analyze >/dev/null 2>&1 || skip "systemd-analyze is missing (
 command -v systemd-escape >/dev/null 2>&1 || skip "systemd-escape is missing (apt-get install systemd)"
 unset CHRONOFS_CONFIG
 C=$CHRONOCTL
-[ -n "${CHRONOFS:-}" ] && [ -x "$CHRONOFS" ] || fail "CHRONOFS is not set to the chronofs binary"
+{ [ -n "${CHRONOFS:-}" ] && [ -x "$CHRONOFS" ]; } || fail "CHRONOFS is not set to the chronofs binary"
 
 # The programs the units run, under a name ExecStart= must quote.
 BIN="$WORK/bin dir %\$HOME"
@@ -116,8 +116,9 @@ verify() {
 # --- generate ------------------------------------------------------------------
 ok gen
 cp "$OUT" "$WORK/gen1.out"
-[ -z "$(grep -v -e '^created ' -e '^$' -e 'systemctl' -e '^To ' "$WORK/gen1.out")" ] ||
+if grep -q -v -e '^created ' -e '^$' -e 'systemctl' -e '^To ' "$WORK/gen1.out"; then
 	fail "first run: unexpected lines: $(cat "$WORK/gen1.out")"
+fi
 [ "$(grep -c '^created ' "$WORK/gen1.out")" = 9 ] || fail "first run: 9 files expected: $(cat "$WORK/gen1.out")"
 expect_in "$WORK/gen1.out" "systemctl daemon-reload"
 grep -q "^  systemctl enable --now .* 'chronofs-run@web\\\\x2ddb.daily.timer' " "$WORK/gen1.out" ||
@@ -139,7 +140,7 @@ for job in "${!TIER[@]}"; do
 	timers+=("$tf")
 	services+=("$D/chronofs-run@$esc.service")
 	sched=$(jq -r --arg t "${TIER[$job]}" '.tiers[] | select(.name == $t) | .schedule' "$WORK/check.json")
-	[ -n "$sched" ] && [ "$sched" != null ] || fail "config check has no schedule for tier ${TIER[$job]}"
+	{ [ -n "$sched" ] && [ "$sched" != null ]; } || fail "config check has no schedule for tier ${TIER[$job]}"
 	norm=$(systemd-analyze calendar "${ORIG[$job]:-$sched}" | sed -n 's/^ *Normalized form: //p')
 	[ "$sched" = "$norm" ] || fail "tier ${TIER[$job]}: config check says \"$sched\", systemd \"$norm\""
 	[ "$(grep -c '^OnCalendar=' "$tf")" = 1 ] || fail "$tf: not one OnCalendar="
@@ -186,7 +187,7 @@ for f in "$SRCDIR"/systemd/*.service.in; do
 	sed -e "s|@CHRONOCTL@|$PLAIN/chronoctl|; s|@CHRONOFS@|$PLAIN/chronofs|" "$f" >"$S/$b"
 	grep -q '@[A-Z]*@' "$S/$b" && fail "$f: a placeholder other than @CHRONOCTL@ and @CHRONOFS@"
 done
-[ -f "$S/chronofs-run@.service" ] && [ -f "$S/chronofs-mount@.service" ] || fail "static units missing in $SRCDIR/systemd"
+{ [ -f "$S/chronofs-run@.service" ] && [ -f "$S/chronofs-mount@.service" ]; } || fail "static units missing in $SRCDIR/systemd"
 cp -r "$D/chronofs-mount@local.service.d" "$S/"
 verify "$S/chronofs-run@.service" "$S/chronofs-mount@.service" "$S/chronofs-run@db.service" \
 	"$S/chronofs-mount@local.service"
@@ -247,9 +248,46 @@ expect_exit 1 "$C" --config "$CONF" systemd generate --dir "$D" --chronoctl bin/
 expect_in "$ERR" "--chronoctl bin/chronoctl: an absolute path is needed"
 expect_exit 1 "$C" --config "$WORK/none.conf" systemd generate --dir "$D"
 expect_in "$ERR" "$WORK/none.conf"
+# A job name the config takes (64 characters) whose escaped unit name is
+# too long (each '-' is \x2d): refused, nothing written.
+BIG=$WORK/big.conf
+printf '[repository r]\nlocation = %s\n\n[job a%s]\nrepository = r\npath = /etc\n' "$WORK/repo" \
+	"$(printf -- '-%.0s' $(seq 63))" >"$BIG"
+ok "$C" --config "$BIG" config check
+expect_exit 1 "$C" --config "$BIG" systemd generate --dir "$WORK/big" --chronoctl "$BIN/chronoctl" \
+	--chronofs "$BIN/chronofs"
+expect_in "$ERR" "is too long for a unit name"
+[ ! -e "$WORK/big" ] || fail "a refused run created $WORK/big"
 expect_exit 1 "$C" systemd frobnicate
 expect_in "$ERR" 'Unknown systemd verb "frobnicate"'
 ok "$C" systemd generate --help
 expect_in "$OUT" "RandomizedDelaySec"
+
+# --- meson install puts the static units where systemd reads them --------------------
+BUILD=$(cd "$(dirname "$C")/.." && pwd -P)
+if [ -f "$BUILD/meson-info/intro-buildoptions.json" ] && command -v meson >/dev/null 2>&1; then
+	opt() { jq -r --arg n "$1" '.[] | select(.name == $n) | .value' "$BUILD/meson-info/intro-buildoptions.json"; }
+	prefix=$(opt prefix) unitdir=$(opt systemdsystemunitdir)
+	abs() { case $1 in /*) echo "$1" ;; *) echo "$prefix/$1" ;; esac; }
+	sbindir=$(abs "$(opt sbindir)") bindir=$(abs "$(opt bindir)")
+	DEST=$WORK/dest
+	# --no-rebuild: the runner built everything (t0025 installs the same way).
+	run meson install -C "$BUILD" --no-rebuild --destdir "$DEST"
+	[ "$RC" = 0 ] || { _lib_show_output; fail "meson install --destdir exited $RC"; }
+	if [ "$unitdir" = no ]; then
+		[ -z "$(find "$DEST" -name 'chronofs-*.service')" ] || fail "-Dsystemdsystemunitdir=no installed units"
+	else
+		# Under the prefix: PREFIX/lib/systemd/system (what pkg-config says,
+		# taken under the prefix), or the directory given.
+		want=${unitdir:-$prefix/lib/systemd/system}
+		for u in chronofs-run@.service chronofs-mount@.service; do
+			[ -f "$DEST$want/$u" ] || fail "$u not installed in $want: $(find "$DEST" -name "$u")"
+		done
+		grep -qxF "ExecStart=$sbindir/chronoctl run %I" "$DEST$want/chronofs-run@.service" ||
+			fail "installed chronofs-run@.service does not run $sbindir/chronoctl"
+		grep -qxF "ExecStart=$bindir/chronofs -f -o allow_other \$CHRONOFS_MOUNT_OPTIONS /mnt/backups/%I" \
+			"$DEST$want/chronofs-mount@.service" || fail "installed chronofs-mount@.service does not run $bindir/chronofs"
+	fi
+fi
 
 log "ok"

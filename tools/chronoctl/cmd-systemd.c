@@ -106,7 +106,8 @@ static int unit_escape(const char *s, char **ret)
 }
 
 /* "PREFIX" + escaped name + "SUFFIX", refused (-ENAMETOOLONG, logged with
- * what and name) when longer than a unit name may be. */
+ * what and name) when it, or the service of the same name (a timer's),
+ * is longer than a unit name may be. */
 static int unit_name(const char *prefix, const char *what, const char *name, const char *suffix, char **ret)
 {
 	_cleanup_free_ char *esc = NULL;
@@ -115,11 +116,11 @@ static int unit_name(const char *prefix, const char *what, const char *name, con
 		return log_error_errno(e, "The %s name is empty: it cannot be a unit's instance", what);
 	if (e < 0)
 		return log_error_errno(e, "Cannot name the unit of %s %s: %m", what, name);
-	if (strlen(prefix) + strlen(esc) + strlen(suffix) > UNIT_NAME_MAX)
+	if (strlen(prefix) + strlen(esc) + CFS_MAX(strlen(suffix), strlen(".service")) > UNIT_NAME_MAX)
 		return log_error_errno(-ENAMETOOLONG,
 				       "The %s name \"%s\" is too long for a unit name: escaped as systemd-escape "
-				       "does (%s), %s%s%s is more than %d characters",
-				       what, name, esc, prefix, esc, suffix, UNIT_NAME_MAX);
+				       "does (%s), %s%s.service is more than %d characters",
+				       what, name, esc, prefix, esc, UNIT_NAME_MAX);
 	if (asprintf(ret, "%s%s%s", prefix, esc, suffix) < 0)
 		return log_error_errno(-ENOMEM, "Cannot name the unit of %s %s: %m", what, name);
 	return 0;
@@ -309,8 +310,8 @@ static int add_timer(struct plan *p, const struct cli_config *cfg, const struct 
 				       job->name);
 	int64_t gap = calendar_min_gap_s(job->tier->schedule, now_ns);
 	if (gap == 0)
-		log_warning("Job %s: the schedule of its tier %s (%s) does not elapse again after now: its timer "
-			    "will never start it",
+		log_warning("Job %s: the schedule of its tier %s (%s) elapses once more at most: its timer starts "
+			    "the job that once, or never; no RandomizedDelaySec=",
 			    job->name, job->tier->name, when);
 	if (compose_begin(&c, cfg) < 0)
 		return log_error_errno(-ENOMEM, "Cannot compose %s: %m", name);
@@ -438,6 +439,12 @@ static int check_program(const char *option, const char *path)
 	return 0;
 }
 
+/* Whether a file's text starts with GENERATED_MARK: an earlier run wrote it. */
+static bool has_mark(const char *text, size_t len)
+{
+	return len >= strlen(GENERATED_MARK) && memcmp(text, GENERATED_MARK, strlen(GENERATED_MARK)) == 0;
+}
+
 /* Compare each file with what DIR holds: OUT_SAME, OUT_REPLACE or
  * OUT_NEW. -EEXIST (each logged) for files that exist with other
  * content and no GENERATED_MARK, unless force. */
@@ -457,7 +464,7 @@ static int plan_check(struct plan *p, const char *dir, bool force)
 			return log_error_errno(e, "Cannot read %s: %m", path);
 		} else if (len == o->len && memcmp(old, o->text, len) == 0) {
 			o->state = OUT_SAME;
-		} else if (force || (len >= strlen(GENERATED_MARK) && memcmp(old, GENERATED_MARK, strlen(GENERATED_MARK)) == 0)) {
+		} else if (force || has_mark(old, len)) {
 			o->state = OUT_REPLACE;
 		} else {
 			ret = log_error_errno(-EEXIST,
@@ -478,8 +485,14 @@ static int write_one(const char *dir, const struct out_file *o)
 		return log_error_errno(-ENOMEM, "Cannot write %s/%s: %m", dir, o->name);
 	char *slash = strrchr(path, '/');
 	*slash = 0;
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+	/* A drop-in's directory, made here: its entry must last too. */
+	if (mkdir(path, 0755) == 0) {
+		int e = cfs_fsync_dir(dir);
+		if (e < 0)
+			return log_error_errno(e, "Cannot sync the directory %s: %m", dir);
+	} else if (errno != EEXIST) {
 		return log_error_errno(-errno, "Cannot create the directory %s: %m", path);
+	}
 	_cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return log_error_errno(-errno, "Cannot open the directory %s: %m", path);
@@ -514,12 +527,11 @@ static bool plan_has(const struct plan *p, const char *name)
 	return false;
 }
 
-static bool starts_with_mark(const char *path)
+static bool file_has_mark(const char *path)
 {
 	_cleanup_free_ char *s = NULL;
 	size_t len;
-	return cfs_read_file(path, false, &s, &len) == 0 && len >= strlen(GENERATED_MARK) &&
-	       memcmp(s, GENERATED_MARK, strlen(GENERATED_MARK)) == 0;
+	return cfs_read_file(path, false, &s, &len) == 0 && has_mark(s, len);
 }
 
 /* Units an earlier run wrote for jobs and repositories the config no
@@ -536,26 +548,21 @@ static void warn_stale(const struct plan *p, const char *dir)
 		const char *n = de->d_name;
 		size_t l = strlen(n);
 		_cleanup_free_ char *rel = NULL, *path = NULL;
-		const char *unit = n, *what;
-		if (strncmp(n, RUN_PREFIX, strlen(RUN_PREFIX)) == 0 && l > 6 && strcmp(n + l - 6, ".timer") == 0) {
+		bool timer = strncmp(n, RUN_PREFIX, strlen(RUN_PREFIX)) == 0 && l > 6 && strcmp(n + l - 6, ".timer") == 0;
+		bool dropin = strncmp(n, MOUNT_PREFIX, strlen(MOUNT_PREFIX)) == 0 && l > 10 &&
+			      strcmp(n + l - 10, ".service.d") == 0;
+		if (timer)
 			rel = strdup(n);
-			what = "job";
-		} else if (strncmp(n, MOUNT_PREFIX, strlen(MOUNT_PREFIX)) == 0 && l > 10 &&
-			   strcmp(n + l - 10, ".service.d") == 0) {
-			if (asprintf(&rel, "%s/" MOUNT_DROPIN, n) < 0)
-				rel = NULL;
-			what = "repository";
-		} else {
+		else if (!dropin || asprintf(&rel, "%s/" MOUNT_DROPIN, n) < 0)
 			continue;
-		}
 		if (!rel || plan_has(p, rel) || asprintf(&path, "%s/%s", dir, rel) < 0)
 			continue;
-		if (!starts_with_mark(path))
+		if (!file_has_mark(path))
 			continue;
-		_cleanup_free_ char *u = strndup(unit, strcmp(what, "job") == 0 ? l : l - 2);
-		log_warning("%s was generated for a %s the config no longer has: systemctl disable --now '%s'; rm -r "
-			    "'%s/%s'",
-			    path, what, u ? u : unit, dir, n);
+		/* The unit: the timer, or the service of the drop-in directory. */
+		log_warning("%s was generated for a %s the config no longer has: systemctl disable --now '%.*s'; "
+			    "rm -r '%s/%s'",
+			    path, timer ? "job" : "repository", (int)(timer ? l : l - 2), n, dir, n);
 	}
 	closedir(d);
 }
