@@ -260,6 +260,8 @@ expect_in "$ERR" "is too long for a unit name"
 [ ! -e "$WORK/big" ] || fail "a refused run created $WORK/big"
 expect_exit 1 "$C" systemd frobnicate
 expect_in "$ERR" 'Unknown systemd verb "frobnicate"'
+ok "$C" systemd --help
+expect_in "$OUT" "usage: chronoctl [--config FILE] systemd generate"
 ok "$C" systemd generate --help
 expect_in "$OUT" "RandomizedDelaySec"
 
