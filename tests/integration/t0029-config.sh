@@ -16,6 +16,19 @@ set -euo pipefail
 
 C=$CHRONOCTL
 
+# --- help ----------------------------------------------------------------------
+for v in "config" "config check"; do
+	# shellcheck disable=SC2086
+	ok "$C" $v --help
+	expect_in "$OUT" "Usage: chronoctl config check [--json]"
+done
+run "$C" --help
+grep -qF "config check [--json]" "$OUT" || fail "chronoctl --help does not list config check"
+grep -qF -- "--config FILE" "$OUT" || fail "chronoctl --help does not list --config"
+expect_exit 1 "$C" config chek
+expect_in "$ERR" 'Unknown config verb "chek" (did you mean "config check"?)'
+expect_exit 1 "$C" config check extra
+
 # --- a good file: defaults, overrides, a new tier -------------------------
 GOOD=$WORK/good.conf
 cat >"$GOOD" <<'EOF'
@@ -184,6 +197,10 @@ bad_conf "$R"'[job j]\nrepository = r\npath = /x\none_file_system = sometimes\n'
 bad_conf "$R"'[job j]\nrepository = r\npath = etc\n' 5 'path "etc": an absolute path without ".." expected'
 bad_conf "$R"'[job j]\nrepository = r\nstream = /db.sql\n' 5 'stream "/db.sql": PATH=COMMAND expected'
 bad_conf "$R"'[job j]\nrepository = r\nstream = db.sql=pg_dump x\n' 5 'stream "db.sql=pg_dump x": its PATH "db.sql" is not an absolute file path without ".."'
+bad_conf "$R"'[job j]\nrepository = r\nstream = /a.sql=x\nstream = //a.sql=y\n' 6 'stream path /a.sql given twice'
+bad_conf "$R"'[job j]\nrepository = r\npath = /srv\nstream = /srv/db.sql=x\n' 6 'stream path /srv/db.sql lies inside path /srv of the job'
+bad_conf "$R"'[job j]\nrepository = r\nstream = /srv/db.sql=x\npath = /\n' 6 'path / holds the path of stream /srv/db.sql'
+bad_conf "$R"'[job j]\nrepository = r\npath = /srv\npath = /srv/\n' 6 'path /srv given twice'
 bad_conf "$R"'[job j]\nrepository = r\npath = /x\ntier = critcal\n' 6 'tier "critcal" is not defined (did you mean "critical"?)'
 bad_conf "$R"'[job j]\nrepository = r\npath = /x\ntier = gold\n' 6 'tier "gold" is not defined: critical, important, normal, archive or a [tier gold] section'
 bad_conf "$R"'[job j]\nrepository = r nosuch\npath = /x\n' 4 'repository "nosuch" is not defined: no [repository nosuch] section'
@@ -232,13 +249,16 @@ SRC=$WORK/src
 mkdir -p "$SRC"
 printf 'data\n' >"$SRC/f"
 printf '%s\n' "$PASSWORD" >"$WORK/pass"
-CHRONOFS_PASSWORD=$PASSWORD ok "$C" --repo "$REPO" --cache-dir "$WORK/cache0" init
 cat >"$WORK/repo.conf" <<EOF
 [repository main]
 location = $REPO
 password_file = $WORK/pass
 cache_dir = $WORK/cache-main
 EOF
+# init too: at the config's location, with its passphrase.
+(cd "$WORK" && ok "$C" --config "$WORK/repo.conf" --repo main init)
+[ ! -e "$WORK/main" ] || fail "init --repo main created ./main"
+expect_in "$OUT" "created repository $REPO "
 # No password in the environment: it comes from the config's file.
 ok "$C" --config "$WORK/repo.conf" --repo main snapshot create --json "$SRC"
 [ -d "$WORK/cache-main" ] || fail "--repo main did not use the config's cache_dir"

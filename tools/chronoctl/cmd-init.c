@@ -4,6 +4,7 @@
 
 #include "chronofs/log.h"
 #include "chronoctl.h"
+#include "../common/cli.h"
 
 static void usage(FILE *f)
 {
@@ -25,6 +26,7 @@ int cmd_init(int argc, char **argv)
 	};
 	struct cfs_repo_init_options o = {.encryption = CFS_ENC_AES256GCM, .kdf = CFS_KDF_DEFAULT};
 	_cleanup_free_ char *pw = NULL;
+	_cleanup_(repo_target_release) struct repo_target t = {0};
 	size_t pw_len = 0;
 	struct cfs_id id;
 	int c, r;
@@ -56,7 +58,10 @@ int cmd_init(int argc, char **argv)
 		usage(stderr);
 		return -EINVAL;
 	}
-	o.location = g_opts.repo ? g_opts.repo : getenv("CHRONOFS_REPO");
+	/* --repo NAME: the location and password file of [repository NAME]. */
+	if ((r = repo_target_get(&t)) < 0)
+		return r;
+	o.location = t.location;
 	if (!o.location || !*o.location)
 		return log_error_errno(-EINVAL, "No repository given: use --repo PATH or set CHRONOFS_REPO");
 	/* Test suites lower the scrypt cost; never set this in production. */
@@ -68,7 +73,7 @@ int cmd_init(int argc, char **argv)
 		o.kdf.log2n = (uint8_t)v;
 	}
 	if (o.encryption == CFS_ENC_AES256GCM) {
-		r = get_password(true, &pw, &pw_len);
+		r = cli_get_password(t.password_file, true, &pw, &pw_len);
 		if (r < 0)
 			return r;
 		if (pw_len == 0)

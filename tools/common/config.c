@@ -930,6 +930,50 @@ static void job_add_repos(struct loader *l, const struct cli_config *c, struct c
 	}
 }
 
+/* Whether path p is dir or lies under it (both normalized). */
+static bool path_within(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strcmp(dir, "/") == 0 || (strncmp(p, dir, n) == 0 && (p[n] == 0 || p[n] == '/'));
+}
+
+/* A stream's file must not collide with a source path or another stream:
+ * snapshot create refuses that at run time; say it at load, with the line. */
+static bool stream_collides(struct loader *l, const struct cli_config_job *j, const char *spath, unsigned line)
+{
+	for (size_t i = 0; i < j->n_streams; i++)
+		if (strcmp(j->streams[i].path, spath) == 0) {
+			config_error(l, line, "stream path %s given twice", spath);
+			return true;
+		}
+	for (size_t i = 0; i < j->n_paths; i++)
+		if (path_within(spath, j->paths[i])) {
+			config_error(l, line, "stream path %s lies inside path %s of the job", spath, j->paths[i]);
+			return true;
+		}
+	return false;
+}
+
+static void job_add_path(struct loader *l, struct cli_config_job *j, const struct entry *e)
+{
+	char *p = NULL;
+	if (parse_path(l, e, "path", true, &p) < 0)
+		return;
+	for (size_t i = 0; i < j->n_paths; i++)
+		if (strcmp(j->paths[i], p) == 0) {
+			config_error(l, e->line, "path %s given twice", p);
+			free(p);
+			return;
+		}
+	for (size_t i = 0; i < j->n_streams; i++)
+		if (path_within(j->streams[i].path, p)) {
+			config_error(l, e->line, "path %s holds the path of stream %s", p, j->streams[i].path);
+			free(p);
+			return;
+		}
+	add_string(l, &j->paths, &j->n_paths, p);
+}
+
 static void job_add_stream(struct loader *l, struct cli_config_job *j, const struct entry *e)
 {
 	const char *eq = strchr(e->value, '=');
@@ -953,6 +997,8 @@ static void job_add_stream(struct loader *l, struct cli_config_job *j, const str
 			     e->value, strip(path));
 		return;
 	}
+	if (stream_collides(l, j, norm, e->line))
+		return;
 	char *cmd = strdup(eq + 1);
 	struct cli_config_stream *nv = cmd ? reallocarray(j->streams, j->n_streams + 1, sizeof(*nv)) : NULL;
 	if (!nv) {
@@ -978,7 +1024,6 @@ static void job_build(struct loader *l, const struct section *s, const struct cl
 	j->tier = cli_config_tier(c, "normal");
 	for (size_t i = 0; i < s->n; i++) {
 		const struct entry *e = &s->e[i];
-		char *str = NULL;
 		switch (e->key) {
 		case J_TIER:
 			tier_e = e;
@@ -1001,8 +1046,7 @@ static void job_build(struct loader *l, const struct section *s, const struct cl
 			break;
 		case J_PATH:
 			sources = true;
-			if (parse_path(l, e, "path", true, &str) == 0)
-				add_string(l, &j->paths, &j->n_paths, str);
+			job_add_path(l, j, e);
 			break;
 		case J_EXCLUDE: {
 			size_t n = strlen(e->value);
