@@ -514,7 +514,7 @@ static int write_one(const char *dir, const struct out_file *o)
 	if (e < 0)
 		return log_error_errno(e, "Cannot write %s: %m%s", path,
 				       e == -EACCES || e == -EPERM || e == -EROFS
-					       ? " (the system's unit directory needs root; --dir writes elsewhere)"
+					       ? " (run as root, or write elsewhere with --dir)"
 					       : "");
 	return 0;
 }
