@@ -12,7 +12,9 @@
  * JOB and REPO are escaped as systemd-escape(1) does (unit_escape()).
  *
  * Every file is composed and every existing one compared before any is
- * written, so that a refusal leaves DIR as it was. A file that exists with
+ * written, so that a refusal (a file not ours, a name too long) leaves DIR
+ * as it was; a write that fails midway leaves each file whole, the old
+ * text or the new. A file that exists with
  * other content is replaced when its first line is GENERATED_MARK (an
  * earlier run wrote it), else only with --force: a unit someone wrote by
  * hand is never lost silently. Each file is written whole under a
