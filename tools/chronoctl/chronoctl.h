@@ -215,3 +215,4 @@ int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_systemd(int argc, char **argv);

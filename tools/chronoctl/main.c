@@ -57,6 +57,8 @@ void usage_main(FILE *f)
 	      "       [SNAP...|--job J]                   copy snapshots into another repository\n"
 	      "  config check [--json]                    validate the configuration file and print the\n"
 	      "                                           effective configuration (chronofs.conf(5))\n"
+	      "  systemd generate [--dir DIR] [--force]   write the systemd timers that run the config's jobs\n"
+	      "                                           on their schedules (default DIR /etc/systemd/system)\n"
 	      "\n"
 	      "Global options (also CHRONOFS_* environment variables):\n"
 	      "  --repo PATH|NAME       repository location, or the NAME of a [repository NAME] of\n"
@@ -145,6 +147,7 @@ static const struct {
 	{"run", cmd_run},
 	{"status", cmd_status},
 	{"config", cmd_config},
+	{"systemd", cmd_systemd},
 };
 
 static char program[] = "chronoctl";
