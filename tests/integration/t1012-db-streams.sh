@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# Real databases through stream sources: one snapshot takes `pg_dump -Fc`
+# Real databases through stream sources: one snapshot, taken by a job of
+# the configuration file (`chronoctl run`), takes `pg_dump -Fc`
 # and `pg_dumpall --globals-only` of a PostgreSQL 15 cluster,
 # `mariadb-dump --single-transaction` of a MariaDB database and
 # `mariadb-dump --system=users` of its users, and `redis-cli --rdb -` of a
@@ -17,8 +18,10 @@
 # fails `snapshot create` with the stream path, the exit status and the
 # command's stderr, and commits nothing, also when other dumps of the same
 # snapshot succeeded; a dump killed midway commits nothing.
-# The dump commands are defined once (STREAMS) and the loading once
-# (load_all DIR NAME), for other ways of taking the same snapshot.
+# The dump commands are defined once (STREAMS): the snapshot that is loaded
+# is taken by `chronoctl run` of a configured job with those stream lines,
+# the failures by `snapshot create --stream`; the loading is defined once
+# (load_all DIR NAME), for the restore and the mount.
 # Server start and test times are logged (they never decide pass/fail).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -186,10 +189,25 @@ stream_args() {
 
 ok cfs init
 n0=$(snap_count)
-stream_args "${STREAMS[@]}"
+# The snapshot is taken as operators take it: a job of the configuration
+# file (chronofs.conf(5)) whose stream lines are the same PATH=COMMAND
+# strings, run by `chronoctl run`.
+printf '%s' "$PASSWORD" >"$WORK/password"
+CONF=$WORK/chronofs.conf
+{
+	printf '[repository main]\nlocation = %s\npassword_file = %s\ncache_dir = %s\n\n' "$REPO" "$WORK/password" "$CACHE"
+	printf '[job db]\ntier = important\nrepository = main\n'
+	printf 'stream = %s\n' "${STREAMS[@]}"
+} >"$CONF"
+ok "$CHRONOCTL" --config "$CONF" config check
 t=$(_db_now_ms)
-snap_create "${ARGS[@]}"
-log "snapshot of the five dumps: $(($(_db_now_ms) - t)) ms, $(json_get "$WORK/snap.json" .stats.bytes_read) bytes read, $(json_get "$WORK/snap.json" .stats.bytes_added) added"
+ok timeout -k 10 "${CFS_TIMEOUT:-300}" "$CHRONOCTL" --config "$CONF" run db --json
+[ "$(jq -r '.[0] | [.result, .type] | join(" ")' "$OUT")" = "ok full" ] || fail "run db: $(cat "$OUT")"
+ok cfs snapshot show --json latest
+cp "$OUT" "$WORK/snap.json"
+[ "$(json_get "$WORK/snap.json" .job)" = db ] || fail "the snapshot does not name job db: $(cat "$WORK/snap.json")"
+SNAP_NAME=$(json_get "$WORK/snap.json" .name)
+log "job db, the five dumps: $(($(_db_now_ms) - t)) ms, $(json_get "$WORK/snap.json" .stats.bytes_read) bytes read, $(json_get "$WORK/snap.json" .stats.bytes_added) added"
 stop_writer "$PG_WRITER" "$WORK/pg-writer.log"
 stop_writer "$MARIA_WRITER" "$WORK/maria-writer.log"
 log "writers: $(db_psql src -d shop -At -c "select bal from vault") transfers on postgres, $(db_maria src shop -e "select bal from vault") on mariadb"
