@@ -943,11 +943,16 @@ static void normalize_chain(struct cal_chain *ch)
 
 static bool chain_valid(const struct cal_chain *ch, int from, int to, bool end_of_month)
 {
-	/* "~" counts at most 28 days back: every month has them. */
-	if (end_of_month)
-		to -= 3;
 	for (size_t i = 0; i < ch->n; i++) {
 		const struct cal_item *it = &ch->v[i];
+		/* "~" counts at most 28 days back: every month has them. And
+		 * 3 days fewer for each further item of the (sorted) list:
+		 * systemd 252 lowers its bound again at each item it checks
+		 * (it recursed down the list with the lowered bound), so it
+		 * refuses "~07,26" and "~1,2,3,4,5,6,7,8". We refuse what it
+		 * refuses, as the timers it runs would. */
+		if (end_of_month)
+			to -= 3;
 		if (it->start < from || it->start > to || it->repeat > to - from)
 			return false;
 		if (it->stop >= 0) {

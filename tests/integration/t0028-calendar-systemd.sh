@@ -5,11 +5,10 @@
 # expression, base time and zone below, the normalized form and the next
 # five elapses of $CALENDAR_TOOL must equal those of `systemd-analyze
 # calendar --base-time=@B --iterations=5` (systemd 252), and an expression
-# systemd refuses we must refuse too. Zones: TZ=UTC and TZ=Europe/Berlin,
-# with base times just before both DST changes of 2026 and inside the
-# repeated hour of the autumn one, across February of a leap year and
-# across a year end. Elapses are compared in UTC seconds (systemd prints
-# whole seconds).
+# systemd refuses we must refuse too. Local zones (TZ) UTC, Europe/Berlin,
+# America/New_York and Australia/Lord_Howe, with base times around their
+# DST changes (ZONE_BASES below); expressions may name zones of their own.
+# Elapses are compared in UTC seconds (systemd prints whole seconds).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -35,9 +34,10 @@ EXPRS=(
 	# refused by both
 	'' ' daily' 'daily ' 'Mon..' '*-13-01' '25:00' '*-*-* 00/24:00' 'Fri..Mon'
 	'*:0/0' 'Mon,Wed,,Fri' 'xyz' '*-*~29' '*:*/5' '12:00 Nowhere/Zone' '1..5:00:00..10'
-	'Mon.. Fri' '2200-01-01' '*-*-* 12:00:60' '12:00:00..00.5'
+	'Mon.. Fri' '2200-01-01' '*-*-* 12:00:60' '12:00:00..00.5' '*-03~07,26' '*-*~1,2,3,4,5,6,7,8'
 	# accepted again
-	'12:00:00..10' '*-*-* 12:00:00.1234567'
+	'12:00:00..10' '*-*-* 12:00:00.1234567' '*-*~1,2,3,4,5,6,7' '*-*~1,2,20' '3~7,8'
+	'*-*~05/2' '*-*~5..7/2' '*-*~8..9'
 )
 # Plus random ones from a fixed seed (the same list every run): weekdays,
 # every component with '*', values, lists, ranges and repeats, '~', optional
@@ -74,9 +74,22 @@ for _ in $(seq 60); do
 	EXPRS+=("$(random_expr)")
 done
 
+# Zones and base times: UTC and Europe/Berlin just before both DST changes
+# of 2026 (03-29 01:00Z, 10-25 01:00Z), inside the repeated hour, across
+# February of a leap year and a year end; America/New_York before both of
+# its changes (03-08 07:00Z, 11-01 06:00Z); Australia/Lord_Howe (southern
+# hemisphere, a 30-minute change: 02:00 back to 01:30 on 2026-04-05, 02:00
+# on to 02:30 on 2026-10-04) before both of its changes (04-04 15:00Z,
+# 10-03 15:30Z).
 BASES=(
 	'2026-03-28 12:00:00' '2026-10-24 12:00:00' '2026-10-25 00:10:00'
 	'2026-10-25 01:10:00' '2028-02-27 23:59:59' '2026-12-31 23:59:59'
+)
+declare -A ZONE_BASES=(
+	[UTC]="${BASES[*]/%/|}"
+	[Europe/Berlin]="${BASES[*]/%/|}"
+	[America/New_York]='2026-03-08 06:30:00|2026-11-01 05:10:00|'
+	[Australia/Lord_Howe]='2026-04-04 14:45:00|2026-10-03 15:10:00|'
 )
 
 # systemd-analyze's output → ours: the normalized form, then each elapse as
@@ -108,8 +121,9 @@ from_systemd() {
 }
 
 fails=0 compared=0
-for tz in UTC Europe/Berlin; do
-	for base in "${BASES[@]}"; do
+for tz in UTC Europe/Berlin America/New_York Australia/Lord_Howe; do
+	IFS='|' read -ra bases <<<"${ZONE_BASES[$tz]//| /|}"
+	for base in "${bases[@]}"; do
 		b=$(date -u -d "$base UTC" +%s)
 		for e in "${EXPRS[@]}"; do
 			want_rc=0
