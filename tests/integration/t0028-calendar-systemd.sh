@@ -37,7 +37,7 @@ EXPRS=(
 	'Mon.. Fri' '2200-01-01' '*-*-* 12:00:60' '12:00:00..00.5' '*-03~07,26' '*-*~1,2,3,4,5,6,7,8'
 	# accepted again
 	'12:00:00..10' '*-*-* 12:00:00.1234567' '*-*~1,2,3,4,5,6,7' '*-*~1,2,20' '3~7,8'
-	'*-*~05/2' '*-*~5..7/2' '*-*~8..9'
+	'*-*~05/2' '*-*~5..7/2' '*-*~8..9' '*-4/6-23' '0/10,7,21:23' '*-1/5-01 12:00'
 )
 # Plus random ones from a fixed seed (the same list every run): weekdays,
 # every component with '*', values, lists, ranges and repeats, '~', optional
@@ -120,20 +120,34 @@ from_systemd() {
 	done
 }
 
-fails=0 compared=0
+fails=0 compared=0 gaveup=0
 for tz in UTC Europe/Berlin America/New_York Australia/Lord_Howe; do
 	IFS='|' read -ra bases <<<"${ZONE_BASES[$tz]//| /|}"
 	for base in "${bases[@]}"; do
 		b=$(date -u -d "$base UTC" +%s)
 		for e in "${EXPRS[@]}"; do
-			want_rc=0
-			want=$(TZ=$tz systemd-analyze calendar --iterations=$N --base-time="@$b" -- "$e" 2>/dev/null) || want_rc=1
-			if [ $want_rc -ne 0 ]; then
-				want="invalid: $e"
-			else
-				want=$(from_systemd <<<"$want")
-			fi
 			got=$(TZ=$tz "$CALENDAR_TOOL" "$b" $N "$e" | sed -E 's/^(Next elapse|Iter\. #[0-9]+): ([0-9]+)\.[0-9]+$/\1: \2/') || true
+			k=$N
+			while :; do
+				if want=$(TZ=$tz systemd-analyze calendar --iterations=$k --base-time="@$b" -- "$e" 2>"$WORK/err"); then
+					want=$(from_systemd <<<"$want")
+					break
+				fi
+				if ! grep -q 'Failed to determine next elapse' "$WORK/err"; then
+					want="invalid: $e"
+					break
+				fi
+				# systemd gave up on elapse k ("Infinite loop in calendar
+				# calculation", its 1000-step limit): we must stop there too
+				# (-ENOENT: the tool's list ends). It prints nothing then, so
+				# ask for one elapse less.
+				gaveup=$((gaveup + 1))
+				k=$((k - 1))
+				if [ $k -eq 0 ]; then
+					want="$(head -n1 <<<"$got")"$'\n''Next elapse: never'
+					break
+				fi
+			done
 			compared=$((compared + 1))
 			if [ "$want" != "$got" ]; then
 				fails=$((fails + 1))
@@ -143,5 +157,5 @@ for tz in UTC Europe/Berlin America/New_York Australia/Lord_Howe; do
 		done
 	done
 done
-echo "compared $compared cases (${#EXPRS[@]} expressions), $fails mismatches"
+echo "compared $compared cases (${#EXPRS[@]} expressions), $fails mismatches; systemd gave up in $gaveup searches"
 [ $fails -eq 0 ] || fail "$fails of $compared cases differ from systemd-analyze"
