@@ -50,7 +50,16 @@
  *     occurrence when the walk starts before the change, at the second when
  *     `after` is already in the repeated hour with the later offset; the
  *     walk does not go back, so "*:30" runs at 02:30 summer time and then
- *     03:30 winter time, not also at 02:30 winter time.
+ *     03:30 winter time, not also at 02:30 winter time;
+ *   - systemd's quirks included: where a component overflows (hour 30 from
+ *     "0/10" after 22:00, month 16 from "4/6" after October) and the
+ *     normalized time is cut back to the start of its day or year, the
+ *     summer/winter flag of the normalized time is kept for the cut one
+ *     (glibc then reads 00:00 of a winter day "in summer time" as 23:00 of
+ *     the day before). So "0/10,7,21:23" in Berlin skips 00:23 on the day
+ *     summer time ends, and "*-4/6-23" from October finds nothing (systemd
+ *     reports an infinite loop; we -ENOENT). t0028 checks these against
+ *     systemd too.
  *
  * Named zones are read from /usr/share/zoneinfo (TZif, with its POSIX TZ
  * rule for the years after the file's last transition) at parse time and

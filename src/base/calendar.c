@@ -98,11 +98,18 @@ struct tz_rule {
 	struct tz_date start, end;
 };
 
+/* Local time at an instant: its UTC offset and whether it is daylight
+ * saving time (tm_isdst). */
+struct lt {
+	int32_t off; /* seconds east of UTC */
+	bool dst;
+};
+
 struct cal_zone {
 	int64_t *trans;     /* owned, ascending */
 	uint8_t *idx;       /* owned, type of each transition */
 	size_t n_trans;
-	int32_t *types;     /* owned, UTC offsets of the local time types */
+	struct lt *types;   /* owned, the local time types */
 	size_t n_types;
 	bool has_rule;
 	struct tz_rule rule;
@@ -164,10 +171,12 @@ static int days_in_month(int64_t y, int mon0)
 }
 
 /* Wall-clock time as struct tm has it (mon 0..11, wday 0 = Sunday), with
- * the full year. Between normalizations fields may be out of range. */
+ * the full year. Between normalizations fields may be out of range.
+ * isdst as tm_isdst: -1 unknown, else how cal_mktime() reads the time
+ * (see zone_to_utc). */
 struct civ {
 	int64_t year;
-	int mon, mday, hour, min, sec, wday;
+	int mon, mday, hour, min, sec, wday, isdst;
 };
 
 /* The wall clock as seconds "since the epoch" of local time. The fields are
@@ -375,10 +384,10 @@ static int64_t tz_date_local(const struct tz_date *d, int64_t y)
 	return day * 86400 + d->time;
 }
 
-static int32_t tz_rule_offset(const struct tz_rule *r, int64_t u)
+static struct lt tz_rule_lookup(const struct tz_rule *r, int64_t u)
 {
 	if (!r->has_dst)
-		return r->std_off;
+		return (struct lt){ r->std_off, false };
 	int64_t days, y;
 	int m, d;
 	days = floor_div(u + r->std_off, 86400);
@@ -387,14 +396,14 @@ static int32_t tz_rule_offset(const struct tz_rule *r, int64_t u)
 	int64_t s = tz_date_local(&r->start, y) - r->std_off;
 	int64_t e = tz_date_local(&r->end, y) - r->dst_off;
 	bool dst = s < e ? (u >= s && u < e) : !(u >= e && u < s);
-	return dst ? r->dst_off : r->std_off;
+	return dst ? (struct lt){ r->dst_off, true } : (struct lt){ r->std_off, false };
 }
 
-static int32_t zone_offset(const struct cal_zone *z, int64_t u)
+static struct lt zone_lookup(const struct cal_zone *z, int64_t u)
 {
 	if (z->n_trans == 0 || u >= z->trans[z->n_trans - 1]) {
 		if (z->has_rule)
-			return tz_rule_offset(&z->rule, u);
+			return tz_rule_lookup(&z->rule, u);
 		return z->n_trans == 0 ? z->types[0] : z->types[z->idx[z->n_trans - 1]];
 	}
 	if (u < z->trans[0])
@@ -458,9 +467,9 @@ static int tzif_parse(const uint8_t *p, size_t n, struct cal_zone **ret)
 		}
 		for (uint32_t i = 0; i < typecnt; i++) {
 			int32_t o = (int32_t)be32(ty + 6 * i);
-			if (o < -26 * 3600 || o > 26 * 3600)
+			if (o < -26 * 3600 || o > 26 * 3600 || ty[6 * i + 4] > 1)
 				return -EINVAL;
-			z->types[i] = o;
+			z->types[i] = (struct lt){ o, ty[6 * i + 4] };
 		}
 		z->n_trans = timecnt;
 		z->n_types = typecnt;
@@ -943,11 +952,16 @@ static void normalize_chain(struct cal_chain *ch)
 
 static bool chain_valid(const struct cal_chain *ch, int from, int to, bool end_of_month)
 {
-	/* "~" counts at most 28 days back: every month has them. */
-	if (end_of_month)
-		to -= 3;
 	for (size_t i = 0; i < ch->n; i++) {
 		const struct cal_item *it = &ch->v[i];
+		/* "~" counts at most 28 days back: every month has them. And
+		 * 3 days fewer for each further item of the (sorted) list:
+		 * systemd 252 lowers its bound again at each item it checks
+		 * (it recursed down the list with the lowered bound), so it
+		 * refuses "~07,26" and "~1,2,3,4,5,6,7,8". We refuse what it
+		 * refuses, as the timers it runs would. */
+		if (end_of_month)
+			to -= 3;
 		if (it->start < from || it->start > to || it->repeat > to - from)
 			return false;
 		if (it->stop >= 0) {
@@ -1181,51 +1195,85 @@ struct search {
 	int32_t hint; /* the offset of the last conversion: glibc's guess */
 };
 
-static int32_t offset_at(const struct search *s, int64_t u)
+static struct lt lookup_at(const struct search *s, int64_t u)
 {
 	if (s->cal->utc)
-		return 0;
+		return (struct lt){ 0, false };
 	if (s->cal->zone)
-		return zone_offset(s->cal->zone, u);
+		return zone_lookup(s->cal->zone, u);
 	time_t t = (time_t)u;
 	struct tm tm;
 	if (!localtime_r(&t, &tm))
-		return 0;
-	return (int32_t)tm.tm_gmtoff;
+		return (struct lt){ 0, false };
+	return (struct lt){ (int32_t)tm.tm_gmtoff, tm.tm_isdst > 0 };
 }
 
-/* Wall clock (as local seconds) → instant, as mktime() with tm_isdst -1:
- * glibc starts from the previous conversion's offset and follows the
- * offsets until they agree; an ambiguous time thus keeps the previous
+static int32_t offset_at(const struct search *s, int64_t u)
+{
+	return lookup_at(s, u).off;
+}
+
+/* glibc's mktime() looks this far, in these steps, for a time of the
+ * tm_isdst asked for. */
+#define ISDST_PROBE_STEP 601200
+#define ISDST_PROBE_MAX 536454000
+
+/* Wall clock (as local seconds) → instant, as glibc's mktime(), which
+ * systemd uses. It starts from the previous conversion's offset and follows
+ * the offsets until they agree: an ambiguous time thus keeps the previous
  * offset when it is one of its two. When they never agree, the time is in
- * a gap, and glibc reads it with the smaller offset (the one before a
- * spring change), which lands after the gap. */
-static int64_t zone_to_utc(struct search *s, int64_t l)
+ * a gap and is read with the smaller offset (the one before a spring
+ * change), which lands after the gap. With isdst >= 0 (tm_isdst) a result
+ * of the other kind is read again with the offset of the nearest time of
+ * the kind asked for: 00:00 of a January day "in summer time" is 23:00 of
+ * the day before. systemd's walk comes to ask that when normalizing lands
+ * in a month or day of the other kind and it keeps that tm_isdst (it
+ * skips 00:23 after 21:23 the day summer time ends, in "0/10,7,21:23"). */
+static int64_t zone_to_utc(struct search *s, int64_t l, int isdst)
 {
 	int64_t t = l - s->hint;
 	int32_t seen_min = INT32_MAX;
+	bool found = false;
 
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 6 && !found; i++) {
 		int32_t o = offset_at(s, t);
 		seen_min = CFS_MIN(seen_min, o);
-		if (l - o == t) {
-			s->hint = o;
-			return t;
-		}
-		t = l - o;
+		if (l - o == t)
+			found = true;
+		else
+			t = l - o;
 	}
-	t = l - seen_min;
+	if (!found)
+		t = l - seen_min;
+	if (isdst >= 0 && lookup_at(s, t).dst != (isdst > 0)) {
+		for (int64_t d = ISDST_PROBE_STEP; d < ISDST_PROBE_MAX; d += ISDST_PROBE_STEP)
+			for (int dir = -1; dir <= 1; dir += 2) {
+				struct lt o = lookup_at(s, t + dir * d);
+				if (o.dst == (isdst > 0)) {
+					t = l - o.off;
+					goto done;
+				}
+			}
+	}
+done:
 	s->hint = offset_at(s, t);
 	return t;
 }
 
-/* mktime(): normalizes *c in place (fields in range, wday set) and returns
- * the instant. */
+/* mktime(): normalizes *c in place (fields in range, wday and isdst set)
+ * and returns the instant. */
 static int64_t cal_mktime(struct search *s, struct civ *c)
 {
 	int64_t l = civ_to_local(c);
-	int64_t u = s->cal->utc ? l : zone_to_utc(s, l);
-	civ_from_local(u + (s->cal->utc ? 0 : offset_at(s, u)), c);
+	if (s->cal->utc) {
+		civ_from_local(l, c);
+		c->isdst = 0;
+		return l;
+	}
+	int64_t u = zone_to_utc(s, l, c->isdst);
+	struct lt o = lookup_at(s, u);
+	civ_from_local(u + o.off, c);
+	c->isdst = o.dst;
 	return u;
 }
 
@@ -1399,7 +1447,9 @@ static int find_next(struct search *s, struct civ *c, int *usec)
 	int r;
 
 	for (int step = 0; step < STEPS_MAX; step++) {
+		/* With the tm_isdst the last normalization left, as systemd. */
 		(void)cal_mktime(s, c);
+		c->isdst = -1;
 
 		int year = (int)CFS_MIN(c->year, (int64_t)INT_MAX / 2);
 		r = match_component(cal, C_YEAR, c, &year);
@@ -1453,8 +1503,10 @@ int cfs_calendar_next(const struct cfs_calendar *cal, int64_t after_ns, int64_t 
 	int64_t from_us = floor_div(after_ns, 1000) + 1;
 	int64_t t = floor_div(from_us, USEC_PER_SEC);
 	int usec = (int)(from_us - t * USEC_PER_SEC);
-	s.hint = offset_at(&s, t);
-	civ_from_local(t + s.hint, &c);
+	struct lt o = lookup_at(&s, t);
+	s.hint = o.off;
+	civ_from_local(t + o.off, &c);
+	c.isdst = o.dst;
 
 	r = find_next(&s, &c, &usec);
 	if (r < 0)
@@ -1478,6 +1530,6 @@ int cfs_calendar_tzif_offsets(const void *p, size_t n, const int64_t *t, size_t 
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n_t; i++)
-		ret_off[i] = zone_offset(z, t[i]);
+		ret_off[i] = zone_lookup(z, t[i]).off;
 	return 0;
 }

@@ -93,6 +93,8 @@ static const struct form_case forms[] = {
 	{ "*-*-1,15,1 6,18:00", "*-*-01,15 06,18:00:00" },
 	{ "*-*~01", "*-*~01 00:00:00" },
 	{ "*-*~07/1 12:00", "*-*~07/1 12:00:00" },
+	{ "*-*~1,2,3,4,5,6,7", "*-*~01,02,03,04,05,06,07 00:00:00" },
+	{ "*-*~1,2,20", "*-*~01,02,20 00:00:00" },
 	{ "*-*-* *:*:*", "*-*-* *:*:*" },
 	{ "*:0:1.25/30", "*-*-* *:00:01.250000/30" },
 	{ "*-*-* 00:00:00.5", "*-*-* 00:00:00.500000" },
@@ -134,6 +136,8 @@ static const char *const bad[] = {
 	"12:00 Europe//Berlin", "12:00 Europe/", "12", "12:", ":00", "*-*-*-* 00:00",
 	"2026-01-01T00:00", "@", "@-5", "@99999999999", "1:2:3:4", "Mon..Fri..Sun",
 	"99999999999:00", "12:00:00.", "*-*-* 12:00 UTC UTC", "daily\n",
+	/* systemd's shrinking bound for '~' lists (calendar.c, chain_valid) */
+	"*-03~07,26", "*-*~1,2,3,4,5,6,7,8",
 };
 
 INDEX_PARAMS(invalid, bad)
@@ -226,6 +230,15 @@ static const struct next_case nexts[] = {
 	  { "2026-10-25T01:30:00Z", "2026-10-26T01:30:00Z" } },
 	{ "Europe/Berlin", "*:0/20", "2026-10-25T00:10:00Z",
 	  { "2026-10-25T00:20:00Z", "2026-10-25T00:40:00Z", "2026-10-25T02:00:00Z" } },
+	/* systemd's quirks, kept: hour 30 (0/10 after 22:00) normalizes to
+	 * 06:00 CET of the 25th, cut to 00:00 with CET kept, which is 01:00
+	 * CEST: 00:23 is skipped, the next is 07:23 CET (06:23Z). And
+	 * "*-4/6-23" from October loops (April of the next year read as
+	 * summer time in January) until the step limit: none. */
+	{ "Europe/Berlin", "0/10,7,21:23", "2026-10-24T12:00:00Z",
+	  { "2026-10-24T18:23:00Z", "2026-10-24T19:23:00Z", "2026-10-25T06:23:00Z" } },
+	{ "Europe/Berlin", "*-4/6-23", "2026-10-24T12:00:00Z", { "never" } },
+	{ "UTC", "*-4/6-23", "2026-10-24T12:00:00Z", { "2027-04-23T00:00:00Z", "2027-10-23T00:00:00Z" } },
 	/* A named zone does not care about TZ. */
 	{ "UTC", "Sat,Sun 12:00 Europe/Berlin", "2026-03-28T12:00:00Z",
 	  { "2026-03-29T10:00:00Z", "2026-04-04T10:00:00Z" } },
