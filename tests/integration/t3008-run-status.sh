@@ -167,7 +167,7 @@ q() { jq -r "$1" "$J"; }
 [ "$(q '.jobs[0] | [.bytes, .copies_wanted, .min_copies, .snapshots_below_copies, .snapshots_offsite, .last_attempt.result, .last_failure] | map(tostring) | join(" ")')" = \
 	"30000 2 2 0 1 ok null" ] || fail "status of a (bytes, copies, attempt): $(cat "$J")"
 [ "$(q '[.repositories[].name] | join(" ")')" = "r1 r2" ] || fail "status repositories: $(cat "$J")"
-[ "$(q '.repositories[0].growth_7d > 0 and (.repositories[0].free_bytes | type) == "number"')" = true ] ||
+[ "$(q '.repositories[0].growth_7d > 0 and (.repositories[0].free_bytes | type) == "number" and .repositories[0].bytes > 0 and .repositories[0].packs > 0')" = true ] ||
 	fail "status of r1 (growth, free space of a local repository): $(cat "$J")"
 # Within next due + RPO (06:00 + 1 h): not overdue; a second past it: overdue.
 expect_exit 0 crun 2026-03-02T07:00:00Z status a

@@ -27,6 +27,7 @@
 #include <sys/statvfs.h>
 
 #include "chronofs/calendar.h"
+#include "chronofs/catalog.h"
 #include "chronofs/log.h"
 #include "chronofs/policy.h"
 #include "chronofs/report.h"
@@ -324,11 +325,32 @@ static bool local_path(const char *loc, const char **ret)
 	return loc[0] == '/';
 }
 
+struct pack_sum {
+	uint64_t packs, bytes;
+};
+
+static int add_pack(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud)
+{
+	struct pack_sum *sum = ud;
+	(void)pack;
+	sum->packs++;
+	sum->bytes += info->size;
+	return 0;
+}
+
+/*
+ * Size: the packs the catalog knows (it was caught up with the store when
+ * the repository was opened), summed now: one pass over its pack records,
+ * no object read. What part of it no snapshot holds needs every live tree
+ * read: that is the last measure check or prune recorded, with its time.
+ */
 static void print_repo(const struct status *st, const struct status_repo *sr, bool first)
 {
 	const struct cli_config_repo *cr = sr->cr;
 	struct cfs_repo_space sp;
 	bool have_space = sr->r && cfs_repo_space_last(sr->r, &sp) == 0;
+	struct pack_sum sum = {0};
+	bool have_size = sr->r && cfs_catalog_pack_foreach(cfs_repo_catalog(sr->r), add_pack, &sum) >= 0;
 	uint64_t growth = 0;
 	for (size_t i = 0; sr->r && i < sr->snaps.n; i++)
 		if (sr->snaps.items[i].time_ns > st->now - GROWTH_WINDOW_NS)
@@ -343,10 +365,14 @@ static void print_repo(const struct status *st, const struct status_repo *sr, bo
 		printf(",\"location\":");
 		cfs_json_string(stdout, cr->location);
 		printf(",\"readable\":%s,\"bytes\":", sr->r ? "true" : "false");
-		if (have_space)
-			printf("%" PRIu64 ",\"bytes_unused\":%" PRIu64, sp.bytes, sp.bytes_unused);
+		if (have_size)
+			printf("%" PRIu64 ",\"packs\":%" PRIu64, sum.bytes, sum.packs);
 		else
-			printf("null,\"bytes_unused\":null");
+			printf("null,\"packs\":null");
+		if (have_space)
+			printf(",\"bytes_unused\":%" PRIu64, sp.bytes_unused);
+		else
+			printf(",\"bytes_unused\":null");
 		json_time("measured", have_space ? sp.measured_ns : 0, have_space);
 		if (sr->r)
 			printf(",\"growth_7d\":%" PRIu64, growth);
@@ -360,12 +386,16 @@ static void print_repo(const struct status *st, const struct status_repo *sr, bo
 	}
 	char b1[32], when[64] = "";
 	printf("repository %s (%s)%s\n", cr->name, cr->location, sr->r ? "" : ": not readable");
+	if (have_size) {
+		cfs_format_bytes(sum.bytes, b1, sizeof(b1));
+		printf("  size           %s in %" PRIu64 " pack%s\n", b1, sum.packs, sum.packs == 1 ? "" : "s");
+	}
 	if (have_space) {
-		cfs_format_bytes(sp.bytes, b1, sizeof(b1));
+		cfs_format_bytes(sp.bytes_unused, b1, sizeof(b1));
 		(void)cfs_time_format(sp.measured_ns, when, sizeof(when));
-		printf("  size           %s (as of %s)\n", b1, when);
+		printf("  unused         %s held by no snapshot (as of %s: check or prune measures it)\n", b1, when);
 	} else if (sr->r) {
-		printf("  size           unknown (chronoctl check or prune measures it)\n");
+		printf("  unused         unknown (chronoctl check or prune measures it)\n");
 	}
 	if (sr->r) {
 		cfs_format_bytes(growth, b1, sizeof(b1));
