@@ -197,3 +197,61 @@ int cfs_retention_apply(const struct cfs_keep_rules *rules, unsigned group_by,
  * does not fit int64 ns (about 292 years).
  */
 int cfs_duration_parse(const char *s, int64_t *ret_ns);
+
+/* ---------------------------------------------------------------------
+ * Rotation and due (src/policy/schedule.c): which backup type a job's run
+ * takes, and whether a run is due. Pure logic over calendars (calendar.h)
+ * and the job's snapshot history; no I/O, no logging. Local time as
+ * cfs_calendar_next() has it (the expression's zone, else TZ).
+ */
+struct cfs_calendar;
+
+/* A tier's rotation. Borrowed calendars; NULL: never. */
+struct cfs_rotation {
+	const struct cfs_calendar *full, *differential, *incremental;
+};
+
+/* One committed snapshot of the job, as the repository has it. */
+struct cfs_rotation_snap {
+	int64_t time_ns; /* UTC ns since the epoch */
+	uint8_t type;    /* enum cfs_snapshot_type */
+};
+
+/*
+ * The type of a backup taken at now_ns (enum cfs_snapshot_type in
+ * *ret_type, written only on success), given the job's committed
+ * snapshots hist[0..n) in any order:
+ *   full         when hist has no full snapshot, or `full` has an elapse e
+ *                with last_full.time < e <= now;
+ *   differential when `differential` has an elapse in (max(last full,
+ *                last differential).time, now];
+ *   incremental  otherwise, when `incremental` is set;
+ *   otherwise differential if `differential` is set, else full.
+ * "Last" is the latest time_ns of that type. The elapses are the
+ * calendars' own (cfs_calendar_next() after the last snapshot), not the
+ * run's schedule: a weekly `full` of Mon 00:00 makes the first run after
+ * each Monday 00:00 full, however late it comes, and one run catches up
+ * any number of missed elapses.
+ *
+ * Returns 0; -EINVAL for r NULL, hist NULL with n > 0, or a type other
+ * than full, incremental, differential in hist; any other error of
+ * cfs_calendar_next() but -ENOENT (which means "no elapse": not due).
+ * Cost: O(n) and at most two cfs_calendar_next() calls.
+ */
+int cfs_rotation_type(const struct cfs_rotation *r, const struct cfs_rotation_snap *hist, size_t n,
+		      int64_t now_ns, uint8_t *ret_type);
+
+/*
+ * Whether a job with `schedule` whose last run was at last_ns is due at
+ * now_ns: 1 when it is, 0 when not.
+ *   - never run (last_ns == INT64_MIN): due, *ret_next_ns = now_ns;
+ *   - otherwise the first elapse e of `schedule` after last_ns is the next
+ *     due time (*ret_next_ns = e) and the job is due when e <= now_ns. A
+ *     run after downtime thus catches up every missed elapse with ONE run
+ *     (the next due time is then computed from that run).
+ *   - a schedule that never elapses again: 0, *ret_next_ns = INT64_MAX.
+ * ret_next_ns may be NULL. Returns the 1 or 0; -EINVAL for a NULL
+ * schedule; any error of cfs_calendar_next() but -ENOENT.
+ */
+int cfs_schedule_due(const struct cfs_calendar *schedule, int64_t last_ns, int64_t now_ns,
+		     int64_t *ret_next_ns);

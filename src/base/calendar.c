@@ -54,6 +54,7 @@
 
 #include "chronofs/base.h"
 #include "chronofs/calendar.h"
+#include "base/calendar-internal.h"
 
 #define USEC_PER_SEC 1000000
 #define YEAR_MIN 1970
@@ -1467,5 +1468,16 @@ int cfs_calendar_next(const struct cfs_calendar *cal, int64_t after_ns, int64_t 
 	if (ns <= after_ns)
 		return -ENOENT;
 	*ret_ns = ns;
+	return 0;
+}
+
+int cfs_calendar_tzif_offsets(const void *p, size_t n, const int64_t *t, size_t n_t, int32_t *ret_off)
+{
+	_cleanup_(zone_freep) struct cal_zone *z = NULL;
+	int r = tzif_parse(p, n, &z);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_t; i++)
+		ret_off[i] = zone_offset(z, t[i]);
 	return 0;
 }

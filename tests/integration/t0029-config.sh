@@ -133,6 +133,16 @@ ok "$C" --config "$WORK/min.conf" config check --json
 [ "$(jq -r '.jobs | length' "$OUT")" = 0 ] || fail "jobs of a file without any"
 [ "$(jq -r '.global.state_dir' "$OUT")" = /var/lib/chronofs ] || fail "default state_dir for root"
 
+# The examples of chronofs.conf(5) and the README load as they are.
+awk '/^\.EX$/ { getline; if ($0 ~ /^# \/etc\/chronofs/) p = 1 } p && /^\.EE/ { exit } p' \
+	"$SRCDIR/man/chronofs.conf.5" | sed 's/\\-/-/g' >"$WORK/man-example.conf"
+[ "$(wc -l <"$WORK/man-example.conf")" -gt 40 ] || fail "the example of chronofs.conf(5) was not found"
+ok "$C" --config "$WORK/man-example.conf" config check
+expect_in "$OUT" "keep = daily:31 weekly:13 monthly:12"
+awk '/^```ini$/ { p = 1; next } p && /^```$/ { exit } p' "$SRCDIR/README.md" >"$WORK/readme.conf"
+[ -s "$WORK/readme.conf" ] || fail "the README's example was not found"
+ok "$C" --config "$WORK/readme.conf" config check
+
 # --- every error class, with its exact message ------------------------------
 # bad_conf TEXT LINE MESSAGE: a file of TEXT (printf format) fails config
 # check with exactly "chronoctl: error: FILE:LINE: MESSAGE", prints nothing.
@@ -197,6 +207,10 @@ bad_conf "$R"'[job j]\nrepository = r\npath = /x\none_file_system = sometimes\n'
 bad_conf "$R"'[job j]\nrepository = r\npath = etc\n' 5 'path "etc": an absolute path without ".." expected'
 bad_conf "$R"'[job j]\nrepository = r\nstream = /db.sql\n' 5 'stream "/db.sql": PATH=COMMAND expected'
 bad_conf "$R"'[job j]\nrepository = r\nstream = db.sql=pg_dump x\n' 5 'stream "db.sql=pg_dump x": its PATH "db.sql" is not an absolute file path without ".."'
+bad_conf "$R"'[job j]\nrepository = r\nstream = /a.sql=x\nstream = //a.sql=y\n' 6 'stream path /a.sql given twice'
+bad_conf "$R"'[job j]\nrepository = r\npath = /srv\nstream = /srv/db.sql=x\n' 6 'stream path /srv/db.sql lies inside path /srv of the job'
+bad_conf "$R"'[job j]\nrepository = r\nstream = /srv/db.sql=x\npath = /\n' 6 'path / holds the path of stream /srv/db.sql'
+bad_conf "$R"'[job j]\nrepository = r\npath = /srv\npath = /srv/\n' 6 'path /srv given twice'
 bad_conf "$R"'[job j]\nrepository = r\npath = /x\ntier = critcal\n' 6 'tier "critcal" is not defined (did you mean "critical"?)'
 bad_conf "$R"'[job j]\nrepository = r\npath = /x\ntier = gold\n' 6 'tier "gold" is not defined: critical, important, normal, archive or a [tier gold] section'
 bad_conf "$R"'[job j]\nrepository = r nosuch\npath = /x\n' 4 'repository "nosuch" is not defined: no [repository nosuch] section'
@@ -245,13 +259,16 @@ SRC=$WORK/src
 mkdir -p "$SRC"
 printf 'data\n' >"$SRC/f"
 printf '%s\n' "$PASSWORD" >"$WORK/pass"
-CHRONOFS_PASSWORD=$PASSWORD ok "$C" --repo "$REPO" --cache-dir "$WORK/cache0" init
 cat >"$WORK/repo.conf" <<EOF
 [repository main]
 location = $REPO
 password_file = $WORK/pass
 cache_dir = $WORK/cache-main
 EOF
+# init too: at the config's location, with its passphrase.
+(cd "$WORK" && ok "$C" --config "$WORK/repo.conf" --repo main init)
+[ ! -e "$WORK/main" ] || fail "init --repo main created ./main"
+expect_in "$OUT" "created repository $REPO "
 # No password in the environment: it comes from the config's file.
 ok "$C" --config "$WORK/repo.conf" --repo main snapshot create --json "$SRC"
 [ -d "$WORK/cache-main" ] || fail "--repo main did not use the config's cache_dir"

@@ -14,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chronofs/calendar.h"
 #include "chronofs/policy.h"
+#include "chronofs/snapshot.h"
 #include "chronofs/util.h"
 
 #define NS INT64_C(1000000000)
@@ -779,6 +781,229 @@ Test(policy, keep_rules_parse)
 	cr_expect(res[2].keep && (res[2].reasons & CFS_KEEP_DAILY));
 	cr_expect(!res[1].keep);
 	free(storage);
+}
+
+/* ---- rotation and due (schedule.c) ---- */
+
+static struct cfs_calendar *cal(const char *expr)
+{
+	struct cfs_calendar *c = NULL;
+	cr_assert_eq(cfs_calendar_parse(expr, &c), 0, "parse '%s'", expr);
+	return c;
+}
+
+static const char type_letter[] = {[CFS_SNAP_FULL] = 'F', [CFS_SNAP_INCREMENTAL] = 'i',
+				   [CFS_SNAP_DIFFERENTIAL] = 'D'};
+
+/* Hourly runs at start + k h + late for k in [0, n), each committing the
+ * type the rotation gives; the types as letters (F full, D differential,
+ * i incremental), one per run. */
+static void simulate(const struct cfs_rotation *r, const char *start, int64_t late, size_t n,
+		     char *out)
+{
+	struct cfs_rotation_snap *hist = calloc(n, sizeof(*hist));
+	cr_assert_not_null(hist);
+	for (size_t k = 0; k < n; k++) {
+		int64_t now = at(start) + (int64_t)k * HOUR + late;
+		uint8_t type = 99;
+		cr_assert_eq(cfs_rotation_type(r, hist, k, now, &type), 0);
+		cr_assert(type <= CFS_SNAP_DIFFERENTIAL);
+		hist[k] = (struct cfs_rotation_snap){ now, type };
+		out[k] = type_letter[type];
+	}
+	out[n] = 0;
+	free(hist);
+}
+
+/* The critical tier: full weekly (Mon 00:00), differential every 6 h,
+ * incremental hourly. Two weeks of hourly runs from Monday 2026-03-02
+ * 00:00Z (a Monday: 2026-03-28 is a Saturday), on time and 5 minutes late:
+ * the first run and each Monday 00:00 are full, every 6th hour
+ * differential, the rest incremental. */
+Test(policy, rotation_critical)
+{
+	_cleanup_(cfs_calendar_freep) struct cfs_calendar *full = cal("weekly"),
+							 *diff = cal("*-*-* 00/6:00:00"),
+							 *inc = cal("hourly");
+	struct cfs_rotation r = { full, diff, inc };
+	char want[2 * 168 + 1], got[2 * 168 + 1];
+
+	for (int h = 0; h < 2 * 168; h++)
+		want[h] = h % 168 == 0 ? 'F' : h % 6 == 0 ? 'D' : 'i';
+	want[2 * 168] = 0;
+	/* The day as the hand-written pattern, to show the table's shape. */
+	cr_assert_eq(strncmp(want, "FiiiiiDiiiiiDiiiiiDiiiii" "DiiiiiDiiiiiDiiiiiDiiiii", 48), 0);
+	for (int64_t late = 0; late <= 5 * 60 * NS; late += 5 * 60 * NS) {
+		simulate(&r, "2026-03-02T00:00:00Z", late, 2 * 168, got);
+		cr_expect_str_eq(got, want, "late %" PRId64 " s", late / NS);
+	}
+	/* Starting on a Wednesday: the first run is full (no full yet), then
+	 * differentials and incrementals until Monday. */
+	simulate(&r, "2026-03-04T15:00:00Z", 0, 4 * 24 + 18, got);
+	cr_expect_eq(got[0], 'F');
+	cr_expect_eq(got[3], 'D', "%s", got); /* 18:00 */
+	cr_expect_eq(got[4 * 24 + 9], 'F', "%s", got); /* Mon 2026-03-09 00:00 */
+	cr_expect_eq(strchr(got + 1, 'F'), got + 4 * 24 + 9, "%s", got);
+}
+
+/* The archive tier: full only: every run is full. The important tier (full
+ * weekly, incremental): one full a week. A rotation with a differential
+ * and no incremental takes differentials between fulls. */
+Test(policy, rotation_full_only_and_others)
+{
+	_cleanup_(cfs_calendar_freep) struct cfs_calendar *weekly = cal("weekly"), *inc = cal("hourly"),
+							 *diff = cal("daily");
+	char got[2 * 168 + 1];
+
+	simulate(&(struct cfs_rotation){ .full = weekly }, "2026-03-04T15:00:00Z", 0, 2 * 168, got);
+	cr_expect_eq(strspn(got, "F"), 2 * 168, "%s", got);
+	/* No calendar at all: full, always. */
+	simulate(&(struct cfs_rotation){ 0 }, "2026-03-04T15:00:00Z", 0, 10, got);
+	cr_expect_str_eq(got, "FFFFFFFFFF");
+
+	simulate(&(struct cfs_rotation){ .full = weekly, .incremental = inc }, "2026-03-02T00:00:00Z", 0,
+		 2 * 168, got);
+	for (int h = 0; h < 2 * 168; h++)
+		cr_expect_eq(got[h], h % 168 == 0 ? 'F' : 'i', "hour %d: %s", h, got);
+
+	/* Full weekly, differential daily, nothing else: between the daily
+	 * elapses the runs are differentials too (never incremental). */
+	simulate(&(struct cfs_rotation){ .full = weekly, .differential = diff }, "2026-03-02T00:00:00Z",
+		 0, 48, got);
+	cr_expect_eq(got[0], 'F');
+	cr_expect_eq(strspn(got + 1, "D"), 47, "%s", got);
+}
+
+/* A machine off from Sunday 20:00 to Tuesday 09:00 misses Monday's full
+ * and the differentials: the first run back is full, ONE run, and the
+ * next differential is 6 h of elapses after it (12:00). */
+Test(policy, rotation_catch_up)
+{
+	_cleanup_(cfs_calendar_freep) struct cfs_calendar *full = cal("weekly"),
+							 *diff = cal("*-*-* 00/6:00:00"),
+							 *inc = cal("hourly");
+	struct cfs_rotation r = { full, diff, inc };
+	struct cfs_rotation_snap hist[] = {
+		{ at("2026-03-02T00:00:00Z"), CFS_SNAP_FULL },
+		{ at("2026-03-08T18:00:00Z"), CFS_SNAP_DIFFERENTIAL },
+		{ at("2026-03-08T20:00:00Z"), CFS_SNAP_INCREMENTAL },
+		{ at("2026-03-10T09:00:00Z"), 0 },
+		{ at("2026-03-10T10:00:00Z"), 0 },
+		{ at("2026-03-10T12:00:00Z"), 0 },
+	};
+	static const uint8_t want[] = { CFS_SNAP_FULL, CFS_SNAP_INCREMENTAL, CFS_SNAP_DIFFERENTIAL };
+	for (size_t k = 3; k < ARRAY_SIZE(hist); k++) {
+		uint8_t type = 99;
+		cr_assert_eq(cfs_rotation_type(&r, hist, k, hist[k].time_ns, &type), 0);
+		cr_expect_eq(type, want[k - 3], "run %zu: %d", k, type);
+		hist[k].type = type;
+	}
+	/* Missed differentials only (Monday's full done): a differential. */
+	struct cfs_rotation_snap h2[] = {
+		{ at("2026-03-09T00:00:00Z"), CFS_SNAP_FULL },
+		{ at("2026-03-09T01:00:00Z"), CFS_SNAP_INCREMENTAL },
+	};
+	uint8_t type = 99;
+	cr_assert_eq(cfs_rotation_type(&r, h2, 2, at("2026-03-09T19:00:00Z"), &type), 0);
+	cr_expect_eq(type, CFS_SNAP_DIFFERENTIAL);
+	/* History in any order. */
+	struct cfs_rotation_snap h3[] = { h2[1], h2[0] };
+	cr_assert_eq(cfs_rotation_type(&r, h3, 2, at("2026-03-09T02:00:00Z"), &type), 0);
+	cr_expect_eq(type, CFS_SNAP_INCREMENTAL);
+}
+
+Test(policy, rotation_errors)
+{
+	_cleanup_(cfs_calendar_freep) struct cfs_calendar *full = cal("weekly");
+	struct cfs_rotation r = { .full = full };
+	struct cfs_rotation_snap bad = { 0, 3 };
+	uint8_t type = 99;
+
+	cr_expect_eq(cfs_rotation_type(&r, &bad, 1, 0, &type), -EINVAL);
+	cr_expect_eq(cfs_rotation_type(&r, NULL, 1, 0, &type), -EINVAL);
+	cr_expect_eq(cfs_rotation_type(NULL, NULL, 0, 0, &type), -EINVAL);
+	cr_expect_eq(type, 99);
+	/* A full calendar that never elapses again: no more fulls. */
+	_cleanup_(cfs_calendar_freep) struct cfs_calendar *never = cal("2019-01-01");
+	struct cfs_rotation_snap h = { at("2026-03-02T00:00:00Z"), CFS_SNAP_FULL };
+	cr_assert_eq(cfs_rotation_type(&(struct cfs_rotation){ .full = never, .incremental = full }, &h, 1,
+				       at("2027-01-01T00:00:00Z"), &type), 0);
+	cr_expect_eq(type, CFS_SNAP_INCREMENTAL);
+}
+
+/* Due: never run is due now; on time; a missed run (machine off for
+ * hours) is caught up by one run, after which the next due time is the
+ * next elapse after that run, not the backlog. */
+Test(policy, schedule_due)
+{
+	_cleanup_(cfs_calendar_freep) struct cfs_calendar *hourly = cal("hourly"), *daily = cal("daily"),
+							 *never = cal("*-02-30");
+	int64_t next = 7;
+
+	cr_expect_eq(cfs_schedule_due(hourly, INT64_MIN, at("2026-03-02T10:17:00Z"), &next), 1);
+	cr_expect_eq(next, at("2026-03-02T10:17:00Z"));
+
+	cr_expect_eq(cfs_schedule_due(hourly, at("2026-03-02T10:00:00Z"), at("2026-03-02T10:59:59Z"), &next), 0);
+	cr_expect_eq(next, at("2026-03-02T11:00:00Z"));
+	cr_expect_eq(cfs_schedule_due(hourly, at("2026-03-02T10:00:00Z"), at("2026-03-02T11:00:00Z"), &next), 1);
+	cr_expect_eq(next, at("2026-03-02T11:00:00Z"));
+
+	/* Off from 10:00 to 15:30: due once at 15:30 ... */
+	cr_expect_eq(cfs_schedule_due(hourly, at("2026-03-02T10:00:00Z"), at("2026-03-02T15:30:00Z"), &next), 1);
+	cr_expect_eq(next, at("2026-03-02T11:00:00Z"));
+	/* ... and once run then, not again until 16:00. */
+	cr_expect_eq(cfs_schedule_due(hourly, at("2026-03-02T15:30:00Z"), at("2026-03-02T15:59:00Z"), &next), 0);
+	cr_expect_eq(next, at("2026-03-02T16:00:00Z"));
+
+	/* Daily: a run late in the day does not make the next day's early. */
+	cr_expect_eq(cfs_schedule_due(daily, at("2026-03-02T23:30:00Z"), at("2026-03-03T00:00:00Z"), NULL), 1);
+	cr_expect_eq(cfs_schedule_due(daily, at("2026-03-03T00:00:05Z"), at("2026-03-03T23:59:00Z"), &next), 0);
+	cr_expect_eq(next, at("2026-03-04T00:00:00Z"));
+
+	/* Never again: not due, next INT64_MAX; never run: due all the same. */
+	cr_expect_eq(cfs_schedule_due(never, at("2026-03-02T00:00:00Z"), at("2030-01-01T00:00:00Z"), &next), 0);
+	cr_expect_eq(next, INT64_MAX);
+	cr_expect_eq(cfs_schedule_due(never, INT64_MIN, 5, &next), 1);
+	cr_expect_eq(next, 5);
+	cr_expect_eq(cfs_schedule_due(NULL, 0, 0, &next), -EINVAL);
+}
+
+/* Two weeks of a driver that runs whatever is due every 10 minutes, with
+ * the machine off for a day: hourly schedule, critical rotation. Counts:
+ * one run per hour while up, one catch-up run after the downtime. */
+Test(policy, schedule_two_weeks)
+{
+	_cleanup_(cfs_calendar_freep) struct cfs_calendar *full = cal("weekly"),
+							 *diff = cal("*-*-* 00/6:00:00"),
+							 *inc = cal("hourly");
+	struct cfs_rotation r = { full, diff, inc };
+	struct cfs_rotation_snap hist[400];
+	size_t n = 0, counts[3] = { 0 };
+	int64_t last = INT64_MIN, start = at("2026-03-02T00:00:00Z");
+	int64_t off_from = at("2026-03-10T03:00:00Z"), off_to = at("2026-03-11T07:05:00Z");
+
+	for (int64_t now = start; now < start + 14 * DAY; now += 10 * 60 * NS) {
+		if (now > off_from && now < off_to)
+			continue;
+		int64_t next;
+		int due = cfs_schedule_due(inc, last, now, &next);
+		cr_assert(due >= 0);
+		if (!due)
+			continue;
+		cr_assert_lt(n, ARRAY_SIZE(hist));
+		uint8_t type;
+		cr_assert_eq(cfs_rotation_type(&r, hist, n, now, &type), 0);
+		hist[n++] = (struct cfs_rotation_snap){ now, type };
+		counts[type]++;
+		last = now;
+	}
+	/* 336 hours, 28 of them without a run (04:00 of the 10th to 07:00 of
+	 * the 11th: 20 + 8), and 1 catch-up run at 07:10 of the 11th. */
+	cr_expect_eq(n, 336 - 28 + 1, "%zu runs", n);
+	cr_expect_eq(counts[CFS_SNAP_FULL], 2);
+	/* Every 6 h: 56 elapses; 5 fell in the downtime (06, 12, 18 of the
+	 * 10th, 00 and 06 of the 11th) and ONE catch-up run covers them. */
+	cr_expect_eq(counts[CFS_SNAP_DIFFERENTIAL], 56 - 2 - 5 + 1, "%zu", counts[CFS_SNAP_DIFFERENTIAL]);
 }
 
 #ifdef CFS_ALLOC_FAILURE

@@ -71,6 +71,23 @@ int load_config(bool required, struct cli_config **ret);
  * *ret (NULL when none); free it after use.
  */
 int config_repo(const char *repo, struct cli_config **ret_config, const struct cli_config_repo **ret);
+/*
+ * The repository the global options name, --repo NAME resolved: its
+ * location (NULL when none is given), password file and cache directory
+ * (NULL: the environment's, the default), store options and disk cache.
+ * Options given on the command line win over the config's values, which
+ * win over the environment. Strings are borrowed from g_opts, the
+ * environment and t->config (owned): valid until repo_target_release().
+ * 0 or a logged error (config_repo's).
+ */
+struct repo_target {
+	const char *location, *password_file, *cache_dir;
+	struct cfs_objstore_options store;
+	uint64_t disk_cache_bytes;
+	struct cli_config *config;
+};
+int repo_target_get(struct repo_target *t);
+void repo_target_release(struct repo_target *t);
 
 /* Read the passphrase (env, file, or terminal prompt). *ret is malloc'ed
  * (NULL when the repository needs none: pass need = false). confirm: ask twice. */

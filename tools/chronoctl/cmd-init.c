@@ -102,6 +102,7 @@ int cmd_init(int argc, char **argv)
 	_cleanup_(cfs_repo_freep) struct cfs_repo *from = NULL;
 	const char *from_loc = NULL, *from_pwfile = NULL;
 	_cleanup_free_ char *pw = NULL;
+	_cleanup_(repo_target_release) struct repo_target t = {0};
 	size_t pw_len = 0;
 	struct cfs_id id;
 	int c, r;
@@ -139,7 +140,10 @@ int cmd_init(int argc, char **argv)
 		usage(stderr);
 		return -EINVAL;
 	}
-	o.location = g_opts.repo ? g_opts.repo : getenv("CHRONOFS_REPO");
+	/* --repo NAME: the location and password file of [repository NAME]. */
+	if ((r = repo_target_get(&t)) < 0)
+		return r;
+	o.location = t.location;
 	if (!o.location || !*o.location)
 		return log_error_errno(-EINVAL, "No repository given: use --repo PATH or set CHRONOFS_REPO");
 	/* Test suites lower the scrypt cost; never set this in production. */
@@ -156,7 +160,7 @@ int cmd_init(int argc, char **argv)
 		return log_error_errno(-EINVAL, "--copy-params-from needs an encrypted repository: an unencrypted one "
 						"has plain SHA-256 ids and a chunker seed of its own, nothing to share");
 	if (o.encryption == CFS_ENC_AES256GCM) {
-		r = get_password(true, &pw, &pw_len);
+		r = cli_get_password(t.password_file, true, &pw, &pw_len);
 		if (r < 0)
 			return r;
 		if (pw_len == 0)

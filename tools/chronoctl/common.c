@@ -75,40 +75,56 @@ int config_repo(const char *repo, struct cli_config **ret_config, const struct c
 	return 0;
 }
 
-int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
+int repo_target_get(struct repo_target *t)
 {
-	_cleanup_(cli_config_freep) struct cli_config *c = NULL;
-	const struct cli_config_repo *cr = NULL;
-	struct cfs_objstore_options store = g_opts.store;
-	struct cfs_repo_open_options o = {
+	*t = (struct repo_target){
 		.location = cli_repo_location(g_opts.repo),
+		.password_file = g_opts.password_file,
 		.cache_dir = g_opts.cache_dir,
-		.lock_wait_sec = g_opts.lock_wait_sec,
-		.writer = writer,
-		.store = &store,
-		.rebuild_catalog = flags & OPEN_REBUILD_CATALOG,
+		.store = g_opts.store,
 		.disk_cache_bytes = g_opts.disk_cache_bytes,
-		.allow_damaged = flags & OPEN_ALLOW_DAMAGED,
 	};
-	const char *password_file = g_opts.password_file;
-	int e = config_repo(o.location, &c, &cr);
-	if (e < 0)
+	const struct cli_config_repo *cr = NULL;
+	int e = config_repo(t->location, &t->config, &cr);
+	if (e < 0 || !cr)
 		return e;
 	/* A [repository NAME] fills in what the command line left unsaid. */
-	if (cr) {
-		log_debug("Repository %s of %s: %s", cr->name, c->path, cr->location);
-		o.location = cr->location;
-		o.cache_dir = o.cache_dir ? o.cache_dir : cr->cache_dir;
-		password_file = password_file ? password_file : cr->password_file;
-		store.transfers = store.transfers ? store.transfers : cr->transfers;
-		if (!g_opts.limit_upload_set)
-			store.limit_upload = cr->limit_upload;
-		if (!g_opts.limit_download_set)
-			store.limit_download = cr->limit_download;
-		if (!g_opts.disk_cache_set && cr->has_disk_cache)
-			o.disk_cache_bytes = cr->disk_cache_bytes;
-	}
-	return cli_open_repo(&o, password_file, ret);
+	log_debug("Repository %s of %s: %s", cr->name, t->config->path, cr->location);
+	t->location = cr->location;
+	t->cache_dir = t->cache_dir ? t->cache_dir : cr->cache_dir;
+	t->password_file = t->password_file ? t->password_file : cr->password_file;
+	t->store.transfers = t->store.transfers ? t->store.transfers : cr->transfers;
+	if (!g_opts.limit_upload_set)
+		t->store.limit_upload = cr->limit_upload;
+	if (!g_opts.limit_download_set)
+		t->store.limit_download = cr->limit_download;
+	if (!g_opts.disk_cache_set && cr->has_disk_cache)
+		t->disk_cache_bytes = cr->disk_cache_bytes;
+	return 0;
+}
+
+void repo_target_release(struct repo_target *t)
+{
+	t->config = cli_config_free(t->config);
+}
+
+int open_repo_flags(bool writer, enum open_flags flags, struct cfs_repo **ret)
+{
+	_cleanup_(repo_target_release) struct repo_target t = {0};
+	int e = repo_target_get(&t);
+	if (e < 0)
+		return e;
+	struct cfs_repo_open_options o = {
+		.location = t.location,
+		.cache_dir = t.cache_dir,
+		.lock_wait_sec = g_opts.lock_wait_sec,
+		.writer = writer,
+		.store = &t.store,
+		.rebuild_catalog = flags & OPEN_REBUILD_CATALOG,
+		.disk_cache_bytes = t.disk_cache_bytes,
+		.allow_damaged = flags & OPEN_ALLOW_DAMAGED,
+	};
+	return cli_open_repo(&o, t.password_file, ret);
 }
 
 int open_repo_with(bool writer, bool rebuild_catalog, struct cfs_repo **ret)

@@ -195,10 +195,7 @@ _printf_(3, 4) static void config_error(struct loader *l, unsigned line, const c
 	va_list ap;
 	char *msg = NULL;
 	va_start(ap, fmt);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	int n = vasprintf(&msg, fmt, ap);
-#pragma GCC diagnostic pop
 	va_end(ap);
 	if (n < 0 || !grow((void **)&l->errs, &l->cap_errs, l->n_errs, sizeof(*l->errs))) {
 		if (n >= 0)
@@ -930,6 +927,50 @@ static void job_add_repos(struct loader *l, const struct cli_config *c, struct c
 	}
 }
 
+/* Whether path p is dir or lies under it (both normalized). */
+static bool path_within(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strcmp(dir, "/") == 0 || (strncmp(p, dir, n) == 0 && (p[n] == 0 || p[n] == '/'));
+}
+
+/* A stream's file must not collide with a source path or another stream:
+ * snapshot create refuses that at run time; say it at load, with the line. */
+static bool stream_collides(struct loader *l, const struct cli_config_job *j, const char *spath, unsigned line)
+{
+	for (size_t i = 0; i < j->n_streams; i++)
+		if (strcmp(j->streams[i].path, spath) == 0) {
+			config_error(l, line, "stream path %s given twice", spath);
+			return true;
+		}
+	for (size_t i = 0; i < j->n_paths; i++)
+		if (path_within(spath, j->paths[i])) {
+			config_error(l, line, "stream path %s lies inside path %s of the job", spath, j->paths[i]);
+			return true;
+		}
+	return false;
+}
+
+static void job_add_path(struct loader *l, struct cli_config_job *j, const struct entry *e)
+{
+	char *p = NULL;
+	if (parse_path(l, e, "path", true, &p) < 0)
+		return;
+	for (size_t i = 0; i < j->n_paths; i++)
+		if (strcmp(j->paths[i], p) == 0) {
+			config_error(l, e->line, "path %s given twice", p);
+			free(p);
+			return;
+		}
+	for (size_t i = 0; i < j->n_streams; i++)
+		if (path_within(j->streams[i].path, p)) {
+			config_error(l, e->line, "path %s holds the path of stream %s", p, j->streams[i].path);
+			free(p);
+			return;
+		}
+	add_string(l, &j->paths, &j->n_paths, p);
+}
+
 static void job_add_stream(struct loader *l, struct cli_config_job *j, const struct entry *e)
 {
 	const char *eq = strchr(e->value, '=');
@@ -953,6 +994,8 @@ static void job_add_stream(struct loader *l, struct cli_config_job *j, const str
 			     e->value, strip(path));
 		return;
 	}
+	if (stream_collides(l, j, norm, e->line))
+		return;
 	char *cmd = strdup(eq + 1);
 	struct cli_config_stream *nv = cmd ? reallocarray(j->streams, j->n_streams + 1, sizeof(*nv)) : NULL;
 	if (!nv) {
@@ -978,7 +1021,6 @@ static void job_build(struct loader *l, const struct section *s, const struct cl
 	j->tier = cli_config_tier(c, "normal");
 	for (size_t i = 0; i < s->n; i++) {
 		const struct entry *e = &s->e[i];
-		char *str = NULL;
 		switch (e->key) {
 		case J_TIER:
 			tier_e = e;
@@ -1001,8 +1043,7 @@ static void job_build(struct loader *l, const struct section *s, const struct cl
 			break;
 		case J_PATH:
 			sources = true;
-			if (parse_path(l, e, "path", true, &str) == 0)
-				add_string(l, &j->paths, &j->n_paths, str);
+			job_add_path(l, j, e);
 			break;
 		case J_EXCLUDE: {
 			size_t n = strlen(e->value);
@@ -1249,6 +1290,20 @@ struct printer {
 	bool first; /* no member printed yet in the current JSON object */
 };
 
+/*
+ * A value in the text form. libinih strips blanks at the end of a value,
+ * and only a path (or an exclude pattern) can end in one here: "/srv/a /"
+ * is normalized to "/srv/a ". Such a value gets its '/' back, which loading
+ * removes again, so the text loads to the same configuration.
+ */
+static void p_text(FILE *f, const char *v)
+{
+	size_t n = strlen(v);
+	fputs(v, f);
+	if (n && isspace((unsigned char)v[n - 1]))
+		fputc('/', f);
+}
+
 static void p_key(struct printer *p, const char *key)
 {
 	if (p->json) {
@@ -1267,9 +1322,10 @@ static void p_str(struct printer *p, const char *key, const char *v)
 	if (!v && !p->json)
 		return;
 	p_key(p, key);
-	if (!p->json)
-		fprintf(p->f, "%s\n", v);
-	else if (v)
+	if (!p->json) {
+		p_text(p->f, v);
+		fputc('\n', p->f);
+	} else if (v)
 		cfs_json_string(p->f, v);
 	else
 		fputs("null", p->f);
@@ -1334,8 +1390,11 @@ static void p_list(struct printer *p, const char *key, const char *const *v, siz
 			fprintf(p->f, " %s", v[i]);
 		fputc('\n', p->f);
 	} else {
-		for (size_t i = 0; i < n; i++)
-			fprintf(p->f, "%s = %s\n", key, v[i]);
+		for (size_t i = 0; i < n; i++) {
+			fprintf(p->f, "%s = ", key);
+			p_text(p->f, v[i]);
+			fputc('\n', p->f);
+		}
 	}
 }
 
@@ -1482,7 +1541,9 @@ static int print_job(struct printer *p, const struct cli_config_job *j)
 			p_str(p, "command", j->streams[i].command);
 			fputc('}', p->f);
 		} else {
-			fprintf(p->f, "stream = %s=%s\n", j->streams[i].path, j->streams[i].command);
+			fputs("stream = ", p->f);
+			p_text(p->f, j->streams[i].path);
+			fprintf(p->f, "=%s\n", j->streams[i].command);
 		}
 	}
 	p_array_close(p);
