@@ -40,8 +40,9 @@
  * interruption (*interrupted set) the open packs are flushed and indexed
  * before -EINTR is returned, so nothing read so far is sent again.
  *
- * Memory: bounded by the decoded trees of one path from the root (each
- * directory whole; a fragmented directory is read whole), a queue of
+ * Memory: bounded by the decoded trees of one path from the root (a large
+ * directory one fragment at a time, as a backup writes it; a directory of
+ * a tree version 1 source, which has no fragments, whole), a queue of
  * COPY_QUEUE_BYTES, and per worker a few buffers of the largest blob.
  *
  * Threading: cfs_copy_run uses both repositories from the calling thread
