@@ -124,8 +124,10 @@ static int blob_open(struct cfs_repo *r, struct cfs_crypto *crypto, struct cfs_c
 	return blob_open_packed(r, crypto, zc, id, codec, dict, raw_len, sealed, n, out, NULL, NULL);
 }
 
-int cfs_repo_reader_get_blob_packed(struct cfs_repo_reader *rd, const struct cfs_id *id,
-				    const struct cfs_blob_loc *locp, struct cfs_buf *out, struct cfs_buf *packed)
+/* A blob at loc through reader rd into out; packed (NULL: not wanted)
+ * also gets its compressed bytes when its codec needs no dictionary. */
+static int reader_get_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *locp,
+			 struct cfs_buf *out, struct cfs_buf *packed)
 {
 	const struct cfs_blob_loc loc = *locp;
 	const uint8_t *pk = NULL;
@@ -133,7 +135,6 @@ int cfs_repo_reader_get_blob_packed(struct cfs_repo_reader *rd, const struct cfs
 	char name[96];
 	int e;
 
-	cfs_buf_reset(packed);
 	if (loc.stored_len > CFS_BLOB_MAX_SIZE + 4096 || loc.raw_len > CFS_BLOB_MAX_SIZE)
 		return -EPROTO;
 	cfs_repo_pack_name(&loc.pack, name, sizeof(name));
@@ -144,34 +145,27 @@ int cfs_repo_reader_get_blob_packed(struct cfs_repo_reader *rd, const struct cfs
 		e = blob_open_packed(rd->r, rd->crypto, rd->zc, id, loc.codec, loc.dict, loc.raw_len, rd->rbuf.data,
 				     rd->rbuf.len, out, &pk, &pk_len);
 	/* The compressed bytes are the caller's to seal again only when no
-	 * dictionary of this repository is needed to read them. */
-	if (e == 0 && (loc.codec == CFS_CODEC_RAW || loc.codec == CFS_CODEC_ZSTD))
+	 * dictionary of this repository is needed to read them (they point
+	 * into rbuf: copied before it may go). */
+	if (e == 0 && packed && (loc.codec == CFS_CODEC_RAW || loc.codec == CFS_CODEC_ZSTD))
 		e = cfs_buf_append(packed, pk, pk_len);
+	/* Do not pin big scratch buffers between calls beyond the limit. */
 	if (rd->rbuf.cap > rd->scratch_limit)
 		cfs_buf_release(&rd->rbuf);
 	return e;
 }
 
+int cfs_repo_reader_get_blob_packed(struct cfs_repo_reader *rd, const struct cfs_id *id,
+				    const struct cfs_blob_loc *locp, struct cfs_buf *out, struct cfs_buf *packed)
+{
+	cfs_buf_reset(packed);
+	return reader_get_at(rd, id, locp, out, packed);
+}
+
 int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *locp,
 				struct cfs_buf *out)
 {
-	const struct cfs_blob_loc loc = *locp;
-	char name[96];
-	int e;
-
-	if (loc.stored_len > CFS_BLOB_MAX_SIZE + 4096 || loc.raw_len > CFS_BLOB_MAX_SIZE)
-		return -EPROTO;
-	cfs_repo_pack_name(&loc.pack, name, sizeof(name));
-	e = cfs_buf_resize(&rd->rbuf, loc.stored_len);
-	if (e == 0)
-		e = cfs_objstore_get_range(rd->r->store, name, loc.offset, loc.stored_len, rd->rbuf.data);
-	if (e == 0)
-		e = blob_open(rd->r, rd->crypto, rd->zc, id, loc.codec, loc.dict, loc.raw_len, rd->rbuf.data,
-			      rd->rbuf.len, out);
-	/* Do not pin big scratch buffers between calls beyond the limit. */
-	if (rd->rbuf.cap > rd->scratch_limit)
-		cfs_buf_release(&rd->rbuf);
-	return e;
+	return reader_get_at(rd, id, locp, out, NULL);
 }
 
 void cfs_repo_reader_set_scratch_limit(struct cfs_repo_reader *rd, size_t bytes)
