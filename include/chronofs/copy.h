@@ -9,9 +9,11 @@
  *     gear seed and chunker sizes, `init --copy-params-from`): looked up in
  *     the destination by id; one it has is neither read nor sent, one it
  *     lacks is read from the source with full verification (GCM tag and
- *     id re-hash, DESIGN.md "Blob encoding") and stored in the destination
- *     (compressed and sealed on worker threads under the destination's
- *     keys);
+ *     id re-hash, DESIGN.md "Blob encoding") and stored in the destination,
+ *     sealed on worker threads under the destination's keys: its
+ *     compressed bytes as the source's pack holds them (no second
+ *     compression), or, for a blob compressed with one of the source's
+ *     dictionaries, compressed again;
  *   - without: every chunk is read and verified the same way, and the
  *     file's content is cut again with the destination's chunker, region
  *     by region (holes stay holes), as a backup into the destination would
@@ -38,8 +40,9 @@
  * interruption (*interrupted set) the open packs are flushed and indexed
  * before -EINTR is returned, so nothing read so far is sent again.
  *
- * Memory: bounded by the decoded trees of one path from the root (each
- * directory whole; a fragmented directory is read whole), a queue of
+ * Memory: bounded by the decoded trees of one path from the root (a large
+ * directory one fragment at a time, as a backup writes it; a directory of
+ * a tree version 1 source, which has no fragments, whole), a queue of
  * COPY_QUEUE_BYTES, and per worker a few buffers of the largest blob.
  *
  * Threading: cfs_copy_run uses both repositories from the calling thread

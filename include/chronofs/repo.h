@@ -303,6 +303,20 @@ int cfs_repo_sealer_claim(struct cfs_repo_sealer *s, const void *p, size_t n, st
 int cfs_repo_sealer_seal(struct cfs_repo_sealer *s, enum cfs_blob_type type, const struct cfs_id *id, const void *p,
 			 size_t n, struct cfs_sealed_blob *out);
 int cfs_repo_put_sealed(struct cfs_repo *r, const struct cfs_sealed_blob *b, uint64_t *ret_stored);
+/*
+ * For copies between repositories that share the id key (chronoctl copy,
+ * cfs_repo_params_shared): claim a blob by an id already verified against
+ * its bytes under that key (1 the caller must store it, 0 not, as for
+ * cfs_repo_sealer_claim); and seal a blob as another repository's pack
+ * stores it, compressed already (cfs_repo_reader_get_blob_packed): codec
+ * CFS_CODEC_RAW or CFS_CODEC_ZSTD (-EINVAL otherwise), packed its n
+ * compressed bytes, raw_len the plaintext's length. No compression is done
+ * again, so the copy is stored at the source's zstd level.
+ */
+int cfs_repo_sealer_claim_id(struct cfs_repo_sealer *s, const struct cfs_id *id);
+int cfs_repo_sealer_seal_packed(struct cfs_repo_sealer *s, enum cfs_blob_type type, const struct cfs_id *id,
+				uint8_t codec, uint32_t raw_len, const void *packed, size_t n,
+				struct cfs_sealed_blob *out);
 
 /* Encode and store a tree. stored: NULL, or the id of a tree known to be in
  * the repository (a parent snapshot's); a tree that encodes to it is not
@@ -374,6 +388,16 @@ CFS_DEFINE_FREEP(struct cfs_repo_reader, cfs_repo_reader_free)
 /* Scratch memory a reader keeps between calls (default: two of the largest
  * chunks). Processes with many reader threads lower it to bound memory. */
 void cfs_repo_reader_set_scratch_limit(struct cfs_repo_reader *rd, size_t bytes);
+/*
+ * As cfs_repo_reader_get_blob_at(), verified the same way (tag, size, id
+ * re-hash) into out; packed (reset first) also gets the blob's compressed
+ * bytes, as its pack holds them once opened, when loc->codec is
+ * CFS_CODEC_RAW or CFS_CODEC_ZSTD (and stays empty for a blob compressed
+ * with one of this repository's dictionaries): for a copy to seal them
+ * again without compressing them again (cfs_repo_sealer_seal_packed).
+ */
+int cfs_repo_reader_get_blob_packed(struct cfs_repo_reader *rd, const struct cfs_id *id,
+				    const struct cfs_blob_loc *loc, struct cfs_buf *out, struct cfs_buf *packed);
 /* As cfs_repo_get_blob(), for a blob whose location the caller looked up
  * already (cfs_repo_blob_loc), e.g. to size out first: one catalog
  * look-up. Thread-safe across readers. out's capacity is used when it

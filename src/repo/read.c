@@ -90,9 +90,9 @@ static int blob_dict(struct cfs_repo *r, const struct cfs_id *id, uint32_t numbe
  * any mismatch, a corrupt frame, an unknown codec or a dictionary the
  * repository lacks; -EPROTO for sealed bytes shorter than a tag.
  */
-static int blob_open(struct cfs_repo *r, struct cfs_crypto *crypto, struct cfs_compressor *zc,
-		     const struct cfs_id *id, uint8_t codec, uint32_t dict, uint32_t raw_len, uint8_t *sealed,
-		     size_t n, struct cfs_buf *out)
+static int blob_open_packed(struct cfs_repo *r, struct cfs_crypto *crypto, struct cfs_compressor *zc,
+			    const struct cfs_id *id, uint8_t codec, uint32_t dict, uint32_t raw_len, uint8_t *sealed,
+			    size_t n, struct cfs_buf *out, const uint8_t **ret_packed, size_t *ret_packed_len)
 {
 	const struct cfs_zdict *d = NULL;
 	struct cfs_id got;
@@ -110,13 +110,28 @@ static int blob_open(struct cfs_repo *r, struct cfs_crypto *crypto, struct cfs_c
 		e = cfs_crypto_blob_id(crypto, out->data, out->len, &got);
 	if (e == 0 && memcmp(&got, id, sizeof(got)) != 0)
 		e = -EBADMSG;
+	if (e == 0 && ret_packed) {
+		*ret_packed = plain;
+		*ret_packed_len = plain_len;
+	}
 	return e;
 }
 
-int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *locp,
-				struct cfs_buf *out)
+static int blob_open(struct cfs_repo *r, struct cfs_crypto *crypto, struct cfs_compressor *zc,
+		     const struct cfs_id *id, uint8_t codec, uint32_t dict, uint32_t raw_len, uint8_t *sealed,
+		     size_t n, struct cfs_buf *out)
+{
+	return blob_open_packed(r, crypto, zc, id, codec, dict, raw_len, sealed, n, out, NULL, NULL);
+}
+
+/* A blob at loc through reader rd into out; packed (NULL: not wanted)
+ * also gets its compressed bytes when its codec needs no dictionary. */
+static int reader_get_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *locp,
+			 struct cfs_buf *out, struct cfs_buf *packed)
 {
 	const struct cfs_blob_loc loc = *locp;
+	const uint8_t *pk = NULL;
+	size_t pk_len = 0;
 	char name[96];
 	int e;
 
@@ -127,12 +142,30 @@ int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id 
 	if (e == 0)
 		e = cfs_objstore_get_range(rd->r->store, name, loc.offset, loc.stored_len, rd->rbuf.data);
 	if (e == 0)
-		e = blob_open(rd->r, rd->crypto, rd->zc, id, loc.codec, loc.dict, loc.raw_len, rd->rbuf.data,
-			      rd->rbuf.len, out);
+		e = blob_open_packed(rd->r, rd->crypto, rd->zc, id, loc.codec, loc.dict, loc.raw_len, rd->rbuf.data,
+				     rd->rbuf.len, out, &pk, &pk_len);
+	/* The compressed bytes are the caller's to seal again only when no
+	 * dictionary of this repository is needed to read them (they point
+	 * into rbuf: copied before it may go). */
+	if (e == 0 && packed && (loc.codec == CFS_CODEC_RAW || loc.codec == CFS_CODEC_ZSTD))
+		e = cfs_buf_append(packed, pk, pk_len);
 	/* Do not pin big scratch buffers between calls beyond the limit. */
 	if (rd->rbuf.cap > rd->scratch_limit)
 		cfs_buf_release(&rd->rbuf);
 	return e;
+}
+
+int cfs_repo_reader_get_blob_packed(struct cfs_repo_reader *rd, const struct cfs_id *id,
+				    const struct cfs_blob_loc *locp, struct cfs_buf *out, struct cfs_buf *packed)
+{
+	cfs_buf_reset(packed);
+	return reader_get_at(rd, id, locp, out, packed);
+}
+
+int cfs_repo_reader_get_blob_at(struct cfs_repo_reader *rd, const struct cfs_id *id, const struct cfs_blob_loc *locp,
+				struct cfs_buf *out)
+{
+	return reader_get_at(rd, id, locp, out, NULL);
 }
 
 void cfs_repo_reader_set_scratch_limit(struct cfs_repo_reader *rd, size_t bytes)

@@ -529,6 +529,31 @@ int cfs_repo_sealer_claim(struct cfs_repo_sealer *s, const void *p, size_t n, st
 	return e < 0 ? e : claim_id(s->r, ret_id);
 }
 
+int cfs_repo_sealer_claim_id(struct cfs_repo_sealer *s, const struct cfs_id *id)
+{
+	return claim_id(s->r, id);
+}
+
+int cfs_repo_sealer_seal_packed(struct cfs_repo_sealer *s, enum cfs_blob_type type, const struct cfs_id *id,
+				uint8_t codec, uint32_t raw_len, const void *packed, size_t n,
+				struct cfs_sealed_blob *out)
+{
+	if (codec != CFS_CODEC_RAW && codec != CFS_CODEC_ZSTD)
+		return -EINVAL;
+	if (n > CFS_BLOB_MAX_SIZE || raw_len > CFS_BLOB_MAX_SIZE)
+		return -EFBIG;
+	cfs_buf_reset(&out->data);
+	int e = cfs_crypto_seal(s->crypto, packed, n, id->b, CFS_ID_SIZE, &out->data);
+	if (e < 0)
+		return e;
+	out->id = *id;
+	out->type = (uint8_t)type;
+	out->codec = codec;
+	out->dict = 0;
+	out->raw_len = raw_len;
+	return 0;
+}
+
 static int seal(struct cfs_repo *r, struct cfs_crypto *crypto, struct cfs_compressor *zc, struct cfs_buf *zbuf,
 		enum cfs_blob_type type, const struct cfs_id *id, const void *p, size_t n, struct cfs_sealed_blob *out)
 {

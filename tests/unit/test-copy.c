@@ -389,3 +389,79 @@ Test(copy, params_from_needs_encryption, .init = setup, .fini = teardown)
 	cr_assert_eq(cfs_repo_init(&o, NULL), -EINVAL);
 	cfs_repo_free(from);
 }
+
+/* A directory large enough to be stored in fragments (tree.h): read and
+ * written a fragment at a time, it keeps its id with shared parameters
+ * and restores whole from a re-chunked copy. */
+Test(copy, large_directory, .init = setup, .fini = teardown, .timeout = 240)
+{
+	struct cfs_id s1;
+	struct cfs_copy_result res;
+	struct cfs_snapshot_list la = {0}, lb = {0}, lc = {0};
+	enum { N = 3 * CFS_TREE_FRAG_MIN };
+	char name[32];
+
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%06u", i);
+		write_file(name, 1 + i % 200, i);
+	}
+	init_repo("a", NULL, 0);
+	init_repo("b", "a", 0);
+	init_repo("c", NULL, 256 * 1024);
+	backup("a", &s1);
+
+	/* The source really has fragments: its directory is an index. */
+	struct cfs_repo *a = open_repo("a", false);
+	struct cfs_tree root = CFS_TREE_INIT;
+	cr_assert_eq(cfs_repo_list_snapshots(a, &la), 0);
+	struct cfs_id dir = la.items[0].root;
+	/* Down the source path ("/tmp/cfs-test-copy.XXXXXX/src"). */
+	for (int level = 0;; level++) {
+		cr_assert_eq(cfs_repo_get_tree_object(a, &dir, &root), 0);
+		if (root.n_frags)
+			break;
+		cr_assert_eq(root.n, 1, "level %d: %zu entries", level, root.n);
+		dir = root.entries[0].subtree;
+		cfs_tree_release(&root);
+	}
+	cr_assert_geq(root.n_frags, 2);
+	cfs_tree_release(&root);
+	cfs_repo_free(a);
+
+	cr_assert_eq(copy("a", "b", &res), 0);
+	cr_assert(res.params_shared);
+	cfs_copy_result_release(&res);
+	list("b", &lb);
+	cr_assert_eq(memcmp(&lb.items[0].root, &la.items[0].root, sizeof(struct cfs_id)), 0);
+	cr_assert_eq(lb.items[0].root_nodes, la.items[0].root_nodes);
+
+	cr_assert_eq(copy("a", "c", &res), 0);
+	cr_assert_not(res.params_shared);
+	cfs_copy_result_release(&res);
+	list("c", &lc);
+	cr_assert_eq(lc.items[0].root_nodes, la.items[0].root_nodes);
+	struct cfs_repo *c = open_repo("c", false);
+	char target[400];
+	snprintf(target, sizeof(target), "%s/out", tmp);
+	struct cfs_restore_options ro = {.target = target};
+	struct cfs_restore_stats st;
+	cr_assert_eq(cfs_restore_run(c, &lc.items[0], &ro, &st), 0);
+	cfs_repo_free(c);
+	same_file(target, "f000000");
+	same_file(target, "f012345");
+	snprintf(name, sizeof(name), "f%06u", N - 1);
+	same_file(target, name);
+	char dirpath[700];
+	snprintf(dirpath, sizeof(dirpath), "%s%s", target, src);
+	DIR *d = opendir(dirpath);
+	cr_assert_not_null(d);
+	unsigned n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	cr_assert_eq(n, N);
+	cfs_snapshot_list_release(&la);
+	cfs_snapshot_list_release(&lb);
+	cfs_snapshot_list_release(&lc);
+}
