@@ -37,6 +37,15 @@ void cfs_log_use_syslog(bool on);
  */
 void cfs_log_status(const char *text);
 
+/*
+ * The text of the last error message this thread logged, without the
+ * "PROG: error: " prefix and cut at 1023 bytes; "" before the first. For a
+ * caller that records why something failed after a lower layer has said it
+ * (chronoctl run keeps a job's failure reason for status). Valid until the
+ * thread logs its next error.
+ */
+const char *cfs_log_last_error(void);
+
 /* Returns `error` (expected negative, or 0 for plain messages). */
 int cfs_log_internal(enum cfs_log_level level, int error, const char *fmt, ...) _printf_(3, 4);
 

@@ -12,6 +12,10 @@ static const char *program = "chronofs";
 static bool use_syslog;
 /* The live status line on stderr (a terminal), "" when none. */
 static char status[512];
+/* The text of the last error this thread logged (cfs_log_last_error). */
+static _Thread_local char last_error[1024];
+
+const char *cfs_log_last_error(void) { return last_error; }
 
 void cfs_log_set_level(enum cfs_log_level level) { max_level = level; }
 enum cfs_log_level cfs_log_get_level(void) { return max_level; }
@@ -101,6 +105,13 @@ int cfs_log_internal(enum cfs_log_level level, int error, const char *fmt, ...)
 	va_end(ap);
 	if (out == line && len + 2 > sizeof(line))
 		len = sizeof(line) - 2;
+	if (level == CFS_LOG_ERROR) {
+		size_t k = len > (size_t)n ? len - (size_t)n : 0;
+		if (k >= sizeof(last_error))
+			k = sizeof(last_error) - 1;
+		memcpy(last_error, out + n, k);
+		last_error[k] = 0;
+	}
 	if (use_syslog) {
 		static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 		/* Drop the "program: " prefix: syslog adds its own. */

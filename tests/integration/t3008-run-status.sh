@@ -76,6 +76,11 @@ password_file = $WORK/pass
 cache_dir = $CACHE
 offsite = yes
 
+[repository empty]
+location = $WORK/empty
+password_file = $WORK/pass
+cache_dir = $CACHE
+
 [tier t]
 schedule = *-*-* 00/6:00:00
 full = Mon *-*-* 00:00:00
@@ -128,6 +133,11 @@ tier = t
 repository = r1
 path = $WORK/src/a
 pre_hook = kill -9 \$PPID
+
+[job norepo]
+tier = t
+repository = empty
+path = $WORK/src/a
 
 [job dump]
 tier = t
@@ -253,4 +263,14 @@ expect_exit 1 crun 2026-03-03T00:00:00Z run --jobs 2 --json crash b
 	fail "a crashed job's reason: $(cat "$OUT")"
 grep -qx 'reason=its process was killed by signal 9 (Killed)' "$STATE/jobs/crash.last" ||
 	fail "crash.last: $(cat "$STATE/jobs/crash.last")"
+
+# A repository that cannot be opened: the job's reason is what the open
+# said (path and cause), in the run's line and in the state file that
+# status shows later, not an errno's words.
+mkdir -p "$WORK/empty"
+expect_exit 1 crun 2026-03-03T00:00:00Z run --json norepo
+[ "$(jq -r '.[0].reason' "$OUT")" = "cannot open repository empty: $WORK/empty is not a chronofs repository (no valid config object)" ] ||
+	fail "norepo's reason: $(cat "$OUT")"
+grep -qx "reason=cannot open repository empty: $WORK/empty is not a chronofs repository (no valid config object)" \
+	"$STATE/jobs/norepo.last" || fail "norepo.last: $(cat "$STATE/jobs/norepo.last")"
 log "ok"

@@ -464,7 +464,8 @@ static void copy_job(struct cfs_repo *from, const struct cli_config_job *j, cons
 		ids[i] = all.ids[idx[i]];
 	e = open_config_repo(cr, true, g_opts.lock_wait_sec, &to);
 	if (e < 0) {
-		fail_job(res, "cannot open repository %s (%s) to copy to: %s", cr->name, cr->location, strerror(-e));
+		fail_job(res, "cannot open repository %s to copy to: %s", cr->name,
+			 cfs_log_last_error()[0] ? cfs_log_last_error() : strerror(-e));
 		goto failed;
 	}
 	if (n) {
@@ -585,8 +586,12 @@ static void run_locked(const struct run *run, const struct cli_config_job *j, st
 	if (!*r) {
 		e = open_config_repo(j->repos[0], true, g_opts.lock_wait_sec, r);
 		if (e < 0) {
-			fail_job(res, "cannot open repository %s (%s): %s", j->repos[0]->name, j->repos[0]->location,
-				 strerror(-e));
+			/* open_config_repo said why, naming the path and cause
+			 * (wrong passphrase, not a repository, the lock's
+			 * holder): that line, not the errno's words, is the
+			 * reason status shows later. */
+			fail_job(res, "cannot open repository %s: %s", j->repos[0]->name,
+				 cfs_log_last_error()[0] ? cfs_log_last_error() : strerror(-e));
 			goto record;
 		}
 	}
