@@ -171,6 +171,7 @@ struct cfs_s3_config {
 	char *endpoint;        /* scheme://host[:port], no trailing '/' */
 	char *region, *key_id, *secret;
 	char *token, *ca_file; /* or NULL */
+	char *credentials_file; /* where key_id, secret and token come from; NULL: the environment */
 	bool path_style;       /* endpoint/bucket/key rather than bucket.host/key */
 };
 int cfs_s3_config_parse(const char *location, struct cfs_s3_config *c);

@@ -112,6 +112,7 @@ void cfs_s3_config_release(struct cfs_s3_config *c)
 	free(c->secret);
 	free(c->token);
 	free(c->ca_file);
+	free(c->credentials_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -260,6 +261,8 @@ static int read_credentials(const char *path, struct cfs_s3_config *c)
 	if (r == 0 && (!c->key_id || !c->secret))
 		r = log_error_errno(-EINVAL, "The S3 credentials file %s sets no %s", path,
 				    c->key_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+	if (r == 0 && !(c->credentials_file = strdup(path)))
+		r = -ENOMEM;
 	return r;
 }
 
@@ -616,7 +619,11 @@ static void log_failure(struct s3 *s, const struct s3_req *q, const char *why, i
 {
 	char what[CFS_OBJSTORE_NAME_MAX + 512];
 	request_text(s, q, what, sizeof(what));
-	log_error("S3 %s: %s (%s%d attempt%s)", what, why, attempts > 1 ? "after " : "", attempts, plural_s(attempts));
+	/* A refusal: say whose keys were refused (never the keys). */
+	bool denied = strncmp(why, "HTTP 403", 8) == 0;
+	log_error("S3 %s: %s (%s%d attempt%s%s%s)", what, why, attempts > 1 ? "after " : "", attempts,
+		  plural_s(attempts), denied ? "; the credentials of " : "",
+		  !denied ? "" : s->cfg.credentials_file ? s->cfg.credentials_file : "AWS_ACCESS_KEY_ID");
 }
 
 /*
