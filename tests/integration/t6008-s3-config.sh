@@ -129,6 +129,10 @@ ok c --repo far snapshot list --json
 [ "$(jq -r '[length, .[0].copies, .[0].offsite] | map(tostring) | join(" ")' "$OUT")" = "1 2 true" ] ||
 	fail "snapshot list --repo far: $(cat "$OUT")"
 snap=$(jq -r '.[0].name' "$OUT")
+# copy by names: each side on its own service; the run's copy is there.
+ok c copy --from near --to far --json
+[ "$(jq -r '[.snapshots_copied, .snapshots_present] | map(tostring) | join(" ")' "$OUT")" = "0 1" ] ||
+	fail "copy --from near --to far: $(cat "$OUT")"
 ok c --repo far restore "$snap" "$WORK/restored"
 assert_same_tree "$SRC" "$WORK/restored$SRC"
 cmp "$SRC/big" "$WORK/restored$SRC/big" || fail "the restore from far differs from the source"
@@ -159,7 +163,16 @@ cat >"$WORK/bad.conf" <<EOF
 [repository local]
 location = $WORK/local
 s3_endpoint = $NEAR_EP
+
+[repository odd]
+location = s3://chronofs-near/odd
+s3_endpoint = ftp://127.0.0.1
+s3_path_style = sometimes
+s3_credentials_file = relative.env
 EOF
 expect_exit 1 "$CHRONOCTL" --config "$WORK/bad.conf" config check
 expect_in "$ERR" "$WORK/bad.conf:3: s3_endpoint: only for an s3:// location"
+expect_in "$ERR" "$WORK/bad.conf:7: s3_endpoint \"ftp://127.0.0.1\": a URL http://HOST[:PORT] or https://HOST[:PORT] expected"
+expect_in "$ERR" "$WORK/bad.conf:8: s3_path_style \"sometimes\": yes, no or auto expected"
+expect_in "$ERR" "$WORK/bad.conf:9: s3_credentials_file \"relative.env\": an absolute path"
 log "ok: two services from one config, no AWS_* in the environment"
