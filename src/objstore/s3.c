@@ -621,9 +621,9 @@ static void log_failure(struct s3 *s, const struct s3_req *q, const char *why, i
 	request_text(s, q, what, sizeof(what));
 	/* A refusal: say whose keys were refused (never the keys). */
 	bool denied = strncmp(why, "HTTP 403", 8) == 0;
+	const char *whose = !denied ? "" : s->cfg.credentials_file ? s->cfg.credentials_file : "the environment";
 	log_error("S3 %s: %s (%s%d attempt%s%s%s)", what, why, attempts > 1 ? "after " : "", attempts,
-		  plural_s(attempts), denied ? "; the credentials of " : "",
-		  !denied ? "" : s->cfg.credentials_file ? s->cfg.credentials_file : "AWS_ACCESS_KEY_ID");
+		  plural_s(attempts), denied ? "; the credentials of " : "", whose);
 }
 
 /*
