@@ -11,6 +11,7 @@
 #     (copies = 2 met), `status` reads both repositories, `snapshot list
 #     --repo far` lists the copy, counted in both; a restore from far is
 #     byte-identical to the source;
+#   - the config's settings win over AWS_* variables that say otherwise;
 #   - `config check` (text and JSON) shows the credentials file's name,
 #     never a key id or a secret;
 #   - a credentials file that group or others may read is refused, naming
@@ -136,6 +137,11 @@ ok c copy --from near --to far --json
 ok c --repo far restore "$snap" "$WORK/restored"
 assert_same_tree "$SRC" "$WORK/restored$SRC"
 cmp "$SRC/big" "$WORK/restored$SRC/big" || fail "the restore from far differs from the source"
+
+# The config's settings win over the environment's, one by one.
+AWS_ENDPOINT_URL_S3=http://127.0.0.1:1 AWS_ACCESS_KEY_ID=$NEAR_KEY AWS_SECRET_ACCESS_KEY=wrong \
+	AWS_SESSION_TOKEN=not-for-far CHRONOFS_S3_PATH_STYLE=0 ok c --repo far snapshot list --json
+[ "$(jq length "$OUT")" = 1 ] || fail "far with other AWS_* variables set: $(cat "$OUT")"
 
 # --- credentials that do not do ------------------------------------------------
 chmod 640 "$WORK/far.env"
