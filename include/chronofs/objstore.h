@@ -51,6 +51,35 @@ struct cfs_objstore_options {
 	unsigned transfers;
 	/* Bytes per second into / out of the store, over all threads; 0: none. */
 	uint64_t limit_upload, limit_download;
+	/*
+	 * S3 only (src/objstore/s3.c; other backends ignore them): settings
+	 * of this store that override the environment's, so that one process
+	 * can open repositories on different services. Borrowed, read only
+	 * during the open; NULL (CFS_S3_PATH_STYLE_ENV) takes the
+	 * environment's setting as s3.c's header lists them.
+	 *   s3_endpoint   for AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL
+	 *                 (http:// or https://, else the open fails -EINVAL)
+	 *   s3_region     for AWS_REGION / AWS_DEFAULT_REGION
+	 *   s3_ca_bundle  for AWS_CA_BUNDLE
+	 *   s3_credentials_file  for AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+	 *                 and AWS_SESSION_TOKEN, all three: the file's lines
+	 *                 VAR=VALUE (systemd's EnvironmentFile= format: '#'
+	 *                 and ';' comments, values optionally quoted; other
+	 *                 variables are ignored) are read at the open, and
+	 *                 the environment's credentials are not used. The open
+	 *                 fails (logged, naming the file) -EACCES when group
+	 *                 or others have any permission on the file (as ssh
+	 *                 refuses such a key: chmod 600), -EINVAL when it
+	 *                 lacks the key id or the secret, or the errno of
+	 *                 reading it.
+	 */
+	const char *s3_endpoint, *s3_region, *s3_ca_bundle, *s3_credentials_file;
+	enum cfs_s3_path_style {
+		CFS_S3_PATH_STYLE_ENV = 0, /* CHRONOFS_S3_PATH_STYLE, else auto */
+		CFS_S3_PATH_STYLE_AUTO,    /* on for an IP address or localhost endpoint */
+		CFS_S3_PATH_STYLE_ON,      /* endpoint/bucket/key */
+		CFS_S3_PATH_STYLE_OFF,     /* bucket.host/key */
+	} s3_path_style;
 };
 #define CFS_OBJSTORE_TRANSFERS_MAX 64
 /* cfs_objstore_open with options (NULL: the defaults). */

@@ -87,6 +87,7 @@ struct cfs_repo_init_options {
 	 * sizes must not be given too (-EINVAL).
 	 */
 	const struct cfs_repo *params_from;
+	const struct cfs_objstore_options *store; /* the store's settings (S3 service); NULL: defaults */
 };
 
 /* Create a new repository. -EEXIST if `location` already holds a config,
@@ -220,6 +221,10 @@ int cfs_repo_open(const struct cfs_repo_open_options *o, struct cfs_repo **ret);
  * cfs_repo_open(); ret_error (may be NULL) as o->error there. Writes nothing.
  */
 int cfs_repo_probe(const char *location, enum cfs_encryption *ret, struct cfs_repo_open_error *ret_error);
+/* The same with the store's settings (an S3 repository's service; NULL:
+ * the defaults, as cfs_repo_probe()). */
+int cfs_repo_probe_with(const char *location, const struct cfs_objstore_options *store, enum cfs_encryption *ret,
+			struct cfs_repo_open_error *ret_error);
 
 /*
  * For a long-running reader (the mount): pick up snapshots committed since

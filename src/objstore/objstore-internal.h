@@ -171,10 +171,15 @@ struct cfs_s3_config {
 	char *endpoint;        /* scheme://host[:port], no trailing '/' */
 	char *region, *key_id, *secret;
 	char *token, *ca_file; /* or NULL */
+	char *credentials_file; /* where key_id, secret and token come from; NULL: the environment */
 	bool path_style;       /* endpoint/bucket/key rather than bucket.host/key */
 };
 int cfs_s3_config_parse(const char *location, struct cfs_s3_config *c);
-int cfs_s3_config_from_env(struct cfs_s3_config *c);
+/* The endpoint, region, credentials, CA bundle and path style: o's
+ * overrides (o may be NULL), else the environment's (objstore.h). -ENOKEY
+ * without credentials, -EINVAL for an endpoint that is not http(s)://,
+ * and a credentials file's errors (logged, naming it), -ENOMEM. */
+int cfs_s3_config_from_env(struct cfs_s3_config *c, const struct cfs_objstore_options *o);
 void cfs_s3_config_release(struct cfs_s3_config *c);
 /* RFC 3986 percent-encoding; keep_slash leaves '/' as is. Appends. */
 int cfs_s3_uri_encode(const char *s, bool keep_slash, struct cfs_buf *out);

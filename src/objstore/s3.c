@@ -8,6 +8,9 @@
  * AWS_REGION / AWS_DEFAULT_REGION (us-east-1), AWS_ENDPOINT_URL_S3 /
  * AWS_ENDPOINT_URL (https://s3.REGION.amazonaws.com), AWS_CA_BUNDLE;
  * CHRONOFS_S3_PATH_STYLE=1|0 (default: on for an IP or localhost endpoint).
+ * A repository's own settings (struct cfs_objstore_options: the s3_* keys
+ * of chronofs.conf(5)) override them one by one; its credentials file
+ * replaces the three credential variables together.
  *
  * Signing is libcurl's CURLOPT_AWS_SIGV4. libcurl 7.88 neither adds
  * x-amz-content-sha256 nor canonicalises the query string, so every request
@@ -37,6 +40,7 @@
  * all transfers.
  */
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,6 +112,7 @@ void cfs_s3_config_release(struct cfs_s3_config *c)
 	free(c->secret);
 	free(c->token);
 	free(c->ca_file);
+	free(c->credentials_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -166,17 +172,125 @@ int cfs_s3_config_parse(const char *location, struct cfs_s3_config *c)
 	return 0;
 }
 
-int cfs_s3_config_from_env(struct cfs_s3_config *c)
+/* Value of a VAR=VALUE line of a credentials file, as systemd's
+ * EnvironmentFile= reads it: blanks around, one pair of matching quotes
+ * taken off. Writes into line. */
+static char *cred_value(char *v)
 {
-	const char *region = env_first("AWS_REGION", "AWS_DEFAULT_REGION");
-	const char *ep = env_first("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
-	const char *id = env_first("AWS_ACCESS_KEY_ID", NULL), *secret = env_first("AWS_SECRET_ACCESS_KEY", NULL);
-	const char *token = env_first("AWS_SESSION_TOKEN", NULL), *ca = env_first("AWS_CA_BUNDLE", NULL);
+	size_t n = strlen(v);
+	while (*v == ' ' || *v == '\t')
+		v++, n--;
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r'))
+		n--;
+	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0])
+		v++, n -= 2;
+	v[n] = 0;
+	return v;
+}
+
+#define S3_CREDENTIALS_MAX (64u << 10)
+
+/* The credentials of file path into c (key_id, secret, token). */
+static int read_credentials(const char *path, struct cfs_s3_config *c)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot read the S3 credentials file %s: %m", path);
+	if (fstat(fd, &st) < 0)
+		return log_error_errno(-errno, "Cannot read the S3 credentials file %s: %m", path);
+	if (!S_ISREG(st.st_mode) || st.st_size > S3_CREDENTIALS_MAX)
+		return log_error_errno(-EINVAL, "The S3 credentials file %s is not a regular file of at most %u bytes",
+				       path, S3_CREDENTIALS_MAX);
+	/* As ssh refuses a private key others can read: a secret that
+	 * anyone could have copied is no longer one. */
+	if (st.st_mode & 077)
+		return log_error_errno(-EACCES, "The S3 credentials file %s may be read by group or others (mode %04o): "
+						"chmod 600 %s",
+				       path, (unsigned)(st.st_mode & 07777), path);
+	char *buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return -ENOMEM;
+	size_t len = 0;
+	int r = 0;
+	while (len < (size_t)st.st_size) {
+		ssize_t k = read(fd, buf + len, (size_t)st.st_size - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			r = k < 0 ? -errno : 0;
+			break;
+		}
+		len += (size_t)k;
+	}
+	buf[len] = 0;
+	if (r < 0)
+		log_error_errno(r, "Cannot read the S3 credentials file %s: %m", path);
+	unsigned lineno = 0;
+	for (char *line = buf, *next; r == 0 && line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		lineno++;
+		line += strspn(line, " \t");
+		if (!*line || *line == '#' || *line == ';' || *line == '\r')
+			continue;
+		char *eq = strchr(line, '=');
+		if (!eq) {
+			/* Never the line itself: it may hold a secret. */
+			r = log_error_errno(-EINVAL, "%s:%u: VAR=VALUE expected", path, lineno);
+			break;
+		}
+		*eq = 0;
+		size_t kl = strcspn(line, " \t");
+		line[kl] = 0;
+		char **dst = strcmp(line, "AWS_ACCESS_KEY_ID") == 0       ? &c->key_id
+			     : strcmp(line, "AWS_SECRET_ACCESS_KEY") == 0 ? &c->secret
+			     : strcmp(line, "AWS_SESSION_TOKEN") == 0     ? &c->token
+									  : NULL;
+		if (!dst)
+			continue; /* the file may serve systemd units too */
+		const char *v = cred_value(eq + 1);
+		free(*dst);
+		*dst = *v ? strdup(v) : NULL;
+		if (*v && !*dst)
+			r = -ENOMEM;
+	}
+	explicit_bzero(buf, len);
+	free(buf);
+	if (r == 0 && (!c->key_id || !c->secret))
+		r = log_error_errno(-EINVAL, "The S3 credentials file %s sets no %s", path,
+				    c->key_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+	if (r == 0 && !(c->credentials_file = strdup(path)))
+		r = -ENOMEM;
+	return r;
+}
+
+int cfs_s3_config_from_env(struct cfs_s3_config *c, const struct cfs_objstore_options *o)
+{
+	static const struct cfs_objstore_options none = {0};
+	o = o ? o : &none;
+	const char *region = o->s3_region ? o->s3_region : env_first("AWS_REGION", "AWS_DEFAULT_REGION");
+	const char *ep = o->s3_endpoint ? o->s3_endpoint : env_first("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+	const char *ca = o->s3_ca_bundle ? o->s3_ca_bundle : env_first("AWS_CA_BUNDLE", NULL);
 	const char *ps = env_first("CHRONOFS_S3_PATH_STYLE", NULL);
 	char buf[512];
 
-	if (!id || !secret)
-		return -ENOKEY;
+	if (o->s3_credentials_file) {
+		int r = read_credentials(o->s3_credentials_file, c);
+		if (r < 0)
+			return r;
+	} else {
+		const char *id = env_first("AWS_ACCESS_KEY_ID", NULL), *secret = env_first("AWS_SECRET_ACCESS_KEY", NULL);
+		const char *token = env_first("AWS_SESSION_TOKEN", NULL);
+		if (!id || !secret)
+			return -ENOKEY;
+		c->key_id = strdup(id);
+		c->secret = strdup(secret);
+		c->token = token ? strdup(token) : NULL;
+		if (!c->key_id || !c->secret || (token && !c->token))
+			return -ENOMEM;
+	}
 	c->region = strdup(region ? region : "us-east-1");
 	if (ep) {
 		size_t l = strlen(ep);
@@ -187,15 +301,26 @@ int cfs_s3_config_from_env(struct cfs_s3_config *c)
 		snprintf(buf, sizeof(buf), "https://s3.%s.amazonaws.com", region ? region : "us-east-1");
 		c->endpoint = strdup(buf);
 	}
-	c->key_id = strdup(id);
-	c->secret = strdup(secret);
-	c->token = token ? strdup(token) : NULL;
 	c->ca_file = ca ? strdup(ca) : NULL;
-	if (!c->region || !c->endpoint || !c->key_id || !c->secret || (token && !c->token) || (ca && !c->ca_file))
+	if (!c->region || !c->endpoint || (ca && !c->ca_file))
 		return -ENOMEM;
 	if (strncmp(c->endpoint, "http://", 7) != 0 && strncmp(c->endpoint, "https://", 8) != 0)
 		return -EINVAL;
-	c->path_style = ps ? strcmp(ps, "0") != 0 : endpoint_is_local(c->endpoint);
+	switch (o->s3_path_style) {
+	case CFS_S3_PATH_STYLE_ON:
+	case CFS_S3_PATH_STYLE_OFF:
+		c->path_style = o->s3_path_style == CFS_S3_PATH_STYLE_ON;
+		break;
+	case CFS_S3_PATH_STYLE_ENV:
+		if (ps) {
+			c->path_style = strcmp(ps, "0") != 0;
+			break;
+		}
+		/* fall through */
+	case CFS_S3_PATH_STYLE_AUTO:
+	default:
+		c->path_style = endpoint_is_local(c->endpoint);
+	}
 	return 0;
 }
 
@@ -494,7 +619,11 @@ static void log_failure(struct s3 *s, const struct s3_req *q, const char *why, i
 {
 	char what[CFS_OBJSTORE_NAME_MAX + 512];
 	request_text(s, q, what, sizeof(what));
-	log_error("S3 %s: %s (%s%d attempt%s)", what, why, attempts > 1 ? "after " : "", attempts, plural_s(attempts));
+	/* A refusal: say whose keys were refused (never the keys). */
+	bool denied = strncmp(why, "HTTP 403", 8) == 0;
+	const char *whose = !denied ? "" : s->cfg.credentials_file ? s->cfg.credentials_file : "the environment";
+	log_error("S3 %s: %s (%s%d attempt%s%s%s)", what, why, attempts > 1 ? "after " : "", attempts,
+		  plural_s(attempts), denied ? "; the credentials of " : "", whose);
 }
 
 /*
@@ -1295,9 +1424,11 @@ int cfs_objstore_s3_new(const char *location, const struct cfs_objstore_options 
 		log_error("%s: not a valid S3 location (s3://BUCKET or s3://BUCKET/PREFIX; bucket names are 3 to 63 "
 			  "of a-z, 0-9, '.' and '-')", location);
 	if (r == 0) {
-		r = cfs_s3_config_from_env(&s->cfg);
+		r = cfs_s3_config_from_env(&s->cfg, o);
 		if (r == -ENOKEY)
-			log_error("%s: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set", location);
+			log_error("%s: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set (or a credentials file "
+				  "given: s3_credentials_file in chronofs.conf(5))",
+				  location);
 		else if (r == -EINVAL)
 			log_error("%s: the endpoint %s must start with http:// or https://", location, s->cfg.endpoint);
 		if (r == -ENOKEY)

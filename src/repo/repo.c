@@ -203,7 +203,7 @@ int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo
 	if (c.zstd_level < 1 || c.zstd_level > 19)
 		return -EINVAL;
 
-	r = cfs_objstore_open(o->location, true, &s);
+	r = cfs_objstore_open_with(o->location, true, o->store, &s);
 	if (r == -EPROTONOSUPPORT)
 		return -ESOCKTNOSUPPORT;
 	if (r < 0)
@@ -263,6 +263,12 @@ int cfs_repo_init(const struct cfs_repo_init_options *o, struct cfs_id *ret_repo
 
 int cfs_repo_probe(const char *location, enum cfs_encryption *ret, struct cfs_repo_open_error *ret_error)
 {
+	return cfs_repo_probe_with(location, NULL, ret, ret_error);
+}
+
+int cfs_repo_probe_with(const char *location, const struct cfs_objstore_options *store, enum cfs_encryption *ret,
+			struct cfs_repo_open_error *ret_error)
+{
 	_cleanup_(cfs_objstore_freep) struct cfs_objstore *s = NULL;
 	_cleanup_buf_ struct cfs_buf cb = CFS_BUF_INIT;
 	struct cfs_repo_config c;
@@ -270,7 +276,7 @@ int cfs_repo_probe(const char *location, enum cfs_encryption *ret, struct cfs_re
 	if (ret_error)
 		*ret_error = (struct cfs_repo_open_error){0};
 	note_remote(&o, NULL);
-	int e = cfs_objstore_open(location, false, &s);
+	int e = cfs_objstore_open_with(location, false, store, &s);
 	if (e == -ENOENT || e == -ENOTDIR)
 		return -EMEDIUMTYPE;
 	if (e == -EPROTONOSUPPORT)

@@ -25,7 +25,10 @@
 #                          empty)
 #   need_s3rver            skip (77) unless node and s3rver are installed
 #   s3rver_start [BUCKET..] start s3rver with these buckets (~0.4 s); the
-#                          same exports and variables; S3RVER_PID, S3RVER_LOG
+#                          same exports and variables; S3RVER_PID, S3RVER_LOG;
+#                          its key pair is $S3_KEY/$S3_SECRET and its files
+#                          are under $WORK/$S3RVER_NAME (default s3rver):
+#                          set both to start a second one beside it
 #   s3_bucket NAME         create a bucket
 #   s3_curl ARGS...        curl with the test's credentials (SigV4)
 #   s3_proxy_start PORT RATE [ARGS...]
@@ -162,7 +165,7 @@ need_s3rver() {
 }
 
 s3rver_start() {
-	local D=$WORK/s3rver port i buckets
+	local D=$WORK/${S3RVER_NAME:-s3rver} port i buckets
 	port=$(free_port)
 	buckets=$(
 		IFS=,

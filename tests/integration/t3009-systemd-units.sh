@@ -16,7 +16,7 @@
 #     runs, at most 10 min and 1 min);
 #   - ExecStart= passes the config on (not the default path), the mount
 #     drop-ins carry each repository's location, password file, cache
-#     directory and store options;
+#     directory, store options and S3 service (s3_* keys);
 #   - a second run changes nothing; a changed schedule replaces that
 #     timer; a file not written by generate is refused (nothing written)
 #     unless --force; a job gone from the config is named, not deleted.
@@ -55,6 +55,10 @@ offsite = yes
 transfers = 8
 limit_download = 2048
 disk_cache_size = 512
+s3_endpoint = https://s3.example.net
+s3_region = eu-central-2
+s3_path_style = no
+s3_credentials_file = $WORK/offsite 100%.env
 
 [tier quarter]
 schedule = $1
@@ -171,6 +175,13 @@ grep -qxF "Environment=CHRONOFS_REPO=s3://backups/server1" "$O" || fail "$O: CHR
 grep -qxF 'Environment="CHRONOFS_MOUNT_OPTIONS=-o transfers=8,limit_download=2048,disk_cache_size=512"' "$O" ||
 	fail "$O: CHRONOFS_MOUNT_OPTIONS: $(cat "$O")"
 grep -q CHRONOFS_PASSWORD_FILE "$O" && fail "$O: a password file the config does not give"
+# Its S3 service: the variables chronofs reads, the credentials file
+# read by systemd itself ('%' doubled: a specifier otherwise).
+for l in Environment=AWS_ENDPOINT_URL_S3=https://s3.example.net Environment=AWS_REGION=eu-central-2 \
+	Environment=CHRONOFS_S3_PATH_STYLE=0 "EnvironmentFile=$WORK/offsite 100%%.env"; do
+	grep -qxF "$l" "$O" || fail "$O: no line $l: $(cat "$O")"
+done
+grep -q AWS_ "$L" && fail "$L: S3 settings for a local repository"
 
 # Everything passes systemd-analyze verify: the files, the instances of
 # the templates (with the drop-ins), the static units of the source tree

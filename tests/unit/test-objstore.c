@@ -907,7 +907,7 @@ Test(objstore_s3, location_and_environment)
 
 	clear_aws_env();
 	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
-	cr_assert_eq(cfs_s3_config_from_env(&c), -ENOKEY);
+	cr_assert_eq(cfs_s3_config_from_env(&c, NULL), -ENOKEY);
 	cfs_s3_config_release(&c);
 
 	/* AWS defaults: region, endpoint from it, virtual-host addressing. */
@@ -915,7 +915,7 @@ Test(objstore_s3, location_and_environment)
 	setenv("AWS_SECRET_ACCESS_KEY", "SECRET", 1);
 	setenv("AWS_DEFAULT_REGION", "eu-west-3", 1);
 	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
-	cr_assert_eq(cfs_s3_config_from_env(&c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, NULL), 0);
 	cr_assert_str_eq(c.region, "eu-west-3");
 	cr_assert_str_eq(c.endpoint, "https://s3.eu-west-3.amazonaws.com");
 	cr_assert_not(c.path_style);
@@ -928,20 +928,109 @@ Test(objstore_s3, location_and_environment)
 	setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:7480/", 1);
 	setenv("AWS_SESSION_TOKEN", "TOKEN", 1);
 	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
-	cr_assert_eq(cfs_s3_config_from_env(&c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, NULL), 0);
 	cr_assert_str_eq(c.endpoint, "http://127.0.0.1:7480");
 	cr_assert(c.path_style);
 	cr_assert_str_eq(c.token, "TOKEN");
 	cfs_s3_config_release(&c);
 	setenv("CHRONOFS_S3_PATH_STYLE", "0", 1);
 	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
-	cr_assert_eq(cfs_s3_config_from_env(&c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, NULL), 0);
 	cr_assert_not(c.path_style);
 	cfs_s3_config_release(&c);
 	setenv("AWS_ENDPOINT_URL_S3", "ftp://x", 1);
 	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
-	cr_assert_eq(cfs_s3_config_from_env(&c), -EINVAL);
+	cr_assert_eq(cfs_s3_config_from_env(&c, NULL), -EINVAL);
 	cfs_s3_config_release(&c);
+	clear_aws_env();
+}
+
+/* A credentials file in the fixture's directory with mode `mode`. */
+static char *write_credentials(const char *dir, const char *text, mode_t mode)
+{
+	char *path = NULL;
+	cr_assert_geq(asprintf(&path, "%s/credentials", dir), 0);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(chmod(path, mode), 0);
+	return path;
+}
+
+Test(objstore_s3, options_override_environment)
+{
+	struct cfs_s3_config c;
+	char dir[] = "/tmp/cfs-s3cred-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+
+	/* Each override wins over its variable; the rest stays the
+	 * environment's. */
+	clear_aws_env();
+	setenv("AWS_ACCESS_KEY_ID", "ENVID", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "ENVSECRET", 1);
+	setenv("AWS_SESSION_TOKEN", "ENVTOKEN", 1);
+	setenv("AWS_REGION", "eu-west-3", 1);
+	setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1", 1);
+	setenv("AWS_CA_BUNDLE", "/env/ca.pem", 1);
+	setenv("CHRONOFS_S3_PATH_STYLE", "1", 1);
+	struct cfs_objstore_options o = {.s3_endpoint = "https://s3.example.net/", .s3_ca_bundle = "/etc/ca.pem"};
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, &o), 0);
+	cr_assert_str_eq(c.endpoint, "https://s3.example.net");
+	cr_assert_str_eq(c.region, "eu-west-3");
+	cr_assert_str_eq(c.ca_file, "/etc/ca.pem");
+	cr_assert_str_eq(c.key_id, "ENVID");
+	cr_assert(c.path_style); /* CHRONOFS_S3_PATH_STYLE=1 */
+	cfs_s3_config_release(&c);
+	o.s3_path_style = CFS_S3_PATH_STYLE_AUTO; /* a host name: virtual host */
+	o.s3_region = "auto";
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, &o), 0);
+	cr_assert_not(c.path_style);
+	cr_assert_str_eq(c.region, "auto");
+	cfs_s3_config_release(&c);
+	o.s3_path_style = CFS_S3_PATH_STYLE_ON;
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, &o), 0);
+	cr_assert(c.path_style);
+	cfs_s3_config_release(&c);
+
+	/* A credentials file replaces all three credential variables: no
+	 * token of the environment goes with its keys. Comments, blanks,
+	 * quotes and other variables as systemd's EnvironmentFile= has them. */
+	_cleanup_free_ char *cred = write_credentials(dir,
+						      "# far\n; also a comment\n\n AWS_ACCESS_KEY_ID=FILEID\n"
+						      "AWS_SECRET_ACCESS_KEY=\"FILE SECRET\"\nAWS_REGION=ignored\n",
+						      0600);
+	o.s3_credentials_file = cred;
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, &o), 0);
+	cr_assert_str_eq(c.key_id, "FILEID");
+	cr_assert_str_eq(c.secret, "FILE SECRET");
+	cr_assert_null(c.token);
+	cr_assert_str_eq(c.region, "auto");
+	cfs_s3_config_release(&c);
+
+	/* Readable by others: refused, as ssh refuses such a key. */
+	cr_assert_eq(chmod(cred, 0640), 0);
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, &o), -EACCES);
+	cfs_s3_config_release(&c);
+	/* No secret, a line that is no assignment, no file. */
+	free(write_credentials(dir, "AWS_ACCESS_KEY_ID=X\n", 0600));
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, &o), -EINVAL);
+	cfs_s3_config_release(&c);
+	free(write_credentials(dir, "AWS_ACCESS_KEY_ID=X\nAWS_SECRET_ACCESS_KEY=Y\ngarbage\n", 0600));
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, &o), -EINVAL);
+	cfs_s3_config_release(&c);
+	cr_assert_eq(unlink(cred), 0);
+	cr_assert_eq(cfs_s3_config_parse("s3://bucket/p", &c), 0);
+	cr_assert_eq(cfs_s3_config_from_env(&c, &o), -ENOENT);
+	cfs_s3_config_release(&c);
+	cr_assert_eq(rmdir(dir), 0);
 	clear_aws_env();
 }
 

@@ -77,7 +77,9 @@ int config_repo(const char *repo, struct cli_config **ret_config, const struct c
 /*
  * The repository the global options name, --repo NAME resolved: its
  * location (NULL when none is given), password file and cache directory
- * (NULL: the environment's, the default), store options and disk cache.
+ * (NULL: the environment's, the default), store options (with the
+ * config's S3 service: endpoint, region, credentials file...) and disk
+ * cache.
  * Options given on the command line win over the config's values, which
  * win over the environment. Strings are borrowed from g_opts, the
  * environment and t->config (owned): valid until repo_target_release().

@@ -116,6 +116,7 @@ static int open_dest(const char *loc, const char *pwfile, const char *cache_dir,
 			store.limit_upload = cr->limit_upload;
 		if (!g_opts.limit_download_set)
 			store.limit_download = cr->limit_download;
+		cli_config_repo_store(cr, &store);
 	}
 	r = dest_password(pwfile, cr ? cr->password_file : NULL, &pw, &pw_len);
 	if (r < 0)

@@ -41,10 +41,12 @@ static int open_params_source(const char *loc, const char *pwfile, const char *p
 	const struct cli_config_repo *cr = NULL;
 	enum cfs_encryption enc;
 	struct cfs_repo_open_error why = {0};
+	struct cfs_objstore_options store = g_opts.store;
 	int r;
 
-	/* A [repository NAME] of the configuration file: its location, and
-	 * its password file after the option and the environment. */
+	/* A [repository NAME] of the configuration file: its location and S3
+	 * service, and its password file after the option and the
+	 * environment. */
 	r = config_repo(loc, &c, &cr);
 	if (r < 0)
 		return r;
@@ -52,8 +54,9 @@ static int open_params_source(const char *loc, const char *pwfile, const char *p
 		loc = cr->location;
 		if (!pwfile && !getenv("CHRONOFS_FROM_PASSWORD_FILE") && !(env && *env))
 			pwfile = cr->password_file;
+		cli_config_repo_store(cr, &store);
 	}
-	r = cfs_repo_probe(loc, &enc, &why);
+	r = cfs_repo_probe_with(loc, &store, &enc, &why);
 	if (r == -EMEDIUMTYPE)
 		return log_error_errno(r, "--copy-params-from %s: not a repository", loc);
 	if (r < 0)
@@ -78,7 +81,7 @@ static int open_params_source(const char *loc, const char *pwfile, const char *p
 		.location = loc,
 		.cache_dir = g_opts.cache_dir,
 		.lock_wait_sec = g_opts.lock_wait_sec,
-		.store = &g_opts.store,
+		.store = &store,
 		.password = fpw ? fpw : pw,
 		.password_len = fpw ? fpw_len : pw_len,
 	};
@@ -144,6 +147,7 @@ int cmd_init(int argc, char **argv)
 	if ((r = repo_target_get(&t)) < 0)
 		return r;
 	o.location = t.location;
+	o.store = &t.store;
 	if (!o.location || !*o.location)
 		return log_error_errno(-EINVAL, "No repository given: use --repo PATH or set CHRONOFS_REPO");
 	/* Test suites lower the scrypt cost; never set this in production. */

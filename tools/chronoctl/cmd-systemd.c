@@ -370,6 +370,29 @@ static int add_mount_dropin(struct plan *p, const struct cli_config *cfg, const 
 		e = put_env(c.f, "CHRONOFS_PASSWORD_FILE", repo->password_file);
 	if (e >= 0 && repo->cache_dir)
 		e = put_env(c.f, "CHRONOFS_CACHE_DIR", repo->cache_dir);
+	/* Its S3 service, in the variables chronofs reads (the names that
+	 * win over AWS_ENDPOINT_URL and AWS_DEFAULT_REGION). A variable of an
+	 * EnvironmentFile= overrides Environment= whatever the order, so
+	 * /etc/chronofs/environment must not set these ones too
+	 * (chronofs.conf(5)); the credentials file comes after it and wins. */
+	if (e >= 0 && repo->s3_endpoint)
+		e = put_env(c.f, "AWS_ENDPOINT_URL_S3", repo->s3_endpoint);
+	if (e >= 0 && repo->s3_region)
+		e = put_env(c.f, "AWS_REGION", repo->s3_region);
+	if (e >= 0 && repo->s3_ca_bundle)
+		e = put_env(c.f, "AWS_CA_BUNDLE", repo->s3_ca_bundle);
+	if (e >= 0 && (repo->s3_path_style == CFS_S3_PATH_STYLE_ON || repo->s3_path_style == CFS_S3_PATH_STYLE_OFF))
+		e = put_env(c.f, "CHRONOFS_S3_PATH_STYLE", repo->s3_path_style == CFS_S3_PATH_STYLE_ON ? "1" : "0");
+	if (e >= 0 && repo->s3_credentials_file) {
+		/* A path, not words: only '%' means something there. */
+		fputs("EnvironmentFile=", c.f);
+		for (const char *q = repo->s3_credentials_file; *q; q++) {
+			if (*q == '%')
+				fputc('%', c.f);
+			fputc(*q, c.f);
+		}
+		fputc('\n', c.f);
+	}
 	/* The store settings a reader uses, as chronofs -o options. */
 	char opts[160] = "";
 	size_t n = 0;

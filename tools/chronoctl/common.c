@@ -106,6 +106,8 @@ void repo_target_apply(struct repo_target *t, const struct cli_config_repo *cr)
 		t->store.limit_download = cr->limit_download;
 	if (!g_opts.disk_cache_set && cr->has_disk_cache)
 		t->disk_cache_bytes = cr->disk_cache_bytes;
+	/* Its S3 service: no option says otherwise. */
+	cli_config_repo_store(cr, &t->store);
 }
 
 void repo_target_release(struct repo_target *t)

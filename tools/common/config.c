@@ -31,6 +31,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -57,7 +58,7 @@ enum sec_type { SEC_GLOBAL, SEC_REPOSITORY, SEC_TIER, SEC_JOB, N_SEC_TYPES };
 
 enum { G_STATE_DIR, G_JOBS, N_G };
 enum { R_LOCATION, R_PASSWORD_FILE, R_CACHE_DIR, R_OFFSITE, R_TRANSFERS, R_LIMIT_UPLOAD, R_LIMIT_DOWNLOAD,
-       R_DISK_CACHE_SIZE, N_R };
+       R_DISK_CACHE_SIZE, R_S3_ENDPOINT, R_S3_REGION, R_S3_PATH_STYLE, R_S3_CA_BUNDLE, R_S3_CREDENTIALS_FILE, N_R };
 enum { T_SCHEDULE, T_FULL, T_DIFFERENTIAL, T_INCREMENTAL, T_KEEP, T_PRUNE, T_COPIES, T_RPO, T_RTO, N_T };
 enum { J_TIER, J_REPOSITORY, J_PATH, J_EXCLUDE, J_STREAM, J_TAG, J_ONE_FILE_SYSTEM, J_EXCLUDE_CACHES, J_PRE_HOOK,
        J_POST_HOOK, J_HOOK_TIMEOUT, N_J };
@@ -77,6 +78,11 @@ static const struct key repo_keys[N_R] = {
 	[R_LIMIT_UPLOAD] = {"limit_upload"},
 	[R_LIMIT_DOWNLOAD] = {"limit_download"},
 	[R_DISK_CACHE_SIZE] = {"disk_cache_size"},
+	[R_S3_ENDPOINT] = {"s3_endpoint"},
+	[R_S3_REGION] = {"s3_region"},
+	[R_S3_PATH_STYLE] = {"s3_path_style"},
+	[R_S3_CA_BUNDLE] = {"s3_ca_bundle"},
+	[R_S3_CREDENTIALS_FILE] = {"s3_credentials_file"},
 };
 static const struct key tier_keys[N_T] = {
 	[T_SCHEDULE] = {"schedule"}, [T_FULL] = {"full"}, [T_DIFFERENTIAL] = {"differential"},
@@ -782,6 +788,8 @@ static void repo_build(struct loader *l, const struct section *s, struct cli_con
 {
 	char lb[LABEL_MAX];
 	bool has_location = false;
+	unsigned s3_line = 0; /* the first s3_* key */
+	const char *s3_key = NULL;
 	r->line = s->line;
 	if (set_string(l, s->name, &r->name) < 0)
 		return;
@@ -831,10 +839,58 @@ static void repo_build(struct loader *l, const struct section *s, struct cli_con
 			else
 				r->has_disk_cache = true;
 			break;
+		case R_S3_ENDPOINT:
+			/* As AWS_ENDPOINT_URL_S3: a scheme, a host, perhaps a port. */
+			if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) ||
+			    !strstr(v, "://")[3] || strpbrk(v, " \t\"'\\"))
+				config_error(l, e->line,
+					     "s3_endpoint \"%s\": a URL http://HOST[:PORT] or https://HOST[:PORT] expected",
+					     v);
+			else
+				set_string(l, v, &r->s3_endpoint);
+			break;
+		case R_S3_REGION:
+			if (!*v || strpbrk(v, " \t\"'\\/"))
+				config_error(l, e->line, "s3_region \"%s\": a region name (us-east-1) expected", v);
+			else
+				set_string(l, v, &r->s3_region);
+			break;
+		case R_S3_PATH_STYLE: {
+			bool on;
+			if (strcmp(v, "auto") == 0)
+				r->s3_path_style = CFS_S3_PATH_STYLE_AUTO;
+			else if (parse_bool(v, &on) == 0)
+				r->s3_path_style = on ? CFS_S3_PATH_STYLE_ON : CFS_S3_PATH_STYLE_OFF;
+			else
+				config_error(l, e->line, "s3_path_style \"%s\": yes, no or auto expected", v);
+			break;
+		}
+		case R_S3_CA_BUNDLE:
+			parse_path(l, e, "s3_ca_bundle", false, &r->s3_ca_bundle);
+			break;
+		case R_S3_CREDENTIALS_FILE:
+			parse_path(l, e, "s3_credentials_file", false, &r->s3_credentials_file);
+			break;
+		}
+		if (e->key >= R_S3_ENDPOINT && e->key <= R_S3_CREDENTIALS_FILE && (!s3_key || e->line < s3_line)) {
+			s3_key = key_name(s, e);
+			s3_line = e->line;
 		}
 	}
 	if (!has_location)
 		config_error(l, s->line, "%s has no location", sec_label(s, lb, sizeof(lb)));
+	else if (s3_key && r->location && strncasecmp(r->location, "s3://", 5) != 0)
+		config_error(l, s3_line, "%s: only for an s3:// location (%s is at %s)", s3_key,
+			     sec_label(s, lb, sizeof(lb)), r->location);
+}
+
+void cli_config_repo_store(const struct cli_config_repo *r, struct cfs_objstore_options *o)
+{
+	o->s3_endpoint = r->s3_endpoint;
+	o->s3_region = r->s3_region;
+	o->s3_ca_bundle = r->s3_ca_bundle;
+	o->s3_credentials_file = r->s3_credentials_file;
+	o->s3_path_style = r->s3_path_style;
 }
 
 static int default_state_dir(char **ret)
@@ -1239,6 +1295,10 @@ struct cli_config *cli_config_free(struct cli_config *c)
 		free(c->repos[i].location);
 		free(c->repos[i].password_file);
 		free(c->repos[i].cache_dir);
+		free(c->repos[i].s3_endpoint);
+		free(c->repos[i].s3_region);
+		free(c->repos[i].s3_ca_bundle);
+		free(c->repos[i].s3_credentials_file);
 	}
 	free(c->repos);
 	for (size_t i = 0; i < c->n_tiers; i++)
@@ -1516,6 +1576,17 @@ static void print_repo(struct printer *p, const struct cli_config_repo *r)
 		p_key(p, "disk_cache_size");
 		fputs("null", p->f);
 	}
+	/* Where the credentials are, never what they are (nothing here
+	 * reads the file). */
+	p_str(p, "s3_endpoint", r->s3_endpoint);
+	p_str(p, "s3_region", r->s3_region);
+	static const char *const style[] = {[CFS_S3_PATH_STYLE_ENV] = NULL,
+					    [CFS_S3_PATH_STYLE_AUTO] = "auto",
+					    [CFS_S3_PATH_STYLE_ON] = "yes",
+					    [CFS_S3_PATH_STYLE_OFF] = "no"};
+	p_str(p, "s3_path_style", style[r->s3_path_style]);
+	p_str(p, "s3_ca_bundle", r->s3_ca_bundle);
+	p_str(p, "s3_credentials_file", r->s3_credentials_file);
 	p_close(p);
 }
 

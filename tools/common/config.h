@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "chronofs/objstore.h"
 #include "chronofs/policy.h"
 
 struct cfs_calendar;
@@ -37,6 +38,13 @@ struct cli_config_repo {
 	uint64_t limit_upload, limit_download; /* bytes/s, 0: none (keys in KiB/s as the CLI) */
 	uint64_t disk_cache_bytes;
 	bool has_disk_cache;
+	/* An s3:// location's own service (s3_endpoint, s3_region,
+	 * s3_ca_bundle, s3_credentials_file; owned, NULL when not set) and
+	 * addressing (s3_path_style): what is not set is the environment's
+	 * (struct cfs_objstore_options says how each one applies). Only an
+	 * s3:// location has them: the load refuses them elsewhere. */
+	char *s3_endpoint, *s3_region, *s3_ca_bundle, *s3_credentials_file;
+	enum cfs_s3_path_style s3_path_style;
 	unsigned line; /* where its section starts */
 };
 
@@ -108,6 +116,9 @@ void cli_config_freep(struct cli_config **c);
 const struct cli_config_job *cli_config_job(const struct cli_config *c, const char *name);
 const struct cli_config_tier *cli_config_tier(const struct cli_config *c, const char *name);
 const struct cli_config_repo *cli_config_repo(const struct cli_config *c, const char *name);
+/* Set o's S3 settings (the s3_* fields) to r's; the others are left as
+ * they are. o borrows r's strings. */
+void cli_config_repo_store(const struct cli_config_repo *r, struct cfs_objstore_options *o);
 /* The repository name of c that `name` is most likely a typo of, or NULL:
  * for "did you mean". Borrowed from c. */
 const char *cli_config_repo_near(const struct cli_config *c, const char *name);

@@ -57,6 +57,7 @@ static int open_other(const struct cli_copies_repo *d, struct cfs_repo **ret)
 		.location = d->location,
 		.cache_dir = d->cache_dir,
 		.lock_wait_sec = 10,
+		.store = d->store,
 		.password = pw,
 		.password_len = pw_len,
 		.error = &why,
@@ -171,11 +172,16 @@ int cli_copies_load(const struct cli_copies_repo *repos, size_t n, struct cfs_re
 int cli_copies_load_config(const struct cli_config *c, struct cfs_repo *listed, struct cli_copies **ret)
 {
 	_cleanup_free_ struct cli_copies_repo *v = calloc(c->n_repos + 1, sizeof(*v));
-	if (!v)
+	_cleanup_free_ struct cfs_objstore_options *st = calloc(c->n_repos + 1, sizeof(*st));
+	if (!v || !st)
 		return -ENOMEM;
-	for (size_t i = 0; i < c->n_repos; i++)
-		v[i] = (struct cli_copies_repo){c->repos[i].name, c->repos[i].location, c->repos[i].password_file,
-						c->repos[i].cache_dir, c->repos[i].offsite};
+	for (size_t i = 0; i < c->n_repos; i++) {
+		/* Its S3 service; transfers and limits: the defaults (a count
+		 * reads snapshot lists only). */
+		cli_config_repo_store(&c->repos[i], &st[i]);
+		v[i] = (struct cli_copies_repo){c->repos[i].name,      c->repos[i].location, c->repos[i].password_file,
+						c->repos[i].cache_dir, c->repos[i].offsite,  &st[i]};
+	}
 	return cli_copies_load(v, c->n_repos, listed, ret);
 }
 

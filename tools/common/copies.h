@@ -23,6 +23,7 @@ struct cli_copies_repo {
 	const char *password_file; /* NULL: none (unencrypted, or not counted) */
 	const char *cache_dir;     /* NULL: the default */
 	bool offsite;
+	const struct cfs_objstore_options *store; /* NULL: the defaults */
 };
 
 struct cli_copies;
