@@ -62,6 +62,11 @@ enum { R_LOCATION, R_PASSWORD_FILE, R_CACHE_DIR, R_OFFSITE, R_TRANSFERS, R_LIMIT
 enum { T_SCHEDULE, T_FULL, T_DIFFERENTIAL, T_INCREMENTAL, T_KEEP, T_PRUNE, T_COPIES, T_RPO, T_RTO, N_T };
 enum { J_TIER, J_REPOSITORY, J_PATH, J_EXCLUDE, J_STREAM, J_TAG, J_ONE_FILE_SYSTEM, J_EXCLUDE_CACHES, J_PRE_HOOK,
        J_POST_HOOK, J_HOOK_TIMEOUT, N_J };
+/* The most keys a section type has: the size of the name list that
+ * did-you-mean weighs. A key added to a type is counted by the asserts. */
+#define KEYS_MAX 16
+_Static_assert(N_G <= KEYS_MAX && N_R <= KEYS_MAX && N_T <= KEYS_MAX && N_J <= KEYS_MAX,
+	       "a section type has more keys than KEYS_MAX");
 
 struct key {
 	const char *name;
@@ -425,7 +430,7 @@ static int config_pair(void *user, const char *section, const char *name, const 
 		if (strcmp(name, d->keys[k].name) == 0)
 			break;
 	if (k == d->n_keys) {
-		const char *names[N_J];
+		const char *names[KEYS_MAX];
 		for (size_t i = 0; i < d->n_keys; i++)
 			names[i] = d->keys[i].name;
 		const char *near = *name ? cli_did_you_mean(name, names, d->n_keys) : NULL;
