@@ -660,3 +660,6 @@ struct cfs_repo_space {
 int cfs_repo_space(struct cfs_repo *r, volatile sig_atomic_t *interrupted, struct cfs_repo_space *ret);
 /* The last measure this catalog remembers (by check or prune). -ENOENT none. */
 int cfs_repo_space_last(struct cfs_repo *r, struct cfs_repo_space *ret);
+/* The packs the catalog knows and their stored bytes, summed now (one pass
+ * over its pack records, no object read). Catalog errors as catalog.h. */
+int cfs_repo_pack_totals(struct cfs_repo *r, uint64_t *ret_packs, uint64_t *ret_bytes);

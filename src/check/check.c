@@ -47,15 +47,6 @@ static void progress(struct cctx *c, bool done)
 	c->o->progress(c->o->progress_ud, &c->prog);
 }
 
-static int pack_total_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud)
-{
-	struct cfs_check_progress *p = ud;
-	(void)pack;
-	p->packs_total++;
-	p->bytes_total += info->size;
-	return 0;
-}
-
 static const char *reason(int e)
 {
 	switch (e) {
@@ -572,7 +563,7 @@ int cfs_check_run(struct cfs_repo *r, const struct cfs_check_options *o, struct 
 		goto out;
 	check_gone(&c);
 	if (o->progress) {
-		e = cfs_catalog_pack_foreach(cfs_repo_catalog(r), pack_total_cb, &c.prog);
+		e = cfs_repo_pack_totals(r, &c.prog.packs_total, &c.prog.bytes_total);
 		if (e < 0)
 			goto out;
 		if (!o->read_data)

@@ -1515,6 +1515,30 @@ static void space_remember(struct cfs_repo *r, const struct cfs_repo_space *s)
 	(void)cfs_catalog_commit(r->catalog, b);
 }
 
+struct pack_totals {
+	uint64_t packs, bytes;
+};
+
+static int pack_totals_cb(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud)
+{
+	struct pack_totals *t = ud;
+	(void)pack;
+	t->packs++;
+	t->bytes += info->size;
+	return 0;
+}
+
+int cfs_repo_pack_totals(struct cfs_repo *r, uint64_t *ret_packs, uint64_t *ret_bytes)
+{
+	struct pack_totals t = {0};
+	int e = cfs_catalog_pack_foreach(r->catalog, pack_totals_cb, &t);
+	if (e < 0)
+		return e;
+	*ret_packs = t.packs;
+	*ret_bytes = t.bytes;
+	return 0;
+}
+
 int cfs_repo_space_last(struct cfs_repo *r, struct cfs_repo_space *ret)
 {
 	_cleanup_buf_ struct cfs_buf v = CFS_BUF_INIT;

@@ -27,7 +27,6 @@
 #include <sys/statvfs.h>
 
 #include "chronofs/calendar.h"
-#include "chronofs/catalog.h"
 #include "chronofs/log.h"
 #include "chronofs/policy.h"
 #include "chronofs/report.h"
@@ -325,19 +324,6 @@ static bool local_path(const char *loc, const char **ret)
 	return loc[0] == '/';
 }
 
-struct pack_sum {
-	uint64_t packs, bytes;
-};
-
-static int add_pack(const struct cfs_id *pack, const struct cfs_pack_info *info, void *ud)
-{
-	struct pack_sum *sum = ud;
-	(void)pack;
-	sum->packs++;
-	sum->bytes += info->size;
-	return 0;
-}
-
 /*
  * Size: the packs the catalog knows (it was caught up with the store when
  * the repository was opened), summed now: one pass over its pack records,
@@ -349,8 +335,10 @@ static void print_repo(const struct status *st, const struct status_repo *sr, bo
 	const struct cli_config_repo *cr = sr->cr;
 	struct cfs_repo_space sp;
 	bool have_space = sr->r && cfs_repo_space_last(sr->r, &sp) == 0;
-	struct pack_sum sum = {0};
-	bool have_size = sr->r && cfs_catalog_pack_foreach(cfs_repo_catalog(sr->r), add_pack, &sum) >= 0;
+	struct {
+		uint64_t packs, bytes;
+	} sum = {0};
+	bool have_size = sr->r && cfs_repo_pack_totals(sr->r, &sum.packs, &sum.bytes) >= 0;
 	uint64_t growth = 0;
 	for (size_t i = 0; sr->r && i < sr->snaps.n; i++)
 		if (sr->snaps.items[i].time_ns > st->now - GROWTH_WINDOW_NS)
